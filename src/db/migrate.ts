@@ -1,0 +1,18 @@
+import { Migrator, type MigrationProvider } from 'kysely';
+import type { DbHandle } from './index.ts';
+import { migrations } from './migrations/index.ts';
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/**
+ * Applies pending migrations. Safe when several instances start at once:
+ * Kysely's migrator takes a PostgreSQL advisory lock (pg_advisory_xact_lock)
+ * for the whole run and a lock row on SQLite, and re-reads what is applied
+ * after taking it, so a migration never runs twice.
+ */
+export async function migrateToLatest(h: DbHandle): Promise<{ applied: string[] }> {
+  const migrator = new Migrator({ db: h.db, provider, migrationTableName: 'tally_migrations', migrationLockTableName: 'tally_migrations_lock' });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

@@ -1,0 +1,5 @@
+export * from './money.ts';
+export * from './accounts.ts';
+export * from './transfers.ts';
+export * from './holds.ts';
+export * from './verify.ts';
