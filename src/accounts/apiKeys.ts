@@ -1,0 +1,153 @@
+import { BlockList, isIP } from 'node:net';
+import { sql } from 'kysely';
+import type { DbOrTx } from '../db/index.ts';
+import { newId } from '../lib/ids.ts';
+import { invalid, notFound } from '../lib/errors.ts';
+import { randomBase62, sha256Hex } from '../lib/crypto.ts';
+import { toBig } from '../ledger/money.ts';
+
+// API keys: `sk-` + 48 base62 characters (~285 bits). Stored as sha256 (a
+// key is already high-entropy, so a slow hash buys nothing and would cost the
+// hot path); shown once at creation; afterwards only `sk-…last4`.
+export const KEY_PREFIX = 'sk-';
+const KEY_BODY = 48;
+
+export interface ApiKey {
+  id: string;
+  userId: string;
+  name: string;
+  display: string;
+  label: 'live' | 'test';
+  status: 'active' | 'revoked';
+  expiresAt: number | null;
+  spendLimit: bigint | null;
+  spent: bigint;
+  models: string[] | null;
+  ipAllowlist: string[] | null;
+  createdAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+export function rowToApiKey(r: any): ApiKey {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    name: r.name,
+    display: r.display,
+    label: r.label,
+    status: r.status,
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    spendLimit: r.spend_limit === null ? null : toBig(r.spend_limit),
+    spent: toBig(r.spent),
+    models: r.models ? JSON.parse(r.models) : null,
+    ipAllowlist: r.ip_allowlist ? JSON.parse(r.ip_allowlist) : null,
+    createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+    lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
+  };
+}
+
+export const hashApiKey = (key: string) => sha256Hex(key);
+export const displayKey = (key: string) => `${KEY_PREFIX}…${key.slice(-4)}`;
+export const looksLikeApiKey = (s: string) => s.startsWith(KEY_PREFIX) && s.length >= 20 && s.length <= 200;
+
+export interface CreateKeyInput {
+  userId: string;
+  name?: string;
+  label?: 'live' | 'test';
+  expiresAt?: number | null;
+  spendLimit?: bigint | null;
+  models?: string[] | null;
+  ipAllowlist?: string[] | null;
+}
+
+export function parseCidr(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
+  const [address, p] = entry.trim().split('/');
+  const v = isIP(address);
+  if (!v) throw invalid('invalid_ip_allowlist', `"${entry}" is not an IP address or CIDR range`, 'ip_allowlist');
+  const max = v === 4 ? 32 : 128;
+  const prefix = p === undefined ? max : Number(p);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw invalid('invalid_ip_allowlist', `"${entry}" has an invalid prefix length`, 'ip_allowlist');
+  return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
+}
+
+export function buildIpAllowlist(entries: string[]): BlockList {
+  const list = new BlockList();
+  for (const e of entries) {
+    const c = parseCidr(e);
+    list.addSubnet(c.address, c.prefix, c.family);
+  }
+  return list;
+}
+
+export function ipAllowed(list: BlockList, ip: string): boolean {
+  const addr = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+  const v = isIP(addr);
+  if (!v) return false;
+  return list.check(addr, v === 4 ? 'ipv4' : 'ipv6');
+}
+
+export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date.now()): Promise<{ key: ApiKey; secret: string }> {
+  const name = (input.name ?? 'default').trim();
+  if (!name || name.length > 100) throw invalid('invalid_name', 'key name must be 1 to 100 characters', 'name');
+  if (input.expiresAt !== undefined && input.expiresAt !== null && (!Number.isFinite(input.expiresAt) || input.expiresAt <= now)) {
+    throw invalid('invalid_expiry', 'expiry must be a time in the future', 'expires_at');
+  }
+  if (input.spendLimit !== undefined && input.spendLimit !== null && input.spendLimit <= 0n) throw invalid('invalid_limit', 'spend limit must be greater than zero', 'limit');
+  if (input.models) {
+    if (!Array.isArray(input.models) || input.models.some((m) => typeof m !== 'string' || !m.trim())) throw invalid('invalid_models', 'models must be a list of model names', 'models');
+  }
+  if (input.ipAllowlist) buildIpAllowlist(input.ipAllowlist);
+  const secret = KEY_PREFIX + randomBase62(KEY_BODY);
+  const row = {
+    id: newId('key'),
+    user_id: input.userId,
+    name,
+    key_hash: hashApiKey(secret),
+    display: displayKey(secret),
+    label: input.label ?? 'live',
+    status: 'active' as const,
+    expires_at: input.expiresAt ?? null,
+    spend_limit: input.spendLimit ?? null,
+    spent: 0n,
+    models: input.models ? JSON.stringify(input.models.map((m) => m.trim())) : null,
+    ip_allowlist: input.ipAllowlist?.length ? JSON.stringify(input.ipAllowlist) : null,
+    created_at: now,
+    revoked_at: null,
+    last_used_at: null,
+  };
+  await db.insertInto('api_keys').values(row).execute();
+  return { key: rowToApiKey(row), secret };
+}
+
+export async function listApiKeys(db: DbOrTx, userId: string): Promise<ApiKey[]> {
+  const rows = await db.selectFrom('api_keys').selectAll().where('user_id', '=', userId).orderBy('id', 'desc').execute();
+  return rows.map(rowToApiKey);
+}
+
+export async function findApiKeyByHash(db: DbOrTx, hash: string): Promise<ApiKey | null> {
+  const r = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
+  return r ? rowToApiKey(r) : null;
+}
+
+/** Revokes a key of this user. Returns its hash so the caller can drop it from caches. */
+export async function revokeApiKey(db: DbOrTx, input: { userId: string; keyId: string; now?: number }): Promise<{ key: ApiKey; hash: string }> {
+  const now = input.now ?? Date.now();
+  const r = await db
+    .updateTable('api_keys')
+    .set({ status: 'revoked', revoked_at: sql`coalesce(revoked_at, ${now})` })
+    .where('id', '=', input.keyId)
+    .where('user_id', '=', input.userId)
+    .returningAll()
+    .executeTakeFirst();
+  // Another user's key id answers exactly like a missing one.
+  if (!r) throw notFound('key_not_found', `no API key ${input.keyId} on this account`);
+  return { key: rowToApiKey(r), hash: r.key_hash };
+}
+
+/** Adds settled spend to a key (used by the relay's settlement, in its transaction). */
+export async function addKeySpend(db: DbOrTx, keyId: string, amount: bigint, now = Date.now()): Promise<void> {
+  if (amount <= 0n) return;
+  await db.updateTable('api_keys').set({ spent: sql`spent + ${amount}`, last_used_at: now }).where('id', '=', keyId).execute();
+}

@@ -1,0 +1,47 @@
+import { withTransaction, type DbOrTx } from '../db/index.ts';
+import { invalid } from '../lib/errors.ts';
+import { newId } from '../lib/ids.ts';
+import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
+import { createTransfer, findTransferByKey, type TransferResult } from '../ledger/transfers.ts';
+import { formatMoney } from '../ledger/money.ts';
+import { recordAudit, type Actor } from '../support/audit.ts';
+
+/**
+ * An operator's manual credit (or debit, with a negative amount): a ledger
+ * transfer against `system:manual_adjustments` and its audit row, in one
+ * transaction. The reason is required; it is what the user's statement shows.
+ */
+export async function adjustBalanceManually(
+  db: DbOrTx,
+  input: { userId: string; amount: bigint; reason: string; actor: Actor; idempotencyKey?: string; kind?: 'manual_credit' | 'demo_credit' },
+): Promise<TransferResult> {
+  const reason = input.reason?.trim();
+  if (!reason) throw invalid('reason_required', 'say why: a manual balance change needs --reason', 'reason');
+  if (reason.length > 500) throw invalid('reason_too_long', 'the reason must be at most 500 characters', 'reason');
+  if (input.amount === 0n) throw invalid('invalid_amount', 'amount must not be zero', 'amount');
+  const wallet = walletAccountId(input.userId);
+  const credit = input.amount > 0n;
+  const key = input.idempotencyKey ?? `manual:${newId('aud')}`;
+  return withTransaction(db, async (tx) => {
+    const before = await findTransferByKey(tx, key);
+    const result = await createTransfer(tx, {
+      debitAccountId: credit ? SYSTEM_ACCOUNTS.manual : wallet,
+      creditAccountId: credit ? wallet : SYSTEM_ACCOUNTS.manual,
+      amount: credit ? input.amount : -input.amount,
+      kind: input.kind ?? (credit ? 'manual_credit' : 'manual_debit'),
+      reference: null,
+      idempotencyKey: key,
+      metadata: { reason },
+    });
+    if (!before) {
+      await recordAudit(tx, {
+        actor: input.actor,
+        action: credit ? 'balance.credit' : 'balance.debit',
+        target: input.userId,
+        reason,
+        data: { amount: formatMoney(input.amount), transferId: result.transfer.id },
+      });
+    }
+    return result;
+  });
+}

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import type { DbOrTx } from '../db/index.ts';
+import { newId } from '../lib/ids.ts';
+import { sha256Hex } from '../lib/crypto.ts';
+import { TallyError } from '../lib/errors.ts';
+import { findUserByEmail, rowToUser, type User } from './users.ts';
+import { verifyPassword, DUMMY_HASH } from './passwords.ts';
+
+export const SESSION_COOKIE = 'tally_session';
+export const SESSION_TTL_MS = 7 * 24 * 3600_000;
+
+const badLogin = () => new TallyError('invalid_credentials', 'email or password is incorrect', { status: 401, retryable: false });
+
+/** Checks a password and opens a session. The same error for unknown email and wrong password. */
+export async function login(
+  db: DbOrTx,
+  input: { email: string; password: string; ip?: string | null; userAgent?: string | null; now?: number },
+): Promise<{ user: User; token: string; expiresAt: number }> {
+  const u = await findUserByEmail(db, input.email ?? '');
+  const ok = await verifyPassword(input.password ?? '', u?.passwordHash ?? DUMMY_HASH);
+  if (!u || !ok) throw badLogin();
+  if (u.status !== 'active') throw new TallyError('account_disabled', 'this account is disabled; contact support', { status: 403, retryable: false });
+  const now = input.now ?? Date.now();
+  const token = randomBytes(32).toString('base64url');
+  const expiresAt = now + SESSION_TTL_MS;
+  await db
+    .insertInto('sessions')
+    .values({ id: newId('ses'), token_hash: sha256Hex(token), user_id: u.id, ip: input.ip ?? null, user_agent: input.userAgent?.slice(0, 300) ?? null, created_at: now, expires_at: expiresAt, revoked_at: null })
+    .execute();
+  const { passwordHash: _omit, ...user } = u;
+  return { user, token, expiresAt };
+}
+
+export async function userForSession(db: DbOrTx, token: string, now = Date.now()): Promise<User | null> {
+  if (!token || token.length > 100) return null;
+  const r = await db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .selectAll('u')
+    .where('s.token_hash', '=', sha256Hex(token))
+    .where('s.expires_at', '>', now)
+    .where('s.revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (!r || r.status !== 'active') return null;
+  return rowToUser(r);
+}
+
+export async function logout(db: DbOrTx, token: string, now = Date.now()): Promise<void> {
+  await db.updateTable('sessions').set({ revoked_at: now }).where('token_hash', '=', sha256Hex(token)).where('revoked_at', 'is', null).execute();
+}

@@ -1,0 +1,122 @@
+import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
+import { newId } from '../lib/ids.ts';
+import { invalid, conflict, notFound } from '../lib/errors.ts';
+import { openWallet, getAccount, walletAccountId } from '../ledger/accounts.ts';
+import { hashPassword, generatePassword, checkPasswordStrength } from './passwords.ts';
+import { recordAudit, type Actor } from '../support/audit.ts';
+
+export type Role = 'user' | 'support' | 'admin';
+export const ROLES: Role[] = ['user', 'support', 'admin'];
+
+export interface User {
+  id: string;
+  email: string;
+  nickname: string;
+  role: Role;
+  status: 'active' | 'disabled';
+  group: string;
+  createdAt: number;
+}
+
+export function rowToUser(r: any): User {
+  return { id: r.id, email: r.email, nickname: r.nickname, role: r.role, status: r.status, group: r.group_name, createdAt: Number(r.created_at) };
+}
+
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,}$/;
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** Masks an email for support views: "alice@example.com" → "a***e@example.com". */
+export function maskEmail(email: string): string {
+  const [local, domain] = email.split('@');
+  if (!domain) return '***';
+  const m = local.length <= 2 ? `${local[0] ?? ''}*` : `${local[0]}***${local[local.length - 1]}`;
+  return `${m}@${domain}`;
+}
+
+export interface CreateUserInput {
+  email: string;
+  password?: string;
+  nickname?: string;
+  role?: Role;
+  group?: string;
+}
+
+/** Creates a user and their wallet in one transaction. Returns the generated password when none was given. */
+export async function createUser(
+  db: DbOrTx,
+  input: CreateUserInput,
+  opts: { actor?: Actor; currency?: string; now?: number } = {},
+): Promise<{ user: User; generatedPassword: string | null }> {
+  const email = input.email?.trim();
+  if (!email || !EMAIL.test(email)) throw invalid('invalid_email', `"${(email ?? '').slice(0, 80)}" is not a valid email address`, 'email');
+  const role = input.role ?? 'user';
+  if (!ROLES.includes(role)) throw invalid('invalid_role', `role must be one of ${ROLES.join(', ')}`, 'role');
+  const generatedPassword = input.password ? null : generatePassword();
+  const password = input.password ?? generatedPassword!;
+  const weak = checkPasswordStrength(password);
+  if (weak) throw invalid('weak_password', weak, 'password');
+  const passwordHash = await hashPassword(password);
+  const now = opts.now ?? Date.now();
+  const row = {
+    id: newId('usr'),
+    email,
+    email_normalized: normalizeEmail(email),
+    nickname: input.nickname?.trim() || email.split('@')[0],
+    password_hash: passwordHash,
+    role,
+    status: 'active' as const,
+    group_name: input.group ?? 'default',
+    created_at: now,
+  };
+  try {
+    await withTransaction(db, async (tx) => {
+      await tx.insertInto('users').values(row).execute();
+      await openWallet(tx, { userId: row.id, currency: opts.currency, now });
+      await recordAudit(tx, { actor: opts.actor ?? { type: 'system' }, action: 'user.create', target: row.id, data: { role } });
+    });
+  } catch (e) {
+    if (isUniqueViolation(e)) throw conflict('email_taken', `a user with email ${email} already exists`);
+    throw e;
+  }
+  return { user: rowToUser(row), generatedPassword };
+}
+
+export async function findUserByEmail(db: DbOrTx, email: string): Promise<(User & { passwordHash: string }) | null> {
+  const r = await db.selectFrom('users').selectAll().where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst();
+  return r ? { ...rowToUser(r), passwordHash: r.password_hash } : null;
+}
+
+export async function getUser(db: DbOrTx, id: string): Promise<User> {
+  const r = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!r) throw notFound('user_not_found', `no user with id ${id}`);
+  return rowToUser(r);
+}
+
+/** Accepts a user id (usr_...) or an email, as the CLI's --user does. */
+export async function resolveUser(db: DbOrTx, idOrEmail: string): Promise<User> {
+  if (!idOrEmail) throw invalid('user_required', 'name a user by id (usr_...) or email');
+  if (idOrEmail.includes('@')) {
+    const u = await findUserByEmail(db, idOrEmail);
+    if (!u) throw notFound('user_not_found', `no user with email ${idOrEmail}`);
+    const { passwordHash: _omit, ...user } = u;
+    return user;
+  }
+  return getUser(db, idOrEmail);
+}
+
+export async function listUsers(db: DbOrTx, filter: { query?: string; limit?: number } = {}): Promise<User[]> {
+  let q = db.selectFrom('users').selectAll().orderBy('id', 'desc').limit(Math.min(filter.limit ?? 50, 200));
+  if (filter.query) {
+    const like = `%${normalizeEmail(filter.query)}%`;
+    q = q.where((eb) => eb.or([eb('email_normalized', 'like', like), eb('id', '=', filter.query!), eb('nickname', 'like', `%${filter.query}%`)]));
+  }
+  return (await q.execute()).map(rowToUser);
+}
+
+export async function getUserBalance(db: DbOrTx, userId: string) {
+  const acc = await getAccount(db, walletAccountId(userId));
+  return { balance: acc.balance, pending: acc.pendingDebits, available: acc.available, currency: acc.currency };
+}

@@ -1,0 +1,42 @@
+import type { FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.ts';
+import { TallyError } from '../lib/errors.ts';
+import { safeEqual } from '../lib/crypto.ts';
+import { SESSION_COOKIE, userForSession } from '../accounts/sessions.ts';
+import type { Role, User } from '../accounts/users.ts';
+import type { Actor } from '../support/audit.ts';
+
+const unauthenticated = () => new TallyError('not_signed_in', 'sign in first (POST /api/auth/login)', { status: 401, retryable: false });
+
+/** The signed-in user of a console request, or 401. */
+export async function requireUser(ctx: AppContext, req: FastifyRequest): Promise<User> {
+  const token = req.cookies?.[SESSION_COOKIE];
+  const user = token ? await userForSession(ctx.db, token, ctx.now()) : null;
+  if (!user) throw unauthenticated();
+  return user;
+}
+
+/**
+ * Admin/support API access: the admin token (`Authorization: Bearer <TALLY_ADMIN_TOKEN>`
+ * or `x-admin-token`) acts as admin; otherwise a session whose role is allowed.
+ */
+export async function requireStaff(ctx: AppContext, req: FastifyRequest, roles: Role[] = ['admin']): Promise<Actor> {
+  const token = adminTokenOf(req);
+  if (token !== null) {
+    if (ctx.config.adminToken && safeEqual(token, ctx.config.adminToken)) return { type: 'admin_token' };
+    throw new TallyError('invalid_admin_token', 'the admin token is not valid', { status: 401, retryable: false });
+  }
+  const user = await requireUser(ctx, req);
+  if (!roles.includes(user.role)) {
+    throw new TallyError('forbidden', `this needs the ${roles.join(' or ')} role`, { status: 403, retryable: false });
+  }
+  return { type: 'user', userId: user.id, role: user.role };
+}
+
+function adminTokenOf(req: FastifyRequest): string | null {
+  const x = req.headers['x-admin-token'];
+  if (typeof x === 'string' && x) return x;
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ') && !auth.startsWith('Bearer sk-')) return auth.slice(7).trim();
+  return null;
+}

@@ -1,0 +1,50 @@
+import { TallyError, isTallyError } from '../lib/errors.ts';
+
+// The edge maps TallyError (and fastify's own errors) to each protocol's shape.
+
+interface FastifyLikeError {
+  code?: string;
+  statusCode?: number;
+  message?: string;
+  validation?: unknown;
+}
+
+/** Turns anything thrown into a TallyError; unknown errors become a 500 that hides internals. */
+export function normalizeError(e: unknown): TallyError {
+  if (isTallyError(e)) return e;
+  const f = (e ?? {}) as FastifyLikeError;
+  if (f?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || f?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return new TallyError('invalid_json', 'the request body is not valid JSON', { status: 400, retryable: false });
+  }
+  if (f?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new TallyError('body_too_large', 'the request body is larger than this server accepts', { status: 413, retryable: false });
+  }
+  if (f?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new TallyError('unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"', { status: 415, retryable: false });
+  }
+  if (f?.validation) return new TallyError('invalid_request', f.message ?? 'invalid request', { status: 400, retryable: false });
+  if (typeof f?.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) {
+    return new TallyError('invalid_request', f.message ?? 'invalid request', { status: f.statusCode, retryable: false });
+  }
+  return new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500, type: 'internal_error', cause: e });
+}
+
+/** Console/account API shape: { error: { code, message, param?, details? } }. */
+export function accountApiError(err: TallyError, requestId: string) {
+  return { error: { code: err.code, message: err.message, ...(err.param ? { param: err.param } : {}), ...(err.details ? { details: err.details } : {}), request_id: requestId } };
+}
+
+/** OpenAI shape: { error: { message, type, param, code } }. */
+export function openAIError(err: TallyError) {
+  return { error: { message: err.message, type: err.type, param: err.param, code: err.code, ...(err.details ? { details: err.details } : {}) } };
+}
+
+const ANTHROPIC_TYPES: Record<number, string> = {
+  400: 'invalid_request_error', 401: 'authentication_error', 402: 'billing_error', 403: 'permission_error', 404: 'not_found_error',
+  413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error', 502: 'api_error', 503: 'overloaded_error', 504: 'timeout_error', 529: 'overloaded_error',
+};
+
+/** Anthropic shape: { type: "error", error: { type, message } }. */
+export function anthropicError(err: TallyError) {
+  return { type: 'error', error: { type: ANTHROPIC_TYPES[err.status] ?? 'api_error', message: err.message } };
+}

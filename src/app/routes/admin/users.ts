@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { AppContext } from '../../../context.ts';
+import { requireStaff } from '../../auth.ts';
+import { parseInput } from '../../validate.ts';
+import { createUser, listUsers, resolveUser, getUserBalance, type User } from '../../../accounts/users.ts';
+import { adjustBalanceManually } from '../../../accounts/manualCredit.ts';
+import { parseMoney, formatMoney } from '../../../ledger/money.ts';
+import { verifyLedger } from '../../../ledger/verify.ts';
+
+const CreateUserBody = z.object({
+  email: z.string().min(3).max(320),
+  password: z.string().min(8).max(200).optional(),
+  nickname: z.string().max(100).optional(),
+  role: z.enum(['user', 'support', 'admin']).optional(),
+  group: z.string().max(64).optional(),
+});
+
+const CreditBody = z.object({
+  amount: z.string().max(40),
+  reason: z.string().min(1).max(500),
+  idempotency_key: z.string().min(1).max(200).optional(),
+});
+
+const ListQuery = z.object({ q: z.string().max(200).optional(), limit: z.coerce.number().int().min(1).max(200).optional() });
+
+export const userView = (u: User) => ({ id: u.id, email: u.email, nickname: u.nickname, role: u.role, status: u.status, group: u.group, created_at: new Date(u.createdAt).toISOString() });
+
+export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
+  app.get('/api/admin/users', async (req) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    const q = parseInput(ListQuery, req.query);
+    return { data: (await listUsers(ctx.db, { query: q.q, limit: q.limit })).map(userView) };
+  });
+
+  app.post('/api/admin/users', async (req, reply) => {
+    const actor = await requireStaff(ctx, req, ['admin']);
+    const body = parseInput(CreateUserBody, req.body);
+    const { user, generatedPassword } = await createUser(ctx.db, body, { actor, currency: ctx.config.currency });
+    reply.code(201);
+    return { ...userView(user), ...(generatedPassword ? { password: generatedPassword } : {}) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/admin/users/:id', async (req) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    const user = await resolveUser(ctx.db, req.params.id);
+    const b = await getUserBalance(ctx.db, user.id);
+    return { ...userView(user), balance: formatMoney(b.balance), pending: formatMoney(b.pending), available: formatMoney(b.available), currency: b.currency };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/users/:id/credit', async (req) => {
+    const actor = await requireStaff(ctx, req, ['admin']);
+    const body = parseInput(CreditBody, req.body);
+    const user = await resolveUser(ctx.db, req.params.id);
+    const amount = parseMoney(body.amount, { allowNegative: true, allowZero: false });
+    const r = await adjustBalanceManually(ctx.db, { userId: user.id, amount, reason: body.reason, actor, idempotencyKey: body.idempotency_key });
+    const b = await getUserBalance(ctx.db, user.id);
+    return { transfer_id: r.transfer.id, replayed: r.replayed, amount: formatMoney(amount), balance: formatMoney(b.balance) };
+  });
+
+  app.get('/api/admin/ledger/verify', async (req, reply) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    const report = await verifyLedger(ctx.db, { now: ctx.now(), graceMs: ctx.config.holdSweepMs * 2 });
+    if (!report.ok) reply.code(500);
+    return report;
+  });
+}

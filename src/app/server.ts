@@ -1,0 +1,47 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import cookie from '@fastify/cookie';
+import type { AppContext } from '../context.ts';
+import { newId } from '../lib/ids.ts';
+import { normalizeError, accountApiError } from './errors.ts';
+import { healthRoutes } from './routes/health.ts';
+import { authRoutes } from './routes/auth.ts';
+import { meRoutes } from './routes/me.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { adminUserRoutes } from './routes/admin/users.ts';
+
+export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
+
+// Route modules in registration order. A module adds its file here.
+export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes];
+
+/**
+ * The HTTP edge. Every response carries x-request-id; every error leaves in
+ * the caller's protocol shape (route modules for /v1 install their own error
+ * shape via `errorShape` on the request).
+ */
+export async function buildServer(ctx: AppContext, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log as unknown as FastifyBaseLogger,
+    // Per-request lines are the request log's job (one row per request), not stdout's.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: ctx.config.maxBodyBytes,
+    trustProxy: true,
+    genReqId: () => newId('req'),
+    requestIdHeader: false,
+  });
+  await app.register(cookie);
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.setErrorHandler((e, req, reply) => {
+    const err = normalizeError(e);
+    if (err.status >= 500) req.log.error({ err: e, reqId: req.id }, 'request failed');
+    const shape = (req as { errorShape?: (e: typeof err) => unknown }).errorShape;
+    reply.code(err.status).send(shape ? shape(err) : accountApiError(err, req.id));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(accountApiError(normalizeError(Object.assign(new Error(`no route ${req.method} ${req.url.split('?')[0]}`), { statusCode: 404 })), req.id));
+  });
+  for (const r of [...ROUTES, ...extraRoutes]) r(app, ctx);
+  return app;
+}

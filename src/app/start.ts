@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/index.ts';
+import { createContext, type AppContext } from '../context.ts';
+import { buildServer } from './server.ts';
+import { expireHolds } from '../ledger/holds.ts';
+import { bootstrapFirstStart, type FirstStart } from '../accounts/bootstrap.ts';
+
+export interface RunningTally {
+  app: FastifyInstance;
+  ctx: AppContext;
+  url: string;
+  port: number;
+  firstStart: FirstStart | null;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Tally instance: migrate, sweep holds a crash may have stranded,
+ * bootstrap an empty database, listen, and keep sweeping expired holds.
+ */
+export async function startTally(config: Config, opts: { ctx?: AppContext; bootstrap?: boolean } = {}): Promise<RunningTally> {
+  const ctx = opts.ctx ?? (await createContext(config));
+  const swept = await expireHolds(ctx.db, { now: ctx.now() });
+  if (swept) ctx.log.info({ swept }, 'voided holds that expired while Tally was down');
+  const firstStart = opts.bootstrap === false ? null : await bootstrapFirstStart(ctx);
+  const app = await buildServer(ctx);
+  await app.listen({ port: config.port, host: config.host });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const sweeper = setInterval(() => {
+    expireHolds(ctx.db, { now: ctx.now() }).catch((e) => ctx.log.error({ err: e }, 'hold sweep failed'));
+  }, config.holdSweepMs);
+  sweeper.unref();
+  let stopped = false;
+  return {
+    app,
+    ctx,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    firstStart,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(sweeper);
+      await app.close();
+      await ctx.close();
+    },
+  };
+}

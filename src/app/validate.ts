@@ -1,0 +1,11 @@
+import type { z } from 'zod';
+import { invalid } from '../lib/errors.ts';
+
+/** Validates a request body or query with zod; the first problem becomes a 400 that names the field. */
+export function parseInput<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue.path.join('.') || 'body';
+  throw invalid('invalid_request', `${field}: ${issue.message}`, field);
+}

@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { runCommand } from '../run.ts';
+import { createUser, resolveUser, getUserBalance, type Role } from '../../accounts/users.ts';
+import { adjustBalanceManually } from '../../accounts/manualCredit.ts';
+import { parseMoney, formatMoney } from '../../ledger/money.ts';
+
+export function adminCommands(program: Command) {
+  const admin = program.command('admin').description('users and balances');
+
+  admin
+    .command('create-user')
+    .description('create a user (and their wallet); prints a generated password when none is given')
+    .requiredOption('--email <email>')
+    .option('--password <password>')
+    .option('--nickname <name>')
+    .option('--role <role>', 'user | support | admin', 'user')
+    .option('--group <group>', 'pricing group', 'default')
+    .option('--json', 'print one JSON object')
+    .action((o) =>
+      runCommand(o, async (ctx) => {
+        const { user, generatedPassword } = await createUser(ctx.db, { email: o.email, password: o.password, nickname: o.nickname, role: o.role as Role, group: o.group }, { actor: { type: 'cli' }, currency: ctx.config.currency });
+        return {
+          result: { ok: true, user: { id: user.id, email: user.email, nickname: user.nickname, role: user.role, group: user.group }, ...(generatedPassword ? { password: generatedPassword } : {}) },
+          human: [`created ${user.role} ${user.email} (${user.id})`, ...(generatedPassword ? [`password: ${generatedPassword}  (shown once)`] : [])],
+        };
+      }),
+    );
+
+  admin
+    .command('credit')
+    .description('credit (or, with a negative amount, debit) a wallet; recorded in the ledger and the audit log')
+    .requiredOption('--user <idOrEmail>')
+    .requiredOption('--amount <decimal>', 'e.g. 10.00; negative to debit')
+    .requiredOption('--reason <text>', 'shown on the user\'s statement')
+    .option('--idempotency-key <key>', 'repeat the command with the same key and it credits once')
+    .option('--json', 'print one JSON object')
+    .action((o) =>
+      runCommand(o, async (ctx) => {
+        const user = await resolveUser(ctx.db, o.user);
+        const amount = parseMoney(o.amount, { allowNegative: true, allowZero: false });
+        const r = await adjustBalanceManually(ctx.db, { userId: user.id, amount, reason: o.reason, actor: { type: 'cli' }, idempotencyKey: o.idempotencyKey });
+        const b = await getUserBalance(ctx.db, user.id);
+        return {
+          result: { ok: true, user_id: user.id, transfer_id: r.transfer.id, replayed: r.replayed, amount: formatMoney(amount), balance: formatMoney(b.balance), available: formatMoney(b.available) },
+          human: `${r.replayed ? 'already applied' : 'applied'}: ${formatMoney(amount)} ${b.currency} to ${user.email} (${r.transfer.id}); balance ${formatMoney(b.balance)}`,
+        };
+      }),
+    );
+
+  admin
+    .command('balance')
+    .description('show a user\'s balance, pending holds and available amount')
+    .requiredOption('--user <idOrEmail>')
+    .option('--json', 'print one JSON object')
+    .action((o) =>
+      runCommand(o, async (ctx) => {
+        const user = await resolveUser(ctx.db, o.user);
+        const b = await getUserBalance(ctx.db, user.id);
+        return {
+          result: { ok: true, user_id: user.id, email: user.email, currency: b.currency, balance: formatMoney(b.balance), pending: formatMoney(b.pending), available: formatMoney(b.available) },
+          human: `${user.email}: balance ${formatMoney(b.balance)} ${b.currency}, pending ${formatMoney(b.pending)}, available ${formatMoney(b.available)}`,
+        };
+      }),
+    );
+}

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+// Configuration comes from the environment only. Every variable is listed in
+// the README; unknown values are refused at start with a message naming them.
+const schema = z.object({
+  TALLY_DATABASE_URL: z.string().default('sqlite:./data/tally.db'),
+  TALLY_DATA_DIR: z.string().optional(),
+  TALLY_REDIS_URL: z.string().optional(),
+  TALLY_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  TALLY_HOST: z.string().default('0.0.0.0'),
+  TALLY_SECRET: z.string().min(16, 'TALLY_SECRET must be at least 16 characters').optional(),
+  TALLY_ADMIN_TOKEN: z.string().min(16, 'TALLY_ADMIN_TOKEN must be at least 16 characters').optional(),
+  TALLY_PUBLIC_URL: z.string().optional(),
+  TALLY_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('USD'),
+  TALLY_DEMO: z.enum(['on', 'off']).default('on'),
+  TALLY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TALLY_SECURE_COOKIES: z.enum(['auto', 'on', 'off']).default('auto'),
+  TALLY_HOLD_SWEEP_MS: z.coerce.number().int().min(100).default(5000),
+  TALLY_API_PREFIXES: z.string().default('/v1,/api/v1'),
+  TALLY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
+  TALLY_STRIPE_SECRET_KEY: z.string().optional(),
+  TALLY_STRIPE_WEBHOOK_SECRET: z.string().optional(),
+  TALLY_STRIPE_API_BASE: z.string().optional(),
+  TALLY_EPAY_PID: z.string().optional(),
+  TALLY_EPAY_KEY: z.string().optional(),
+  TALLY_EPAY_URL: z.string().optional(),
+});
+
+export type Env = z.infer<typeof schema>;
+
+export interface Config {
+  databaseUrl: string;
+  dataDir: string;
+  redisUrl: string | null;
+  port: number;
+  host: string;
+  secret: string;
+  adminToken: string | null;
+  publicUrl: string | null;
+  currency: string;
+  demo: boolean;
+  logLevel: Env['TALLY_LOG_LEVEL'];
+  secureCookies: 'auto' | 'on' | 'off';
+  holdSweepMs: number;
+  apiPrefixes: string[];
+  maxBodyBytes: number;
+  env: Env;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const databaseUrl = overrides.databaseUrl ?? e.TALLY_DATABASE_URL;
+  const dataDir = resolve(e.TALLY_DATA_DIR ?? defaultDataDir(databaseUrl));
+  const secret = overrides.secret ?? e.TALLY_SECRET ?? loadOrCreateSecret(dataDir);
+  return {
+    databaseUrl,
+    dataDir,
+    redisUrl: e.TALLY_REDIS_URL ?? null,
+    port: e.TALLY_PORT,
+    host: e.TALLY_HOST,
+    secret,
+    adminToken: e.TALLY_ADMIN_TOKEN ?? null,
+    publicUrl: e.TALLY_PUBLIC_URL ?? null,
+    currency: e.TALLY_CURRENCY,
+    demo: e.TALLY_DEMO === 'on',
+    logLevel: e.TALLY_LOG_LEVEL,
+    secureCookies: e.TALLY_SECURE_COOKIES,
+    holdSweepMs: e.TALLY_HOLD_SWEEP_MS,
+    apiPrefixes: e.TALLY_API_PREFIXES.split(',').map((p) => p.trim().replace(/\/$/, '')).filter(Boolean),
+    maxBodyBytes: e.TALLY_MAX_BODY_BYTES,
+    env: e,
+    ...overrides,
+  };
+}
+
+function defaultDataDir(databaseUrl: string): string {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const file = databaseUrl.slice('sqlite:'.length);
+    if (file && file !== ':memory:') return dirname(file);
+  }
+  return './data';
+}
+
+/**
+ * TALLY_SECRET keys every HMAC and encryption in Tally. When it is not set, one
+ * is generated on first start into the data dir (mode 0600) and reused after,
+ * so an embedded install keeps working across restarts. Several instances must
+ * share one secret: set TALLY_SECRET explicitly for them.
+ */
+function loadOrCreateSecret(dataDir: string): string {
+  const file = join(dataDir, 'secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  try {
+    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+    return secret;
+  } catch {
+    return readFileSync(file, 'utf8').trim(); // another process won the race
+  }
+}

@@ -1,0 +1,56 @@
+import pino, { type Logger } from 'pino';
+import type { Config } from './config/index.ts';
+import { openDb, type Db, type DbHandle, type Dialect } from './db/index.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { ensureSystemAccounts } from './ledger/accounts.ts';
+import { KeyCache } from './accounts/keyCache.ts';
+import { MemoryRateLimiter, type RateLimiter } from './lib/rateLimit.ts';
+
+// Everything a verb or route may need, passed explicitly (no module singletons),
+// so tests build one per server with their own database.
+export interface AppContext {
+  config: Config;
+  dbh: DbHandle;
+  db: Db;
+  dialect: Dialect;
+  log: Logger;
+  keys: KeyCache;
+  limiter: RateLimiter;
+  now(): number;
+  /** Functions run at shutdown, last registered first. */
+  onClose(fn: () => Promise<void> | void): void;
+  close(): Promise<void>;
+}
+
+/** Paths whose values never reach a log line. */
+export const LOG_REDACT = [
+  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'req.headers["x-admin-token"]',
+  'res.headers["set-cookie"]', '*.password', '*.api_key', '*.apiKey', '*.code', '*.secret', '*.card_number',
+];
+
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({ level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } });
+}
+
+export async function createContext(config: Config, opts: { log?: Logger; migrate?: boolean } = {}): Promise<AppContext> {
+  const log = opts.log ?? createLogger(config);
+  const dbh = openDb(config.databaseUrl);
+  if (opts.migrate !== false) await migrateToLatest(dbh);
+  await ensureSystemAccounts(dbh.db, config.currency);
+  const closers: Array<() => Promise<void> | void> = [() => dbh.close()];
+  const ctx: AppContext = {
+    config,
+    dbh,
+    db: dbh.db,
+    dialect: dbh.dialect,
+    log,
+    keys: new KeyCache(dbh.db),
+    limiter: new MemoryRateLimiter(),
+    now: () => Date.now(),
+    onClose: (fn) => void closers.push(fn),
+    close: async () => {
+      for (const fn of closers.reverse()) await fn();
+    },
+  };
+  return ctx;
+}

@@ -1,0 +1,21 @@
+import { Command } from 'commander';
+import { serveCommand } from './cli/commands/serve.ts';
+import { migrateCommand } from './cli/commands/migrate.ts';
+import { adminCommands } from './cli/commands/admin.ts';
+import { keyCommands } from './cli/commands/key.ts';
+import { ledgerCommands } from './cli/commands/ledger.ts';
+
+// `tally <command>`: every command takes --json and then prints one JSON object.
+export function buildCli(): Command {
+  const program = new Command('tally').description('Tally: an OpenAI-compatible AI API gateway with a double-entry ledger').showHelpAfterError();
+  serveCommand(program);
+  migrateCommand(program);
+  adminCommands(program);
+  keyCommands(program);
+  ledgerCommands(program);
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  await buildCli().parseAsync(argv);
+}
