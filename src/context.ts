@@ -5,6 +5,10 @@ import { migrateToLatest } from './db/migrate.ts';
 import { ensureSystemAccounts } from './ledger/accounts.ts';
 import { KeyCache } from './accounts/keyCache.ts';
 import { MemoryRateLimiter, type RateLimiter } from './lib/rateLimit.ts';
+import { Catalog } from './gateway/catalog.ts';
+import { ReservationBook } from './gateway/reservations.ts';
+import { SettlementQueue } from './gateway/settlement.ts';
+import { Relay } from './gateway/relay.ts';
 
 // Everything a verb or route may need, passed explicitly (no module singletons),
 // so tests build one per server with their own database.
@@ -16,6 +20,10 @@ export interface AppContext {
   log: Logger;
   keys: KeyCache;
   limiter: RateLimiter;
+  catalog: Catalog;
+  book: ReservationBook;
+  settlement: SettlementQueue;
+  relay: Relay;
   now(): number;
   /** Functions run at shutdown, last registered first. */
   onClose(fn: () => Promise<void> | void): void;
@@ -38,14 +46,28 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   if (opts.migrate !== false) await migrateToLatest(dbh);
   await ensureSystemAccounts(dbh.db, config.currency);
   const closers: Array<() => Promise<void> | void> = [() => dbh.close()];
+  const keys = new KeyCache(dbh.db);
+  const limiter = new MemoryRateLimiter();
+  const catalog = new Catalog(dbh.db, config.secret, config.breaker);
+  await catalog.reload();
+  const book = new ReservationBook(dbh.db);
+  const settlement = new SettlementQueue(dbh.db, dbh.dialect, book, log, { intervalMs: config.settleIntervalMs });
+  const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, config: config.relay });
+  // Shutdown order (reverse of registration): settle everything, close pools, then the database.
+  closers.push(() => catalog.close());
+  closers.push(() => settlement.close());
   const ctx: AppContext = {
     config,
     dbh,
     db: dbh.db,
     dialect: dbh.dialect,
     log,
-    keys: new KeyCache(dbh.db),
-    limiter: new MemoryRateLimiter(),
+    keys,
+    limiter,
+    catalog,
+    book,
+    settlement,
+    relay,
     now: () => Date.now(),
     onClose: (fn) => void closers.push(fn),
     close: async () => {

@@ -8,11 +8,13 @@ import { authRoutes } from './routes/auth.ts';
 import { meRoutes } from './routes/me.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { adminUserRoutes } from './routes/admin/users.ts';
+import { openaiRoutes } from './routes/openai.ts';
+import { demoUpstreamRoutes } from './routes/demoUpstream.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
 // Route modules in registration order. A module adds its file here.
-export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes];
+export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes];
 
 /**
  * The HTTP edge. Every response carries x-request-id; every error leaves in
@@ -37,6 +39,8 @@ export async function buildServer(ctx: AppContext, extraRoutes: RouteModule[] = 
     const err = normalizeError(e);
     if (err.status >= 500) req.log.error({ err: e, reqId: req.id }, 'request failed');
     const shape = (req as { errorShape?: (e: typeof err) => unknown }).errorShape;
+    if (!err.retryable) reply.header('x-should-retry', 'false');
+    if (err.status === 429) reply.header('retry-after', String(err.details?.retry_after ?? 1));
     reply.code(err.status).send(shape ? shape(err) : accountApiError(err, req.id));
   });
   app.setNotFoundHandler((req, reply) => {

@@ -4,6 +4,7 @@ import { createContext, type AppContext } from '../context.ts';
 import { buildServer } from './server.ts';
 import { expireHolds } from '../ledger/holds.ts';
 import { bootstrapFirstStart, type FirstStart } from '../accounts/bootstrap.ts';
+import { seedDemoChannel } from '../gateway/demoSeed.ts';
 
 export interface RunningTally {
   app: FastifyInstance;
@@ -23,10 +24,15 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   const swept = await expireHolds(ctx.db, { now: ctx.now() });
   if (swept) ctx.log.info({ swept }, 'voided holds that expired while Tally was down');
   const firstStart = opts.bootstrap === false ? null : await bootstrapFirstStart(ctx);
+  if (firstStart && config.demo) await seedDemoChannel(ctx.db, config.secret);
   const app = await buildServer(ctx);
   await app.listen({ port: config.port, host: config.host });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  // The demo channel points at this instance's own demo upstream.
+  ctx.catalog.selfUrl = `http://127.0.0.1:${port}`;
+  await ctx.catalog.reload();
+  ctx.catalog.startAutoReload(config.catalogReloadMs, (e) => ctx.log.error({ err: e }, 'catalog reload failed'));
   const sweeper = setInterval(() => {
     expireHolds(ctx.db, { now: ctx.now() }).catch((e) => ctx.log.error({ err: e }, 'hold sweep failed'));
   }, config.holdSweepMs);

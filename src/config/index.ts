@@ -21,6 +21,14 @@ const schema = z.object({
   TALLY_HOLD_SWEEP_MS: z.coerce.number().int().min(100).default(5000),
   TALLY_API_PREFIXES: z.string().default('/v1,/api/v1'),
   TALLY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
+  TALLY_RELAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  TALLY_OVERSPEND: z.enum(['cap', 'reject']).default('cap'),
+  TALLY_MIN_OUTPUT_TOKENS: z.coerce.number().int().min(1).default(16),
+  TALLY_KEY_RPM: z.coerce.number().int().min(0).default(0),
+  TALLY_CATALOG_RELOAD_MS: z.coerce.number().int().min(100).default(5000),
+  TALLY_SETTLE_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(5),
+  TALLY_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(3),
+  TALLY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
   TALLY_STRIPE_SECRET_KEY: z.string().optional(),
   TALLY_STRIPE_WEBHOOK_SECRET: z.string().optional(),
   TALLY_STRIPE_API_BASE: z.string().optional(),
@@ -47,6 +55,10 @@ export interface Config {
   holdSweepMs: number;
   apiPrefixes: string[];
   maxBodyBytes: number;
+  relay: { maxAttempts: number; overspend: 'cap' | 'reject'; minOutputTokens: number; keyRpm: number };
+  catalogReloadMs: number;
+  settleIntervalMs: number;
+  breaker: { threshold: number; cooldownMs: number };
   env: Env;
 }
 
@@ -78,6 +90,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     holdSweepMs: e.TALLY_HOLD_SWEEP_MS,
     apiPrefixes: e.TALLY_API_PREFIXES.split(',').map((p) => p.trim().replace(/\/$/, '')).filter(Boolean),
     maxBodyBytes: e.TALLY_MAX_BODY_BYTES,
+    relay: { maxAttempts: e.TALLY_RELAY_MAX_ATTEMPTS, overspend: e.TALLY_OVERSPEND, minOutputTokens: e.TALLY_MIN_OUTPUT_TOKENS, keyRpm: e.TALLY_KEY_RPM },
+    catalogReloadMs: e.TALLY_CATALOG_RELOAD_MS,
+    settleIntervalMs: e.TALLY_SETTLE_INTERVAL_MS,
+    breaker: { threshold: e.TALLY_BREAKER_THRESHOLD, cooldownMs: e.TALLY_BREAKER_COOLDOWN_MS },
     env: e,
     ...overrides,
   };

@@ -107,6 +107,76 @@ export interface SettingsTable {
   updated_at: Int;
 }
 
+export interface ChannelsTable {
+  id: string;
+  name: string;
+  type: 'openai' | 'anthropic' | 'gemini' | 'demo';
+  base_url: string;
+  api_key_enc: string | null;
+  models: string;
+  model_map: string | null;
+  priority: Int;
+  weight: Int;
+  connect_timeout_ms: Int;
+  first_byte_timeout_ms: Int;
+  total_timeout_ms: Int;
+  status: 'enabled' | 'disabled' | 'needs_attention';
+  status_reason: string | null;
+  created_at: Int;
+  updated_at: Int;
+}
+
+export interface ModelPricesTable {
+  model: string;
+  kind: 'chat' | 'embedding';
+  input_per_1m: Int;
+  output_per_1m: Int;
+  cached_input_per_1m: Int | null;
+  max_output_tokens: Int;
+  updated_at: Int;
+}
+
+export interface GroupsTable {
+  name: string;
+  multiplier_ppm: Int;
+  models: string | null;
+  created_at: Int;
+  updated_at: Int;
+}
+
+export interface RequestLogsTable {
+  id: string;
+  user_id: string | null;
+  key_id: string | null;
+  key_display: string | null;
+  group_name: string | null;
+  endpoint: string;
+  model: string | null;
+  upstream_model: string | null;
+  channel_id: string | null;
+  attempts: Int;
+  stream: Int;
+  status: Int;
+  error_code: string | null;
+  error_message: string | null;
+  prompt_tokens: Int;
+  completion_tokens: Int;
+  cached_tokens: Int;
+  usage_source: string | null;
+  held: Int;
+  cost: Int;
+  charged_amount: Int;
+  uncollected: Int;
+  charged: Int;
+  charge_reason: string;
+  transfer_id: string | null;
+  pricing: string | null;
+  latency_ms: Int | null;
+  ttfb_ms: Int | null;
+  client_ip: string | null;
+  created_at: Int;
+}
+
 export interface Database {
   ledger_accounts: LedgerAccountsTable;
   ledger_transfers: LedgerTransfersTable;
@@ -116,6 +186,10 @@ export interface Database {
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
   settings: SettingsTable;
+  channels: ChannelsTable;
+  model_prices: ModelPricesTable;
+  groups: GroupsTable;
+  request_logs: RequestLogsTable;
 }
 
 // Generated is re-exported for modules that add tables with defaults.

@@ -1,0 +1,53 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../context.ts';
+import { openAIError } from '../errors.ts';
+import type { Endpoint } from '../../gateway/relay.ts';
+import { TallyError } from '../../lib/errors.ts';
+
+const ENDPOINTS: Array<[string, Endpoint]> = [
+  ['/chat/completions', 'chat.completions'],
+  ['/completions', 'completions'],
+  ['/embeddings', 'embeddings'],
+];
+
+function modelsFor(ctx: AppContext, p: { key: { models: string[] | null }; user: { group: string } }): string[] {
+  const group = ctx.catalog.group(p.user.group);
+  return ctx.catalog.servedModels().filter((m) => (!p.key.models || p.key.models.includes(m)) && (!group.models || group.models.includes(m)));
+}
+
+function modelObject(id: string, created: number) {
+  return { id, object: 'model', created: Math.floor(created / 1000), owned_by: 'tally' };
+}
+
+// The OpenAI-compatible API under every configured prefix (/v1 and /api/v1 by default).
+export function openaiRoutes(app: FastifyInstance, ctx: AppContext) {
+  const openAIShape = async (req: FastifyRequest) => {
+    (req as { errorShape?: unknown }).errorShape = openAIError;
+  };
+  const auth = (req: FastifyRequest) => ctx.keys.authenticate(req.headers.authorization?.replace(/^Bearer\s+/i, '').trim(), req.ip);
+
+  for (const prefix of ctx.config.apiPrefixes) {
+    for (const [path, endpoint] of ENDPOINTS) {
+      app.post(prefix + path, { onRequest: openAIShape }, async (req: FastifyRequest, reply: FastifyReply) => {
+        // The relay writes the response itself (bytes straight from upstream).
+        reply.hijack();
+        await ctx.relay.handle({ endpoint, body: req.body, authorization: req.headers.authorization, ip: req.ip, requestId: req.id, req: req.raw, res: reply.raw });
+      });
+    }
+
+    app.get(prefix + '/models', { onRequest: openAIShape }, async (req) => {
+      const p = await auth(req);
+      const created = p.key.createdAt;
+      return { object: 'list', data: modelsFor(ctx, p).map((m) => modelObject(m, ctx.catalog.prices.get(m)?.updatedAt ?? created)) };
+    });
+
+    app.get<{ Params: { '*': string } }>(prefix + '/models/*', { onRequest: openAIShape }, async (req) => {
+      const p = await auth(req);
+      const id = req.params['*'];
+      if (!modelsFor(ctx, p).includes(id)) {
+        throw new TallyError('model_not_found', `the model "${id}" does not exist or this key may not use it`, { status: 404, param: 'model', retryable: false });
+      }
+      return modelObject(id, ctx.catalog.prices.get(id)?.updatedAt ?? Date.now());
+    });
+  }
+}

@@ -1,0 +1,123 @@
+import { Pool } from 'undici';
+import type { DbOrTx } from '../db/index.ts';
+import { decryptSecret } from '../lib/crypto.ts';
+import { rowToChannel, type Channel } from './channels.ts';
+import { rowToPrice, type ModelPrice } from './pricing.ts';
+import { rowToGroup, implicitGroup, type Group } from './groups.ts';
+import { Breaker, type BreakerOptions } from './breaker.ts';
+
+export interface RuntimeChannel extends Channel {
+  apiKey: string | null;
+  /** Origin and path prefix the requests go to, e.g. https://api.openai.com + /v1. */
+  origin: string;
+  pathPrefix: string;
+  pool: Pool;
+  breaker: Breaker;
+}
+
+/**
+ * The relay's view of the configuration (channels, prices, groups), held in
+ * memory so the hot path reads no table. Reloaded on every change made through
+ * Tally (admin API, CLI in-process) and every few seconds, which is how changes
+ * made by another instance or the CLI arrive; connection pools and breaker
+ * state survive reloads.
+ */
+export class Catalog {
+  channels: RuntimeChannel[] = [];
+  private byModel = new Map<string, RuntimeChannel[]>();
+  prices = new Map<string, ModelPrice>();
+  groups = new Map<string, Group>();
+  private pools = new Map<string, Pool>();
+  private breakers = new Map<string, Breaker>();
+  private timer: NodeJS.Timeout | null = null;
+  private loading: Promise<void> | null = null;
+  /** Where `internal:demo` channels point: this instance's own demo upstream. */
+  selfUrl = 'http://127.0.0.1:8080';
+
+  constructor(
+    private readonly db: DbOrTx,
+    private readonly secret: string,
+    private readonly breakerOpts: BreakerOptions = { threshold: 3, cooldownMs: 30_000 },
+  ) {}
+
+  async reload(): Promise<void> {
+    // Coalesce concurrent reloads but never skip one requested after a change.
+    const run = async () => {
+      const [channelRows, priceRows, groupRows] = await Promise.all([
+        this.db.selectFrom('channels').selectAll().execute(),
+        this.db.selectFrom('model_prices').selectAll().execute(),
+        this.db.selectFrom('groups').selectAll().execute(),
+      ]);
+      const channels = channelRows.map((r) => this.toRuntime(rowToChannel(r), r.api_key_enc));
+      const byModel = new Map<string, RuntimeChannel[]>();
+      for (const c of channels) {
+        if (c.status !== 'enabled') continue;
+        for (const m of c.models) {
+          const list = byModel.get(m) ?? [];
+          list.push(c);
+          byModel.set(m, list);
+        }
+      }
+      this.channels = channels;
+      this.byModel = byModel;
+      this.prices = new Map(priceRows.map((r) => [r.model, rowToPrice(r)]));
+      this.groups = new Map(groupRows.map((r) => [r.name, rowToGroup(r)]));
+    };
+    const prev = this.loading ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(run);
+    this.loading = next;
+    try {
+      await next;
+    } finally {
+      if (this.loading === next) this.loading = null;
+    }
+  }
+
+  private toRuntime(c: Channel, apiKeyEnc: string | null): RuntimeChannel {
+    const base = c.baseUrl === 'internal:demo' ? `${this.selfUrl}/_demo/v1` : c.baseUrl;
+    const u = new URL(base);
+    let pathPrefix = u.pathname.replace(/\/+$/, '');
+    if (pathPrefix === '') pathPrefix = '/v1';
+    const origin = u.origin;
+    const poolKey = `${origin}|${c.connectTimeoutMs}`;
+    let pool = this.pools.get(poolKey);
+    if (!pool) {
+      pool = new Pool(origin, { connections: 512, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: c.connectTimeoutMs } });
+      this.pools.set(poolKey, pool);
+    }
+    let breaker = this.breakers.get(c.id);
+    if (!breaker) {
+      breaker = new Breaker(this.breakerOpts);
+      this.breakers.set(c.id, breaker);
+    }
+    return { ...c, apiKey: apiKeyEnc ? decryptSecret(this.secret, apiKeyEnc) : null, origin, pathPrefix, pool, breaker };
+  }
+
+  channelsFor(model: string): RuntimeChannel[] {
+    return this.byModel.get(model) ?? [];
+  }
+
+  group(name: string): Group {
+    return this.groups.get(name) ?? implicitGroup(name);
+  }
+
+  /** Every model that has both a price and an enabled channel. */
+  servedModels(): string[] {
+    return [...this.byModel.keys()].filter((m) => this.prices.has(m)).sort();
+  }
+
+  /** Models known anywhere (priced or routed), for "did you mean". */
+  knownModels(): string[] {
+    return [...new Set([...this.byModel.keys(), ...this.prices.keys()])];
+  }
+
+  startAutoReload(ms: number, onError: (e: unknown) => void): void {
+    this.timer = setInterval(() => this.reload().catch(onError), ms);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => {})));
+  }
+}

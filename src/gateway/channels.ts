@@ -1,0 +1,141 @@
+import type { DbOrTx } from '../db/index.ts';
+import { newId } from '../lib/ids.ts';
+import { invalid, conflict, notFound } from '../lib/errors.ts';
+import { encryptSecret, decryptSecret } from '../lib/crypto.ts';
+import { isUniqueViolation } from '../db/index.ts';
+
+export type ChannelType = 'openai' | 'anthropic' | 'gemini' | 'demo';
+export type ChannelStatus = 'enabled' | 'disabled' | 'needs_attention';
+export const CHANNEL_TYPES: ChannelType[] = ['openai', 'anthropic', 'gemini', 'demo'];
+
+export interface Channel {
+  id: string;
+  name: string;
+  type: ChannelType;
+  baseUrl: string;
+  models: string[];
+  modelMap: Record<string, string>;
+  priority: number;
+  weight: number;
+  connectTimeoutMs: number;
+  firstByteTimeoutMs: number;
+  totalTimeoutMs: number;
+  status: ChannelStatus;
+  statusReason: string | null;
+  hasApiKey: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function rowToChannel(r: any): Channel {
+  return {
+    id: r.id,
+    name: r.name,
+    type: r.type,
+    baseUrl: r.base_url,
+    models: JSON.parse(r.models),
+    modelMap: r.model_map ? JSON.parse(r.model_map) : {},
+    priority: Number(r.priority),
+    weight: Number(r.weight),
+    connectTimeoutMs: Number(r.connect_timeout_ms),
+    firstByteTimeoutMs: Number(r.first_byte_timeout_ms),
+    totalTimeoutMs: Number(r.total_timeout_ms),
+    status: r.status,
+    statusReason: r.status_reason ?? null,
+    hasApiKey: !!r.api_key_enc,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+export interface ChannelInput {
+  name: string;
+  type: ChannelType;
+  baseUrl: string;
+  apiKey?: string | null;
+  models: string[];
+  modelMap?: Record<string, string>;
+  priority?: number;
+  weight?: number;
+  connectTimeoutMs?: number;
+  firstByteTimeoutMs?: number;
+  totalTimeoutMs?: number;
+}
+
+/** Parses "public=upstream,other=up2" (the CLI's --map). */
+export function parseModelMap(s: string | undefined | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!s) return out;
+  for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [k, v] = pair.split('=').map((x) => x?.trim());
+    if (!k || !v) throw invalid('invalid_model_map', `model map entry "${pair}" must look like public=upstream`, 'map');
+    out[k] = v;
+  }
+  return out;
+}
+
+function validate(input: ChannelInput): void {
+  if (!input.name?.trim() || input.name.length > 100) throw invalid('invalid_name', 'channel name must be 1 to 100 characters', 'name');
+  if (!CHANNEL_TYPES.includes(input.type)) throw invalid('invalid_channel_type', `type must be one of ${CHANNEL_TYPES.join(', ')}`, 'type');
+  if (input.type !== 'demo') {
+    let u: URL;
+    try {
+      u = new URL(input.baseUrl);
+    } catch {
+      throw invalid('invalid_base_url', `base URL "${input.baseUrl}" is not a URL such as https://api.openai.com/v1`, 'base_url');
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid('invalid_base_url', 'base URL must be http or https', 'base_url');
+  }
+  if (!Array.isArray(input.models) || input.models.length === 0) throw invalid('invalid_models', 'a channel must serve at least one model', 'models');
+  for (const [k, v] of [['priority', input.priority], ['weight', input.weight]] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 1_000_000)) throw invalid(`invalid_${k}`, `${k} must be a whole number from 0 to 1000000`, k);
+  }
+}
+
+export async function createChannel(db: DbOrTx, secret: string, input: ChannelInput, now = Date.now()): Promise<Channel> {
+  validate(input);
+  const row = {
+    id: newId('chn'),
+    name: input.name.trim(),
+    type: input.type,
+    base_url: input.baseUrl.replace(/\/+$/, ''),
+    api_key_enc: input.apiKey ? encryptSecret(secret, input.apiKey) : null,
+    models: JSON.stringify(input.models.map((m) => m.trim())),
+    model_map: input.modelMap && Object.keys(input.modelMap).length ? JSON.stringify(input.modelMap) : null,
+    priority: input.priority ?? 0,
+    weight: input.weight ?? 1,
+    connect_timeout_ms: input.connectTimeoutMs ?? 10_000,
+    first_byte_timeout_ms: input.firstByteTimeoutMs ?? 60_000,
+    total_timeout_ms: input.totalTimeoutMs ?? 600_000,
+    status: 'enabled' as const,
+    status_reason: null,
+    created_at: now,
+    updated_at: now,
+  };
+  try {
+    await db.insertInto('channels').values(row).execute();
+  } catch (e) {
+    if (isUniqueViolation(e)) throw conflict('channel_exists', `a channel named "${row.name}" already exists`);
+    throw e;
+  }
+  return rowToChannel(row);
+}
+
+export async function listChannels(db: DbOrTx): Promise<Channel[]> {
+  return (await db.selectFrom('channels').selectAll().orderBy('priority', 'desc').orderBy('name').execute()).map(rowToChannel);
+}
+
+export async function findChannel(db: DbOrTx, idOrName: string): Promise<Channel> {
+  const r = await db.selectFrom('channels').selectAll().where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])).executeTakeFirst();
+  if (!r) throw notFound('channel_not_found', `no channel "${idOrName}"`);
+  return rowToChannel(r);
+}
+
+export async function channelApiKey(db: DbOrTx, secret: string, id: string): Promise<string | null> {
+  const r = await db.selectFrom('channels').select('api_key_enc').where('id', '=', id).executeTakeFirst();
+  return r?.api_key_enc ? decryptSecret(secret, r.api_key_enc) : null;
+}
+
+export async function setChannelStatus(db: DbOrTx, input: { id: string; status: ChannelStatus; reason?: string | null }, now = Date.now()): Promise<void> {
+  await db.updateTable('channels').set({ status: input.status, status_reason: input.reason ?? null, updated_at: now }).where('id', '=', input.id).execute();
+}

@@ -1,0 +1,42 @@
+import type { DbOrTx } from '../db/index.ts';
+import { invalid } from '../lib/errors.ts';
+import { toBig } from '../ledger/money.ts';
+
+export interface Group {
+  name: string;
+  multiplierPpm: bigint;
+  /** null = every priced model. */
+  models: string[] | null;
+}
+
+/** A group that was never configured behaves as 1.0x with every model allowed. */
+export const implicitGroup = (name: string): Group => ({ name, multiplierPpm: 1_000_000n, models: null });
+
+export function rowToGroup(r: any): Group {
+  return { name: r.name, multiplierPpm: toBig(r.multiplier_ppm), models: r.models ? JSON.parse(r.models) : null };
+}
+
+/** Parses a multiplier like "1.5" into parts per million, exactly. */
+export function parseMultiplier(s: string): bigint {
+  const m = /^(\d{1,6})(?:\.(\d{1,6}))?$/.exec(String(s).trim());
+  if (!m) throw invalid('invalid_multiplier', `multiplier "${s}" must be a decimal such as 1.0 or 0.8`, 'multiplier');
+  const v = BigInt(m[1]) * 1_000_000n + BigInt((m[2] ?? '').padEnd(6, '0'));
+  if (v <= 0n) throw invalid('invalid_multiplier', 'multiplier must be greater than zero', 'multiplier');
+  return v;
+}
+
+export async function upsertGroup(db: DbOrTx, input: { name: string; multiplierPpm: bigint; models: string[] | null }, now = Date.now()): Promise<Group> {
+  const name = input.name?.trim();
+  if (!name || !/^[\w.-]{1,64}$/.test(name)) throw invalid('invalid_group', 'group name must be 1 to 64 letters, digits, _ . -', 'name');
+  const row = { name, multiplier_ppm: input.multiplierPpm, models: input.models ? JSON.stringify(input.models) : null, created_at: now, updated_at: now };
+  await db
+    .insertInto('groups')
+    .values(row)
+    .onConflict((oc) => oc.column('name').doUpdateSet({ multiplier_ppm: row.multiplier_ppm, models: row.models, updated_at: now }))
+    .execute();
+  return rowToGroup(row);
+}
+
+export async function listGroups(db: DbOrTx): Promise<Group[]> {
+  return (await db.selectFrom('groups').selectAll().orderBy('name').execute()).map(rowToGroup);
+}

@@ -1,0 +1,470 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { TallyError, isTallyError } from '../lib/errors.ts';
+import type { KeyCache, KeyPrincipal } from '../accounts/keyCache.ts';
+import type { RateLimiter } from '../lib/rateLimit.ts';
+import { setChannelStatus } from './channels.ts';
+import type { Catalog, RuntimeChannel } from './catalog.ts';
+import { computeCost, affordableOutputTokens, type ModelPrice, type Usage } from './pricing.ts';
+import type { Group } from './groups.ts';
+import type { ReservationBook, Reservation } from './reservations.ts';
+import type { SettlementQueue, LogRow } from './settlement.ts';
+import { SseUsageTap, type StreamUsage } from './sse.ts';
+import { estimatePromptTokens, countText } from './tokens.ts';
+import { classifyStatus, classifyNetworkError, type AttemptFailure } from './upstreamErrors.ts';
+import { didYouMean } from './suggest.ts';
+import { openAIError } from '../app/errors.ts';
+import type { DbOrTx } from '../db/index.ts';
+
+export type Endpoint = 'chat.completions' | 'completions' | 'embeddings';
+
+const UPSTREAM_PATH: Record<Endpoint, string> = { 'chat.completions': '/chat/completions', completions: '/completions', embeddings: '/embeddings' };
+
+export interface RelayConfig {
+  maxAttempts: number;
+  /** When the wallet cannot cover the bound: lower max_tokens to what it can pay ('cap') or refuse ('reject'). */
+  overspend: 'cap' | 'reject';
+  minOutputTokens: number;
+  /** Requests per minute per key; 0 = unlimited. */
+  keyRpm: number;
+}
+
+export interface RelayCall {
+  endpoint: Endpoint;
+  body: unknown;
+  authorization: string | undefined;
+  ip: string;
+  requestId: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+interface Prepared {
+  principal: KeyPrincipal;
+  model: string;
+  price: ModelPrice;
+  group: Group;
+  body: Record<string, any>;
+  stream: boolean;
+  clientWantsUsage: boolean;
+  promptEstimate: number;
+  reservation: Reservation;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+function bearer(h: string | undefined): string | undefined {
+  if (!h) return undefined;
+  return h.startsWith('Bearer ') ? h.slice(7).trim() : h.trim();
+}
+
+/**
+ * The hot path: authenticate, price, reserve the upper bound, pick a channel,
+ * relay (streaming bytes through unchanged), settle the actual cost through
+ * the group commit, and log the request with its charge decision.
+ */
+export class Relay {
+  constructor(
+    private readonly d: {
+      db: DbOrTx;
+      log: Logger;
+      keys: KeyCache;
+      catalog: Catalog;
+      book: ReservationBook;
+      settlement: SettlementQueue;
+      limiter: RateLimiter;
+      config: RelayConfig;
+    },
+  ) {}
+
+  flush(): Promise<void> {
+    return this.d.settlement.flush();
+  }
+
+  async handle(call: RelayCall): Promise<void> {
+    const started = Date.now();
+    const log = newLogRow(call, started);
+    let prepared: Prepared | null = null;
+    try {
+      prepared = await this.prepare(call, log);
+      await this.relay(call, prepared, log, started);
+    } catch (e) {
+      const err = isTallyError(e) ? e : new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500, cause: e });
+      if (!isTallyError(e)) this.d.log.error({ err: e, requestId: call.requestId }, 'relay failed');
+      log.status = err.status;
+      log.error_code = err.code;
+      log.error_message = err.message.slice(0, 500);
+      if (!log.charge_reason || log.charge_reason === 'pending') log.charge_reason = chargeReasonForError(err);
+      if (prepared) this.d.book.release(prepared.reservation, 0n);
+      if (!call.res.headersSent) sendError(call.res, err, call.requestId);
+      else if (!call.res.writableEnded) call.res.end();
+      log.latency_ms = Date.now() - started;
+      this.d.settlement.enqueue({ requestId: call.requestId, walletId: null, keyId: null, keyLimited: false, cost: 0n, log });
+    }
+  }
+
+  private async prepare(call: RelayCall, log: LogRow): Promise<Prepared> {
+    const principal = await this.d.keys.authenticate(bearer(call.authorization), call.ip);
+    log.user_id = principal.user.id;
+    log.key_id = principal.key.id;
+    log.key_display = principal.key.display;
+    log.group_name = principal.user.group;
+    if (this.d.config.keyRpm > 0) {
+      const rl = await this.d.limiter.hit(`rpm:${principal.key.id}`, this.d.config.keyRpm, 60_000);
+      if (!rl.allowed) {
+        throw new TallyError('rate_limited', `this key is limited to ${this.d.config.keyRpm} requests per minute`, { status: 429, type: 'rate_limit_error', details: { retry_after: String(Math.ceil(rl.retryAfterMs / 1000)) } });
+      }
+    }
+    const body = call.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new TallyError('invalid_request', 'the request body must be a JSON object', { status: 400, retryable: false });
+    const b = body as Record<string, any>;
+    if (typeof b.model !== 'string' || !b.model) throw new TallyError('invalid_request', 'model is required (a string such as "gpt-4o-mini")', { status: 400, param: 'model', retryable: false });
+    validateShape(call.endpoint, b);
+    const model = b.model;
+    log.model = model;
+    const stream = b.stream === true;
+    log.stream = stream ? 1 : 0;
+    if (stream && call.endpoint === 'embeddings') throw new TallyError('invalid_request', 'embeddings cannot be streamed', { status: 400, param: 'stream', retryable: false });
+    const cat = this.d.catalog;
+    const price = cat.prices.get(model);
+    const routed = cat.channelsFor(model).length > 0;
+    if (!price && !routed) {
+      const hint = didYouMean(model, cat.servedModels());
+      throw new TallyError('model_not_found', `the model "${model}" does not exist${hint ? ` (did you mean "${hint}"?)` : ''}; GET /v1/models lists the models this key can use`, { status: 404, param: 'model', retryable: false });
+    }
+    const group = cat.group(principal.user.group);
+    if (principal.key.models && !principal.key.models.includes(model)) {
+      throw new TallyError('model_not_allowed', `this API key may not use "${model}"; it is limited to: ${principal.key.models.join(', ')}`, { status: 403, param: 'model', retryable: false });
+    }
+    if (group.models && !group.models.includes(model)) {
+      throw new TallyError('model_not_allowed', `the "${group.name}" group may not use "${model}"`, { status: 403, param: 'model', retryable: false });
+    }
+    if (!price) {
+      throw new TallyError('model_not_priced', `"${model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${model} ...)`, { status: 503, type: 'unavailable_error', retryable: false });
+    }
+    if (!routed) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`, { status: 503, type: 'unavailable_error' });
+
+    const promptEstimate = estimatePromptTokens(b);
+    const n = call.endpoint === 'embeddings' ? 0 : Math.max(1, Math.min(Number.isInteger(b.n) ? b.n : 1, 128));
+    const requestedMax = call.endpoint === 'embeddings' ? 0 : firstInt(b.max_completion_tokens, b.max_tokens);
+    const maxOut = requestedMax ?? (call.endpoint === 'embeddings' ? 0 : price.maxOutputTokens);
+    let bound = computeCost(price, { promptTokens: promptEstimate, completionTokens: n * maxOut, cachedTokens: 0 }, group.multiplierPpm);
+    let outBody = b;
+    let reservation = await this.reserveOrRefresh(principal, bound);
+    if (!('walletId' in reservation)) {
+      const refusal = reservation;
+      // Cap max_tokens to what the wallet (or key limit) can pay, if allowed and worth it.
+      const usable = refusal.usable;
+      const perChoice = call.endpoint === 'embeddings' ? 0 : Math.floor(affordableOutputTokens(price, promptEstimate, group.multiplierPpm, usable) / n);
+      if (this.d.config.overspend === 'cap' && call.endpoint !== 'embeddings' && perChoice >= this.d.config.minOutputTokens) {
+        const capped = Math.min(perChoice, maxOut);
+        bound = computeCost(price, { promptTokens: promptEstimate, completionTokens: n * capped, cachedTokens: 0 }, group.multiplierPpm);
+        const second = await this.d.book.reserve(principal.user.id, principal.key, bound);
+        if ('walletId' in second) {
+          reservation = second;
+          outBody = withMaxTokens(b, capped);
+          log.charge_reason = `max_tokens capped to ${capped} by the ${refusal.limit === 'key' ? 'key limit' : 'wallet balance'}`;
+        }
+      }
+      if (!('walletId' in reservation)) {
+        throw new TallyError('insufficient_balance', refusal.message, {
+          status: 402, type: 'insufficient_balance', retryable: false,
+          details: { limit: refusal.limit, needed: fmt(refusal.needed), available: fmt(refusal.usable > 0n ? refusal.usable : 0n) },
+        });
+      }
+    }
+    log.held = reservation.amount;
+    log.pricing = JSON.stringify({ input_per_1m: String(price.inputPer1M), output_per_1m: String(price.outputPer1M), cached_input_per_1m: price.cachedInputPer1M === null ? null : String(price.cachedInputPer1M), multiplier_ppm: String(group.multiplierPpm), group: group.name });
+    const clientWantsUsage = stream && b.stream_options?.include_usage === true;
+    return { principal, model, price, group, body: outBody, stream, clientWantsUsage, promptEstimate, reservation };
+  }
+
+  /** Reserve; if refused, re-read the wallet once (a top-up may have landed) and try again. */
+  private async reserveOrRefresh(p: KeyPrincipal, amount: bigint) {
+    const first = await this.d.book.reserve(p.user.id, p.key, amount);
+    if ('walletId' in first || first.limit !== 'wallet') return first;
+    await this.d.settlement.refreshWallet(`user:${p.user.id}`);
+    return this.d.book.reserve(p.user.id, p.key, amount);
+  }
+
+  /** Channels in the order to try: highest priority tier first, weighted random inside a tier, open breakers skipped. */
+  private orderChannels(model: string): RuntimeChannel[] {
+    const now = Date.now();
+    const all = this.d.catalog.channelsFor(model).filter((c) => c.status === 'enabled' && c.breaker.state(now) !== 'open');
+    const tiers = new Map<number, RuntimeChannel[]>();
+    for (const c of all) tiers.set(c.priority, [...(tiers.get(c.priority) ?? []), c]);
+    const out: RuntimeChannel[] = [];
+    for (const p of [...tiers.keys()].sort((a, b) => b - a)) out.push(...weightedShuffle(tiers.get(p)!));
+    return out;
+  }
+
+  private async relay(call: RelayCall, p: Prepared, log: LogRow, started: number): Promise<void> {
+    const candidates = this.orderChannels(p.model);
+    if (!candidates.length) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, { status: 503, type: 'unavailable_error' });
+    const abort = new AbortController();
+    let clientGone = false;
+    const onClose = () => {
+      if (!call.res.writableFinished) {
+        clientGone = true;
+        abort.abort();
+      }
+    };
+    call.res.on('close', onClose);
+    let lastFailure: AttemptFailure | null = null;
+    let attempts = 0;
+    for (const ch of candidates) {
+      if (attempts >= this.d.config.maxAttempts || clientGone) break;
+      if (!ch.breaker.tryAcquire(Date.now())) continue;
+      attempts++;
+      log.attempts = attempts;
+      log.channel_id = ch.id;
+      const upstreamModel = ch.modelMap[p.model] ?? p.model;
+      log.upstream_model = upstreamModel;
+      const payload = buildUpstreamBody(p, upstreamModel);
+      let res;
+      try {
+        res = await ch.pool.request({
+          path: ch.pathPrefix + UPSTREAM_PATH[call.endpoint],
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: p.stream ? 'text/event-stream' : 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
+          body: payload,
+          signal: AbortSignal.any([abort.signal, AbortSignal.timeout(ch.totalTimeoutMs)]),
+          headersTimeout: ch.firstByteTimeoutMs,
+          bodyTimeout: ch.firstByteTimeoutMs,
+        });
+      } catch (e) {
+        if (clientGone) break;
+        lastFailure = classifyNetworkError(e, ch.name);
+        ch.breaker.failure(Date.now(), lastFailure.error.message);
+        continue;
+      }
+      if (res.statusCode >= 400) {
+        const text = await res.body.text().catch(() => '');
+        const ra = res.headers['retry-after'];
+        lastFailure = classifyStatus(res.statusCode, text, ch.apiKey, ch.name, typeof ra === 'string' ? ra : null);
+        if (lastFailure.breaker) ch.breaker.failure(Date.now(), lastFailure.error.message);
+        if (lastFailure.needsAttention) await this.markNeedsAttention(ch, res.statusCode);
+        if (!lastFailure.failover) break;
+        continue;
+      }
+      ch.breaker.success();
+      log.ttfb_ms = Date.now() - started;
+      if (p.stream) await this.pipeStream(call, p, log, res, () => clientGone, started);
+      else {
+        const ok = await this.sendWhole(call, p, log, res, started);
+        if (!ok) {
+          lastFailure = classifyNetworkError(Object.assign(new Error('body'), { code: 'UND_ERR_SOCKET' }), ch.name);
+          ch.breaker.failure(Date.now(), 'upstream closed the connection before the body was complete');
+          continue;
+        }
+      }
+      call.res.off('close', onClose);
+      return;
+    }
+    call.res.off('close', onClose);
+    if (clientGone) {
+      log.charge_reason = 'not charged: the client disconnected before any output';
+      throw new TallyError('client_closed_request', 'the client closed the connection before the upstream answered', { status: 499, retryable: false });
+    }
+    if (!lastFailure) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, { status: 503, type: 'unavailable_error' });
+    throw lastFailure.error;
+  }
+
+  private async markNeedsAttention(ch: RuntimeChannel, status: number): Promise<void> {
+    ch.status = 'needs_attention';
+    try {
+      await setChannelStatus(this.d.db, { id: ch.id, status: 'needs_attention', reason: `upstream answered ${status} to Tally's API key at ${new Date().toISOString()}` });
+      await this.d.catalog.reload();
+    } catch (e) {
+      this.d.log.error({ err: e, channel: ch.id }, 'could not mark channel as needing attention');
+    }
+    this.d.log.warn({ channel: ch.name, status }, 'upstream refused the channel credentials; channel disabled until an operator checks it');
+  }
+
+  /** Non-stream: read the whole upstream body, forward it unchanged, settle from its usage. Returns false if upstream cut the body short. */
+  private async sendWhole(call: RelayCall, p: Prepared, log: LogRow, res: { statusCode: number; headers: Record<string, any>; body: any }, started: number): Promise<boolean> {
+    let buf: Buffer;
+    try {
+      buf = Buffer.from(await res.body.arrayBuffer());
+    } catch {
+      return false;
+    }
+    let usage: Usage | null = null;
+    let source: 'upstream' | 'counted' = 'upstream';
+    try {
+      const j = JSON.parse(buf.toString('utf8'));
+      usage = usageFrom(j.usage);
+      if (!usage) {
+        source = 'counted';
+        usage = { promptTokens: p.promptEstimate, completionTokens: countText(textOfResponse(j)), cachedTokens: 0 };
+      }
+    } catch {
+      source = 'counted';
+      usage = { promptTokens: p.promptEstimate, completionTokens: 0, cachedTokens: 0 };
+    }
+    call.res.writeHead(res.statusCode, { ...JSON_HEADERS, 'content-length': buf.length, 'x-request-id': call.requestId });
+    call.res.end(buf);
+    this.settle(p, log, usage, source, res.statusCode, started, 'charged for the completed response');
+    return true;
+  }
+
+  private async pipeStream(call: RelayCall, p: Prepared, log: LogRow, res: { statusCode: number; headers: Record<string, any>; body: any }, clientGone: () => boolean, started: number): Promise<void> {
+    const tap = new SseUsageTap(!p.clientWantsUsage);
+    const out = call.res;
+    out.writeHead(res.statusCode, {
+      'content-type': typeof res.headers['content-type'] === 'string' ? res.headers['content-type'] : 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-request-id': call.requestId,
+    });
+    let upstreamBroke = false;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        const fwd = tap.push(chunk);
+        if (fwd.length && !out.destroyed) {
+          if (!out.write(fwd)) await new Promise<void>((r) => { out.once('drain', r); out.once('close', r); });
+        }
+      }
+      const rest = tap.flushCarry();
+      if (rest.length && !out.destroyed) out.write(rest);
+    } catch {
+      if (!clientGone()) upstreamBroke = true;
+    }
+    if (upstreamBroke && !out.destroyed) {
+      out.write(`data: ${JSON.stringify({ error: { message: 'the upstream provider closed the stream before it finished', type: 'upstream_error', code: 'upstream_disconnected' } })}\n\n`);
+    }
+    if (!out.destroyed) out.end();
+    let usage = usageFrom(tap.usage);
+    let source: 'upstream' | 'counted' = 'upstream';
+    if (!usage) {
+      source = 'counted';
+      usage = { promptTokens: p.promptEstimate, completionTokens: countText(tap.producedText()), cachedTokens: 0 };
+    }
+    const produced = usage.completionTokens > 0 || tap.events > 0;
+    let reason = 'charged for the completed stream';
+    if (clientGone()) reason = produced ? 'charged for the output produced before the client disconnected' : 'not charged: the client disconnected before any output';
+    else if (upstreamBroke) reason = produced ? 'charged for the output produced before the upstream stream broke' : 'not charged: the upstream stream broke before any output';
+    if (!produced) usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+    if (clientGone() || upstreamBroke) {
+      log.error_code = clientGone() ? 'client_disconnected' : 'upstream_disconnected';
+      log.error_message = reason;
+    }
+    this.settle(p, log, usage, source, res.statusCode, started, reason);
+  }
+
+  private settle(p: Prepared, log: LogRow, usage: Usage, source: 'upstream' | 'counted', status: number, started: number, reason: string): void {
+    const cost = computeCost(p.price, usage, p.group.multiplierPpm);
+    this.d.book.release(p.reservation, cost);
+    log.status = status;
+    log.prompt_tokens = usage.promptTokens;
+    log.completion_tokens = usage.completionTokens;
+    log.cached_tokens = usage.cachedTokens;
+    log.usage_source = source;
+    log.cost = cost;
+    log.charge_reason = cost > 0n ? (log.charge_reason && log.charge_reason !== 'pending' ? `${reason}; ${log.charge_reason}` : reason) : reason.startsWith('not charged') ? reason : 'not charged: zero cost';
+    log.latency_ms = Date.now() - started;
+    this.d.settlement.enqueue({ requestId: log.id, walletId: p.reservation.walletId, keyId: p.principal.key.id, keyLimited: p.reservation.keyLimited, cost, log });
+  }
+}
+
+function fmt(v: bigint): string {
+  const neg = v < 0n;
+  const a = neg ? -v : v;
+  return `${neg ? '-' : ''}${a / 1_000_000n}.${(a % 1_000_000n).toString().padStart(6, '0')}`;
+}
+
+function firstInt(...vals: unknown[]): number | null {
+  for (const v of vals) if (Number.isInteger(v) && (v as number) > 0) return v as number;
+  return null;
+}
+
+/** Lowers the output cap in whichever field the client used (max_tokens when it used none: every upstream knows it). */
+function withMaxTokens(b: Record<string, any>, n: number): Record<string, any> {
+  const out = { ...b };
+  if (b.max_completion_tokens !== undefined) out.max_completion_tokens = n;
+  if (b.max_tokens !== undefined || b.max_completion_tokens === undefined) out.max_tokens = n;
+  return out;
+}
+
+function buildUpstreamBody(p: Prepared, upstreamModel: string): string {
+  const b: Record<string, any> = { ...p.body, model: upstreamModel };
+  if (p.stream) b.stream_options = { ...(p.body.stream_options ?? {}), include_usage: true };
+  return JSON.stringify(b);
+}
+
+function validateShape(ep: Endpoint, b: Record<string, any>): void {
+  if (ep === 'chat.completions' && (!Array.isArray(b.messages) || b.messages.length === 0)) {
+    throw new TallyError('invalid_request', 'messages is required: a non-empty array of {role, content}', { status: 400, param: 'messages', retryable: false });
+  }
+  if (ep === 'completions' && b.prompt === undefined) throw new TallyError('invalid_request', 'prompt is required', { status: 400, param: 'prompt', retryable: false });
+  if (ep === 'embeddings' && (b.input === undefined || b.input === null || b.input === '')) throw new TallyError('invalid_request', 'input is required', { status: 400, param: 'input', retryable: false });
+  for (const f of ['max_tokens', 'max_completion_tokens', 'n'] as const) {
+    if (b[f] !== undefined && b[f] !== null && !(Number.isInteger(b[f]) && b[f] > 0)) {
+      throw new TallyError('invalid_request', `${f} must be a positive integer`, { status: 400, param: f, retryable: false });
+    }
+  }
+}
+
+function usageFrom(u: StreamUsage | null | undefined): Usage | null {
+  if (!u || typeof u !== 'object') return null;
+  const prompt = Number(u.prompt_tokens ?? 0);
+  const completion = Number(u.completion_tokens ?? 0);
+  if (!Number.isFinite(prompt) || !Number.isFinite(completion)) return null;
+  return { promptTokens: Math.max(0, Math.floor(prompt)), completionTokens: Math.max(0, Math.floor(completion)), cachedTokens: Math.max(0, Math.floor(Number(u.prompt_tokens_details?.cached_tokens ?? 0))) };
+}
+
+function textOfResponse(j: any): string {
+  let out = '';
+  for (const c of j?.choices ?? []) {
+    if (typeof c.text === 'string') out += c.text;
+    const m = c.message ?? {};
+    if (typeof m.content === 'string') out += m.content;
+    for (const t of m.tool_calls ?? []) out += (t.function?.name ?? '') + (t.function?.arguments ?? '');
+  }
+  return out;
+}
+
+function weightedShuffle<T extends { weight: number }>(items: T[]): T[] {
+  const pool = items.map((i) => ({ i, w: Math.max(i.weight, 0) + 1e-9 }));
+  const out: T[] = [];
+  while (pool.length) {
+    const total = pool.reduce((s, x) => s + x.w, 0);
+    let r = Math.random() * total;
+    let idx = 0;
+    for (; idx < pool.length - 1; idx++) {
+      r -= pool[idx].w;
+      if (r <= 0) break;
+    }
+    out.push(pool.splice(idx, 1)[0].i);
+  }
+  return out;
+}
+
+function chargeReasonForError(err: TallyError): string {
+  if (err.status === 401 || err.status === 403) return `not charged: request refused (${err.code})`;
+  if (err.status === 402) return 'not charged: insufficient balance';
+  if (err.status === 429) return 'not charged: rate limited';
+  if (err.status >= 500) return `not charged: upstream failed before any output (${err.code})`;
+  return `not charged: ${err.code}`;
+}
+
+export function sendError(res: ServerResponse, err: TallyError, requestId: string): void {
+  const headers: Record<string, string> = { ...JSON_HEADERS, 'x-request-id': requestId };
+  if (!err.retryable) headers['x-should-retry'] = 'false';
+  const ra = err.details?.retry_after;
+  if (err.status === 429) headers['retry-after'] = typeof ra === 'string' ? ra : '1';
+  const body = JSON.stringify(openAIError(err));
+  headers['content-length'] = String(Buffer.byteLength(body));
+  res.writeHead(err.status, headers);
+  res.end(body);
+}
+
+function newLogRow(call: RelayCall, now: number): LogRow {
+  return {
+    id: call.requestId, user_id: null, key_id: null, key_display: null, group_name: null, endpoint: call.endpoint, model: null, upstream_model: null,
+    channel_id: null, attempts: 0, stream: 0, status: 0, error_code: null, error_message: null, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0,
+    usage_source: null, held: 0n, cost: 0n, charged_amount: 0n, uncollected: 0n, charged: 0, charge_reason: 'pending', transfer_id: null, pricing: null,
+    latency_ms: null, ttfb_ms: null, client_ip: call.ip, created_at: now,
+  };
+}
