@@ -4,6 +4,7 @@ import { migrateCommand } from './cli/commands/migrate.ts';
 import { adminCommands } from './cli/commands/admin.ts';
 import { keyCommands } from './cli/commands/key.ts';
 import { ledgerCommands } from './cli/commands/ledger.ts';
+import { gatewayCommands } from './cli/commands/gateway.ts';
 
 // `tally <command>`: every command takes --json and then prints one JSON object.
 export function buildCli(): Command {
@@ -13,6 +14,7 @@ export function buildCli(): Command {
   adminCommands(program);
   keyCommands(program);
   ledgerCommands(program);
+  gatewayCommands(program);
   return program;
 }
 

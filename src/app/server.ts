@@ -10,11 +10,13 @@ import { keyRoutes } from './routes/keys.ts';
 import { adminUserRoutes } from './routes/admin/users.ts';
 import { openaiRoutes } from './routes/openai.ts';
 import { demoUpstreamRoutes } from './routes/demoUpstream.ts';
+import { usageRoutes } from './routes/usage.ts';
+import { adminGatewayRoutes } from './routes/admin/gateway.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
 // Route modules in registration order. A module adds its file here.
-export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes];
+export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes, usageRoutes, adminGatewayRoutes];
 
 /**
  * The HTTP edge. Every response carries x-request-id; every error leaves in

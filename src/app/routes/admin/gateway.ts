@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { AppContext } from '../../../context.ts';
+import { requireStaff } from '../../auth.ts';
+import { parseInput } from '../../validate.ts';
+import { createChannel, findChannel, setChannelStatus, CHANNEL_TYPES, type Channel, type ChannelType } from '../../../gateway/channels.ts';
+import { setModelPrice, listPrices, type ModelPrice } from '../../../gateway/pricing.ts';
+import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
+import { testChannel } from '../../../gateway/channelTest.ts';
+import { parseMoney, formatMoney } from '../../../ledger/money.ts';
+import { recordAudit } from '../../../support/audit.ts';
+import { explainUsage } from '../../../gateway/usageLog.ts';
+
+const ChannelBody = z.object({
+  name: z.string().min(1).max(100),
+  type: z.enum(CHANNEL_TYPES as [ChannelType, ...ChannelType[]]),
+  base_url: z.string().min(1).max(500),
+  api_key: z.string().max(500).optional(),
+  models: z.array(z.string().min(1).max(200)).min(1).max(500),
+  model_map: z.record(z.string(), z.string()).optional(),
+  priority: z.number().int().min(0).max(1_000_000).optional(),
+  weight: z.number().int().min(0).max(1_000_000).optional(),
+  connect_timeout_ms: z.number().int().min(100).max(600_000).optional(),
+  first_byte_timeout_ms: z.number().int().min(100).max(3_600_000).optional(),
+  total_timeout_ms: z.number().int().min(100).max(24 * 3_600_000).optional(),
+});
+
+const PriceBody = z.object({
+  model: z.string().min(1).max(200),
+  input: z.string().max(40),
+  output: z.string().max(40),
+  cached_input: z.string().max(40).optional(),
+  kind: z.enum(['chat', 'embedding']).optional(),
+  max_output_tokens: z.number().int().min(1).optional(),
+});
+
+const GroupBody = z.object({ name: z.string().min(1).max(64), multiplier: z.string().max(20), models: z.array(z.string()).nullable().optional() });
+
+export function channelView(ctx: AppContext, c: Channel) {
+  const rt = ctx.catalog.channels.find((x) => x.id === c.id);
+  return {
+    id: c.id, name: c.name, type: c.type, base_url: c.baseUrl, models: c.models, model_map: c.modelMap, priority: c.priority, weight: c.weight,
+    status: c.status, status_reason: c.statusReason, has_api_key: c.hasApiKey,
+    timeouts_ms: { connect: c.connectTimeoutMs, first_byte: c.firstByteTimeoutMs, total: c.totalTimeoutMs },
+    health: rt ? rt.breaker.snapshot(Date.now()) : null,
+  };
+}
+
+export const priceView = (p: ModelPrice) => ({
+  model: p.model, kind: p.kind, input_per_1m: formatMoney(p.inputPer1M), output_per_1m: formatMoney(p.outputPer1M),
+  cached_input_per_1m: p.cachedInputPer1M === null ? null : formatMoney(p.cachedInputPer1M), max_output_tokens: p.maxOutputTokens,
+});
+
+export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
+  app.get('/api/admin/channels', async (req) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    await ctx.catalog.reload();
+    return { data: ctx.catalog.channels.map((c) => channelView(ctx, c)) };
+  });
+
+  app.post('/api/admin/channels', async (req, reply) => {
+    const actor = await requireStaff(ctx, req, ['admin']);
+    const b = parseInput(ChannelBody, req.body);
+    const c = await createChannel(ctx.db, ctx.config.secret, {
+      name: b.name, type: b.type, baseUrl: b.base_url, apiKey: b.api_key, models: b.models, modelMap: b.model_map, priority: b.priority, weight: b.weight,
+      connectTimeoutMs: b.connect_timeout_ms, firstByteTimeoutMs: b.first_byte_timeout_ms, totalTimeoutMs: b.total_timeout_ms,
+    });
+    await recordAudit(ctx.db, { actor, action: 'channel.create', target: c.id, data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models } });
+    await ctx.catalog.reload();
+    reply.code(201);
+    return channelView(ctx, c);
+  });
+
+  app.post<{ Params: { id: string; action: string } }>('/api/admin/channels/:id/:action', async (req) => {
+    const actor = await requireStaff(ctx, req, ['admin']);
+    const action = req.params.action;
+    const c = await findChannel(ctx.db, req.params.id);
+    if (action === 'test') return testChannel(ctx, c.id);
+    if (action !== 'disable' && action !== 'enable') throw Object.assign(new Error(`unknown action ${action}`), { statusCode: 404 });
+    await setChannelStatus(ctx.db, { id: c.id, status: action === 'disable' ? 'disabled' : 'enabled', reason: action === 'disable' ? 'disabled by an operator' : null });
+    await recordAudit(ctx.db, { actor, action: `channel.${action}`, target: c.id });
+    await ctx.catalog.reload();
+    return channelView(ctx, await findChannel(ctx.db, c.id));
+  });
+
+  app.get('/api/admin/models', async (req) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    return { data: (await listPrices(ctx.db)).map(priceView) };
+  });
+
+  app.post('/api/admin/models', async (req) => {
+    const actor = await requireStaff(ctx, req, ['admin']);
+    const b = parseInput(PriceBody, req.body);
+    const p = await setModelPrice(ctx.db, {
+      model: b.model, inputPer1M: parseMoney(b.input, { field: 'input' }), outputPer1M: parseMoney(b.output, { field: 'output' }),
+      cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }), kind: b.kind, maxOutputTokens: b.max_output_tokens,
+    });
+    await recordAudit(ctx.db, { actor, action: 'model.set_price', target: p.model, data: priceView(p) });
+    await ctx.catalog.reload();
+    return priceView(p);
+  });
+
+  app.get('/api/admin/groups', async (req) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    return { data: (await listGroups(ctx.db)).map((g) => ({ name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models })) };
+  });
+
+  app.post('/api/admin/groups', async (req) => {
+    const actor = await requireStaff(ctx, req, ['admin']);
+    const b = parseInput(GroupBody, req.body);
+    const g = await upsertGroup(ctx.db, { name: b.name, multiplierPpm: parseMultiplier(b.multiplier), models: b.models ?? null });
+    await recordAudit(ctx.db, { actor, action: 'group.upsert', target: g.name, data: { multiplier: b.multiplier, models: g.models } });
+    await ctx.catalog.reload();
+    return { name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models };
+  });
+
+  app.get<{ Params: { requestId: string } }>('/api/admin/requests/:requestId', async (req) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    return explainUsage(ctx.db, { userId: null, requestId: req.params.requestId });
+  });
+}

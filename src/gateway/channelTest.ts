@@ -1,0 +1,32 @@
+import type { AppContext } from '../context.ts';
+import { notFound } from '../lib/errors.ts';
+import { stripSecrets, upstreamMessage } from './upstreamErrors.ts';
+
+/**
+ * Sends one tiny real request to a channel (a 1-token chat, or a short
+ * embedding) straight to the upstream, outside billing, and reports what
+ * happened. Used by `tally channel test` and the admin API.
+ */
+export async function testChannel(ctx: AppContext, channelId: string) {
+  await ctx.catalog.reload();
+  const ch = ctx.catalog.channels.find((c) => c.id === channelId);
+  if (!ch) throw notFound('channel_not_found', `no channel ${channelId}`);
+  const model = ch.models[0];
+  const upstreamModel = ch.modelMap[model] ?? model;
+  const kind = ctx.catalog.prices.get(model)?.kind ?? 'chat';
+  const path = ch.pathPrefix + (kind === 'embedding' ? '/embeddings' : '/chat/completions');
+  const body = kind === 'embedding' ? { model: upstreamModel, input: 'ping' } : { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 };
+  const started = Date.now();
+  try {
+    const res = await ch.pool.request({
+      path, method: 'POST', body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
+      headersTimeout: ch.firstByteTimeoutMs, bodyTimeout: ch.firstByteTimeoutMs,
+    });
+    const text = await res.body.text();
+    const ok = res.statusCode < 400;
+    return { ok, channel: ch.name, model, upstream_model: upstreamModel, status: res.statusCode, latency_ms: Date.now() - started, message: ok ? 'upstream answered' : stripSecrets(upstreamMessage(text), [ch.apiKey]) };
+  } catch (e) {
+    return { ok: false, channel: ch.name, model, upstream_model: upstreamModel, status: 0, latency_ms: Date.now() - started, message: `could not reach upstream: ${(e as { code?: string }).code ?? (e as Error).message}` };
+  }
+}

@@ -1,0 +1,78 @@
+import type { DbOrTx } from '../db/index.ts';
+import { notFound } from '../lib/errors.ts';
+import { formatMoney, toBig } from '../ledger/money.ts';
+import { explainCost, type ModelPrice } from './pricing.ts';
+
+export interface UsageFilter {
+  userId: string;
+  model?: string;
+  keyId?: string;
+  charged?: boolean;
+  since?: number;
+  until?: number;
+  before?: string;
+  limit?: number;
+}
+
+/** One request log row as the account API and the support views show it (key masked, money as decimals). */
+export function usageView(r: any) {
+  return {
+    id: r.id,
+    created_at: new Date(Number(r.created_at)).toISOString(),
+    endpoint: r.endpoint,
+    model: r.model,
+    upstream_model: r.upstream_model,
+    key: r.key_display,
+    key_id: r.key_id,
+    group: r.group_name,
+    stream: Number(r.stream) === 1,
+    status: Number(r.status),
+    error_code: r.error_code,
+    error_message: r.error_message,
+    prompt_tokens: Number(r.prompt_tokens),
+    completion_tokens: Number(r.completion_tokens),
+    cached_tokens: Number(r.cached_tokens),
+    usage_source: r.usage_source,
+    cost: formatMoney(toBig(r.cost), 6),
+    charged: Number(r.charged) === 1,
+    charged_amount: formatMoney(toBig(r.charged_amount), 6),
+    uncollected: formatMoney(toBig(r.uncollected), 6),
+    charge_reason: r.charge_reason,
+    transfer_id: r.transfer_id,
+    attempts: Number(r.attempts),
+    latency_ms: r.latency_ms === null ? null : Number(r.latency_ms),
+    ttfb_ms: r.ttfb_ms === null ? null : Number(r.ttfb_ms),
+    client_ip: r.client_ip,
+  };
+}
+
+export async function listUsage(db: DbOrTx, f: UsageFilter) {
+  let q = db.selectFrom('request_logs').selectAll().where('user_id', '=', f.userId).orderBy('id', 'desc').limit(Math.min(f.limit ?? 50, 500));
+  if (f.model) q = q.where('model', '=', f.model);
+  if (f.keyId) q = q.where('key_id', '=', f.keyId);
+  if (f.charged !== undefined) q = q.where('charged', '=', f.charged ? 1 : 0);
+  if (f.since !== undefined) q = q.where('created_at', '>=', f.since);
+  if (f.until !== undefined) q = q.where('created_at', '<', f.until);
+  if (f.before) q = q.where('id', '<', f.before);
+  return (await q.execute()).map(usageView);
+}
+
+/** One request with the arithmetic of its charge: tokens x price x multiplier = cost. */
+export async function explainUsage(db: DbOrTx, input: { userId: string | null; requestId: string }) {
+  let q = db.selectFrom('request_logs').selectAll().where('id', '=', input.requestId);
+  if (input.userId) q = q.where('user_id', '=', input.userId);
+  const r = await q.executeTakeFirst();
+  if (!r) throw notFound('request_not_found', `no request ${input.requestId} on this account`);
+  const view = usageView(r);
+  let explanation: string | null = null;
+  if (r.pricing) {
+    const p = JSON.parse(r.pricing);
+    const price: ModelPrice = {
+      model: r.model ?? '', kind: 'chat', inputPer1M: BigInt(p.input_per_1m), outputPer1M: BigInt(p.output_per_1m),
+      cachedInputPer1M: p.cached_input_per_1m === null ? null : BigInt(p.cached_input_per_1m), maxOutputTokens: 0, updatedAt: 0,
+    };
+    explanation = explainCost(price, { promptTokens: view.prompt_tokens, completionTokens: view.completion_tokens, cachedTokens: view.cached_tokens }, BigInt(p.multiplier_ppm));
+    return { ...view, pricing: { input_per_1m: formatMoney(price.inputPer1M), output_per_1m: formatMoney(price.outputPer1M), cached_input_per_1m: price.cachedInputPer1M === null ? null : formatMoney(price.cachedInputPer1M), multiplier: formatMoney(BigInt(p.multiplier_ppm), 1), group: p.group }, explanation };
+  }
+  return { ...view, pricing: null, explanation };
+}
