@@ -4,7 +4,8 @@ import { openDb, type Db, type DbHandle, type Dialect } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { ensureSystemAccounts } from './ledger/accounts.ts';
 import { KeyCache } from './accounts/keyCache.ts';
-import { MemoryRateLimiter, type RateLimiter } from './lib/rateLimit.ts';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './lib/rateLimit.ts';
+import { EventBus } from './lib/events.ts';
 import { Catalog } from './gateway/catalog.ts';
 import { ReservationBook } from './gateway/reservations.ts';
 import { SettlementQueue } from './gateway/settlement.ts';
@@ -24,6 +25,8 @@ export interface AppContext {
   book: ReservationBook;
   settlement: SettlementQueue;
   relay: Relay;
+  /** Invalidation events (key revoked, catalog changed), shared through Redis when configured. */
+  events: EventBus;
   now(): number;
   /** Functions run at shutdown, last registered first. */
   onClose(fn: () => Promise<void> | void): void;
@@ -47,9 +50,17 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   await ensureSystemAccounts(dbh.db, config.currency);
   const closers: Array<() => Promise<void> | void> = [() => dbh.close()];
   const keys = new KeyCache(dbh.db);
-  const limiter = new MemoryRateLimiter();
+  const events = new EventBus(log);
+  if (config.redisUrl) await events.connect(config.redisUrl);
+  closers.push(() => events.close());
+  const limiter: RateLimiter = events.redis ? new RedisRateLimiter(events.redis) : new MemoryRateLimiter();
   const catalog = new Catalog(dbh.db, config.secret, config.breaker);
   await catalog.reload();
+  events.on(async (e) => {
+    if (e.type === 'key_revoked') keys.invalidate(e.hash);
+    else if (e.type === 'user_changed') keys.invalidateUser(e.userId);
+    else if (e.type === 'catalog_changed') await catalog.reload();
+  });
   const book = new ReservationBook(dbh.db);
   const settlement = new SettlementQueue(dbh.db, dbh.dialect, book, log, { intervalMs: config.settleIntervalMs });
   const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, config: config.relay });
@@ -68,6 +79,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     book,
     settlement,
     relay,
+    events,
     now: () => Date.now(),
     onClose: (fn) => void closers.push(fn),
     close: async () => {

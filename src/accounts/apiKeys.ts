@@ -63,10 +63,13 @@ export interface CreateKeyInput {
 }
 
 export function parseCidr(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
-  const [address, p] = entry.trim().split('/');
+  const parts = entry.trim().split('/');
+  const [address, p] = parts;
   const v = isIP(address);
-  if (!v) throw invalid('invalid_ip_allowlist', `"${entry}" is not an IP address or CIDR range`, 'ip_allowlist');
+  if (!v || parts.length > 2) throw invalid('invalid_ip_allowlist', `"${entry}" is not an IP address or CIDR range`, 'ip_allowlist');
   const max = v === 4 ? 32 : 128;
+  // "10.0.0.0/" must not read as /0 (allow everyone): the prefix is digits or absent.
+  if (p !== undefined && !/^\d{1,3}$/.test(p)) throw invalid('invalid_ip_allowlist', `"${entry}" has an invalid prefix length`, 'ip_allowlist');
   const prefix = p === undefined ? max : Number(p);
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw invalid('invalid_ip_allowlist', `"${entry}" has an invalid prefix length`, 'ip_allowlist');
   return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };

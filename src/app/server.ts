@@ -29,7 +29,8 @@ export async function buildServer(ctx: AppContext, extraRoutes: RouteModule[] = 
     // Per-request lines are the request log's job (one row per request), not stdout's.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.maxBodyBytes,
-    trustProxy: true,
+    // X-Forwarded-For is believed only from configured proxies; otherwise anyone could pick their own IP.
+    trustProxy: ctx.config.trustProxy === false ? false : ctx.config.trustProxy,
     genReqId: () => newId('req'),
     requestIdHeader: false,
   });

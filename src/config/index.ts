@@ -17,6 +17,7 @@ const schema = z.object({
   TALLY_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('USD'),
   TALLY_DEMO: z.enum(['on', 'off']).default('on'),
   TALLY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TALLY_TRUST_PROXY: z.string().default('off'),
   TALLY_SECURE_COOKIES: z.enum(['auto', 'on', 'off']).default('auto'),
   TALLY_HOLD_SWEEP_MS: z.coerce.number().int().min(100).default(5000),
   TALLY_API_PREFIXES: z.string().default('/v1,/api/v1'),
@@ -52,6 +53,8 @@ export interface Config {
   demo: boolean;
   logLevel: Env['TALLY_LOG_LEVEL'];
   secureCookies: 'auto' | 'on' | 'off';
+  /** Which proxies' X-Forwarded-For to believe: false, or addresses/CIDRs (e.g. 'loopback', '10.0.0.0/8'). */
+  trustProxy: false | string[];
   holdSweepMs: number;
   apiPrefixes: string[];
   maxBodyBytes: number;
@@ -87,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     demo: e.TALLY_DEMO === 'on',
     logLevel: e.TALLY_LOG_LEVEL,
     secureCookies: e.TALLY_SECURE_COOKIES,
+    trustProxy: e.TALLY_TRUST_PROXY === 'off' || e.TALLY_TRUST_PROXY === '' ? false : e.TALLY_TRUST_PROXY.split(',').map((x) => x.trim()).filter(Boolean),
     holdSweepMs: e.TALLY_HOLD_SWEEP_MS,
     apiPrefixes: e.TALLY_API_PREFIXES.split(',').map((p) => p.trim().replace(/\/$/, '')).filter(Boolean),
     maxBodyBytes: e.TALLY_MAX_BODY_BYTES,

@@ -1,4 +1,4 @@
-import { Migrator, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type MigrationProvider } from 'kysely';
 import type { DbHandle } from './index.ts';
 import { migrations } from './migrations/index.ts';
 
@@ -11,7 +11,10 @@ const provider: MigrationProvider = { getMigrations: async () => migrations };
  * after taking it, so a migration never runs twice.
  */
 export async function migrateToLatest(h: DbHandle): Promise<{ applied: string[] }> {
-  const migrator = new Migrator({ db: h.db, provider, migrationTableName: 'tally_migrations', migrationLockTableName: 'tally_migrations_lock' });
+  // Kysely looks for its tables in every schema unless told which one; name
+  // the current schema so databases with several Tally schemas (tests) work.
+  const schema = h.dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(h.db)).rows[0]?.s : undefined;
+  const migrator = new Migrator({ db: h.db, provider, migrationTableName: 'tally_migrations', migrationLockTableName: 'tally_migrations_lock', ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };

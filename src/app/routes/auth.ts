@@ -8,7 +8,7 @@ import { TallyError } from '../../lib/errors.ts';
 
 const LoginBody = z.object({ email: z.string().min(1).max(320), password: z.string().min(1).max(200) });
 
-// Login attempts: 10 per 15 minutes per email+IP, 50 per IP.
+// Login attempts: 10 per 15 minutes per email+IP, 50 per IP, 30 per email from anywhere.
 const WINDOW_MS = 15 * 60_000;
 
 export function authRoutes(app: FastifyInstance, ctx: AppContext) {
@@ -16,8 +16,10 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext) {
     const body = parseInput(LoginBody, req.body);
     const perAccount = await ctx.limiter.hit(`login:${normalizeEmail(body.email)}:${req.ip}`, 10, WINDOW_MS);
     const perIp = await ctx.limiter.hit(`login-ip:${req.ip}`, 50, WINDOW_MS);
-    if (!perAccount.allowed || !perIp.allowed) {
-      const wait = Math.ceil(Math.max(perAccount.retryAfterMs, perIp.retryAfterMs) / 1000);
+    // Across all addresses, so a guesser with many IPs still meets a lock on one account.
+    const perEmail = await ctx.limiter.hit(`login-email:${normalizeEmail(body.email)}`, 30, WINDOW_MS);
+    if (!perAccount.allowed || !perIp.allowed || !perEmail.allowed) {
+      const wait = Math.ceil(Math.max(perAccount.retryAfterMs, perIp.retryAfterMs, perEmail.retryAfterMs) / 1000);
       reply.header('retry-after', String(wait));
       throw new TallyError('rate_limited', `too many sign-in attempts; try again in ${wait} s`, { status: 429 });
     }

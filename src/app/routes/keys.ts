@@ -70,7 +70,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.delete<{ Params: { id: string } }>('/api/keys/:id', async (req) => {
     const user = await requireUser(ctx, req);
     const { key, hash } = await revokeApiKey(ctx.db, { userId: user.id, keyId: req.params.id, now: ctx.now() });
-    ctx.keys.invalidate(hash);
+    await ctx.events.publish({ type: 'key_revoked', hash });
     return keyView(key);
   });
 }

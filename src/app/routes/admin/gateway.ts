@@ -66,7 +66,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
       connectTimeoutMs: b.connect_timeout_ms, firstByteTimeoutMs: b.first_byte_timeout_ms, totalTimeoutMs: b.total_timeout_ms,
     });
     await recordAudit(ctx.db, { actor, action: 'channel.create', target: c.id, data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models } });
-    await ctx.catalog.reload();
+    await ctx.events.publish({ type: 'catalog_changed' });
     reply.code(201);
     return channelView(ctx, c);
   });
@@ -79,7 +79,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     if (action !== 'disable' && action !== 'enable') throw Object.assign(new Error(`unknown action ${action}`), { statusCode: 404 });
     await setChannelStatus(ctx.db, { id: c.id, status: action === 'disable' ? 'disabled' : 'enabled', reason: action === 'disable' ? 'disabled by an operator' : null });
     await recordAudit(ctx.db, { actor, action: `channel.${action}`, target: c.id });
-    await ctx.catalog.reload();
+    await ctx.events.publish({ type: 'catalog_changed' });
     return channelView(ctx, await findChannel(ctx.db, c.id));
   });
 
@@ -96,7 +96,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
       cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }), kind: b.kind, maxOutputTokens: b.max_output_tokens,
     });
     await recordAudit(ctx.db, { actor, action: 'model.set_price', target: p.model, data: priceView(p) });
-    await ctx.catalog.reload();
+    await ctx.events.publish({ type: 'catalog_changed' });
     return priceView(p);
   });
 
@@ -110,7 +110,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     const b = parseInput(GroupBody, req.body);
     const g = await upsertGroup(ctx.db, { name: b.name, multiplierPpm: parseMultiplier(b.multiplier), models: b.models ?? null });
     await recordAudit(ctx.db, { actor, action: 'group.upsert', target: g.name, data: { multiplier: b.multiplier, models: g.models } });
-    await ctx.catalog.reload();
+    await ctx.events.publish({ type: 'catalog_changed' });
     return { name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models };
   });
 
