@@ -1,4 +1,4 @@
-import { withTransaction, type DbOrTx } from '../db/index.ts';
+import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { invalid } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
@@ -22,7 +22,7 @@ export async function adjustBalanceManually(
   const wallet = walletAccountId(input.userId);
   const credit = input.amount > 0n;
   const key = input.idempotencyKey ?? `manual:${newId('aud')}`;
-  return withTransaction(db, async (tx) => {
+  const run = () => withTransaction(db, async (tx) => {
     const before = await findTransferByKey(tx, key);
     const result = await createTransfer(tx, {
       debitAccountId: credit ? SYSTEM_ACCOUNTS.manual : wallet,
@@ -44,4 +44,11 @@ export async function adjustBalanceManually(
     }
     return result;
   });
+  try {
+    return await run();
+  } catch (e) {
+    // A concurrent retry with the same key won the insert: answer with its result.
+    if (!db.isTransaction && isUniqueViolation(e)) return run();
+    throw e;
+  }
 }

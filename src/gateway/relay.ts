@@ -10,7 +10,7 @@ import type { Group } from './groups.ts';
 import type { ReservationBook, Reservation } from './reservations.ts';
 import type { SettlementQueue, LogRow } from './settlement.ts';
 import { SseUsageTap, type StreamUsage } from './sse.ts';
-import { estimatePromptTokens, countText } from './tokens.ts';
+import { countPromptTokens, countText } from './tokens.ts';
 import { classifyStatus, classifyNetworkError, type AttemptFailure } from './upstreamErrors.ts';
 import { didYouMean } from './suggest.ts';
 import { openAIError } from '../app/errors.ts';
@@ -47,7 +47,8 @@ interface Prepared {
   body: Record<string, any>;
   stream: boolean;
   clientWantsUsage: boolean;
-  promptEstimate: number;
+  /** Prompt tokens as Tally counts them (billed when upstream reports no usage); the hold adds a 10% margin. */
+  promptCount: number;
   reservation: Reservation;
 }
 
@@ -144,7 +145,8 @@ export class Relay {
     }
     if (!routed) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`, { status: 503, type: 'unavailable_error' });
 
-    const promptEstimate = estimatePromptTokens(b);
+    const promptCount = countPromptTokens(b);
+    const promptEstimate = Math.ceil(promptCount * 1.1);
     const n = call.endpoint === 'embeddings' ? 0 : Math.max(1, Math.min(Number.isInteger(b.n) ? b.n : 1, 128));
     const requestedMax = call.endpoint === 'embeddings' ? 0 : firstInt(b.max_completion_tokens, b.max_tokens);
     const maxOut = requestedMax ?? (call.endpoint === 'embeddings' ? 0 : price.maxOutputTokens);
@@ -176,7 +178,7 @@ export class Relay {
     log.held = reservation.amount;
     log.pricing = JSON.stringify({ input_per_1m: String(price.inputPer1M), output_per_1m: String(price.outputPer1M), cached_input_per_1m: price.cachedInputPer1M === null ? null : String(price.cachedInputPer1M), multiplier_ppm: String(group.multiplierPpm), group: group.name });
     const clientWantsUsage = stream && b.stream_options?.include_usage === true;
-    return { principal, model, price, group, body: outBody, stream, clientWantsUsage, promptEstimate, reservation };
+    return { principal, model, price, group, body: outBody, stream, clientWantsUsage, promptCount, reservation };
   }
 
   /** Reserve; if refused, re-read the wallet once (a top-up may have landed) and try again. */
@@ -296,11 +298,11 @@ export class Relay {
       usage = usageFrom(j.usage);
       if (!usage) {
         source = 'counted';
-        usage = { promptTokens: p.promptEstimate, completionTokens: countText(textOfResponse(j)), cachedTokens: 0 };
+        usage = { promptTokens: p.promptCount, completionTokens: countText(textOfResponse(j)), cachedTokens: 0 };
       }
     } catch {
       source = 'counted';
-      usage = { promptTokens: p.promptEstimate, completionTokens: 0, cachedTokens: 0 };
+      usage = { promptTokens: p.promptCount, completionTokens: 0, cachedTokens: 0 };
     }
     call.res.writeHead(res.statusCode, { ...JSON_HEADERS, 'content-length': buf.length, 'x-request-id': call.requestId });
     call.res.end(buf);
@@ -337,11 +339,14 @@ export class Relay {
     if (!out.destroyed) out.end();
     let usage = usageFrom(tap.usage);
     let source: 'upstream' | 'counted' = 'upstream';
+    const interrupted = upstreamBroke || clientGone();
+    const producedText = !usage || interrupted ? tap.producedText() : '';
     if (!usage) {
       source = 'counted';
-      usage = { promptTokens: p.promptEstimate, completionTokens: countText(tap.producedText()), cachedTokens: 0 };
+      usage = { promptTokens: p.promptCount, completionTokens: countText(producedText), cachedTokens: 0 };
     }
-    const produced = usage.completionTokens > 0 || tap.events > 0;
+    // An interrupted stream is charged only if output (content or tool-call text) was produced; a bare role chunk is not output.
+    const produced = !interrupted || producedText.length > 0;
     let reason = 'charged for the completed stream';
     if (clientGone()) reason = produced ? 'charged for the output produced before the client disconnected' : 'not charged: the client disconnected before any output';
     else if (upstreamBroke) reason = produced ? 'charged for the output produced before the upstream stream broke' : 'not charged: the upstream stream broke before any output';

@@ -23,8 +23,13 @@ export function countText(text: string): number {
   return text ? countTokens(text) : 0;
 }
 
-/** Upper-bound estimate of the prompt tokens of a chat, completion or embedding request. */
+/** Upper-bound estimate of the prompt tokens (counted + 10%), for holds. */
 export function estimatePromptTokens(body: Record<string, any>): number {
+  return Math.ceil(countPromptTokens(body) * 1.1);
+}
+
+/** The prompt tokens as Tally counts them, for billing when upstream reports no usage. */
+export function countPromptTokens(body: Record<string, any>): number {
   const acc = { text: '', images: 0 };
   let messages = 0;
   if (Array.isArray(body.messages)) {
@@ -45,6 +50,5 @@ export function estimatePromptTokens(body: Record<string, any>): number {
   if (body.tools) acc.text += JSON.stringify(body.tools);
   if (body.functions) acc.text += JSON.stringify(body.functions);
   if (body.response_format?.json_schema) acc.text += JSON.stringify(body.response_format.json_schema);
-  const base = countText(acc.text) + messages * PER_MESSAGE + acc.images * PER_IMAGE + 3;
-  return Math.ceil(base * 1.1);
+  return countText(acc.text) + messages * PER_MESSAGE + acc.images * PER_IMAGE + 3;
 }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
-import { toBig } from './money.ts';
-import { notFound } from '../lib/errors.ts';
+import { toBig, formatMoney } from './money.ts';
+import { notFound, conflict } from '../lib/errors.ts';
 
 // Every account lives in one table, user wallets and system accounts alike, so
 // the sum of all balances is always zero. Balance = credits - debits: a wallet
@@ -92,8 +92,19 @@ export async function listAccounts(db: DbOrTx, filter: { type?: 'wallet' | 'syst
 /** Sets a wallet's overdraft limit (how far below zero it may go; 0 by default). */
 export async function setOverdraftLimit(db: DbOrTx, accountId: string, limit: bigint): Promise<void> {
   if (limit < 0n) throw new RangeError('overdraft limit must be >= 0');
-  const r = await db.updateTable('ledger_accounts').set({ overdraft_limit: limit }).where('id', '=', accountId).where('type', '=', 'wallet').executeTakeFirst();
-  if (Number(r.numUpdatedRows) !== 1) throw notFound('account_not_found', `wallet ${accountId} does not exist`);
+  // Conditional: a limit the wallet already exceeds (it owes more) is refused, not applied.
+  const r = await db
+    .updateTable('ledger_accounts')
+    .set({ overdraft_limit: limit })
+    .where('id', '=', accountId)
+    .where('type', '=', 'wallet')
+    .where(sql<boolean>`balance - pending_debits >= ${-limit}`)
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows) !== 1) {
+    const acc = await findAccount(db, accountId);
+    if (!acc || acc.type !== 'wallet') throw notFound('account_not_found', `wallet ${accountId} does not exist`);
+    throw conflict('overdraft_in_use', `the wallet has ${formatMoney(acc.available)} available; a limit of ${formatMoney(limit)} would leave it overdrawn`);
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { invalid, conflict, notFound, TallyError } from '../lib/errors.ts';
-import { toBig, formatMoney } from './money.ts';
+import { toBig, formatMoney, MAX_MICROS } from './money.ts';
 import { withinLimit } from './accounts.ts';
 import { applyTransfer, explainFailedDebit, rowToTransfer, type Transfer } from './transfers.ts';
 
@@ -81,6 +81,7 @@ function assertSameHold(h: Hold, input: HoldInput): void {
 export async function createHold(db: DbOrTx, input: HoldInput): Promise<{ hold: Hold; replayed: boolean }> {
   if (typeof input.amount !== 'bigint' || input.amount <= 0n) throw invalid('invalid_amount', 'a hold amount must be a positive number of micro-units');
   if (input.debitAccountId === input.creditAccountId) throw invalid('same_account', 'a hold needs two different accounts');
+  if (input.amount > MAX_MICROS) throw invalid('invalid_amount', `a hold amount must be at most ${formatMoney(MAX_MICROS)}`);
   if (!(input.timeoutMs > 0)) throw invalid('invalid_timeout', 'a hold needs a positive timeout');
   const run = () =>
     withTransaction(db, async (tx) => {
@@ -116,6 +117,8 @@ export async function applyHold(tx: Tx, input: HoldInput): Promise<Hold> {
     .returning('id')
     .executeTakeFirst();
   if (!r) await explainFailedDebit(tx, input.debitAccountId, input.amount);
+  const credit = await tx.selectFrom('ledger_accounts').select('id').where('id', '=', input.creditAccountId).executeTakeFirst();
+  if (!credit) throw notFound('account_not_found', `ledger account ${input.creditAccountId} does not exist`);
   const row = {
     id: newId('hld'),
     debit_account_id: input.debitAccountId,
@@ -177,9 +180,9 @@ export async function postHold(db: DbOrTx, input: { holdId: string; amount: bigi
       throw conflict('hold_expired', `hold ${h.id} expired at ${new Date(h.expiresAt).toISOString()}; it will be voided`, { holdId: h.id });
     }
     const hold = rowToHold(claimed);
-    await releasePending(tx, hold.debitAccountId, hold.amount);
     let transfer: Transfer | null = null;
-    if (input.amount > 0n) {
+    if (input.amount === 0n) await releasePending(tx, hold.debitAccountId, hold.amount);
+    else {
       // The hold already proved the money is there; the limit check is not repeated.
       transfer = await applyTransfer(tx, {
         debitAccountId: hold.debitAccountId,
@@ -191,6 +194,8 @@ export async function postHold(db: DbOrTx, input: { holdId: string; amount: bigi
         holdId: hold.id,
         metadata: input.metadata ?? hold.metadata,
         skipLimitCheck: true,
+        // Release and debit in one UPDATE, with rows locked in id order like every transfer (no deadlock).
+        releasePending: hold.amount,
         now,
       });
       await tx.updateTable('ledger_holds').set({ transfer_id: transfer.id }).where('id', '=', hold.id).execute();

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError, invalid, conflict, notFound } from '../lib/errors.ts';
-import { toBig, formatMoney } from './money.ts';
+import { toBig, formatMoney, MAX_MICROS } from './money.ts';
 import { withinLimit } from './accounts.ts';
 
 export type TransferKind =
@@ -63,6 +63,7 @@ export function rowToTransfer(r: any): Transfer {
 
 function validate(input: TransferInput): void {
   if (typeof input.amount !== 'bigint' || input.amount <= 0n) throw invalid('invalid_amount', 'a transfer amount must be a positive number of micro-units');
+  if (input.amount > MAX_MICROS) throw invalid('invalid_amount', `a transfer amount must be at most ${formatMoney(MAX_MICROS)}`);
   if (input.debitAccountId === input.creditAccountId) throw invalid('same_account', 'a transfer needs two different accounts');
   if (!input.idempotencyKey || input.idempotencyKey.length > 200) throw invalid('invalid_idempotency_key', 'an idempotency key of 1 to 200 characters is required');
 }
@@ -114,14 +115,24 @@ export async function explainFailedDebit(tx: DbOrTx, accountId: string, amount: 
  */
 export async function applyTransfer(
   tx: Tx,
-  input: TransferInput & { holdId?: string | null; reversesTransferId?: string | null; skipLimitCheck?: boolean },
+  input: TransferInput & {
+    holdId?: string | null;
+    reversesTransferId?: string | null;
+    skipLimitCheck?: boolean;
+    /** Posting a hold: release this much of the debit account's pending total in the same UPDATE (same lock order). */
+    releasePending?: bigint;
+  },
 ): Promise<Transfer> {
   const now = input.now ?? Date.now();
   const balances = new Map<string, bigint>();
   const order = [input.debitAccountId, input.creditAccountId].sort();
   for (const id of order) {
     if (id === input.debitAccountId) {
-      let q = tx.updateTable('ledger_accounts').set({ balance: sql`balance - ${input.amount}` }).where('id', '=', id);
+      const release = input.releasePending ?? 0n;
+      let q = tx
+        .updateTable('ledger_accounts')
+        .set(release > 0n ? { balance: sql`balance - ${input.amount}`, pending_debits: sql`pending_debits - ${release}` } : { balance: sql`balance - ${input.amount}` })
+        .where('id', '=', id);
       if (!input.skipLimitCheck) q = q.where(withinLimit(input.amount));
       const r = await q.returning('balance').executeTakeFirst();
       if (!r) await explainFailedDebit(tx, id, input.amount);

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
 let lastMs = 0;
+let lastRandom: Buffer = Buffer.alloc(10);
 
 function encodeTime(ms: number): string {
   let out = '';
@@ -36,8 +37,31 @@ export type IdPrefix =
   | 'usr' | 'key' | 'ses' | 'trf' | 'hld' | 'aud' | 'req' | 'ord' | 'evt'
   | 'chn' | 'rdb' | 'rdc' | 'rda' | 'tkt' | 'tsk' | 'grp' | 'att';
 
+/** Increments an 80-bit big-endian number in place; false on overflow. */
+function increment(b: Buffer): boolean {
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i] < 255) {
+      b[i]++;
+      return true;
+    }
+    b[i] = 0;
+  }
+  return false;
+}
+
+/**
+ * Ids made by this process sort in creation order, like ULIDs: within one
+ * millisecond the random part is the previous one plus one (statements are
+ * ordered by id, and their balance-after column must chain).
+ */
 export function newId(prefix: IdPrefix): string {
   const now = Date.now();
-  lastMs = now > lastMs ? now : lastMs;
-  return `${prefix}_${encodeTime(lastMs)}${encodeRandom(randomBytes(10))}`;
+  if (now > lastMs) {
+    lastMs = now;
+    lastRandom = randomBytes(10);
+  } else if (!increment(lastRandom)) {
+    lastMs++;
+    lastRandom = randomBytes(10);
+  }
+  return `${prefix}_${encodeTime(lastMs)}${encodeRandom(lastRandom)}`;
 }

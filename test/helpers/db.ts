@@ -39,20 +39,33 @@ export async function createTestDb(dialect: Dialect, opts: { poolSize?: number }
   await admin.end();
   const url = withSchema(POSTGRES_URL, schema);
   const h = openDb(url, { poolSize: opts.poolSize ?? 10 });
-  await migrateToLatest(h);
-  await ensureSystemAccounts(h.db);
+  try {
+    await migrateToLatest(h);
+    await ensureSystemAccounts(h.db);
+  } catch (e) {
+    await h.close();
+    await dropSchema(schema);
+    throw e;
+  }
   return {
     ...h,
     connectionUrl: url,
     schema,
     cleanup: async () => {
       await h.close();
-      const c = new pg.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA ${schema} CASCADE`);
-      await c.end();
+      await dropSchema(schema);
     },
   };
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const c = new pg.Client({ connectionString: POSTGRES_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await c.end();
+  }
 }
 
 /** Adds a search_path option to a PostgreSQL URL so another process lands in the same schema. */

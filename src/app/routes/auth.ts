@@ -20,8 +20,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext) {
     const perEmail = await ctx.limiter.hit(`login-email:${normalizeEmail(body.email)}`, 30, WINDOW_MS);
     if (!perAccount.allowed || !perIp.allowed || !perEmail.allowed) {
       const wait = Math.ceil(Math.max(perAccount.retryAfterMs, perIp.retryAfterMs, perEmail.retryAfterMs) / 1000);
-      reply.header('retry-after', String(wait));
-      throw new TallyError('rate_limited', `too many sign-in attempts; try again in ${wait} s`, { status: 429 });
+      throw new TallyError('rate_limited', `too many sign-in attempts; try again in ${wait} s`, { status: 429, details: { retry_after: String(wait) } });
     }
     const s = await login(ctx.db, { ...body, ip: req.ip, userAgent: req.headers['user-agent'] ?? null, now: ctx.now() });
     await ctx.limiter.reset(`login:${normalizeEmail(body.email)}:${req.ip}`);
