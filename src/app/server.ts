@@ -1,4 +1,6 @@
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import { createRelayFastPath } from './relayFastPath.ts';
 import cookie from '@fastify/cookie';
 import type { AppContext } from '../context.ts';
 import { newId } from '../lib/ids.ts';
@@ -24,7 +26,15 @@ export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRou
  * shape via `errorShape` on the request).
  */
 export async function buildServer(ctx: AppContext, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {
+  const relayFastPath = createRelayFastPath(ctx);
   const app = Fastify({
+    serverFactory: (handler) => {
+      const server = createServer((req, res) => {
+        if (!relayFastPath(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = 72_000;
+      return server;
+    },
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
     // Per-request lines are the request log's job (one row per request), not stdout's.
     logController: new LogController({ disableRequestLogging: true }),

@@ -42,7 +42,7 @@ export function openDb(url: string, opts: OpenDbOptions = {}): DbHandle {
     sqlite.pragma('synchronous = NORMAL');
     // Integers come back as bigint so money above 2^53 is never rounded.
     sqlite.defaultSafeIntegers(true);
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     return { db, dialect, url, close: () => db.destroy() };
   }
   const pool = new pg.Pool({
@@ -57,6 +57,27 @@ export function openDb(url: string, opts: OpenDbOptions = {}): DbHandle {
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect, url, close: () => db.destroy() };
+}
+
+/**
+ * Kysely prepares every query anew; better-sqlite3 statements are reusable, so
+ * keep them by SQL text (bounded). Safe because Kysely runs one query at a time
+ * on its single SQLite connection and each call completes synchronously.
+ */
+function withStatementCache(db: SQLite.Database) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => db.close(),
+    prepare: (sqlText: string) => {
+      let stmt = cache.get(sqlText);
+      if (!stmt) {
+        if (cache.size >= 1000) cache.clear();
+        stmt = db.prepare(sqlText);
+        cache.set(sqlText, stmt);
+      }
+      return stmt;
+    },
+  };
 }
 
 const RETRYABLE_PG = new Set(['40001', '40P01']);

@@ -82,7 +82,7 @@ export class Catalog {
     const poolKey = `${origin}|${c.connectTimeoutMs}`;
     let pool = this.pools.get(poolKey);
     if (!pool) {
-      pool = new Pool(origin, { connections: 512, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: c.connectTimeoutMs } });
+      pool = new Pool(origin, { connections: null, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: c.connectTimeoutMs } });
       this.pools.set(poolKey, pool);
     }
     let breaker = this.breakers.get(c.id);

@@ -203,12 +203,13 @@ export class Relay {
   private async relay(call: RelayCall, p: Prepared, log: LogRow, started: number): Promise<void> {
     const candidates = this.orderChannels(p.model);
     if (!candidates.length) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, { status: 503, type: 'unavailable_error' });
-    const abort = new AbortController();
+    // One controller per attempt (cheaper than AbortSignal.any + AbortSignal.timeout per request).
+    let attemptAbort: AbortController | null = null;
     let clientGone = false;
     const onClose = () => {
       if (!call.res.writableFinished) {
         clientGone = true;
-        abort.abort();
+        attemptAbort?.abort();
       }
     };
     call.res.on('close', onClose);
@@ -223,45 +224,20 @@ export class Relay {
       const upstreamModel = ch.modelMap[p.model] ?? p.model;
       log.upstream_model = upstreamModel;
       const payload = buildUpstreamBody(p, upstreamModel);
-      let res;
+      const ac = new AbortController();
+      attemptAbort = ac;
+      const totalTimer = setTimeout(() => ac.abort(Object.assign(new Error('total timeout'), { name: 'TimeoutError' })), ch.totalTimeoutMs);
       try {
-        res = await ch.pool.request({
-          path: ch.pathPrefix + UPSTREAM_PATH[call.endpoint],
-          method: 'POST',
-          headers: { 'content-type': 'application/json', accept: p.stream ? 'text/event-stream' : 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
-          body: payload,
-          signal: AbortSignal.any([abort.signal, AbortSignal.timeout(ch.totalTimeoutMs)]),
-          headersTimeout: ch.firstByteTimeoutMs,
-          bodyTimeout: ch.firstByteTimeoutMs,
-        });
-      } catch (e) {
-        if (clientGone) break;
-        lastFailure = classifyNetworkError(e, ch.name);
-        ch.breaker.failure(Date.now(), lastFailure.error.message);
-        continue;
-      }
-      if (res.statusCode >= 400) {
-        const text = await res.body.text().catch(() => '');
-        const ra = res.headers['retry-after'];
-        lastFailure = classifyStatus(res.statusCode, text, ch.apiKey, ch.name, typeof ra === 'string' ? ra : null);
-        if (lastFailure.breaker) ch.breaker.failure(Date.now(), lastFailure.error.message);
-        if (lastFailure.needsAttention) await this.markNeedsAttention(ch, res.statusCode);
-        if (!lastFailure.failover) break;
-        continue;
-      }
-      ch.breaker.success();
-      log.ttfb_ms = Date.now() - started;
-      if (p.stream) await this.pipeStream(call, p, log, res, () => clientGone, started);
-      else {
-        const ok = await this.sendWhole(call, p, log, res, started);
-        if (!ok) {
-          lastFailure = classifyNetworkError(Object.assign(new Error('body'), { code: 'UND_ERR_SOCKET' }), ch.name);
-          ch.breaker.failure(Date.now(), 'upstream closed the connection before the body was complete');
-          continue;
+        const done = await this.attempt(call, p, log, ch, payload, ac, () => clientGone, started);
+        if (done.ok) {
+          call.res.off('close', onClose);
+          return;
         }
+        lastFailure = done.failure;
+        if (done.stop) break;
+      } finally {
+        clearTimeout(totalTimer);
       }
-      call.res.off('close', onClose);
-      return;
     }
     call.res.off('close', onClose);
     if (clientGone) {
@@ -270,6 +246,46 @@ export class Relay {
     }
     if (!lastFailure) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, { status: 503, type: 'unavailable_error' });
     throw lastFailure.error;
+  }
+
+  /** One try on one channel. ok: the response went to the client; otherwise why, and whether to stop failing over. */
+  private async attempt(
+    call: RelayCall, p: Prepared, log: LogRow, ch: RuntimeChannel, payload: string, ac: AbortController, clientGone: () => boolean, started: number,
+  ): Promise<{ ok: true } | { ok: false; failure: AttemptFailure | null; stop: boolean }> {
+      let res;
+      try {
+        res = await ch.pool.request({
+          path: ch.pathPrefix + UPSTREAM_PATH[call.endpoint],
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: p.stream ? 'text/event-stream' : 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
+          body: payload,
+          signal: ac.signal,
+          headersTimeout: ch.firstByteTimeoutMs,
+          bodyTimeout: ch.firstByteTimeoutMs,
+        });
+      } catch (e) {
+        if (clientGone()) return { ok: false, failure: null, stop: true };
+        const failure = classifyNetworkError(e, ch.name);
+        ch.breaker.failure(Date.now(), failure.error.message);
+        return { ok: false, failure, stop: false };
+      }
+      if (res.statusCode >= 400) {
+        const text = await res.body.text().catch(() => '');
+        const ra = res.headers['retry-after'];
+        const failure = classifyStatus(res.statusCode, text, ch.apiKey, ch.name, typeof ra === 'string' ? ra : null);
+        if (failure.breaker) ch.breaker.failure(Date.now(), failure.error.message);
+        if (failure.needsAttention) await this.markNeedsAttention(ch, res.statusCode);
+        return { ok: false, failure, stop: !failure.failover };
+      }
+      ch.breaker.success();
+      log.ttfb_ms = Date.now() - started;
+      if (p.stream) {
+        await this.pipeStream(call, p, log, res, clientGone, started);
+        return { ok: true };
+      }
+      if (await this.sendWhole(call, p, log, res, started)) return { ok: true };
+      ch.breaker.failure(Date.now(), 'upstream closed the connection before the body was complete');
+      return { ok: false, failure: classifyNetworkError(Object.assign(new Error('body'), { code: 'UND_ERR_SOCKET' }), ch.name), stop: false };
   }
 
   private async markNeedsAttention(ch: RuntimeChannel, status: number): Promise<void> {

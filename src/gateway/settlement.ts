@@ -32,6 +32,9 @@ interface Committed {
   keySpent: Map<string, bigint>;
 }
 
+const availableOf = (r: { balance: unknown; pending_debits: unknown; overdraft_limit: unknown }) =>
+  toBig(r.balance) - toBig(r.pending_debits) + (r.overdraft_limit === null ? 0n : toBig(r.overdraft_limit));
+
 export class SettlementQueue {
   private queue: SettlementItem[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -163,36 +166,68 @@ export class SettlementQueue {
     const uncollectedLegs: Array<{ row: any; amount: bigint }> = [];
     const keyAdds = new Map<string, bigint>();
 
+    // Debit each wallet once for all its requests in the batch when it can pay
+    // them all (the common case); otherwise request by request, so each one is
+    // charged as far as the wallet allows and the rest is booked uncollected.
+    const byWallet = new Map<string, SettlementItem[]>();
     for (const item of batch) {
-      const log = item.log;
       if (item.cost <= 0n || !item.walletId) continue;
-      let charged = item.cost;
-      let row = await tx
+      const list = byWallet.get(item.walletId);
+      if (list) list.push(item);
+      else byWallet.set(item.walletId, [item]);
+    }
+    const charges: Array<{ item: SettlementItem; charged: bigint; balanceAfter: bigint }> = [];
+    for (const [walletId, items] of byWallet) {
+      const total = items.reduce((s, i) => s + i.cost, 0n);
+      const all = await tx
         .updateTable('ledger_accounts')
-        .set({ balance: sql`balance - ${item.cost}` })
-        .where('id', '=', item.walletId)
-        .where(withinLimit(item.cost))
+        .set({ balance: sql`balance - ${total}` })
+        .where('id', '=', walletId)
+        .where(withinLimit(total))
         .returning(['balance', 'pending_debits', 'overdraft_limit'])
         .executeTakeFirst();
-      if (!row) {
-        // The wallet cannot pay the whole cost (usage above the reservation, or
-        // spent elsewhere meanwhile): take what it can, book the rest uncollected.
-        let q = tx.selectFrom('ledger_accounts').select(['balance', 'pending_debits', 'overdraft_limit']).where('id', '=', item.walletId);
-        if (this.dialect === 'postgres') q = q.forUpdate();
-        const cur = await q.executeTakeFirst();
-        const avail = cur ? toBig(cur.balance) - toBig(cur.pending_debits) + (cur.overdraft_limit === null ? 0n : toBig(cur.overdraft_limit)) : 0n;
-        charged = avail <= 0n ? 0n : avail < item.cost ? avail : item.cost;
-        row = charged > 0n
-          ? await tx.updateTable('ledger_accounts').set({ balance: sql`balance - ${charged}` }).where('id', '=', item.walletId).returning(['balance', 'pending_debits', 'overdraft_limit']).executeTakeFirst()
-          : cur;
+      if (all) {
+        let running = toBig(all.balance) + total;
+        for (const item of items) {
+          running -= item.cost;
+          charges.push({ item, charged: item.cost, balanceAfter: running });
+        }
+        walletAvailable.set(walletId, availableOf(all));
+        continue;
       }
-      if (row) walletAvailable.set(item.walletId, toBig(row.balance) - toBig(row.pending_debits) + (row.overdraft_limit === null ? 0n : toBig(row.overdraft_limit)));
+      for (const item of items) {
+        let charged = item.cost;
+        let row = await tx
+          .updateTable('ledger_accounts')
+          .set({ balance: sql`balance - ${item.cost}` })
+          .where('id', '=', walletId)
+          .where(withinLimit(item.cost))
+          .returning(['balance', 'pending_debits', 'overdraft_limit'])
+          .executeTakeFirst();
+        if (!row) {
+          let q = tx.selectFrom('ledger_accounts').select(['balance', 'pending_debits', 'overdraft_limit']).where('id', '=', walletId);
+          if (this.dialect === 'postgres') q = q.forUpdate();
+          const cur = await q.executeTakeFirst();
+          const avail = cur ? availableOf(cur) : 0n;
+          charged = avail <= 0n ? 0n : avail < item.cost ? avail : item.cost;
+          row = charged > 0n
+            ? await tx.updateTable('ledger_accounts').set({ balance: sql`balance - ${charged}` }).where('id', '=', walletId).returning(['balance', 'pending_debits', 'overdraft_limit']).executeTakeFirst()
+            : cur;
+        }
+        if (row) walletAvailable.set(walletId, availableOf(row));
+        charges.push({ item, charged, balanceAfter: row ? toBig(row.balance) : 0n });
+      }
+    }
+
+    for (const { item, charged, balanceAfter } of charges) {
+      const log = item.log;
+      const walletId = item.walletId!;
       const uncollected = item.cost - charged;
       if (charged > 0n) {
         const t = {
-          id: newId('trf'), debit_account_id: item.walletId, credit_account_id: SYSTEM_ACCOUNTS.usageRevenue, amount: charged, kind: 'usage',
+          id: newId('trf'), debit_account_id: walletId, credit_account_id: SYSTEM_ACCOUNTS.usageRevenue, amount: charged, kind: 'usage',
           reference: item.requestId, idempotency_key: `usage:${item.requestId}`, hold_id: null, reverses_transfer_id: null,
-          debit_balance_after: row ? toBig(row.balance) : 0n, credit_balance_after: 0n, metadata: JSON.stringify({ model: log.model, key: log.key_display }), created_at: now,
+          debit_balance_after: balanceAfter, credit_balance_after: 0n, metadata: JSON.stringify({ model: log.model, key: log.key_display }), created_at: now,
         };
         transfers.push(t);
         revenueLegs.push({ row: t, amount: charged });
@@ -203,7 +238,7 @@ export class SettlementQueue {
         const t = {
           id: newId('trf'), debit_account_id: SYSTEM_ACCOUNTS.uncollected, credit_account_id: SYSTEM_ACCOUNTS.usageRevenue, amount: uncollected, kind: 'uncollected',
           reference: item.requestId, idempotency_key: `uncollected:${item.requestId}`, hold_id: null, reverses_transfer_id: null,
-          debit_balance_after: 0n, credit_balance_after: 0n, metadata: JSON.stringify({ wallet: item.walletId }), created_at: now,
+          debit_balance_after: 0n, credit_balance_after: 0n, metadata: JSON.stringify({ wallet: walletId }), created_at: now,
         };
         transfers.push(t);
         revenueLegs.push({ row: t, amount: uncollected });

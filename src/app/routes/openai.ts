@@ -1,14 +1,7 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import { openAIError } from '../errors.ts';
-import type { Endpoint } from '../../gateway/relay.ts';
 import { TallyError } from '../../lib/errors.ts';
-
-const ENDPOINTS: Array<[string, Endpoint]> = [
-  ['/chat/completions', 'chat.completions'],
-  ['/completions', 'completions'],
-  ['/embeddings', 'embeddings'],
-];
 
 function modelsFor(ctx: AppContext, p: { key: { models: string[] | null }; user: { group: string } }): string[] {
   const group = ctx.catalog.group(p.user.group);
@@ -27,13 +20,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: AppContext) {
   const auth = (req: FastifyRequest) => ctx.keys.authenticate(req.headers.authorization?.replace(/^Bearer\s+/i, '').trim(), req.ip);
 
   for (const prefix of ctx.config.apiPrefixes) {
-    for (const [path, endpoint] of ENDPOINTS) {
-      app.post(prefix + path, { onRequest: openAIShape }, async (req: FastifyRequest, reply: FastifyReply) => {
-        // The relay writes the response itself (bytes straight from upstream).
-        reply.hijack();
-        await ctx.relay.handle({ endpoint, body: req.body, authorization: req.headers.authorization, ip: req.ip, requestId: req.id, req: req.raw, res: reply.raw });
-      });
-    }
+    // POST chat/completions, completions and embeddings are served by relayFastPath.ts.
 
     app.get(prefix + '/models', { onRequest: openAIShape }, async (req) => {
       const p = await auth(req);

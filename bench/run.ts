@@ -1,0 +1,200 @@
+// `npm run bench`: the relay benchmark. In one run on this machine it measures
+// the mock upstream directly, a bare passthrough proxy (the ceiling), Tally
+// with billing and logging on, and Portkey's gateway as the peer; then Tally's
+// RSS with 1,000 open streams, and finally the ledger hold benchmark.
+// Every server runs in its own process; the load generator (autocannon) runs here.
+// BENCH_SECONDS sets the length of each measurement (default 8).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const root = new URL('..', import.meta.url).pathname;
+const children: ChildProcess[] = [];
+
+function startProcess(cmd: string, args: string[], env: Record<string, string> = {}, ready: RegExp = /LISTENING (\d+)/): Promise<{ proc: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(proc);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${out.slice(-500)}`)), 30_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, port: Number(m[1]) });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out.slice(-500)}`)));
+  });
+}
+
+interface LoadResult {
+  rps: number;
+  latency_avg_ms: number;
+  latency_p50_ms: number;
+  latency_p99_ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function load(url: string, opts: { stream: boolean; connections: number; headers?: Record<string, string>; seconds?: number }): Promise<LoadResult> {
+  const body = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say sixteen words please.' }], stream: opts.stream, max_tokens: 64 });
+  const run = (duration: number) =>
+    autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json', ...(opts.headers ?? {}) }, connections: opts.connections, duration, pipelining: 1 });
+  await run(1); // warm-up
+  const r = await run(opts.seconds ?? SECONDS);
+  return { rps: Math.round(r.requests.average), latency_avg_ms: r.latency.average, latency_p50_ms: r.latency.p50, latency_p99_ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+}
+
+/** Time to the first body byte of a streamed request, median over `n` sequential requests. */
+async function firstByte(base: string, path: string, headers: Record<string, string>, n = 200): Promise<number> {
+  const u = new URL(base);
+  const pool = new Pool(u.origin, { connections: 1 });
+  const times: number[] = [];
+  const body = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say sixteen words please.' }], stream: true, max_tokens: 64 });
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    let first = 0;
+    for await (const _c of res.body) {
+      if (!first) first = performance.now() - t0;
+    }
+    if (i >= 10) times.push(first);
+  }
+  await pool.close();
+  times.sort((a, b) => a - b);
+  return Math.round(times[Math.floor(times.length / 2)] * 1000) / 1000;
+}
+
+function tally(args: string[], env: Record<string, string>): any {
+  const r = spawnSync(process.execPath, ['bin/tally.mjs', ...args, '--json'], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tally ${args.join(' ')} failed: ${r.stdout}${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+async function openStreams(base: string, key: string, count: number, pid: number): Promise<{ opened: number; rss: number }> {
+  const pool = new Pool(base, { connections: count + 10, pipelining: 1 });
+  const body = JSON.stringify({ model: 'slow-stream', messages: [{ role: 'user', content: 'hold on' }], stream: true, max_tokens: 64 });
+  const ac = new AbortController();
+  let opened = 0;
+  const all = Array.from({ length: count }, async () => {
+    try {
+      const res = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body, signal: ac.signal });
+      if (res.statusCode === 200) opened++;
+      for await (const _c of res.body) {
+        /* keep reading */
+      }
+    } catch {
+      /* aborted */
+    }
+  });
+  const deadline = Date.now() + 30_000;
+  while (opened < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 2_000));
+  const result = { opened, rss: rssMb(pid) };
+  ac.abort();
+  await Promise.allSettled(all);
+  await pool.destroy();
+  return result;
+}
+
+async function main() {
+  const results: Record<string, any> = { date: new Date().toISOString(), machine: { cpus: cpus().length, loadavg_at_start: loadavg()[0] }, seconds: SECONDS };
+  const mock = await startProcess(process.execPath, ['--import', 'tsx', 'bench/mockUpstream.ts', '0']);
+  const mockUrl = `http://127.0.0.1:${mock.port}`;
+  const bare = await startProcess(process.execPath, ['--import', 'tsx', 'bench/bareProxy.ts', '0', mockUrl]);
+
+  const dir = mkdtempSync(join(tmpdir(), 'tally-bench-'));
+  const env = { TALLY_DATABASE_URL: `sqlite:${join(dir, 'tally.db')}`, TALLY_SECRET: 'bench-secret-0123456789abcdef', TALLY_DEMO: 'off', TALLY_LOG_LEVEL: 'warn' };
+  tally(['model', 'set-price', '--model', 'bench-model', '--input', '0.15', '--output', '0.60'], env);
+  tally(['model', 'set-price', '--model', 'slow-stream', '--input', '0.15', '--output', '0.60'], env);
+  tally(['channel', 'add', '--name', 'mock', '--type', 'openai', '--base-url', `${mockUrl}/v1`, '--api-key', 'sk-bench-upstream', '--models', 'bench-model,slow-stream'], env);
+  const user = tally(['admin', 'create-user', '--email', 'bench@tally.local', '--password', 'bench-password'], env);
+  tally(['admin', 'credit', '--user', user.user.id, '--amount', '1000000.00', '--reason', 'benchmark funding'], env);
+  const key = tally(['key', 'create', '--user', user.user.id, '--name', 'bench'], env).key as string;
+  const tallyProc = await startProcess(process.execPath, ['bin/tally.mjs', 'serve', '--port', '0', '--host', '127.0.0.1', '--json'], env, /"port":(\d+)/);
+  const tallyUrl = `http://127.0.0.1:${tallyProc.port}`;
+  const auth = { authorization: `Bearer ${key}` };
+
+  let portkey: { port: number } | null = null;
+  try {
+    const pk = await startProcess(process.execPath, ['node_modules/@portkey-ai/gateway/build/start-server.js', '--port=18787', '--headless'], {}, /(?:listening|running|started)[^\n]*?(\d{4,5})/i);
+    portkey = { port: pk.port || 18787 };
+  } catch (e) {
+    results.portkey_error = String(e).slice(0, 300);
+  }
+  const pkHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mockUrl}/v1`, authorization: 'Bearer sk-bench-upstream' };
+
+  const targets: Array<[string, string, Record<string, string>]> = [
+    ['upstream', `${mockUrl}/v1/chat/completions`, {}],
+    ['bare_proxy', `http://127.0.0.1:${bare.port}/v1/chat/completions`, {}],
+    ['tally', `${tallyUrl}/v1/chat/completions`, auth],
+  ];
+  if (portkey) targets.push(['portkey', `http://127.0.0.1:${portkey.port}/v1/chat/completions`, pkHeaders]);
+
+  for (const [name, url, headers] of targets) {
+    results[name] = {
+      nonstream_c32: await load(url, { stream: false, connections: 32, headers }),
+      stream_c32: await load(url, { stream: true, connections: 32, headers }),
+      nonstream_c1: await load(url, { stream: false, connections: 1, headers, seconds: Math.max(3, SECONDS / 2) }),
+    };
+    process.stderr.write(`${name}: ${JSON.stringify(results[name])}\n`);
+  }
+  results.first_byte_ms = {
+    bare_proxy: await firstByte(`http://127.0.0.1:${bare.port}`, '/v1/chat/completions', {}),
+    tally: await firstByte(tallyUrl, '/v1/chat/completions', auth),
+  };
+
+  const rssIdle = rssMb(tallyProc.proc.pid!);
+  const streams = await openStreams(tallyUrl, key, 1000, tallyProc.proc.pid!);
+  results.tally_rss_mb = { idle: rssIdle, at_1000_open_streams: streams.rss, streams_opened: streams.opened };
+
+  const t = results.tally;
+  const b = results.bare_proxy;
+  results.ratios = {
+    nonstream_vs_bare: +(t.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+    stream_vs_bare: +(t.stream_c32.rps / b.stream_c32.rps).toFixed(3),
+    added_latency_c1_ms: +(t.nonstream_c1.latency_avg_ms - b.nonstream_c1.latency_avg_ms).toFixed(3),
+    added_first_byte_ms: +(results.first_byte_ms.tally - results.first_byte_ms.bare_proxy).toFixed(3),
+    ...(results.portkey ? { portkey_nonstream_vs_bare: +(results.portkey.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3), tally_vs_portkey_nonstream: +(t.nonstream_c32.rps / Math.max(1, results.portkey.nonstream_c32.rps)).toFixed(2) } : {}),
+  };
+  results.targets = { nonstream_vs_bare: '>= 0.60', stream_vs_bare: '>= 0.50', added_latency_c1_ms: '<= 0.5', rss_at_1000_streams_mb: '<= 250' };
+
+  // Settled everything? The ledger must verify after the load.
+  tallyProc.proc.kill('SIGTERM');
+  await new Promise((r) => tallyProc.proc.once('exit', r));
+  results.ledger_verify_ok = tally(['ledger', 'verify'], env).ok;
+
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  const file = join(root, `bench/results/relay-${results.date.slice(0, 10)}.json`);
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  console.log(JSON.stringify({ ratios: results.ratios, rss: results.tally_rss_mb, first_byte_ms: results.first_byte_ms, ledger_verify_ok: results.ledger_verify_ok }, null, 2));
+  console.log(`written to ${file}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main()
+  .catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const c of children) c.kill('SIGKILL');
+    if (!process.exitCode && process.env.BENCH_SKIP_HOLDS !== '1') {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/holds.ts'], { cwd: root, stdio: 'inherit' });
+      process.exitCode = r.status ?? 1;
+    }
+  });
