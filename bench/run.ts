@@ -131,8 +131,8 @@ async function main() {
 
   let portkey: { port: number } | null = null;
   try {
-    const pk = await startProcess(process.execPath, ['node_modules/@portkey-ai/gateway/build/start-server.js', '--port=18787', '--headless'], {}, /(?:listening|running|started)[^\n]*?(\d{4,5})/i);
-    portkey = { port: pk.port || 18787 };
+    const pk = await startProcess(process.execPath, ['node_modules/@portkey-ai/gateway/build/start-server.js', '--port=18787', '--headless'], {}, /localhost:(\d{4,5})[\s\S]*Ready/);
+    portkey = { port: pk.port };
   } catch (e) {
     results.portkey_error = String(e).slice(0, 300);
   }

@@ -7,6 +7,7 @@ import { SYSTEM_ACCOUNTS } from '../ledger/accounts.ts';
 import { withinLimit } from '../ledger/accounts.ts';
 import type { ReservationBook } from './reservations.ts';
 import type { RequestLogsTable } from '../db/schema.ts';
+import { batchInserter } from '../db/batchInsert.ts';
 
 // Group commit of request settlements: every few milliseconds the queued
 // requests are written in one transaction: the usage transfer (wallet ->
@@ -31,6 +32,16 @@ interface Committed {
   walletAvailable: Map<string, bigint>;
   keySpent: Map<string, bigint>;
 }
+
+const insertTransfers = batchInserter('ledger_transfers', [
+  'id', 'debit_account_id', 'credit_account_id', 'amount', 'kind', 'reference', 'idempotency_key', 'hold_id', 'reverses_transfer_id',
+  'debit_balance_after', 'credit_balance_after', 'metadata', 'created_at',
+]);
+const insertLogs = batchInserter('request_logs', [
+  'id', 'user_id', 'key_id', 'key_display', 'group_name', 'endpoint', 'model', 'upstream_model', 'channel_id', 'attempts', 'stream', 'status',
+  'error_code', 'error_message', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'usage_source', 'held', 'cost', 'charged_amount',
+  'uncollected', 'charged', 'charge_reason', 'transfer_id', 'pricing', 'latency_ms', 'ttfb_ms', 'client_ip', 'created_at',
+], 100);
 
 const availableOf = (r: { balance: unknown; pending_debits: unknown; overdraft_limit: unknown }) =>
   toBig(r.balance) - toBig(r.pending_debits) + (r.overdraft_limit === null ? 0n : toBig(r.overdraft_limit));
@@ -278,10 +289,8 @@ export class SettlementQueue {
         .executeTakeFirst();
       if (r) keySpent.set(keyId, toBig(r.spent));
     }
-    // Multi-row inserts in chunks (SQLite allows 32766 bound parameters).
-    for (let i = 0; i < transfers.length; i += 200) await tx.insertInto('ledger_transfers').values(transfers.slice(i, i + 200)).execute();
-    const logs = batch.map((b) => b.log);
-    for (let i = 0; i < logs.length; i += 100) await tx.insertInto('request_logs').values(logs.slice(i, i + 100)).execute();
+    await insertTransfers(tx, transfers);
+    await insertLogs(tx, batch.map((b) => b.log) as unknown as Record<string, unknown>[]);
     return { walletAvailable, keySpent };
   }
 
