@@ -1,4 +1,6 @@
 import pino, { type Logger } from 'pino';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from './config/index.ts';
 import { openDb, type Db, type DbHandle, type Dialect } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -62,7 +64,15 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     else if (e.type === 'catalog_changed') await catalog.reload();
   });
   const book = new ReservationBook(dbh.db);
-  const settlement = new SettlementQueue(dbh.db, dbh.dialect, book, log, { intervalMs: config.settleIntervalMs });
+  const deadLetterFile = join(config.dataDir, 'unsettled.jsonl');
+  const settlement = new SettlementQueue(dbh.db, dbh.dialect, book, log, {
+    intervalMs: config.settleIntervalMs,
+    deadLetter: (item, error) => {
+      mkdirSync(config.dataDir, { recursive: true });
+      appendFileSync(deadLetterFile, JSON.stringify({ item, error: String(error) }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+      log.error({ requestId: item.requestId, file: deadLetterFile }, 'a request settlement was written to the dead-letter file');
+    },
+  });
   const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, config: config.relay });
   // Shutdown order (reverse of registration): settle everything, close pools, then the database.
   closers.push(() => catalog.close());

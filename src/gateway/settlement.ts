@@ -53,14 +53,19 @@ export class SettlementQueue {
   private forcedRefresh = new Set<string>();
   private refreshWaiters: Array<() => void> = [];
   private closed = false;
-  stats = { batches: 0, items: 0, retries: 0 };
+  stats = { batches: 0, items: 0, retries: 0, deadLettered: 0 };
 
   constructor(
     private readonly db: DbOrTx,
     private readonly dialect: Dialect,
     private readonly book: ReservationBook,
     private readonly log: Logger,
-    private readonly opts: { intervalMs?: number; maxBatch?: number } = {},
+    private readonly opts: {
+      intervalMs?: number;
+      maxBatch?: number;
+      /** Where a request that cannot be written after many tries goes, so one poisoned item never stops the queue. */
+      deadLetter?: (item: SettlementItem, error: unknown) => void;
+    } = {},
   ) {}
 
   enqueue(item: SettlementItem): void {
@@ -146,12 +151,26 @@ export class SettlementQueue {
           this.afterCommit([item], done);
           break;
         } catch (e) {
-          // Never give up on money: keep retrying with backoff, loudly.
           this.log.error({ err: e, requestId: item.requestId, attempt }, 'settlement of a request failed; retrying');
-          if (this.closed && attempt > 5) throw e;
+          // After ~30 s of failing (or a few tries while shutting down) the item is written
+          // to the dead-letter file for `tally ledger settle-dead-letters`, never dropped silently.
+          if (attempt >= (this.closed ? 3 : 10)) {
+            this.deadLetter(item, e);
+            break;
+          }
           await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
         }
       }
+    }
+  }
+
+  private deadLetter(item: SettlementItem, error: unknown): void {
+    this.stats.deadLettered++;
+    this.book.committed(item.walletId ?? '', item.cost, null);
+    try {
+      this.opts.deadLetter?.(item, error);
+    } catch (e) {
+      this.log.fatal({ err: e, item: JSON.stringify(item, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) }, 'could not dead-letter a settlement; the item is in this log line');
     }
   }
 

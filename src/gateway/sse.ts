@@ -35,13 +35,17 @@ export class SseUsageTap {
     if (!this.stripUsage) return chunk;
     if (this.carry === '' && text.endsWith('\n\n') && !text.includes(USAGE_MARK)) return chunk;
     this.carry += text;
-    const cut = this.carry.lastIndexOf('\n\n');
-    if (cut < 0) return EMPTY;
-    const complete = this.carry.slice(0, cut + 2);
-    this.carry = this.carry.slice(cut + 2);
+    // Events end with a blank line: "\n\n", or "\r\n\r\n" from some upstreams.
+    const lf = this.carry.lastIndexOf('\n\n');
+    const crlf = this.carry.lastIndexOf('\r\n\r\n');
+    const end = Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
+    if (end < 0) return EMPTY;
+    const complete = this.carry.slice(0, end);
+    this.carry = this.carry.slice(end);
     if (!complete.includes(USAGE_MARK)) return Buffer.from(complete, 'utf8');
-    const kept = complete.split('\n\n').filter((ev) => ev !== '' && !isUsageOnlyEvent(ev));
-    return kept.length ? Buffer.from(kept.join('\n\n') + '\n\n', 'utf8') : EMPTY;
+    const sep = crlf >= 0 && complete.includes('\r\n\r\n') ? '\r\n\r\n' : '\n\n';
+    const kept = complete.split(sep).filter((ev) => ev !== '' && !isUsageOnlyEvent(ev));
+    return kept.length ? Buffer.from(kept.join(sep) + sep, 'utf8') : EMPTY;
   }
 
   /** Whatever the stream left unterminated (sent as-is at the end). */
@@ -111,7 +115,7 @@ const EMPTY = Buffer.alloc(0);
 
 function isUsageOnlyEvent(ev: string): boolean {
   if (!ev.includes(USAGE_MARK)) return false;
-  const data = ev.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(l.charCodeAt(5) === 32 ? 6 : 5)).join('\n');
+  const data = ev.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(l.charCodeAt(5) === 32 ? 6 : 5)).join('\n');
   try {
     const obj = JSON.parse(data);
     return Array.isArray(obj.choices) && obj.choices.length === 0 && obj.usage && typeof obj.usage === 'object';
