@@ -5,6 +5,7 @@ import { adminCommands } from './cli/commands/admin.ts';
 import { keyCommands } from './cli/commands/key.ts';
 import { ledgerCommands } from './cli/commands/ledger.ts';
 import { gatewayCommands } from './cli/commands/gateway.ts';
+import { redeemCommands } from './cli/commands/redeem.ts';
 
 // `tally <command>`: every command takes --json and then prints one JSON object.
 export function buildCli(): Command {
@@ -15,6 +16,7 @@ export function buildCli(): Command {
   keyCommands(program);
   ledgerCommands(program);
   gatewayCommands(program);
+  redeemCommands(program);
   return program;
 }
 

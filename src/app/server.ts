@@ -14,11 +14,13 @@ import { openaiRoutes } from './routes/openai.ts';
 import { demoUpstreamRoutes } from './routes/demoUpstream.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { adminGatewayRoutes } from './routes/admin/gateway.ts';
+import { redeemRoutes } from './routes/redeem.ts';
+import { adminRedeemRoutes } from './routes/admin/redeem.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
 // Route modules in registration order. A module adds its file here.
-export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes, usageRoutes, adminGatewayRoutes];
+export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes, usageRoutes, adminGatewayRoutes, redeemRoutes, adminRedeemRoutes];
 
 /**
  * The HTTP edge. Every response carries x-request-id; every error leaves in

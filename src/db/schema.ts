@@ -177,6 +177,147 @@ export interface RequestLogsTable {
   created_at: Int;
 }
 
+export interface RedeemBatchesTable {
+  id: string;
+  name: string | null;
+  amount: Int; // micro-units per redemption
+  currency: string;
+  max_uses: Int; // per code
+  code_count: Int;
+  expires_at: Int | null;
+  status: 'active' | 'disabled';
+  created_by: string; // actor label
+  created_at: Int;
+  disabled_at: Int | null;
+  disabled_reason: string | null;
+}
+
+export interface RedeemCodesTable {
+  id: string;
+  batch_id: string;
+  code_hash: string; // HMAC-SHA256(TALLY_SECRET, normalised code); the plaintext is never stored
+  display: string; // TALLY-****-****-****-****-XXXX
+  max_uses: Int;
+  uses: Int;
+  status: 'active' | 'disabled';
+  created_at: Int;
+  disabled_at: Int | null;
+  disabled_reason: string | null;
+}
+
+export interface RedeemRedemptionsTable {
+  id: string;
+  code_id: string;
+  batch_id: string;
+  user_id: string;
+  amount: Int;
+  transfer_id: string;
+  status: 'credited' | 'reversed';
+  created_at: Int;
+  reversed_at: Int | null;
+  reversal_transfer_id: string | null;
+  reversal_reason: string | null;
+}
+
+export interface RedeemAttemptsTable {
+  id: string;
+  user_id: string | null;
+  ip: string | null;
+  code_display: string; // masked
+  code_id: string | null;
+  outcome: string;
+  created_at: Int;
+}
+
+export interface PaymentOrdersTable {
+  id: string;
+  user_id: string;
+  provider: string;
+  method: string | null;
+  status: string;
+  amount: Int;
+  currency: string;
+  credit_amount: Int;
+  credit_currency: string;
+  exchange_rate: string;
+  provider_ref: string | null;
+  provider_trade_id: string | null;
+  checkout_url: string | null;
+  status_reason: string | null;
+  refunded_amount: Int;
+  refunded_credit: Int;
+  credit_transfer_id: string | null;
+  possible_duplicate_of: string | null;
+  expires_at: Int;
+  paid_at: Int | null;
+  credited_at: Int | null;
+  next_check_at: Int | null;
+  check_attempts: Int;
+  lease_owner: string | null;
+  lease_until: Int | null;
+  created_at: Int;
+  updated_at: Int;
+}
+
+export interface PaymentOrderEventsTable {
+  id: string;
+  order_id: string;
+  kind: 'transition' | 'refused' | 'note';
+  from_status: string | null;
+  to_status: string | null;
+  source: string;
+  reason: string | null;
+  payload: string | null; // JSON, secrets stripped
+  created_at: Int;
+}
+
+export interface PaymentTradesTable {
+  id: string;
+  provider: string;
+  trade_id: string;
+  order_id: string;
+  amount: Int;
+  currency: string;
+  outcome: 'credited' | 'duplicate_payment' | 'flagged';
+  decision: string | null;
+  created_at: Int;
+}
+
+export interface PaymentRefundsTable {
+  id: string;
+  order_id: string;
+  amount: Int;
+  credit_amount: Int;
+  from_wallet: Int;
+  uncollected: Int;
+  reason: string;
+  note: string | null;
+  origin: 'support' | 'provider' | 'dispute';
+  status: 'pending' | 'succeeded' | 'manual' | 'failed';
+  provider_refund_id: string | null;
+  forced: Int;
+  actor: string;
+  created_at: Int;
+  updated_at: Int;
+}
+
+export interface PaymentProviderEventsTable {
+  id: string;
+  provider: string;
+  type: string;
+  order_id: string | null;
+  received_at: Int;
+}
+
+export interface PaymentSandboxTradesTable {
+  id: string;
+  order_id: string;
+  state: 'paid' | 'failed';
+  amount: Int;
+  currency: string;
+  created_at: Int;
+}
+
 export interface Database {
   ledger_accounts: LedgerAccountsTable;
   ledger_transfers: LedgerTransfersTable;
@@ -190,6 +331,16 @@ export interface Database {
   model_prices: ModelPricesTable;
   groups: GroupsTable;
   request_logs: RequestLogsTable;
+  redeem_batches: RedeemBatchesTable;
+  redeem_codes: RedeemCodesTable;
+  redeem_redemptions: RedeemRedemptionsTable;
+  redeem_attempts: RedeemAttemptsTable;
+  payment_orders: PaymentOrdersTable;
+  payment_order_events: PaymentOrderEventsTable;
+  payment_trades: PaymentTradesTable;
+  payment_refunds: PaymentRefundsTable;
+  payment_provider_events: PaymentProviderEventsTable;
+  payment_sandbox_trades: PaymentSandboxTradesTable;
 }
 
 // Generated is re-exported for modules that add tables with defaults.

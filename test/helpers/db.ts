@@ -40,11 +40,11 @@ export async function createTestDb(dialect: Dialect, opts: { poolSize?: number }
   const url = withSchema(POSTGRES_URL, schema);
   const h = openDb(url, { poolSize: opts.poolSize ?? 10 });
   try {
-    await migrateToLatest(h);
+    await whileNoSchemaIsDropped(() => migrateToLatest(h));
     await ensureSystemAccounts(h.db);
   } catch (e) {
     await h.close();
-    await dropSchema(schema);
+    await dropTestSchema(schema);
     throw e;
   }
   return {
@@ -53,15 +53,42 @@ export async function createTestDb(dialect: Dialect, opts: { poolSize?: number }
     schema,
     cleanup: async () => {
       await h.close();
-      await dropSchema(schema);
+      await dropTestSchema(schema);
     },
   };
 }
 
-async function dropSchema(schema: string): Promise<void> {
+// Test files run in parallel on one PostgreSQL database, each in schemas of
+// its own. Kysely's migrator (run by createTestDb, by every Tally start and by
+// every CLI command) introspects every table of every schema in the database,
+// and fails when a schema is dropped meanwhile ('relation
+// "tally_t_….channels" does not exist', or 'schema "…" does not exist'). So
+// test code migrates while holding a shared advisory lock and drops schemas
+// under the exclusive one: migrations still run side by side, and a drop waits
+// until none is running (and holds new ones back until it is done).
+// The key is arbitrary; it only has to differ from Kysely's migration lock.
+const SCHEMA_GUARD_LOCK = '7316208152493760001';
+
+/** Runs `fn` (anything that migrates a database) while no test schema can be dropped. A no-op without PostgreSQL. */
+export async function whileNoSchemaIsDropped<T>(fn: () => Promise<T>): Promise<T> {
+  if (!POSTGRES_URL) return fn();
   const c = new pg.Client({ connectionString: POSTGRES_URL });
   await c.connect();
   try {
+    await c.query('SELECT pg_advisory_lock_shared($1::bigint)', [SCHEMA_GUARD_LOCK]);
+    return await fn();
+  } finally {
+    await c.end(); // ending the session releases the lock
+  }
+}
+
+/** Drops a test schema once no migration is running anywhere in the database (see above). */
+export async function dropTestSchema(schema: string): Promise<void> {
+  if (!/^[a-z0-9_]+$/.test(schema)) throw new Error(`not a test schema name: ${schema}`);
+  const c = new pg.Client({ connectionString: POSTGRES_URL });
+  await c.connect();
+  try {
+    await c.query('SELECT pg_advisory_lock($1::bigint)', [SCHEMA_GUARD_LOCK]);
     await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   } finally {
     await c.end();

@@ -3,7 +3,7 @@ import { startTally, type RunningTally } from '../../src/app/start.ts';
 import { createUser } from '../../src/accounts/users.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
 import { adjustBalanceManually } from '../../src/accounts/manualCredit.ts';
-import { createTestDb, type TestDb } from './db.ts';
+import { createTestDb, whileNoSchemaIsDropped, type TestDb } from './db.ts';
 import type { Dialect } from '../../src/db/index.ts';
 
 export interface TestTally extends RunningTally {
@@ -17,11 +17,20 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 /** A running Tally on a random port with its own fresh database. */
 export async function startTestTally(dialect: Dialect, overrides: Partial<Config> = {}, env: Record<string, string> = {}): Promise<TestTally> {
   const testDb = await createTestDb(dialect);
-  const config = loadConfig(
-    { TALLY_DATABASE_URL: testDb.connectionUrl, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', TALLY_SECRET: 'test-secret-0123456789abcdef', TALLY_ADMIN_TOKEN: ADMIN_TOKEN, TALLY_LOG_LEVEL: 'silent', TALLY_DEMO: 'off', ...env },
-    overrides,
-  );
-  const t = await startTally(config, { bootstrap: false });
+  let config: Config;
+  let t: RunningTally;
+  try {
+    config = loadConfig(
+      { TALLY_DATABASE_URL: testDb.connectionUrl, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', TALLY_SECRET: 'test-secret-0123456789abcdef', TALLY_ADMIN_TOKEN: ADMIN_TOKEN, TALLY_LOG_LEVEL: 'silent', TALLY_DEMO: 'off', ...env },
+      overrides,
+    );
+    const start = () => startTally(config, { bootstrap: false });
+    // startTally migrates (a no-op here, but Kysely still introspects the whole database).
+    t = dialect === 'postgres' ? await whileNoSchemaIsDropped(start) : await start();
+  } catch (e) {
+    await testDb.cleanup();
+    throw e;
+  }
   return {
     ...t,
     testDb,

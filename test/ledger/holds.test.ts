@@ -20,7 +20,7 @@ for (const dialect of testDialects()) {
   describe(`holds on ${dialect}`, () => {
     let db: TestDb;
     before(async () => { db = await createTestDb(dialect, { poolSize: 20 }); });
-    after(async () => { await db.cleanup(); });
+    after(async () => { await db?.cleanup(); });
 
     test('a hold reserves available balance; post moves the actual amount and releases the rest', async () => {
       const w = await fundedWallet(db, 'u1', 10_000_000n);

@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { AppContext } from '../../context.ts';
+import { requireUser } from '../auth.ts';
+import { parseInput } from '../validate.ts';
+import { redeemCode, listRedeemAttempts, type Redemption, type RedeemAttempt } from '../../redeem/index.ts';
+import { getUserBalance } from '../../accounts/users.ts';
+import { formatMoney } from '../../ledger/money.ts';
+
+// The code is validated by the redeem module, not here: a malformed code must
+// still be counted and recorded as an attempt (invalid_format).
+const RedeemBody = z.object({ code: z.string().max(200) });
+
+const AttemptsQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).optional(), before: z.string().max(64).optional() });
+
+export const redemptionView = (r: Redemption) => ({
+  result: 'redeemed' as const,
+  redemption_id: r.id,
+  code: r.code,
+  amount: formatMoney(r.amount),
+  transfer_id: r.transferId,
+  status: r.status,
+  redeemed_at: new Date(r.createdAt).toISOString(),
+});
+
+export const attemptView = (a: RedeemAttempt) => ({ id: a.id, code: a.code, outcome: a.outcome, ip: a.ip, created_at: new Date(a.createdAt).toISOString() });
+
+export function redeemRoutes(app: FastifyInstance, ctx: AppContext) {
+  app.post('/api/redeem', async (req) => {
+    const user = await requireUser(ctx, req);
+    const body = parseInput(RedeemBody, req.body);
+    const r = await redeemCode(ctx.db, { userId: user.id, code: body.code, ip: req.ip, secret: ctx.config.secret, limiter: ctx.limiter, now: ctx.now() });
+    ctx.log.info({ userId: user.id, redemptionId: r.id, codeDisplay: r.code, amount: formatMoney(r.amount) }, 'redeem code credited');
+    const b = await getUserBalance(ctx.db, user.id);
+    return { ...redemptionView(r), balance: formatMoney(b.balance) };
+  });
+
+  app.get('/api/redeem/attempts', async (req) => {
+    const user = await requireUser(ctx, req);
+    const q = parseInput(AttemptsQuery, req.query);
+    const attempts = await listRedeemAttempts(ctx.db, { userId: user.id, limit: q.limit, before: q.before });
+    return { data: attempts.map(attemptView), next_before: attempts.length === (q.limit ?? 50) ? attempts[attempts.length - 1].id : null };
+  });
+}
