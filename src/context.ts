@@ -11,6 +11,7 @@ import { EventBus } from './lib/events.ts';
 import { Catalog } from './gateway/catalog.ts';
 import { ReservationBook } from './gateway/reservations.ts';
 import { SettlementQueue } from './gateway/settlement.ts';
+import { inProcessWriter, workerWriter } from './gateway/settlementWriter.ts';
 import { Relay } from './gateway/relay.ts';
 
 // Everything a verb or route may need, passed explicitly (no module singletons),
@@ -65,7 +66,9 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   });
   const book = new ReservationBook(dbh.db);
   const deadLetterFile = join(config.dataDir, 'unsettled.jsonl');
-  const settlement = new SettlementQueue(dbh.db, dbh.dialect, book, log, {
+  // SQLite (file): settlement writes run on a worker thread with its own connection.
+  const writer = dbh.dialect === 'sqlite' && !dbh.url.endsWith(':memory:') && config.settleWorker ? workerWriter(dbh.url) : inProcessWriter(dbh.db, dbh.dialect);
+  const settlement = new SettlementQueue(writer, book, log, {
     intervalMs: config.settleIntervalMs,
     deadLetter: (item, error) => {
       mkdirSync(config.dataDir, { recursive: true });

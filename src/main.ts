@@ -6,6 +6,7 @@ import { keyCommands } from './cli/commands/key.ts';
 import { ledgerCommands } from './cli/commands/ledger.ts';
 import { gatewayCommands } from './cli/commands/gateway.ts';
 import { redeemCommands } from './cli/commands/redeem.ts';
+import { paymentsCommands } from './cli/commands/payments.ts';
 
 // `tally <command>`: every command takes --json and then prints one JSON object.
 export function buildCli(): Command {
@@ -17,6 +18,7 @@ export function buildCli(): Command {
   ledgerCommands(program);
   gatewayCommands(program);
   redeemCommands(program);
+  paymentsCommands(program);
   return program;
 }
 

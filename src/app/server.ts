@@ -16,11 +16,15 @@ import { usageRoutes } from './routes/usage.ts';
 import { adminGatewayRoutes } from './routes/admin/gateway.ts';
 import { redeemRoutes } from './routes/redeem.ts';
 import { adminRedeemRoutes } from './routes/admin/redeem.ts';
+import { orderRoutes } from './routes/orders.ts';
+import { paymentCallbackRoutes } from './routes/paymentCallbacks.ts';
+import { sandboxPayRoutes } from './routes/sandboxPay.ts';
+import { adminOrderRoutes } from './routes/admin/orders.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
 // Route modules in registration order. A module adds its file here.
-export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes, usageRoutes, adminGatewayRoutes, redeemRoutes, adminRedeemRoutes];
+export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes, usageRoutes, adminGatewayRoutes, redeemRoutes, adminRedeemRoutes, orderRoutes, paymentCallbackRoutes, sandboxPayRoutes, adminOrderRoutes];
 
 /**
  * The HTTP edge. Every response carries x-request-id; every error leaves in

@@ -27,6 +27,7 @@ const schema = z.object({
   TALLY_MIN_OUTPUT_TOKENS: z.coerce.number().int().min(1).default(16),
   TALLY_KEY_RPM: z.coerce.number().int().min(0).default(0),
   TALLY_CATALOG_RELOAD_MS: z.coerce.number().int().min(100).default(5000),
+  TALLY_SETTLE_WORKER: z.enum(['on', 'off']).default('on'),
   TALLY_SETTLE_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(5),
   TALLY_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(3),
   TALLY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
@@ -36,6 +37,17 @@ const schema = z.object({
   TALLY_EPAY_PID: z.string().optional(),
   TALLY_EPAY_KEY: z.string().optional(),
   TALLY_EPAY_URL: z.string().optional(),
+  // Payments (read by src/payments/settings.ts).
+  TALLY_PAYMENT_PROVIDERS: z.string().optional(), // e.g. "sandbox,stripe,epay"; default: those configured (+ sandbox in demo mode)
+  TALLY_PAYMENT_SANDBOX: z.enum(['on', 'off']).optional(), // default: on in demo mode
+  TALLY_PAYMENT_RATES: z.string().default(''), // operator exchange rates into the platform currency, e.g. "CNY=0.138,EUR=1.08"
+  TALLY_PAYMENT_MIN: z.string().default('1.00'), // per order, in the platform currency
+  TALLY_PAYMENT_MAX: z.string().default('10000.00'),
+  TALLY_PAYMENT_EXPIRY_MS: z.coerce.number().int().min(100).default(30 * 60_000),
+  TALLY_PAYMENT_RECONCILE_AFTER_MS: z.coerce.number().int().min(0).default(60_000),
+  TALLY_PAYMENT_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(30_000), // 0 = no background worker
+  TALLY_PAYMENT_STUCK_AFTER_MS: z.coerce.number().int().min(0).default(60 * 60_000),
+  TALLY_PAYMENT_DUPLICATE_WINDOW_MS: z.coerce.number().int().min(0).default(10 * 60_000),
 });
 
 export type Env = z.infer<typeof schema>;
@@ -61,6 +73,8 @@ export interface Config {
   relay: { maxAttempts: number; overspend: 'cap' | 'reject'; minOutputTokens: number; keyRpm: number };
   catalogReloadMs: number;
   settleIntervalMs: number;
+  /** SQLite: write settlements from a worker thread. */
+  settleWorker: boolean;
   breaker: { threshold: number; cooldownMs: number };
   env: Env;
 }
@@ -97,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     relay: { maxAttempts: e.TALLY_RELAY_MAX_ATTEMPTS, overspend: e.TALLY_OVERSPEND, minOutputTokens: e.TALLY_MIN_OUTPUT_TOKENS, keyRpm: e.TALLY_KEY_RPM },
     catalogReloadMs: e.TALLY_CATALOG_RELOAD_MS,
     settleIntervalMs: e.TALLY_SETTLE_INTERVAL_MS,
+    settleWorker: e.TALLY_SETTLE_WORKER === 'on',
     breaker: { threshold: e.TALLY_BREAKER_THRESHOLD, cooldownMs: e.TALLY_BREAKER_COOLDOWN_MS },
     env: e,
     ...overrides,

@@ -98,6 +98,8 @@ export interface AuditLogTable {
   target: string | null;
   reason: string | null;
   data: string | null; // JSON, secrets stripped
+  before_state: string | null; // JSON snapshot before the action (0005)
+  after_state: string | null; // JSON snapshot after the action (0005)
   created_at: Int;
 }
 
@@ -318,6 +320,45 @@ export interface PaymentSandboxTradesTable {
   created_at: Int;
 }
 
+export interface SupportTicketsTable {
+  id: string;
+  user_id: string;
+  subject: string;
+  status: 'open' | 'waiting_on_user' | 'waiting_on_support' | 'resolved' | 'closed';
+  fields: string; // JSON, redacted
+  diagnosis: string | null; // JSON
+  redactions: string | null; // JSON
+  assignee: string | null;
+  created_at: Int;
+  updated_at: Int;
+  resolved_at: Int | null;
+  closed_at: Int | null;
+}
+
+export interface SupportTicketMessagesTable {
+  id: string;
+  ticket_id: string;
+  author: string;
+  author_role: 'user' | 'support';
+  body: string;
+  redactions: string | null;
+  created_at: Int;
+}
+
+export interface SupportHandoffNotesTable {
+  id: string;
+  ticket_id: string;
+  owner: string;
+  environment: string | null;
+  capability: string | null;
+  last_known_good: string | null;
+  observed_symptom: string | null;
+  evidence_collected: string | null;
+  next_review_at: Int | null;
+  author: string;
+  created_at: Int;
+}
+
 export interface Database {
   ledger_accounts: LedgerAccountsTable;
   ledger_transfers: LedgerTransfersTable;
@@ -341,6 +382,9 @@ export interface Database {
   payment_refunds: PaymentRefundsTable;
   payment_provider_events: PaymentProviderEventsTable;
   payment_sandbox_trades: PaymentSandboxTradesTable;
+  support_tickets: SupportTicketsTable;
+  support_ticket_messages: SupportTicketMessagesTable;
+  support_handoff_notes: SupportHandoffNotesTable;
 }
 
 // Generated is re-exported for modules that add tables with defaults.

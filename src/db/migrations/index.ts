@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_foundation.ts';
 import * as m0002 from './0002_gateway.ts';
 import * as m0003 from './0003_redeem.ts';
+import * as m0004 from './0004_payments.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_gateway': m0002,
   '0003_redeem': m0003,
+  '0004_payments': m0004,
 };

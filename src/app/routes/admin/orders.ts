@@ -1,0 +1,109 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { AppContext } from '../../../context.ts';
+import { requireStaff } from '../../auth.ts';
+import { parseInput } from '../../validate.ts';
+import { invalid } from '../../../lib/errors.ts';
+import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
+import { resolveUser } from '../../../accounts/users.ts';
+import {
+  getOrder, listOrders, listOrderEvents, listRefunds, refundOrder, failOrder, reconcileOrder, reconcilePayments, compensateUser,
+  creditOrderByHand, payments, ORDER_STATUSES, REFUND_REASONS, type Order, type RefundReason, type Refund,
+} from '../../../payments/index.ts';
+import { orderView } from '../orders.ts';
+
+const ListQuery = z.object({
+  status: z.enum(ORDER_STATUSES as [string, ...string[]]).optional(),
+  view: z.enum(['stuck', 'flagged', 'duplicate', 'possible_duplicate']).optional(),
+  user: z.string().max(320).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  before: z.string().max(64).optional(),
+});
+const RefundBody = z.object({ amount: z.string().max(40).optional(), reason: z.enum(REFUND_REASONS), note: z.string().max(500).optional(), force: z.boolean().optional() });
+const ReasonBody = z.object({ reason: z.string().min(1).max(500) });
+const CreditBody = z.object({ provider_reference: z.string().min(1).max(200), reason: z.string().min(1).max(500) });
+const CompensateBody = z.object({ amount: z.string().max(40), reason: z.string().min(1).max(500), ticket: z.string().min(1).max(100), order_id: z.string().max(64).optional(), idempotency_key: z.string().min(1).max(200).optional() });
+
+export const refundView = (r: Refund) => ({
+  id: r.id, amount: formatMoney(r.amount), credit_taken_back: formatMoney(r.creditAmount), from_wallet: formatMoney(r.fromWallet), uncollected: formatMoney(r.uncollected),
+  reason: r.reason, note: r.note, origin: r.origin, status: r.status, provider_refund_id: r.providerRefundId, forced: r.forced, actor: r.actor, created_at: new Date(r.createdAt).toISOString(),
+});
+
+async function orderDetail(ctx: AppContext, o: Order) {
+  const trades = await ctx.db.selectFrom('payment_trades').selectAll().where('order_id', '=', o.id).orderBy('id').execute();
+  return {
+    ...orderView(o, ctx.now()),
+    user_id: o.userId,
+    provider_ref: o.providerRef,
+    provider_trade_id: o.providerTradeId,
+    credit_transfer_id: o.creditTransferId,
+    check_attempts: o.checkAttempts,
+    timeline: (await listOrderEvents(ctx.db, o.id)).map((e) => ({ ...e, at: new Date(e.createdAt).toISOString() })),
+    trades: trades.map((t) => ({ trade_id: t.trade_id, amount: formatMoney(BigInt(t.amount)), currency: t.currency, outcome: t.outcome, decision: t.decision, at: new Date(Number(t.created_at)).toISOString() })),
+    refunds: (await listRefunds(ctx.db, o.id)).map(refundView),
+  };
+}
+
+export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
+  const staff = ['admin', 'support'] as const;
+
+  app.get('/api/admin/orders', async (req) => {
+    await requireStaff(ctx, req, [...staff]);
+    const q = parseInput(ListQuery, req.query);
+    const userId = q.user ? (await resolveUser(ctx.db, q.user)).id : undefined;
+    const orders = await listOrders(ctx.db, { status: q.status as Order['status'] | undefined, view: q.view, userId, limit: q.limit, before: q.before, stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs });
+    return { data: orders.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/admin/orders/:id', async (req) => {
+    await requireStaff(ctx, req, [...staff]);
+    return orderDetail(ctx, await getOrder(ctx.db, req.params.id));
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/orders/:id/refund', async (req) => {
+    const actor = await requireStaff(ctx, req, [...staff]);
+    const body = parseInput(RefundBody, req.body);
+    // Forcing a refund the wallet cannot cover books a loss: admins only.
+    if (body.force && !(actor.type === 'admin_token' || (actor.type === 'user' && actor.role === 'admin'))) throw invalid('forbidden', 'only an admin can force a refund', 'force');
+    const r = await refundOrder(ctx, { orderId: req.params.id, amount: body.amount === undefined ? undefined : parsePositiveMoney(body.amount), reason: body.reason as RefundReason, note: body.note, force: body.force, actor });
+    return { refund: refundView(r.refund), order: orderView(r.order, ctx.now()) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/orders/:id/fail', async (req) => {
+    const actor = await requireStaff(ctx, req, [...staff]);
+    const body = parseInput(ReasonBody, req.body);
+    const o = await getOrder(ctx.db, req.params.id);
+    const r = await failOrder(ctx.db, { orderId: o.id, reason: `${body.reason} (by ${actor.type === 'user' ? actor.userId : actor.type})`, source: 'support', now: ctx.now(), allowFlagged: true });
+    if (!r.ok) throw invalid('illegal_transition', `order ${o.id} is ${r.current}; it cannot be marked failed`);
+    return orderView(await getOrder(ctx.db, o.id), ctx.now());
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/orders/:id/credit', async (req) => {
+    const actor = await requireStaff(ctx, req, [...staff]);
+    const body = parseInput(CreditBody, req.body);
+    const r = await creditOrderByHand(ctx, { orderId: req.params.id, providerReference: body.provider_reference, reason: body.reason, actor });
+    return { outcome: r.outcome, order: orderView(r.order, ctx.now()) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/orders/:id/reconcile', async (req) => {
+    await requireStaff(ctx, req, [...staff]);
+    const o = await getOrder(ctx.db, req.params.id);
+    const r = await reconcileOrder(ctx, o, { source: 'support' });
+    return { result: r.result, detail: r.detail ?? null, order: orderView(await getOrder(ctx.db, o.id), ctx.now()) };
+  });
+
+  app.post('/api/admin/payments/reconcile', async (req) => {
+    await requireStaff(ctx, req, [...staff]);
+    const r = await reconcilePayments(ctx);
+    return { checked: r.checked, stuck: r.stuck.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/users/:id/compensate', async (req) => {
+    const actor = await requireStaff(ctx, req, [...staff]);
+    const body = parseInput(CompensateBody, req.body);
+    const user = await resolveUser(ctx.db, req.params.id);
+    const amount = parsePositiveMoney(body.amount);
+    const r = await compensateUser(ctx.db, { userId: user.id, amount, reason: body.reason, ticket: body.ticket, orderId: body.order_id ?? null, actor, idempotencyKey: body.idempotency_key, now: ctx.now() });
+    return { transfer_id: r.transfer.id, replayed: r.replayed, amount: formatMoney(amount), kind: r.transfer.kind };
+  });
+}

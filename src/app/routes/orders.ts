@@ -1,0 +1,77 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { AppContext } from '../../context.ts';
+import { requireUser } from '../auth.ts';
+import { parseInput } from '../validate.ts';
+import { formatMoney } from '../../ledger/money.ts';
+import { createOrder, getOrder, listOrders, explainOrder, reconcileOrder, ORDER_STATUSES, type Order } from '../../payments/index.ts';
+
+const CreateBody = z.object({
+  // A number is let through so parseMoney can say why it is refused ("10.00" as a string).
+  amount: z.union([z.string().max(40), z.number()]),
+  currency: z.string().max(3).optional(),
+  provider: z.string().max(20).optional(),
+  method: z.string().max(20).optional(),
+});
+const ListQuery = z.object({ status: z.enum(ORDER_STATUSES as [string, ...string[]]).optional(), limit: z.coerce.number().int().min(1).max(200).optional(), before: z.string().max(64).optional() });
+
+const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : null);
+
+export const orderView = (o: Order, now: number) => ({
+  id: o.id,
+  status: o.status,
+  provider: o.provider,
+  method: o.method,
+  amount: formatMoney(o.amount),
+  currency: o.currency,
+  credit_amount: formatMoney(o.creditAmount),
+  credit_currency: o.creditCurrency,
+  exchange_rate: o.exchangeRate,
+  checkout_url: o.checkoutUrl,
+  status_reason: o.statusReason,
+  refunded_amount: formatMoney(o.refundedAmount),
+  possible_duplicate_of: o.possibleDuplicateOf,
+  created_at: iso(o.createdAt),
+  expires_at: iso(o.expiresAt),
+  paid_at: iso(o.paidAt),
+  credited_at: iso(o.creditedAt),
+  next_check_at: ['created', 'pending', 'expired'].includes(o.status) ? iso(o.nextCheckAt) : null,
+  explanation: explainOrder(o, now),
+});
+
+/** The base URL providers and browsers should use to reach this instance. */
+export const publicBaseUrl = (ctx: AppContext, req: FastifyRequest) => (ctx.config.publicUrl ?? `${req.protocol}://${req.host}`).replace(/\/$/, '');
+
+export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
+  app.post('/api/orders', async (req, reply) => {
+    const user = await requireUser(ctx, req);
+    const body = parseInput(CreateBody, req.body);
+    const order = await createOrder(ctx, { userId: user.id, amount: body.amount, currency: body.currency, provider: body.provider, method: body.method, baseUrl: publicBaseUrl(ctx, req) });
+    reply.code(201);
+    return orderView(order, ctx.now());
+  });
+
+  app.get('/api/orders', async (req) => {
+    const user = await requireUser(ctx, req);
+    const q = parseInput(ListQuery, req.query);
+    const orders = await listOrders(ctx.db, { userId: user.id, status: q.status as Order['status'] | undefined, limit: q.limit, before: q.before });
+    return { data: orders.map((o) => orderView(o, ctx.now())), next_before: orders.length === (q.limit ?? 50) ? orders[orders.length - 1].id : null };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/orders/:id', async (req) => {
+    const user = await requireUser(ctx, req);
+    return orderView(await getOrder(ctx.db, req.params.id, { userId: user.id }), ctx.now());
+  });
+
+  // Where the provider sends the browser after paying. It asks the provider at
+  // once (the "return page" path to the same exactly-once credit), so a user
+  // who paid sees the credit even if the callback is late.
+  app.get<{ Params: { id: string } }>('/api/orders/:id/return', async (req) => {
+    let order = await getOrder(ctx.db, req.params.id);
+    if (['created', 'pending', 'expired'].includes(order.status)) {
+      await reconcileOrder(ctx, order, { source: 'return_page' });
+      order = await getOrder(ctx.db, order.id);
+    }
+    return { id: order.id, status: order.status, explanation: explainOrder(order, ctx.now()) };
+  });
+}

@@ -1,0 +1,68 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../context.ts';
+import { handleProviderCallback, startReconcileWorker, type CallbackResult } from '../../payments/index.ts';
+import type { CallbackInput } from '../../payments/providers/types.ts';
+import { PaymentSignatureError } from '../../payments/errors.ts';
+
+// Provider callbacks. Stripe and the sandbox are verified over the raw bytes
+// of the body, so these routes live in a plugin whose only content parser
+// keeps the body as a Buffer (the rest of the app keeps its JSON parser).
+// EPay notifies arrive as GET query strings or POST forms.
+
+const flat = (o: unknown): Record<string, string> => {
+  const out: Record<string, string> = {};
+  if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) if (typeof v === 'string') out[k] = v;
+  return out;
+};
+
+function badSignature(ctx: AppContext, req: FastifyRequest, provider: string, e: PaymentSignatureError) {
+  ctx.log.warn({ provider, ip: req.ip, reason: e.message, path: req.url.split('?')[0] }, 'payment callback with a bad signature refused; nothing changed');
+}
+
+export function paymentCallbackRoutes(app: FastifyInstance, ctx: AppContext) {
+  let stopWorker: () => void = () => undefined;
+  app.addHook('onReady', async () => { stopWorker = startReconcileWorker(ctx); });
+  app.addHook('onClose', async () => stopWorker());
+
+  app.register(async (raw) => {
+    raw.removeAllContentTypeParsers();
+    raw.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+    const json = (provider: 'stripe' | 'sandbox') => async (req: FastifyRequest, reply: FastifyReply) => {
+      const input: CallbackInput = { rawBody: (req.body as Buffer | undefined) ?? null, headers: req.headers, params: {} };
+      let r: CallbackResult;
+      try {
+        r = await handleProviderCallback(ctx, provider, input, { ip: req.ip });
+      } catch (e) {
+        if (e instanceof PaymentSignatureError) {
+          badSignature(ctx, req, provider, e);
+          return reply.code(400).send({ error: { code: e.code, message: e.message, request_id: req.id } });
+        }
+        throw e; // 5xx: the provider retries
+      }
+      return { received: true, duplicate: r.duplicateEvent, type: r.eventType, outcomes: r.outcomes };
+    };
+    raw.post('/api/payments/stripe/webhook', json('stripe'));
+    raw.post('/api/payments/sandbox/notify', json('sandbox'));
+
+    // `success` only once the effect is committed; `fail` makes EPay retry.
+    const epay = async (req: FastifyRequest, reply: FastifyReply) => {
+      const body = Buffer.isBuffer(req.body) ? Object.fromEntries(new URLSearchParams(req.body.toString('utf8'))) : {};
+      const params = { ...flat(req.query), ...body };
+      reply.type('text/plain; charset=utf-8');
+      try {
+        const r = await handleProviderCallback(ctx, 'epay', { rawBody: null, headers: req.headers, params }, { ip: req.ip });
+        return r.outcomes.includes('unknown_order' as never) ? 'fail' : 'success';
+      } catch (e) {
+        if (e instanceof PaymentSignatureError) {
+          badSignature(ctx, req, 'epay', e);
+          return reply.code(400).send('fail');
+        }
+        ctx.log.error({ err: e, ip: req.ip }, 'EPay notify failed; answered fail so EPay retries');
+        return reply.code(500).send('fail');
+      }
+    };
+    raw.get('/api/payments/epay/notify', epay);
+    raw.post('/api/payments/epay/notify', epay);
+  });
+}

@@ -1,0 +1,65 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../../context.ts';
+import { invalid, notFound } from '../../lib/errors.ts';
+import { formatMoney } from '../../ledger/money.ts';
+import { findOrder, payments, type Order } from '../../payments/index.ts';
+import { SandboxProvider, SANDBOX_OUTCOMES, SANDBOX_SIGNATURE_HEADER, type SandboxOutcome } from '../../payments/providers/sandbox.ts';
+
+// The sandbox provider's pay page: a demo (and test) stand-in for a real
+// checkout that can succeed, fail, pay after expiry, call back twice, or
+// never call back (then only reconcile finds the payment), or take a second
+// payment for the same order (a duplicate payment).
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
+  const sandbox = (): SandboxProvider => {
+    const p = payments(ctx).providers.get('sandbox');
+    if (!p) throw notFound('sandbox_disabled', 'the sandbox payment provider is not enabled (TALLY_PAYMENT_SANDBOX=on)');
+    return p as SandboxProvider;
+  };
+  const sandboxOrder = async (id: string): Promise<Order> => {
+    const o = await findOrder(ctx.db, id);
+    if (!o || o.provider !== 'sandbox') throw notFound('order_not_found', 'no sandbox order with this id');
+    return o;
+  };
+
+  app.get<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
+    sandbox();
+    const o = await sandboxOrder(req.params.id);
+    // One bodiless form per outcome: the choice travels in the query string, so no form parser is needed.
+    const buttons = SANDBOX_OUTCOMES.map((k) => `<form method="post" action="?outcome=${k}" style="display:inline"><button>${k}</button></form>`).join(' ');
+    reply.type('text/html; charset=utf-8');
+    return `<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p>Order ${esc(o.id)}: pay ${esc(formatMoney(o.amount))} ${esc(o.currency)} (status ${esc(o.status)})</p><div>${buttons}</div><p>No real money moves. 不会产生真实扣款。</p>`;
+  });
+
+  app.post<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
+    const provider = sandbox();
+    const o = await sandboxOrder(req.params.id);
+    const outcome = ((req.body as { outcome?: string } | undefined)?.outcome ?? (req.query as { outcome?: string }).outcome) as SandboxOutcome;
+    if (!SANDBOX_OUTCOMES.includes(outcome)) throw invalid('invalid_outcome', `outcome must be one of ${SANDBOX_OUTCOMES.join(', ')}`, 'outcome');
+    const notifyUrl = `http://127.0.0.1:${req.socket.localPort}/api/payments/sandbox/notify`;
+    const deliver = async (n: { body: string; signature: string }) => {
+      try {
+        const res = await fetch(notifyUrl, { method: 'POST', headers: { 'content-type': 'application/json', [SANDBOX_SIGNATURE_HEADER]: n.signature }, body: n.body });
+        return res.status;
+      } catch (e) {
+        ctx.log.warn({ err: e, orderId: o.id }, 'sandbox callback delivery failed');
+        return 0;
+      }
+    };
+    if (outcome === 'late') {
+      const wait = Math.max(0, o.expiresAt - ctx.now() + 20);
+      setTimeout(() => {
+        provider.recordTrade(o, 'paid').then(deliver).catch((e) => ctx.log.error({ err: e }, 'sandbox late payment failed'));
+      }, wait).unref();
+      reply.code(202);
+      return { outcome, order_id: o.id, pays_at: new Date(ctx.now() + wait).toISOString() };
+    }
+    const n = await provider.recordTrade(o, outcome === 'fail' ? 'failed' : 'paid');
+    let callbacks: number[] = [];
+    if (outcome === 'twice') callbacks = await Promise.all([deliver(n), deliver(n)]);
+    else if (outcome !== 'never') callbacks = [await deliver(n)];
+    return { outcome, order_id: o.id, trade_id: n.tradeId, callbacks };
+  });
+}

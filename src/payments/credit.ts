@@ -1,0 +1,172 @@
+import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
+import { newId } from '../lib/ids.ts';
+import { invalid, notFound } from '../lib/errors.ts';
+import { recordAudit, type Actor } from '../support/audit.ts';
+import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
+import { createTransfer } from '../ledger/transfers.ts';
+import { formatMoney } from '../ledger/money.ts';
+import { findOrder, recordOrderEvent, transitionOrder, type EventSource, type Order } from './orders.ts';
+import { CREDITED_STATES, PAYABLE, type OrderStatus } from './stateMachine.ts';
+
+export type CreditOutcome = 'credited' | 'already_credited' | 'duplicate_payment' | 'flagged' | 'unknown_order' | 'trade_conflict';
+
+export interface PaymentSuccess {
+  orderId: string;
+  provider: string;
+  tradeId: string;
+  amount: bigint;
+  currency: string;
+  source: EventSource;
+  payload?: unknown;
+  /** Why this path credits (e.g. a support action's reason). */
+  note?: string | null;
+  now: number;
+  duplicateWindowMs?: number;
+}
+
+async function recordTrade(tx: Tx, p: PaymentSuccess, outcome: 'credited' | 'duplicate_payment' | 'flagged') {
+  await tx.insertInto('payment_trades').values({
+    id: newId('trd'), provider: p.provider, trade_id: p.tradeId, order_id: p.orderId, amount: p.amount, currency: p.currency.toUpperCase(),
+    outcome, decision: outcome === 'duplicate_payment' ? 'pending' : null, created_at: p.now,
+  }).execute();
+}
+
+/**
+ * The one path that turns a confirmed payment into balance, whichever way the
+ * confirmation arrives (callback, return page, reconcile poll, support). In one
+ * transaction: the conditional `→ paid` and `paid → credited` UPDATEs on the
+ * order row and the ledger transfer system:payments_in → wallet keyed
+ * `order:<id>`. Of any number of concurrent calls, on any number of instances,
+ * exactly one wins the conditional UPDATE; the others read the result.
+ */
+export async function creditPaidOrder(db: DbOrTx, p: PaymentSuccess): Promise<{ outcome: CreditOutcome; order: Order | null }> {
+  const run = () => withTransaction(db, (tx) => creditInTx(tx, p));
+  try {
+    return await run();
+  } catch (e) {
+    // A concurrent delivery of the same trade won the unique (provider, trade_id) insert: answer from its result.
+    if (!db.isTransaction && isUniqueViolation(e)) return run();
+    throw e;
+  }
+}
+
+async function creditInTx(tx: Tx, p: PaymentSuccess): Promise<{ outcome: CreditOutcome; order: Order | null }> {
+  const order = await findOrder(tx, p.orderId);
+  if (!order || order.provider !== p.provider) return { outcome: 'unknown_order', order: null };
+  if (!p.tradeId) return { outcome: 'unknown_order', order };
+  const seen = await tx.selectFrom('payment_trades').selectAll().where('provider', '=', p.provider).where('trade_id', '=', p.tradeId).executeTakeFirst();
+  if (seen) {
+    if (seen.order_id !== order.id) return { outcome: 'trade_conflict', order };
+    return { outcome: seen.outcome === 'credited' ? 'already_credited' : (seen.outcome as CreditOutcome), order };
+  }
+  const currency = p.currency.toUpperCase();
+  // Amount and currency are checked before anything moves: a mismatch is never credited.
+  if (p.amount !== order.amount || currency !== order.currency) {
+    const reason = `the provider reported ${formatMoney(p.amount)} ${currency} but the order is for ${formatMoney(order.amount)} ${order.currency}; not credited, waiting for support`;
+    const t = await transitionOrder(tx, { orderId: order.id, to: 'flagged', source: p.source, reason, payload: p.payload, now: p.now, only: PAYABLE, logRefusal: false });
+    if (!t.ok) await recordOrderEvent(tx, { orderId: order.id, kind: 'note', source: p.source, reason: `trade ${p.tradeId}: ${reason}`, payload: p.payload, now: p.now });
+    await recordTrade(tx, p, 'flagged');
+    return { outcome: 'flagged', order: await findOrder(tx, order.id) };
+  }
+  const late = order.status === 'expired' || p.now > order.expiresAt;
+  const why = [
+    late ? `the payment arrived after the order expired (${new Date(order.expiresAt).toISOString()}); the money was taken, so it is credited` : null,
+    order.status === 'failed' || order.status === 'canceled' ? `the order was ${order.status} but the provider confirms the money was taken` : null,
+    p.note ?? null,
+  ].filter(Boolean).join('; ') || `confirmed by ${p.provider} (${p.source})`;
+  const paid = await transitionOrder(tx, {
+    orderId: order.id, to: 'paid', source: p.source, reason: why, payload: p.payload, now: p.now, only: p.source === 'support' ? [...PAYABLE, 'flagged'] : PAYABLE,
+    set: { paid_at: p.now, provider_trade_id: p.tradeId }, logRefusal: false,
+  });
+  if (!paid.ok) {
+    const current = (await findOrder(tx, order.id))!;
+    if (CREDITED_STATES.includes(current.status)) {
+      if (current.providerTradeId === p.tradeId) return { outcome: 'already_credited', order: current };
+      // Another trade for an order already credited: the customer paid twice. Never credited; queued for a refund decision.
+      await recordOrderEvent(tx, { orderId: order.id, kind: 'note', source: p.source, reason: `duplicate_payment: a second payment (trade ${p.tradeId}, ${formatMoney(p.amount)} ${currency}) for an order already credited by trade ${current.providerTradeId}; not credited, awaiting a refund decision`, payload: p.payload, now: p.now });
+      await recordTrade(tx, p, 'duplicate_payment');
+      return { outcome: 'duplicate_payment', order: current };
+    }
+    if (current.status !== 'paid') {
+      await recordOrderEvent(tx, { orderId: order.id, kind: 'refused', from: current.status, to: 'paid', source: p.source, reason: `a payment (trade ${p.tradeId}) arrived for an order that is ${current.status}; left for support`, payload: p.payload, now: p.now });
+      await recordTrade(tx, p, 'flagged');
+      return { outcome: 'flagged', order: current };
+    }
+  }
+  return { outcome: 'credited', order: await bookCredit(tx, order.id, p) };
+}
+
+/** paid → credited and the ledger credit, in the caller's transaction. */
+async function bookCredit(tx: Tx, orderId: string, p: PaymentSuccess): Promise<Order> {
+  const moved = await transitionOrder(tx, { orderId, to: 'credited', source: p.source, reason: `credited to the wallet`, now: p.now, only: ['paid'], set: { credited_at: p.now } });
+  if (!moved.ok) throw new Error(`order ${orderId} left 'paid' inside its own transaction`);
+  const order = (await findOrder(tx, orderId))!;
+  const { transfer } = await createTransfer(tx, {
+    debitAccountId: SYSTEM_ACCOUNTS.paymentsIn,
+    creditAccountId: walletAccountId(order.userId),
+    amount: order.creditAmount,
+    kind: 'payment',
+    reference: order.id,
+    idempotencyKey: `order:${order.id}`,
+    metadata: { order_id: order.id, provider: order.provider, trade_id: p.tradeId, paid: `${formatMoney(order.amount)} ${order.currency}`, rate: order.exchangeRate },
+    now: p.now,
+  });
+  await tx.updateTable('payment_orders').set({ credit_transfer_id: transfer.id }).where('id', '=', orderId).execute();
+  await recordTrade(tx, p, 'credited');
+  if (p.duplicateWindowMs && p.duplicateWindowMs > 0) await markPossibleDuplicate(tx, order, p.now, p.duplicateWindowMs);
+  return (await findOrder(tx, orderId))!;
+}
+
+/** Two paid orders by one user for the same amount within the window: likely a double top-up; support decides. */
+async function markPossibleDuplicate(tx: Tx, order: Order, now: number, windowMs: number): Promise<void> {
+  const other = await tx
+    .selectFrom('payment_orders').select('id')
+    .where('user_id', '=', order.userId).where('id', '!=', order.id)
+    .where('amount', '=', order.amount).where('currency', '=', order.currency)
+    .where('status', 'in', CREDITED_STATES as OrderStatus[])
+    .where('credited_at', '>=', now - windowMs)
+    .orderBy('credited_at', 'desc').executeTakeFirst();
+  if (!other) return;
+  await tx.updateTable('payment_orders').set({ possible_duplicate_of: other.id }).where('id', '=', order.id).execute();
+  await recordOrderEvent(tx, { orderId: order.id, kind: 'note', source: 'system', reason: `possible duplicate of ${other.id}: same user and amount within ${Math.round(windowMs / 60000)} min`, now });
+}
+
+/** A definitive failure from the provider; only an order not yet paid can fail. */
+export async function failOrder(db: DbOrTx, input: { orderId: string; reason: string; source: EventSource; payload?: unknown; now: number; allowFlagged?: boolean }) {
+  return withTransaction(db, (tx) =>
+    transitionOrder(tx, { orderId: input.orderId, to: 'failed', source: input.source, reason: input.reason, payload: input.payload, now: input.now, only: input.allowFlagged ? ['created', 'pending', 'flagged'] : ['created', 'pending'] }),
+  );
+}
+
+export async function expireOrder(db: DbOrTx, input: { orderId: string; reason: string; source: EventSource; payload?: unknown; now: number }) {
+  return withTransaction(db, (tx) => transitionOrder(tx, { orderId: input.orderId, to: 'expired', source: input.source, reason: input.reason, payload: input.payload, now: input.now, only: ['created', 'pending'] }));
+}
+
+/**
+ * Support credits a paid order by hand after checking the provider's records:
+ * the provider reference (trade id) is required and the same exactly-once path
+ * applies, so a callback arriving later (or before) cannot credit again.
+ */
+export async function creditOrderByHand(
+  ctx: { db: DbOrTx; now(): number },
+  input: { orderId: string; providerReference: string; reason: string; actor: Actor },
+): Promise<{ outcome: CreditOutcome; order: Order }> {
+  const reason = input.reason?.trim();
+  if (!reason) throw invalid('reason_required', 'say why the order is credited by hand', 'reason');
+  const ref = input.providerReference?.trim();
+  if (!ref) throw invalid('provider_reference_required', 'the provider reference (trade id) of the payment is required', 'provider_reference');
+  const order = await findOrder(ctx.db, input.orderId);
+  if (!order) throw notFound('order_not_found', `order ${input.orderId.slice(0, 64)} does not exist`);
+  const run = () => withTransaction(ctx.db, async (tx) => {
+    const now = ctx.now();
+    const r = await creditPaidOrder(tx, { orderId: order.id, provider: order.provider, tradeId: ref, amount: order.amount, currency: order.currency, source: 'support', note: `credited by hand: ${reason}`, now });
+    await recordAudit(tx, { actor: input.actor, action: 'payment.credit_order', target: order.id, reason, data: { provider_reference: ref, outcome: r.outcome }, now });
+    return { outcome: r.outcome, order: r.order ?? order };
+  });
+  try {
+    return await run();
+  } catch (e) {
+    if (isUniqueViolation(e)) return run();
+    throw e;
+  }
+}

@@ -1,0 +1,41 @@
+import type { AppContext } from '../../context.ts';
+import { paymentSettings, type PaymentSettings, type ProviderName } from '../settings.ts';
+import { invalid } from '../../lib/errors.ts';
+import type { PaymentProvider } from './types.ts';
+import { SandboxProvider } from './sandbox.ts';
+import { StripeProvider } from './stripe.ts';
+import { EpayProvider } from './epay.ts';
+
+export interface Payments {
+  settings: PaymentSettings;
+  providers: Map<ProviderName, PaymentProvider>;
+  provider(name: string): PaymentProvider;
+}
+
+const cache = new WeakMap<AppContext, Payments>();
+
+/** The configured providers for one Tally context (built once, kept with the context). */
+export function payments(ctx: AppContext): Payments {
+  let p = cache.get(ctx);
+  if (p) return p;
+  const settings = paymentSettings(ctx.config);
+  const providers = new Map<ProviderName, PaymentProvider>();
+  for (const name of settings.providers) {
+    if (name === 'sandbox') providers.set(name, new SandboxProvider(ctx.db, ctx.config.secret, () => ctx.now()));
+    else if (name === 'stripe' && settings.stripe) providers.set(name, new StripeProvider(settings.stripe, () => ctx.now()));
+    else if (name === 'epay' && settings.epay) providers.set(name, new EpayProvider(settings.epay));
+  }
+  p = {
+    settings,
+    providers,
+    provider(name: string) {
+      const pr = providers.get(name as ProviderName);
+      if (!pr) throw invalid('unknown_provider', `payment provider "${String(name).slice(0, 40)}" is not enabled here; enabled: ${[...providers.keys()].join(', ') || 'none'}`, 'provider');
+      return pr;
+    },
+  };
+  cache.set(ctx, p);
+  return p;
+}
+
+export type { PaymentProvider } from './types.ts';

@@ -1,0 +1,148 @@
+import Stripe from 'stripe';
+import { PaymentSignatureError, providerUnavailable } from '../errors.ts';
+import { toMinorUnits, fromMinorUnits } from '../currency.ts';
+import type { Order } from '../orders.ts';
+import type { CallbackInput, Checkout, CheckoutLinks, PaymentFact, PaymentProvider, QueryResult, RefundRequest, RefundResult, VerifiedCallback } from './types.ts';
+
+// Stripe Checkout. The webhook is verified by the `stripe` package on the raw
+// body (HMAC over "<t>.<body>", 300 s tolerance). Events arrive duplicated and
+// out of order: callbacks.ts drops repeats by event id, and each event is
+// reduced to a fact about the session that the order state machine applies
+// monotonically, so a late `expired` or `completed(unpaid)` cannot undo a credit.
+
+export interface StripeConfig {
+  secretKey: string;
+  webhookSecret: string | null;
+  /** e.g. http://127.0.0.1:12111 for a local stand-in; the real API when null. */
+  apiBase: string | null;
+}
+
+export function stripeClient(cfg: StripeConfig): Stripe {
+  const opts: Stripe.StripeConfig = { maxNetworkRetries: 2, timeout: 20_000 };
+  if (cfg.apiBase) {
+    const u = new URL(cfg.apiBase);
+    opts.host = u.hostname;
+    opts.port = Number(u.port || (u.protocol === 'http:' ? 80 : 443));
+    opts.protocol = u.protocol.replace(':', '') as 'http' | 'https';
+  }
+  return new Stripe(cfg.secretKey, opts);
+}
+
+const REFUND_REASONS = new Set(['duplicate', 'requested_by_customer', 'fraudulent']);
+
+const orderIdOf = (s: { client_reference_id?: string | null; metadata?: Record<string, string> | null }) => s.client_reference_id ?? s.metadata?.order_id ?? '';
+const idOf = (x: string | { id: string } | null | undefined) => (typeof x === 'string' ? x : x?.id ?? null);
+
+export function sessionFacts(s: Stripe.Checkout.Session, eventType: string): PaymentFact[] {
+  const orderId = orderIdOf(s);
+  const currency = (s.currency ?? '').toUpperCase();
+  const paid = () => ({ type: 'payment_succeeded' as const, orderId, tradeId: idOf(s.payment_intent as any) ?? s.id, amount: fromMinorUnits(s.amount_total ?? 0, currency), currency });
+  switch (eventType) {
+    case 'checkout.session.completed':
+      // Only payment_status=paid is money; `unpaid` means an async method (bank debit) is still running.
+      if (s.payment_status === 'paid') return [paid()];
+      if (s.payment_status === 'unpaid') return [{ type: 'payment_pending', orderId, reason: 'checkout completed; the payment method confirms asynchronously' }];
+      return [{ type: 'ignored', reason: `payment_status ${s.payment_status}` }];
+    case 'checkout.session.async_payment_succeeded':
+      return [paid()];
+    case 'checkout.session.async_payment_failed':
+      return [{ type: 'payment_failed', orderId, reason: 'the asynchronous payment failed at Stripe' }];
+    case 'checkout.session.expired':
+      return [{ type: 'checkout_expired', orderId }];
+    default:
+      return [{ type: 'ignored', reason: `unhandled event ${eventType}` }];
+  }
+}
+
+export class StripeProvider implements PaymentProvider {
+  readonly name = 'stripe' as const;
+  readonly currencies = null;
+  readonly client: Stripe;
+  constructor(private readonly cfg: StripeConfig, private readonly now: () => number = Date.now) {
+    this.client = stripeClient(cfg);
+  }
+
+  async createCheckout(order: Order, links: CheckoutLinks): Promise<Checkout> {
+    const params: Stripe.Checkout.SessionCreateParams = {
+      mode: 'payment',
+      client_reference_id: order.id,
+      metadata: { order_id: order.id },
+      payment_intent_data: { metadata: { order_id: order.id } },
+      line_items: [{ quantity: 1, price_data: { currency: order.currency.toLowerCase(), unit_amount: Number(toMinorUnits(order.amount, order.currency)), product_data: { name: 'Tally balance top-up' } } }],
+      success_url: `${links.returnUrl}?session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: links.returnUrl,
+    };
+    // Stripe accepts an expiry between 30 minutes and 24 hours out; otherwise its default (24 h) applies.
+    const expSec = Math.floor(order.expiresAt / 1000);
+    if (order.expiresAt - this.now() >= 30 * 60_000 && order.expiresAt - this.now() <= 24 * 3600_000) params.expires_at = expSec;
+    try {
+      const s = await this.client.checkout.sessions.create(params, { idempotencyKey: `tally-checkout-${order.id}` });
+      return { providerRef: s.id, checkoutUrl: s.url ?? '', qr: null, payload: { id: s.id } };
+    } catch (e) {
+      throw providerUnavailable('stripe', `could not create a checkout session: ${(e as Error).message}`, e);
+    }
+  }
+
+  async verifyCallback(input: CallbackInput): Promise<VerifiedCallback> {
+    if (!this.cfg.webhookSecret) throw new PaymentSignatureError('TALLY_STRIPE_WEBHOOK_SECRET is not set; webhooks cannot be verified');
+    const sig = input.headers['stripe-signature'];
+    if (typeof sig !== 'string' || input.rawBody === null) throw new PaymentSignatureError('missing Stripe-Signature header or body');
+    let event: Stripe.Event;
+    try {
+      event = this.client.webhooks.constructEvent(input.rawBody, sig, this.cfg.webhookSecret, 300);
+    } catch (e) {
+      throw new PaymentSignatureError(`Stripe signature verification failed: ${(e as Error).message}`);
+    }
+    const obj = event.data.object as any;
+    let facts: PaymentFact[];
+    if (event.type.startsWith('checkout.session.')) {
+      facts = sessionFacts(obj as Stripe.Checkout.Session, event.type);
+    } else if (event.type === 'charge.refunded') {
+      const c = obj as Stripe.Charge;
+      const currency = c.currency.toUpperCase();
+      facts = [{ type: 'provider_refunded', orderId: c.metadata?.order_id ?? null, tradeId: idOf(c.payment_intent as any) ?? c.id, refundedTotal: fromMinorUnits(c.amount_refunded, currency), currency, refundRef: `${c.id}:${c.amount_refunded}` }];
+    } else if (event.type === 'charge.dispute.created') {
+      const d = obj as Stripe.Dispute;
+      const currency = d.currency.toUpperCase();
+      facts = [{ type: 'dispute_opened', orderId: d.metadata?.order_id ?? null, tradeId: idOf(d.payment_intent as any) ?? idOf(d.charge as any) ?? d.id, amount: fromMinorUnits(d.amount, currency), currency, disputeId: d.id, reason: d.reason }];
+    } else {
+      facts = [{ type: 'ignored', reason: `unhandled event ${event.type}` }];
+    }
+    return { eventId: event.id, eventType: event.type, facts, payload: { id: event.id, type: event.type, object: { id: obj?.id, object: obj?.object, status: obj?.status, payment_status: obj?.payment_status, amount_total: obj?.amount_total, amount_refunded: obj?.amount_refunded, amount: obj?.amount, currency: obj?.currency, payment_intent: obj?.payment_intent } } };
+  }
+
+  async queryOrder(order: Order): Promise<QueryResult> {
+    if (!order.providerRef) return { state: 'unpaid' };
+    let s: Stripe.Checkout.Session;
+    try {
+      s = await this.client.checkout.sessions.retrieve(order.providerRef);
+    } catch (e) {
+      return { state: 'unknown', reason: `Stripe session lookup failed: ${(e as Error).message}` };
+    }
+    const payload = { id: s.id, status: s.status, payment_status: s.payment_status, amount_total: s.amount_total, currency: s.currency };
+    if (s.payment_status === 'paid') {
+      const currency = (s.currency ?? '').toUpperCase();
+      return { state: 'paid', tradeId: idOf(s.payment_intent as any) ?? s.id, amount: fromMinorUnits(s.amount_total ?? 0, currency), currency, payload };
+    }
+    if (s.status === 'expired') return { state: 'expired', payload };
+    return { state: 'unpaid', payload };
+  }
+
+  async refund(order: Order, req: RefundRequest): Promise<RefundResult> {
+    if (!order.providerTradeId) throw providerUnavailable('stripe', 'the order has no payment intent to refund');
+    try {
+      const r = await this.client.refunds.create(
+        {
+          payment_intent: order.providerTradeId,
+          amount: Number(toMinorUnits(req.amount, order.currency)),
+          ...(REFUND_REASONS.has(req.reason) ? { reason: req.reason as Stripe.RefundCreateParams.Reason } : {}),
+          metadata: { order_id: order.id, refund_id: req.refundId },
+        },
+        { idempotencyKey: `tally-refund-${req.refundId}` },
+      );
+      return { providerRefundId: r.id, status: r.status === 'succeeded' ? 'succeeded' : 'pending' };
+    } catch (e) {
+      throw providerUnavailable('stripe', `the refund was not accepted: ${(e as Error).message}`, e);
+    }
+  }
+}

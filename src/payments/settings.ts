@@ -1,0 +1,60 @@
+import type { Config } from '../config/index.ts';
+import { parseMoney, MICROS_PER_UNIT } from '../ledger/money.ts';
+import { invalid } from '../lib/errors.ts';
+
+// Operator settings for payments, read from the environment (TALLY_PAYMENT_*).
+export type ProviderName = 'sandbox' | 'stripe' | 'epay';
+
+export interface PaymentSettings {
+  platformCurrency: string;
+  providers: ProviderName[];
+  defaultProvider: ProviderName | null;
+  /** Rate in micro-units: 1 unit of the key currency = rate/1e6 platform units. */
+  rates: Map<string, bigint>;
+  minCredit: bigint;
+  maxCredit: bigint;
+  expiryMs: number;
+  reconcileAfterMs: number;
+  reconcileIntervalMs: number;
+  stuckAfterMs: number;
+  duplicateWindowMs: number;
+  stripe: { secretKey: string; webhookSecret: string | null; apiBase: string | null } | null;
+  epay: { pid: string; key: string; url: string } | null;
+}
+
+export function paymentSettings(config: Config): PaymentSettings {
+  const e = config.env;
+  const rates = new Map<string, bigint>([[config.currency, MICROS_PER_UNIT]]);
+  for (const part of (e.TALLY_PAYMENT_RATES ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([A-Z]{3})=(\d+(?:\.\d{1,6})?)$/.exec(part);
+    if (!m) throw invalid('invalid_payment_rate', `TALLY_PAYMENT_RATES: "${part}" is not like CNY=0.138`);
+    rates.set(m[1], parseMoney(m[2], { field: 'TALLY_PAYMENT_RATES', allowZero: false }));
+  }
+  const stripe = e.TALLY_STRIPE_SECRET_KEY
+    ? { secretKey: e.TALLY_STRIPE_SECRET_KEY, webhookSecret: e.TALLY_STRIPE_WEBHOOK_SECRET ?? null, apiBase: e.TALLY_STRIPE_API_BASE ?? null }
+    : null;
+  const epay = e.TALLY_EPAY_PID && e.TALLY_EPAY_KEY && e.TALLY_EPAY_URL ? { pid: e.TALLY_EPAY_PID, key: e.TALLY_EPAY_KEY, url: e.TALLY_EPAY_URL.replace(/\/$/, '') } : null;
+  const sandbox = (e.TALLY_PAYMENT_SANDBOX ?? (config.demo ? 'on' : 'off')) === 'on';
+  let providers: ProviderName[];
+  if (e.TALLY_PAYMENT_PROVIDERS) {
+    providers = e.TALLY_PAYMENT_PROVIDERS.split(',').map((x) => x.trim()).filter(Boolean) as ProviderName[];
+  } else {
+    providers = [...(sandbox ? (['sandbox'] as const) : []), ...(stripe ? (['stripe'] as const) : []), ...(epay ? (['epay'] as const) : [])];
+  }
+  return {
+    platformCurrency: config.currency,
+    providers,
+    // The sandbox is the default in demo mode, so a demo top-up works with no provider account.
+    defaultProvider: config.demo && providers.includes('sandbox') ? 'sandbox' : providers[0] ?? null,
+    rates,
+    minCredit: parseMoney(e.TALLY_PAYMENT_MIN, { field: 'TALLY_PAYMENT_MIN' }),
+    maxCredit: parseMoney(e.TALLY_PAYMENT_MAX, { field: 'TALLY_PAYMENT_MAX' }),
+    expiryMs: e.TALLY_PAYMENT_EXPIRY_MS,
+    reconcileAfterMs: e.TALLY_PAYMENT_RECONCILE_AFTER_MS,
+    reconcileIntervalMs: e.TALLY_PAYMENT_RECONCILE_INTERVAL_MS,
+    stuckAfterMs: e.TALLY_PAYMENT_STUCK_AFTER_MS,
+    duplicateWindowMs: e.TALLY_PAYMENT_DUPLICATE_WINDOW_MS,
+    stripe,
+    epay,
+  };
+}
