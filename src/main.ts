@@ -7,6 +7,7 @@ import { ledgerCommands } from './cli/commands/ledger.ts';
 import { gatewayCommands } from './cli/commands/gateway.ts';
 import { redeemCommands } from './cli/commands/redeem.ts';
 import { paymentsCommands } from './cli/commands/payments.ts';
+import { supportCommands } from './cli/commands/support.ts';
 
 // `tally <command>`: every command takes --json and then prints one JSON object.
 export function buildCli(): Command {
@@ -19,6 +20,7 @@ export function buildCli(): Command {
   gatewayCommands(program);
   redeemCommands(program);
   paymentsCommands(program);
+  supportCommands(program);
   return program;
 }
 

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { parseInput } from '../../app/validate.ts';
+import { parsePositiveMoney } from '../../ledger/money.ts';
+import { invalid } from '../../lib/errors.ts';
+import { CASE_CLASSES, type CaseClass, type DiagnoseHints } from './types.ts';
+
+const HintSchema = z.object({
+  problem: z.enum(CASE_CLASSES).optional(),
+  method: z.string().max(40).optional(),
+  order_time: z.string().max(40).optional(),
+  amount: z.string().max(40).optional(),
+  reference: z.string().min(4).max(64).optional(),
+  key: z.string().max(64).optional(),
+  page_message: z.string().max(500).optional(),
+  submitted_twice: z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).optional(),
+});
+
+// What a page said is often the best hint of all; these map it onto a class.
+const PAGE_WORDS: Array<[RegExp, CaseClass]> = [
+  [/402|insufficient|余额不足|额度不足|spend limit/i, 'insufficient_balance'],
+  [/redeem|兑换/i, 'redeem_not_credited'],
+  [/refund|退款|补偿|compensat/i, 'refund_or_compensation'],
+  [/duplicate|twice|重复/i, 'duplicate_payment'],
+  [/declined|payment failed|支付失败|付款失败/i, 'payment_failed'],
+  [/processing|pending|处理中|等待/i, 'order_processing'],
+  [/not credited|未到账|没到账|未入账/i, 'paid_not_credited'],
+];
+
+export function problemFromPageMessage(msg: string | undefined): CaseClass | undefined {
+  if (!msg) return undefined;
+  return PAGE_WORDS.find(([re]) => re.test(msg))?.[1];
+}
+
+/** Parses the hint fields of a query string or CLI flags (snake_case, strings). */
+export function parseHints(raw: unknown): DiagnoseHints {
+  const q = parseInput(HintSchema, raw);
+  const h: DiagnoseHints = {};
+  if (q.problem) h.problem = q.problem;
+  if (q.method) h.method = q.method.trim().toLowerCase();
+  if (q.order_time) {
+    const t = Date.parse(q.order_time);
+    if (!Number.isFinite(t)) throw invalid('invalid_order_time', 'order_time must be a date and time, e.g. 2025-05-01T14:30:00+08:00', 'order_time');
+    h.orderTime = t;
+  }
+  if (q.amount) h.amount = parsePositiveMoney(q.amount);
+  if (q.reference) h.reference = q.reference.trim().replace(/^.*[…*]+/, '');
+  if (q.key) h.key = q.key.trim().slice(-4);
+  if (q.page_message) h.pageMessage = q.page_message;
+  if (q.submitted_twice !== undefined) h.submittedTwice = q.submitted_twice === true || ['true', '1', 'yes'].includes(String(q.submitted_twice));
+  if (!h.problem) h.problem = problemFromPageMessage(h.pageMessage);
+  return h;
+}
+
+const NEAR_MS = 3 * 3600_000;
+export const nearTime = (h: DiagnoseHints, at: number) => h.orderTime === undefined || Math.abs(at - h.orderTime) <= NEAR_MS;
+export const refMatches = (h: DiagnoseHints, id: string) => !h.reference || id.toLowerCase().endsWith(h.reference.toLowerCase());
