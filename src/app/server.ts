@@ -23,11 +23,12 @@ import { adminOrderRoutes } from './routes/admin/orders.ts';
 import { supportRoutes } from './routes/support.ts';
 import { adminSupportRoutes } from './routes/admin/support.ts';
 import { helpRoutes } from './routes/help.ts';
+import { consoleRoutes } from './routes/console.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
 // Route modules in registration order. A module adds its file here.
-export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes, usageRoutes, adminGatewayRoutes, redeemRoutes, adminRedeemRoutes, orderRoutes, paymentCallbackRoutes, sandboxPayRoutes, adminOrderRoutes, supportRoutes, adminSupportRoutes, helpRoutes];
+export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes, usageRoutes, adminGatewayRoutes, redeemRoutes, adminRedeemRoutes, orderRoutes, paymentCallbackRoutes, sandboxPayRoutes, adminOrderRoutes, consoleRoutes, supportRoutes, adminSupportRoutes, helpRoutes];
 
 /**
  * The HTTP edge. Every response carries x-request-id; every error leaves in

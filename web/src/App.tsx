@@ -1,0 +1,129 @@
+import { useEffect, useState, type ReactNode } from 'react';
+import { api, onUnauthorized, type Me } from './api.ts';
+import { useI18n, type Lang, type MessageKey } from './i18n.tsx';
+import { useLocation, match, navigate } from './router.ts';
+import { Link, Notice, Skeleton } from './components.tsx';
+import { SignIn } from './pages/SignIn.tsx';
+import { Dashboard } from './pages/Dashboard.tsx';
+import { Keys } from './pages/Keys.tsx';
+import { Usage } from './pages/Usage.tsx';
+import { Statement } from './pages/Statement.tsx';
+import { Redeem } from './pages/Redeem.tsx';
+import { Orders, OrderDetail, TopUp } from './pages/Orders.tsx';
+import { AdminUsers, AdminUser } from './pages/admin/Users.tsx';
+import { AdminChannels } from './pages/admin/Channels.tsx';
+import { AdminModels } from './pages/admin/Models.tsx';
+import { AdminGroups } from './pages/admin/Groups.tsx';
+import { Help } from './pages/Help.tsx';
+import { FEATURES } from './features.ts';
+
+export interface PageProps { me: Me; refreshMe(): void; params: Record<string, string>; search: string }
+
+interface Route { path: string; nav?: MessageKey; staff?: boolean; page(p: PageProps): ReactNode; enabled?: boolean }
+
+const ALL_ROUTES: Route[] = [
+  { path: '/', nav: 'nav.dashboard', page: (p) => <Dashboard {...p} /> },
+  { path: '/keys', nav: 'nav.keys', page: (p) => <Keys {...p} /> },
+  { path: '/usage', nav: 'nav.usage', page: (p) => <Usage {...p} /> },
+  { path: '/usage/:id', page: (p) => <Usage {...p} /> },
+  { path: '/statement', nav: 'nav.statement', page: (p) => <Statement {...p} /> },
+  { path: '/redeem', nav: 'nav.redeem', page: (p) => <Redeem {...p} /> },
+  { path: '/topup', nav: 'nav.topup', page: (p) => <TopUp {...p} />, enabled: FEATURES.orders },
+  { path: '/orders', nav: 'nav.orders', page: (p) => <Orders {...p} />, enabled: FEATURES.orders },
+  { path: '/orders/:id', page: (p) => <OrderDetail {...p} />, enabled: FEATURES.orders },
+  { path: '/help', nav: 'nav.help', page: (p) => <Help {...p} />, enabled: FEATURES.support },
+  { path: '/admin/users', nav: 'nav.users', staff: true, page: (p) => <AdminUsers {...p} /> },
+  { path: '/admin/users/:id', staff: true, page: (p) => <AdminUser {...p} /> },
+  { path: '/admin/channels', nav: 'nav.channels', staff: true, page: (p) => <AdminChannels {...p} /> },
+  { path: '/admin/models', nav: 'nav.models', staff: true, page: (p) => <AdminModels {...p} /> },
+  { path: '/admin/groups', nav: 'nav.groups', staff: true, page: (p) => <AdminGroups {...p} /> },
+];
+const ROUTES = ALL_ROUTES.filter((r) => r.enabled !== false);
+
+export function App() {
+  const { t, lang, setLang } = useI18n();
+  const { path, search } = useLocation();
+  const [me, setMe] = useState<Me | null | undefined>(undefined); // undefined: not known yet
+  const [menuOpen, setMenuOpen] = useState(false);
+
+  const refreshMe = () => api<Me>('/api/me', { quiet401: true }).then(setMe, () => setMe(null));
+  useEffect(() => {
+    refreshMe();
+    return onUnauthorized(() => setMe(null));
+  }, []);
+  useEffect(() => setMenuOpen(false), [path]);
+  // Move focus to the new page's heading so screen readers announce the navigation.
+  useEffect(() => {
+    document.querySelector<HTMLElement>('main h1')?.focus({ preventScroll: true });
+  }, [path]);
+
+  const langSwitch = (
+    <div className="lang" role="group" aria-label={t('lang.label')}>
+      {(['zh', 'en'] as Lang[]).map((l) => (
+        <button key={l} type="button" className={l === lang ? 'on' : ''} aria-pressed={l === lang} lang={l === 'zh' ? 'zh-CN' : 'en'} onClick={() => setLang(l)}>
+          {l === 'zh' ? '中文' : 'English'}
+        </button>
+      ))}
+    </div>
+  );
+
+  if (me === undefined) {
+    return <div className="boot" aria-busy="true"><Skeleton width="12rem" height="2rem" /><span className="sr-only">{t('common.loading')}</span></div>;
+  }
+  if (me === null) return <SignIn langSwitch={langSwitch} onSignedIn={refreshMe} />;
+
+  const staff = me.role === 'admin' || me.role === 'support';
+  let content: ReactNode = <Notice kind="warn">{t('common.pageNotFound')}</Notice>;
+  for (const r of ROUTES) {
+    const params = match(path, r.path);
+    if (!params) continue;
+    content = r.staff && !staff ? <Notice kind="error">{t('common.forbidden')}</Notice> : r.page({ me, refreshMe, params, search });
+    break;
+  }
+  const navLink = (r: Route) => {
+    const active = r.path === '/' ? path === '/' : path === r.path || path.startsWith(r.path + '/');
+    return (
+      <li key={r.path}>
+        <Link to={r.path} className={active ? 'active' : undefined} aria-current={active ? 'page' : undefined}>{t(r.nav!)}</Link>
+      </li>
+    );
+  };
+
+  return (
+    <>
+      <a href="#main" className="skip">{t('app.skip')}</a>
+      <header className="topbar">
+        <button type="button" className="menu-button" aria-expanded={menuOpen} aria-controls="sidenav" onClick={() => setMenuOpen(!menuOpen)}>
+          <span aria-hidden="true">☰</span> <span className="sr-only">{t('nav.menu')}</span>
+        </button>
+        <Link to="/" className="brand">Tally</Link>
+        <div className="spacer" />
+        {langSwitch}
+        <span className="who" title={me.email}>{me.email}</span>
+        <button
+          type="button"
+          className="secondary small"
+          onClick={async () => {
+            await api('/api/auth/logout', { method: 'POST' }).catch(() => undefined);
+            setMe(null);
+            navigate('/', { replace: true });
+          }}
+        >
+          {t('nav.signOut')}
+        </button>
+      </header>
+      <div className="layout">
+        <nav id="sidenav" className={menuOpen ? 'open' : ''} aria-label={t('nav.main')}>
+          <ul>{ROUTES.filter((r) => r.nav && !r.staff).map(navLink)}</ul>
+          {staff && (
+            <>
+              <h2 className="nav-heading">{t('nav.admin')}</h2>
+              <ul>{ROUTES.filter((r) => r.nav && r.staff).map(navLink)}</ul>
+            </>
+          )}
+        </nav>
+        <main id="main">{content}</main>
+      </div>
+    </>
+  );
+}
