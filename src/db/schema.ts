@@ -294,7 +294,7 @@ export interface PaymentRefundsTable {
   uncollected: Int;
   reason: string;
   note: string | null;
-  origin: 'support' | 'provider' | 'dispute';
+  origin: 'support' | 'provider' | 'dispute' | 'duplicate';
   status: 'pending' | 'succeeded' | 'manual' | 'failed';
   provider_refund_id: string | null;
   forced: Int;

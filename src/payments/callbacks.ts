@@ -90,12 +90,14 @@ export async function applyFact(ctx: AppContext, provider: string, fact: Payment
       return 'pending';
     }
     case 'provider_refunded': {
+      if (await duplicateTradeNote(ctx, provider, fact.tradeId, `the provider reports a refund (${fact.refundRef}) of duplicate payment ${fact.tradeId}`, payload, source)) return 'nothing_to_do';
       const o = await orderForTrade(ctx, provider, fact.orderId, fact.tradeId);
       if (!o) return unknown(fact.orderId);
       const r = await bookProviderRefund(ctx.db, { order: o, refundedTotal: fact.refundedTotal, currency: fact.currency, refundRef: fact.refundRef, now });
       return r ? 'refund_booked' : 'nothing_to_do';
     }
     case 'dispute_opened': {
+      if (await duplicateTradeNote(ctx, provider, fact.tradeId, `dispute ${fact.disputeId} opened on duplicate payment ${fact.tradeId} (${fact.reason})`, payload, source)) return 'nothing_to_do';
       const o = await orderForTrade(ctx, provider, fact.orderId, fact.tradeId);
       if (!o) return unknown(fact.orderId);
       const r = await bookDispute(ctx.db, { order: o, amount: fact.amount, disputeId: fact.disputeId, reason: fact.reason, now });
@@ -104,4 +106,16 @@ export async function applyFact(ctx: AppContext, provider: string, fact: Payment
     case 'ignored':
       return 'ignored';
   }
+}
+
+/**
+ * A refund or dispute of a duplicate payment concerns money that was never
+ * credited: it must not take back the order's credit. Recorded on the order's
+ * timeline for support; returns true when the trade is such a duplicate.
+ */
+async function duplicateTradeNote(ctx: AppContext, provider: string, tradeId: string, reason: string, payload: unknown, source: EventSource): Promise<boolean> {
+  const t = await ctx.db.selectFrom('payment_trades').select(['order_id', 'outcome', 'decision']).where('provider', '=', provider).where('trade_id', '=', tradeId).executeTakeFirst();
+  if (!t || t.outcome !== 'duplicate_payment') return false;
+  await recordOrderEvent(ctx.db, { orderId: t.order_id, kind: 'note', source, reason: `${reason}; it was never credited, so the wallet is unchanged (decision: ${t.decision ?? 'pending'})`, payload, now: ctx.now() });
+  return true;
 }

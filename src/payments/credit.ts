@@ -1,7 +1,7 @@
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { invalid, notFound } from '../lib/errors.ts';
-import { recordAudit, type Actor } from '../support/audit.ts';
+import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
@@ -169,4 +169,28 @@ export async function creditOrderByHand(
     if (isUniqueViolation(e)) return run();
     throw e;
   }
+}
+
+/**
+ * Support marks an order failed (only one not paid yet, or flagged): the
+ * transition, its order event and the audit row in one transaction. A refused
+ * transition changes nothing, so it writes no audit row either; it is
+ * recorded on the order's timeline and answered with the current state.
+ */
+export async function failOrderBySupport(
+  ctx: { db: DbOrTx; now(): number },
+  input: { orderId: string; reason: string; actor: Actor },
+): Promise<{ ok: true; order: Order } | { ok: false; current: OrderStatus | null }> {
+  const reason = input.reason?.trim();
+  if (!reason) throw invalid('reason_required', 'say why the order is marked failed', 'reason');
+  const order = await findOrder(ctx.db, input.orderId);
+  if (!order) throw notFound('order_not_found', `order ${input.orderId.slice(0, 64)} does not exist`);
+  const r = await withTransaction(ctx.db, async (tx) => {
+    const now = ctx.now();
+    const t = await transitionOrder(tx, { orderId: order.id, to: 'failed', source: 'support', reason: `${reason} (by ${actorLabel(input.actor)})`, now, only: ['created', 'pending', 'flagged'] });
+    if (!t.ok) return t;
+    await recordAudit(tx, { actor: input.actor, action: 'payment.fail', target: order.id, reason, before: { status: t.from }, after: { status: 'failed' }, now });
+    return { ok: true as const, order: (await findOrder(tx, order.id))! };
+  });
+  return r;
 }

@@ -7,5 +7,6 @@ export * from './callbacks.ts';
 export * from './refunds.ts';
 export * from './reconcile.ts';
 export * from './compensation.ts';
+export * from './duplicates.ts';
 export * from './explain.ts';
 export { payments } from './providers/index.ts';

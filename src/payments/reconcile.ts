@@ -3,6 +3,8 @@ import type { AppContext } from '../context.ts';
 import { payments } from './providers/index.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { findOrder, recordOrderEvent, listOrders, type Order } from './orders.ts';
+import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
+import { recordAudit, type Actor } from '../support/audit.ts';
 
 // The reconcile worker asks providers about orders that have waited longer
 // than a threshold for a callback, and applies what it learns through the
@@ -48,50 +50,96 @@ async function release(ctx: AppContext, orderId: string, owner: string, attempts
   }
 }
 
-/** Polls one order's provider now (support's "check again") and applies the answer. */
-export async function reconcileOrder(ctx: AppContext, order: Order, opts: { owner?: string; source?: 'reconcile' | 'return_page' | 'support' } = {}): Promise<ReconcileItem> {
+/** Who asked for a reconcile by hand: the audit row written with its outcome. */
+export interface ReconcileAudit {
+  actor: Actor;
+  /** Default `payment.reconcile`. */
+  action?: string;
+  reason?: string | null;
+}
+
+/**
+ * Polls one order's provider now (support's "check again") and applies the answer.
+ *
+ * With `opts.audit` (a person asked for it), exactly one audit row is written.
+ * The provider poll is a network call and cannot sit inside a database
+ * transaction, so the row goes into the transaction that applies the outcome
+ * (credit, fail, expire, or the order note of an unknown answer): an outcome
+ * is never committed without its audit row. When nothing changes (still
+ * unpaid, another instance holds the order, the poll errored) there is no
+ * transaction to join, and a standalone row records the attempt and its answer.
+ */
+export async function reconcileOrder(ctx: AppContext, order: Order, opts: { owner?: string; source?: 'reconcile' | 'return_page' | 'support'; audit?: ReconcileAudit } = {}): Promise<ReconcileItem> {
   const source = opts.source ?? 'reconcile';
   const pay = payments(ctx);
   const owner = opts.owner ?? `${INSTANCE}:${randomBytes(4).toString('hex')}`;
   const now = ctx.now();
-  if (!(await acquire(ctx, order.id, owner, now))) return { orderId: order.id, result: 'locked' };
+  let audited = false;
+  const auditRow = async (db: DbOrTx, item: ReconcileItem) => {
+    if (!opts.audit) return;
+    const after = await findOrder(db, order.id);
+    await recordAudit(db, {
+      actor: opts.audit.actor, action: opts.audit.action ?? 'payment.reconcile', target: order.id, reason: opts.audit.reason ?? null,
+      before: { status: order.status }, after: { status: after?.status ?? order.status }, data: { result: item.result, detail: item.detail ?? null, source }, now: ctx.now(),
+    });
+    audited = true;
+  };
+  /** Applies an outcome; with an audit, in one transaction with its audit row (retried whole after a lost unique race). */
+  const apply = async <T>(fn: (db: DbOrTx) => Promise<T>, item: (r: T) => ReconcileItem): Promise<ReconcileItem> => {
+    if (!opts.audit) return item(await fn(ctx.db));
+    const run = () => withTransaction(ctx.db, async (tx) => {
+      const it = item(await fn(tx));
+      await auditRow(tx, it);
+      return it;
+    });
+    try {
+      return await run();
+    } catch (e) {
+      if (isUniqueViolation(e)) return run();
+      throw e;
+    }
+  };
+  const finish = async (item: ReconcileItem): Promise<ReconcileItem> => {
+    if (opts.audit && !audited) await auditRow(ctx.db, item); // nothing changed: a standalone row
+    return item;
+  };
+  if (!(await acquire(ctx, order.id, owner, now))) return finish({ orderId: order.id, result: 'locked' });
   let attempts = order.checkAttempts + 1;
   let next: number | null = now + backoffMs(attempts, pay.settings.reconcileAfterMs);
+  let item: ReconcileItem;
   try {
     const provider = pay.provider(order.provider);
     const q = await provider.queryOrder(order);
     const at = ctx.now();
     if (q.state === 'paid') {
-      const r = await creditPaidOrder(ctx.db, { orderId: order.id, provider: order.provider, tradeId: q.tradeId, amount: q.amount, currency: q.currency, source, payload: q.payload, now: at, duplicateWindowMs: pay.settings.duplicateWindowMs });
+      item = await apply((db) => creditPaidOrder(db, { orderId: order.id, provider: order.provider, tradeId: q.tradeId, amount: q.amount, currency: q.currency, source, payload: q.payload, now: at, duplicateWindowMs: pay.settings.duplicateWindowMs }), (r) => ({ orderId: order.id, result: r.outcome }));
       next = null;
-      return { orderId: order.id, result: r.outcome };
-    }
-    if (q.state === 'failed') {
-      const r = await failOrder(ctx.db, { orderId: order.id, reason: q.reason, source, payload: q.payload, now: at });
+    } else if (q.state === 'failed') {
+      item = await apply((db) => failOrder(db, { orderId: order.id, reason: q.reason, source, payload: q.payload, now: at }), (r) => ({ orderId: order.id, result: r.ok ? 'failed' : 'refused' }));
       next = null;
-      return { orderId: order.id, result: r.ok ? 'failed' : 'refused' };
-    }
-    if (q.state === 'expired' || (q.state === 'unpaid' && at > order.expiresAt)) {
-      const r = await expireOrder(ctx.db, { orderId: order.id, reason: q.state === 'expired' ? 'the provider reports the checkout expired unpaid' : 'no payment by the deadline (checked with the provider)', source, payload: q.payload, now: at });
+    } else if (q.state === 'expired' || (q.state === 'unpaid' && at > order.expiresAt)) {
+      item = await apply(
+        (db) => expireOrder(db, { orderId: order.id, reason: q.state === 'expired' ? 'the provider reports the checkout expired unpaid' : 'no payment by the deadline (checked with the provider)', source, payload: q.payload, now: at }),
+        (r) => ({ orderId: order.id, result: r.ok ? 'expired' : order.status === 'expired' ? 'still_unpaid' : 'refused' }),
+      );
       // Keep checking an expired order for a while: a late payment still has to be found.
       if (at - order.createdAt > pay.settings.stuckAfterMs) next = null;
-      return { orderId: order.id, result: r.ok ? 'expired' : order.status === 'expired' ? 'still_unpaid' : 'refused' };
+    } else if (q.state === 'unknown') {
+      item = await apply((db) => recordOrderEvent(db, { orderId: order.id, kind: 'note', source, reason: q.reason, now: at }), () => ({ orderId: order.id, result: 'provider_unknown', detail: q.reason }));
+    } else {
+      item = { orderId: order.id, result: 'still_unpaid' };
     }
-    if (q.state === 'unknown') {
-      await recordOrderEvent(ctx.db, { orderId: order.id, kind: 'note', source, reason: q.reason, now: at });
-      return { orderId: order.id, result: 'provider_unknown', detail: q.reason };
-    }
-    return { orderId: order.id, result: 'still_unpaid' };
   } catch (e) {
     ctx.log.error({ err: e, orderId: order.id }, 'reconcile failed for an order');
-    return { orderId: order.id, result: 'provider_unknown', detail: (e as Error).message };
+    item = { orderId: order.id, result: 'provider_unknown', detail: (e as Error).message };
   } finally {
     await release(ctx, order.id, owner, attempts, next);
   }
+  return finish(item);
 }
 
 /** One pass: every order due for a check (waiting longer than the threshold, next check time reached). */
-export async function reconcilePayments(ctx: AppContext, opts: { limit?: number; all?: boolean } = {}): Promise<{ checked: ReconcileItem[]; stuck: Order[] }> {
+export async function reconcilePayments(ctx: AppContext, opts: { limit?: number; all?: boolean; actor?: Actor } = {}): Promise<{ checked: ReconcileItem[]; stuck: Order[] }> {
   const pay = payments(ctx);
   const now = ctx.now();
   let q = ctx.db
@@ -108,6 +156,13 @@ export async function reconcilePayments(ctx: AppContext, opts: { limit?: number;
     const order = await findOrder(ctx.db, id);
     if (!order || !pay.providers.has(order.provider as never)) continue;
     checked.push(await reconcileOrder(ctx, order));
+  }
+  if (opts.actor) {
+    // A pass asked for by a person (admin API, CLI): one summary row. Each order's outcome is applied in its own
+    // exactly-once transaction, as the worker does; the row lists them.
+    const counts: Record<string, number> = {};
+    for (const c of checked) counts[c.result] = (counts[c.result] ?? 0) + 1;
+    await recordAudit(ctx.db, { actor: opts.actor, action: 'payment.reconcile_all', target: null, data: { all: opts.all === true, counts, orders: checked.slice(0, 100) }, now: ctx.now() });
   }
   return { checked, stuck: await listStuckOrders(ctx) };
 }

@@ -11,19 +11,18 @@ import { recordAudit, isAdminActor, type Actor } from './audit.ts';
  * answer through payments' exactly-once credit path (a second click, a
  * callback or the background worker can never credit twice). The poll is a
  * network call, so it cannot sit inside a database transaction; the audit row
- * records the order's state before and after, right after the poll.
+ * (state before and after) is written by reconcileOrder in the transaction
+ * that applies the outcome, or standalone when nothing changed.
  */
 export async function checkOrderWithProvider({ ctx, input }: { ctx: AppContext; input: { orderId: string; actor: Actor; userId?: string; reason?: string } }) {
   const order = await getOrder(ctx.db, input.orderId, input.userId ? { userId: input.userId } : {});
   if (!['created', 'pending', 'expired', 'failed'].includes(order.status)) {
+    // Nothing was asked of the provider. Staff actions still leave their row; a user's repeated click does not.
+    if (!input.userId) await recordAudit(ctx.db, { actor: input.actor, action: 'payment.check_with_provider', target: order.id, reason: input.reason ?? null, before: { status: order.status }, after: { status: order.status }, data: { result: 'nothing_to_check' }, now: ctx.now() });
     return { result: 'nothing_to_check', order_id: order.id, status: order.status };
   }
-  const r = await reconcileOrder(ctx, order, { source: input.userId ? 'reconcile' : 'support' });
+  const r = await reconcileOrder(ctx, order, { source: input.userId ? 'reconcile' : 'support', audit: { actor: input.actor, action: 'payment.check_with_provider', reason: input.reason ?? null } });
   const after = await getOrder(ctx.db, order.id);
-  await recordAudit(ctx.db, {
-    actor: input.actor, action: 'payment.check_with_provider', target: order.id, reason: input.reason ?? null,
-    before: { status: order.status }, after: { status: after.status }, data: { result: r.result, detail: r.detail ?? null }, now: ctx.now(),
-  });
   return { result: r.result, order_id: order.id, status: after.status, detail: r.detail ?? null };
 }
 

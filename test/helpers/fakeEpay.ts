@@ -9,6 +9,8 @@ export class FakeEpay {
   /** out_trade_no → the platform's record of the trade. */
   readonly trades = new Map<string, { trade_no: string; money: string; status: 0 | 1 }>();
   refundSupported = true;
+  /** Every act=refund call the merchant API accepted. */
+  readonly refunds: Array<{ out_trade_no: string | null; trade_no: string | null; money: string | null }> = [];
   private server!: Server;
   url = '';
 
@@ -28,7 +30,11 @@ export class FakeEpay {
           if (!t) return send({ code: -1, msg: '订单号不存在' });
           return send({ code: 1, msg: '查询订单号成功！', trade_no: t.trade_no, out_trade_no: u.searchParams.get('out_trade_no'), type: 'alipay', pid: this.pid, name: 'x', money: t.money, status: t.status });
         }
-        if (act === 'refund') return send(this.refundSupported ? { code: 1, msg: '退款成功' } : { code: -1, msg: '不支持退款' });
+        if (act === 'refund') {
+          if (!this.refundSupported) return send({ code: -1, msg: '不支持退款' });
+          this.refunds.push({ out_trade_no: p.get('out_trade_no'), trade_no: p.get('trade_no'), money: p.get('money') });
+          return send({ code: 1, msg: '退款成功' });
+        }
         send({ code: -1, msg: 'unknown act' });
       });
     });

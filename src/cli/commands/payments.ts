@@ -5,6 +5,7 @@ import { resolveUser } from '../../accounts/users.ts';
 import { invalid } from '../../lib/errors.ts';
 import {
   reconcilePayments, listOrders, refundOrder, compensateUser, creditOrderByHand, payments, ORDER_STATUSES, REFUND_REASONS,
+  refundDuplicatePayment, keepDuplicateAsCredit,
   type Order, type RefundReason,
 } from '../../payments/index.ts';
 
@@ -20,7 +21,7 @@ export function paymentsCommands(program: Command) {
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        const r = await reconcilePayments(ctx, { all: o.all === true });
+        const r = await reconcilePayments(ctx, { all: o.all === true, actor: { type: 'cli' } });
         return {
           result: { ok: true, checked: r.checked, stuck: r.stuck.map(brief) },
           human: [`checked ${r.checked.length} order(s)`, ...r.checked.map((c) => `  ${c.orderId}: ${c.result}${c.detail ? ` (${c.detail})` : ''}`), `stuck: ${r.stuck.length}`, ...r.stuck.map((s) => `  ${line(s)}`)],
@@ -92,6 +93,39 @@ export function paymentsCommands(program: Command) {
       runCommand(o, async (ctx) => {
         const r = await creditOrderByHand(ctx, { orderId: o.order, providerReference: o.providerReference, reason: o.reason, actor: { type: 'cli' } });
         return { result: { ok: true, outcome: r.outcome, order: brief(r.order) }, human: `${r.outcome}: ${line(r.order)}`, exitCode: r.outcome === 'credited' || r.outcome === 'already_credited' ? 0 : 3 };
+      }),
+    );
+
+  p.command('refund-duplicate')
+    .description('refund a duplicate payment (a second trade on a credited order, never credited) to the payer through its provider; the wallet does not move; exactly once, audited')
+    .requiredOption('--trade <id>', "the trade: trd_… or the provider's trade id")
+    .requiredOption('--reason <text>')
+    .option('--provider <name>', 'when the provider trade id is not unique across providers')
+    .option('--json', 'print one JSON object')
+    .action((o) =>
+      runCommand(o, async (ctx) => {
+        const r = await refundDuplicatePayment(ctx, { trade: o.trade, provider: o.provider, reason: o.reason, actor: { type: 'cli' } });
+        const f = r.refund;
+        return {
+          result: { ok: true, replayed: r.replayed, trade: { id: r.trade.id, trade_id: r.trade.tradeId, provider: r.trade.provider, decision: r.trade.decision }, refund: { id: f.id, amount: formatMoney(f.amount), status: f.status, provider_refund_id: f.providerRefundId }, order: brief(r.order) },
+          human: `${r.replayed ? 'already refunded' : 'refunded'}: duplicate payment ${r.trade.tradeId} (${formatMoney(f.amount)} ${r.trade.currency}) via ${r.trade.provider}, refund ${f.id} (${f.status}); wallet unchanged; order ${r.order.id} stays ${r.order.status}`,
+        };
+      }),
+    );
+
+  p.command('keep-duplicate')
+    .description('keep a duplicate payment as balance: credit it to the wallet at the order\'s rate, exactly once, audited')
+    .requiredOption('--trade <id>', "the trade: trd_… or the provider's trade id")
+    .requiredOption('--reason <text>')
+    .option('--provider <name>')
+    .option('--json', 'print one JSON object')
+    .action((o) =>
+      runCommand(o, async (ctx) => {
+        const r = await keepDuplicateAsCredit(ctx, { trade: o.trade, provider: o.provider, reason: o.reason, actor: { type: 'cli' } });
+        return {
+          result: { ok: true, replayed: r.replayed, trade: { id: r.trade.id, trade_id: r.trade.tradeId, provider: r.trade.provider, decision: r.trade.decision }, transfer_id: r.transferId, credit: formatMoney(r.credit) },
+          human: `${r.replayed ? 'already kept' : 'kept'}: duplicate payment ${r.trade.tradeId} credited ${formatMoney(r.credit)} (${r.transferId})`,
+        };
       }),
     );
 }

@@ -88,7 +88,8 @@ export class EpayProvider implements PaymentProvider {
   /** Rainbow-EPay merchants expose act=refund; where it is missing or refuses, the refund is recorded as manual. */
   async refund(order: Order, req: RefundRequest): Promise<RefundResult> {
     const form = new URLSearchParams({ act: 'refund', pid: this.cfg.pid, key: this.cfg.key, out_trade_no: order.id, money: formatForProvider(req.amount, order.currency) });
-    if (order.providerTradeId) form.set('trade_no', order.providerTradeId);
+    const tradeNo = req.tradeId ?? order.providerTradeId;
+    if (tradeNo) form.set('trade_no', tradeNo);
     try {
       const res = await this.fetchImpl(`${this.cfg.url}/api.php?act=refund`, { method: 'POST', body: form, signal: AbortSignal.timeout(10_000) });
       const body: any = await res.json().catch(() => null);

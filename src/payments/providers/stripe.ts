@@ -129,11 +129,13 @@ export class StripeProvider implements PaymentProvider {
   }
 
   async refund(order: Order, req: RefundRequest): Promise<RefundResult> {
-    if (!order.providerTradeId) throw providerUnavailable('stripe', 'the order has no payment intent to refund');
+    const target = req.tradeId ?? order.providerTradeId;
+    if (!target) throw providerUnavailable('stripe', 'the order has no payment intent to refund');
+    if (!/^(pi|ch|py)_/.test(target)) throw providerUnavailable('stripe', `trade ${target.slice(0, 64)} is not a payment intent or charge; refund it in the Stripe dashboard`);
     try {
       const r = await this.client.refunds.create(
         {
-          payment_intent: order.providerTradeId,
+          ...(target.startsWith('pi_') ? { payment_intent: target } : { charge: target }),
           amount: Number(toMinorUnits(req.amount, order.currency)),
           ...(REFUND_REASONS.has(req.reason) ? { reason: req.reason as Stripe.RefundCreateParams.Reason } : {}),
           metadata: { order_id: order.id, refund_id: req.refundId },

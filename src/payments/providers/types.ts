@@ -57,6 +57,8 @@ export interface RefundRequest {
   refundId: string;
   amount: bigint; // in the order's currency
   reason: string;
+  /** The provider trade to refund when it is not the order's credited one (a duplicate payment). */
+  tradeId?: string;
 }
 
 export interface RefundResult {

@@ -7,8 +7,8 @@ import { invalid } from '../../../lib/errors.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
 import { resolveUser } from '../../../accounts/users.ts';
 import {
-  getOrder, listOrders, listOrderEvents, listRefunds, refundOrder, failOrder, reconcileOrder, reconcilePayments, compensateUser,
-  creditOrderByHand, payments, ORDER_STATUSES, REFUND_REASONS, type Order, type RefundReason, type Refund,
+  getOrder, listOrders, listOrderEvents, listRefunds, refundOrder, failOrderBySupport, reconcileOrder, reconcilePayments, compensateUser,
+  creditOrderByHand, payments, refundDuplicatePayment, keepDuplicateAsCredit, ORDER_STATUSES, REFUND_REASONS, type Order, type RefundReason, type Refund,
 } from '../../../payments/index.ts';
 import { orderView } from '../orders.ts';
 
@@ -21,6 +21,8 @@ const ListQuery = z.object({
 });
 const RefundBody = z.object({ amount: z.string().max(40).optional(), reason: z.enum(REFUND_REASONS), note: z.string().max(500).optional(), force: z.boolean().optional() });
 const ReasonBody = z.object({ reason: z.string().min(1).max(500) });
+const OptionalReasonBody = z.object({ reason: z.string().max(500).optional() }).optional();
+const DuplicateBody = z.object({ reason: z.string().min(1).max(500), provider: z.string().max(20).optional() });
 const CreditBody = z.object({ provider_reference: z.string().min(1).max(200), reason: z.string().min(1).max(500) });
 const CompensateBody = z.object({ amount: z.string().max(40), reason: z.string().min(1).max(500), ticket: z.string().min(1).max(100), order_id: z.string().max(64).optional(), idempotency_key: z.string().min(1).max(200).optional() });
 
@@ -39,7 +41,7 @@ async function orderDetail(ctx: AppContext, o: Order) {
     credit_transfer_id: o.creditTransferId,
     check_attempts: o.checkAttempts,
     timeline: (await listOrderEvents(ctx.db, o.id)).map((e) => ({ ...e, at: new Date(e.createdAt).toISOString() })),
-    trades: trades.map((t) => ({ trade_id: t.trade_id, amount: formatMoney(BigInt(t.amount)), currency: t.currency, outcome: t.outcome, decision: t.decision, at: new Date(Number(t.created_at)).toISOString() })),
+    trades: trades.map((t) => ({ id: t.id, trade_id: t.trade_id, amount: formatMoney(BigInt(t.amount)), currency: t.currency, outcome: t.outcome, decision: t.decision, at: new Date(Number(t.created_at)).toISOString() })),
     refunds: (await listRefunds(ctx.db, o.id)).map(refundView),
   };
 }
@@ -73,9 +75,10 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     const actor = await requireStaff(ctx, req, [...staff]);
     const body = parseInput(ReasonBody, req.body);
     const o = await getOrder(ctx.db, req.params.id);
-    const r = await failOrder(ctx.db, { orderId: o.id, reason: `${body.reason} (by ${actor.type === 'user' ? actor.userId : actor.type})`, source: 'support', now: ctx.now(), allowFlagged: true });
+    // The transition and its audit row commit together (failOrderBySupport).
+    const r = await failOrderBySupport(ctx, { orderId: o.id, reason: body.reason, actor });
     if (!r.ok) throw invalid('illegal_transition', `order ${o.id} is ${r.current}; it cannot be marked failed`);
-    return orderView(await getOrder(ctx.db, o.id), ctx.now());
+    return orderView(r.order, ctx.now());
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/orders/:id/credit', async (req) => {
@@ -86,16 +89,34 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/orders/:id/reconcile', async (req) => {
-    await requireStaff(ctx, req, [...staff]);
+    const actor = await requireStaff(ctx, req, [...staff]);
+    const body = parseInput(OptionalReasonBody, req.body ?? undefined);
     const o = await getOrder(ctx.db, req.params.id);
-    const r = await reconcileOrder(ctx, o, { source: 'support' });
+    // One audit row, written in the transaction that applies the provider's answer (standalone when nothing changed).
+    const r = await reconcileOrder(ctx, o, { source: 'support', audit: { actor, reason: body?.reason ?? null } });
     return { result: r.result, detail: r.detail ?? null, order: orderView(await getOrder(ctx.db, o.id), ctx.now()) };
   });
 
   app.post('/api/admin/payments/reconcile', async (req) => {
-    await requireStaff(ctx, req, [...staff]);
-    const r = await reconcilePayments(ctx);
+    const actor = await requireStaff(ctx, req, [...staff]);
+    const r = await reconcilePayments(ctx, { actor });
     return { checked: r.checked, stuck: r.stuck.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
+  });
+
+  // A duplicate payment (a second trade on a credited order, never credited): refund it to the payer through its
+  // provider (the wallet does not move), or keep it as credit. :trade is the trd_ id or the provider's trade id.
+  app.post<{ Params: { trade: string } }>('/api/admin/payments/trades/:trade/refund', async (req) => {
+    const actor = await requireStaff(ctx, req, [...staff]);
+    const body = parseInput(DuplicateBody, req.body);
+    const r = await refundDuplicatePayment(ctx, { trade: req.params.trade, provider: body.provider, reason: body.reason, actor });
+    return { replayed: r.replayed, trade: { id: r.trade.id, trade_id: r.trade.tradeId, provider: r.trade.provider, decision: r.trade.decision }, refund: refundView(r.refund), order: orderView(r.order, ctx.now()) };
+  });
+
+  app.post<{ Params: { trade: string } }>('/api/admin/payments/trades/:trade/keep', async (req) => {
+    const actor = await requireStaff(ctx, req, [...staff]);
+    const body = parseInput(DuplicateBody, req.body);
+    const r = await keepDuplicateAsCredit(ctx, { trade: req.params.trade, provider: body.provider, reason: body.reason, actor });
+    return { replayed: r.replayed, trade: { id: r.trade.id, trade_id: r.trade.tradeId, provider: r.trade.provider, decision: r.trade.decision }, transfer_id: r.transferId, credit: formatMoney(r.credit) };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/users/:id/compensate', async (req) => {
