@@ -27,7 +27,7 @@ const schema = z.object({
   TALLY_MIN_OUTPUT_TOKENS: z.coerce.number().int().min(1).default(16),
   TALLY_KEY_RPM: z.coerce.number().int().min(0).default(0),
   TALLY_CATALOG_RELOAD_MS: z.coerce.number().int().min(100).default(5000),
-  TALLY_SETTLE_WORKER: z.enum(['on', 'off']).default('on'),
+  TALLY_SETTLE_WORKER: z.enum(['on', 'off']).default('off'),
   TALLY_SETTLE_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(5),
   TALLY_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(3),
   TALLY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),

@@ -1,4 +1,5 @@
-import Stripe from 'stripe';
+import { createRequire } from 'node:module';
+import type Stripe from 'stripe';
 import { PaymentSignatureError, providerUnavailable } from '../errors.ts';
 import { toMinorUnits, fromMinorUnits } from '../currency.ts';
 import type { Order } from '../orders.ts';
@@ -25,7 +26,9 @@ export function stripeClient(cfg: StripeConfig): Stripe {
     opts.port = Number(u.port || (u.protocol === 'http:' ? 80 : 443));
     opts.protocol = u.protocol.replace(':', '') as 'http' | 'https';
   }
-  return new Stripe(cfg.secretKey, opts);
+  // Loaded on first use: the SDK costs ~15 MB of memory, which installs that do not take Stripe should not pay.
+  const StripeSdk = createRequire(import.meta.url)('stripe') as typeof Stripe;
+  return new StripeSdk(cfg.secretKey, opts);
 }
 
 const REFUND_REASONS = new Set(['duplicate', 'requested_by_customer', 'fraudulent']);
