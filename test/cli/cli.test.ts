@@ -1,12 +1,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { testDialects, withSchema, whileNoSchemaIsDropped, dropTestSchema, POSTGRES_URL } from '../helpers/db.ts';
+import { testDialects, withSchema, dropTestSchema, POSTGRES_URL } from '../helpers/db.ts';
+import { runTally as tally, type Run } from '../helpers/cli.ts';
 import { openDb, type Dialect, type DbHandle } from '../../src/db/index.ts';
 import { KeyCache } from '../../src/accounts/keyCache.ts';
 import { login } from '../../src/accounts/sessions.ts';
@@ -15,10 +15,6 @@ import { verifyLedger } from '../../src/ledger/verify.ts';
 // The real `tally` command in a child process, as an operator runs it after
 // `npm ci`. Each spawn costs about a second (tsx loads the sources), so the
 // steps of one install share a database and run in order.
-const BIN = join(process.cwd(), 'bin', 'tally.mjs');
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
 /** An empty database nobody has migrated yet: a SQLite path in a fresh dir, or a new PostgreSQL schema. */
 async function emptyDatabase(dialect: Dialect): Promise<{ url: string; cleanup(): Promise<void> }> {
   if (dialect === 'sqlite') {
@@ -41,30 +37,6 @@ function cliEnv(databaseUrl: string): NodeJS.ProcessEnv {
   // Only this test's settings: no TALLY_* (or test-runner state) leaks in from the shell.
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TALLY_') && !k.startsWith('NODE_TEST')) env[k] = v;
   return { ...env, TALLY_DATABASE_URL: databaseUrl, TALLY_SECRET: 'cli-test-secret-0123456789abcdef', TALLY_LOG_LEVEL: 'silent' };
-}
-
-/**
- * Runs `tally <args>`. Every command migrates first; on PostgreSQL that runs
- * while no test schema may be dropped (see whileNoSchemaIsDropped).
- */
-function tally(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
-  return env.TALLY_DATABASE_URL?.startsWith('postgres') ? whileNoSchemaIsDropped(() => spawnTally(env, args)) : spawnTally(env, args);
-}
-
-function spawnTally(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: process.cwd(), env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 /** --json promises exactly one JSON object on stdout and nothing else. */

@@ -1,37 +1,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { testDialects, whileNoSchemaIsDropped } from '../helpers/db.ts';
+import { testDialects } from '../helpers/db.ts';
+import { runTally as tally, type Run } from '../helpers/cli.ts';
 import { listAudit } from '../../src/support/audit.ts';
 import { startPayWorld, customer, order, json, balance, sandboxPay, paymentTransfers, assertLedgerOk, type PayWorld } from '../payments/helpers.ts';
 
 // `tally payments …` in a child process against a database a running Tally
 // is using (orders made and paid through its HTTP API and the sandbox). Each
 // spawn costs about a second, so independent commands run side by side.
-const BIN = join(process.cwd(), 'bin', 'tally.mjs');
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function spawnTally(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: process.cwd(), env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Every command migrates first; on PostgreSQL that runs while no test schema may be dropped. */
-const tally = (env: NodeJS.ProcessEnv, ...args: string[]) => (env.TALLY_DATABASE_URL?.startsWith('postgres') ? whileNoSchemaIsDropped(() => spawnTally(env, args)) : spawnTally(env, args));
-
 function oneJson(r: Run): any {
   const out = r.stdout.trim();
   assert.ok(out.length > 0, `no output; stderr: ${r.stderr}`);
