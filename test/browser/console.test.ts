@@ -27,6 +27,8 @@ describe('web console in Chromium', { skip: SKIP }, () => {
   let alice: Awaited<ReturnType<typeof seedUser>>;
   let bob: Awaited<ReturnType<typeof seedUser>>;
   let admin: Awaited<ReturnType<typeof seedUser>>;
+  let carol: Awaited<ReturnType<typeof seedUser>>;
+  let support: Awaited<ReturnType<typeof seedUser>>;
   let aliceRequestId = '';
 
   before(async () => {
@@ -34,6 +36,8 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     alice = await seedUser(env.t, { email: 'alice@console.test', balance: 3_000_000n });
     bob = await seedUser(env.t, { email: 'bob@console.test', balance: 500_000n });
     admin = await seedUser(env.t, { email: 'admin@console.test', role: 'admin' });
+    carol = await seedUser(env.t, { email: 'carol@console.test', balance: 1_000_000n });
+    support = await seedUser(env.t, { email: 'support@console.test', role: 'support' });
   });
   after(async () => {
     await env?.close();
@@ -215,6 +219,205 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     assert.ok(!String(stored).includes(codes[0].code), 'the full code is not stored with the ticket');
     await page.getByRole('row', { name: /code did not work/ }).waitFor();
     await shot(page, 'help');
+    assert.deepEqual(problemsOf(page), []);
+    await ctx.close();
+  });
+
+  /** Top up in the console: pick the amount and the sandbox, land on the order page; returns the order id and its pay link. */
+  const createTopUp = async (page: Page, amount: string) => {
+    await nav(page, 'Top up').click();
+    const method = page.getByLabel('Payment method');
+    await method.locator('option[value="sandbox"]').waitFor({ state: 'attached' });
+    await method.selectOption('sandbox');
+    await page.getByLabel(/^Amount/).fill(amount);
+    await page.getByRole('button', { name: 'Continue to payment' }).click();
+    await page.waitForURL(/\/console\/orders\/ord_/);
+    const orderId = page.url().split('/').pop()!;
+    const payUrl = (await page.getByRole('link', { name: 'Pay' }).getAttribute('href'))!;
+    return { orderId, payUrl };
+  };
+  /** The sandbox's pay page, in a second tab of the same browser: press one outcome. */
+  const paySandbox = async (page: Page, payUrl: string, outcome: string) => {
+    const tab = await page.context().newPage();
+    await tab.goto(payUrl);
+    await tab.getByRole('heading', { name: /Sandbox payment/ }).waitFor();
+    const answered = tab.waitForResponse((r) => r.url().includes('/api/payments/sandbox/pay/') && r.request().method() === 'POST');
+    await tab.getByRole('button', { name: outcome, exact: true }).click();
+    const res = await answered;
+    assert.ok(res.ok(), `the sandbox took the payment: ${res.status()} ${await res.text()}`);
+    await tab.close();
+  };
+  const dashboardBalance = async (page: Page) => {
+    await nav(page, 'Dashboard').click();
+    await page.getByTestId('balance').getByText(/USD/).waitFor();
+    return Number(/-?\d+(\.\d+)?/.exec((await page.getByTestId('balance').textContent()) ?? '')![0]);
+  };
+
+  test('a top-up paid in the sandbox is followed live to credited, and the dashboard balance goes up', async () => {
+    const { ctx, page } = await newPage(env);
+    await signInUi(page, alice.email, alice.password);
+    const before = await dashboardBalance(page);
+    await nav(page, 'Top up').click();
+    const methods = await page.getByLabel('Payment method').locator('option').allTextContents();
+    assert.ok(methods.includes('Sandbox'), `providers from GET /api/payments/providers: ${methods}`);
+    await shot(page, 'topup');
+    const { orderId, payUrl } = await createTopUp(page, '4.00');
+    await page.getByTestId('order-status').getByText(/Awaiting payment|Processing/).waitFor();
+    await paySandbox(page, payUrl, 'succeed');
+    // The order page was left open: it follows the order by itself.
+    await page.getByTestId('order-status').getByText('Credited').waitFor();
+    await page.getByText(/Paid and credited: 4\.00 USD was added/).waitFor();
+    await shot(page, 'order-credited');
+    const after = await dashboardBalance(page);
+    assert.equal(Math.round((after - before) * 100), 400, `balance ${before} → ${after}`);
+    await nav(page, 'Orders').click();
+    await page.getByRole('row', { name: orderId }).getByText('Credited').waitFor();
+    assert.deepEqual(problemsOf(page), []);
+    await ctx.close();
+  });
+
+  test('a sandbox payment made after the order expired shows as processing, then credited', async () => {
+    const { ctx, page } = await newPage(env);
+    await signInUi(page, alice.email, alice.password);
+    const { orderId, payUrl } = await createTopUp(page, '2.00');
+    // A deadline a few seconds away instead of 30 minutes; the sandbox's "late" pays just after it.
+    await env.t.ctx.db.updateTable('payment_orders').set({ expires_at: Date.now() + 4000 }).where('id', '=', orderId).execute();
+    await paySandbox(page, payUrl, 'late');
+    await page.getByTestId('order-status').getByText('Processing').waitFor();
+    await shot(page, 'order-late-processing');
+    await page.getByTestId('order-status').getByText('Credited').waitFor({ timeout: 20_000 });
+    await shot(page, 'order-late-credited');
+    const o = await page.evaluate(`fetch('/api/orders/${orderId}').then((r) => r.json())`) as { status: string; credited_at: string; expires_at: string };
+    assert.equal(o.status, 'credited');
+    assert.ok(Date.parse(o.credited_at) > Date.parse(o.expires_at), 'credited after the deadline');
+    await ctx.close();
+  });
+
+  test('a paid order the provider never confirmed: the doctor finds it, support checks with the provider after giving a reason, the audit log shows it', async () => {
+    const user = await newPage(env);
+    await signInUi(user.page, carol.email, carol.password);
+    const { orderId, payUrl } = await createTopUp(user.page, '6.00');
+    await paySandbox(user.page, payUrl, 'never');
+    await nav(user.page, 'Help & support').click();
+    await user.page.getByLabel('What happened').selectOption('paid_not_credited');
+    await user.page.getByLabel('Payment method').fill('sandbox');
+    await user.page.getByLabel('Amount').fill('6.00');
+    await user.page.getByRole('button', { name: 'Check my account' }).click();
+    const findings = user.page.getByTestId('findings');
+    await findings.waitFor();
+    const found = (await findings.textContent()) ?? '';
+    assert.ok(found.includes(`…${orderId.slice(-6)}`) && found.includes('paid_not_credited'), `the doctor names the order ${orderId}: ${found}`);
+    await findings.getByText('needs action').first().waitFor();
+    await shot(user.page, 'help-doctor-paid-not-credited');
+    await user.page.getByLabel('Subject').fill('paid 6.00, balance unchanged');
+    await user.page.getByLabel('Message').fill(`I paid order ${orderId} in the sandbox and nothing arrived.`);
+    await user.page.getByRole('button', { name: 'Open ticket' }).click();
+    const opened = user.page.getByText(/Ticket tkt_\w+ opened/);
+    await opened.waitFor();
+    const ticketId = /tkt_\w+/.exec((await opened.textContent())!)![0];
+    const walletBefore = (await getAccount(env.t.ctx.db, walletAccountId(carol.user.id))).balance;
+
+    // Support: the ticket queue → the ticket (account masked) → the user's 360° view → the order.
+    const staff = await newPage(env);
+    const page = staff.page;
+    await signInUi(page, support.email, support.password);
+    await nav(page, 'Tickets').click();
+    await page.getByRole('row', { name: new RegExp(ticketId) }).click();
+    await page.getByRole('heading', { name: 'paid 6.00, balance unchanged', level: 1 }).waitFor();
+    await page.getByRole('link', { name: 'c***l@console.test' }).waitFor();
+    assert.ok(!(await page.content()).includes(carol.email), 'support sees the email masked');
+    await shot(page, 'admin-ticket');
+    await page.getByRole('link', { name: 'c***l@console.test' }).click();
+    await page.getByRole('heading', { name: 'c***l@console.test', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Run the doctor' }).click();
+    await page.getByTestId('staff-findings').getByText(new RegExp(orderId.slice(-6))).first().waitFor();
+    await page.getByRole('row', { name: `Open order ${orderId}` }).waitFor();
+    await page.locator('tbody[aria-busy="false"]').first().waitFor();
+    await shot(page, 'admin-user-360');
+    await page.getByRole('row', { name: `Open order ${orderId}` }).click();
+    await page.getByRole('heading', { name: `Order ${orderId}`, level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Timeline' }).waitFor();
+    await shot(page, 'admin-order');
+    await page.getByRole('button', { name: 'Check with provider' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText(`Ask the provider about order ${orderId} now`).waitFor();
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await dialog.getByText('Write the reason first: it goes into the audit log.').waitFor();
+    await dialog.getByLabel(/^Reason/).fill(`ticket ${ticketId}: user paid, callback never came`);
+    await shot(page, 'admin-order-confirm');
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText(/Done: credited\. The order is now: Credited\./).waitFor();
+    await page.getByRole('row', { name: /reconcile|support/ }).first().waitFor();
+    assert.equal((await getAccount(env.t.ctx.db, walletAccountId(carol.user.id))).balance, walletBefore + 6_000_000n);
+
+    // Reply on the ticket and resolve it.
+    await page.goto(`/console/admin/tickets/${ticketId}`);
+    await page.getByLabel('Message').fill('We checked with the provider: your 6.00 is credited.');
+    await page.getByLabel('Status after the reply').selectOption('resolved');
+    await page.getByRole('button', { name: 'Send reply' }).click();
+    await page.getByText('Reply sent.').waitFor();
+    await page.getByText('We checked with the provider: your 6.00 is credited.').first().waitFor();
+
+    // The audit log shows the check with its reason and target.
+    await nav(page, 'Audit log').click();
+    await page.getByLabel(/^Action/).fill('payment.');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    const row = page.getByRole('row', { name: new RegExp(`payment\\.check_with_provider ${orderId}`) });
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? '', /callback never came/);
+    await shot(page, 'admin-audit');
+    assert.deepEqual(problemsOf(page), []);
+    await staff.ctx.close();
+
+    // The user sees the order credited and the ticket resolved.
+    await user.page.goto(`/console/orders/${orderId}`);
+    await user.page.getByTestId('order-status').getByText('Credited').waitFor();
+    await user.page.goto('/console/help');
+    await user.page.getByRole('row', { name: /paid 6\.00/ }).getByText('resolved').waitFor();
+    await user.ctx.close();
+  });
+
+  test('staff queues, redeem batches (codes shown once, CSV) and the audit filters', async () => {
+    const { ctx, page } = await newPage(env);
+    await signInUi(page, admin.email, admin.password);
+    await nav(page, 'Order queues').click();
+    await page.getByRole('button', { name: 'All', exact: true }).click();
+    await page.getByRole('row', { name: /Open order ord_/ }).first().waitFor();
+    await shot(page, 'admin-orders');
+    await nav(page, 'Redeem batches').click();
+    await page.getByLabel('Batch name').fill('spring promo');
+    await page.getByLabel('How many codes').fill('3');
+    await page.getByLabel(/^Value per code/).fill('1.50');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    const codes = (await page.getByTestId('generated-codes').inputValue()).split('\n');
+    assert.equal(codes.length, 3);
+    assert.match(codes[0], /^TALLY-/);
+    await shot(page, 'admin-redeem-generated');
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download CSV' }).click();
+    const csv = readFileSync(await (await download).path(), 'utf8');
+    for (const c of codes) assert.ok(csv.includes(c), 'the CSV has every code');
+    assert.equal(await page.getByRole('button', { name: 'Downloaded' }).isDisabled(), true, 'downloadable once');
+    await page.getByRole('button', { name: 'I have copied it' }).click();
+    assert.ok(!(await page.content()).includes(codes[0]), 'the codes are gone once the dialog closes');
+    await page.getByRole('button', { name: 'Disable batch spring promo' }).click();
+    await page.getByRole('dialog').getByLabel(/^Reason/).fill('promo cancelled');
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('Batch disabled (3 codes).').waitFor();
+    await page.getByRole('row', { name: /spring promo/ }).getByText('disabled').waitFor();
+    await shot(page, 'admin-redeem');
+    await nav(page, 'Tickets').click();
+    await page.getByRole('button', { name: 'Resolved' }).click();
+    await page.getByRole('row', { name: /paid 6\.00/ }).waitFor();
+    await shot(page, 'admin-tickets');
+    await nav(page, 'Audit log').click();
+    await page.getByLabel(/^Action/).fill('redeem.');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('row', { name: /redeem\./ }).first().waitFor();
+    await page.getByRole('button', { name: '中文' }).click();
+    await page.getByRole('heading', { name: '审计日志', level: 1 }).waitFor();
+    await shot(page, 'admin-audit-zh');
+    await page.getByRole('button', { name: 'English' }).click();
     assert.deepEqual(problemsOf(page), []);
     await ctx.close();
   });

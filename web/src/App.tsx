@@ -14,6 +14,10 @@ import { AdminUsers, AdminUser } from './pages/admin/Users.tsx';
 import { AdminChannels } from './pages/admin/Channels.tsx';
 import { AdminModels } from './pages/admin/Models.tsx';
 import { AdminGroups } from './pages/admin/Groups.tsx';
+import { AdminOrders, AdminOrder } from './pages/admin/Orders.tsx';
+import { AdminTickets, AdminTicket } from './pages/admin/Tickets.tsx';
+import { AdminRedeem } from './pages/admin/Redeem.tsx';
+import { AdminAudit } from './pages/admin/Audit.tsx';
 import { Help } from './pages/Help.tsx';
 import { FEATURES } from './features.ts';
 
@@ -34,6 +38,12 @@ const ALL_ROUTES: Route[] = [
   { path: '/help', nav: 'nav.help', page: (p) => <Help {...p} />, enabled: FEATURES.support },
   { path: '/admin/users', nav: 'nav.users', staff: true, page: (p) => <AdminUsers {...p} /> },
   { path: '/admin/users/:id', staff: true, page: (p) => <AdminUser {...p} /> },
+  { path: '/admin/orders', nav: 'nav.adminOrders', staff: true, page: (p) => <AdminOrders {...p} />, enabled: FEATURES.orders },
+  { path: '/admin/orders/:id', staff: true, page: (p) => <AdminOrder {...p} />, enabled: FEATURES.orders },
+  { path: '/admin/tickets', nav: 'nav.tickets', staff: true, page: (p) => <AdminTickets {...p} />, enabled: FEATURES.support },
+  { path: '/admin/tickets/:id', staff: true, page: (p) => <AdminTicket {...p} />, enabled: FEATURES.support },
+  { path: '/admin/redeem', nav: 'nav.redeemBatches', staff: true, page: (p) => <AdminRedeem {...p} /> },
+  { path: '/admin/audit', nav: 'nav.audit', staff: true, page: (p) => <AdminAudit {...p} />, enabled: FEATURES.support },
   { path: '/admin/channels', nav: 'nav.channels', staff: true, page: (p) => <AdminChannels {...p} /> },
   { path: '/admin/models', nav: 'nav.models', staff: true, page: (p) => <AdminModels {...p} /> },
   { path: '/admin/groups', nav: 'nav.groups', staff: true, page: (p) => <AdminGroups {...p} /> },

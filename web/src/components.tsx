@@ -157,3 +157,79 @@ export function Table<R>({ caption, columns, rows, loading, placeholderRows = 5,
 export const Badge = ({ tone, children }: { tone: 'ok' | 'warn' | 'bad' | 'muted'; children: ReactNode }) => <span className={`badge badge-${tone}`}>{children}</span>;
 
 export const splitList = (s: string) => s.split(/[,\s]+/).map((x) => x.trim()).filter(Boolean);
+
+/**
+ * A staff action behind a confirmation that asks for the reason (written to
+ * the audit log). `onSubmit` gets the trimmed reason; its error stays in the dialog.
+ */
+export function ReasonDialog({ open, title, message, onCancel, onSubmit, children, confirmLabel, minLength = 1 }: {
+  open: boolean; title: string; message: string; onCancel(): void; onSubmit(reason: string): Promise<void>; children?: ReactNode; confirmLabel?: string; minLength?: number;
+}) {
+  const { t } = useI18n();
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    if (open) { setReason(''); setError(null); }
+  }, [open]);
+  return (
+    <Confirm
+      open={open}
+      title={title}
+      message={message}
+      busy={busy}
+      confirmLabel={confirmLabel}
+      onCancel={onCancel}
+      onConfirm={async () => {
+        if (reason.trim().length < minLength) {
+          setError(t('admin.reasonRequired'));
+          return;
+        }
+        setBusy(true);
+        setError(null);
+        try {
+          await onSubmit(reason.trim());
+        } catch (e) {
+          setError((e as Error)?.message || t('common.error'));
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      {children}
+      <Field label={t('admin.reason')}>{(id) => <textarea id={id} name="reason" required maxLength={500} rows={3} value={reason} onChange={(e) => setReason(e.target.value)} />}</Field>
+      {error && <Notice kind="error">{error}</Notice>}
+    </Confirm>
+  );
+}
+
+/** Support sees emails masked (the Support issue's rule); an admin sees them and reveals other fields with a reason. */
+export const maskEmail = (email: string) => {
+  const [local, domain] = email.split('@');
+  if (!domain) return '***';
+  return `${local.length <= 2 ? `${local[0] ?? ''}*` : `${local[0]}***${local[local.length - 1]}`}@${domain}`;
+};
+export const shownEmail = (email: string, role: string) => (role === 'admin' ? email : maskEmail(email));
+
+/** Segmented buttons (aria-pressed) for a small set of views. */
+export function Segmented<V extends string>({ label, value, options, onChange }: { label: string; value: V; options: { value: V; label: string }[]; onChange(v: V): void }) {
+  return (
+    <div className="segmented" role="group" aria-label={label}>
+      {options.map((o) => (
+        <button key={o.value} type="button" className={o.value === value ? 'on' : 'secondary'} aria-pressed={o.value === value} onClick={() => onChange(o.value)}>{o.label}</button>
+      ))}
+    </div>
+  );
+}
+
+/** Saves text as a file in the browser (CSV exports, generated codes). */
+export function downloadText(name: string, text: string, type = 'text/csv;charset=utf-8') {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

@@ -4,7 +4,7 @@ import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput } from '../validate.ts';
 import { formatMoney } from '../../ledger/money.ts';
-import { createOrder, getOrder, listOrders, explainOrder, reconcileOrder, ORDER_STATUSES, type Order } from '../../payments/index.ts';
+import { createOrder, getOrder, listOrders, explainOrder, reconcileOrder, payments, ORDER_STATUSES, type Order } from '../../payments/index.ts';
 
 const CreateBody = z.object({
   // A number is let through so parseMoney can say why it is refused ("10.00" as a string).
@@ -43,6 +43,12 @@ export const orderView = (o: Order, now: number) => ({
 export const publicBaseUrl = (ctx: AppContext, req: FastifyRequest) => (ctx.config.publicUrl ?? `${req.protocol}://${req.host}`).replace(/\/$/, '');
 
 export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
+  // The providers enabled on this instance, for the top-up page's choice.
+  app.get('/api/payments/providers', async (req) => {
+    await requireUser(ctx, req);
+    return { data: [...payments(ctx).providers.keys()].map((name) => ({ name })) };
+  });
+
   app.post('/api/orders', async (req, reply) => {
     const user = await requireUser(ctx, req);
     const body = parseInput(CreateBody, req.body);

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import { invalid, notFound } from '../../lib/errors.ts';
 import { formatMoney } from '../../ledger/money.ts';
@@ -33,7 +33,11 @@ export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
     return `<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p>Order ${esc(o.id)}: pay ${esc(formatMoney(o.amount))} ${esc(o.currency)} (status ${esc(o.status)})</p><div>${buttons}</div><p>No real money moves. 不会产生真实扣款。</p>`;
   });
 
-  app.post<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
+  // The pay page's buttons are plain HTML forms: a browser posts them as
+  // application/x-www-form-urlencoded, parsed here (in this scope only).
+  app.register(async (scoped) => {
+  scoped.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))));
+  scoped.post<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
     const provider = sandbox();
     const o = await sandboxOrder(req.params.id);
     const outcome = ((req.body as { outcome?: string } | undefined)?.outcome ?? (req.query as { outcome?: string }).outcome) as SandboxOutcome;
@@ -54,12 +58,22 @@ export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
         provider.recordTrade(o, 'paid').then(deliver).catch((e) => ctx.log.error({ err: e }, 'sandbox late payment failed'));
       }, wait).unref();
       reply.code(202);
+      if (wantsHtml(req.headers.accept)) return donePage(reply, o, outcome);
       return { outcome, order_id: o.id, pays_at: new Date(ctx.now() + wait).toISOString() };
     }
     const n = await provider.recordTrade(o, outcome === 'fail' ? 'failed' : 'paid');
     let callbacks: number[] = [];
     if (outcome === 'twice') callbacks = await Promise.all([deliver(n), deliver(n)]);
     else if (outcome !== 'never') callbacks = [await deliver(n)];
+    if (wantsHtml(req.headers.accept)) return donePage(reply, o, outcome);
     return { outcome, order_id: o.id, trade_id: n.tradeId, callbacks };
   });
+  });
+}
+
+// A browser that pressed a button gets a page back with a link to the order in the console, not JSON.
+const wantsHtml = (accept: string | undefined) => Boolean(accept && accept.includes('text/html'));
+function donePage(reply: FastifyReply, o: Order, outcome: string) {
+  reply.type('text/html; charset=utf-8');
+  return `<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p>Order ${esc(o.id)}: outcome <strong>${esc(outcome)}</strong>.</p><p><a href="/console/orders/${encodeURIComponent(o.id)}">Back to the order 返回订单</a></p>`;
 }

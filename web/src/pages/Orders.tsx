@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api.ts';
-import { useI18n, errorText } from '../i18n.tsx';
+import { useI18n, errorText, type T, type MessageKey } from '../i18n.tsx';
 import { Badge, Field, Link, Notice, PageTitle, Skeleton, Table } from '../components.tsx';
 import { useApi } from '../useApi.ts';
 import { navigate } from '../router.ts';
@@ -14,11 +14,20 @@ interface Order {
 }
 const OPEN = ['created', 'pending', 'paid'];
 const tone = (s: string) => (s === 'credited' ? 'ok' : OPEN.includes(s) ? 'warn' : s === 'failed' || s === 'flagged' || s === 'disputed' ? 'bad' : 'muted');
+export const orderTone = tone;
+/** An order status in words ("Processing"), falling back to the raw status for one this console does not know. */
+export const statusLabel = (t: T, s: string) => (`order.state.${s}` in STATE_KEYS ? t(`order.state.${s}` as MessageKey) : s);
+const STATE_KEYS: Record<string, true> = Object.fromEntries(['created', 'pending', 'paid', 'credited', 'failed', 'expired', 'canceled', 'flagged', 'refunded', 'partially_refunded', 'disputed'].map((s) => [`order.state.${s}`, true]));
+const PROVIDER_NAMES: Record<string, string> = { sandbox: 'Sandbox', stripe: 'Stripe', epay: 'EPay 易支付' };
 
 export function TopUp({ me }: PageProps) {
   const { t } = useI18n();
   const [amount, setAmount] = useState('10.00');
-  const [provider, setProvider] = useState('sandbox');
+  const [provider, setProvider] = useState('');
+  // The providers enabled on this instance (GET /api/payments/providers); the first is the default.
+  const providers = useApi<{ data: { name: string }[] }>('/api/payments/providers');
+  const names = providers.data?.data.map((p) => p.name) ?? null;
+  const chosen = provider || names?.[0] || '';
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   return (
@@ -31,7 +40,7 @@ export function TopUp({ me }: PageProps) {
           setBusy(true);
           setError(null);
           try {
-            const o = await api<Order>('/api/orders', { body: { amount, provider } });
+            const o = await api<Order>('/api/orders', { body: { amount, provider: chosen || undefined } });
             navigate(`/orders/${o.id}`);
           } catch (err) {
             setError(errorText(t, err));
@@ -43,15 +52,14 @@ export function TopUp({ me }: PageProps) {
         <Field label={`${t('topup.amount')} (${me.currency})`}>{(id) => <input id={id} name="amount" inputMode="decimal" pattern="\d+(\.\d{1,2})?" required value={amount} onChange={(e) => setAmount(e.target.value)} />}</Field>
         <Field label={t('topup.provider')}>
           {(id) => (
-            <select id={id} name="provider" value={provider} onChange={(e) => setProvider(e.target.value)}>
-              <option value="sandbox">Sandbox</option>
-              <option value="stripe">Stripe</option>
-              <option value="epay">EPay 易支付</option>
+            <select id={id} name="provider" value={chosen} disabled={!names} onChange={(e) => setProvider(e.target.value)}>
+              {(names ?? []).map((n) => <option key={n} value={n}>{PROVIDER_NAMES[n] ?? n}</option>)}
             </select>
           )}
         </Field>
         <div className="notice-slot">{error && <Notice kind="error">{error}</Notice>}</div>
-        <button type="submit" disabled={busy}>{t('topup.submit')}</button>
+        {names?.length === 0 && <Notice kind="warn">{t('topup.noProviders')}</Notice>}
+        <button type="submit" disabled={busy || !chosen}>{t('topup.submit')}</button>
       </form>
     </>
   );
@@ -76,7 +84,7 @@ export function Orders(_: PageProps) {
             { key: 'created', label: t('orders.created'), render: (o) => fmtTime(o.created_at) },
             { key: 'amount', label: t('orders.amount'), numeric: true, render: (o) => `${tidy(o.amount)} ${o.currency}` },
             { key: 'credit', label: t('orders.credit'), numeric: true, render: (o) => `${tidy(o.credit_amount)} ${o.credit_currency}` },
-            { key: 'status', label: t('orders.status'), render: (o) => <Badge tone={tone(o.status)}>{o.status}</Badge> },
+            { key: 'status', label: t('orders.status'), render: (o) => <Badge tone={tone(o.status)}>{statusLabel(t, o.status)}</Badge> },
           ]}
         />
       </section>
@@ -117,7 +125,7 @@ export function OrderDetail({ params, refreshMe }: PageProps) {
           <Notice kind="error">{(error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, error)}</Notice>
         ) : (
           <>
-            <p className="status-line">{order ? <Badge tone={tone(order.status)}>{order.status}</Badge> : <Skeleton width="6rem" />}</p>
+            <p className="status-line" data-testid="order-status">{order ? <Badge tone={tone(order.status)}>{statusLabel(t, order.status)}</Badge> : <Skeleton width="6rem" />}</p>
             <p className="explanation-text">{order ? order.explanation[lang] : <Skeleton width="90%" height="3em" />}</p>
             <dl className="facts">
               <dt>{t('orders.amount')}</dt><dd>{order ? `${tidy(order.amount)} ${order.currency}` : <Skeleton width="6rem" />}</dd>

@@ -7,6 +7,9 @@ import { createUser, listUsers, resolveUser, getUserBalance, type User } from '.
 import { adjustBalanceManually } from '../../../accounts/manualCredit.ts';
 import { parseMoney, formatMoney } from '../../../ledger/money.ts';
 import { verifyLedger } from '../../../ledger/verify.ts';
+import { listStatement, walletAccountId } from '../../../ledger/index.ts';
+import { listUsage } from '../../../gateway/usageLog.ts';
+import { statementLine } from '../me.ts';
 
 const CreateUserBody = z.object({
   email: z.string().min(3).max(320),
@@ -56,6 +59,23 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
     const r = await adjustBalanceManually(ctx.db, { userId: user.id, amount, reason: body.reason, actor, idempotencyKey: body.idempotency_key });
     const b = await getUserBalance(ctx.db, user.id);
     return { transfer_id: r.transfer.id, replayed: r.replayed, amount: formatMoney(amount), balance: formatMoney(b.balance) };
+  });
+
+  // A user's 360° view for staff: their statement and request log (client IPs left out; an admin reveals them with a reason).
+  const PageQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional(), before: z.string().max(64).optional() });
+  app.get<{ Params: { id: string } }>('/api/admin/users/:id/ledger', async (req) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    const q = parseInput(PageQuery, req.query);
+    const user = await resolveUser(ctx.db, req.params.id);
+    return { data: (await listStatement(ctx.db, walletAccountId(user.id), q)).map(statementLine) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/admin/users/:id/requests', async (req) => {
+    await requireStaff(ctx, req, ['admin', 'support']);
+    const q = parseInput(PageQuery, req.query);
+    const user = await resolveUser(ctx.db, req.params.id);
+    const rows = await listUsage(ctx.db, { userId: user.id, limit: q.limit, before: q.before });
+    return { data: rows.map(({ client_ip: _ip, ...r }) => r) };
   });
 
   app.get('/api/admin/ledger/verify', async (req, reply) => {

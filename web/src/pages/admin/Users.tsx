@@ -1,7 +1,10 @@
 import { useState } from 'react';
 import { api, qs } from '../../api.ts';
-import { useI18n, errorText } from '../../i18n.tsx';
-import { Badge, Confirm, Field, Link, Notice, PageTitle, Skeleton, Table } from '../../components.tsx';
+import { useI18n, errorText, type MessageKey } from '../../i18n.tsx';
+import { Badge, Confirm, Field, Link, Notice, PageTitle, ReasonDialog, Skeleton, Table, shownEmail } from '../../components.tsx';
+import { OrderTable, type AdminOrderRow } from './Orders.tsx';
+import { TicketTable, type TicketRow } from './Tickets.tsx';
+import type { StatementLine, UsageRow } from '../../api.ts';
 import { useApi } from '../../useApi.ts';
 import { navigate } from '../../router.ts';
 import { tidy } from '../../money.ts';
@@ -10,7 +13,7 @@ import type { PageProps } from '../../App.tsx';
 interface AdminUserRow { id: string; email: string; nickname: string | null; role: string; status: string; group: string | null; created_at: string }
 interface AdminUserView extends AdminUserRow { balance: string; pending: string; available: string; currency: string }
 
-export function AdminUsers(_: PageProps) {
+export function AdminUsers({ me }: PageProps) {
   const { t, fmtTime } = useI18n();
   const [draft, setDraft] = useState('');
   const [q, setQ] = useState('');
@@ -29,9 +32,9 @@ export function AdminUsers(_: PageProps) {
           rows={users.data?.data ?? (users.error ? [] : null)}
           rowKey={(u) => u.id}
           onRowClick={(u) => navigate(`/admin/users/${u.id}`)}
-          rowLabel={(u) => u.email}
+          rowLabel={(u) => shownEmail(u.email, me.role)}
           columns={[
-            { key: 'email', label: t('admin.users.email'), render: (u) => <><strong>{u.email}</strong><br /><span className="mono muted">{u.id}</span></> },
+            { key: 'email', label: t('admin.users.email'), render: (u) => <><strong>{shownEmail(u.email, me.role)}</strong><br /><span className="mono muted">{u.id}</span></> },
             { key: 'role', label: t('admin.users.role'), render: (u) => u.role },
             { key: 'group', label: t('admin.users.group'), render: (u) => u.group ?? '—' },
             { key: 'status', label: t('admin.users.status'), render: (u) => <Badge tone={u.status === 'active' ? 'ok' : 'bad'}>{u.status}</Badge> },
@@ -59,7 +62,7 @@ export function AdminUser({ params, me }: PageProps) {
   if (user.error) return <><PageTitle>{t('admin.users.title')}</PageTitle><Notice kind="error">{(user.error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, user.error)}</Notice></>;
   return (
     <>
-      <PageTitle actions={<Link to="/admin/users">{t('common.back')}</Link>}>{u ? u.email : t('admin.users.title')}</PageTitle>
+      <PageTitle actions={<Link to="/admin/users">{t('common.back')}</Link>}>{u ? shownEmail(u.email, me.role) : t('admin.users.title')}</PageTitle>
       <section className="stats">
         <div className="card stat"><h2>{t('dash.balance')}</h2><p className="figure">{u ? <>{tidy(u.balance)} <small>{u.currency}</small></> : <Skeleton width="8rem" />}</p></div>
         <div className="card stat"><h2>{t('dash.available')}</h2><p className="figure">{u ? <>{tidy(u.available)} <small>{u.currency}</small></> : <Skeleton width="8rem" />}</p></div>
@@ -115,6 +118,132 @@ export function AdminUser({ params, me }: PageProps) {
         <Field label={t('admin.user.reason')}>{(id) => <textarea id={id} name="reason" required maxLength={500} rows={3} value={reason} onChange={(e) => setReason(e.target.value)} />}</Field>
         {msg?.kind === 'error' && confirming && <Notice kind="error">{msg.text}</Notice>}
       </Confirm>
+      <User360 userId={params.id} isAdmin={canWrite} />
     </>
   );
 }
+
+type Bi = { en: string; zh: string };
+interface Diagnosis { summary: Bi; cases: { class: string; state: string; title: Bi; cause: Bi; next_step: Bi; evidence: string[] }[] }
+interface Attempt { id: string; code: string; outcome: string; ip: string | null; created_at: string }
+
+/** A user's 360° view for staff: orders, ledger, redemptions, requests, tickets and the billing doctor. */
+function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
+  const { t, lang, fmtTime } = useI18n();
+  const uid = encodeURIComponent(userId);
+  const orders = useApi<{ data: AdminOrderRow[] }>(`/api/admin/orders${qs({ user: userId, limit: 20 })}`);
+  const ledger = useApi<{ data: StatementLine[] }>(`/api/admin/users/${uid}/ledger?limit=20`);
+  const attempts = useApi<{ data: Attempt[] }>(`/api/admin/redeem/attempts${qs({ user_id: userId, limit: 20 })}`);
+  const requests = useApi<{ data: UsageRow[] }>(`/api/admin/users/${uid}/requests?limit=20`);
+  const tickets = useApi<{ data: TicketRow[] }>(`/api/admin/tickets${qs({ user: userId, limit: 20 })}`);
+  const [diag, setDiag] = useState<Diagnosis | null>(null);
+  const [diagError, setDiagError] = useState<string | null>(null);
+  const [revealing, setRevealing] = useState(false);
+  const [revealed, setRevealed] = useState<string[] | null>(null);
+  const rows = <R,>(x: { data: { data: R[] } | null; error: unknown }) => x.data?.data ?? (x.error ? [] : null);
+  return (
+    <>
+      <section className="card" aria-labelledby="doctor-h">
+        <div className="row between wrap">
+          <h2 id="doctor-h">{t('admin.user360.doctor')}</h2>
+          <button type="button" className="secondary" onClick={async () => {
+            setDiagError(null);
+            try { setDiag(await api<Diagnosis>(`/api/admin/users/${uid}/diagnose`)); } catch (e) { setDiagError(errorText(t, e)); }
+          }}>{t('admin.user360.runDoctor')}</button>
+        </div>
+        {diagError && <Notice kind="error">{diagError}</Notice>}
+        {diag && (
+          <div data-testid="staff-findings">
+            <p>{diag.summary[lang]}</p>
+            {diag.cases.map((c, i) => (
+              <article key={i} className="case">
+                <h3>{c.title[lang]} <Badge tone={c.state === 'open' ? 'warn' : 'ok'}>{c.class}</Badge></h3>
+                <p><strong>{t('help.cause')}:</strong> {c.cause[lang]}</p>
+                <p><strong>{t('help.next')}:</strong> {c.next_step[lang]}</p>
+                {c.evidence.length > 0 && <ul className="evidence">{c.evidence.map((e, j) => <li key={j} className="mono">{e}</li>)}</ul>}
+              </article>
+            ))}
+          </div>
+        )}
+      </section>
+      <section className="card" aria-labelledby="u-orders-h">
+        <h2 id="u-orders-h">{t('orders.title')}</h2>
+        <OrderTable caption={t('orders.title')} rows={rows(orders)} placeholderRows={2} />
+      </section>
+      <section className="card" aria-labelledby="u-ledger-h">
+        <h2 id="u-ledger-h">{t('admin.user360.ledger')}</h2>
+        <Table
+          caption={t('admin.user360.ledger')}
+          rows={rows(ledger)}
+          placeholderRows={2}
+          rowKey={(l) => l.id}
+          columns={[
+            { key: 'at', label: t('usage.time'), render: (l) => fmtTime(l.created_at) },
+            { key: 'kind', label: t('stmt.kind'), render: (l) => (`kind.${l.kind}` in KIND_KEYS ? t(`kind.${l.kind}` as MessageKey) : l.kind) },
+            { key: 'amount', label: t('stmt.amount'), numeric: true, render: (l) => `${l.amount.startsWith('-') ? '' : '+'}${tidy(l.amount)}` },
+            { key: 'after', label: t('stmt.balanceAfter'), numeric: true, render: (l) => tidy(l.balance_after) },
+            { key: 'reason', label: t('stmt.reason'), render: (l) => l.reason ?? '—' },
+            { key: 'ref', label: t('stmt.reference'), render: (l) => <span className="mono">{l.reference ?? '—'}</span> },
+          ]}
+        />
+      </section>
+      <section className="card" aria-labelledby="u-redeem-h">
+        <h2 id="u-redeem-h">{t('admin.user360.redemptions')}</h2>
+        <Table
+          caption={t('admin.user360.redemptions')}
+          rows={rows(attempts)}
+          placeholderRows={2}
+          rowKey={(a) => a.id}
+          columns={[
+            { key: 'at', label: t('usage.time'), render: (a) => fmtTime(a.created_at) },
+            { key: 'code', label: t('redeem.code'), render: (a) => <span className="mono">{a.code}</span> },
+            { key: 'outcome', label: t('admin.orders.outcome'), render: (a) => a.outcome },
+            ...(isAdmin ? [{ key: 'ip', label: 'IP', render: (a: Attempt) => <span className="mono">{a.ip ?? '—'}</span> }] : []),
+          ]}
+        />
+      </section>
+      <section className="card" aria-labelledby="u-req-h">
+        <div className="row between wrap">
+          <h2 id="u-req-h">{t('admin.user360.requests')}</h2>
+          {isAdmin && <button type="button" className="secondary small" onClick={() => setRevealing(true)}>{t('admin.user360.revealIps')}</button>}
+        </div>
+        {revealed && <Notice>{t('admin.user360.ips', { ips: revealed.join(', ') || '—' })}</Notice>}
+        <Table
+          caption={t('admin.user360.requests')}
+          rows={rows(requests)}
+          placeholderRows={2}
+          rowKey={(r) => r.id}
+          columns={[
+            { key: 'at', label: t('usage.time'), render: (r) => fmtTime(r.created_at) },
+            { key: 'id', label: 'ID', render: (r) => <span className="mono">{r.id}</span> },
+            { key: 'model', label: t('usage.model'), render: (r) => r.model ?? '—' },
+            { key: 'status', label: t('usage.status'), render: (r) => r.status },
+            { key: 'cost', label: t('usage.cost'), numeric: true, render: (r) => tidy(r.charged_amount) },
+            { key: 'charged', label: t('usage.charged'), render: (r) => (r.charged ? t('common.yes') : t('common.no')) },
+          ]}
+        />
+      </section>
+      <section className="card" aria-labelledby="u-tickets-h">
+        <h2 id="u-tickets-h">{t('admin.tickets.title')}</h2>
+        <TicketTable caption={t('admin.tickets.title')} rows={rows(tickets)} placeholderRows={1} />
+      </section>
+      <ReasonDialog
+        open={revealing}
+        title={t('admin.user360.revealIps')}
+        message={t('admin.user360.revealConfirm')}
+        minLength={5}
+        onCancel={() => setRevealing(false)}
+        onSubmit={async (reason) => {
+          try {
+            const r = await api<{ value: string[] }>(`/api/admin/users/${uid}/reveal`, { body: { field: 'client_ips', reason } });
+            setRevealed(r.value);
+            setRevealing(false);
+          } catch (e) {
+            throw new Error(errorText(t, e));
+          }
+        }}
+      />
+    </>
+  );
+}
+const KIND_KEYS: Record<string, true> = Object.fromEntries(['usage', 'manual_credit', 'manual_debit', 'demo_credit', 'task', 'redeem', 'payment', 'refund', 'compensation', 'uncollected', 'reversal'].map((k) => [`kind.${k}`, true]));
