@@ -4,7 +4,8 @@ import { TallyError } from '../lib/errors.ts';
 import { safeEqual } from '../lib/crypto.ts';
 import { SESSION_COOKIE, userForSession } from '../accounts/sessions.ts';
 import type { Role, User } from '../accounts/users.ts';
-import type { Actor } from '../support/audit.ts';
+import { isAdminActor, type Actor } from '../support/audit.ts';
+import { maskEmail } from '../accounts/users.ts';
 
 const unauthenticated = () => new TallyError('not_signed_in', 'sign in first (POST /api/auth/login)', { status: 401, retryable: false });
 
@@ -39,4 +40,9 @@ function adminTokenOf(req: FastifyRequest): string | null {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ') && !auth.startsWith('Bearer sk-')) return auth.slice(7).trim();
   return null;
+}
+
+/** Support staff see personal data masked (a***e@example.com); admins see it whole and reveal with a reason elsewhere. */
+export function emailFor(actor: Actor, email: string): string {
+  return isAdminActor(actor) ? email : maskEmail(email);
 }

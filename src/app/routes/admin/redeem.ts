@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
-import { requireStaff } from '../../auth.ts';
+import { requireStaff, emailFor } from '../../auth.ts';
+import type { Actor } from '../../../support/audit.ts';
 import { parseInput } from '../../validate.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
 import { parseExpiry } from '../keys.ts';
@@ -49,7 +50,7 @@ export const batchView = (b: RedeemBatch | BatchSummary) => ({
   ...('redemptions' in b ? { redemptions: b.redemptions, redeemed_amount: formatMoney(b.redeemedAmount) } : {}),
 });
 
-export const codeView = (c: CodeView) => ({
+export const codeView = (c: CodeView, actor: Actor) => ({
   id: c.id,
   batch_id: c.batchId,
   code: c.display,
@@ -58,7 +59,7 @@ export const codeView = (c: CodeView) => ({
   max_uses: c.maxUses,
   disabled_at: iso(c.disabledAt),
   disabled_reason: c.disabledReason,
-  redemptions: c.redemptions.map((r) => ({ id: r.id, user_id: r.userId, email: r.email, redeemed_at: iso(r.redeemedAt), status: r.status, transfer_id: r.transferId, reversed_at: iso(r.reversedAt) })),
+  redemptions: c.redemptions.map((r) => ({ id: r.id, user_id: r.userId, email: r.email ? emailFor(actor, r.email) : r.email, redeemed_at: iso(r.redeemedAt), status: r.status, transfer_id: r.transferId, reversed_at: iso(r.reversedAt) })),
 });
 
 export function adminRedeemRoutes(app: FastifyInstance, ctx: AppContext) {
@@ -90,9 +91,9 @@ export function adminRedeemRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.get<{ Params: { id: string } }>('/api/admin/redeem/batches/:id/codes', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    const actor = await requireStaff(ctx, req, ['admin', 'support']);
     const q = parseInput(CodesQuery, req.query);
-    return { data: (await listBatchCodes(ctx.db, req.params.id, { now: ctx.now(), limit: q.limit, after: q.after })).map(codeView) };
+    return { data: (await listBatchCodes(ctx.db, req.params.id, { now: ctx.now(), limit: q.limit, after: q.after })).map((c) => codeView(c, actor)) };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/redeem/batches/:id/disable', async (req) => {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
-import { requireStaff } from '../../auth.ts';
+import { requireStaff, emailFor } from '../../auth.ts';
+import type { Actor } from '../../../support/audit.ts';
 import { parseInput } from '../../validate.ts';
 import { createUser, listUsers, resolveUser, getUserBalance, type User } from '../../../accounts/users.ts';
 import { adjustBalanceManually } from '../../../accounts/manualCredit.ts';
@@ -27,13 +28,13 @@ const CreditBody = z.object({
 
 const ListQuery = z.object({ q: z.string().max(200).optional(), limit: z.coerce.number().int().min(1).max(200).optional() });
 
-export const userView = (u: User) => ({ id: u.id, email: u.email, nickname: u.nickname, role: u.role, status: u.status, group: u.group, created_at: new Date(u.createdAt).toISOString() });
+export const userView = (u: User, actor: Actor) => ({ id: u.id, email: emailFor(actor, u.email), nickname: u.nickname, role: u.role, status: u.status, group: u.group, created_at: new Date(u.createdAt).toISOString() });
 
 export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/users', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    const actor = await requireStaff(ctx, req, ['admin', 'support']);
     const q = parseInput(ListQuery, req.query);
-    return { data: (await listUsers(ctx.db, { query: q.q, limit: q.limit })).map(userView) };
+    return { data: (await listUsers(ctx.db, { query: q.q, limit: q.limit })).map((u) => userView(u, actor)) };
   });
 
   app.post('/api/admin/users', async (req, reply) => {
@@ -41,14 +42,14 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
     const body = parseInput(CreateUserBody, req.body);
     const { user, generatedPassword } = await createUser(ctx.db, body, { actor, currency: ctx.config.currency });
     reply.code(201);
-    return { ...userView(user), ...(generatedPassword ? { password: generatedPassword } : {}) };
+    return { ...userView(user, actor), ...(generatedPassword ? { password: generatedPassword } : {}) };
   });
 
   app.get<{ Params: { id: string } }>('/api/admin/users/:id', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    const actor = await requireStaff(ctx, req, ['admin', 'support']);
     const user = await resolveUser(ctx.db, req.params.id);
     const b = await getUserBalance(ctx.db, user.id);
-    return { ...userView(user), balance: formatMoney(b.balance), pending: formatMoney(b.pending), available: formatMoney(b.available), currency: b.currency };
+    return { ...userView(user, actor), balance: formatMoney(b.balance), pending: formatMoney(b.pending), available: formatMoney(b.available), currency: b.currency };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/users/:id/credit', async (req) => {
