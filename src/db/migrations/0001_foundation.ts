@@ -37,8 +37,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('ledger_transfers_debit').on('ledger_transfers').columns(['debit_account_id', 'created_at']).execute();
   await db.schema.createIndex('ledger_transfers_credit').on('ledger_transfers').columns(['credit_account_id', 'created_at']).execute();
   await db.schema.createIndex('ledger_transfers_reference').on('ledger_transfers').column('reference').execute();
-  // At most one reversal per transfer, enforced by the database.
-  await db.schema.createIndex('ledger_transfers_reverses').on('ledger_transfers').column('reverses_transfer_id').unique().execute();
+  // At most one reversal per transfer, enforced by the database. Partial: the
+  // usage transfers written on every request carry no reversal and skip it.
+  await db.schema.createIndex('ledger_transfers_reverses').on('ledger_transfers').column('reverses_transfer_id').unique().where(sql.ref('reverses_transfer_id'), 'is not', null).execute();
 
   await db.schema
     .createTable('ledger_holds')

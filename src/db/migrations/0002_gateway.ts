@@ -76,7 +76,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('request_logs_user').on('request_logs').columns(['user_id', 'created_at']).execute();
-  await db.schema.createIndex('request_logs_key').on('request_logs').columns(['key_id', 'created_at']).execute();
+  // No separate key_id index: per-key views filter within a user's rows (request_logs_user),
+  // and every index costs each request's settlement a B-tree insert.
 }
 
 export async function down(): Promise<void> {
