@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { TallyError, isTallyError } from '../lib/errors.ts';
+import { formatMoney } from '../ledger/money.ts';
 import type { KeyCache, KeyPrincipal } from '../accounts/keyCache.ts';
 import type { RateLimiter } from '../lib/rateLimit.ts';
 import { setChannelStatus } from './channels.ts';
@@ -171,7 +172,7 @@ export class Relay {
       if (!('walletId' in reservation)) {
         throw new TallyError('insufficient_balance', refusal.message, {
           status: 402, type: 'insufficient_balance', retryable: false,
-          details: { limit: refusal.limit, needed: fmt(refusal.needed), available: fmt(refusal.usable > 0n ? refusal.usable : 0n) },
+          details: { limit: refusal.limit, needed: formatMoney(refusal.needed, 6), available: formatMoney(refusal.usable > 0n ? refusal.usable : 0n, 6) },
         });
       }
     }
@@ -252,40 +253,40 @@ export class Relay {
   private async attempt(
     call: RelayCall, p: Prepared, log: LogRow, ch: RuntimeChannel, payload: string, ac: AbortController, clientGone: () => boolean, started: number,
   ): Promise<{ ok: true } | { ok: false; failure: AttemptFailure | null; stop: boolean }> {
-      let res;
-      try {
-        res = await ch.pool.request({
-          path: ch.pathPrefix + UPSTREAM_PATH[call.endpoint],
-          method: 'POST',
-          headers: { 'content-type': 'application/json', accept: p.stream ? 'text/event-stream' : 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
-          body: payload,
-          signal: ac.signal,
-          headersTimeout: ch.firstByteTimeoutMs,
-          bodyTimeout: ch.firstByteTimeoutMs,
-        });
-      } catch (e) {
-        if (clientGone()) return { ok: false, failure: null, stop: true };
-        const failure = classifyNetworkError(e, ch.name);
-        ch.breaker.failure(Date.now(), failure.error.message);
-        return { ok: false, failure, stop: false };
-      }
-      if (res.statusCode >= 400) {
-        const text = await res.body.text().catch(() => '');
-        const ra = res.headers['retry-after'];
-        const failure = classifyStatus(res.statusCode, text, ch.apiKey, ch.name, typeof ra === 'string' ? ra : null);
-        if (failure.breaker) ch.breaker.failure(Date.now(), failure.error.message);
-        if (failure.needsAttention) await this.markNeedsAttention(ch, res.statusCode);
-        return { ok: false, failure, stop: !failure.failover };
-      }
-      ch.breaker.success();
-      log.ttfb_ms = Date.now() - started;
-      if (p.stream) {
-        await this.pipeStream(call, p, log, res, clientGone, started);
-        return { ok: true };
-      }
-      if (await this.sendWhole(call, p, log, res, started)) return { ok: true };
-      ch.breaker.failure(Date.now(), 'upstream closed the connection before the body was complete');
-      return { ok: false, failure: classifyNetworkError(Object.assign(new Error('body'), { code: 'UND_ERR_SOCKET' }), ch.name), stop: false };
+    let res;
+    try {
+      res = await ch.pool.request({
+        path: ch.pathPrefix + UPSTREAM_PATH[call.endpoint],
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: p.stream ? 'text/event-stream' : 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
+        body: payload,
+        signal: ac.signal,
+        headersTimeout: ch.firstByteTimeoutMs,
+        bodyTimeout: ch.firstByteTimeoutMs,
+      });
+    } catch (e) {
+      if (clientGone()) return { ok: false, failure: null, stop: true };
+      const failure = classifyNetworkError(e, ch.name);
+      ch.breaker.failure(Date.now(), failure.error.message);
+      return { ok: false, failure, stop: false };
+    }
+    if (res.statusCode >= 400) {
+      const text = await res.body.text().catch(() => '');
+      const ra = res.headers['retry-after'];
+      const failure = classifyStatus(res.statusCode, text, ch.apiKey, ch.name, typeof ra === 'string' ? ra : null);
+      if (failure.breaker) ch.breaker.failure(Date.now(), failure.error.message);
+      if (failure.needsAttention) await this.markNeedsAttention(ch, res.statusCode);
+      return { ok: false, failure, stop: !failure.failover };
+    }
+    ch.breaker.success();
+    log.ttfb_ms = Date.now() - started;
+    if (p.stream) {
+      await this.pipeStream(call, p, log, res, clientGone, started);
+      return { ok: true };
+    }
+    if (await this.sendWhole(call, p, log, res, started)) return { ok: true };
+    ch.breaker.failure(Date.now(), 'upstream closed the connection before the body was complete');
+    return { ok: false, failure: classifyNetworkError(Object.assign(new Error('body'), { code: 'UND_ERR_SOCKET' }), ch.name), stop: false };
   }
 
   private async markNeedsAttention(ch: RuntimeChannel, status: number): Promise<void> {
@@ -387,12 +388,6 @@ export class Relay {
     log.latency_ms = Date.now() - started;
     this.d.settlement.enqueue({ requestId: log.id, walletId: p.reservation.walletId, keyId: p.principal.key.id, keyLimited: p.reservation.keyLimited, cost, log });
   }
-}
-
-function fmt(v: bigint): string {
-  const neg = v < 0n;
-  const a = neg ? -v : v;
-  return `${neg ? '-' : ''}${a / 1_000_000n}.${(a % 1_000_000n).toString().padStart(6, '0')}`;
 }
 
 function firstInt(...vals: unknown[]): number | null {
