@@ -13,37 +13,15 @@ import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
 import { verifyLedger, getAccount, walletAccountId, toBig, SYSTEM_ACCOUNTS } from '../../src/ledger/index.ts';
+import { relaySdk as sdk, requestLogRow as logRow, settledWallet as wallet, assertLedgerOk } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const CHAT = 'gpt-4o-mini';
 const ONE_X = 1_000_000n;
 const messages = [{ role: 'user' as const, content: 'Tell me a long story about double entry bookkeeping' }];
 
-const sdk = (t: TestTally, apiKey: string) => new OpenAI({ baseURL: `${t.url}/v1`, apiKey, maxRetries: 0 });
 const relay = (t: TestTally) => t.ctx.relay;
 const catalog = (t: TestTally) => t.ctx.catalog;
-
-async function logRow(t: TestTally, id: string | null): Promise<any> {
-  assert.ok(id, 'x-request-id');
-  const until = Date.now() + 5000;
-  for (;;) {
-    await relay(t).flush();
-    const r = await t.ctx.db.selectFrom('request_logs').selectAll().where('id', '=', id).executeTakeFirst();
-    if (r || Date.now() > until) return r;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-}
-
-async function wallet(t: TestTally, userId: string) {
-  await relay(t).flush();
-  return getAccount(t.ctx.db, walletAccountId(userId));
-}
-
-async function assertLedgerOk(t: TestTally) {
-  await relay(t).flush();
-  const r = await verifyLedger(t.ctx.db);
-  assert.ok(r.ok, JSON.stringify(r.checks.filter((c) => !c.ok), null, 2));
-}
 
 /** The settled row is self-consistent: cost = charged + uncollected, and the wallet moved by exactly charged. */
 function assertRowConsistent(row: any) {

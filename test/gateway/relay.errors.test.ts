@@ -13,21 +13,15 @@ import { setModelPrice } from '../../src/gateway/pricing.ts';
 import { upsertGroup } from '../../src/gateway/groups.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
 import { verifyLedger, getAccount, walletAccountId, toBig } from '../../src/ledger/index.ts';
+import { relaySdk as sdk, assertLedgerOk } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const CHAT = 'gpt-4o-mini';
 const EMBED = 'text-embedding-3-small';
 const messages = [{ role: 'user' as const, content: 'Hello there' }];
 
-const sdk = (t: TestTally, apiKey: string, prefix = '/v1') => new OpenAI({ baseURL: `${t.url}${prefix}`, apiKey, maxRetries: 0 });
 const relay = (t: TestTally) => t.ctx.relay;
 const catalog = (t: TestTally) => t.ctx.catalog;
-
-async function assertLedgerOk(t: TestTally) {
-  await relay(t).flush();
-  const r = await verifyLedger(t.ctx.db);
-  assert.ok(r.ok, JSON.stringify(r.checks.filter((c) => !c.ok), null, 2));
-}
 
 /** Runs `fn`, expects it to throw an SDK error of `cls` with this status and code, and returns the error. */
 async function expectSdkError(fn: () => Promise<unknown>, cls: any, status: number, code: string | RegExp): Promise<any> {

@@ -12,31 +12,15 @@ import { startMockOpenAI, refusedPort, mockUsageFor, mockReplyText, toUsage, DEF
 import { createChannel, type Channel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { verifyLedger, getAccount, walletAccountId, toBig } from '../../src/ledger/index.ts';
+import { relaySdk as sdk, requestLogRow as logRow, settledWallet as balance, assertLedgerOk } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const ONE_X = 1_000_000n;
 const BREAKER_COOLDOWN_MS = 1500;
 const messages = [{ role: 'user' as const, content: 'Route me somewhere healthy' }];
 
-const sdk = (t: TestTally, apiKey: string) => new OpenAI({ baseURL: `${t.url}/v1`, apiKey, maxRetries: 0 });
 const relay = (t: TestTally) => t.ctx.relay;
 const catalog = (t: TestTally) => t.ctx.catalog;
-
-async function logRow(t: TestTally, id: string | null): Promise<any> {
-  assert.ok(id, 'x-request-id');
-  const until = Date.now() + 5000;
-  for (;;) {
-    await relay(t).flush();
-    const r = await t.ctx.db.selectFrom('request_logs').selectAll().where('id', '=', id).executeTakeFirst();
-    if (r || Date.now() > until) return r;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-}
-
-async function balance(t: TestTally, userId: string) {
-  await relay(t).flush();
-  return getAccount(t.ctx.db, walletAccountId(userId));
-}
 
 async function channelStatus(t: TestTally, id: string): Promise<string> {
   const r = await t.ctx.db.selectFrom('channels').select(['status']).where('id', '=', id).executeTakeFirstOrThrow();

@@ -17,6 +17,7 @@ import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/p
 import { upsertGroup } from '../../src/gateway/groups.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
 import { verifyLedger, getAccount, walletAccountId, toBig, formatMoney } from '../../src/ledger/index.ts';
+import { relaySdk as sdk, requestLogRow as logRow, settledWallet as wallet, assertLedgerOk } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const CHAT = 'gpt-4o-mini';
@@ -26,30 +27,6 @@ const MAPPED = 'public-chat';
 const MAPPED_UPSTREAM = 'gpt-4.1-mini';
 const ONE_X = 1_000_000n;
 
-const sdk = (t: TestTally, apiKey: string, prefix = '/v1') => new OpenAI({ baseURL: `${t.url}${prefix}`, apiKey, maxRetries: 0 });
-
-/** The request log row of a request id, after the settlement queue has been flushed (waits for late settlements). */
-async function logRow(t: TestTally, id: string | null, timeoutMs = 5000): Promise<any> {
-  assert.ok(id, 'every response carries x-request-id');
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    await t.ctx.relay.flush();
-    const r = await t.ctx.db.selectFrom('request_logs').selectAll().where('id', '=', id).executeTakeFirst();
-    if (r || Date.now() > until) return r;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-}
-
-async function wallet(t: TestTally, userId: string) {
-  await t.ctx.relay.flush();
-  return getAccount(t.ctx.db, walletAccountId(userId));
-}
-
-async function assertLedgerOk(t: TestTally) {
-  await t.ctx.relay.flush();
-  const r = await verifyLedger(t.ctx.db);
-  assert.ok(r.ok, JSON.stringify(r.checks.filter((c) => !c.ok), null, 2));
-}
 
 /** Asserts a settled, charged request: log row, exact cost, wallet moved by exactly that. */
 async function assertCharged(t: TestTally, rid: string | null, expected: bigint, extra: Record<string, unknown> = {}) {
