@@ -18,6 +18,10 @@ const ENDPOINTS: Array<[string, Endpoint]> = [
  * path every request takes (measured in bench/). Everything else goes to
  * fastify. Returns a handler that answers true when it took the request.
  */
+function fail(res: ServerResponse, requestId: string, err: TallyError): void {
+  if (!res.headersSent) sendError(res, err, requestId);
+}
+
 export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => boolean {
   const routes = new Map<string, Endpoint>();
   for (const prefix of ctx.config.apiPrefixes) for (const [path, ep] of ENDPOINTS) routes.set(prefix + path, ep);
@@ -32,13 +36,10 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
     const endpoint = routes.get(q < 0 ? url : url.slice(0, q));
     if (!endpoint) return false;
     const requestId = newId('req');
-    const fail = (err: TallyError) => {
-      if (!res.headersSent) sendError(res, err, requestId);
-    };
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
       res.shouldKeepAlive = false;
-      fail(new TallyError('body_too_large', `the request body is ${declared} bytes; this server accepts at most ${limit}`, { status: 413, retryable: false }));
+      fail(res, requestId, new TallyError('body_too_large', `the request body is ${declared} bytes; this server accepts at most ${limit}`, { status: 413, retryable: false }));
       req.resume();
       return true;
     }
@@ -51,7 +52,7 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       if (size > limit) {
         tooLarge = true;
         res.shouldKeepAlive = false;
-        fail(new TallyError('body_too_large', `the request body is larger than the ${limit} bytes this server accepts`, { status: 413, retryable: false }));
+        fail(res, requestId, new TallyError('body_too_large', `the request body is larger than the ${limit} bytes this server accepts`, { status: 413, retryable: false }));
         return;
       }
       chunks.push(c);
@@ -59,17 +60,18 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
     req.on('end', () => {
       if (tooLarge) return;
       let body: unknown;
+      const raw = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
       try {
-        body = JSON.parse((chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'));
+        body = JSON.parse(raw);
       } catch {
-        fail(new TallyError('invalid_json', 'the request body is not valid JSON', { status: 400, retryable: false }));
+        fail(res, requestId, new TallyError('invalid_json', 'the request body is not valid JSON', { status: 400, retryable: false }));
         return;
       }
       ctx.relay
-        .handle({ endpoint, body, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res })
+        .handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res })
         .catch((e) => {
           ctx.log.error({ err: e, requestId }, 'relay failed');
-          fail(new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
+          fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
         });
     });
     req.on('error', () => res.destroy());

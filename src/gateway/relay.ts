@@ -11,6 +11,7 @@ import type { Group } from './groups.ts';
 import type { ReservationBook, Reservation } from './reservations.ts';
 import type { SettlementQueue, LogRow } from './settlement.ts';
 import { SseUsageTap, type StreamUsage } from './sse.ts';
+import { UpstreamCall, type UpstreamSink, type UpstreamHead } from './upstreamCall.ts';
 import { countPromptTokens, countText } from './tokens.ts';
 import { classifyStatus, classifyNetworkError, type AttemptFailure } from './upstreamErrors.ts';
 import { didYouMean } from './suggest.ts';
@@ -33,6 +34,8 @@ export interface RelayConfig {
 export interface RelayCall {
   endpoint: Endpoint;
   body: unknown;
+  /** The request body as received (JSON text); sent upstream as is when nothing in it changes. */
+  raw?: string;
   authorization: string | undefined;
   ip: string;
   requestId: string;
@@ -46,6 +49,8 @@ interface Prepared {
   price: ModelPrice;
   group: Group;
   body: Record<string, any>;
+  /** The client's JSON text when `body` is unchanged from it (no max_tokens cap). */
+  raw: string | undefined;
   stream: boolean;
   clientWantsUsage: boolean;
   /** Prompt tokens as Tally counts them (billed when upstream reports no usage); the hold adds a 10% margin. */
@@ -54,6 +59,12 @@ interface Prepared {
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
+/** How much of an upstream error body is kept to explain the error. */
+const MAX_ERROR_BODY = 64 * 1024;
+const CLIENT_GONE = Object.assign(new Error('the client closed the connection'), { code: 'CLIENT_GONE' });
+const TOTAL_TIMEOUT = Object.assign(new Error('total timeout'), { name: 'TimeoutError' });
+
+type AttemptResult = { ok: true } | { ok: false; failure: AttemptFailure | null; stop: boolean; needsAttention?: number };
 
 function bearer(h: string | undefined): string | undefined {
   if (!h) return undefined;
@@ -177,9 +188,9 @@ export class Relay {
       }
     }
     log.held = reservation.amount;
-    log.pricing = JSON.stringify({ input_per_1m: String(price.inputPer1M), output_per_1m: String(price.outputPer1M), cached_input_per_1m: price.cachedInputPer1M === null ? null : String(price.cachedInputPer1M), multiplier_ppm: String(group.multiplierPpm), group: group.name });
+    log.pricing = pricingSnapshot(price, group);
     const clientWantsUsage = stream && b.stream_options?.include_usage === true;
-    return { principal, model, price, group, body: outBody, stream, clientWantsUsage, promptCount, reservation };
+    return { principal, model, price, group, body: outBody, raw: outBody === b ? call.raw : undefined, stream, clientWantsUsage, promptCount, reservation };
   }
 
   /** Reserve; if refused, re-read the wallet once (a top-up may have landed) and try again. */
@@ -204,91 +215,35 @@ export class Relay {
   private async relay(call: RelayCall, p: Prepared, log: LogRow, started: number): Promise<void> {
     const candidates = this.orderChannels(p.model);
     if (!candidates.length) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, { status: 503, type: 'unavailable_error' });
-    // One controller per attempt (cheaper than AbortSignal.any + AbortSignal.timeout per request).
-    let attemptAbort: AbortController | null = null;
-    let clientGone = false;
-    const onClose = () => {
-      if (!call.res.writableFinished) {
-        clientGone = true;
-        attemptAbort?.abort();
-      }
-    };
-    call.res.on('close', onClose);
+    const client = new ClientWatch(call.res);
     let lastFailure: AttemptFailure | null = null;
     let attempts = 0;
-    for (const ch of candidates) {
-      if (attempts >= this.d.config.maxAttempts || clientGone) break;
-      if (!ch.breaker.tryAcquire(Date.now())) continue;
-      attempts++;
-      log.attempts = attempts;
-      log.channel_id = ch.id;
-      const upstreamModel = ch.modelMap[p.model] ?? p.model;
-      log.upstream_model = upstreamModel;
-      const payload = buildUpstreamBody(p, upstreamModel);
-      const ac = new AbortController();
-      attemptAbort = ac;
-      const totalTimer = setTimeout(() => ac.abort(Object.assign(new Error('total timeout'), { name: 'TimeoutError' })), ch.totalTimeoutMs);
-      try {
-        const done = await this.attempt(call, p, log, ch, payload, ac, () => clientGone, started);
-        if (done.ok) {
-          call.res.off('close', onClose);
-          return;
-        }
+    try {
+      for (const ch of candidates) {
+        if (attempts >= this.d.config.maxAttempts || client.gone) break;
+        if (!ch.breaker.tryAcquire(Date.now())) continue;
+        attempts++;
+        log.attempts = attempts;
+        log.channel_id = ch.id;
+        const upstreamModel = ch.modelMap[p.model] ?? p.model;
+        log.upstream_model = upstreamModel;
+        const done = await new Attempt(this, call, p, log, ch, client, started).run(buildUpstreamBody(p, upstreamModel));
+        client.current = null;
+        if (done.ok) return;
+        if (done.needsAttention) await this.markNeedsAttention(ch, done.needsAttention);
         lastFailure = done.failure;
         if (done.stop) break;
-      } finally {
-        clearTimeout(totalTimer);
       }
+    } finally {
+      client.stop();
     }
-    call.res.off('close', onClose);
-    if (clientGone) {
+    if (client.gone) {
       log.charge_reason = 'not charged: the client disconnected before any output';
       throw new TallyError('client_closed_request', 'the client closed the connection before the upstream answered', { status: 499, retryable: false });
     }
     if (!lastFailure) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, { status: 503, type: 'unavailable_error' });
     throw lastFailure.error;
   }
-
-  /** One try on one channel. ok: the response went to the client; otherwise why, and whether to stop failing over. */
-  private async attempt(
-    call: RelayCall, p: Prepared, log: LogRow, ch: RuntimeChannel, payload: string, ac: AbortController, clientGone: () => boolean, started: number,
-  ): Promise<{ ok: true } | { ok: false; failure: AttemptFailure | null; stop: boolean }> {
-    let res;
-    try {
-      res = await ch.pool.request({
-        path: ch.pathPrefix + UPSTREAM_PATH[call.endpoint],
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: p.stream ? 'text/event-stream' : 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
-        body: payload,
-        signal: ac.signal,
-        headersTimeout: ch.firstByteTimeoutMs,
-        bodyTimeout: ch.firstByteTimeoutMs,
-      });
-    } catch (e) {
-      if (clientGone()) return { ok: false, failure: null, stop: true };
-      const failure = classifyNetworkError(e, ch.name);
-      ch.breaker.failure(Date.now(), failure.error.message);
-      return { ok: false, failure, stop: false };
-    }
-    if (res.statusCode >= 400) {
-      const text = await res.body.text().catch(() => '');
-      const ra = res.headers['retry-after'];
-      const failure = classifyStatus(res.statusCode, text, ch.apiKey, ch.name, typeof ra === 'string' ? ra : null);
-      if (failure.breaker) ch.breaker.failure(Date.now(), failure.error.message);
-      if (failure.needsAttention) await this.markNeedsAttention(ch, res.statusCode);
-      return { ok: false, failure, stop: !failure.failover };
-    }
-    ch.breaker.success();
-    log.ttfb_ms = Date.now() - started;
-    if (p.stream) {
-      await this.pipeStream(call, p, log, res, clientGone, started);
-      return { ok: true };
-    }
-    if (await this.sendWhole(call, p, log, res, started)) return { ok: true };
-    ch.breaker.failure(Date.now(), 'upstream closed the connection before the body was complete');
-    return { ok: false, failure: classifyNetworkError(Object.assign(new Error('body'), { code: 'UND_ERR_SOCKET' }), ch.name), stop: false };
-  }
-
   private async markNeedsAttention(ch: RuntimeChannel, status: number): Promise<void> {
     ch.status = 'needs_attention';
     try {
@@ -300,14 +255,9 @@ export class Relay {
     this.d.log.warn({ channel: ch.name, status }, 'upstream refused the channel credentials; channel disabled until an operator checks it');
   }
 
-  /** Non-stream: read the whole upstream body, forward it unchanged, settle from its usage. Returns false if upstream cut the body short. */
-  private async sendWhole(call: RelayCall, p: Prepared, log: LogRow, res: { statusCode: number; headers: Record<string, any>; body: any }, started: number): Promise<boolean> {
-    let buf: Buffer;
-    try {
-      buf = Buffer.from(await res.body.arrayBuffer());
-    } catch {
-      return false;
-    }
+  /** Non-stream: forward the whole upstream body unchanged, settle from its usage. */
+  /** @internal (Attempt) */
+  sendWhole(call: RelayCall, p: Prepared, log: LogRow, buf: Buffer, status: number, started: number): void {
     let usage: Usage | null = null;
     let source: 'upstream' | 'counted' = 'upstream';
     try {
@@ -321,42 +271,25 @@ export class Relay {
       source = 'counted';
       usage = { promptTokens: p.promptCount, completionTokens: 0, cachedTokens: 0 };
     }
-    call.res.writeHead(res.statusCode, { ...JSON_HEADERS, 'content-length': buf.length, 'x-request-id': call.requestId });
+    call.res.writeHead(status, { 'content-type': 'application/json', 'content-length': buf.length, 'x-request-id': call.requestId });
     call.res.end(buf);
-    this.settle(p, log, usage, source, res.statusCode, started, 'charged for the completed response');
-    return true;
+    this.settle(p, log, usage, source, status, started, 'charged for the completed response');
   }
 
-  private async pipeStream(call: RelayCall, p: Prepared, log: LogRow, res: { statusCode: number; headers: Record<string, any>; body: any }, clientGone: () => boolean, started: number): Promise<void> {
-    const tap = new SseUsageTap(!p.clientWantsUsage);
+  /** A stream ended (normally, or `broken` by an error or abort): close the client's side and settle what was produced. */
+  /** @internal (Attempt) */
+  endStream(call: RelayCall, p: Prepared, log: LogRow, tap: SseUsageTap, status: number, broken: boolean, clientGone: boolean, started: number): void {
     const out = call.res;
-    out.writeHead(res.statusCode, {
-      'content-type': typeof res.headers['content-type'] === 'string' ? res.headers['content-type'] : 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      'x-request-id': call.requestId,
-    });
-    let upstreamBroke = false;
-    try {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        const fwd = tap.push(chunk);
-        if (fwd.length && !out.destroyed) {
-          if (!out.write(fwd)) await new Promise<void>((r) => { out.once('drain', r); out.once('close', r); });
-        }
-      }
-      const rest = tap.flushCarry();
-      if (rest.length && !out.destroyed) out.write(rest);
-    } catch {
-      if (!clientGone()) upstreamBroke = true;
-    }
+    const upstreamBroke = broken && !clientGone;
+    const rest = tap.flushCarry();
+    if (rest.length && !out.destroyed) out.write(rest);
     if (upstreamBroke && !out.destroyed) {
       out.write(`data: ${JSON.stringify({ error: { message: 'the upstream provider closed the stream before it finished', type: 'upstream_error', code: 'upstream_disconnected' } })}\n\n`);
     }
     if (!out.destroyed) out.end();
     let usage = usageFrom(tap.usage);
     let source: 'upstream' | 'counted' = 'upstream';
-    const interrupted = upstreamBroke || clientGone();
+    const interrupted = upstreamBroke || clientGone;
     const producedText = !usage || interrupted ? tap.producedText() : '';
     if (!usage) {
       source = 'counted';
@@ -365,14 +298,14 @@ export class Relay {
     // An interrupted stream is charged only if output (content or tool-call text) was produced; a bare role chunk is not output.
     const produced = !interrupted || producedText.length > 0;
     let reason = 'charged for the completed stream';
-    if (clientGone()) reason = produced ? 'charged for the output produced before the client disconnected' : 'not charged: the client disconnected before any output';
+    if (clientGone) reason = produced ? 'charged for the output produced before the client disconnected' : 'not charged: the client disconnected before any output';
     else if (upstreamBroke) reason = produced ? 'charged for the output produced before the upstream stream broke' : 'not charged: the upstream stream broke before any output';
     if (!produced) usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
-    if (clientGone() || upstreamBroke) {
-      log.error_code = clientGone() ? 'client_disconnected' : 'upstream_disconnected';
+    if (interrupted) {
+      log.error_code = clientGone ? 'client_disconnected' : 'upstream_disconnected';
       log.error_message = reason;
     }
-    this.settle(p, log, usage, source, res.statusCode, started, reason);
+    this.settle(p, log, usage, source, status, started, reason);
   }
 
   private settle(p: Prepared, log: LogRow, usage: Usage, source: 'upstream' | 'counted', status: number, started: number, reason: string): void {
@@ -390,6 +323,22 @@ export class Relay {
   }
 }
 
+// The pricing snapshot stored with each log row, built once per price and group
+// (price objects are replaced when the catalog reloads, so the cache follows).
+const snapshots = new WeakMap<ModelPrice, Map<string, string>>();
+
+function pricingSnapshot(price: ModelPrice, group: Group): string {
+  let byGroup = snapshots.get(price);
+  if (!byGroup) snapshots.set(price, (byGroup = new Map()));
+  const k = `${group.name}\u0000${group.multiplierPpm}`;
+  let json = byGroup.get(k);
+  if (json === undefined) {
+    json = JSON.stringify({ input_per_1m: String(price.inputPer1M), output_per_1m: String(price.outputPer1M), cached_input_per_1m: price.cachedInputPer1M === null ? null : String(price.cachedInputPer1M), multiplier_ppm: String(group.multiplierPpm), group: group.name });
+    byGroup.set(k, json);
+  }
+  return json;
+}
+
 function firstInt(...vals: unknown[]): number | null {
   for (const v of vals) if (Number.isInteger(v) && (v as number) > 0) return v as number;
   return null;
@@ -403,9 +352,23 @@ function withMaxTokens(b: Record<string, any>, n: number): Record<string, any> {
   return out;
 }
 
+/**
+ * The upstream request: the client's body with the upstream model name, and
+ * for streams `stream_options.include_usage` (Tally bills from it). When the
+ * model is not renamed, the client's own JSON text is reused, with the usage
+ * option appended if it is missing, rather than serialising the body again.
+ */
 function buildUpstreamBody(p: Prepared, upstreamModel: string): string {
+  const so = p.body.stream_options;
+  if (p.raw !== undefined && upstreamModel === p.body.model) {
+    if (!p.stream || so?.include_usage === true) return p.raw;
+    if (so === undefined) {
+      const close = p.raw.lastIndexOf('}');
+      if (close > 0) return `${p.raw.slice(0, close)},"stream_options":{"include_usage":true}${p.raw.slice(close)}`;
+    }
+  }
   const b: Record<string, any> = { ...p.body, model: upstreamModel };
-  if (p.stream) b.stream_options = { ...(p.body.stream_options ?? {}), include_usage: true };
+  if (p.stream) b.stream_options = { ...(so ?? {}), include_usage: true };
   return JSON.stringify(b);
 }
 
@@ -483,4 +446,198 @@ function newLogRow(call: RelayCall, now: number): LogRow {
     usage_source: null, held: 0n, cost: 0n, charged_amount: 0n, uncollected: 0n, charged: 0, charge_reason: 'pending', transfer_id: null, pricing: null,
     latency_ms: null, ttfb_ms: null, client_ip: call.ip, created_at: now,
   };
+}
+
+
+/** The client's side of one relayed request: notices a disconnect and aborts the upstream attempt in flight. */
+class ClientWatch {
+  gone = false;
+  current: UpstreamCall | null = null;
+  private readonly closed: () => void;
+
+  constructor(private readonly res: ServerResponse) {
+    this.closed = this.onClose.bind(this);
+    res.on('close', this.closed);
+  }
+
+  private onClose(): void {
+    if (!this.res.writableFinished) {
+      this.gone = true;
+      this.current?.abort(CLIENT_GONE);
+    }
+  }
+
+  stop(): void {
+    this.res.off('close', this.closed);
+  }
+}
+
+function abortOnTimeout(u: UpstreamCall): void {
+  u.abort(TOTAL_TIMEOUT);
+}
+
+/**
+ * One try on one channel. Resolves ok when the response went to the client
+ * (and was settled); otherwise with why, and whether to stop failing over.
+ * Nothing is written to the client before upstream answered 2xx, so a failed
+ * attempt can still fail over. (A class rather than closures: this runs for
+ * every request.)
+ */
+class Attempt implements UpstreamSink {
+  private mode: 'wait' | 'error' | 'whole' | 'stream' = 'wait';
+  private status = 0;
+  private retryAfter: string | null = null;
+  private parts: Buffer[] = [];
+  private size = 0;
+  private tap: SseUsageTap | null = null;
+  private upstream: UpstreamCall | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private resolve: ((r: AttemptResult) => void) | null = null;
+  private pending: Buffer[] = [];
+  private waitingDrain = false;
+  private readonly drained: () => void;
+  private readonly forward: () => void;
+
+  constructor(
+    private readonly relay: Relay,
+    private readonly call: RelayCall,
+    private readonly p: Prepared,
+    private readonly log: LogRow,
+    private readonly ch: RuntimeChannel,
+    private readonly client: ClientWatch,
+    private readonly started: number,
+  ) {
+    this.drained = this.onDrain.bind(this);
+    this.forward = this.forwardPending.bind(this);
+  }
+
+  run(payload: string): Promise<AttemptResult> {
+    const ch = this.ch;
+    const accept = this.p.stream ? 'text/event-stream' : 'application/json';
+    const promise = new Promise<AttemptResult>((r) => {
+      this.resolve = r;
+    });
+    const upstream = UpstreamCall.start(
+      ch.pool,
+      {
+        path: ch.pathPrefix + UPSTREAM_PATH[this.call.endpoint],
+        method: 'POST',
+        headers: ch.apiKey ? { 'content-type': 'application/json', accept, authorization: `Bearer ${ch.apiKey}` } : { 'content-type': 'application/json', accept },
+        body: payload,
+        headersTimeout: ch.firstByteTimeoutMs,
+        bodyTimeout: ch.firstByteTimeoutMs,
+      },
+      this,
+    );
+    if (this.resolve) {
+      this.upstream = upstream;
+      this.client.current = upstream;
+      this.timer = setTimeout(abortOnTimeout, ch.totalTimeoutMs, upstream);
+    }
+    return promise;
+  }
+
+  private finish(r: AttemptResult): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.mode === 'stream') this.call.res.off('drain', this.drained);
+    const resolve = this.resolve;
+    this.resolve = null;
+    resolve?.(r);
+  }
+
+  private onDrain(): void {
+    this.waitingDrain = false;
+    this.upstream?.resume();
+  }
+
+  /** Sends what arrived since the last call through the usage tap to the client. */
+  private forwardPending(): void {
+    const n = this.pending.length;
+    if (!n) return;
+    const data = n === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    this.pending = [];
+    const fwd = this.tap!.push(data);
+    const out = this.call.res;
+    if (fwd.length && !out.destroyed) out.write(fwd);
+  }
+
+  head(h: UpstreamHead): void {
+    this.status = h.status;
+    if (h.status >= 400) {
+      this.mode = 'error';
+      this.retryAfter = h.retryAfter;
+      return;
+    }
+    this.ch.breaker.success();
+    this.log.ttfb_ms = Date.now() - this.started;
+    if (!this.p.stream) {
+      this.mode = 'whole';
+      return;
+    }
+    // A stream is committed to this channel from its first byte: headers go out now.
+    this.mode = 'stream';
+    this.tap = new SseUsageTap(!this.p.clientWantsUsage);
+    this.call.res.writeHead(h.status, {
+      'content-type': h.contentType ?? 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-request-id': this.call.requestId,
+    });
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.mode === 'stream') {
+      // The chunks undici parses out of one socket read (an upstream often
+      // sends each event as its own HTTP chunk) are forwarded together at the
+      // end of that read: same bytes, same moment, one write instead of many.
+      this.pending.push(chunk);
+      if (this.pending.length === 1) queueMicrotask(this.forward);
+      const out = this.call.res;
+      if (out.writableNeedDrain && !out.destroyed) {
+        if (!this.waitingDrain) {
+          this.waitingDrain = true;
+          out.once('drain', this.drained);
+        }
+        return false;
+      }
+      return true;
+    }
+    if (this.mode === 'error' && this.size > MAX_ERROR_BODY) return true; // enough to explain the error
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    return true;
+  }
+
+  end(): void {
+    if (this.mode === 'stream') {
+      this.forwardPending();
+      this.relay.endStream(this.call, this.p, this.log, this.tap!, this.status, false, this.client.gone, this.started);
+      this.finish({ ok: true });
+    } else if (this.mode === 'whole') {
+      this.relay.sendWhole(this.call, this.p, this.log, this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size), this.status, this.started);
+      this.finish({ ok: true });
+    } else {
+      const ch = this.ch;
+      const failure = classifyStatus(this.status, Buffer.concat(this.parts, this.size).toString('utf8'), ch.apiKey, ch.name, this.retryAfter);
+      if (failure.breaker) ch.breaker.failure(Date.now(), failure.error.message);
+      this.finish({ ok: false, failure, stop: !failure.failover, needsAttention: failure.needsAttention ? this.status : undefined });
+    }
+  }
+
+  error(err: Error): void {
+    if (this.mode === 'stream') {
+      this.forwardPending();
+      this.relay.endStream(this.call, this.p, this.log, this.tap!, this.status, true, this.client.gone, this.started);
+      this.finish({ ok: true });
+      return;
+    }
+    if (this.client.gone) {
+      this.finish({ ok: false, failure: null, stop: true });
+      return;
+    }
+    const failure = classifyNetworkError(err, this.ch.name);
+    this.ch.breaker.failure(Date.now(), this.mode === 'whole' ? 'upstream closed the connection before the body was complete' : failure.error.message);
+    this.finish({ ok: false, failure, stop: false });
+  }
 }

@@ -1,8 +1,8 @@
-import { StringDecoder } from 'node:string_decoder';
-
 // Reads `usage` out of an OpenAI-style SSE stream while the bytes go to the
-// client unchanged and at once. The tap only looks: it keeps the data
-// payloads (strings) so that, if upstream never reports usage, the produced
+// client unchanged and at once. The tap works on bytes: a chunk that holds
+// whole events and no usage object (nearly every chunk) is forwarded as the
+// same Buffer after one native search, without being decoded. The chunks are
+// kept by reference so that, if upstream never reports usage, the produced
 // text can be counted at the end. When the client did not ask for usage but
 // Tally did (to bill exactly), the usage-only event is cut out of what the
 // client receives, at event boundaries; every other byte passes as it came.
@@ -14,87 +14,95 @@ export interface StreamUsage {
   prompt_tokens_details?: { cached_tokens?: number } | null;
 }
 
-const USAGE_MARK = '"usage":{';
+const USAGE_MARK = Buffer.from('"usage":{');
+const LF2 = Buffer.from('\n\n');
+const CRLF2 = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
+
+/** Where the last complete event ends (just after its blank line), or -1. */
+function lastEventEnd(b: Buffer): number {
+  const lf = b.lastIndexOf(LF2);
+  const crlf = b.lastIndexOf(CRLF2);
+  return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
+}
+
+/** Where the event holding byte `at` starts: just after the previous blank line, or 0. */
+function eventStart(b: Buffer, at: number): number {
+  const lf = b.lastIndexOf(LF2, at);
+  const crlf = b.lastIndexOf(CRLF2, at);
+  return Math.max(0, lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 4);
+}
+
+/** Where the event holding byte `at` ends: just after its blank line (`b` ends with one). */
+function eventEnd(b: Buffer, at: number): number {
+  const lf = b.indexOf(LF2, at);
+  const crlf = b.indexOf(CRLF2, at);
+  if (lf < 0) return crlf < 0 ? b.length : crlf + 4;
+  return crlf < 0 || lf + 2 <= crlf + 4 ? lf + 2 : crlf + 4;
+}
+
+function endsWithEvent(b: Buffer): boolean {
+  const n = b.length;
+  return n >= 2 && b[n - 1] === 10 && (b[n - 2] === 10 || (n >= 4 && b[n - 2] === 13 && b[n - 3] === 10 && b[n - 4] === 13));
+}
 
 export class SseUsageTap {
   usage: StreamUsage | null = null;
-  sawDone = false;
-  events = 0;
-  private readonly decoder = new StringDecoder('utf8');
-  private line = '';
-  private readonly payloads: string[] = [];
-  /** Strip mode: the text of an event not yet complete (held until its blank line). */
-  private carry = '';
+  /** Every upstream chunk, by reference (for counting when upstream reports no usage). */
+  private readonly chunks: Buffer[] = [];
+  /** Bytes of an event not yet complete (held back from the client only in strip mode). */
+  private tail: Buffer = EMPTY;
 
   constructor(private readonly stripUsage: boolean) {}
 
-  /** Feeds upstream bytes; returns what to send to the client now (may be the same Buffer, or empty). */
+  /** Feeds upstream bytes; returns what to send to the client now (the same Buffer, a part of it, or empty). */
   push(chunk: Buffer): Buffer {
-    const text = this.decoder.write(chunk);
-    this.scan(text);
-    if (!this.stripUsage) return chunk;
-    if (this.carry === '' && text.endsWith('\n\n') && !text.includes(USAGE_MARK)) return chunk;
-    this.carry += text;
-    // Events end with a blank line: "\n\n", or "\r\n\r\n" from some upstreams.
-    const lf = this.carry.lastIndexOf('\n\n');
-    const crlf = this.carry.lastIndexOf('\r\n\r\n');
-    const end = Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
-    if (end < 0) return EMPTY;
-    const complete = this.carry.slice(0, end);
-    this.carry = this.carry.slice(end);
-    if (!complete.includes(USAGE_MARK)) return Buffer.from(complete, 'utf8');
-    const sep = crlf >= 0 && complete.includes('\r\n\r\n') ? '\r\n\r\n' : '\n\n';
-    const kept = complete.split(sep).filter((ev) => ev !== '' && !isUsageOnlyEvent(ev));
-    return kept.length ? Buffer.from(kept.join(sep) + sep, 'utf8') : EMPTY;
-  }
-
-  /** Whatever the stream left unterminated (sent as-is at the end). */
-  flushCarry(): Buffer {
-    const rest = this.carry + this.decoder.end();
-    this.carry = '';
-    return rest ? Buffer.from(rest, 'utf8') : EMPTY;
-  }
-
-  private scan(text: string): void {
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) {
-        this.line += text.slice(start);
-        return;
-      }
-      const line = (this.line + text.slice(start, nl)).replace(/\r$/, '');
-      this.line = '';
-      start = nl + 1;
-      if (!line.startsWith('data:')) continue;
-      const payload = line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
-      if (payload === '[DONE]') {
-        this.sawDone = true;
-        continue;
-      }
-      this.events++;
-      this.payloads.push(payload);
-      if (payload.includes(USAGE_MARK)) {
-        try {
-          const u = JSON.parse(payload).usage;
-          if (u && typeof u === 'object') this.usage = u;
-        } catch {
-          /* a malformed event is forwarded as is and not billed from */
+    this.chunks.push(chunk);
+    const data = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    const end = endsWithEvent(data) ? data.length : lastEventEnd(data);
+    if (end < 0) {
+      this.tail = data;
+      return this.stripUsage ? EMPTY : chunk;
+    }
+    const complete = end === data.length ? data : data.subarray(0, end);
+    this.tail = end === data.length ? EMPTY : Buffer.from(data.subarray(end)); // a copy: `data` may be a pooled chunk
+    let at = complete.indexOf(USAGE_MARK);
+    if (at < 0) return this.stripUsage ? complete : chunk;
+    // Only the events holding a usage object are decoded and parsed.
+    const kept: Buffer[] = [];
+    let from = 0;
+    while (at >= 0) {
+      const evStart = eventStart(complete, at);
+      const evEnd = eventEnd(complete, at);
+      const obj = parseEvent(complete.toString('utf8', evStart, evEnd));
+      if (obj && obj.usage && typeof obj.usage === 'object') {
+        this.usage = obj.usage;
+        if (this.stripUsage && Array.isArray(obj.choices) && obj.choices.length === 0) {
+          kept.push(complete.subarray(from, evStart));
+          from = evEnd;
         }
       }
+      at = complete.indexOf(USAGE_MARK, evEnd);
     }
+    if (!this.stripUsage) return chunk;
+    if (from === 0) return complete;
+    kept.push(complete.subarray(from));
+    return Buffer.concat(kept);
+  }
+
+  /** Whatever the stream left unterminated (sent as-is at the end, in strip mode; already sent otherwise). */
+  flushCarry(): Buffer {
+    const rest = this.tail;
+    this.tail = EMPTY;
+    return this.stripUsage ? rest : EMPTY;
   }
 
   /** The text the model produced so far (content, tool call arguments, refusals, reasoning), for counting. */
   producedText(): string {
     let out = '';
-    for (const p of this.payloads) {
-      let obj: any;
-      try {
-        obj = JSON.parse(p);
-      } catch {
-        continue;
-      }
+    const text = Buffer.concat(this.chunks).toString('utf8');
+    for (const ev of text.split(/\r?\n\r?\n/)) {
+      const obj = parseEvent(ev);
       for (const c of obj?.choices ?? []) {
         const d = c.delta ?? {};
         if (typeof c.text === 'string') out += c.text; // legacy completions
@@ -111,15 +119,17 @@ export class SseUsageTap {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
-
-function isUsageOnlyEvent(ev: string): boolean {
-  if (!ev.includes(USAGE_MARK)) return false;
-  const data = ev.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(l.charCodeAt(5) === 32 ? 6 : 5)).join('\n');
+/** The JSON of one event's data lines, or null ([DONE], comments, malformed events: forwarded as is, never billed from). */
+function parseEvent(ev: string): any {
+  let data = '';
+  for (const line of ev.split(/\r?\n/)) {
+    if (!line.startsWith('data:')) continue;
+    data += (data ? '\n' : '') + line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
+  }
+  if (!data || data === '[DONE]') return null;
   try {
-    const obj = JSON.parse(data);
-    return Array.isArray(obj.choices) && obj.choices.length === 0 && obj.usage && typeof obj.usage === 'object';
+    return JSON.parse(data);
   } catch {
-    return false;
+    return null;
   }
 }

@@ -1,6 +1,11 @@
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, randomBytes, timingSafeEqual, createCipheriv, createDecipheriv } from 'node:crypto';
 
-export const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex');
+// crypto.hash (one call, no Hash object) is about twice as fast for short
+// inputs such as API keys, which are hashed on every relayed request.
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+
+export const sha256Hex = oneShot ? (s: string) => oneShot('sha256', s, 'hex') : (s: string) => createHash('sha256').update(s).digest('hex');
 
 export const hmacHex = (secret: string, s: string) => createHmac('sha256', secret).update(s).digest('hex');
 
