@@ -70,6 +70,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   const writer = dbh.dialect === 'sqlite' && !dbh.url.endsWith(':memory:') && config.settleWorker ? workerWriter(dbh.url) : inProcessWriter(dbh.db, dbh.dialect);
   const settlement = new SettlementQueue(writer, book, log, {
     intervalMs: config.settleIntervalMs,
+    maxIntervalMs: config.settleMaxIntervalMs,
     deadLetter: (item, error) => {
       mkdirSync(config.dataDir, { recursive: true });
       appendFileSync(deadLetterFile, JSON.stringify({ item, error: String(error) }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');

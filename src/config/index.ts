@@ -29,6 +29,7 @@ const schema = z.object({
   TALLY_CATALOG_RELOAD_MS: z.coerce.number().int().min(100).default(5000),
   TALLY_SETTLE_WORKER: z.enum(['on', 'off']).default('off'),
   TALLY_SETTLE_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(5),
+  TALLY_SETTLE_MAX_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(20),
   TALLY_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(3),
   TALLY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
   TALLY_STRIPE_SECRET_KEY: z.string().optional(),
@@ -73,6 +74,8 @@ export interface Config {
   relay: { maxAttempts: number; overspend: 'cap' | 'reject'; minOutputTokens: number; keyRpm: number };
   catalogReloadMs: number;
   settleIntervalMs: number;
+  /** Under load the group commit waits longer (up to this) to write larger batches. */
+  settleMaxIntervalMs: number;
   /** SQLite: write settlements from a worker thread. */
   settleWorker: boolean;
   breaker: { threshold: number; cooldownMs: number };
@@ -111,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     relay: { maxAttempts: e.TALLY_RELAY_MAX_ATTEMPTS, overspend: e.TALLY_OVERSPEND, minOutputTokens: e.TALLY_MIN_OUTPUT_TOKENS, keyRpm: e.TALLY_KEY_RPM },
     catalogReloadMs: e.TALLY_CATALOG_RELOAD_MS,
     settleIntervalMs: e.TALLY_SETTLE_INTERVAL_MS,
+    settleMaxIntervalMs: Math.max(e.TALLY_SETTLE_INTERVAL_MS, e.TALLY_SETTLE_MAX_INTERVAL_MS),
     settleWorker: e.TALLY_SETTLE_WORKER === 'on',
     breaker: { threshold: e.TALLY_BREAKER_THRESHOLD, cooldownMs: e.TALLY_BREAKER_COOLDOWN_MS },
     env: e,
