@@ -1,3 +1,4 @@
+import { startWalCheckpointer } from '../db/walCheckpointer.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
 import { createContext, type AppContext } from '../context.ts';
@@ -37,6 +38,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
     expireHolds(ctx.db, { now: ctx.now() }).catch((e) => ctx.log.error({ err: e }, 'hold sweep failed'));
   }, config.holdSweepMs);
   sweeper.unref();
+  const checkpointer = startWalCheckpointer(ctx.dbh, ctx.log);
   let stopped = false;
   return {
     app,
@@ -49,6 +51,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
       stopped = true;
       clearInterval(sweeper);
       await app.close();
+      await checkpointer?.stop();
       await ctx.close();
     },
   };

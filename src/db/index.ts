@@ -15,6 +15,9 @@ export interface DbHandle {
   db: Db;
   dialect: Dialect;
   url: string;
+  /** SQLite only: the connection itself (pragmas) and its file (absent for :memory:). */
+  sqlite?: SQLite.Database;
+  sqliteFile?: string;
   close(): Promise<void>;
 }
 
@@ -43,7 +46,7 @@ export function openDb(url: string, opts: OpenDbOptions = {}): DbHandle {
     // Integers come back as bigint so money above 2^53 is never rounded.
     sqlite.defaultSafeIntegers(true);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-    return { db, dialect, url, close: () => db.destroy() };
+    return { db, dialect, url, sqlite, sqliteFile: target === ':memory:' ? undefined : resolve(target), close: () => db.destroy() };
   }
   const pool = new pg.Pool({
     connectionString: target,

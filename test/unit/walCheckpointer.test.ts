@@ -1,0 +1,50 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { openDb } from '../../src/db/index.ts';
+import { startWalCheckpointer } from '../../src/db/walCheckpointer.ts';
+
+// The server checkpoints SQLite's WAL from a worker thread so the event loop
+// never copies pages or fsyncs. Committed pages live only in the -wal file
+// until a checkpoint copies them into the database file, so the database
+// file growing shows that the worker did it (the connection's own automatic
+// checkpoint is pushed out to 10,000 pages).
+describe('WAL checkpointer', () => {
+  test('commits made on the main connection reach the database file without the main connection checkpointing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tally-wal-'));
+    const h = openDb(`sqlite:${join(dir, 't.db')}`);
+    try {
+      h.sqlite!.exec('create table t (id integer primary key, v text)');
+      const cp = startWalCheckpointer(h, pino({ level: 'silent' }), 50)!;
+      assert.ok(cp, 'a file-backed SQLite database gets a checkpointer');
+      assert.equal(Number(h.sqlite!.pragma('wal_autocheckpoint', { simple: true })), 10000);
+      // Let the first checkpoint run, then note the file size.
+      await new Promise((r) => setTimeout(r, 200));
+      const before = statSync(join(dir, 't.db')).size;
+      const insert = h.sqlite!.prepare('insert into t (v) values (?)');
+      h.sqlite!.transaction(() => {
+        for (let i = 0; i < 2000; i++) insert.run('x'.repeat(1000));
+      })();
+      assert.equal(statSync(join(dir, 't.db')).size, before, 'right after the commit the pages are only in the WAL');
+      let after = before;
+      for (let i = 0; i < 40 && after === before; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        after = statSync(join(dir, 't.db')).size;
+      }
+      assert.ok(after > before + 1_000_000, `the worker copied the pages into the database file (${before} -> ${after} bytes)`);
+      await cp.stop();
+    } finally {
+      await h.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('PostgreSQL and in-memory SQLite get none', () => {
+    const h = openDb('sqlite::memory:');
+    assert.equal(startWalCheckpointer(h, pino({ level: 'silent' })), null);
+    void h.close();
+  });
+});
