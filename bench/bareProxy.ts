@@ -27,3 +27,4 @@ server.listen(port, '127.0.0.1', () => {
   const a = server.address();
   process.stdout.write(`LISTENING ${typeof a === 'object' && a ? a.port : port}\n`);
 });
+process.once('SIGTERM', () => process.exit(0));

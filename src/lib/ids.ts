@@ -58,10 +58,28 @@ export function newId(prefix: IdPrefix): string {
   const now = Date.now();
   if (now > lastMs) {
     lastMs = now;
-    lastRandom = randomBytes(10);
+    lastTime = encodeTime(now);
+    lastRandom = freshRandom();
   } else if (!increment(lastRandom)) {
     lastMs++;
-    lastRandom = randomBytes(10);
+    lastTime = encodeTime(lastMs);
+    lastRandom = freshRandom();
   }
-  return `${prefix}_${encodeTime(lastMs)}${encodeRandom(lastRandom)}`;
+  return `${prefix}_${lastTime}${encodeRandom(lastRandom)}`;
+}
+
+// Random bytes are drawn from the CSPRNG 4 KB at a time (one call instead of
+// one per millisecond on a busy relay); each id's random part is a fresh copy.
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+let lastTime = '';
+
+function freshRandom(): Buffer {
+  if (poolAt + 10 > pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
+  }
+  const b = Buffer.from(pool.subarray(poolAt, poolAt + 10));
+  poolAt += 10;
+  return b;
 }
