@@ -77,7 +77,7 @@ export async function setModelPrice(
     if (v < 0n) throw invalid('invalid_price', `${k} price must not be negative`, k);
   }
   const maxOut = input.maxOutputTokens ?? 4096;
-  if (!Number.isInteger(maxOut) || maxOut < 1 || maxOut > 10_000_000) throw invalid('invalid_max_output', 'max output tokens must be a positive integer', 'max_output_tokens');
+  if (!Number.isInteger(maxOut) || maxOut < 1 || maxOut > 10_000_000) throw invalid('invalid_max_output', 'max output tokens must be a whole number from 1 to 10,000,000', 'max_output_tokens');
   const row = {
     model,
     kind: input.kind ?? 'chat',
