@@ -6,6 +6,7 @@ import { createTransfer, findTransferByKey } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
 import { payments } from './providers/index.ts';
+import type { RefundResult } from './providers/types.ts';
 import { findOrder, recordOrderEvent, type Order } from './orders.ts';
 import { listRefunds, type Refund } from './refunds.ts';
 
@@ -105,7 +106,7 @@ export async function refundDuplicatePayment(
       // The caller that claimed it went away mid-call: take over, same refund id (the provider deduplicates it).
       const took = await tx.updateTable('payment_refunds').set({ updated_at: now, actor: actorLabel(input.actor) }).where('id', '=', last.id).where('updated_at', '=', row.updated_at).executeTakeFirst();
       if (Number(took.numUpdatedRows) !== 1) throw conflict('refund_in_progress', `a refund of the duplicate payment ${cur.tradeId} is being sent right now; try again in a minute`);
-      return { kind: 'send' as const, refundId: last.id };
+      return { kind: 'send' as const, refundId: last.id, takeover: true };
     }
     const moved = await tx.updateTable('payment_trades').set({ decision: 'refunding' }).where('id', '=', trade.id).where('decision', '=', 'pending').executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) throw conflict('refund_in_progress', `the duplicate payment ${cur.tradeId} changed meanwhile; try again`);
@@ -116,14 +117,17 @@ export async function refundDuplicatePayment(
       note: `duplicate payment ${cur.tradeId}: ${reason}`, origin: 'duplicate', status: 'pending', provider_refund_id: null, forced: 0,
       actor: actorLabel(input.actor), created_at: now, updated_at: now,
     }).execute();
-    return { kind: 'send' as const, refundId };
+    return { kind: 'send' as const, refundId, takeover: false };
   });
   if (claim.kind === 'replay') return { trade: { ...trade, decision: 'refunded' }, refund: claim.refund, order: (await findOrder(ctx.db, order.id))!, replayed: true };
 
-  // 2. Ask the provider (a network call: outside any transaction).
-  let result;
+  // 2. Ask the provider (a network call: outside any transaction). A takeover is only sent again to a
+  //    provider that recognises the same refund id; otherwise the earlier call may have refunded already.
+  let result: RefundResult;
   try {
-    result = await provider.refund(order, { refundId: claim.refundId, amount: trade.amount, reason: 'duplicate', tradeId: trade.tradeId });
+    result = claim.takeover && !provider.refundsIdempotent
+      ? { providerRefundId: null, status: 'manual', note: `an earlier attempt stopped before ${provider.name} answered and ${provider.name} cannot tell a repeated refund from a new one; check its dashboard for this payment and return the money by hand if it is not refunded there` }
+      : await provider.refund(order, { refundId: claim.refundId, amount: trade.amount, reason: 'duplicate', tradeId: trade.tradeId });
   } catch (e) {
     const why = `the provider did not accept the refund of duplicate payment ${trade.tradeId}: ${(e as Error).message.slice(0, 300)}`;
     await withTransaction(ctx.db, async (tx) => {

@@ -5,6 +5,7 @@ import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './c
 import { findOrder, recordOrderEvent, listOrders, type Order } from './orders.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { recordAudit, type Actor } from '../support/audit.ts';
+import { resumeInterruptedRefunds, type ResumedRefund } from './refunds.ts';
 
 // The reconcile worker asks providers about orders that have waited longer
 // than a threshold for a callback, and applies what it learns through the
@@ -139,7 +140,7 @@ export async function reconcileOrder(ctx: AppContext, order: Order, opts: { owne
 }
 
 /** One pass: every order due for a check (waiting longer than the threshold, next check time reached). */
-export async function reconcilePayments(ctx: AppContext, opts: { limit?: number; all?: boolean; actor?: Actor } = {}): Promise<{ checked: ReconcileItem[]; stuck: Order[] }> {
+export async function reconcilePayments(ctx: AppContext, opts: { limit?: number; all?: boolean; actor?: Actor } = {}): Promise<{ checked: ReconcileItem[]; refunds: ResumedRefund[]; stuck: Order[] }> {
   const pay = payments(ctx);
   const now = ctx.now();
   let q = ctx.db
@@ -157,14 +158,16 @@ export async function reconcilePayments(ctx: AppContext, opts: { limit?: number;
     if (!order || !pay.providers.has(order.provider as never)) continue;
     checked.push(await reconcileOrder(ctx, order));
   }
+  // Support refunds interrupted between the ledger booking and the provider's answer.
+  const refunds = await resumeInterruptedRefunds(ctx, opts.all ? { olderThanMs: 0 } : {});
   if (opts.actor) {
     // A pass asked for by a person (admin API, CLI): one summary row. Each order's outcome is applied in its own
     // exactly-once transaction, as the worker does; the row lists them.
     const counts: Record<string, number> = {};
     for (const c of checked) counts[c.result] = (counts[c.result] ?? 0) + 1;
-    await recordAudit(ctx.db, { actor: opts.actor, action: 'payment.reconcile_all', target: null, data: { all: opts.all === true, counts, orders: checked.slice(0, 100) }, now: ctx.now() });
+    await recordAudit(ctx.db, { actor: opts.actor, action: 'payment.reconcile_all', target: null, data: { all: opts.all === true, counts, orders: checked.slice(0, 100), refunds }, now: ctx.now() });
   }
-  return { checked, stuck: await listStuckOrders(ctx) };
+  return { checked, refunds, stuck: await listStuckOrders(ctx) };
 }
 
 /** Orders waiting beyond the second threshold, or flagged: support's queue. */
@@ -181,7 +184,7 @@ export function startReconcileWorker(ctx: AppContext): () => void {
     if (running) return;
     running = true;
     reconcilePayments(ctx)
-      .then((r) => { if (r.checked.length) ctx.log.info({ checked: r.checked.length }, 'payments reconciled'); })
+      .then((r) => { if (r.checked.length || r.refunds.length) ctx.log.info({ checked: r.checked.length, refunds: r.refunds }, 'payments reconciled'); })
       .catch((e) => ctx.log.error({ err: e }, 'payments reconcile pass failed'))
       .finally(() => { running = false; });
   }, interval);

@@ -7,6 +7,7 @@ import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
 import { payments } from './providers/index.ts';
+import type { RefundResult } from './providers/types.ts';
 import { findOrder, getOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
 import { CREDITED_STATES } from './stateMachine.ts';
 
@@ -138,18 +139,42 @@ export async function refundOrder(
   );
   try {
     const r = await provider.refund(order, { refundId: refund.id, amount, reason: input.reason });
-    await ctx.db.updateTable('payment_refunds').set({ status: r.status, provider_refund_id: r.providerRefundId, note: r.note ? [refund.note, r.note].filter(Boolean).join(' — ') : refund.note, updated_at: ctx.now() }).where('id', '=', refund.id).execute();
-    if (r.status === 'manual') await recordOrderEvent(ctx.db, { orderId: order.id, kind: 'note', source: 'support', reason: `refund ${refund.id} must be paid out by hand: ${r.note ?? ''}`, now: ctx.now() });
+    await recordRefundResult(ctx, refund, r, 'support');
   } catch (e) {
-    await undoRefund(ctx.db, refund, `the provider did not accept the refund: ${(e as Error).message.slice(0, 300)}`, ctx.now());
-    throw e;
+    // Undone unless a retry of the interrupted refund already recorded its outcome; then that outcome stands.
+    if (await undoRefund(ctx.db, refund, `the provider did not accept the refund: ${(e as Error).message.slice(0, 300)}`, ctx.now())) throw e;
   }
   return { refund: (await listRefunds(ctx.db, order.id)).find((r) => r.id === refund.id)!, order: (await findOrder(ctx.db, order.id))! };
 }
 
-/** Reverses a refund's ledger booking after the provider refused it, and restores the order. */
-async function undoRefund(db: DbOrTx, refund: Refund, why: string, now: number): Promise<void> {
-  await withTransaction(db, async (tx) => {
+/**
+ * Records what the provider answered, once: only a refund still pending with
+ * no provider id changes (an interrupted refund sent again by
+ * resumeInterruptedRefunds may have recorded it first). True if this call did.
+ */
+async function recordRefundResult(ctx: AppContext, refund: Refund, r: RefundResult, source: EventSource, prefix = ''): Promise<boolean> {
+  return withTransaction(ctx.db, async (tx) => {
+    const now = ctx.now();
+    const done = await tx
+      .updateTable('payment_refunds')
+      .set({ status: r.status, provider_refund_id: r.providerRefundId, note: r.note ? [refund.note, r.note].filter(Boolean).join(' — ') : refund.note, updated_at: now })
+      .where('id', '=', refund.id)
+      .where('status', '=', 'pending')
+      .where('provider_refund_id', 'is', null)
+      .executeTakeFirst();
+    if (Number(done.numUpdatedRows) !== 1) return false;
+    if (r.status === 'manual') await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source, reason: `${prefix}refund ${refund.id} must be paid out by hand: ${r.note ?? ''}`, now });
+    else if (prefix) await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source, reason: `${prefix}refund ${refund.id}: ${r.status} at the provider (${r.providerRefundId ?? 'no provider id'})`, now });
+    return true;
+  });
+}
+
+/** Reverses a refund's ledger booking after the provider refused it, and restores the order (unless the refund was recorded meanwhile). */
+async function undoRefund(db: DbOrTx, refund: Refund, why: string, now: number): Promise<boolean> {
+  return withTransaction(db, async (tx) => {
+    // Claim it first: a refund that an interrupted-refund retry already recorded is not undone.
+    const claimed = await tx.updateTable('payment_refunds').set({ status: 'failed', note: why, updated_at: now }).where('id', '=', refund.id).where('status', '=', 'pending').where('provider_refund_id', 'is', null).executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) !== 1) return false;
     const order = (await findOrder(tx, refund.orderId))!;
     for (const key of [`refund:${refund.id}`, `refund:${refund.id}:uncollected`]) {
       const t = await tx.selectFrom('ledger_transfers').select('id').where('idempotency_key', '=', key).executeTakeFirst();
@@ -158,8 +183,8 @@ async function undoRefund(db: DbOrTx, refund: Refund, why: string, now: number):
     const refundedAfter = order.refundedAmount - refund.amount;
     const status = refundedAfter === 0n ? 'credited' : 'partially_refunded';
     await tx.updateTable('payment_orders').set({ refunded_amount: refundedAfter, refunded_credit: order.refundedCredit - refund.creditAmount, status, updated_at: now }).where('id', '=', order.id).execute();
-    await tx.updateTable('payment_refunds').set({ status: 'failed', note: why, updated_at: now }).where('id', '=', refund.id).execute();
     await recordOrderEvent(tx, { orderId: order.id, kind: 'transition', from: order.status, to: status, source: 'system', reason: `refund ${refund.id} reversed: ${why}`, now });
+    return true;
   });
 }
 
@@ -185,4 +210,73 @@ export async function bookDispute(db: DbOrTx, input: { order: Order; amount: big
     if (amount <= 0n) return null;
     return bookRefund(tx, { orderId: order.id, amount, reason: 'fraudulent', note: `dispute ${input.disputeId} opened (${input.reason})`, origin: 'dispute', force: true, actor: { type: 'system' }, providerRefundId: input.disputeId, status: 'succeeded', source: 'callback', now: input.now });
   });
+}
+
+/** A support refund still pending with no provider answer after this long was interrupted (provider calls time out within ~1 minute). */
+export const REFUND_RESUME_AFTER_MS = 5 * 60_000;
+/** After this long without an answer, an interrupted refund is handed to the operator instead of being sent again. */
+export const REFUND_GIVE_UP_AFTER_MS = 24 * 60 * 60_000;
+
+export interface ResumedRefund {
+  refundId: string;
+  orderId: string;
+  outcome: 'succeeded' | 'pending' | 'manual' | 'retry_later' | 'handed_to_operator';
+  detail?: string;
+}
+
+/**
+ * Support refunds are booked in the ledger before the provider is asked (so a
+ * racing provider webhook finds them counted). If Tally stops between the two,
+ * the refund stays `pending` with no provider id: the credit was taken back
+ * but the money not yet returned. This finds such refunds and finishes them:
+ * sent again with the same refund id to a provider that deduplicates it
+ * (Stripe: the idempotency key), so a refund the provider did receive is not
+ * paid twice; for a provider that cannot deduplicate (EPay) the refund is
+ * handed to the operator as manual, with what to check. A provider that still
+ * does not answer is tried again on a later pass; after a day the refund is
+ * handed to the operator. Each refund is claimed by a conditional update, so
+ * with several instances one sends it. Runs in every reconcile pass.
+ */
+export async function resumeInterruptedRefunds(ctx: AppContext, opts: { olderThanMs?: number; limit?: number } = {}): Promise<ResumedRefund[]> {
+  const pay = payments(ctx);
+  const now = ctx.now();
+  const stale = await ctx.db
+    .selectFrom('payment_refunds')
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where('origin', '=', 'support')
+    .where('provider_refund_id', 'is', null)
+    .where('updated_at', '<=', now - (opts.olderThanMs ?? REFUND_RESUME_AFTER_MS))
+    .orderBy('updated_at')
+    .limit(opts.limit ?? 50)
+    .execute();
+  const out: ResumedRefund[] = [];
+  for (const row of stale) {
+    const refund = rowToRefund(row);
+    // Claim: the next pass (or another instance) sees a fresh updated_at and leaves it alone.
+    const claimed = await ctx.db.updateTable('payment_refunds').set({ updated_at: ctx.now() }).where('id', '=', refund.id).where('status', '=', 'pending').where('updated_at', '=', row.updated_at).executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) !== 1) continue;
+    const order = await findOrder(ctx.db, refund.orderId);
+    const provider = order ? pay.providers.get(order.provider as never) : undefined;
+    const prefix = 'interrupted: Tally stopped before the provider answered; ';
+    if (!order || !provider || !provider.refundsIdempotent || now - refund.createdAt >= REFUND_GIVE_UP_AFTER_MS) {
+      const why = !order || !provider
+        ? `the order's provider (${order?.provider ?? 'unknown'}) is not configured on this instance`
+        : !provider.refundsIdempotent
+          ? `${provider.name} cannot tell a repeated refund from a new one, so it is not sent again`
+          : 'the provider has not answered for a day';
+      const manual: RefundResult = { providerRefundId: null, status: 'manual', note: `${why}; check the provider's dashboard for refund ${refund.id} and return the money by hand if it is not there` };
+      if (await recordRefundResult(ctx, refund, manual, 'system', prefix)) out.push({ refundId: refund.id, orderId: refund.orderId, outcome: 'handed_to_operator', detail: why });
+      continue;
+    }
+    try {
+      const r = await provider.refund(order, { refundId: refund.id, amount: refund.amount, reason: refund.reason });
+      if (await recordRefundResult(ctx, refund, r, 'system', `${prefix}sent again with the same refund id; `)) out.push({ refundId: refund.id, orderId: refund.orderId, outcome: r.status });
+    } catch (e) {
+      // The outcome is unknown (no answer, or an error after the provider may have acted): keep the booking and try again later.
+      out.push({ refundId: refund.id, orderId: refund.orderId, outcome: 'retry_later', detail: (e as Error).message.slice(0, 300) });
+      ctx.log.warn({ refundId: refund.id, err: e }, 'an interrupted refund could not be completed yet; it is retried on a later pass');
+    }
+  }
+  return out;
 }

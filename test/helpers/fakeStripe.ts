@@ -32,6 +32,15 @@ export class FakeStripe {
   url = '';
   /** Make the next refund call fail, as Stripe does for a charge already refunded. */
   failRefunds = false;
+  /**
+   * Refund calls get no answer: 'before' drops them unprocessed, 'after'
+   * processes them and then loses the answer (the connection is held until
+   * releaseHeld()), as when the caller stops mid-call.
+   */
+  holdRefunds: false | 'before' | 'after' = false;
+  private held: Array<import('node:http').ServerResponse> = [];
+  /** Stripe answers a repeated Idempotency-Key with the first answer. */
+  private readonly idempotent = new Map<string, { status: number; body: unknown }>();
   private readonly signer = new Stripe('sk_test_signer');
 
   async start(): Promise<this> {
@@ -67,9 +76,18 @@ export class FakeStripe {
           return s ? send(200, s) : send(404, { error: { type: 'invalid_request_error', message: `No such checkout.session: '${m[1]}'`, code: 'resource_missing' } });
         }
         if (req.method === 'POST' && path === '/v1/refunds') {
+          const key = (req.headers['idempotency-key'] as string) ?? null;
+          const seen = key ? this.idempotent.get(key) : undefined;
+          if (seen && !this.holdRefunds) return send(seen.status, seen.body);
+          if (this.holdRefunds === 'before') return void this.held.push(res);
           if (this.failRefunds) return send(400, { error: { type: 'invalid_request_error', message: 'Charge has already been refunded.', code: 'charge_already_refunded' } });
-          const r = { id: rid('re'), object: 'refund', amount: Number(form.get('amount')), payment_intent: form.get('payment_intent') ?? '', reason: form.get('reason'), status: 'succeeded', metadata: {} };
-          this.refunds.push({ id: r.id, payment_intent: r.payment_intent, amount: r.amount, reason: r.reason, idempotencyKey: (req.headers['idempotency-key'] as string) ?? null });
+          const r = seen?.body ?? { id: rid('re'), object: 'refund', amount: Number(form.get('amount')), payment_intent: form.get('payment_intent') ?? '', reason: form.get('reason'), status: 'succeeded', metadata: {} };
+          if (!seen) {
+            const x = r as { id: string; payment_intent: string; amount: number; reason: string | null };
+            this.refunds.push({ id: x.id, payment_intent: x.payment_intent, amount: x.amount, reason: x.reason, idempotencyKey: key });
+            if (key) this.idempotent.set(key, { status: 200, body: r });
+          }
+          if (this.holdRefunds === 'after') return void this.held.push(res);
           return send(200, r);
         }
         send(404, { error: { type: 'invalid_request_error', message: `Unrecognized request URL (${req.method}: ${path})` } });
@@ -79,6 +97,16 @@ export class FakeStripe {
     const a = this.server.address();
     this.url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
     return this;
+  }
+
+  /** Refund calls waiting for an answer. */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Drops the connections of held refund calls (the caller sees a reset). */
+  releaseHeld(): void {
+    for (const r of this.held.splice(0)) r.socket?.destroy();
   }
 
   /** The customer pays: the session completes with a payment intent. */
@@ -119,6 +147,8 @@ export class FakeStripe {
   }
 
   async close() {
+    this.releaseHeld();
+    this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 }

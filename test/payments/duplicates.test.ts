@@ -2,6 +2,7 @@ import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { listAudit } from '../../src/support/audit.ts';
+import { REFUND_LEASE_MS } from '../../src/payments/duplicates.ts';
 import { startPayWorld, customer, order, json, balance, admin, sandboxPay, stripeWebhook, epayNotify, paymentTransfers, assertLedgerOk, type PayWorld, type Customer } from './helpers.ts';
 
 // Duplicate payments (a second successful trade on a credited order): refunded
@@ -132,6 +133,39 @@ for (const dialect of testDialects()) {
       assert.equal(m.trade.decision, 'refunded');
       assert.equal(await balance(w.t, c.userId), '4.20');
       assert.ok((await detail(b.id)).timeline.some((e: any) => /recorded as manual/.test(e.reason ?? '')));
+    });
+
+    /** The state a refund of a duplicate is left in when Tally stops while the provider is being asked: claimed, a pending refund row, no answer. */
+    async function interruptedDuplicateRefund(orderId: string, tradeId: string) {
+      const trade = await w.t.ctx.db.selectFrom('payment_trades').selectAll().where('order_id', '=', orderId).where('trade_id', '=', tradeId).executeTakeFirstOrThrow();
+      const long = w.t.ctx.now() - REFUND_LEASE_MS - 1000;
+      await w.t.ctx.db.updateTable('payment_trades').set({ decision: 'refunding' }).where('id', '=', trade.id).execute();
+      await w.t.ctx.db.insertInto('payment_refunds').values({
+        id: `rfd_dup_${trade.id}_1`, order_id: orderId, amount: trade.amount, credit_amount: 0n, from_wallet: 0n, uncollected: 0n, reason: 'duplicate',
+        note: `duplicate payment ${tradeId}: paid twice`, origin: 'duplicate', status: 'pending', provider_refund_id: null, forced: 0, actor: 'admin:test', created_at: long, updated_at: long,
+      }).execute();
+      return `rfd_dup_${trade.id}_1`;
+    }
+
+    test('taking over an interrupted duplicate refund: sent again with the same id where the provider recognises it (sandbox), handed over as manual where it cannot (EPay)', async () => {
+      const c = await customer(w.t);
+      const { o, tradeId } = await sandboxDuplicate(c, '6.00');
+      const sid = await interruptedDuplicateRefund(o.id, tradeId);
+      const again = await json(await admin(w.t, 'POST', `/api/admin/payments/trades/${tradeId}/refund`, { reason: 'paid twice' }));
+      assert.equal(again.refund.id, sid, 'the same refund id');
+      assert.equal(again.refund.status, 'succeeded');
+
+      const e = await order(c, { amount: '10.00', currency: 'CNY', provider: 'epay' });
+      await epayNotify(w.t.url, w.epay.notify(e.id, '10.00', { tradeNo: `TE1-${e.id}` }));
+      await epayNotify(w.t.url, w.epay.notify(e.id, '10.00', { tradeNo: `TE2-${e.id}` }));
+      const eid = await interruptedDuplicateRefund(e.id, `TE2-${e.id}`);
+      const before = w.epay.refunds.length;
+      const m = await json(await admin(w.t, 'POST', `/api/admin/payments/trades/TE2-${e.id}/refund`, { reason: 'paid twice' }));
+      assert.equal(m.refund.id, eid);
+      assert.equal(m.refund.status, 'manual');
+      assert.match(m.refund.note ?? '', /cannot tell a repeated refund from a new one/);
+      assert.equal(w.epay.refunds.length, before, 'act=refund was not sent a second time');
+      assert.equal(m.trade.decision, 'refunded');
     });
 
     test('mark failed and reconcile each write exactly one audit row with before/after; a refused action writes none', async () => {

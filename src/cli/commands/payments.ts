@@ -23,8 +23,12 @@ export function paymentsCommands(program: Command) {
       runCommand(o, async (ctx) => {
         const r = await reconcilePayments(ctx, { all: o.all === true, actor: { type: 'cli' } });
         return {
-          result: { ok: true, checked: r.checked, stuck: r.stuck.map(brief) },
-          human: [`checked ${r.checked.length} order(s)`, ...r.checked.map((c) => `  ${c.orderId}: ${c.result}${c.detail ? ` (${c.detail})` : ''}`), `stuck: ${r.stuck.length}`, ...r.stuck.map((s) => `  ${line(s)}`)],
+          result: { ok: true, checked: r.checked, refunds: r.refunds.map((x) => ({ refund_id: x.refundId, order_id: x.orderId, outcome: x.outcome, detail: x.detail ?? null })), stuck: r.stuck.map(brief) },
+          human: [
+            `checked ${r.checked.length} order(s)`, ...r.checked.map((c) => `  ${c.orderId}: ${c.result}${c.detail ? ` (${c.detail})` : ''}`),
+            ...(r.refunds.length ? [`interrupted refunds: ${r.refunds.length}`, ...r.refunds.map((x) => `  ${x.refundId} (order ${x.orderId}): ${x.outcome}${x.detail ? ` (${x.detail})` : ''}`)] : []),
+            `stuck: ${r.stuck.length}`, ...r.stuck.map((s) => `  ${line(s)}`),
+          ],
         };
       }),
     );

@@ -29,6 +29,7 @@ export interface EpayConfig {
 
 export class EpayProvider implements PaymentProvider {
   readonly name = 'epay' as const;
+  readonly refundsIdempotent = false; // act=refund has no request id: a repeat could refund twice
   readonly currencies = ['CNY'];
   constructor(private readonly cfg: EpayConfig, private readonly fetchImpl: typeof fetch = fetch) {}
 

@@ -26,6 +26,7 @@ export interface SandboxNotice {
 
 export class SandboxProvider implements PaymentProvider {
   readonly name = 'sandbox' as const;
+  readonly refundsIdempotent = true; // keyed by refund id
   readonly currencies = null;
   constructor(private readonly db: Db, private readonly secret: string, private readonly now: () => number = Date.now) {}
 

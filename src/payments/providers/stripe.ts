@@ -59,6 +59,7 @@ export function sessionFacts(s: Stripe.Checkout.Session, eventType: string): Pay
 
 export class StripeProvider implements PaymentProvider {
   readonly name = 'stripe' as const;
+  readonly refundsIdempotent = true; // idempotencyKey tally-refund-<refund id>
   readonly currencies = null;
   readonly client: Stripe;
   constructor(private readonly cfg: StripeConfig, private readonly now: () => number = Date.now) {

@@ -71,6 +71,12 @@ export interface RefundResult {
 export interface PaymentProvider {
   readonly name: 'sandbox' | 'stripe' | 'epay';
   readonly currencies: string[] | null; // null = any the operator has a rate for
+  /**
+   * Whether sending the same refund (same refundId) twice refunds once: true
+   * when the provider deduplicates it (Stripe's idempotency key). An
+   * interrupted refund is only sent again to such a provider.
+   */
+  readonly refundsIdempotent: boolean;
   createCheckout(order: Order, links: CheckoutLinks): Promise<Checkout>;
   /** Throws PaymentSignatureError when the callback is not authentic. */
   verifyCallback(input: CallbackInput): Promise<VerifiedCallback>;

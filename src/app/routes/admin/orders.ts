@@ -11,6 +11,7 @@ import {
   creditOrderByHand, payments, refundDuplicatePayment, keepDuplicateAsCredit, ORDER_STATUSES, REFUND_REASONS, type Order, type RefundReason, type Refund,
 } from '../../../payments/index.ts';
 import { orderView } from '../orders.ts';
+import type { ResumedRefund } from '../../../payments/refunds.ts';
 
 const ListQuery = z.object({
   status: z.enum(ORDER_STATUSES as [string, ...string[]]).optional(),
@@ -100,7 +101,7 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/admin/payments/reconcile', async (req) => {
     const actor = await requireStaff(ctx, req, [...staff]);
     const r = await reconcilePayments(ctx, { actor });
-    return { checked: r.checked, stuck: r.stuck.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
+    return { checked: r.checked, refunds: r.refunds.map(resumedView), stuck: r.stuck.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
   });
 
   // A duplicate payment (a second trade on a credited order, never credited): refund it to the payer through its
@@ -128,3 +129,5 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     return { transfer_id: r.transfer.id, replayed: r.replayed, amount: formatMoney(amount), kind: r.transfer.kind };
   });
 }
+
+const resumedView = (r: ResumedRefund) => ({ refund_id: r.refundId, order_id: r.orderId, outcome: r.outcome, detail: r.detail ?? null });
