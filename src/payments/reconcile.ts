@@ -5,7 +5,7 @@ import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './c
 import { findOrder, recordOrderEvent, listOrders, type Order } from './orders.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { recordAudit, type Actor } from '../support/audit.ts';
-import { resumeInterruptedRefunds, type ResumedRefund } from './refunds.ts';
+import { resumeInterruptedRefunds, checkPendingProviderRefunds, type ResumedRefund } from './refunds.ts';
 
 // The reconcile worker asks providers about orders that have waited longer
 // than a threshold for a callback, and applies what it learns through the
@@ -159,7 +159,11 @@ export async function reconcilePayments(ctx: AppContext, opts: { limit?: number;
     checked.push(await reconcileOrder(ctx, order));
   }
   // Support refunds interrupted between the ledger booking and the provider's answer.
-  const refunds = await resumeInterruptedRefunds(ctx, opts.all ? { olderThanMs: 0 } : {});
+  const refunds: ResumedRefund[] = await resumeInterruptedRefunds(ctx, opts.all ? { olderThanMs: 0 } : {});
+  // Refunds the provider accepted as pending: finished or failed since?
+  for (const c of await checkPendingProviderRefunds(ctx, opts.all ? { olderThanMs: 0 } : {})) {
+    refunds.push({ refundId: c.refundId, orderId: c.orderId, outcome: c.outcome === 'refund_confirmed' ? 'succeeded' : c.outcome === 'refund_failed' ? 'failed_at_provider' : c.outcome === 'nothing_to_do' ? 'pending' : c.outcome });
+  }
   if (opts.actor) {
     // A pass asked for by a person (admin API, CLI): one summary row. Each order's outcome is applied in its own
     // exactly-once transaction, as the worker does; the row lists them.

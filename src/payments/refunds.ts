@@ -7,7 +7,7 @@ import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
 import { payments } from './providers/index.ts';
-import type { RefundResult } from './providers/types.ts';
+import type { RefundResult, RefundState } from './providers/types.ts';
 import { findOrder, getOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
 import { CREDITED_STATES } from './stateMachine.ts';
 
@@ -170,10 +170,16 @@ async function recordRefundResult(ctx: AppContext, refund: Refund, r: RefundResu
 }
 
 /** Reverses a refund's ledger booking after the provider refused it, and restores the order (unless the refund was recorded meanwhile). */
-async function undoRefund(db: DbOrTx, refund: Refund, why: string, now: number): Promise<boolean> {
+async function undoRefund(db: DbOrTx, refund: Refund, why: string, now: number, providerRefundId: string | null = null): Promise<boolean> {
   return withTransaction(db, async (tx) => {
-    // Claim it first: a refund that an interrupted-refund retry already recorded is not undone.
-    const claimed = await tx.updateTable('payment_refunds').set({ status: 'failed', note: why, updated_at: now }).where('id', '=', refund.id).where('status', '=', 'pending').where('provider_refund_id', 'is', null).executeTakeFirst();
+    // Claim it first: a refund whose outcome was recorded meanwhile (a retry, a webhook) is not undone.
+    const claimed = await tx
+      .updateTable('payment_refunds')
+      .set({ status: 'failed', note: why, updated_at: now })
+      .where('id', '=', refund.id)
+      .where('status', '=', 'pending')
+      .where('provider_refund_id', providerRefundId === null ? 'is' : '=', providerRefundId)
+      .executeTakeFirst();
     if (Number(claimed.numUpdatedRows) !== 1) return false;
     const order = (await findOrder(tx, refund.orderId))!;
     for (const key of [`refund:${refund.id}`, `refund:${refund.id}:uncollected`]) {
@@ -220,7 +226,7 @@ export const REFUND_GIVE_UP_AFTER_MS = 24 * 60 * 60_000;
 export interface ResumedRefund {
   refundId: string;
   orderId: string;
-  outcome: 'succeeded' | 'pending' | 'manual' | 'retry_later' | 'handed_to_operator';
+  outcome: 'succeeded' | 'pending' | 'manual' | 'retry_later' | 'handed_to_operator' | 'failed_at_provider' | 'still_pending' | 'check_failed';
   detail?: string;
 }
 
@@ -276,6 +282,69 @@ export async function resumeInterruptedRefunds(ctx: AppContext, opts: { olderTha
       // The outcome is unknown (no answer, or an error after the provider may have acted): keep the booking and try again later.
       out.push({ refundId: refund.id, orderId: refund.orderId, outcome: 'retry_later', detail: (e as Error).message.slice(0, 300) });
       ctx.log.warn({ refundId: refund.id, err: e }, 'an interrupted refund could not be completed yet; it is retried on a later pass');
+    }
+  }
+  return out;
+}
+
+/** A refund the provider accepted as `pending` is checked again after this long (Stripe also reports the change by webhook). */
+export const PENDING_REFUND_CHECK_AFTER_MS = 10 * 60_000;
+
+export type ProviderRefundOutcome = 'refund_confirmed' | 'refund_failed' | 'nothing_to_do';
+
+/**
+ * A refund the provider accepted as `pending` finished: `succeeded` marks it
+ * so; `failed` or `canceled` means the money did not go back, so the credit
+ * taken back when it was booked is returned to the wallet (the booking is
+ * reversed) and the order restored. Exactly once: both are conditional on the
+ * refund still being pending with that provider id, so a webhook and a
+ * reconcile check arriving together act once.
+ */
+export async function applyProviderRefundStatus(ctx: AppContext, input: { providerRefundId: string; status: RefundState; reason: string | null; source: EventSource }): Promise<ProviderRefundOutcome> {
+  if (input.status === 'pending') return 'nothing_to_do';
+  const row = await ctx.db.selectFrom('payment_refunds').selectAll().where('provider_refund_id', '=', input.providerRefundId).where('status', '=', 'pending').executeTakeFirst();
+  if (!row) return 'nothing_to_do';
+  const refund = rowToRefund(row);
+  const now = ctx.now();
+  if (input.status === 'succeeded') {
+    return withTransaction(ctx.db, async (tx) => {
+      const done = await tx.updateTable('payment_refunds').set({ status: 'succeeded', updated_at: now }).where('id', '=', refund.id).where('status', '=', 'pending').where('provider_refund_id', '=', input.providerRefundId).executeTakeFirst();
+      if (Number(done.numUpdatedRows) !== 1) return 'nothing_to_do' as const;
+      await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source: input.source, reason: `refund ${refund.id} (${input.providerRefundId}) completed at the provider`, now });
+      return 'refund_confirmed' as const;
+    });
+  }
+  const why = `the provider reports refund ${input.providerRefundId} ${input.status}${input.reason ? ` (${input.reason})` : ''}: the money was not returned, so the credit goes back to the wallet`;
+  return (await undoRefund(ctx.db, refund, why, now, input.providerRefundId)) ? 'refund_failed' : 'nothing_to_do';
+}
+
+/** Asks the provider about refunds it accepted as pending a while ago (in case its webhook never came). Runs in every reconcile pass. */
+export async function checkPendingProviderRefunds(ctx: AppContext, opts: { olderThanMs?: number; limit?: number } = {}): Promise<Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }>> {
+  const pay = payments(ctx);
+  const now = ctx.now();
+  const rows = await ctx.db
+    .selectFrom('payment_refunds')
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where('provider_refund_id', 'is not', null)
+    .where('updated_at', '<=', now - (opts.olderThanMs ?? PENDING_REFUND_CHECK_AFTER_MS))
+    .orderBy('updated_at')
+    .limit(opts.limit ?? 50)
+    .execute();
+  const out: Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }> = [];
+  for (const row of rows) {
+    const claimed = await ctx.db.updateTable('payment_refunds').set({ updated_at: ctx.now() }).where('id', '=', row.id).where('status', '=', 'pending').where('updated_at', '=', row.updated_at).executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) !== 1) continue;
+    const order = await findOrder(ctx.db, row.order_id);
+    const provider = order ? pay.providers.get(order.provider as never) : undefined;
+    if (!provider?.queryRefund) continue;
+    try {
+      const s = await provider.queryRefund(row.provider_refund_id!);
+      const outcome = s.status === 'pending' ? 'still_pending' : await applyProviderRefundStatus(ctx, { providerRefundId: row.provider_refund_id!, status: s.status, reason: s.reason, source: 'reconcile' });
+      out.push({ refundId: row.id, orderId: row.order_id, outcome });
+    } catch (e) {
+      ctx.log.warn({ refundId: row.id, err: e }, 'could not check a pending refund with its provider; it is checked again later');
+      out.push({ refundId: row.id, orderId: row.order_id, outcome: 'check_failed' });
     }
   }
   return out;

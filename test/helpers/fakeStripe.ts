@@ -39,6 +39,10 @@ export class FakeStripe {
    */
   holdRefunds: false | 'before' | 'after' = false;
   private held: Array<import('node:http').ServerResponse> = [];
+  /** The status new refunds get ('pending' as for some payment methods; setRefundStatus finishes them). */
+  refundStatus: 'succeeded' | 'pending' = 'succeeded';
+  /** Refund objects by id, as GET /v1/refunds/:id returns them. */
+  readonly refundObjects = new Map<string, { id: string; object: 'refund'; amount: number; payment_intent: string; reason: string | null; status: string; failure_reason?: string; metadata: Record<string, string> }>();
   /** Stripe answers a repeated Idempotency-Key with the first answer. */
   private readonly idempotent = new Map<string, { status: number; body: unknown }>();
   private readonly signer = new Stripe('sk_test_signer');
@@ -81,14 +85,20 @@ export class FakeStripe {
           if (seen && !this.holdRefunds) return send(seen.status, seen.body);
           if (this.holdRefunds === 'before') return void this.held.push(res);
           if (this.failRefunds) return send(400, { error: { type: 'invalid_request_error', message: 'Charge has already been refunded.', code: 'charge_already_refunded' } });
-          const r = seen?.body ?? { id: rid('re'), object: 'refund', amount: Number(form.get('amount')), payment_intent: form.get('payment_intent') ?? '', reason: form.get('reason'), status: 'succeeded', metadata: {} };
+          const r = seen?.body ?? { id: rid('re'), object: 'refund' as const, amount: Number(form.get('amount')), payment_intent: form.get('payment_intent') ?? '', reason: form.get('reason'), status: this.refundStatus, metadata: {} };
           if (!seen) {
-            const x = r as { id: string; payment_intent: string; amount: number; reason: string | null };
+            const x = r as { id: string; object: 'refund'; payment_intent: string; amount: number; reason: string | null; status: string; metadata: Record<string, string> };
             this.refunds.push({ id: x.id, payment_intent: x.payment_intent, amount: x.amount, reason: x.reason, idempotencyKey: key });
+            this.refundObjects.set(x.id, x);
             if (key) this.idempotent.set(key, { status: 200, body: r });
           }
           if (this.holdRefunds === 'after') return void this.held.push(res);
           return send(200, r);
+        }
+        const rm = /^\/v1\/refunds\/([^/]+)$/.exec(path);
+        if (req.method === 'GET' && rm) {
+          const r = this.refundObjects.get(rm[1]);
+          return r ? send(200, r) : send(404, { error: { type: 'invalid_request_error', message: `No such refund: '${rm[1]}'`, code: 'resource_missing' } });
         }
         send(404, { error: { type: 'invalid_request_error', message: `Unrecognized request URL (${req.method}: ${path})` } });
       });
@@ -97,6 +107,14 @@ export class FakeStripe {
     const a = this.server.address();
     this.url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
     return this;
+  }
+
+  /** A pending refund finishes at Stripe; returns the refund object (for a charge.refund.updated event). */
+  setRefundStatus(id: string, status: 'succeeded' | 'failed' | 'canceled', failureReason?: string) {
+    const r = this.refundObjects.get(id)!;
+    r.status = status;
+    if (failureReason) r.failure_reason = failureReason;
+    return { ...r };
   }
 
   /** Refund calls waiting for an answer. */

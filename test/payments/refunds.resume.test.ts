@@ -6,7 +6,7 @@ import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { startPayWorld, customer, order, json, balance, admin, stripeWebhook, epayNotify, assertLedgerOk, type PayWorld, type Customer } from './helpers.ts';
-import { resumeInterruptedRefunds, REFUND_RESUME_AFTER_MS } from '../../src/payments/refunds.ts';
+import { resumeInterruptedRefunds, checkPendingProviderRefunds, REFUND_RESUME_AFTER_MS, PENDING_REFUND_CHECK_AFTER_MS } from '../../src/payments/refunds.ts';
 import { reconcilePayments } from '../../src/payments/reconcile.ts';
 import { payments } from '../../src/payments/providers/index.ts';
 import { providerUnavailable } from '../../src/payments/errors.ts';
@@ -111,6 +111,59 @@ for (const dialect of testDialects()) {
       assert.deepEqual(second.filter((x) => x.refundId === refundId).map((x) => x.outcome), ['succeeded']);
       assert.equal(w.stripe.refunds.filter((r) => r.payment_intent === pi).length, 1);
       await inFlight;
+    });
+
+    test('Stripe accepts a refund as pending and it fails later: the webhook gives the credit back once, replays and a racing check do nothing', async () => {
+      const c = await customer(w.t);
+      const { o } = await paidStripeOrder(c, '8.00');
+      w.stripe.refundStatus = 'pending';
+      try {
+        const r = await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { reason: 'requested_by_customer' }));
+        assert.equal(r.refund.status, 'pending');
+        assert.equal(await balance(w.t, c.userId), '0.00');
+        const row = (await refundRow(o.id))!;
+        const failed = w.stripe.setRefundStatus(row.provider_refund_id!, 'failed', 'expired_or_canceled_card');
+        const ev1 = w.stripe.event('charge.refund.updated', failed);
+        const ev2 = w.stripe.event('refund.failed', failed); // a second event about the same change
+        await w.t.ctx.db.updateTable('payment_refunds').set({ updated_at: 0 }).where('id', '=', row.id).execute();
+        const [a, b, c2, checks] = await Promise.all([
+          stripeWebhook(w.t.url, ev1).then((x) => json(x)),
+          stripeWebhook(w.t.url, ev1).then((x) => json(x)),
+          stripeWebhook(w.t.url, ev2).then((x) => json(x)),
+          checkPendingProviderRefunds(w.t.ctx, { olderThanMs: 0 }),
+        ]);
+        const outcomes = [a, b, c2].flatMap((x: any) => x.outcomes ?? []).concat(checks.filter((x) => x.orderId === o.id).map((x) => x.outcome));
+        assert.equal(outcomes.filter((x) => x === 'refund_failed').length, 1, JSON.stringify(outcomes));
+        assert.equal(await balance(w.t, c.userId), '8.00', 'the credit came back once');
+        const after = (await refundRow(o.id))!;
+        assert.equal(after.status, 'failed');
+        assert.match(String(after.note), /expired_or_canceled_card/);
+        const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
+        assert.equal(detail.status, 'credited');
+        assert.equal(detail.refunded_amount ?? '0.00', '0.00');
+      } finally {
+        w.stripe.refundStatus = 'succeeded';
+      }
+    });
+
+    test('a pending Stripe refund whose webhook never comes is checked by the reconcile pass and marked succeeded', async () => {
+      const c = await customer(w.t);
+      const { o } = await paidStripeOrder(c, '6.00');
+      w.stripe.refundStatus = 'pending';
+      try {
+        await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { amount: '2.00', reason: 'requested_by_customer' }));
+        const row = (await refundRow(o.id))!;
+        assert.equal(row.status, 'pending');
+        assert.deepEqual((await reconcilePayments(w.t.ctx)).refunds.filter((x) => x.orderId === o.id), [], 'not checked again right away');
+        w.stripe.setRefundStatus(row.provider_refund_id!, 'succeeded');
+        await w.t.ctx.db.updateTable('payment_refunds').set({ updated_at: w.t.ctx.now() - PENDING_REFUND_CHECK_AFTER_MS - 1000 }).where('id', '=', row.id).execute();
+        const pass = await reconcilePayments(w.t.ctx);
+        assert.deepEqual(pass.refunds.filter((x) => x.orderId === o.id).map((x) => x.outcome), ['succeeded']);
+        assert.equal((await refundRow(o.id))!.status, 'succeeded');
+        assert.equal(await balance(w.t, c.userId), '4.00');
+      } finally {
+        w.stripe.refundStatus = 'succeeded';
+      }
     });
 
     test('EPay cannot recognise a repeated refund, so an interrupted one is never sent again: it is handed to the operator as manual', async () => {

@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import { PaymentSignatureError, providerUnavailable } from '../errors.ts';
 import { toMinorUnits, fromMinorUnits } from '../currency.ts';
 import type { Order } from '../orders.ts';
-import type { CallbackInput, Checkout, CheckoutLinks, PaymentFact, PaymentProvider, QueryResult, RefundRequest, RefundResult, VerifiedCallback } from './types.ts';
+import type { CallbackInput, Checkout, CheckoutLinks, PaymentFact, PaymentProvider, QueryResult, RefundRequest, RefundResult, RefundState, VerifiedCallback } from './types.ts';
 
 // Stripe Checkout. The webhook is verified by the `stripe` package on the raw
 // body (HMAC over "<t>.<body>", 300 s tolerance). Events arrive duplicated and
@@ -105,6 +105,9 @@ export class StripeProvider implements PaymentProvider {
       const c = obj as Stripe.Charge;
       const currency = c.currency.toUpperCase();
       facts = [{ type: 'provider_refunded', orderId: c.metadata?.order_id ?? null, tradeId: idOf(c.payment_intent as any) ?? c.id, refundedTotal: fromMinorUnits(c.amount_refunded, currency), currency, refundRef: `${c.id}:${c.amount_refunded}` }];
+    } else if (event.type === 'charge.refund.updated' || event.type === 'refund.updated' || event.type === 'refund.failed') {
+      const r = obj as Stripe.Refund;
+      facts = [{ type: 'refund_status', providerRefundId: r.id, status: refundState(r.status), reason: r.failure_reason ?? null }];
     } else if (event.type === 'charge.dispute.created') {
       const d = obj as Stripe.Dispute;
       const currency = d.currency.toUpperCase();
@@ -132,6 +135,15 @@ export class StripeProvider implements PaymentProvider {
     return { state: 'unpaid', payload };
   }
 
+  async queryRefund(providerRefundId: string): Promise<{ status: RefundState; reason: string | null }> {
+    try {
+      const r = await this.client.refunds.retrieve(providerRefundId);
+      return { status: refundState(r.status), reason: r.failure_reason ?? null };
+    } catch (e) {
+      throw providerUnavailable('stripe', `could not look up refund ${providerRefundId}: ${(e as Error).message}`, e);
+    }
+  }
+
   async refund(order: Order, req: RefundRequest): Promise<RefundResult> {
     const target = req.tradeId ?? order.providerTradeId;
     if (!target) throw providerUnavailable('stripe', 'the order has no payment intent to refund');
@@ -151,4 +163,9 @@ export class StripeProvider implements PaymentProvider {
       throw providerUnavailable('stripe', `the refund was not accepted: ${(e as Error).message}`, e);
     }
   }
+}
+
+/** Stripe's refund statuses: pending, requires_action (still pending), succeeded, failed, canceled. */
+function refundState(status: string | null | undefined): RefundState {
+  return status === 'succeeded' || status === 'failed' || status === 'canceled' ? status : 'pending';
 }

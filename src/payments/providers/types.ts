@@ -30,6 +30,8 @@ export type PaymentFact =
   /** Cumulative refunded total reported by the provider for a trade. */
   | { type: 'provider_refunded'; orderId: string | null; tradeId: string; refundedTotal: bigint; currency: string; refundRef: string }
   | { type: 'dispute_opened'; orderId: string | null; tradeId: string; amount: bigint; currency: string; disputeId: string; reason: string }
+  /** A refund Tally asked for changed state at the provider (a `pending` refund finished or failed). */
+  | { type: 'refund_status'; providerRefundId: string; status: RefundState; reason: string | null }
   | { type: 'ignored'; reason: string };
 
 export interface VerifiedCallback {
@@ -61,6 +63,8 @@ export interface RefundRequest {
   tradeId?: string;
 }
 
+export type RefundState = 'pending' | 'succeeded' | 'failed' | 'canceled';
+
 export interface RefundResult {
   providerRefundId: string | null;
   /** `manual`: the provider has no refund API; an operator returns the money by hand. */
@@ -82,4 +86,6 @@ export interface PaymentProvider {
   verifyCallback(input: CallbackInput): Promise<VerifiedCallback>;
   queryOrder(order: Order): Promise<QueryResult>;
   refund(order: Order, req: RefundRequest): Promise<RefundResult>;
+  /** Where the provider can report on a refund later (Stripe): its current state. */
+  queryRefund?(providerRefundId: string): Promise<{ status: RefundState; reason: string | null }>;
 }
