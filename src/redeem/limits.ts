@@ -3,8 +3,9 @@ import type { RateLimiter } from '../lib/rateLimit.ts';
 // Brute-force limits on redeem attempts, per signed-in user and per client IP,
 // in the shared limiter (Redis when configured, so they hold across instances).
 // Every attempt is counted before it runs (a guess cannot be un-made), and a
-// fresh redemption clears the user's counters: only someone holding a real,
-// unused code can earn a reset, and such a person is not guessing. The short
+// fresh redemption clears the user's counters and takes itself back from the
+// address's: only someone holding a real, unused code can earn that, and such
+// a person is not guessing. The short
 // window allows a few typos in a row; the long one is the lockout.
 export interface RedeemLimits {
   perUserPerMinute: number;
@@ -40,6 +41,15 @@ export async function countRedeemAttempt(
   return { allowed: blocked.length === 0, retryAfterMs: Math.max(0, ...blocked.map((r) => r.retryAfterMs)) };
 }
 
-export async function clearUserRedeemLimits(limiter: RateLimiter, userId: string): Promise<void> {
-  await Promise.all(userKeys(userId).map((k) => limiter.reset(k)));
+/**
+ * After a fresh redemption: the user's counters are cleared, and the attempt
+ * is taken back from the address's counters. Those exist to stop guessing;
+ * an office or school whose people redeem real codes from one address would
+ * otherwise be refused after 30 successes a minute.
+ */
+export async function clearUserRedeemLimits(limiter: RateLimiter, userId: string, ip: string | null = null): Promise<void> {
+  await Promise.all([
+    ...userKeys(userId).map((k) => limiter.reset(k)),
+    ...(ip ? [limiter.forgive(`redeem:ip:${ip}:1m`), limiter.forgive(`redeem:ip:${ip}:lock`)] : []),
+  ]);
 }

@@ -50,7 +50,7 @@ export async function redeemCode(db: DbOrTx, input: RedeemInput): Promise<Redemp
   const masked = maskCodeInput(input.code);
   const result = await attemptRedemption(db, input, now);
   if (result.outcome === 'redeemed') {
-    await clearUserRedeemLimits(input.limiter, input.userId);
+    await clearUserRedeemLimits(input.limiter, input.userId, input.ip);
     return result.redemption;
   }
   await recordRedeemAttempt(db, { userId: input.userId, ip: input.ip, code: masked, codeId: result.codeId, outcome: result.outcome, now });

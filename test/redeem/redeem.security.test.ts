@@ -119,6 +119,20 @@ for (const dialect of testDialects()) {
       await expectError(await redeem(elsewhere, formatCode(generateNormalizedCode())), 404, 'not_found');
     });
 
+    test('an office: 40 people redeem real codes from one address within a minute and all succeed; guessing from it is still limited', async () => {
+      const ip = randomIp();
+      const g = await generate(t, { count: 40, amount: '1.00' });
+      issued.push(...g.codes.map((c) => c.code));
+      const people = await Promise.all(Array.from({ length: 40 }, () => person(t, ip)));
+      for (let i = 0; i < 40; i++) assert.equal((await expectJson(await redeem(people[i], g.codes[i].code))).amount, '1.00');
+      let limited = 0;
+      for (let i = 0; i < 32; i++) {
+        const res = await redeem(people[i % 40], formatCode(generateNormalizedCode()));
+        if (res.status === 429) limited++;
+      }
+      assert.equal(limited, 2, 'the successes did not use up the address; 30 guesses a minute still do');
+    });
+
     test('the lockout outlasts the minute; a success clears a user\'s count (limiter with a test clock)', async () => {
       let clock = Date.now();
       const limiter = new MemoryRateLimiter(() => clock);
