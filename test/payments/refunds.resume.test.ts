@@ -98,9 +98,10 @@ for (const dialect of testDialects()) {
       const { o, pi } = await paidStripeOrder(c, '2.00');
       w.stripe.holdRefunds = 'before';
       const { refundId, inFlight } = await interruptedRefund(o.id);
-      w.stripe.releaseHeld();
-      w.stripe.failRefunds = true; // an error after which the outcome is unknown
+      for (let i = 0; i < 200 && w.stripe.heldCount === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // The original call stays without an answer (Tally "stopped"); new calls get an error after which the outcome is unknown.
       w.stripe.holdRefunds = false;
+      w.stripe.failRefunds = true;
       const first = await resumeInterruptedRefunds(w.t.ctx);
       w.stripe.failRefunds = false;
       assert.deepEqual(first.filter((x) => x.refundId === refundId).map((x) => x.outcome), ['retry_later']);
@@ -110,7 +111,10 @@ for (const dialect of testDialects()) {
       const second = await resumeInterruptedRefunds(w.t.ctx, { olderThanMs: 0 });
       assert.deepEqual(second.filter((x) => x.refundId === refundId).map((x) => x.outcome), ['succeeded']);
       assert.equal(w.stripe.refunds.filter((r) => r.payment_intent === pi).length, 1);
+      w.stripe.releaseHeld(); // the original call's retry now gets Stripe's stored answer: nothing changes
       await inFlight;
+      assert.equal((await refundRow(o.id))!.status, 'succeeded');
+      assert.equal(await balance(w.t, c.userId), '0.00');
     });
 
     test('Stripe accepts a refund as pending and it fails later: the webhook gives the credit back once, replays and a racing check do nothing', async () => {
