@@ -218,6 +218,27 @@ export async function bookDispute(db: DbOrTx, input: { order: Order; amount: big
   });
 }
 
+/**
+ * Pending refunds not touched for `olderThanMs` (support refunds the provider
+ * never answered, or refunds it accepted as pending), each claimed before it
+ * is yielded by moving its updated_at: another pass or instance then leaves
+ * it alone until it is due again.
+ */
+async function* claimDueRefunds(ctx: AppContext, opts: { providerAnswered: boolean; olderThanMs: number; limit?: number }) {
+  let q = ctx.db
+    .selectFrom('payment_refunds')
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where('updated_at', '<=', ctx.now() - opts.olderThanMs)
+    .orderBy('updated_at')
+    .limit(opts.limit ?? 50);
+  q = opts.providerAnswered ? q.where('provider_refund_id', 'is not', null) : q.where('provider_refund_id', 'is', null).where('origin', '=', 'support');
+  for (const row of await q.execute()) {
+    const claimed = await ctx.db.updateTable('payment_refunds').set({ updated_at: ctx.now() }).where('id', '=', row.id).where('status', '=', 'pending').where('updated_at', '=', row.updated_at).executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) === 1) yield row;
+  }
+}
+
 /** A support refund still pending with no provider answer after this long was interrupted (provider calls time out within ~1 minute). */
 export const REFUND_RESUME_AFTER_MS = 5 * 60_000;
 /** After this long without an answer, an interrupted refund is handed to the operator instead of being sent again. */
@@ -246,22 +267,9 @@ export interface ResumedRefund {
 export async function resumeInterruptedRefunds(ctx: AppContext, opts: { olderThanMs?: number; limit?: number } = {}): Promise<ResumedRefund[]> {
   const pay = payments(ctx);
   const now = ctx.now();
-  const stale = await ctx.db
-    .selectFrom('payment_refunds')
-    .selectAll()
-    .where('status', '=', 'pending')
-    .where('origin', '=', 'support')
-    .where('provider_refund_id', 'is', null)
-    .where('updated_at', '<=', now - (opts.olderThanMs ?? REFUND_RESUME_AFTER_MS))
-    .orderBy('updated_at')
-    .limit(opts.limit ?? 50)
-    .execute();
   const out: ResumedRefund[] = [];
-  for (const row of stale) {
+  for await (const row of claimDueRefunds(ctx, { providerAnswered: false, olderThanMs: opts.olderThanMs ?? REFUND_RESUME_AFTER_MS, limit: opts.limit })) {
     const refund = rowToRefund(row);
-    // Claim: the next pass (or another instance) sees a fresh updated_at and leaves it alone.
-    const claimed = await ctx.db.updateTable('payment_refunds').set({ updated_at: ctx.now() }).where('id', '=', refund.id).where('status', '=', 'pending').where('updated_at', '=', row.updated_at).executeTakeFirst();
-    if (Number(claimed.numUpdatedRows) !== 1) continue;
     const order = await findOrder(ctx.db, refund.orderId);
     const provider = order ? pay.providers.get(order.provider as never) : undefined;
     const prefix = 'interrupted: Tally stopped before the provider answered; ';
@@ -321,20 +329,8 @@ export async function applyProviderRefundStatus(ctx: AppContext, input: { provid
 /** Asks the provider about refunds it accepted as pending a while ago (in case its webhook never came). Runs in every reconcile pass. */
 export async function checkPendingProviderRefunds(ctx: AppContext, opts: { olderThanMs?: number; limit?: number } = {}): Promise<Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }>> {
   const pay = payments(ctx);
-  const now = ctx.now();
-  const rows = await ctx.db
-    .selectFrom('payment_refunds')
-    .selectAll()
-    .where('status', '=', 'pending')
-    .where('provider_refund_id', 'is not', null)
-    .where('updated_at', '<=', now - (opts.olderThanMs ?? PENDING_REFUND_CHECK_AFTER_MS))
-    .orderBy('updated_at')
-    .limit(opts.limit ?? 50)
-    .execute();
   const out: Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }> = [];
-  for (const row of rows) {
-    const claimed = await ctx.db.updateTable('payment_refunds').set({ updated_at: ctx.now() }).where('id', '=', row.id).where('status', '=', 'pending').where('updated_at', '=', row.updated_at).executeTakeFirst();
-    if (Number(claimed.numUpdatedRows) !== 1) continue;
+  for await (const row of claimDueRefunds(ctx, { providerAnswered: true, olderThanMs: opts.olderThanMs ?? PENDING_REFUND_CHECK_AFTER_MS, limit: opts.limit })) {
     const order = await findOrder(ctx.db, row.order_id);
     const provider = order ? pay.providers.get(order.provider as never) : undefined;
     if (!provider?.queryRefund) continue;
