@@ -295,7 +295,7 @@ export interface PaymentRefundsTable {
   reason: string;
   note: string | null;
   origin: 'support' | 'provider' | 'dispute' | 'duplicate';
-  status: 'pending' | 'succeeded' | 'manual' | 'failed';
+  status: 'pending' | 'succeeded' | 'manual' | 'failed' | 'reversed';
   provider_refund_id: string | null;
   forced: Int;
   actor: string;

@@ -3,10 +3,10 @@ import { isUniqueViolation } from '../db/index.ts';
 import { payments } from './providers/index.ts';
 import type { CallbackInput, PaymentFact } from './providers/types.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
-import { bookProviderRefund, bookDispute, applyProviderRefundStatus } from './refunds.ts';
+import { bookProviderRefund, bookDispute, applyProviderRefundStatus, closeDispute } from './refunds.ts';
 import { findOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
 
-export type FactOutcome = CreditOutcome | 'failed' | 'expired' | 'pending' | 'refund_booked' | 'dispute_booked' | 'refund_confirmed' | 'refund_failed' | 'nothing_to_do' | 'ignored' | 'refused';
+export type FactOutcome = CreditOutcome | 'failed' | 'expired' | 'pending' | 'refund_booked' | 'dispute_booked' | 'refund_confirmed' | 'refund_failed' | 'dispute_won' | 'dispute_lost' | 'nothing_to_do' | 'ignored' | 'refused';
 
 export interface CallbackResult {
   duplicateEvent: boolean;
@@ -103,6 +103,8 @@ export async function applyFact(ctx: AppContext, provider: string, fact: Payment
       const r = await bookDispute(ctx.db, { order: o, amount: fact.amount, disputeId: fact.disputeId, reason: fact.reason, now });
       return r ? 'dispute_booked' : 'nothing_to_do';
     }
+    case 'dispute_closed':
+      return closeDispute(ctx.db, { disputeId: fact.disputeId, status: fact.status, now });
     case 'refund_status':
       return applyProviderRefundStatus(ctx, { providerRefundId: fact.providerRefundId, status: fact.status, reason: fact.reason, source });
     case 'ignored':

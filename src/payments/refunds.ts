@@ -171,14 +171,29 @@ async function recordRefundResult(ctx: AppContext, refund: Refund, r: RefundResu
 
 /** Reverses a refund's ledger booking after the provider refused it, and restores the order (unless the refund was recorded meanwhile). */
 async function undoRefund(db: DbOrTx, refund: Refund, why: string, now: number, providerRefundId: string | null = null): Promise<boolean> {
+  return reverseRefundBooking(db, refund, { fromStatus: 'pending', providerRefundId, toStatus: 'failed', why, now });
+}
+
+/**
+ * Takes a booked refund back: the credit returns to the wallet (reversal
+ * transfers of its `refund:` entries) and the order's refunded totals and
+ * status are restored. Claimed first by a conditional update from
+ * `fromStatus`, so it happens once, and never to a refund whose outcome was
+ * recorded meanwhile (a retry, a webhook). True if this call did it.
+ */
+async function reverseRefundBooking(
+  db: DbOrTx,
+  refund: Refund,
+  opts: { fromStatus: 'pending' | 'succeeded'; providerRefundId: string | null; toStatus: 'failed' | 'reversed'; why: string; now: number },
+): Promise<boolean> {
+  const { why, now } = opts;
   return withTransaction(db, async (tx) => {
-    // Claim it first: a refund whose outcome was recorded meanwhile (a retry, a webhook) is not undone.
     const claimed = await tx
       .updateTable('payment_refunds')
-      .set({ status: 'failed', note: why, updated_at: now })
+      .set({ status: opts.toStatus, note: why, updated_at: now })
       .where('id', '=', refund.id)
-      .where('status', '=', 'pending')
-      .where('provider_refund_id', providerRefundId === null ? 'is' : '=', providerRefundId)
+      .where('status', '=', opts.fromStatus)
+      .where('provider_refund_id', opts.providerRefundId === null ? 'is' : '=', opts.providerRefundId)
       .executeTakeFirst();
     if (Number(claimed.numUpdatedRows) !== 1) return false;
     const order = (await findOrder(tx, refund.orderId))!;
@@ -202,6 +217,30 @@ export async function bookProviderRefund(db: DbOrTx, input: { order: Order; refu
     const delta = input.refundedTotal - order.refundedAmount;
     if (delta <= 0n) return null; // already booked (ours, or an earlier delivery)
     return bookRefund(tx, { orderId: order.id, amount: delta, reason: 'other', note: `refunded at the provider (${input.refundRef})`, origin: 'provider', force: true, actor: { type: 'system' }, providerRefundId: input.refundRef, status: 'succeeded', source: 'callback', now: input.now });
+  });
+}
+
+/**
+ * A dispute ended. Won: the bank returned the money to the merchant, so the
+ * credit taken back when the dispute opened is returned to the wallet (the
+ * dispute's booking is reversed) and the order is credited again, once.
+ * Lost: the money stays with the payer and the credit stays taken back; the
+ * timeline says so.
+ */
+export async function closeDispute(db: DbOrTx, input: { disputeId: string; status: string; now: number }): Promise<'dispute_won' | 'dispute_lost' | 'nothing_to_do'> {
+  const row = await db.selectFrom('payment_refunds').selectAll().where('provider_refund_id', '=', input.disputeId).where('origin', '=', 'dispute').executeTakeFirst();
+  if (!row) return 'nothing_to_do';
+  const refund = rowToRefund(row);
+  if (input.status === 'won') {
+    const why = `dispute ${input.disputeId} was won: the bank returned the payment, so the credit comes back`;
+    return (await reverseRefundBooking(db, refund, { fromStatus: 'succeeded', providerRefundId: input.disputeId, toStatus: 'reversed', why, now: input.now })) ? 'dispute_won' : 'nothing_to_do';
+  }
+  if (input.status !== 'lost') return 'nothing_to_do';
+  return withTransaction(db, async (tx) => {
+    const seen = await tx.selectFrom('payment_order_events').select('id').where('order_id', '=', refund.orderId).where('reason', 'like', `dispute ${input.disputeId} was lost%`).executeTakeFirst();
+    if (seen) return 'nothing_to_do' as const;
+    await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source: 'callback', reason: `dispute ${input.disputeId} was lost: the payment stays returned to the payer and the credit stays taken back`, now: input.now });
+    return 'dispute_lost' as const;
   });
 }
 

@@ -26,7 +26,7 @@ const ALLOWED: Record<OrderStatus, OrderStatus[]> = {
   flagged: ['paid', 'failed'],
   credited: ['partially_refunded', 'refunded', 'disputed'],
   partially_refunded: ['partially_refunded', 'refunded', 'disputed'],
-  disputed: ['partially_refunded', 'refunded', 'disputed'],
+  disputed: ['partially_refunded', 'refunded', 'disputed', 'credited'], // credited again when the dispute is won
   refunded: [],
 };
 

@@ -149,5 +149,31 @@ for (const dialect of testDialects()) {
       assert.equal(await status(c, b.o.id), 'disputed');
       assert.equal(await balance(w.t, c.userId), '6.00');
     });
+
+    test('a won dispute gives the credit back once, however often Stripe says so; a lost one keeps it taken back', async () => {
+      const c = await customer(w.t);
+      const won = await stripeOrder(c, '10.00');
+      await stripeWebhook(w.t.url, w.stripe.event('checkout.session.completed', w.stripe.pay(won.sessionId)));
+      const d1 = w.stripe.dispute(w.stripe.sessions.get(won.sessionId)!, 1000);
+      await stripeWebhook(w.t.url, w.stripe.event('charge.dispute.created', d1));
+      assert.equal(await balance(w.t, c.userId), '0.00');
+      // The user spends nothing meanwhile; the bank sides with the merchant.
+      const closedWon = { ...d1, status: 'won' };
+      const outcomes = await Promise.all([1, 2, 3].map(() => stripeWebhook(w.t.url, w.stripe.event('charge.dispute.closed', closedWon)).then((r) => json(r))));
+      assert.deepEqual(outcomes.flatMap((o: any) => o.outcomes).sort(), ['dispute_won', 'nothing_to_do', 'nothing_to_do']);
+      assert.equal(await balance(w.t, c.userId), '10.00', 'the credit came back once');
+      assert.equal(await status(c, won.o.id), 'credited');
+      const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${won.o.id}`));
+      assert.equal(detail.refunds[0].status, 'reversed');
+      assert.ok(detail.timeline.some((e: any) => /dispute .* was won/.test(e.reason ?? '')));
+
+      const lost = await stripeOrder(c, '5.00');
+      await stripeWebhook(w.t.url, w.stripe.event('checkout.session.completed', w.stripe.pay(lost.sessionId)));
+      const d2 = w.stripe.dispute(w.stripe.sessions.get(lost.sessionId)!, 500);
+      await stripeWebhook(w.t.url, w.stripe.event('charge.dispute.created', d2));
+      assert.deepEqual((await json(await stripeWebhook(w.t.url, w.stripe.event('charge.dispute.closed', { ...d2, status: 'lost' })))).outcomes, ['dispute_lost']);
+      assert.equal(await balance(w.t, c.userId), '10.00');
+      assert.equal(await status(c, lost.o.id), 'disputed');
+    });
   });
 }

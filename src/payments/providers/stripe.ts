@@ -108,6 +108,9 @@ export class StripeProvider implements PaymentProvider {
     } else if (event.type === 'charge.refund.updated' || event.type === 'refund.updated' || event.type === 'refund.failed') {
       const r = obj as Stripe.Refund;
       facts = [{ type: 'refund_status', providerRefundId: r.id, status: refundState(r.status), reason: r.failure_reason ?? null }];
+    } else if (event.type === 'charge.dispute.closed') {
+      const d = obj as Stripe.Dispute;
+      facts = [{ type: 'dispute_closed', disputeId: d.id, status: d.status }];
     } else if (event.type === 'charge.dispute.created') {
       const d = obj as Stripe.Dispute;
       const currency = d.currency.toUpperCase();

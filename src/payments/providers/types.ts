@@ -30,6 +30,8 @@ export type PaymentFact =
   /** Cumulative refunded total reported by the provider for a trade. */
   | { type: 'provider_refunded'; orderId: string | null; tradeId: string; refundedTotal: bigint; currency: string; refundRef: string }
   | { type: 'dispute_opened'; orderId: string | null; tradeId: string; amount: bigint; currency: string; disputeId: string; reason: string }
+  /** A dispute ended: `won` (the merchant keeps the money) or `lost`. */
+  | { type: 'dispute_closed'; disputeId: string; status: string }
   /** A refund Tally asked for changed state at the provider (a `pending` refund finished or failed). */
   | { type: 'refund_status'; providerRefundId: string; status: RefundState; reason: string | null }
   | { type: 'ignored'; reason: string };
