@@ -143,6 +143,15 @@ export async function expireOrder(db: DbOrTx, input: { orderId: string; reason: 
 }
 
 /**
+ * The user gives up on an unpaid order. Only `created` or `pending` can be
+ * canceled; a payment the provider still confirms later is credited anyway
+ * (`canceled` stays payable, and the reconcile pass keeps asking about it).
+ */
+export async function cancelOrder(db: DbOrTx, input: { orderId: string; source: EventSource; now: number }) {
+  return withTransaction(db, (tx) => transitionOrder(tx, { orderId: input.orderId, to: 'canceled', source: input.source, reason: 'canceled by the user before paying', now: input.now, only: ['created', 'pending'] }));
+}
+
+/**
  * Support credits a paid order by hand after checking the provider's records:
  * the provider reference (trade id) is required and the same exactly-once path
  * applies, so a callback arriving later (or before) cannot credit again.

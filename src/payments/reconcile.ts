@@ -118,6 +118,10 @@ export async function reconcileOrder(ctx: AppContext, order: Order, opts: { owne
     } else if (q.state === 'failed') {
       item = await apply((db) => failOrder(db, { orderId: order.id, reason: q.reason, source, payload: q.payload, now: at }), (r) => ({ orderId: order.id, result: r.ok ? 'failed' : 'refused' }));
       next = null;
+    } else if (order.status === 'canceled' && (q.state === 'expired' || q.state === 'unpaid')) {
+      // Canceled by the user: only a payment that went through anyway matters; look for one until the order is old.
+      item = { orderId: order.id, result: 'still_unpaid' };
+      if (at - order.createdAt > pay.settings.stuckAfterMs || q.state === 'expired') next = null;
     } else if (q.state === 'expired' || (q.state === 'unpaid' && at > order.expiresAt)) {
       item = await apply(
         (db) => expireOrder(db, { orderId: order.id, reason: q.state === 'expired' ? 'the provider reports the checkout expired unpaid' : 'no payment by the deadline (checked with the provider)', source, payload: q.payload, now: at }),
@@ -146,7 +150,7 @@ export async function reconcilePayments(ctx: AppContext, opts: { limit?: number;
   let q = ctx.db
     .selectFrom('payment_orders')
     .select('id')
-    .where('status', 'in', ['created', 'pending', 'expired'])
+    .where('status', 'in', ['created', 'pending', 'expired', 'canceled'])
     .where('next_check_at', 'is not', null)
     .orderBy('next_check_at')
     .limit(opts.limit ?? 100);

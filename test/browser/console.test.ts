@@ -276,6 +276,22 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await ctx.close();
   });
 
+  test('a user cancels an unpaid top-up from its order page; the Pay and Cancel buttons go away', async () => {
+    const { ctx, page } = await newPage(env);
+    await signInUi(page, alice.email, alice.password);
+    const { orderId } = await createTopUp(page, '3.00');
+    await page.getByTestId('order-status').getByText(/Awaiting payment|Processing/).waitFor();
+    await page.getByRole('button', { name: 'Cancel order' }).click();
+    await page.getByTestId('order-status').getByText('Canceled').waitFor();
+    await page.getByText(/The order was canceled; nothing was charged or credited/).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Cancel order' }).count(), 0);
+    assert.equal(await page.getByRole('link', { name: 'Pay' }).count(), 0);
+    const o = await page.evaluate(`fetch('/api/orders/${orderId}').then((r) => r.json())`) as { status: string };
+    assert.equal(o.status, 'canceled');
+    assert.deepEqual(problemsOf(page), []);
+    await ctx.close();
+  });
+
   test('a sandbox payment made after the order expired shows as processing, then credited', async () => {
     const { ctx, page } = await newPage(env);
     await signInUi(page, alice.email, alice.password);

@@ -119,6 +119,37 @@ for (const dialect of testDialects()) {
       assert.ok(view.data.some((x: any) => x.id === b.id));
     });
 
+    test('a user cancels an unpaid order; a paid one, someone else\'s, or a second cancel is refused with the reason', async () => {
+      const a = await customer(w.t);
+      const b = await customer(w.t);
+      const o = await order(a, { amount: '3.00' });
+      const canceled = await json(await a.f(`/api/orders/${o.id}/cancel`, { method: 'POST' }));
+      assert.equal(canceled.status, 'canceled');
+      assert.match(canceled.explanation.en, /canceled/);
+      const again = await a.f(`/api/orders/${o.id}/cancel`, { method: 'POST' });
+      assert.equal(again.status, 409);
+      assert.equal((await again.json() as any).error.code, 'order_not_cancelable');
+      assert.equal((await b.f(`/api/orders/${o.id}/cancel`, { method: 'POST' })).status, 404);
+      const paid = await order(a, { amount: '1.00' });
+      await json(await sandboxPay(w.t, paid.id, 'succeed'));
+      const refused = await a.f(`/api/orders/${paid.id}/cancel`, { method: 'POST' });
+      assert.equal(refused.status, 409);
+      assert.match((await refused.json() as any).error.message, /credited.*refund/);
+      assert.equal(await balance(w.t, a.userId), '1.00');
+    });
+
+    test('a payment that went through before the user canceled is found by reconcile and credited', async () => {
+      const c = await customer(w.t);
+      const o = await order(c, { amount: '5.00' });
+      await json(await sandboxPay(w.t, o.id, 'never')); // the money is taken, the callback never comes
+      assert.equal((await json(await c.f(`/api/orders/${o.id}/cancel`, { method: 'POST' }))).status, 'canceled');
+      await json(await admin(w.t, 'POST', '/api/admin/payments/reconcile'));
+      assert.equal((await json(await c.f(`/api/orders/${o.id}`))).status, 'credited');
+      assert.equal(await balance(w.t, c.userId), '5.00');
+      const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
+      assert.ok(detail.timeline.some((e: any) => /canceled but the provider confirms/.test(e.reason ?? '')), JSON.stringify(detail.timeline));
+    });
+
     test('a user cannot see another user\'s order', async () => {
       const a = await customer(w.t);
       const b = await customer(w.t);

@@ -4,7 +4,8 @@ import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput } from '../validate.ts';
 import { formatMoney } from '../../ledger/money.ts';
-import { createOrder, getOrder, listOrders, explainOrder, reconcileOrder, payments, ORDER_STATUSES, type Order } from '../../payments/index.ts';
+import { createOrder, getOrder, listOrders, explainOrder, reconcileOrder, cancelOrder, payments, ORDER_STATUSES, type Order } from '../../payments/index.ts';
+import { conflict } from '../../lib/errors.ts';
 
 const CreateBody = z.object({
   // A number is let through so parseMoney can say why it is refused ("10.00" as a string).
@@ -67,6 +68,17 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get<{ Params: { id: string } }>('/api/orders/:id', async (req) => {
     const user = await requireUser(ctx, req);
     return orderView(await getOrder(ctx.db, req.params.id, { userId: user.id }), ctx.now());
+  });
+
+  // The user gives up on an unpaid order (a late payment is still credited).
+  app.post<{ Params: { id: string } }>('/api/orders/:id/cancel', async (req) => {
+    const user = await requireUser(ctx, req);
+    const order = await getOrder(ctx.db, req.params.id, { userId: user.id });
+    const r = await cancelOrder(ctx.db, { orderId: order.id, source: 'user', now: ctx.now() });
+    if (!r.ok) {
+      throw conflict('order_not_cancelable', `the order is ${r.current}; only an order that is not paid yet can be canceled${r.current === 'credited' ? ' (it was paid and credited: ask support for a refund instead)' : ''}`);
+    }
+    return orderView(await getOrder(ctx.db, order.id), ctx.now());
   });
 
   // Where the provider sends the browser after paying. It asks the provider at

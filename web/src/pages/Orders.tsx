@@ -96,6 +96,19 @@ export function OrderDetail({ params, refreshMe }: PageProps) {
   const { t, lang, fmtTime } = useI18n();
   const [order, setOrder] = useState<Order | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [canceling, setCanceling] = useState(false);
+  const [cancelError, setCancelError] = useState<unknown>(null);
+  const cancel = async () => {
+    setCanceling(true);
+    setCancelError(null);
+    try {
+      setOrder(await api<Order>(`/api/orders/${encodeURIComponent(params.id)}/cancel`, { method: 'POST' }));
+    } catch (e) {
+      setCancelError(e);
+    } finally {
+      setCanceling(false);
+    }
+  };
   useEffect(() => {
     let live = true;
     let timer: ReturnType<typeof setTimeout>;
@@ -132,7 +145,13 @@ export function OrderDetail({ params, refreshMe }: PageProps) {
               <dt>{t('orders.credit')}</dt><dd>{order ? `${tidy(order.credit_amount)} ${order.credit_currency}` : <Skeleton width="6rem" />}</dd>
               <dt>{t('orders.created')}</dt><dd>{order ? fmtTime(order.created_at) : <Skeleton width="10rem" />}</dd>
             </dl>
-            {order && OPEN.includes(order.status) && order.checkout_url && <a className="button" href={order.checkout_url}>{t('orders.pay')}</a>}
+            <div className="row">
+              {order && OPEN.includes(order.status) && order.checkout_url && <a className="button" href={order.checkout_url}>{t('orders.pay')}</a>}
+              {order && (order.status === 'created' || order.status === 'pending') && (
+                <button type="button" className="secondary" onClick={cancel} disabled={canceling}>{t('orders.cancel')}</button>
+              )}
+            </div>
+            {cancelError ? <Notice kind="error">{errorText(t, cancelError)}</Notice> : null}
             <p className="muted">{t('orders.live')}</p>
           </>
         )}
