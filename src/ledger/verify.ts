@@ -19,7 +19,8 @@ export interface VerifyReport {
 
 const MAX_LISTED = 20;
 
-function check(name: string, violations: string[], okDetail: string): VerifyCheck {
+/** A named check from its violations (the first few are listed). Modules use it for their own checks of the books. */
+export function check(name: string, violations: string[], okDetail: string): VerifyCheck {
   return violations.length === 0
     ? { name, ok: true, detail: okDetail }
     : { name, ok: false, detail: `${violations.length} violation(s)`, violations: violations.slice(0, MAX_LISTED) };

@@ -1,6 +1,6 @@
 // Small HTTP helpers shared by the account API suites (not a test file itself).
 import assert from 'node:assert/strict';
-import { verifyLedger } from '../../src/ledger/verify.ts';
+import { verifyBooks } from '../../src/verifyBooks.ts';
 import type { Db } from '../../src/db/index.ts';
 import { ADMIN_TOKEN, type TestTally } from '../helpers/tally.ts';
 
@@ -54,6 +54,6 @@ export async function expectJson<T = any>(res: Response, status = 200): Promise<
 
 /** The ledger invariants hold; the failing checks are printed when they do not. */
 export async function assertLedgerOk(db: Db): Promise<void> {
-  const r = await verifyLedger(db);
+  const r = await verifyBooks(db);
   assert.ok(r.ok, JSON.stringify(r.checks.filter((c) => !c.ok), null, 2));
 }

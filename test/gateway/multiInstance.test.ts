@@ -13,7 +13,8 @@ import { setModelPrice } from '../../src/gateway/pricing.ts';
 import { createUser } from '../../src/accounts/users.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
 import { adjustBalanceManually } from '../../src/accounts/manualCredit.ts';
-import { verifyLedger, getAccount, walletAccountId } from '../../src/ledger/index.ts';
+import { getAccount, walletAccountId } from '../../src/ledger/index.ts';
+import { verifyBooks } from '../../src/verifyBooks.ts';
 import { toBig } from '../../src/ledger/money.ts';
 
 const REDIS_URL = process.env.TALLY_TEST_REDIS_URL;
@@ -87,7 +88,7 @@ describe('two instances on one PostgreSQL with Redis', { skip: !POSTGRES_URL || 
     const charged = rows.reduce((s, r) => s + toBig(r.charged_amount), 0n);
     assert.equal(charged, 2_000n - wallet.balance, 'the wallet lost exactly what the request log says was charged');
     for (const r of rows) assert.equal(toBig(r.charged_amount) + toBig(r.uncollected), toBig(r.cost));
-    const report = await verifyLedger(db.db);
+    const report = await verifyBooks(db.db);
     assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok)));
   });
 });

@@ -11,7 +11,8 @@ import { startTestTally, seedUser, type TestTally } from '../helpers/tally.ts';
 import { startMockOpenAI, mockUsageFor, toUsage, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
-import { verifyLedger, getAccount, walletAccountId, toBig, SYSTEM_ACCOUNTS } from '../../src/ledger/index.ts';
+import { getAccount, walletAccountId, toBig, SYSTEM_ACCOUNTS } from '../../src/ledger/index.ts';
+import { verifyBooks } from '../../src/verifyBooks.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const CHAT = 'gpt-4o-mini';
@@ -125,7 +126,7 @@ for (const dialect of testDialects()) {
       const upstreamCalls = mock.requestsTo('/chat/completions').length;
       assert.equal(upstreamCalls, ok.length, 'a refused request never reached the upstream');
 
-      const report = await verifyLedger(t.ctx.db);
+      const report = await verifyBooks(t.ctx.db);
       assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok), null, 2));
     });
   });

@@ -11,7 +11,8 @@ import { startTestTally, seedUser, type TestTally } from '../helpers/tally.ts';
 import { startMockOpenAI, refusedPort, mockUsageFor, mockReplyText, toUsage, DEFAULT_REPLY_WORDS, type MockBehavior, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 import { createChannel, type Channel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
-import { verifyLedger, getAccount, walletAccountId, toBig } from '../../src/ledger/index.ts';
+import { getAccount, walletAccountId, toBig } from '../../src/ledger/index.ts';
+import { verifyBooks } from '../../src/verifyBooks.ts';
 import { relaySdk as sdk, requestLogRow as logRow, settledWallet as balance, assertLedgerOk } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
@@ -77,7 +78,7 @@ for (const dialect of testDialects()) {
       try {
         if (t) {
           await relay(t).flush();
-          const r = await verifyLedger(t.ctx.db);
+          const r = await verifyBooks(t.ctx.db);
           assert.ok(r.ok, JSON.stringify(r.checks.filter((c) => !c.ok), null, 2));
         }
       } finally {

@@ -7,7 +7,8 @@ import { startTestTally, seedUser, type TestTally } from '../helpers/tally.ts';
 import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice } from '../../src/gateway/pricing.ts';
-import { verifyLedger, getAccount, walletAccountId } from '../../src/ledger/index.ts';
+import { getAccount, walletAccountId } from '../../src/ledger/index.ts';
+import { verifyBooks } from '../../src/verifyBooks.ts';
 import { toBig } from '../../src/ledger/money.ts';
 
 describe('settlement on a worker thread (SQLite)', () => {
@@ -36,7 +37,7 @@ describe('settlement on a worker thread (SQLite)', () => {
     const charged = rows.reduce((s, r) => s + toBig(r.charged_amount), 0n);
     const wallet = await getAccount(t.ctx.db, walletAccountId(u.user.id));
     assert.equal(wallet.balance, 1_000_000n - charged);
-    const report = await verifyLedger(t.ctx.db);
+    const report = await verifyBooks(t.ctx.db);
     assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok)));
   });
 });

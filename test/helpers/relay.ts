@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import type { TestTally } from './tally.ts';
-import { getAccount, walletAccountId, verifyLedger } from '../../src/ledger/index.ts';
+import { getAccount, walletAccountId } from '../../src/ledger/index.ts';
+import { verifyBooks } from '../../src/verifyBooks.ts';
 
 // Shared by the relay suites: a client, and reads taken after the settlement
 // queue has written everything (settlement is group committed).
@@ -29,6 +30,6 @@ export async function settledWallet(t: TestTally, userId: string) {
 
 export async function assertLedgerOk(t: TestTally) {
   await t.ctx.relay.flush();
-  const report = await verifyLedger(t.ctx.db);
+  const report = await verifyBooks(t.ctx.db);
   assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok), null, 2));
 }

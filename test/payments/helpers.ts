@@ -1,7 +1,7 @@
 // Shared by the payments suites (not a test file itself).
 import assert from 'node:assert/strict';
 import type { Dialect } from '../../src/db/index.ts';
-import { verifyLedger } from '../../src/ledger/verify.ts';
+import { verifyBooks } from '../../src/verifyBooks.ts';
 import { getUserBalance } from '../../src/accounts/users.ts';
 import { formatMoney } from '../../src/ledger/money.ts';
 import { startTestTally, seedUser, signIn, ADMIN_TOKEN, type TestTally } from '../helpers/tally.ts';
@@ -87,6 +87,6 @@ export async function paymentTransfers(t: TestTally, orderId: string) {
 }
 
 export async function assertLedgerOk(t: TestTally) {
-  const r = await verifyLedger(t.ctx.db, { graceMs: 60_000 });
+  const r = await verifyBooks(t.ctx.db, { graceMs: 60_000 });
   assert.ok(r.ok, JSON.stringify(r.checks.filter((c) => !c.ok)));
 }

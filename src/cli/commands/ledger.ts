@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runCommand } from '../run.ts';
-import { verifyLedger } from '../../ledger/verify.ts';
+import { verifyBooks } from '../../verifyBooks.ts';
 import { expireHolds } from '../../ledger/holds.ts';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,13 +12,13 @@ export function ledgerCommands(program: Command) {
   const ledger = program.command('ledger').description('the double-entry ledger');
   ledger
     .command('verify')
-    .description('check every ledger invariant; exits 1 on any violation')
+    .description('check every ledger invariant, and that request logs, orders and refunds agree with the ledger; exits 1 on any violation')
     .option('--sweep', 'first void holds past their timeout (what a running server does every few seconds)')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
         const swept = o.sweep ? await expireHolds(ctx.db) : 0;
-        const r = await verifyLedger(ctx.db, { now: ctx.now() });
+        const r = await verifyBooks(ctx.db, { now: ctx.now() });
         const lines = r.checks.flatMap((c) => [`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`, ...(c.violations ?? []).map((v) => `       ${v}`)]);
         lines.push(`${r.accounts} accounts, ${r.transfers} transfers, ${r.holds} holds${o.sweep ? `, ${swept} expired holds voided` : ''}: ${r.ok ? 'ledger OK' : 'LEDGER VIOLATIONS FOUND'}`);
         return { result: { ...r, swept }, human: lines, exitCode: r.ok ? 0 : 1 };

@@ -7,7 +7,7 @@ import { parseInput } from '../../validate.ts';
 import { createUser, listUsers, resolveUser, getUserBalance, type User } from '../../../accounts/users.ts';
 import { adjustBalanceManually } from '../../../accounts/manualCredit.ts';
 import { parseMoney, formatMoney } from '../../../ledger/money.ts';
-import { verifyLedger } from '../../../ledger/verify.ts';
+import { verifyBooks } from '../../../verifyBooks.ts';
 import { listStatement, walletAccountId } from '../../../ledger/index.ts';
 import { listUsage } from '../../../gateway/usageLog.ts';
 import { statementLine } from '../me.ts';
@@ -81,7 +81,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
 
   app.get('/api/admin/ledger/verify', async (req, reply) => {
     await requireStaff(ctx, req, ['admin', 'support']);
-    const report = await verifyLedger(ctx.db, { now: ctx.now(), graceMs: ctx.config.holdSweepMs * 2 });
+    const report = await verifyBooks(ctx.db, { now: ctx.now(), graceMs: ctx.config.holdSweepMs * 2 });
     if (!report.ok) reply.code(500);
     return report;
   });
