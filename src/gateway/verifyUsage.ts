@@ -9,46 +9,67 @@ import { walletAccountId } from '../ledger/accounts.ts';
 // go by primary key (the log row's transfer id; the request id inside the
 // transfer's idempotency key), so this reads each row once.
 
+const PAGE = 5_000;
+
 export async function verifyUsage(db: DbOrTx): Promise<VerifyCheck[]> {
   const checks: VerifyCheck[] = [];
 
-  const rows = await db
-    .selectFrom('request_logs as l')
-    .leftJoin('ledger_transfers as t', 't.id', 'l.transfer_id')
-    .select(['l.id', 'l.user_id', 'l.cost', 'l.charged', 'l.charged_amount', 'l.uncollected', 'l.transfer_id', 't.amount', 't.debit_account_id', 't.kind'])
-    .where((eb) => eb.or([eb('l.charged', '=', 1), eb('l.transfer_id', 'is not', null), eb('l.charged_amount', '<>', 0n), eb('l.cost', '<>', 0n)]))
-    .execute();
   const logViolations: string[] = [];
-  for (const r of rows) {
-    const cost = toBig(r.cost);
-    const charged = toBig(r.charged_amount);
-    const uncollected = toBig(r.uncollected);
-    if (cost !== charged + uncollected) logViolations.push(`${r.id}: cost ${formatMoney(cost)} ≠ charged ${formatMoney(charged)} + uncollected ${formatMoney(uncollected)}`);
-    if ((Number(r.charged) === 1) !== charged > 0n) logViolations.push(`${r.id}: charged=${r.charged} but charged_amount ${formatMoney(charged)}`);
-    if (charged === 0n) {
-      if (r.transfer_id) logViolations.push(`${r.id}: not charged, yet linked to transfer ${r.transfer_id}`);
-      continue;
-    }
-    if (!r.transfer_id || r.amount === null) logViolations.push(`${r.id}: charged ${formatMoney(charged)} but its usage transfer ${r.transfer_id ?? '(none)'} does not exist`);
-    else if (toBig(r.amount) !== charged || r.kind !== 'usage' || r.debit_account_id !== walletAccountId(r.user_id ?? '')) {
-      logViolations.push(`${r.id}: charged ${formatMoney(charged)} from ${walletAccountId(r.user_id ?? '')}, but transfer ${r.transfer_id} is ${r.kind} ${formatMoney(toBig(r.amount))} from ${r.debit_account_id}`);
+  let checked = 0;
+  for (let after = ''; ; ) {
+    // Pages by primary key, so a large log is read in bounded memory.
+    const rows = await db
+      .selectFrom('request_logs as l')
+      .leftJoin('ledger_transfers as t', 't.id', 'l.transfer_id')
+      .select(['l.id', 'l.user_id', 'l.cost', 'l.charged', 'l.charged_amount', 'l.uncollected', 'l.transfer_id', 't.amount', 't.debit_account_id', 't.kind'])
+      .where('l.id', '>', after)
+      .where((eb) => eb.or([eb('l.charged', '=', 1), eb('l.transfer_id', 'is not', null), eb('l.charged_amount', '<>', 0n), eb('l.cost', '<>', 0n)]))
+      .orderBy('l.id')
+      .limit(PAGE)
+      .execute();
+    if (!rows.length) break;
+    after = rows[rows.length - 1].id;
+    checked += rows.length;
+    for (const r of rows) {
+      const cost = toBig(r.cost);
+      const charged = toBig(r.charged_amount);
+      const uncollected = toBig(r.uncollected);
+      if (cost !== charged + uncollected) logViolations.push(`${r.id}: cost ${formatMoney(cost)} ≠ charged ${formatMoney(charged)} + uncollected ${formatMoney(uncollected)}`);
+      if ((Number(r.charged) === 1) !== charged > 0n) logViolations.push(`${r.id}: charged=${r.charged} but charged_amount ${formatMoney(charged)}`);
+      if (charged === 0n) {
+        if (r.transfer_id) logViolations.push(`${r.id}: not charged, yet linked to transfer ${r.transfer_id}`);
+        continue;
+      }
+      if (!r.transfer_id || r.amount === null) logViolations.push(`${r.id}: charged ${formatMoney(charged)} but its usage transfer ${r.transfer_id ?? '(none)'} does not exist`);
+      else if (toBig(r.amount) !== charged || r.kind !== 'usage' || r.debit_account_id !== walletAccountId(r.user_id ?? '')) {
+        logViolations.push(`${r.id}: charged ${formatMoney(charged)} from ${walletAccountId(r.user_id ?? '')}, but transfer ${r.transfer_id} is ${r.kind} ${formatMoney(toBig(r.amount))} from ${r.debit_account_id}`);
+      }
     }
   }
-  checks.push(check('each charged request has its usage transfer', logViolations, `${rows.length} charged or costed request(s) agree with the ledger`));
+  checks.push(check('each charged request has its usage transfer', logViolations, `${checked} charged or costed request(s) agree with the ledger`));
 
   // Entries the relay wrote (keyed usage:req_… / uncollected:req_…) without the log row they settle.
-  const orphans = await db
-    .selectFrom('ledger_transfers as t')
-    .leftJoin('request_logs as l', (j) => j.on(sql<boolean>`l.id = substr(t.idempotency_key, case when t.kind = 'usage' then 7 else 13 end)`))
-    .select(['t.id', 't.kind', 't.amount', 't.idempotency_key', 'l.id as log_id', 'l.charged_amount', 'l.uncollected'])
-    .where((eb) => eb.or([eb('t.idempotency_key', 'like', 'usage:req%'), eb('t.idempotency_key', 'like', 'uncollected:req%')]))
-    .execute();
   const orphanViolations: string[] = [];
-  for (const o of orphans) {
-    if (!o.idempotency_key.startsWith('usage:req_') && !o.idempotency_key.startsWith('uncollected:req_')) continue;
-    if (!o.log_id) orphanViolations.push(`${o.id} (${o.idempotency_key}): no request log row`);
-    else if (o.kind === 'uncollected' && toBig(o.amount) !== toBig(o.uncollected ?? 0)) orphanViolations.push(`${o.id}: uncollected ${formatMoney(toBig(o.amount))}, the log row says ${formatMoney(toBig(o.uncollected ?? 0))}`);
+  let entries = 0;
+  for (let after = ''; ; ) {
+    const orphans = await db
+      .selectFrom('ledger_transfers as t')
+      .leftJoin('request_logs as l', (j) => j.on(sql<boolean>`l.id = substr(t.idempotency_key, case when t.kind = 'usage' then 7 else 13 end)`))
+      .select(['t.id', 't.kind', 't.amount', 't.idempotency_key', 'l.id as log_id', 'l.uncollected'])
+      .where('t.id', '>', after)
+      .where((eb) => eb.or([eb('t.idempotency_key', 'like', 'usage:req%'), eb('t.idempotency_key', 'like', 'uncollected:req%')]))
+      .orderBy('t.id')
+      .limit(PAGE)
+      .execute();
+    if (!orphans.length) break;
+    after = orphans[orphans.length - 1].id;
+    for (const o of orphans) {
+      if (!o.idempotency_key.startsWith('usage:req_') && !o.idempotency_key.startsWith('uncollected:req_')) continue;
+      entries++;
+      if (!o.log_id) orphanViolations.push(`${o.id} (${o.idempotency_key}): no request log row`);
+      else if (o.kind === 'uncollected' && toBig(o.amount) !== toBig(o.uncollected ?? 0)) orphanViolations.push(`${o.id}: uncollected ${formatMoney(toBig(o.amount))}, the log row says ${formatMoney(toBig(o.uncollected ?? 0))}`);
+    }
   }
-  checks.push(check('each usage entry has its request log row', orphanViolations, `${orphans.length} usage entr(ies) have their log rows`));
+  checks.push(check('each usage entry has its request log row', orphanViolations, `${entries} usage entr(ies) have their log rows`));
   return checks;
 }
