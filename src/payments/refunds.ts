@@ -7,6 +7,7 @@ import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
 import { payments } from './providers/index.ts';
+import { isRefundOutcomeUnknown } from './errors.ts';
 import type { RefundResult, RefundState } from './providers/types.ts';
 import { findOrder, getOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
 import { CREDITED_STATES } from './stateMachine.ts';
@@ -141,8 +142,13 @@ export async function refundOrder(
     const r = await provider.refund(order, { refundId: refund.id, amount, reason: input.reason });
     await recordRefundResult(ctx, refund, r, 'support');
   } catch (e) {
-    // Undone unless a retry of the interrupted refund already recorded its outcome; then that outcome stands.
-    if (await undoRefund(ctx.db, refund, `the provider did not accept the refund: ${(e as Error).message.slice(0, 300)}`, ctx.now())) throw e;
+    if (isRefundOutcomeUnknown(e)) {
+      // The provider may have refunded: the booking stays, and resumeInterruptedRefunds finishes it with the same refund id.
+      await recordOrderEvent(ctx.db, { orderId: order.id, kind: 'note', source: 'support', reason: `refund ${refund.id}: ${(e as Error).message.slice(0, 300)}; it stays pending and is sent again with the same refund id within minutes (or handed to the operator where the provider cannot recognise a repeat)`, now: ctx.now() });
+    } else if (await undoRefund(ctx.db, refund, `the provider did not accept the refund: ${(e as Error).message.slice(0, 300)}`, ctx.now())) {
+      // Undone unless a retry of the interrupted refund already recorded its outcome; then that outcome stands.
+      throw e;
+    }
   }
   return { refund: (await listRefunds(ctx.db, order.id)).find((r) => r.id === refund.id)!, order: (await findOrder(ctx.db, order.id))! };
 }

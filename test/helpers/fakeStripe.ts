@@ -38,6 +38,8 @@ export class FakeStripe {
    * releaseHeld()), as when the caller stops mid-call.
    */
   holdRefunds: false | 'before' | 'after' = false;
+  /** Refund calls get their connection reset before anything is processed (the caller cannot know). */
+  dropRefunds = false;
   private held: Array<import('node:http').ServerResponse> = [];
   /** The status new refunds get ('pending' as for some payment methods; setRefundStatus finishes them). */
   refundStatus: 'succeeded' | 'pending' = 'succeeded';
@@ -84,6 +86,7 @@ export class FakeStripe {
           const seen = key ? this.idempotent.get(key) : undefined;
           if (seen && !this.holdRefunds) return send(seen.status, seen.body);
           if (this.holdRefunds === 'before') return void this.held.push(res);
+          if (this.dropRefunds) return void res.socket?.destroy();
           if (this.failRefunds) return send(400, { error: { type: 'invalid_request_error', message: 'Charge has already been refunded.', code: 'charge_already_refunded' } });
           const r = seen?.body ?? { id: rid('re'), object: 'refund' as const, amount: Number(form.get('amount')), payment_intent: form.get('payment_intent') ?? '', reason: form.get('reason'), status: this.refundStatus, metadata: {} };
           if (!seen) {

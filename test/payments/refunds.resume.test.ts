@@ -80,6 +80,27 @@ for (const dialect of testDialects()) {
       });
     }
 
+    test('no definite answer from Stripe (connection reset): the booking is kept, not undone, and the next pass finishes the refund once', async () => {
+      const c = await customer(w.t);
+      const { o, pi } = await paidStripeOrder(c, '7.00');
+      w.stripe.dropRefunds = true;
+      let r;
+      try {
+        r = await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { reason: 'requested_by_customer' }));
+      } finally {
+        w.stripe.dropRefunds = false;
+      }
+      assert.equal(r.refund.status, 'pending', 'the outcome is unknown, so the refund stays pending');
+      assert.equal(await balance(w.t, c.userId), '0.00', 'and the credit stays taken back');
+      assert.equal(w.stripe.refunds.filter((x) => x.payment_intent === pi).length, 0);
+      const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
+      assert.ok(detail.timeline.some((e: any) => /stays pending and is sent again with the same refund id/.test(e.reason ?? '')));
+      const pass = await resumeInterruptedRefunds(w.t.ctx, { olderThanMs: 0 });
+      assert.deepEqual(pass.filter((x) => x.orderId === o.id).map((x) => x.outcome), ['succeeded']);
+      assert.equal(w.stripe.refunds.filter((x) => x.payment_intent === pi).length, 1);
+      assert.equal(await balance(w.t, c.userId), '0.00');
+    });
+
     test('a refund still in flight (younger than the threshold) is left alone', async () => {
       const c = await customer(w.t);
       const { o } = await paidStripeOrder(c, '3.00');

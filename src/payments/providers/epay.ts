@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { safeEqual } from '../../lib/crypto.ts';
 import { parseMoney } from '../../ledger/money.ts';
-import { PaymentSignatureError, providerUnavailable } from '../errors.ts';
+import { PaymentSignatureError, providerUnavailable, refundOutcomeUnknown } from '../errors.ts';
 import { formatForProvider } from '../currency.ts';
 import type { Order } from '../orders.ts';
 import type { CallbackInput, Checkout, CheckoutLinks, PaymentProvider, QueryResult, RefundRequest, RefundResult, VerifiedCallback } from './types.ts';
@@ -97,7 +97,7 @@ export class EpayProvider implements PaymentProvider {
       if (res.ok && Number(body?.code) === 1) return { providerRefundId: `epay:${req.refundId}`, status: 'succeeded' };
       return { providerRefundId: null, status: 'manual', note: `EPay refused the refund (${String(body?.msg ?? res.status).slice(0, 200)}); return the money by hand in the EPay merchant console` };
     } catch (e) {
-      throw providerUnavailable('epay', 'the refund request did not get an answer', e);
+      throw refundOutcomeUnknown('epay', 'the refund request did not get an answer', e);
     }
   }
 }

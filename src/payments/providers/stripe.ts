@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type Stripe from 'stripe';
-import { PaymentSignatureError, providerUnavailable } from '../errors.ts';
+import { PaymentSignatureError, providerUnavailable, refundOutcomeUnknown } from '../errors.ts';
 import { toMinorUnits, fromMinorUnits } from '../currency.ts';
 import type { Order } from '../orders.ts';
 import type { CallbackInput, Checkout, CheckoutLinks, PaymentFact, PaymentProvider, QueryResult, RefundRequest, RefundResult, RefundState, VerifiedCallback } from './types.ts';
@@ -163,7 +163,12 @@ export class StripeProvider implements PaymentProvider {
       );
       return { providerRefundId: r.id, status: r.status === 'succeeded' ? 'succeeded' : 'pending' };
     } catch (e) {
-      throw providerUnavailable('stripe', `the refund was not accepted: ${(e as Error).message}`, e);
+      // A refusal (invalid request, card, permission) is definite; no answer or a Stripe 5xx is not.
+      const err = e as { type?: string; statusCode?: number; message?: string };
+      if (err.type === 'StripeConnectionError' || err.type === 'StripeAPIError' || !err.statusCode || err.statusCode >= 500) {
+        throw refundOutcomeUnknown('stripe', `no definite answer to the refund (${err.message ?? 'connection error'})`, e);
+      }
+      throw providerUnavailable('stripe', `the refund was not accepted: ${err.message}`, e);
     }
   }
 }
