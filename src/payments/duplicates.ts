@@ -7,6 +7,7 @@ import { formatMoney, toBig } from '../ledger/money.ts';
 import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
 import { payments } from './providers/index.ts';
 import type { RefundResult } from './providers/types.ts';
+import { isRefundOutcomeUnknown } from './errors.ts';
 import { findOrder, recordOrderEvent, type Order } from './orders.ts';
 import { listRefunds, type Refund } from './refunds.ts';
 
@@ -129,6 +130,11 @@ export async function refundDuplicatePayment(
       ? { providerRefundId: null, status: 'manual', note: `an earlier attempt stopped before ${provider.name} answered and ${provider.name} cannot tell a repeated refund from a new one; check its dashboard for this payment and return the money by hand if it is not refunded there` }
       : await provider.refund(order, { refundId: claim.refundId, amount: trade.amount, reason: 'duplicate', tradeId: trade.tradeId });
   } catch (e) {
+    if (isRefundOutcomeUnknown(e)) {
+      // The provider may have refunded: keep the claim and the pending refund; calling again after the lease sends the same refund id.
+      await recordOrderEvent(ctx.db, { orderId: order.id, kind: 'note', source: 'support', reason: `refund ${claim.refundId} of duplicate payment ${trade.tradeId}: ${(e as Error).message.slice(0, 300)}; it stays in progress — asking again after ${REFUND_LEASE_MS / 60_000} minutes sends the same refund id`, now: ctx.now() });
+      throw e;
+    }
     const why = `the provider did not accept the refund of duplicate payment ${trade.tradeId}: ${(e as Error).message.slice(0, 300)}`;
     await withTransaction(ctx.db, async (tx) => {
       const now = ctx.now();

@@ -114,6 +114,28 @@ for (const dialect of testDialects()) {
       assert.equal((await audits(o.id, 'payment.refund_duplicate')).length, 1);
     });
 
+    test('Stripe gives no definite answer to a duplicate refund: it stays in progress, and asking again later sends the same refund id once', async () => {
+      const c = await customer(w.t);
+      const o = await order(c, { amount: '4.00', provider: 'stripe' });
+      const sessionId = [...w.stripe.sessions.values()].find((s) => s.client_reference_id === o.id)!.id;
+      const paid = w.stripe.pay(sessionId);
+      await stripeWebhook(w.t.url, w.stripe.event('checkout.session.completed', paid));
+      const second = { ...paid, payment_intent: 'pi_test_second_payment_0002' };
+      await stripeWebhook(w.t.url, w.stripe.event('checkout.session.completed', second));
+      w.stripe.dropRefunds = true;
+      const unknown = await admin(w.t, 'POST', `/api/admin/payments/trades/${second.payment_intent}/refund`, { reason: 'paid twice' });
+      w.stripe.dropRefunds = false;
+      assert.equal(unknown.status, 502);
+      assert.equal((await unknown.json() as any).error.code, 'refund_outcome_unknown');
+      assert.equal((await dupTrade(o.id)).decision, 'refunding', 'still in progress: Stripe may have refunded');
+      assert.equal((await admin(w.t, 'POST', `/api/admin/payments/trades/${second.payment_intent}/refund`, { reason: 'paid twice' })).status, 409);
+      await w.t.ctx.db.updateTable('payment_refunds').set({ updated_at: w.t.ctx.now() - REFUND_LEASE_MS - 1000 }).where('order_id', '=', o.id).where('status', '=', 'pending').execute();
+      const r = await json(await admin(w.t, 'POST', `/api/admin/payments/trades/${second.payment_intent}/refund`, { reason: 'paid twice' }));
+      assert.equal(r.refund.status, 'succeeded');
+      assert.equal(w.stripe.refunds.filter((x) => x.payment_intent === second.payment_intent).length, 1);
+      assert.equal(await balance(w.t, c.userId), '4.00');
+    });
+
     test('EPay: a duplicate trade_no is refunded with act=refund, or recorded as a manual refund when the merchant API refuses', async () => {
       const c = await customer(w.t);
       const a = await order(c, { amount: '20.00', currency: 'CNY', provider: 'epay' });
