@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { startTestTally, seedUser, type TestTally } from '../helpers/tally.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice } from '../../src/gateway/pricing.ts';
-import { requestLogRow, assertLedgerOk } from '../helpers/relay.ts';
+import { requestLogRow, verifyThenClose } from '../helpers/relay.ts';
 
 const MODEL = 'bulk-stream';
 const EVENTS = 25_000;
@@ -57,14 +57,7 @@ describe('stream back-pressure (SQLite)', () => {
     await setModelPrice(t.ctx.db, { model: MODEL, inputPer1M: 1n, outputPer1M: 1n, maxOutputTokens: 10_000_000 });
     await t.ctx.catalog.reload();
   });
-  after(async () => {
-    try {
-      if (t) await assertLedgerOk(t);
-    } finally {
-      await t?.close();
-      await upstream?.close();
-    }
-  });
+  after(() => verifyThenClose(t, upstream));
 
   test('a paused client pauses the upstream; resumed, it gets every byte and the request is charged', async () => {
     const u = await seedUser(t, { balance: 100_000_000n });

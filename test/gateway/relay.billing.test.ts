@@ -13,7 +13,7 @@ import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
 import { verifyLedger, getAccount, walletAccountId, toBig, SYSTEM_ACCOUNTS } from '../../src/ledger/index.ts';
-import { relaySdk as sdk, requestLogRow as logRow, settledWallet as wallet, assertLedgerOk } from '../helpers/relay.ts';
+import { relaySdk as sdk, requestLogRow as logRow, settledWallet as wallet, verifyThenClose } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const CHAT = 'gpt-4o-mini';
@@ -43,14 +43,7 @@ for (const dialect of testDialects()) {
       price = await setModelPrice(t.ctx.db, { model: CHAT, inputPer1M: 2_500_000n, outputPer1M: 10_000_000n, maxOutputTokens: 4096 });
       await catalog(t).reload();
     });
-    after(async () => {
-      try {
-        if (t) await assertLedgerOk(t);
-      } finally {
-        await t?.close();
-        await mock?.close();
-      }
-    });
+    after(() => verifyThenClose(t, mock));
 
     test('client disconnects mid-stream: charged for what was produced, more than nothing and less than the whole', async () => {
       mock.setBehavior({ chunkDelayMs: 60 });
@@ -244,14 +237,7 @@ for (const dialect of testDialects()) {
       await setModelPrice(t.ctx.db, { model: CHAT, inputPer1M: 2_500_000n, outputPer1M: 10_000_000n });
       await catalog(t).reload();
     });
-    after(async () => {
-      try {
-        if (t) await assertLedgerOk(t);
-      } finally {
-        await t?.close();
-        await mock?.close();
-      }
-    });
+    after(() => verifyThenClose(t, mock));
 
     test('429 rate_limited with retry-after once a key exceeds its requests per minute; not charged', async () => {
       const u = await seedUser(t, { balance: 1_000_000n });

@@ -13,7 +13,7 @@ import { setModelPrice } from '../../src/gateway/pricing.ts';
 import { upsertGroup } from '../../src/gateway/groups.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
 import { verifyLedger, getAccount, walletAccountId, toBig } from '../../src/ledger/index.ts';
-import { relaySdk as sdk, assertLedgerOk } from '../helpers/relay.ts';
+import { relaySdk as sdk, verifyThenClose } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const CHAT = 'gpt-4o-mini';
@@ -87,15 +87,7 @@ for (const dialect of testDialects()) {
       await upsertGroup(t.ctx.db, { name: 'chat-only', multiplierPpm: 1_000_000n, models: [CHAT] });
       await catalog(t).reload();
     });
-    after(async () => {
-      try {
-        if (t) await assertLedgerOk(t);
-      } finally {
-        await t?.close();
-        await mock?.close();
-        for (const m of extraMocks) await m.close();
-      }
-    });
+    after(() => verifyThenClose(t, mock, ...extraMocks));
 
     test('401 invalid_api_key: unknown key, malformed key, no key', async () => {
       const before = mock.requests.length;

@@ -17,7 +17,7 @@ import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/p
 import { upsertGroup } from '../../src/gateway/groups.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
 import { verifyLedger, getAccount, walletAccountId, toBig, formatMoney } from '../../src/ledger/index.ts';
-import { relaySdk as sdk, requestLogRow as logRow, settledWallet as wallet, assertLedgerOk } from '../helpers/relay.ts';
+import { relaySdk as sdk, requestLogRow as logRow, settledWallet as wallet, verifyThenClose } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const CHAT = 'gpt-4o-mini';
@@ -67,14 +67,7 @@ for (const dialect of testDialects()) {
       await upsertGroup(t.ctx.db, { name: 'chat-only', multiplierPpm: ONE_X, models: [CHAT] });
       await t.ctx.catalog.reload();
     });
-    after(async () => {
-      try {
-        if (t) await assertLedgerOk(t);
-      } finally {
-        await t?.close();
-        await mock?.close();
-      }
-    });
+    after(() => verifyThenClose(t, mock));
 
     const messages = [
       { role: 'system' as const, content: 'You are a careful accountant.' },

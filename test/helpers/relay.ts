@@ -33,3 +33,13 @@ export async function assertLedgerOk(t: TestTally) {
   const report = await verifyBooks(t.ctx.db);
   assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok), null, 2));
 }
+
+/** A relay suite's teardown: the ledger and the books must verify, and then everything is closed even if they do not. */
+export async function verifyThenClose(t: TestTally | undefined, ...others: Array<{ close(): Promise<unknown> } | undefined>) {
+  try {
+    if (t) await assertLedgerOk(t);
+  } finally {
+    await t?.close();
+    for (const o of others) await o?.close();
+  }
+}
