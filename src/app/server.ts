@@ -5,6 +5,7 @@ import cookie from '@fastify/cookie';
 import type { AppContext } from '../context.ts';
 import { newId } from '../lib/ids.ts';
 import { normalizeError, accountApiError } from './errors.ts';
+import { installOriginCheck } from './csrf.ts';
 import { healthRoutes } from './routes/health.ts';
 import { authRoutes } from './routes/auth.ts';
 import { meRoutes } from './routes/me.ts';
@@ -58,6 +59,8 @@ export async function buildServer(ctx: AppContext, extraRoutes: RouteModule[] = 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  // Cross-site request forgery: origin and content-type checks for every state-changing route (csrf.ts).
+  installOriginCheck(app, ctx.config);
   app.setErrorHandler((e, req, reply) => {
     const err = normalizeError(e);
     if (err.status >= 500) req.log.error({ err: e, reqId: req.id }, 'request failed');

@@ -14,6 +14,7 @@ const schema = z.object({
   TALLY_SECRET: z.string().min(16, 'TALLY_SECRET must be at least 16 characters').optional(),
   TALLY_ADMIN_TOKEN: z.string().min(16, 'TALLY_ADMIN_TOKEN must be at least 16 characters').optional(),
   TALLY_PUBLIC_URL: z.string().optional(),
+  TALLY_ALLOWED_ORIGINS: z.string().default(''), // other origins whose pages may call the console API (e.g. a console served elsewhere)
   TALLY_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('USD'),
   TALLY_DEMO: z.enum(['on', 'off']).default('on'),
   TALLY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -62,6 +63,8 @@ export interface Config {
   secret: string;
   adminToken: string | null;
   publicUrl: string | null;
+  /** Origins (scheme://host[:port]) besides this server's own whose browser requests may change state: TALLY_PUBLIC_URL's and TALLY_ALLOWED_ORIGINS. */
+  allowedOrigins: string[];
   currency: string;
   demo: boolean;
   logLevel: Env['TALLY_LOG_LEVEL'];
@@ -103,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     secret,
     adminToken: e.TALLY_ADMIN_TOKEN ?? null,
     publicUrl: e.TALLY_PUBLIC_URL ?? null,
+    allowedOrigins: originsOf([e.TALLY_PUBLIC_URL ?? '', ...e.TALLY_ALLOWED_ORIGINS.split(',')]),
     currency: e.TALLY_CURRENCY,
     demo: e.TALLY_DEMO === 'on',
     logLevel: e.TALLY_LOG_LEVEL,
@@ -120,6 +124,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     env: e,
     ...overrides,
   };
+}
+
+/** `https://tally.example.com/console/` -> `https://tally.example.com`; a value that is not an http(s) URL stops the start. */
+function originsOf(values: string[]): string[] {
+  const out = new Set<string>();
+  for (const v of values.map((x) => x.trim()).filter(Boolean)) {
+    let u: URL | null = null;
+    try {
+      u = new URL(v);
+    } catch {
+      u = null;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+      throw new ConfigError(`invalid configuration:\n  ${v}: TALLY_PUBLIC_URL and TALLY_ALLOWED_ORIGINS take http(s) URLs such as https://tally.example.com`);
+    }
+    out.add(u.origin);
+  }
+  return [...out];
 }
 
 function defaultDataDir(databaseUrl: string): string {
