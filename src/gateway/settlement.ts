@@ -14,20 +14,31 @@ export type { SettlementItem, LogRow } from './settlementCommit.ts';
 //
 // The interval adapts to load: a commit has a fixed cost (on SQLite, writing
 // every B-tree page the batch touched to the WAL, ~0.3 ms) plus a cost per
-// request, so a busy server gathers larger batches. The wait after a commit
-// is 8x what the commit took, between `intervalMs` (idle: 5 ms) and
-// `maxIntervalMs` (busy: 20 ms), which keeps commits under ~1/8 of the event
+// request, so a busy server gathers larger batches. A batch is written 8x
+// the recent commit time after its oldest request was queued, at least
+// `intervalMs` (idle: 5 ms), which keeps commits under ~1/8 of the event
 // loop without delaying settlement when there is little to settle.
+//
+// `maxIntervalMs` (20 ms) bounds what a crash can lose: every answered
+// request is committed within it. The wait is therefore counted from the
+// oldest queued request (not from the end of the previous commit: requests
+// answered while a commit is in flight, which happens whenever the commit
+// does not hold the event loop, as with the worker thread or PostgreSQL,
+// would otherwise wait for that commit, a full interval, and their own
+// commit), and it leaves room for the commit itself: the batch starts by
+// `maxIntervalMs` minus the recent commit time.
 
 export class SettlementQueue {
   private queue: SettlementItem[] = [];
+  /** When each queued item was queued (performance.now()), parallel to `queue`. */
+  private queuedAt: number[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private forcedRefresh = new Set<string>();
   private refreshWaiters: Array<() => void> = [];
   private closed = false;
-  /** The current wait before a batch is written (adapts between intervalMs and maxIntervalMs). */
-  private delay: number;
+  /** What a commit takes now (ms): a maximum over recent commits that decays, so one slow commit is not forgotten at once. */
+  private commitMs = 0;
   stats = { batches: 0, items: 0, retries: 0, deadLettered: 0 };
 
   constructor(
@@ -41,14 +52,19 @@ export class SettlementQueue {
       /** Where a request that cannot be written after many tries goes, so one poisoned item never stops the queue. */
       deadLetter?: (item: SettlementItem, error: unknown) => void;
     } = {},
-  ) {
-    this.delay = opts.intervalMs ?? 5;
-  }
+  ) {}
 
   enqueue(item: SettlementItem): void {
     this.queue.push(item);
-    if (this.queue.length >= (this.opts.maxBatch ?? 256)) this.kick(0);
-    else this.kick(this.delay);
+    this.queuedAt.push(performance.now());
+    this.schedule();
+  }
+
+  /** How long after its oldest request was queued a batch is written (see the top of this file). */
+  private wait(): number {
+    const min = this.opts.intervalMs ?? 5;
+    const max = Math.max(min, this.opts.maxIntervalMs ?? 20);
+    return Math.max(0, Math.min(Math.max(min, this.commitMs * 8), max - this.commitMs));
   }
 
   /** Asks the flusher to re-read a wallet (a top-up may have arrived) and waits for it. */
@@ -56,14 +72,18 @@ export class SettlementQueue {
     this.forcedRefresh.add(walletId);
     return new Promise((resolve) => {
       this.refreshWaiters.push(resolve);
-      this.kick(0);
+      this.schedule();
     });
   }
 
-  private kick(delay: number): void {
-    if (this.flushing) return; // the running flush re-checks the queue when it ends
-    if (this.timer && delay > 0) return;
+  /** Sets the timer for the next batch: due `wait()` after the oldest queued item, or now for a full batch or a wallet refresh. */
+  private schedule(): void {
+    if (this.flushing) return; // the running flush schedules the next one when it ends
+    if (!this.queue.length && !this.forcedRefresh.size) return;
+    const immediate = this.forcedRefresh.size > 0 || this.queue.length >= (this.opts.maxBatch ?? 256);
+    if (this.timer && !immediate) return; // already due by the oldest item's deadline
     if (this.timer) clearTimeout(this.timer);
+    const delay = immediate ? 0 : Math.max(0, this.queuedAt[0] + this.wait() - performance.now());
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.flush();
@@ -79,13 +99,14 @@ export class SettlementQueue {
     }
     this.flushing = this.runOnce().finally(() => {
       this.flushing = null;
-      if (this.queue.length || this.forcedRefresh.size) this.kick(this.queue.length >= (this.opts.maxBatch ?? 256) || this.forcedRefresh.size ? 0 : this.delay);
+      this.schedule();
     });
     await this.flushing;
   }
 
   private async runOnce(): Promise<void> {
     const batch = this.queue.splice(0, this.opts.maxBatch ?? 256);
+    this.queuedAt.splice(0, batch.length);
     if (batch.length) await this.commitWithRetry(batch);
     const force = this.forcedRefresh;
     this.forcedRefresh = new Set();
@@ -106,8 +127,7 @@ export class SettlementQueue {
       try {
         const t0 = performance.now();
         const done = await this.writer.commitBatch(batch);
-        const min = this.opts.intervalMs ?? 5;
-        this.delay = Math.min(Math.max(min, (performance.now() - t0) * 8), Math.max(min, this.opts.maxIntervalMs ?? 20));
+        this.commitMs = Math.max(performance.now() - t0, this.commitMs * 0.9);
         this.afterCommit(batch, done);
         this.stats.batches++;
         this.stats.items += batch.length;

@@ -18,3 +18,6 @@ parentPort!.on('message', async (m: { id: number; op: 'batch' | 'one'; payload: 
     parentPort!.postMessage({ id: m.id, ok: false, error: { message: err?.message ?? String(e), code: err?.code } });
   }
 });
+
+// The main thread waits for this before it serves requests: until then a settlement could only wait in memory.
+parentPort!.postMessage({ ready: true });

@@ -7,6 +7,8 @@ import { commitSettlementBatch, commitSettlementItemOnce, type Committed, type S
 export interface SettlementWriter {
   commitBatch(batch: SettlementItem[]): Promise<Committed>;
   commitItemOnce(item: SettlementItem): Promise<Committed>;
+  /** Resolves when the writer can commit (a worker thread has loaded and opened its connection). */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -15,6 +17,7 @@ export function inProcessWriter(db: DbOrTx, dialect: Dialect): SettlementWriter 
   return {
     commitBatch: (batch) => withTransaction(db, (tx) => commitSettlementBatch(tx, dialect, batch)),
     commitItemOnce: (item) => commitSettlementItemOnce(db, dialect, item),
+    ready: async () => {},
     close: async () => {},
   };
 }
@@ -27,37 +30,67 @@ export function inProcessWriter(db: DbOrTx, dialect: Dialect): SettlementWriter 
  * off the loop; other writers wait on SQLite's busy timeout as before.
  */
 export function workerWriter(databaseUrl: string): SettlementWriter {
-  const worker = new Worker(new URL('./settlementWorker.mjs', import.meta.url), { workerData: { databaseUrl }, execArgv: [] });
-  worker.unref();
   let seq = 0;
   const pending = new Map<number, { resolve: (c: Committed) => void; reject: (e: unknown) => void }>();
   const failAll = (e: unknown) => {
     for (const p of pending.values()) p.reject(e);
     pending.clear();
   };
-  worker.on('message', (m: { id: number; ok: boolean; committed?: Committed; error?: { message: string; code?: string } }) => {
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    if (m.ok) p.resolve(m.committed!);
-    else p.reject(Object.assign(new Error(m.error?.message ?? 'settlement worker failed'), { code: m.error?.code }));
-  });
-  worker.on('error', failAll);
-  worker.on('exit', (code) => failAll(new Error(`settlement worker exited (${code})`)));
-  const call = (op: 'batch' | 'one', payload: unknown) =>
-    new Promise<Committed>((resolve, reject) => {
+  let closing = false;
+  // The worker (and its ready promise); replaced if it dies, so one crash of the thread does not stop settlement.
+  let current: { worker: Worker; ready: Promise<void> } | null = null;
+  const start = () => {
+    const worker = new Worker(new URL('./settlementWorker.mjs', import.meta.url), { workerData: { databaseUrl }, execArgv: [] });
+    worker.unref();
+    const ready = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: { ready?: true; id: number; ok: boolean; committed?: Committed; error?: { message: string; code?: string } }) => {
+        if (m.ready) return resolve();
+        const p = pending.get(m.id);
+        if (!p) return;
+        pending.delete(m.id);
+        if (m.ok) p.resolve(m.committed!);
+        else p.reject(Object.assign(new Error(m.error?.message ?? 'settlement worker failed'), { code: m.error?.code }));
+      });
+      worker.on('error', (e) => {
+        reject(e);
+        failAll(e);
+      });
+      worker.on('exit', (code) => {
+        const e = new Error(`settlement worker exited (${code})`);
+        reject(e);
+        failAll(e);
+        if (current?.worker === worker) current = null;
+      });
+    });
+    ready.catch(() => undefined); // observed through ready() and the calls
+    return { worker, ready };
+  };
+  const running = () => {
+    if (closing) throw new Error('the settlement writer is closed');
+    current ??= start();
+    return current;
+  };
+  const call = async (op: 'batch' | 'one', payload: unknown) => {
+    const w = running();
+    await w.ready;
+    return new Promise<Committed>((resolve, reject) => {
+      if (current !== w) return reject(new Error('settlement worker exited')); // it died after it was ready: the queue retries
       const id = ++seq;
       pending.set(id, { resolve, reject });
-      worker.ref(); // keep the process alive while a write is in flight
-      worker.postMessage({ id, op, payload });
+      w.worker.ref(); // keep the process alive while a write is in flight
+      w.worker.postMessage({ id, op, payload });
     }).finally(() => {
-      if (pending.size === 0) worker.unref();
+      if (pending.size === 0) w.worker.unref();
     });
+  };
+  running(); // start loading now: loading the worker's code can take seconds on a busy host
   return {
     commitBatch: (batch) => call('batch', batch),
     commitItemOnce: (item) => call('one', item),
+    ready: () => running().ready,
     close: async () => {
-      await worker.terminate();
+      closing = true;
+      await current?.worker.terminate();
     },
   };
 }
