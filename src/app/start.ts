@@ -6,6 +6,7 @@ import { buildServer } from './server.ts';
 import { expireHolds } from '../ledger/holds.ts';
 import { bootstrapFirstStart, type FirstStart } from '../accounts/bootstrap.ts';
 import { seedDemoChannel } from '../gateway/demoSeed.ts';
+import { payments } from '../payments/index.ts';
 
 export interface RunningTally {
   app: FastifyInstance;
@@ -13,7 +14,23 @@ export interface RunningTally {
   url: string;
   port: number;
   firstStart: FirstStart | null;
+  /** What the operator must know about this configuration (logged at start; `tally serve` also writes them to stderr). */
+  warnings: string[];
   stop(): Promise<void>;
+}
+
+/** Settings that are legal but dangerous: said loudly at every start. */
+export function startupWarnings(config: Config, ctx: AppContext): string[] {
+  const warnings: string[] = [];
+  if (payments(ctx).providers.has('sandbox')) {
+    warnings.push('The SANDBOX payment provider is ON (TALLY_PAYMENT_SANDBOX=on): every signed-in user can top up their own balance without paying. Use it for demos and tests only, never where balances buy real upstream usage.');
+  }
+  if (config.trustProxy !== false && config.secureCookies !== 'on') {
+    warnings.push(config.secureCookies === 'off'
+      ? 'TALLY_TRUST_PROXY is set but TALLY_SECURE_COOKIES=off: the session cookie is never marked Secure. Behind an HTTPS proxy set TALLY_SECURE_COOKIES=on.'
+      : 'TALLY_TRUST_PROXY is set but TALLY_SECURE_COOKIES is not on: the session cookie is marked Secure only on requests the proxy labels X-Forwarded-Proto: https. Behind an HTTPS proxy set TALLY_SECURE_COOKIES=on so the cookie never travels over plain HTTP.');
+  }
+  return warnings;
 }
 
 /**
@@ -24,6 +41,8 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   const ctx = opts.ctx ?? (await createContext(config));
   const swept = await expireHolds(ctx.db, { now: ctx.now() });
   if (swept) ctx.log.info({ swept }, 'voided holds that expired while Tally was down');
+  const warnings = startupWarnings(config, ctx); // also refuses a contradictory payment configuration before anything is set up
+  for (const w of warnings) ctx.log.warn(w);
   const firstStart = opts.bootstrap === false ? null : await bootstrapFirstStart(ctx);
   if (firstStart && config.demo) await seedDemoChannel(ctx.db, config.secret);
   const app = await buildServer(ctx);
@@ -46,6 +65,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
     port,
     url: `http://127.0.0.1:${port}`,
     firstStart,
+    warnings,
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -40,8 +40,8 @@ const schema = z.object({
   TALLY_EPAY_KEY: z.string().optional(),
   TALLY_EPAY_URL: z.string().optional(),
   // Payments (read by src/payments/settings.ts).
-  TALLY_PAYMENT_PROVIDERS: z.string().optional(), // e.g. "sandbox,stripe,epay"; default: those configured (+ sandbox in demo mode)
-  TALLY_PAYMENT_SANDBOX: z.enum(['on', 'off']).optional(), // default: on in demo mode
+  TALLY_PAYMENT_PROVIDERS: z.string().optional(), // e.g. "stripe,epay"; default: those configured (+ sandbox when TALLY_PAYMENT_SANDBOX=on)
+  TALLY_PAYMENT_SANDBOX: z.enum(['on', 'off']).optional(), // off unless set: the sandbox credits balances without real money (demo mode does not turn it on)
   TALLY_PAYMENT_RATES: z.string().default(''), // operator exchange rates into the platform currency, e.g. "CNY=0.138,EUR=1.08"
   TALLY_PAYMENT_MIN: z.string().default('1.00'), // per order, in the platform currency
   TALLY_PAYMENT_MAX: z.string().default('10000.00'),

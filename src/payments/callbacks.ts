@@ -5,6 +5,7 @@ import type { CallbackInput, PaymentFact } from './providers/types.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { bookProviderRefund, bookDispute, applyProviderRefundStatus, closeDispute } from './refunds.ts';
 import { findOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
+import { PaymentEventShapeError } from './errors.ts';
 
 export type FactOutcome = CreditOutcome | 'failed' | 'expired' | 'pending' | 'refund_booked' | 'dispute_booked' | 'refund_confirmed' | 'refund_failed' | 'dispute_won' | 'dispute_lost' | 'nothing_to_do' | 'ignored' | 'refused';
 
@@ -18,12 +19,19 @@ export interface CallbackResult {
  * Handles one provider callback after its signature was verified: drops a
  * repeated event id, then applies each fact through the exactly-once paths.
  * Throws PaymentSignatureError for a bad signature (the route answers 400 and
- * logs the source IP; nothing changes).
+ * logs the source IP; nothing changes), and PaymentEventShapeError for an
+ * authentic event Tally cannot read (recorded here, answered 400; nothing changes).
  */
 export async function handleProviderCallback(ctx: AppContext, providerName: string, input: CallbackInput, meta: { ip: string; source?: EventSource }): Promise<CallbackResult> {
   const pay = payments(ctx);
   const provider = pay.provider(providerName);
-  const verified = await provider.verifyCallback(input);
+  let verified;
+  try {
+    verified = await provider.verifyCallback(input);
+  } catch (e) {
+    if (e instanceof PaymentEventShapeError) await recordRefusedEvent(ctx, provider.name, e, meta);
+    throw e;
+  }
   if (verified.eventId) {
     // Stripe delivers events at least once; a repeated id was already applied (each fact is idempotent anyway).
     const id = `${provider.name}:${verified.eventId}`;
@@ -40,6 +48,28 @@ export async function handleProviderCallback(ctx: AppContext, providerName: stri
     }
   }
   return { duplicateEvent: false, eventType: verified.eventType, outcomes };
+}
+
+/**
+ * An authentic event of an unexpected shape: a warning naming the event id and
+ * type and what was wrong (no values), and a note on the order's timeline when
+ * the event names an order of this provider, so support sees why a payment
+ * that Stripe reports did not arrive. A redelivery of the same event adds no
+ * second note.
+ */
+async function recordRefusedEvent(ctx: AppContext, provider: string, e: PaymentEventShapeError, meta: { ip: string }) {
+  const { id, type, orderId, problem } = e.event;
+  ctx.log.warn({ provider, eventId: id, eventType: type, orderId, problem, ip: meta.ip }, 'payment event with a valid signature but an unexpected shape refused (400); nothing changed');
+  if (!orderId) return;
+  try {
+    const o = await findOrder(ctx.db, orderId);
+    if (!o || o.provider !== provider) return;
+    const reason = `${provider} event ${id ?? '(no id)'} (${type ?? 'unknown type'}) was refused: valid signature but an unexpected shape (${problem}); nothing was applied`;
+    const seen = await ctx.db.selectFrom('payment_order_events').select('id').where('order_id', '=', o.id).where('kind', '=', 'note').where('reason', '=', reason).executeTakeFirst();
+    if (!seen) await recordOrderEvent(ctx.db, { orderId: o.id, kind: 'note', source: 'callback', reason, now: ctx.now() });
+  } catch (err) {
+    ctx.log.error({ err, provider, eventId: id }, 'could not note a refused payment event on its order');
+  }
 }
 
 const orderIdOfFacts = (facts: PaymentFact[]) => {

@@ -18,3 +18,15 @@ export const refundOutcomeUnknown = (provider: string, message: string, cause?: 
   new TallyError('refund_outcome_unknown', `${provider}: ${message}`, { status: 502, retryable: false, cause });
 
 export const isRefundOutcomeUnknown = (e: unknown): boolean => e instanceof TallyError && e.code === 'refund_outcome_unknown';
+
+/**
+ * A callback whose signature is valid but whose content is not what the
+ * provider documents (a field missing or of another type). Answered 400 and
+ * recorded (a log line, and a note on the order's timeline when the event names
+ * one); nothing changes. Carries ids and field paths only, never values.
+ */
+export class PaymentEventShapeError extends TallyError {
+  constructor(readonly event: { id: string | null; type: string | null; orderId: string | null; problem: string }) {
+    super('invalid_event', `the ${event.type ?? 'event'}${event.id ? ` ${event.id}` : ''} has a valid signature but an unexpected shape (${event.problem}); it was not applied`, { status: 400, retryable: false });
+  }
+}

@@ -23,23 +23,41 @@ export const backoffMs = (attempts: number, baseMs: number) => Math.min(MAX_BACK
 
 export interface ReconcileItem {
   orderId: string;
-  result: CreditOutcome | 'failed' | 'expired' | 'still_unpaid' | 'provider_unknown' | 'locked' | 'refused';
+  result: CreditOutcome | 'failed' | 'expired' | 'still_unpaid' | 'provider_unknown' | 'locked' | 'refused' | 'not_due';
   detail?: string;
+  /** With `not_due`: when the provider may be asked next (null: no check is scheduled any more). */
+  nextCheckAt?: number | null;
 }
 
-async function acquire(ctx: AppContext, orderId: string, owner: string, now: number): Promise<boolean> {
+/**
+ * Whether a check asked for by a user may reach the provider now: the order
+ * was never checked, or its backoff has run out. Otherwise the answer comes
+ * from the stored state, so repeated clicks or reloads of the return page
+ * cannot turn into provider requests (EPay's order query even carries the
+ * merchant key in its URL).
+ */
+export const checkIsDue = (o: Pick<Order, 'checkAttempts' | 'nextCheckAt'>, now: number) => o.checkAttempts === 0 || (o.nextCheckAt !== null && o.nextCheckAt <= now);
+
+async function acquire(ctx: AppContext, orderId: string, owner: string, now: number, opts: { onlyIfDue?: boolean } = {}): Promise<boolean> {
   const redis = ctx.events.redis;
+  const lockKey = `tally:payments:reconcile:${orderId}`;
   if (redis) {
-    const ok = await redis.set(`tally:payments:reconcile:${orderId}`, owner, 'PX', LEASE_MS, 'NX').catch(() => 'OK');
+    const ok = await redis.set(lockKey, owner, 'PX', LEASE_MS, 'NX').catch(() => 'OK');
     if (ok !== 'OK') return false;
   }
-  const r = await ctx.db
+  let q = ctx.db
     .updateTable('payment_orders')
     .set({ lease_owner: owner, lease_until: now + LEASE_MS })
     .where('id', '=', orderId)
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]));
+  // The backoff is part of the same conditional UPDATE: of concurrent user checks read before
+  // another one finished, none passes once that one has moved next_check_at forward.
+  if (opts.onlyIfDue) q = q.where((eb) => eb.or([eb('check_attempts', '=', 0), eb.and([eb('next_check_at', 'is not', null), eb('next_check_at', '<=', now)])]));
+  const r = await q.executeTakeFirst();
+  if (Number(r.numUpdatedRows) === 1) return true;
+  // Not ours after all: free the Redis lock so other instances need not wait out its expiry.
+  if (redis) await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, 1, lockKey, owner).catch(() => undefined);
+  return false;
 }
 
 async function release(ctx: AppContext, orderId: string, owner: string, attempts: number, nextCheckAt: number | null): Promise<void> {
@@ -62,6 +80,12 @@ export interface ReconcileAudit {
 /**
  * Polls one order's provider now (support's "check again") and applies the answer.
  *
+ * A check asked for by a user (the return page, or "check with the provider"
+ * from a signed-in user who is not staff) honours the order's backoff: when
+ * it is not due (checkIsDue) nothing is asked of the provider and the result
+ * is `not_due` with the next check time. Staff and the reconcile worker are
+ * not held back.
+ *
  * With `opts.audit` (a person asked for it), exactly one audit row is written.
  * The provider poll is a network call and cannot sit inside a database
  * transaction, so the row goes into the transaction that applies the outcome
@@ -70,8 +94,14 @@ export interface ReconcileAudit {
  * unpaid, another instance holds the order, the poll errored) there is no
  * transaction to join, and a standalone row records the attempt and its answer.
  */
-export async function reconcileOrder(ctx: AppContext, order: Order, opts: { owner?: string; source?: 'reconcile' | 'return_page' | 'support'; audit?: ReconcileAudit } = {}): Promise<ReconcileItem> {
+export async function reconcileOrder(
+  ctx: AppContext,
+  order: Order,
+  opts: { owner?: string; source?: 'reconcile' | 'return_page' | 'support'; audit?: ReconcileAudit; honourBackoff?: boolean } = {},
+): Promise<ReconcileItem> {
   const source = opts.source ?? 'reconcile';
+  const actor = opts.audit?.actor;
+  const honourBackoff = opts.honourBackoff ?? (actor?.type === 'user' && actor.role === 'user');
   const pay = payments(ctx);
   const owner = opts.owner ?? `${INSTANCE}:${randomBytes(4).toString('hex')}`;
   const now = ctx.now();
@@ -104,7 +134,15 @@ export async function reconcileOrder(ctx: AppContext, order: Order, opts: { owne
     if (opts.audit && !audited) await auditRow(ctx.db, item); // nothing changed: a standalone row
     return item;
   };
-  if (!(await acquire(ctx, order.id, owner, now))) return finish({ orderId: order.id, result: 'locked' });
+  if (honourBackoff && !checkIsDue(order, now)) return notDue(order);
+  if (!(await acquire(ctx, order.id, owner, now, { onlyIfDue: honourBackoff }))) {
+    if (honourBackoff) {
+      // Another check just ran (and moved the backoff) or is running: answer from the stored state, with no audit row.
+      const fresh = (await findOrder(ctx.db, order.id)) ?? order;
+      return checkIsDue(fresh, ctx.now()) ? { orderId: order.id, result: 'locked', detail: 'another check of this order is running; look again in a moment' } : notDue(fresh);
+    }
+    return finish({ orderId: order.id, result: 'locked' });
+  }
   let attempts = order.checkAttempts + 1;
   let next: number | null = now + backoffMs(attempts, pay.settings.reconcileAfterMs);
   let item: ReconcileItem;
@@ -141,6 +179,17 @@ export async function reconcileOrder(ctx: AppContext, order: Order, opts: { owne
     await release(ctx, order.id, owner, attempts, next);
   }
   return finish(item);
+}
+
+/**
+ * A user's check inside the backoff. No audit row either: nothing was asked of
+ * anyone, and a row per click would let clicks grow a table.
+ */
+function notDue(o: Order): ReconcileItem {
+  const detail = o.nextCheckAt === null
+    ? 'the provider was already asked about this order and no further check is scheduled; support can check it by hand'
+    : `the provider was asked about this order recently; the next check is at ${new Date(o.nextCheckAt).toISOString()}`;
+  return { orderId: o.id, result: 'not_due', detail, nextCheckAt: o.nextCheckAt };
 }
 
 /** One pass: every order due for a check (waiting longer than the threshold, next check time reached). */

@@ -34,18 +34,22 @@ export function paymentSettings(config: Config): PaymentSettings {
     ? { secretKey: e.TALLY_STRIPE_SECRET_KEY, webhookSecret: e.TALLY_STRIPE_WEBHOOK_SECRET ?? null, apiBase: e.TALLY_STRIPE_API_BASE ?? null }
     : null;
   const epay = e.TALLY_EPAY_PID && e.TALLY_EPAY_KEY && e.TALLY_EPAY_URL ? { pid: e.TALLY_EPAY_PID, key: e.TALLY_EPAY_KEY, url: e.TALLY_EPAY_URL.replace(/\/$/, '') } : null;
-  const sandbox = (e.TALLY_PAYMENT_SANDBOX ?? (config.demo ? 'on' : 'off')) === 'on';
+  // The sandbox credits balances without real money: it is on only when the
+  // operator says so, never as a side effect of demo mode or a provider list.
+  const sandbox = e.TALLY_PAYMENT_SANDBOX === 'on';
   let providers: ProviderName[];
   if (e.TALLY_PAYMENT_PROVIDERS) {
     providers = e.TALLY_PAYMENT_PROVIDERS.split(',').map((x) => x.trim()).filter(Boolean) as ProviderName[];
+    if (providers.includes('sandbox') && !sandbox) {
+      throw invalid('sandbox_not_enabled', 'TALLY_PAYMENT_PROVIDERS lists sandbox, but the sandbox lets users credit themselves without paying: set TALLY_PAYMENT_SANDBOX=on as well to enable it (demos and tests only)');
+    }
   } else {
     providers = [...(sandbox ? (['sandbox'] as const) : []), ...(stripe ? (['stripe'] as const) : []), ...(epay ? (['epay'] as const) : [])];
   }
   return {
     platformCurrency: config.currency,
     providers,
-    // The sandbox is the default in demo mode, so a demo top-up works with no provider account.
-    defaultProvider: config.demo && providers.includes('sandbox') ? 'sandbox' : providers[0] ?? null,
+    defaultProvider: providers[0] ?? null,
     rates,
     minCredit: parseMoney(e.TALLY_PAYMENT_MIN, { field: 'TALLY_PAYMENT_MIN' }),
     maxCredit: parseMoney(e.TALLY_PAYMENT_MAX, { field: 'TALLY_PAYMENT_MAX' }),

@@ -457,6 +457,29 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await ctx.close();
   });
 
+  test('a server with the sandbox on says so on every page, the sign-in page too, in English and Chinese', async () => {
+    const { ctx, page } = await newPage(env);
+    await page.goto('/console/');
+    const banner = page.getByTestId('sandbox-banner');
+    await banner.getByText(/Sandbox payments are ON/).waitFor();
+    await signInUi(page, alice.email, alice.password);
+    for (const name of ['Dashboard', 'Top up', 'Orders', 'Statement', 'Help & support']) {
+      await nav(page, name).click();
+      await page.getByRole('heading', { level: 1 }).waitFor();
+      assert.ok(await banner.isVisible(), `the banner on ${name}`);
+      assert.match((await banner.textContent()) ?? '', /no real money moves/);
+    }
+    await page.goto('/console/orders/ord_doesnotexist');
+    await banner.getByText(/Sandbox payments are ON/).waitFor();
+    await page.getByRole('button', { name: '中文' }).click();
+    await banner.getByText(/沙盒支付/).waitFor();
+    assert.match((await banner.textContent()) ?? '', /不会产生真实扣款/);
+    await shot(page, 'sandbox-banner-zh');
+    await page.getByRole('button', { name: 'English' }).click();
+    assert.deepEqual(problemsOf(page), []);
+    await ctx.close();
+  });
+
   test('at phone width nothing scrolls sideways and the navigation opens from the menu button', async () => {
     const { ctx, page } = await newPage(env, { viewport: PHONE });
     await page.goto('/console/');

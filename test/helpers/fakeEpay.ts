@@ -11,6 +11,8 @@ export class FakeEpay {
   refundSupported = true;
   /** Every act=refund call the merchant API accepted. */
   readonly refunds: Array<{ out_trade_no: string | null; trade_no: string | null; money: string | null }> = [];
+  /** Order queries (api.php?act=order, which carries the merchant key in its URL) that reached this API. */
+  orderQueries = 0;
   private server!: Server;
   url = '';
 
@@ -26,6 +28,7 @@ export class FakeEpay {
         const key = u.searchParams.get('key') ?? p.get('key');
         if (u.pathname !== '/api.php' || key !== this.key) return send({ code: -1, msg: 'KEY校验失败' });
         if (act === 'order') {
+          this.orderQueries++;
           const t = this.trades.get(u.searchParams.get('out_trade_no') ?? '');
           if (!t) return send({ code: -1, msg: '订单号不存在' });
           return send({ code: 1, msg: '查询订单号成功！', trade_no: t.trade_no, out_trade_no: u.searchParams.get('out_trade_no'), type: 'alipay', pid: this.pid, name: 'x', money: t.money, status: t.status });

@@ -48,6 +48,8 @@ export class FakeStripe {
   /** Stripe answers a repeated Idempotency-Key with the first answer. */
   private readonly idempotent = new Map<string, { status: number; body: unknown }>();
   private readonly signer = new Stripe('sk_test_signer');
+  /** Checkout Session retrievals (GET /v1/checkout/sessions/:id): how often Tally asked about an order. */
+  sessionQueries = 0;
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -78,6 +80,7 @@ export class FakeStripe {
         }
         const m = /^\/v1\/checkout\/sessions\/([^/]+)$/.exec(path);
         if (req.method === 'GET' && m) {
+          this.sessionQueries++;
           const s = this.sessions.get(m[1]);
           return s ? send(200, s) : send(404, { error: { type: 'invalid_request_error', message: `No such checkout.session: '${m[1]}'`, code: 'resource_missing' } });
         }

@@ -41,9 +41,13 @@ export async function startPayWorld(dialect: Dialect): Promise<PayWorld> {
   return { t, stripe, epay, env, close: async () => { await t.close(); await stripe.close(); await epay.close(); } };
 }
 
+/** Each customer's signed-in fetch, so a helper can act as an order's owner. */
+const sessions = new Map<string, Awaited<ReturnType<typeof signIn>>>();
+
 export async function customer(t: TestTally, opts: { balance?: bigint } = {}) {
   const s = await seedUser(t, { balance: opts.balance });
   const f = await signIn(t, s.email, s.password);
+  sessions.set(s.user.id, f);
   return { userId: s.user.id, email: s.email, f };
 }
 
@@ -67,8 +71,12 @@ export function admin(t: TestTally, method: string, path: string, body?: unknown
   return fetch(`${t.url}${path}`, { method, headers: { 'x-admin-token': ADMIN_TOKEN, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
-export function sandboxPay(t: TestTally, orderId: string, outcome: string): Promise<Response> {
-  return fetch(`${t.url}/api/payments/sandbox/pay/${orderId}?outcome=${outcome}`, { method: 'POST' });
+/** The order's owner presses a button on the sandbox pay page (it needs the owner's session). */
+export async function sandboxPay(t: TestTally, orderId: string, outcome: string): Promise<Response> {
+  const path = `/api/payments/sandbox/pay/${orderId}?outcome=${outcome}`;
+  const owner = (await t.ctx.db.selectFrom('payment_orders').select('user_id').where('id', '=', orderId).executeTakeFirst())?.user_id;
+  const f = owner ? sessions.get(owner) : undefined;
+  return f ? f(path, { method: 'POST' }) : fetch(`${t.url}${path}`, { method: 'POST' });
 }
 
 export function epayNotify(url: string, params: Record<string, string>, method: 'GET' | 'POST' = 'POST'): Promise<Response> {

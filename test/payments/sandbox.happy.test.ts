@@ -19,7 +19,7 @@ for (const dialect of testDialects()) {
       assert.match(o.checkout_url, /\/api\/payments\/sandbox\/pay\/ord_/);
       assert.match(o.explanation.en, /Waiting for your payment/);
       assert.match(o.explanation.zh, /等待/);
-      const page = await fetch(o.checkout_url);
+      const page = await c.f(new URL(o.checkout_url).pathname); // the pay page is the owner's
       assert.equal(page.status, 200);
       assert.match(await page.text(), /Sandbox payment/);
       const paid = await json(await sandboxPay(w.t, o.id, 'succeed'));
@@ -87,7 +87,7 @@ for (const dialect of testDialects()) {
       const rec = await json(await admin(w.t, 'POST', '/api/admin/payments/reconcile'));
       assert.ok(rec.checked.some((x: any) => x.orderId === o.id && x.result === 'credited'), JSON.stringify(rec));
       // The return page and a second pass change nothing more.
-      await json(await fetch(`${w.t.url}/api/orders/${o.id}/return`));
+      await json(await c.f(`/api/orders/${o.id}/return`)); // the owner's session: the return page asks no one without it
       await json(await admin(w.t, 'POST', '/api/admin/payments/reconcile'));
       assert.equal(await balance(w.t, c.userId), '6.00');
       assert.equal((await paymentTransfers(w.t, o.id)).length, 1);

@@ -1,5 +1,6 @@
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import Stripe from 'stripe';
 import { testDialects } from '../helpers/db.ts';
 import { startPayWorld, customer, order, json, balance, admin, stripeWebhook, paymentTransfers, assertLedgerOk, type PayWorld, type Customer } from './helpers.ts';
 
@@ -174,6 +175,46 @@ for (const dialect of testDialects()) {
       assert.deepEqual((await json(await stripeWebhook(w.t.url, w.stripe.event('charge.dispute.closed', { ...d2, status: 'lost' })))).outcomes, ['dispute_lost']);
       assert.equal(await balance(w.t, c.userId), '10.00');
       assert.equal(await status(c, lost.o.id), 'disputed');
+    });
+    test('an event with a valid signature but an unexpected shape is answered 400, changes nothing, and is noted on its order once', async () => {
+      const c = await customer(w.t);
+      const { o, sessionId } = await stripeOrder(c, '25.00');
+      const paid = w.stripe.pay(sessionId);
+      const { currency: _c, ...noCurrency } = paid;
+      const signer = new Stripe('sk_test_signer');
+      const signed = (body: string) => ({ body, header: signer.webhooks.generateTestHeaderString({ payload: body, secret: w.stripe.webhookSecret }) });
+      const envelope = (rest: Record<string, unknown>) => JSON.stringify({ id: `evt_test_shape_${Math.random().toString(36).slice(2)}`, object: 'event', type: 'checkout.session.completed', ...rest });
+      const malformed = [
+        w.stripe.event('checkout.session.completed', noCurrency), // paid, but in what currency?
+        w.stripe.event('checkout.session.completed', { ...paid, amount_total: '2500' }),
+        w.stripe.event('checkout.session.async_payment_succeeded', { ...paid, amount_total: null }),
+        w.stripe.event('charge.refunded', { ...w.stripe.charge(paid, 2500), amount_refunded: undefined }),
+        w.stripe.event('charge.dispute.created', { ...w.stripe.dispute(paid, 2500), currency: 7 }),
+        signed(envelope({ data: {} })),
+        signed(envelope({ data: { object: null } })),
+        signed(envelope({ data: { object: 'cs_test' } })),
+        signed(envelope({ type: undefined, data: { object: paid } })),
+        signed('not json at all'),
+      ];
+      for (const ev of malformed) {
+        const res = await stripeWebhook(w.t.url, ev);
+        const text = await res.text();
+        assert.equal(res.status, 400, `${ev.body.slice(0, 120)} → ${res.status} ${text}`);
+        assert.equal(JSON.parse(text).error.code, 'invalid_event');
+        assert.ok(!text.includes(w.stripe.webhookSecret));
+      }
+      // Stripe retries: the same event again is refused again, and noted once.
+      assert.equal((await stripeWebhook(w.t.url, malformed[0])).status, 400);
+      assert.equal(await status(c, o.id), 'pending');
+      assert.equal(await balance(w.t, c.userId), '0.00');
+      const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
+      const notes = detail.timeline.filter((e: any) => e.kind === 'note' && /unexpected shape/.test(e.reason ?? ''));
+      assert.equal(notes.filter((e: any) => e.reason.includes((malformed[0] as { id: string }).id)).length, 1, JSON.stringify(notes));
+      assert.match(notes[0].reason, /checkout\.session\.completed/);
+      assert.match(notes[0].reason, /data\.object\.currency/);
+      // The well-formed event still credits.
+      assert.deepEqual((await json(await stripeWebhook(w.t.url, w.stripe.event('checkout.session.completed', paid)))).outcomes, ['credited']);
+      assert.equal(await balance(w.t, c.userId), '25.00');
     });
   });
 }

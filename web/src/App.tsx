@@ -57,10 +57,15 @@ export function App() {
   const [menuOpen, setMenuOpen] = useState(false);
 
   const refreshMe = () => api<Me>('/api/me', { quiet401: true }).then(setMe, () => setMe(null));
+  // Whether this server takes sandbox (free, test) payments: then every page, the sign-in page too, says so.
+  // Known before the first page is drawn, so the banner never pushes a drawn page down.
+  const [sandbox, setSandbox] = useState<boolean | undefined>(undefined);
   useEffect(() => {
     refreshMe();
+    api<{ enabled: boolean }>('/api/payments/sandbox/status', { quiet401: true }).then((s) => setSandbox(s.enabled === true), () => setSandbox(false));
     return onUnauthorized(() => setMe(null));
   }, []);
+  const sandboxBanner = sandbox && <div className="sandbox-banner" role="note" data-testid="sandbox-banner">{t('sandbox.banner')}</div>;
   useEffect(() => setMenuOpen(false), [path]);
   // Move focus to the new page's heading so screen readers announce the navigation.
   useEffect(() => {
@@ -77,10 +82,10 @@ export function App() {
     </div>
   );
 
-  if (me === undefined) {
+  if (me === undefined || sandbox === undefined) {
     return <div className="boot" aria-busy="true"><Skeleton width="12rem" height="2rem" /><span className="sr-only">{t('common.loading')}</span></div>;
   }
-  if (me === null) return <SignIn langSwitch={langSwitch} onSignedIn={refreshMe} />;
+  if (me === null) return <>{sandboxBanner}<SignIn langSwitch={langSwitch} onSignedIn={refreshMe} /></>;
 
   const staff = me.role === 'admin' || me.role === 'support';
   let content: ReactNode = <Notice kind="warn">{t('common.pageNotFound')}</Notice>;
@@ -132,7 +137,7 @@ export function App() {
             </>
           )}
         </nav>
-        <main id="main">{content}</main>
+        <main id="main">{sandboxBanner}{content}</main>
       </div>
     </>
   );

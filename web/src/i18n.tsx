@@ -3,6 +3,7 @@ import { createContext, useContext, useEffect, useState, type ReactNode } from '
 const en = {
   'app.name': 'Tally',
   'app.skip': 'Skip to content',
+  'sandbox.banner': 'Sandbox payments are ON: top-ups on this server are free test payments and no real money moves. Not for real users.',
   'lang.label': 'Language',
   'nav.main': 'Main navigation',
   'nav.dashboard': 'Dashboard',
@@ -345,6 +346,7 @@ export type MessageKey = keyof typeof en;
 const zh: Record<MessageKey, string> = {
   'app.name': 'Tally',
   'app.skip': '跳到正文',
+  'sandbox.banner': '沙盒支付已开启：本服务器的充值是免费的测试支付，不会产生真实扣款。请勿用于真实用户。',
   'lang.label': '语言',
   'nav.main': '主导航',
   'nav.dashboard': '概览',

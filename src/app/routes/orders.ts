@@ -4,8 +4,8 @@ import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput } from '../validate.ts';
 import { formatMoney } from '../../ledger/money.ts';
-import { createOrder, getOrder, listOrders, explainOrder, reconcileOrder, cancelOrder, payments, ORDER_STATUSES, type Order } from '../../payments/index.ts';
-import { conflict } from '../../lib/errors.ts';
+import { createOrder, getOrder, listOrders, explainOrder, reconcileOrder, cancelOrder, payments, ORDER_STATUSES, type Order, type ReconcileItem } from '../../payments/index.ts';
+import { conflict, isTallyError } from '../../lib/errors.ts';
 
 const CreateBody = z.object({
   // A number is let through so parseMoney can say why it is refused ("10.00" as a string).
@@ -81,15 +81,37 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
     return orderView(await getOrder(ctx.db, order.id), ctx.now());
   });
 
-  // Where the provider sends the browser after paying. It asks the provider at
-  // once (the "return page" path to the same exactly-once credit), so a user
-  // who paid sees the credit even if the callback is late.
-  app.get<{ Params: { id: string } }>('/api/orders/:id/return', async (req) => {
-    let order = await getOrder(ctx.db, req.params.id);
+  // Where the provider sends the browser after paying. For the order's owner it
+  // asks the provider (the "return page" path to the same exactly-once credit),
+  // so a user who paid sees the credit even if the callback is late, but only
+  // as often as the order's backoff allows (reconcileOrder, honourBackoff): a
+  // reload, or thirty, within it answer from the stored state and say when the
+  // next check is. Without the owner's session nothing is asked of anyone.
+  // A browser is sent on to the order's console page, which asks to sign in
+  // first when needed; an API client gets JSON.
+  app.get<{ Params: { id: string } }>('/api/orders/:id/return', async (req, reply) => {
+    const browser = wantsHtml(req.headers.accept);
+    const consolePage = `/console/orders/${encodeURIComponent(req.params.id)}`;
+    const user = await requireUser(ctx, req).catch((e) => {
+      if (browser && isTallyError(e) && e.status === 401) return null;
+      throw e;
+    });
+    if (!user) return reply.redirect(consolePage, 303);
+    let order = await getOrder(ctx.db, req.params.id, { userId: user.id });
+    let check: ReconcileItem | null = null;
     if (['created', 'pending', 'expired'].includes(order.status)) {
-      await reconcileOrder(ctx, order, { source: 'return_page' });
+      check = await reconcileOrder(ctx, order, { source: 'return_page', honourBackoff: true });
       order = await getOrder(ctx.db, order.id);
     }
-    return { id: order.id, status: order.status, explanation: explainOrder(order, ctx.now()) };
+    if (browser) return reply.redirect(consolePage, 303);
+    return {
+      id: order.id,
+      status: order.status,
+      explanation: explainOrder(order, ctx.now()),
+      checked_with_provider: check !== null && check.result !== 'not_due' && check.result !== 'locked',
+      next_check_at: ['created', 'pending', 'expired'].includes(order.status) ? iso(order.nextCheckAt) : null,
+    };
   });
 }
+
+const wantsHtml = (accept: string | undefined) => Boolean(accept && accept.includes('text/html'));

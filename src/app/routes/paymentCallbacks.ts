@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import { handleProviderCallback, startReconcileWorker, type CallbackResult } from '../../payments/index.ts';
 import type { CallbackInput } from '../../payments/providers/types.ts';
-import { PaymentSignatureError } from '../../payments/errors.ts';
+import { PaymentEventShapeError, PaymentSignatureError } from '../../payments/errors.ts';
 
 // Provider callbacks. Stripe and the sandbox are verified over the raw bytes
 // of the body, so these routes live in a plugin whose only content parser
@@ -38,6 +38,8 @@ export function paymentCallbackRoutes(app: FastifyInstance, ctx: AppContext) {
           badSignature(ctx, req, provider, e);
           return reply.code(400).send({ error: { code: e.code, message: e.message, request_id: req.id } });
         }
+        // Authentic but unreadable: recorded by handleProviderCallback; a 5xx would only have the provider retry it for days.
+        if (e instanceof PaymentEventShapeError) return reply.code(400).send({ error: { code: e.code, message: e.message, request_id: req.id } });
         throw e; // 5xx: the provider retries
       }
       return { received: true, duplicate: r.duplicateEvent, type: r.eventType, outcomes: r.outcomes };

@@ -1,36 +1,54 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
-import { invalid, notFound } from '../../lib/errors.ts';
+import { invalid, notFound, isTallyError } from '../../lib/errors.ts';
 import { formatMoney } from '../../ledger/money.ts';
-import { findOrder, payments, type Order } from '../../payments/index.ts';
-import { SandboxProvider, SANDBOX_OUTCOMES, SANDBOX_SIGNATURE_HEADER, type SandboxOutcome } from '../../payments/providers/sandbox.ts';
+import { payments, type Order } from '../../payments/index.ts';
+import { SandboxProvider, SANDBOX_OUTCOMES, SANDBOX_SIGNATURE_HEADER, sandboxOrderOfOwner, type SandboxOutcome } from '../../payments/providers/sandbox.ts';
+import type { User } from '../../accounts/users.ts';
+import { requireUser } from '../auth.ts';
 
 // The sandbox provider's pay page: a demo (and test) stand-in for a real
 // checkout that can succeed, fail, pay after expiry, call back twice, or
 // never call back (then only reconcile finds the payment), or take a second
 // payment for the same order (a duplicate payment).
+//
+// Pressing a button credits a balance without money, so the page and its
+// buttons need the order owner's session (another user's order is a 404, as a
+// missing one), and the whole provider is off unless TALLY_PAYMENT_SANDBOX=on.
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
   const sandbox = (): SandboxProvider => {
     const p = payments(ctx).providers.get('sandbox');
-    if (!p) throw notFound('sandbox_disabled', 'the sandbox payment provider is not enabled (TALLY_PAYMENT_SANDBOX=on)');
+    if (!p) throw notFound('sandbox_disabled', 'the sandbox payment provider is not enabled on this server (an operator enables it with TALLY_PAYMENT_SANDBOX=on)');
     return p as SandboxProvider;
   };
-  const sandboxOrder = async (id: string): Promise<Order> => {
-    const o = await findOrder(ctx.db, id);
-    if (!o || o.provider !== 'sandbox') throw notFound('order_not_found', 'no sandbox order with this id');
-    return o;
+  /** The signed-in owner of a sandbox order; a browser without a session gets a page asking to sign in. */
+  const owner = async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<User | null> => {
+    try {
+      return await requireUser(ctx, req);
+    } catch (e) {
+      if (!(isTallyError(e) && e.status === 401) || !wantsHtml(req.headers.accept)) throw e;
+      reply.code(401).type('text/html; charset=utf-8');
+      const back = `/console/orders/${encodeURIComponent(req.params.id)}`;
+      reply.send(`<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p>Sign in first: only the order's owner can pay it. 请先登录：只有订单的所有者可以支付。</p><p><a href="${esc(back)}">Sign in and open the order 登录并打开订单</a></p>`);
+      return null;
+    }
   };
+
+  // Public: whether this server takes sandbox payments, for the console's warning banner (shown before sign-in too).
+  app.get('/api/payments/sandbox/status', async () => ({ enabled: payments(ctx).providers.has('sandbox') }));
 
   app.get<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
     sandbox();
-    const o = await sandboxOrder(req.params.id);
+    const user = await owner(req, reply);
+    if (!user) return reply;
+    const o = await sandboxOrderOfOwner(ctx.db, req.params.id, user.id);
     // One bodiless form per outcome: the choice travels in the query string, so no form parser is needed.
     const buttons = SANDBOX_OUTCOMES.map((k) => `<form method="post" action="?outcome=${k}" style="display:inline"><button>${k}</button></form>`).join(' ');
     reply.type('text/html; charset=utf-8');
-    return `<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p>Order ${esc(o.id)}: pay ${esc(formatMoney(o.amount))} ${esc(o.currency)} (status ${esc(o.status)})</p><div>${buttons}</div><p>No real money moves. 不会产生真实扣款。</p>`;
+    return `<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p><strong>Test mode: no real money moves, and the balance it credits is free. 测试模式：不会产生真实扣款，入账的余额是免费的。</strong></p><p>Order ${esc(o.id)}: pay ${esc(formatMoney(o.amount))} ${esc(o.currency)} (status ${esc(o.status)})</p><div>${buttons}</div>`;
   });
 
   // The pay page's buttons are plain HTML forms: a browser posts them as
@@ -39,7 +57,9 @@ export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
   scoped.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))));
   scoped.post<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
     const provider = sandbox();
-    const o = await sandboxOrder(req.params.id);
+    const user = await owner(req, reply);
+    if (!user) return reply;
+    const o = await sandboxOrderOfOwner(ctx.db, req.params.id, user.id);
     const outcome = ((req.body as { outcome?: string } | undefined)?.outcome ?? (req.query as { outcome?: string }).outcome) as SandboxOutcome;
     if (!SANDBOX_OUTCOMES.includes(outcome)) throw invalid('invalid_outcome', `outcome must be one of ${SANDBOX_OUTCOMES.join(', ')}`, 'outcome');
     const notifyUrl = `http://127.0.0.1:${req.socket.localPort}/api/payments/sandbox/notify`;

@@ -6,6 +6,7 @@ import { parseInput } from '../validate.ts';
 import { classifyBillingCases, parseHints } from '../../support/doctor/index.ts';
 import { openTicket, listTickets, getTicketView, addTicketMessage, TICKET_STATES, type TicketState } from '../../support/tickets.ts';
 import { checkOrderWithProvider } from '../../support/actions.ts';
+import { getOrder } from '../../payments/index.ts';
 
 const ListQuery = z.object({ status: z.enum(TICKET_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).optional(), before: z.string().max(64).optional() });
 const MessageBody = z.object({ message: z.string().min(1).max(10_000) });
@@ -17,9 +18,13 @@ export function supportRoutes(app: FastifyInstance, ctx: AppContext) {
     return classifyBillingCases({ ctx, input: { userId: user.id, hints: parseHints(req.query), audience: 'user' } });
   });
 
+  // The owner's "check with the provider now". It honours the order's backoff (reconcileOrder): a click
+  // inside it answers `not_due` from the stored state without asking the provider, and says when the next check is.
   app.post<{ Params: { id: string } }>('/api/support/orders/:id/check', async (req) => {
     const user = await requireUser(ctx, req);
-    return checkOrderWithProvider({ ctx, input: { orderId: req.params.id, userId: user.id, actor: { type: 'user', userId: user.id, role: user.role } } });
+    const r = await checkOrderWithProvider({ ctx, input: { orderId: req.params.id, userId: user.id, actor: { type: 'user', userId: user.id, role: user.role } } });
+    const after = await getOrder(ctx.db, req.params.id, { userId: user.id });
+    return { ...r, next_check_at: after.nextCheckAt === null ? null : new Date(after.nextCheckAt).toISOString() };
   });
 
   app.post('/api/tickets', async (req, reply) => {

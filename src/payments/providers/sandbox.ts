@@ -1,14 +1,19 @@
-import type { Db } from '../../db/index.ts';
+import type { Db, DbOrTx } from '../../db/index.ts';
 import { hmacHex, safeEqual, randomBase62 } from '../../lib/crypto.ts';
+import { notFound } from '../../lib/errors.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { PaymentSignatureError } from '../errors.ts';
-import type { Order } from '../orders.ts';
+import { findOrder, type Order } from '../orders.ts';
 import type { CallbackInput, Checkout, CheckoutLinks, PaymentProvider, QueryResult, RefundRequest, RefundResult, VerifiedCallback } from './types.ts';
 
 // A built-in provider for demos and tests. Its pay page (routes/sandboxPay.ts)
 // plays the customer and the provider at once: it records a trade in the
 // sandbox's own table (the provider's books) and calls Tally back over HTTP
 // with an HMAC-signed body, exactly as a real provider would.
+//
+// Whoever presses its buttons credits a balance without paying, so it is off
+// unless the operator turns it on (TALLY_PAYMENT_SANDBOX=on), and its page and
+// buttons belong to the order's owner alone.
 
 export const SANDBOX_SIGNATURE_HEADER = 'x-sandbox-signature';
 export type SandboxOutcome = 'succeed' | 'fail' | 'late' | 'twice' | 'never' | 'pay_again';
@@ -22,6 +27,17 @@ export interface SandboxNotice {
   status: 'paid' | 'failed';
   amount: string;
   currency: string;
+}
+
+/**
+ * The sandbox order `id` as its owner may see it. A missing order, an order of
+ * another provider and another user's order all answer the same 404: order
+ * ids are not an oracle, and nobody pays or fails someone else's order.
+ */
+export async function sandboxOrderOfOwner(db: DbOrTx, id: string, userId: string): Promise<Order> {
+  const o = await findOrder(db, id);
+  if (!o || o.provider !== 'sandbox' || o.userId !== userId) throw notFound('order_not_found', 'no sandbox order of yours has this id');
+  return o;
 }
 
 export class SandboxProvider implements PaymentProvider {

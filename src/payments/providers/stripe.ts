@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type Stripe from 'stripe';
-import { PaymentSignatureError, providerUnavailable, refundOutcomeUnknown } from '../errors.ts';
+import { z } from 'zod';
+import { PaymentEventShapeError, PaymentSignatureError, providerUnavailable, refundOutcomeUnknown } from '../errors.ts';
 import { toMinorUnits, fromMinorUnits } from '../currency.ts';
 import type { Order } from '../orders.ts';
 import type { CallbackInput, Checkout, CheckoutLinks, PaymentFact, PaymentProvider, QueryResult, RefundRequest, RefundResult, RefundState, VerifiedCallback } from './types.ts';
@@ -33,13 +34,39 @@ export function stripeClient(cfg: StripeConfig): Stripe {
 
 const REFUND_REASONS = new Set(['duplicate', 'requested_by_customer', 'fraudulent']);
 
+// The fields Tally reads from each event's object, checked before anything is
+// applied: a signed event of another shape (an API version change, a bug at
+// either end) is answered 400 and recorded instead of failing half-way with a
+// 500 that Stripe would retry for days.
+const id = z.string().min(1).max(255);
+const ref = z.union([z.string().max(255), z.object({ id: z.string().max(255) })]).nullish();
+const minor = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const currency = z.string().regex(/^[A-Za-z]{3}$/, 'a 3-letter currency code');
+const metadata = z.record(z.string(), z.string()).nullish();
+const SessionShape = z.object({
+  id, client_reference_id: z.string().max(255).nullish(), metadata, payment_intent: ref,
+  payment_status: z.string().max(64), status: z.string().max(64).nullish(), currency: currency.nullish(), amount_total: minor.nullish(),
+});
+/** A session whose payment counts as money: its amount and currency are required. */
+const PaidSessionShape = SessionShape.extend({ currency, amount_total: minor });
+const ChargeShape = z.object({ id, currency, amount_refunded: minor, payment_intent: ref, metadata });
+const RefundShape = z.object({ id, status: z.string().max(64).nullish(), failure_reason: z.string().max(255).nullish() });
+const DisputeClosedShape = z.object({ id, status: z.string().max(64) });
+const DisputeShape = z.object({ id, currency, amount: minor, reason: z.string().max(255), payment_intent: ref, charge: ref, metadata });
+const EventShape = z.object({ id, type: z.string().min(1).max(255), data: z.object({ object: z.record(z.string(), z.unknown()) }) });
+
+type SessionFields = z.infer<typeof SessionShape>;
 const orderIdOf = (s: { client_reference_id?: string | null; metadata?: Record<string, string> | null }) => s.client_reference_id ?? s.metadata?.order_id ?? '';
 const idOf = (x: string | { id: string } | null | undefined) => (typeof x === 'string' ? x : x?.id ?? null);
 
-export function sessionFacts(s: Stripe.Checkout.Session, eventType: string): PaymentFact[] {
+export function sessionFacts(raw: Stripe.Checkout.Session | SessionFields, eventType: string): PaymentFact[] {
+  const s = SessionShape.parse(raw);
   const orderId = orderIdOf(s);
-  const currency = (s.currency ?? '').toUpperCase();
-  const paid = () => ({ type: 'payment_succeeded' as const, orderId, tradeId: idOf(s.payment_intent as any) ?? s.id, amount: fromMinorUnits(s.amount_total ?? 0, currency), currency });
+  const paid = () => {
+    const p = PaidSessionShape.parse(s);
+    const currency = p.currency.toUpperCase();
+    return { type: 'payment_succeeded' as const, orderId, tradeId: idOf(p.payment_intent) ?? p.id, amount: fromMinorUnits(p.amount_total, currency), currency };
+  };
   switch (eventType) {
     case 'checkout.session.completed':
       // Only payment_status=paid is money; `unpaid` means an async method (bank debit) is still running.
@@ -55,6 +82,47 @@ export function sessionFacts(s: Stripe.Checkout.Session, eventType: string): Pay
     default:
       return [{ type: 'ignored', reason: `unhandled event ${eventType}` }];
   }
+}
+
+/** The facts of one verified event; throws (zod) when a field Tally reads is missing or of another type. */
+function eventFacts(type: string, obj: Record<string, unknown>): PaymentFact[] {
+  if (type.startsWith('checkout.session.')) return sessionFacts(obj as SessionFields, type);
+  if (type === 'charge.refunded') {
+    const c = ChargeShape.parse(obj);
+    const ccy = c.currency.toUpperCase();
+    return [{ type: 'provider_refunded', orderId: c.metadata?.order_id ?? null, tradeId: idOf(c.payment_intent) ?? c.id, refundedTotal: fromMinorUnits(c.amount_refunded, ccy), currency: ccy, refundRef: `${c.id}:${c.amount_refunded}` }];
+  }
+  if (type === 'charge.refund.updated' || type === 'refund.updated' || type === 'refund.failed') {
+    const r = RefundShape.parse(obj);
+    return [{ type: 'refund_status', providerRefundId: r.id, status: refundState(r.status), reason: r.failure_reason ?? null }];
+  }
+  if (type === 'charge.dispute.closed') {
+    const d = DisputeClosedShape.parse(obj);
+    return [{ type: 'dispute_closed', disputeId: d.id, status: d.status }];
+  }
+  if (type === 'charge.dispute.created') {
+    const d = DisputeShape.parse(obj);
+    const ccy = d.currency.toUpperCase();
+    return [{ type: 'dispute_opened', orderId: d.metadata?.order_id ?? null, tradeId: idOf(d.payment_intent) ?? idOf(d.charge) ?? d.id, amount: fromMinorUnits(d.amount, ccy), currency: ccy, disputeId: d.id, reason: d.reason }];
+  }
+  return [{ type: 'ignored', reason: `unhandled event ${type}` }];
+}
+
+/** Where the shape is wrong, as field paths and expectations (never the values, which may be personal data). */
+function shapeProblem(e: unknown): string {
+  if (e instanceof z.ZodError) {
+    return e.issues.slice(0, 3).map((i) => `data.object${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`).join('; ').slice(0, 300);
+  }
+  return `unreadable (${e instanceof Error ? e.name : 'error'})`;
+}
+
+/** The order an event names, when it names one as Stripe documents (for the note on its timeline). */
+function namedOrderId(obj: unknown): string | null {
+  if (!obj || typeof obj !== 'object') return null;
+  const o = obj as { client_reference_id?: unknown; metadata?: unknown };
+  if (typeof o.client_reference_id === 'string' && o.client_reference_id) return o.client_reference_id.slice(0, 64);
+  const m = o.metadata && typeof o.metadata === 'object' ? (o.metadata as { order_id?: unknown }).order_id : undefined;
+  return typeof m === 'string' && m ? m.slice(0, 64) : null;
 }
 
 export class StripeProvider implements PaymentProvider {
@@ -95,28 +163,22 @@ export class StripeProvider implements PaymentProvider {
     try {
       event = this.client.webhooks.constructEvent(input.rawBody, sig, this.cfg.webhookSecret, 300);
     } catch (e) {
+      // The package parses the body only after the signature checked out.
+      if (e instanceof SyntaxError) throw new PaymentEventShapeError({ id: null, type: null, orderId: null, problem: 'the body is not JSON' });
       throw new PaymentSignatureError(`Stripe signature verification failed: ${(e as Error).message}`);
+    }
+    const env = EventShape.safeParse(event);
+    if (!env.success) {
+      const e = event as unknown as { id?: unknown; type?: unknown; data?: { object?: unknown } };
+      const problem = env.error.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`).join('; ').slice(0, 300);
+      throw new PaymentEventShapeError({ id: typeof e?.id === 'string' ? e.id.slice(0, 255) : null, type: typeof e?.type === 'string' ? e.type.slice(0, 255) : null, orderId: namedOrderId(e?.data?.object), problem });
     }
     const obj = event.data.object as any;
     let facts: PaymentFact[];
-    if (event.type.startsWith('checkout.session.')) {
-      facts = sessionFacts(obj as Stripe.Checkout.Session, event.type);
-    } else if (event.type === 'charge.refunded') {
-      const c = obj as Stripe.Charge;
-      const currency = c.currency.toUpperCase();
-      facts = [{ type: 'provider_refunded', orderId: c.metadata?.order_id ?? null, tradeId: idOf(c.payment_intent as any) ?? c.id, refundedTotal: fromMinorUnits(c.amount_refunded, currency), currency, refundRef: `${c.id}:${c.amount_refunded}` }];
-    } else if (event.type === 'charge.refund.updated' || event.type === 'refund.updated' || event.type === 'refund.failed') {
-      const r = obj as Stripe.Refund;
-      facts = [{ type: 'refund_status', providerRefundId: r.id, status: refundState(r.status), reason: r.failure_reason ?? null }];
-    } else if (event.type === 'charge.dispute.closed') {
-      const d = obj as Stripe.Dispute;
-      facts = [{ type: 'dispute_closed', disputeId: d.id, status: d.status }];
-    } else if (event.type === 'charge.dispute.created') {
-      const d = obj as Stripe.Dispute;
-      const currency = d.currency.toUpperCase();
-      facts = [{ type: 'dispute_opened', orderId: d.metadata?.order_id ?? null, tradeId: idOf(d.payment_intent as any) ?? idOf(d.charge as any) ?? d.id, amount: fromMinorUnits(d.amount, currency), currency, disputeId: d.id, reason: d.reason }];
-    } else {
-      facts = [{ type: 'ignored', reason: `unhandled event ${event.type}` }];
+    try {
+      facts = eventFacts(event.type, obj);
+    } catch (e) {
+      throw new PaymentEventShapeError({ id: event.id, type: event.type, orderId: namedOrderId(obj), problem: shapeProblem(e) });
     }
     return { eventId: event.id, eventType: event.type, facts, payload: { id: event.id, type: event.type, object: { id: obj?.id, object: obj?.object, status: obj?.status, payment_status: obj?.payment_status, amount_total: obj?.amount_total, amount_refunded: obj?.amount_refunded, amount: obj?.amount, currency: obj?.currency, payment_intent: obj?.payment_intent } } };
   }
