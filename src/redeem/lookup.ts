@@ -1,5 +1,6 @@
 import type { DbOrTx } from '../db/index.ts';
 import { toBig } from '../ledger/money.ts';
+import { likeSuffix } from '../lib/sqlLike.ts';
 
 // Read-only lookups for support: a code by the last 4 characters a user can
 // read off the card, and who redeemed it when. Nothing here reveals a code.
@@ -46,7 +47,7 @@ export async function getCodeFacts(db: DbOrTx, codeId: string): Promise<CodeFact
 export async function findCodesByLast4(db: DbOrTx, last4: string, limit = 10): Promise<CodeFacts[]> {
   const s = last4.trim().toUpperCase();
   if (!/^[0-9A-Z]{4}$/.test(s)) return [];
-  return (await codeQuery(db).where('c.display', 'like', `%-${s}`).limit(limit).execute()).map(toFacts);
+  return (await codeQuery(db).where(likeSuffix('c.display', `-${s}`)).limit(limit).execute()).map(toFacts);
 }
 
 export async function listCodeRedemptions(db: DbOrTx, codeId: string): Promise<RedemptionFacts[]> {
