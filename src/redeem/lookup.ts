@@ -50,6 +50,22 @@ export async function findCodesByLast4(db: DbOrTx, last4: string, limit = 10): P
   return (await codeQuery(db).where(likeSuffix('c.display', `-${s}`)).limit(limit).execute()).map(toFacts);
 }
 
+/** One user's own redemptions of codes whose last 4 characters are `last4`, newest first. */
+export async function findUserRedemptionsByLast4(db: DbOrTx, userId: string, last4: string, limit = 10): Promise<Array<RedemptionFacts & { display: string }>> {
+  const s = last4.trim().toUpperCase();
+  if (!/^[0-9A-Z]{4}$/.test(s)) return [];
+  const rows = await db
+    .selectFrom('redeem_redemptions as r')
+    .innerJoin('redeem_codes as c', 'c.id', 'r.code_id')
+    .select(['r.id', 'r.user_id', 'r.amount', 'r.transfer_id', 'r.status', 'r.created_at', 'c.display'])
+    .where('r.user_id', '=', userId)
+    .where(likeSuffix('c.display', `-${s}`))
+    .orderBy('r.created_at', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ id: r.id, userId: r.user_id, amount: toBig(r.amount), transferId: r.transfer_id, status: r.status, createdAt: Number(r.created_at), display: r.display }));
+}
+
 export async function listCodeRedemptions(db: DbOrTx, codeId: string): Promise<RedemptionFacts[]> {
   const rows = await db.selectFrom('redeem_redemptions').selectAll().where('code_id', '=', codeId).orderBy('created_at').execute();
   return rows.map((r) => ({ id: r.id, userId: r.user_id, amount: toBig(r.amount), transferId: r.transfer_id, status: r.status, createdAt: Number(r.created_at) }));
