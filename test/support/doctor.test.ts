@@ -136,6 +136,25 @@ for (const dialect of testDialects()) {
       }
     });
 
+    test('a user\'s key tail is checked against their own keys only; staff see which account owns the key', async () => {
+      const owner = await seedUser(w.t, { email: `k${Math.random().toString(36).slice(2, 10)}@${ELSEWHERE}` });
+      const c = await customer(w.t);
+      const [mine] = (await json(await c.f('/api/keys'))).data;
+      const tail4 = owner.apiKey.slice(-4);
+      const d = await diagnose(c, `?key=${tail4}&problem=insufficient_balance`);
+      const [k] = ofClass(d, 'insufficient_balance');
+      assert.ok(k, JSON.stringify(d.cases));
+      assert.match(k.title.en, /not one of this account's keys/);
+      assert.equal(k.identity.key_account, 'not_this_account');
+      assert.ok(!JSON.stringify(d).includes(ELSEWHERE), JSON.stringify(d));
+      // The same answer for a tail no key has: the doctor says nothing about other accounts' keys.
+      const none = await diagnose(c, '?key=zzzz&problem=insufficient_balance');
+      assert.equal(ofClass(none, 'insufficient_balance')[0].cause.en, k.cause.en.replaceAll(tail4, 'zzzz'));
+      assert.deepEqual((await diagnose(c, `?key=${mine.display.slice(-4)}&problem=insufficient_balance`)).cases, [], 'a key of this account is not another account\'s');
+      const staff = await json(await admin(w.t, 'GET', `/api/admin/users/${c.userId}/diagnose?key=${tail4}&problem=insufficient_balance`));
+      assert.equal(ofClass(staff, 'insufficient_balance')[0].identity.key_account, maskEmail(owner.email));
+    });
+
     test('staff see another account\'s order in full, the email masked for support', async () => {
       const payer = await customer(w.t);
       const o = await order(payer, { amount: '6.50', provider: 'sandbox' });
