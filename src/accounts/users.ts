@@ -1,5 +1,6 @@
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
+import { likeContains } from '../lib/sqlLike.ts';
 import { invalid, conflict, notFound } from '../lib/errors.ts';
 import { openWallet, getAccount, walletAccountId } from '../ledger/accounts.ts';
 import { hashPassword, generatePassword, checkPasswordStrength } from './passwords.ts';
@@ -110,8 +111,8 @@ export async function resolveUser(db: DbOrTx, idOrEmail: string): Promise<User> 
 export async function listUsers(db: DbOrTx, filter: { query?: string; limit?: number } = {}): Promise<User[]> {
   let q = db.selectFrom('users').selectAll().orderBy('id', 'desc').limit(Math.min(filter.limit ?? 50, 200));
   if (filter.query) {
-    const like = `%${normalizeEmail(filter.query)}%`;
-    q = q.where((eb) => eb.or([eb('email_normalized', 'like', like), eb('id', '=', filter.query!), eb('nickname', 'like', `%${filter.query}%`)]));
+    const query = filter.query;
+    q = q.where((eb) => eb.or([likeContains('email_normalized', normalizeEmail(query)), eb('id', '=', query), likeContains('nickname', query)]));
   }
   return (await q.execute()).map(rowToUser);
 }

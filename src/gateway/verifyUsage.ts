@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
+import { likePrefix } from '../lib/sqlLike.ts';
 import { check, type VerifyCheck } from '../ledger/verify.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
 import { walletAccountId } from '../ledger/accounts.ts';
@@ -57,7 +58,7 @@ export async function verifyUsage(db: DbOrTx): Promise<VerifyCheck[]> {
       .leftJoin('request_logs as l', (j) => j.on(sql<boolean>`l.id = substr(t.idempotency_key, case when t.kind = 'usage' then 7 else 13 end)`))
       .select(['t.id', 't.kind', 't.amount', 't.idempotency_key', 'l.id as log_id', 'l.uncollected'])
       .where('t.id', '>', after)
-      .where((eb) => eb.or([eb('t.idempotency_key', 'like', 'usage:req%'), eb('t.idempotency_key', 'like', 'uncollected:req%')]))
+      .where((eb) => eb.or([likePrefix('t.idempotency_key', 'usage:req'), likePrefix('t.idempotency_key', 'uncollected:req')]))
       .orderBy('t.id')
       .limit(PAGE)
       .execute();

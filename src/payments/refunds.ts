@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.ts';
 import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
+import { likePrefix } from '../lib/sqlLike.ts';
 import { invalid, conflict, TallyError } from '../lib/errors.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
@@ -243,7 +244,7 @@ export async function closeDispute(db: DbOrTx, input: { disputeId: string; statu
   }
   if (input.status !== 'lost') return 'nothing_to_do';
   return withTransaction(db, async (tx) => {
-    const seen = await tx.selectFrom('payment_order_events').select('id').where('order_id', '=', refund.orderId).where('reason', 'like', `dispute ${input.disputeId} was lost%`).executeTakeFirst();
+    const seen = await tx.selectFrom('payment_order_events').select('id').where('order_id', '=', refund.orderId).where(likePrefix('reason', `dispute ${input.disputeId} was lost`)).executeTakeFirst();
     if (seen) return 'nothing_to_do' as const;
     await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source: 'callback', reason: `dispute ${input.disputeId} was lost: the payment stays returned to the payer and the credit stays taken back`, now: input.now });
     return 'dispute_lost' as const;

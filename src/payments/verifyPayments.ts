@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../db/index.ts';
+import { likePrefix } from '../lib/sqlLike.ts';
 import { check, type VerifyCheck } from '../ledger/verify.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
 import { walletAccountId } from '../ledger/accounts.ts';
@@ -15,7 +16,7 @@ export async function verifyPayments(db: DbOrTx): Promise<VerifyCheck[]> {
   const checks: VerifyCheck[] = [];
 
   const orders = await db.selectFrom('payment_orders').select(['id', 'user_id', 'status', 'amount', 'credit_amount', 'refunded_amount', 'refunded_credit']).execute();
-  const credits = await db.selectFrom('ledger_transfers').select(['id', 'idempotency_key', 'amount', 'credit_account_id']).where('idempotency_key', 'like', 'order:%').execute();
+  const credits = await db.selectFrom('ledger_transfers').select(['id', 'idempotency_key', 'amount', 'credit_account_id']).where(likePrefix('idempotency_key', 'order:')).execute();
   const creditOf = new Map(credits.map((c) => [c.idempotency_key.slice('order:'.length), c]));
   const creditViolations: string[] = [];
   for (const o of orders) {
@@ -34,7 +35,7 @@ export async function verifyPayments(db: DbOrTx): Promise<VerifyCheck[]> {
     .selectFrom('ledger_transfers as t')
     .leftJoin('ledger_transfers as r', 'r.reverses_transfer_id', 't.id')
     .select(['t.id', 't.idempotency_key', 't.amount', 'r.id as reversal_id'])
-    .where('t.idempotency_key', 'like', 'refund:%')
+    .where(likePrefix('t.idempotency_key', 'refund:'))
     .execute();
   const bookingOf = new Map(bookings.map((b) => [b.idempotency_key, b]));
   const refundViolations: string[] = [];

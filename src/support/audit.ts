@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../db/index.ts';
+import { likePrefix } from '../lib/sqlLike.ts';
 import { newId } from '../lib/ids.ts';
 
 /** Who did something: a signed-in user (with role), the admin token, the CLI on the host, or Tally itself. */
@@ -79,7 +80,7 @@ export interface AuditEntry {
 export async function listAudit(db: DbOrTx, filter: AuditFilter = {}): Promise<AuditEntry[]> {
   let q = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(Math.min(Math.max(filter.limit ?? 100, 1), 500));
   if (filter.target) q = q.where('target', '=', filter.target);
-  if (filter.action) q = filter.action.endsWith('.') ? q.where('action', 'like', `${filter.action.replace(/[%_]/g, '')}%`) : q.where('action', '=', filter.action);
+  if (filter.action) q = filter.action.endsWith('.') ? q.where(likePrefix('action', filter.action)) : q.where('action', '=', filter.action);
   if (filter.actor) q = q.where('actor', '=', filter.actor);
   if (filter.since !== undefined) q = q.where('created_at', '>=', filter.since);
   if (filter.until !== undefined) q = q.where('created_at', '<', filter.until);

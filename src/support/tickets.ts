@@ -7,7 +7,7 @@ import { parseInput } from '../app/validate.ts';
 import { getUser, maskEmail } from '../accounts/users.ts';
 import { recordAudit, actorLabel, type Actor } from './audit.ts';
 import { redactSecrets, redactFields, redactionNotice, type SecretKind } from './redaction.ts';
-import { classifyBillingCases, parseHints } from './doctor/index.ts';
+import { classifyBillingCases, parseHints, countDiagnosis } from './doctor/index.ts';
 
 // Tickets carry the fields support needs (seed answer: account, payment
 // method, order time, amount, status, page message, submitted twice, masked
@@ -78,7 +78,12 @@ export async function openTicket({ ctx, input }: { ctx: AppContext; input: { use
   const fields = redactFields(rest as Record<string, unknown>);
   const findings: Findings = [...subj.findings.map((f) => ({ field: 'subject', ...f })), ...msg.findings.map((f) => ({ field: 'message', ...f })), ...fields.findings];
   let diagnosis: unknown = null;
+  // The attached diagnosis is the user's own view (another account's record is
+  // only "belongs to another account"), and its hints count against the
+  // doctor's limits; past them it is run on the account's own records alone.
+  const { allowed } = await countDiagnosis(ctx.limiter, { userId: input.userId, ip: null });
   try {
+    if (!allowed) throw new TallyError('rate_limited', 'the billing doctor was run too often', { status: 429 });
     const hints = parseHints({
       amount: rest.amount, order_time: rest.order_time, page_message: fields.fields.page_message, submitted_twice: rest.submitted_twice,
       reference: typeof fields.fields.reference === 'string' && fields.fields.reference.length >= 4 ? (fields.fields.reference as string).replace(/^.*[…*]+/, '').slice(-12) : undefined,

@@ -5,16 +5,20 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { testDialects } from '../helpers/db.ts';
-import { seedUser, signIn } from '../helpers/tally.ts';
+import { seedUser, signIn, type TestTally } from '../helpers/tally.ts';
 import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice } from '../../src/gateway/pricing.ts';
 import { signSandbox, SANDBOX_SIGNATURE_HEADER } from '../../src/payments/providers/sandbox.ts';
 import { listAudit } from '../../src/support/audit.ts';
+import { maskEmail } from '../../src/accounts/users.ts';
+import { DOCTOR_LIMITS } from '../../src/support/doctor/index.ts';
 import { verifyLedger } from '../../src/ledger/verify.ts';
+import { startRedeemTally, person, type Person } from '../redeem/helpers.ts';
 import { startPayWorld, customer, order, json, balance, admin, sandboxPay, type PayWorld } from '../payments/helpers.ts';
 
 const CHAT = 'gpt-4o-mini';
+const ELSEWHERE = 'elsewhere.test';
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 
 for (const dialect of testDialects()) {
@@ -23,6 +27,12 @@ for (const dialect of testDialects()) {
     let mock: MockOpenAI;
     const diagnose = async (c: { f: (p: string) => Promise<Response> }, q = '') => json(await c.f(`/api/support/diagnose${q}`));
     const ofClass = (d: any, cls: string) => d.cases.filter((c: any) => c.class === cls);
+    // The other account in the cases below has an email at a domain of its own: a masked email keeps the
+    // domain, so the domain appearing anywhere in a user's view would be a leak.
+    const elsewhere = async () => {
+      const s = await seedUser(w.t, { email: `p${Math.random().toString(36).slice(2, 10)}@${ELSEWHERE}` });
+      return { userId: s.user.id, email: s.email, f: await signIn(w.t, s.email, s.password) };
+    };
 
     before(async () => {
       w = await startPayWorld(dialect);
@@ -94,18 +104,77 @@ for (const dialect of testDialects()) {
       assert.equal(await balance(w.t, c.userId), '0.00');
     });
 
-    test('paid_not_credited: the order belongs to another of the person\'s accounts (masked email)', async () => {
-      const payer = await customer(w.t);
+    test('a user\'s reference to another account\'s order shows only that it belongs to another account', async () => {
+      const payer = await elsewhere();
       const o = await order(payer, { amount: '6.00', provider: 'sandbox' });
       await json(await sandboxPay(w.t, o.id, 'succeed'));
       const other = await customer(w.t);
       const d = await diagnose(other, `?reference=${o.id.slice(-8)}&problem=paid_not_credited`);
       const [k] = ofClass(d, 'paid_not_credited');
       assert.ok(k, JSON.stringify(d.cases));
-      assert.equal(k.identity.order_account.split('@')[1], payer.email.split('@')[1]);
-      assert.match(k.identity.order_account, /\*\*\*/);
+      assert.equal(d.cases.length, 1, JSON.stringify(d.cases));
+      assert.match(k.title.en, /belongs to another account/);
+      assert.equal(k.identity.order_account, 'another_account');
+      assert.deepEqual(k.records, {});
+      assert.equal(k.fix, undefined);
+      const text = JSON.stringify(d);
+      for (const secret of [payer.email, maskEmail(payer.email), ELSEWHERE, '6.00 USD', '"6.00"', '"credited"', ', credited', 'credited at', '"status"', 'sandbox', o.created_at, o.id, o.id.slice(-9)]) {
+        assert.ok(!text.includes(secret), `the user's view shows nothing of the other account's order (${secret}): ${text}`);
+      }
+      // The whole id says the same, and no other hint changes the answer: it cannot confirm a guessed amount.
+      const full = await diagnose(other, `?reference=${o.id}&problem=paid_not_credited`);
+      assert.match(ofClass(full, 'paid_not_credited')[0].title.en, /belongs to another account/);
+      const right = await diagnose(other, `?reference=${o.id.slice(-8)}&amount=6.00`);
+      const wrong = await diagnose(other, `?reference=${o.id.slice(-8)}&amount=7.00`);
+      assert.deepEqual(right.cases, wrong.cases);
+      assert.equal(right.cases.length, 1);
+      // A short tail (4 to 7 characters) is matched against the user's own records only.
+      for (const n of [4, 6, 7]) {
+        const s = await diagnose(other, `?reference=${o.id.slice(-n)}&amount=6.00&problem=paid_not_credited`);
+        assert.deepEqual(s.cases, [], `a ${n}-character tail says nothing about other accounts`);
+        assert.match(s.summary.en, /at least its last 8 characters/);
+      }
+    });
+
+    test('a user\'s key tail is checked against their own keys only; staff see which account owns the key', async () => {
+      const owner = await seedUser(w.t, { email: `k${Math.random().toString(36).slice(2, 10)}@${ELSEWHERE}` });
+      const c = await customer(w.t);
+      const [mine] = (await json(await c.f('/api/keys'))).data;
+      const tail4 = owner.apiKey.slice(-4);
+      const d = await diagnose(c, `?key=${tail4}&problem=insufficient_balance`);
+      const [k] = ofClass(d, 'insufficient_balance');
+      assert.ok(k, JSON.stringify(d.cases));
+      assert.match(k.title.en, /not one of this account's keys/);
+      assert.equal(k.identity.key_account, 'not_this_account');
+      assert.ok(!JSON.stringify(d).includes(ELSEWHERE), JSON.stringify(d));
+      // The same answer for a tail no key has: the doctor says nothing about other accounts' keys.
+      const none = await diagnose(c, '?key=zzzz&problem=insufficient_balance');
+      assert.equal(ofClass(none, 'insufficient_balance')[0].cause.en, k.cause.en.replaceAll(tail4, 'zzzz'));
+      assert.deepEqual((await diagnose(c, `?key=${mine.display.slice(-4)}&problem=insufficient_balance`)).cases, [], 'a key of this account is not another account\'s');
+      const staff = await json(await admin(w.t, 'GET', `/api/admin/users/${c.userId}/diagnose?key=${tail4}&problem=insufficient_balance`));
+      assert.equal(ofClass(staff, 'insufficient_balance')[0].identity.key_account, maskEmail(owner.email));
+    });
+
+    test('staff see another account\'s order in full, the email masked for support', async () => {
+      const payer = await customer(w.t);
+      const o = await order(payer, { amount: '6.50', provider: 'sandbox' });
+      await json(await sandboxPay(w.t, o.id, 'succeed'));
+      const other = await customer(w.t);
+      const q = `?reference=${o.id.slice(-6)}&problem=paid_not_credited`;
+      const d = await json(await admin(w.t, 'GET', `/api/admin/users/${other.userId}/diagnose${q}`));
+      const [k] = ofClass(d, 'paid_not_credited');
+      assert.ok(k, JSON.stringify(d.cases));
+      assert.equal(k.identity.order_account, maskEmail(payer.email));
+      assert.match(k.cause.en, /6\.50/);
+      assert.match(k.cause.en, /credited/);
+      assert.equal(k.records.orders[0].status, 'credited');
       assert.ok(!JSON.stringify(d).includes(payer.email), 'the other account is only shown masked');
       assert.ok(!JSON.stringify(d).includes(o.id), 'the other account\'s order id is only shown by its tail');
+      const s = await seedUser(w.t, { role: 'support' });
+      const sup = await signIn(w.t, s.email, s.password);
+      const bySupport = await json(await sup(`/api/admin/users/${other.userId}/diagnose${q}`));
+      assert.equal(ofClass(bySupport, 'paid_not_credited')[0].identity.order_account, maskEmail(payer.email));
+      assert.ok(!JSON.stringify(bySupport).includes(payer.email));
     });
 
     test('duplicate_payment: a second payment for a credited order is not credited and waits for a refund decision', async () => {
@@ -136,7 +205,7 @@ for (const dialect of testDialects()) {
 
     test('redeem_not_credited: the code was already redeemed by another account at a time (masked email)', async () => {
       const g = await json(await admin(w.t, 'POST', '/api/admin/redeem/batches', { count: 1, amount: '2.00' }), 201);
-      const first = await customer(w.t);
+      const first = await elsewhere();
       await json(await first.f('/api/redeem', { method: 'POST', body: JSON.stringify({ code: g.codes[0].code }) } as any));
       const late = await customer(w.t);
       const res = await late.f('/api/redeem', { method: 'POST', body: JSON.stringify({ code: g.codes[0].code }) } as any);
@@ -145,8 +214,18 @@ for (const dialect of testDialects()) {
       const [k] = ofClass(d, 'redeem_not_credited');
       assert.ok(k, JSON.stringify(d.cases));
       assert.match(k.cause.en, /already redeemed by another account/);
-      assert.match(k.identity.code_redeemed_by, /\*\*\*/);
-      assert.ok(!JSON.stringify(d).includes(g.codes[0].code));
+      // The user is told that much and no more: not which account, when or how much.
+      assert.equal(k.identity.code_redeemed_by, 'another_account');
+      const redeemedAt = (await w.t.ctx.db.selectFrom('redeem_redemptions').select('created_at').where('user_id', '=', first.userId).executeTakeFirstOrThrow()).created_at;
+      for (const secret of [g.codes[0].code, maskEmail(first.email), ELSEWHERE, new Date(Number(redeemedAt)).toISOString(), 'for 2.00', 'the 2.00', '"2.00"']) assert.ok(!JSON.stringify(d).includes(secret), secret);
+      // Staff see which account, masked.
+      const staff = await json(await admin(w.t, 'GET', `/api/admin/users/${late.userId}/diagnose?problem=redeem_not_credited`));
+      assert.equal(ofClass(staff, 'redeem_not_credited')[0].identity.code_redeemed_by, maskEmail(first.email));
+      // Someone who never typed the code learns nothing of it from its last 4 characters.
+      const third = await customer(w.t);
+      const d3 = await diagnose(third, `?reference=${g.codes[0].code.slice(-4)}&problem=redeem_not_credited`);
+      assert.ok(!JSON.stringify(d3).includes(ELSEWHERE) && !JSON.stringify(d3).includes('code_redeemed_by'), JSON.stringify(d3));
+      assert.match(ofClass(d3, 'redeem_not_credited')[0].cause.en, /No code ending .* on this account/);
       // A mistyped code is told apart from a missing one.
       const typo = g.codes[0].code.slice(0, -1) + (g.codes[0].code.endsWith('A') ? 'B' : 'A');
       await late.f('/api/redeem', { method: 'POST', body: JSON.stringify({ code: typo }) } as any);
@@ -205,6 +284,99 @@ for (const dialect of testDialects()) {
       assert.equal(ofClass(staff, 'payment_failed')[0].records.orders[0].id, o.id);
       assert.match(staff.user.account, /\*\*\*/);
       assert.equal((await b.f(`/api/admin/users/${a.userId}/diagnose`)).status, 403);
+    });
+
+    /** A paid order of another account, the newest of all and the only one with its amount: what a wildcard probe would find. */
+    const victimOrder = async (amount: string) => {
+      const v = await elsewhere();
+      const o = await order(v, { amount, provider: 'sandbox' });
+      await json(await sandboxPay(w.t, o.id, 'succeed'));
+      return { v, o };
+    };
+    const refused = async (res: Response, code: string) => {
+      const body = await json(res, 400);
+      assert.equal(body.error.code, code);
+      return body;
+    };
+
+    test('a reference of four underscores with an amount finds nothing of another user\'s order (400 invalid_reference)', async () => {
+      const { v, o } = await victimOrder('13.37');
+      const probe = await customer(w.t);
+      for (const q of ['?reference=____&amount=13.37', '?reference=____', `?reference=${'_'.repeat(8)}&amount=13.37&problem=paid_not_credited`, '?reference=ord_____&amount=13.37']) {
+        const body = await refused(await probe.f(`/api/support/diagnose${q}`), 'invalid_reference');
+        assert.match(body.error.message, /letters and digits/);
+        assert.ok(!JSON.stringify(body).includes(ELSEWHERE) && !JSON.stringify(body).includes(o.id.slice(-6)));
+      }
+      // Staff hints are read the same way.
+      await refused(await admin(w.t, 'GET', `/api/admin/users/${probe.userId}/diagnose?reference=____&amount=13.37`), 'invalid_reference');
+    });
+
+    test('a reference with % finds nothing of another user\'s order either; other junk is refused with a clear code', async () => {
+      const { v } = await victimOrder('13.38');
+      const probe = await customer(w.t);
+      for (const ref of ['%25%25%25%25', 'ab%25', '%2512', '1234%25', 'hello%20world', 'abcu', 'ab%5Ccd', 'TALLY-7K3M-Q9XD-2VHT-A8NP-R4C6']) {
+        const body = await refused(await probe.f(`/api/support/diagnose?reference=${ref}&amount=13.38`), 'invalid_reference');
+        assert.ok(!JSON.stringify(body).includes(ELSEWHERE));
+      }
+      await refused(await probe.f('/api/support/diagnose?key=a%25_b'), 'invalid_key_hint');
+      // What people copy from a receipt or a card is still read: a masked tail, a code's display form, I/L/O for 1/0.
+      for (const ref of ['%E2%80%A6ab12cd', '***ab12', '...ab12', 'TALLY-****-****-****-****-R4C6', 'AB1O', 'ord_01jv0000000000000000000000']) {
+        await json(await probe.f(`/api/support/diagnose?reference=${ref}`));
+      }
+      const d = await diagnose(probe, '?reference=%E2%80%A6AbIo');
+      assert.equal(d.hints.reference, 'ab10');
+    });
+
+    test('a ticket created by a user stores no detail of another account\'s order', async () => {
+      const { v, o } = await victimOrder('14.41');
+      const c = await customer(w.t);
+      const leaks = (t: string) => [ELSEWHERE, '14.41 USD', '"14.41"', o.created_at].filter((s) => t.includes(s));
+      // Four underscores and the amount: on the original code the doctor found the newest order with that amount.
+      const t1 = await json(await c.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 'not credited', message: 'help', reference: '____', amount: '14.41' }) } as any), 201);
+      // The whole id: the user's view, "belongs to another account" and no more.
+      const t2 = await json(await c.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 'not credited', message: 'help', reference: o.id }) } as any), 201);
+      for (const id of [t1.ticket.id, t2.ticket.id]) {
+        const row = await w.t.ctx.db.selectFrom('support_tickets').select('diagnosis').where('id', '=', id).executeTakeFirstOrThrow();
+        assert.deepEqual(leaks(row.diagnosis ?? ''), [], row.diagnosis ?? '');
+        assert.deepEqual(leaks(JSON.stringify((await json(await admin(w.t, 'GET', `/api/admin/tickets/${id}`))).diagnosis)), [], 'nor does the ticket support reads');
+      }
+      assert.ok(t2.ticket.diagnosis.cases.some((k: any) => /belongs to another account/.test(k.title.en)), JSON.stringify(t2.ticket.diagnosis.cases));
+    });
+  });
+
+  describe(`billing doctor limits on ${dialect}`, () => {
+    // Each person comes from an address of their own (X-Forwarded-For from loopback is trusted here).
+    let t: TestTally;
+    before(async () => { t = await startRedeemTally(dialect); });
+    after(async () => { await t?.close(); });
+    const run = (p: Person, q = '') => p.f(`/api/support/diagnose${q}`);
+
+    test('the doctor is rate-limited per user: past the limit it answers 429 rate_limited with retry-after; staff are not limited', async () => {
+      const p = await person(t);
+      // Refused hints count too: a malformed guess is still a guess.
+      for (let i = 0; i < DOCTOR_LIMITS.perUserPerMinute; i++) await json(await run(p, i % 2 ? '?reference=abcd' : '?reference=____'), i % 2 ? 200 : 400);
+      const res = await run(p, '?reference=abcd');
+      const body = await json(res, 429);
+      assert.equal(body.error.code, 'rate_limited');
+      const wait = Number(res.headers.get('retry-after'));
+      assert.ok(wait >= 1 && wait <= 60, `retry-after ${wait}`);
+      assert.match(body.error.message, /try again in \d+ s/);
+      // Another account at the same address still runs it; staff look at the limited user freely.
+      await json(await run(await person(t, p.ip)));
+      for (let i = 0; i < 3; i++) await json(await admin(t, 'GET', `/api/admin/users/${p.userId}/diagnose`));
+    });
+
+    test('the doctor is rate-limited per address too: many accounts from one address are refused together', async () => {
+      const ip = '198.51.100.23';
+      const users = Math.ceil(DOCTOR_LIMITS.perIpPerMinute / DOCTOR_LIMITS.perUserPerMinute);
+      for (let u = 0; u < users; u++) {
+        const p = await person(t, ip);
+        for (let i = 0; i < DOCTOR_LIMITS.perUserPerMinute; i++) await json(await run(p));
+      }
+      const fresh = await person(t, ip);
+      const body = await json(await run(fresh), 429);
+      assert.equal(body.error.code, 'rate_limited');
+      await json(await run(await person(t)), 200);
     });
   });
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput } from '../validate.ts';
-import { classifyBillingCases, parseHints } from '../../support/doctor/index.ts';
+import { classifyBillingCases, parseHints, limitDiagnosis } from '../../support/doctor/index.ts';
 import { openTicket, listTickets, getTicketView, addTicketMessage, TICKET_STATES, type TicketState } from '../../support/tickets.ts';
 import { checkOrderWithProvider } from '../../support/actions.ts';
 import { getOrder } from '../../payments/index.ts';
@@ -15,6 +15,8 @@ const MessageBody = z.object({ message: z.string().min(1).max(10_000) });
 export function supportRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/support/diagnose', async (req) => {
     const user = await requireUser(ctx, req);
+    // Counted before the hints are read: a malformed guess is still a guess.
+    await limitDiagnosis(ctx.limiter, { userId: user.id, ip: req.ip });
     return classifyBillingCases({ ctx, input: { userId: user.id, hints: parseHints(req.query), audience: 'user' } });
   });
 

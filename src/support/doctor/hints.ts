@@ -9,7 +9,7 @@ const HintSchema = z.object({
   method: z.string().max(40).optional(),
   order_time: z.string().max(40).optional(),
   amount: z.string().max(40).optional(),
-  reference: z.string().min(4).max(64).optional(),
+  reference: z.string().max(64).optional(),
   key: z.string().max(64).optional(),
   page_message: z.string().max(500).optional(),
   submitted_twice: z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).optional(),
@@ -31,6 +31,32 @@ export function problemFromPageMessage(msg: string | undefined): CaseClass | und
   return PAGE_WORDS.find(([re]) => re.test(msg))?.[1];
 }
 
+// What a person copies from a receipt or a card: an order id (`ord_` and 26
+// Crockford base32 characters) or its tail, or the tail of a redeem code
+// (Crockford base32, shown as TALLY-****-…-XXXX). Anything before a mask
+// (…, *, ...) is dropped; I/L read as 1 and O as 0, as redeem codes are read.
+// Any other character is refused: the reference goes into a LIKE pattern and
+// a lookup, and `_` or `%` there once matched other people's orders.
+const REFERENCE = /^([a-z]{3}_)?([0-9a-z]{4,26})$/;
+const CROCKFORD = /^[0-9a-hjkmnp-tv-z]+$/;
+
+export function parseReference(raw: string): string {
+  const s = raw.trim().replace(/^.*[…*.]+/, '').replace(/^[-\s]+/, '').toLowerCase();
+  const m = REFERENCE.exec(s);
+  const body = m?.[2].replace(/[il]/g, '1').replace(/o/g, '0');
+  if (!m || !body || !CROCKFORD.test(body)) {
+    throw invalid('invalid_reference', 'reference must be an order id (ord_…) or at least its last 4 characters, or the last 4 characters of a redeem code: letters and digits only (never a full redeem code)', 'reference');
+  }
+  return (m[1] ?? '') + body;
+}
+
+// API keys are `sk-` and base62: the hint is the last 4 of those characters.
+export function parseKeyTail(raw: string): string {
+  const s = raw.trim().slice(-4);
+  if (!/^[A-Za-z0-9]{4}$/.test(s)) throw invalid('invalid_key_hint', 'key must be the last 4 characters of the API key (letters and digits), e.g. from sk-…a1B2', 'key');
+  return s;
+}
+
 /** Parses the hint fields of a query string or CLI flags (snake_case, strings). */
 export function parseHints(raw: unknown): DiagnoseHints {
   const q = parseInput(HintSchema, raw);
@@ -43,8 +69,8 @@ export function parseHints(raw: unknown): DiagnoseHints {
     h.orderTime = t;
   }
   if (q.amount) h.amount = parsePositiveMoney(q.amount);
-  if (q.reference) h.reference = q.reference.trim().replace(/^.*[…*]+/, '');
-  if (q.key) h.key = q.key.trim().slice(-4);
+  if (q.reference) h.reference = parseReference(q.reference);
+  if (q.key) h.key = parseKeyTail(q.key);
   if (q.page_message) h.pageMessage = q.page_message;
   if (q.submitted_twice !== undefined) h.submittedTwice = q.submitted_twice === true || ['true', '1', 'yes'].includes(String(q.submitted_twice));
   if (!h.problem) h.problem = problemFromPageMessage(h.pageMessage);

@@ -4,11 +4,12 @@ import { listStatement, walletAccountId, formatMoney } from '../../ledger/index.
 import { paymentCases } from './payments.ts';
 import { redeemCases } from './redeem.ts';
 import { requestCases } from './requests.ts';
-import { identityCases } from './identity.ts';
+import { identityCases, MIN_USER_REFERENCE } from './identity.ts';
 import type { Audience, DiagnoseHints, DoctorEnv, SupportCase } from './types.ts';
 
 export * from './types.ts';
 export { parseHints } from './hints.ts';
+export { countDiagnosis, limitDiagnosis, DOCTOR_LIMITS, type DoctorLimits } from './limits.ts';
 
 /**
  * The billing doctor: reads one user's orders (with their timelines), ledger,
@@ -31,6 +32,11 @@ export async function classifyBillingCases({ ctx, input }: { ctx: AppContext; in
   // Open cases before explained ones; otherwise in the order found.
   cases.sort((a, b) => (a.state === b.state ? 0 : a.state === 'open' ? -1 : 1));
   const bal = await getUserBalance(ctx.db, user.id);
+  // A user's short reference is matched against their own records only; say how to look further.
+  const shortRef = env.audience === 'user' && !!hints.reference && hints.reference.replace(/^[a-z]{3}_/, '').length < MIN_USER_REFERENCE;
+  const none = shortRef
+    ? { en: `No open billing case found in this account's records. If the order may be on another account, give its full id (or at least its last ${MIN_USER_REFERENCE} characters).`, zh: `本账号的记录中未发现待处理的账务问题。如果订单可能在另一个账号下,请提供完整订单号(或至少末 ${MIN_USER_REFERENCE} 位)。` }
+    : { en: 'No open billing case found in the records. Add a hint (order id tail, amount, time) or open a ticket.', zh: '记录中未发现待处理的账务问题。可以补充提示(订单号末位、金额、时间)或提交工单。' };
   return {
     user: { id: user.id, account: maskEmail(user.email) },
     generated_at: new Date(env.now).toISOString(),
@@ -39,7 +45,7 @@ export async function classifyBillingCases({ ctx, input }: { ctx: AppContext; in
     cases,
     summary: cases.length
       ? { en: `${cases.length} case(s): ${[...new Set(cases.map((c) => c.class))].join(', ')}`, zh: `共 ${cases.length} 个问题:${[...new Set(cases.map((c) => c.class))].join('、')}` }
-      : { en: 'No open billing case found in the records. Add a hint (order id tail, amount, time) or open a ticket.', zh: '记录中未发现待处理的账务问题。可以补充提示(订单号末位、金额、时间)或提交工单。' },
+      : none,
   };
 }
 

@@ -1,5 +1,5 @@
 import { listRedeemAttempts, type RedeemAttempt } from '../../redeem/index.ts';
-import { getCodeFacts, listCodeRedemptions, findCodesByLast4, type CodeFacts } from '../../redeem/lookup.ts';
+import { getCodeFacts, listCodeRedemptions, findCodesByLast4, findUserRedemptionsByLast4, type CodeFacts } from '../../redeem/lookup.ts';
 import { getUser } from '../../accounts/users.ts';
 import { formatMoney } from '../../ledger/money.ts';
 import { helpFor } from './helpLinks.ts';
@@ -22,9 +22,18 @@ const CAUSES: Record<string, (a: RedeemAttempt, code: CodeFacts | null) => Bilin
   rate_limited: () => ({ en: 'Too many failed attempts in a short time; redeeming was paused for a while.', zh: '短时间内失败次数过多,兑换已被暂时限制。' }),
 };
 
+// A user is told only that another account redeemed the code (what the redeem
+// page already said when they typed it); staff see which account, when, how much.
 async function byAnotherAccount(env: DoctorEnv, codeId: string): Promise<{ cause: Bilingual; evidence: string[]; identity: Record<string, string> } | null> {
   const reds = (await listCodeRedemptions(env.ctx.db, codeId)).filter((r) => r.userId !== env.userId);
   if (!reds.length) return null;
+  if (env.audience === 'user') {
+    return {
+      cause: { en: 'The code was already redeemed by another account. If that account is also yours, its value is on that account\'s balance; otherwise the code was used by someone who saw it.', zh: '该兑换码已被另一个账号兑换。如果那个账号也是您的,金额在那个账号的余额里;否则说明兑换码已被他人使用。' },
+      evidence: ['redeemed by another account'],
+      identity: { signed_in_account: maskEmail(env.email), code_redeemed_by: 'another_account' },
+    };
+  }
   const first = reds[0];
   const other = maskEmail((await getUser(env.ctx.db, first.userId)).email);
   return {
@@ -82,8 +91,19 @@ export async function redeemCases(env: DoctorEnv): Promise<SupportCase[]> {
     cases.push(make(env, 'open', cause, next, evidence, records));
   }
 
-  // A code the person never typed here (e.g. redeemed while signed in to another account): found by its last 4.
-  if (last4 && !attempts.length && (hints.problem === 'redeem_not_credited' || !hints.problem)) {
+  // A code the person never typed here. A user's 4 characters are looked up
+  // among their own redemptions only (4 characters would make a probe of
+  // everyone else's); staff find the code wherever it was redeemed.
+  if (last4 && !attempts.length && env.audience === 'user') {
+    const mine = await findUserRedemptionsByLast4(ctx.db, userId, last4, 5);
+    for (const r of mine) {
+      cases.push(make(env, 'explained', { en: `This code was redeemed on this account at ${iso(r.createdAt)} for ${formatMoney(r.amount)}.`, zh: `该兑换码已于 ${iso(r.createdAt)} 在本账号兑换,入账 ${formatMoney(r.amount)}。` }, { en: 'Nothing to do; check the ledger.', zh: '无需操作,请查看余额流水。' }, [`${r.display} redeemed ${iso(r.createdAt)}, transfer ${r.transferId}`], { redemptions: [{ type: 'redemption', code: r.display, amount: formatMoney(r.amount), at: iso(r.createdAt) }] }));
+    }
+    if (!mine.length && hints.problem === 'redeem_not_credited') {
+      cases.push(make(env, 'open', { en: `No code ending ${last4} was redeemed or tried on this account.`, zh: `本账号没有兑换或尝试过末 4 位为 ${last4} 的兑换码。` }, { en: 'Redeem it on the redeem page: it says at once if the code was mistyped, expired or already redeemed by another account. If you redeemed it while signed in to another account, sign in there.', zh: '请在兑换页面兑换:页面会立即说明兑换码是否输错、过期或已被其他账号兑换。如果您是在另一个账号登录时兑换的,请登录那个账号查看。' }, [`no redemption or attempt of a code ending ${last4} on this account`], {}));
+    }
+  }
+  if (last4 && !attempts.length && env.audience === 'staff' && (hints.problem === 'redeem_not_credited' || !hints.problem)) {
     for (const code of await findCodesByLast4(ctx.db, last4, 3)) {
       const reds = await listCodeRedemptions(ctx.db, code.codeId);
       const mine = reds.find((r) => r.userId === userId);
