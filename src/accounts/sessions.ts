@@ -3,7 +3,7 @@ import type { DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { sha256Hex } from '../lib/crypto.ts';
 import { TallyError } from '../lib/errors.ts';
-import { findUserByEmail, rowToUser, type User } from './users.ts';
+import { findUserByEmail, normalizeEmail, rowToUser, type User } from './users.ts';
 import { verifyPassword, DUMMY_HASH } from './passwords.ts';
 
 export const SESSION_COOKIE = 'tally_session';
@@ -47,4 +47,24 @@ export async function userForSession(db: DbOrTx, token: string, now = Date.now()
 
 export async function logout(db: DbOrTx, token: string, now = Date.now()): Promise<void> {
   await db.updateTable('sessions').set({ revoked_at: now }).where('token_hash', '=', sha256Hex(token)).where('revoked_at', 'is', null).execute();
+}
+
+/**
+ * Whether the account with this e-mail opened a session since `since` from an
+ * address `sameAddress` accepts: the places its owner signs in from, which the
+ * account-wide sign-in limit leaves alone (see loginLimits.ts). Looks at the
+ * latest 200 sessions, by the (user_id, created_at) index.
+ */
+export async function hasSignedInFrom(db: DbOrTx, input: { email: string; sameAddress: (ip: string) => boolean; since: number }): Promise<boolean> {
+  const rows = await db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .select('s.ip')
+    .where('u.email_normalized', '=', normalizeEmail(input.email))
+    .where('s.created_at', '>', input.since)
+    .where('s.ip', 'is not', null)
+    .orderBy('s.created_at', 'desc')
+    .limit(200)
+    .execute();
+  return rows.some((r) => r.ip !== null && input.sameAddress(r.ip));
 }

@@ -229,6 +229,9 @@ export interface RedeemAttemptsTable {
   code_id: string | null;
   outcome: string;
   created_at: Int;
+  times: Generated<number>; // refused attempts folded into this row (rate_limited); 1 otherwise
+  last_at: Int | null; // the latest of them
+  fold_key: string | null; // rate_limited rows: account + window, unique
 }
 
 export interface PaymentOrdersTable {

@@ -1,4 +1,4 @@
-import type { RateLimiter } from '../lib/rateLimit.ts';
+import { addressKey, type RateLimiter } from '../lib/rateLimit.ts';
 
 // Brute-force limits on redeem attempts, per signed-in user and per client IP,
 // in the shared limiter (Redis when configured, so they hold across instances).
@@ -26,6 +26,8 @@ export const REDEEM_LIMITS: RedeemLimits = {
 const MINUTE = 60_000;
 
 const userKeys = (userId: string) => [`redeem:user:${userId}:1m`, `redeem:user:${userId}:lock`];
+// IPv6 by its /64 (see addressKey): one subscriber cannot guess from a fresh address each time.
+const ipKeys = (ip: string) => [`redeem:ip:${addressKey(ip)}:1m`, `redeem:ip:${addressKey(ip)}:lock`];
 
 /** Counts this attempt; `allowed: false` with how long to wait when any limit is exceeded. */
 export async function countRedeemAttempt(
@@ -35,7 +37,10 @@ export async function countRedeemAttempt(
   const l = input.limits ?? REDEEM_LIMITS;
   const [u1, uLock] = userKeys(input.userId);
   const hits = [limiter.hit(u1, l.perUserPerMinute, MINUTE), limiter.hit(uLock, l.perUserLockout, l.lockoutWindowMs)];
-  if (input.ip) hits.push(limiter.hit(`redeem:ip:${input.ip}:1m`, l.perIpPerMinute, MINUTE), limiter.hit(`redeem:ip:${input.ip}:lock`, l.perIpLockout, l.lockoutWindowMs));
+  if (input.ip) {
+    const [ip1, ipLock] = ipKeys(input.ip);
+    hits.push(limiter.hit(ip1, l.perIpPerMinute, MINUTE), limiter.hit(ipLock, l.perIpLockout, l.lockoutWindowMs));
+  }
   const results = await Promise.all(hits);
   const blocked = results.filter((r) => !r.allowed);
   return { allowed: blocked.length === 0, retryAfterMs: Math.max(0, ...blocked.map((r) => r.retryAfterMs)) };
@@ -50,6 +55,6 @@ export async function countRedeemAttempt(
 export async function clearUserRedeemLimits(limiter: RateLimiter, userId: string, ip: string | null = null): Promise<void> {
   await Promise.all([
     ...userKeys(userId).map((k) => limiter.reset(k)),
-    ...(ip ? [limiter.forgive(`redeem:ip:${ip}:1m`), limiter.forgive(`redeem:ip:${ip}:lock`)] : []),
+    ...(ip ? ipKeys(ip).map((k) => limiter.forgive(k)) : []),
   ]);
 }

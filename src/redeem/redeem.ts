@@ -8,8 +8,8 @@ import { toBig, formatMoney } from '../ledger/money.ts';
 import { normalizeRedeemCode, maskCodeInput, hashRedeemCode } from './format.ts';
 import { rowToBatch } from './batches.ts';
 import { redeemErrors, type RedeemOutcome } from './outcomes.ts';
-import { recordRedeemAttempt } from './attempts.ts';
-import { countRedeemAttempt, clearUserRedeemLimits, type RedeemLimits } from './limits.ts';
+import { recordRedeemAttempt, recordRefusedAttempt } from './attempts.ts';
+import { countRedeemAttempt, clearUserRedeemLimits, REDEEM_LIMITS, type RedeemLimits } from './limits.ts';
 
 export interface Redemption {
   id: string;
@@ -43,7 +43,8 @@ type Attempt = { outcome: 'redeemed'; redemption: Redemption; codeId: string } |
  * in one transaction. The claim is a conditional UPDATE (`uses < max_uses`),
  * so however many accounts race for one code, exactly as many succeed as it
  * has uses; one account can redeem a code once (unique index), and a retry is
- * answered `already_redeemed` with the first result. Every attempt is recorded.
+ * answered `already_redeemed` with the first result. Every attempt is recorded
+ * (refused ones counted into one row per account per lock window).
  */
 export async function redeemCode(db: DbOrTx, input: RedeemInput): Promise<Redemption> {
   const now = input.now ?? Date.now();
@@ -53,7 +54,12 @@ export async function redeemCode(db: DbOrTx, input: RedeemInput): Promise<Redemp
     await clearUserRedeemLimits(input.limiter, input.userId, input.ip);
     return result.redemption;
   }
-  await recordRedeemAttempt(db, { userId: input.userId, ip: input.ip, code: masked, codeId: result.codeId, outcome: result.outcome, now });
+  if (result.outcome === 'rate_limited') {
+    // Folded into one row per account per lock window: refusals cost a guesser nothing, so they must not cost a row each.
+    await recordRefusedAttempt(db, { userId: input.userId, ip: input.ip, code: masked, now, windowMs: (input.limits ?? REDEEM_LIMITS).lockoutWindowMs });
+  } else {
+    await recordRedeemAttempt(db, { userId: input.userId, ip: input.ip, code: masked, codeId: result.codeId, outcome: result.outcome, now });
+  }
   throw result.error;
 }
 

@@ -2,10 +2,13 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { startTestTally, seedUser, type TestTally } from '../helpers/tally.ts';
-import { login, expectError, expectJson, assertLedgerOk } from './http.ts';
+import { login, call, expectError, expectJson, assertLedgerOk } from './http.ts';
+import { MemoryRateLimiter } from '../../src/lib/rateLimit.ts';
+import { countLoginAttempt, LOGIN_LIMITS } from '../../src/accounts/loginLimits.ts';
 
-// Login limits per 15 minutes: 10 attempts per email+IP, 50 per IP, 30 per email from anywhere. Each test
-// gets its own server so the per-IP budget of one does not leak into another.
+// Login limits (src/accounts/loginLimits.ts): 50 attempts per 15 minutes per address, 10 per account and
+// address, and, from addresses the account has not signed in from, 30 per 15 minutes and 100 a day per account.
+// Each test gets its own server so the per-IP budget of one does not leak into another.
 async function withTally(dialect: 'sqlite' | 'postgres', fn: (t: TestTally) => Promise<void>, env: Record<string, string> = {}) {
   const t = await startTestTally(dialect, {}, env);
   try {
@@ -107,6 +110,105 @@ for (const dialect of testDialects()) {
         await expectError(res, 429, 'rate_limited');
         assert.ok(Number(res.headers.get('retry-after')) > 60, `retry-after ${res.headers.get('retry-after')}: the wait is the lock's, not a generic second`);
       }, { TALLY_TRUST_PROXY: '127.0.0.1' });
+    });
+
+    // The original counted 30 failures per account from anywhere and then
+    // refused everyone for 15 minutes, the owner included: anyone who knew an
+    // e-mail could keep its owner out.
+    test('an attacker failing 35 times from other addresses does not stop the owner signing in from their usual address', async () => {
+      await withTally(dialect, async (t) => {
+        const u = await seedUser(t);
+        const home = { 'x-forwarded-for': '203.0.113.10' };
+        await expectJson(await login(t, u.email, u.password, home)); // the owner has signed in from home before
+        let refused = 0;
+        for (let i = 0; i < 35; i++) {
+          const res = await login(t, u.email, `guess ${i}`, { 'x-forwarded-for': `198.51.100.${i + 1}` });
+          if (res.status === 429) refused++;
+          else await expectError(res, 401, 'invalid_credentials');
+        }
+        assert.equal(refused, 5, 'the spread-out guesser meets the account-wide limit after 30');
+        const owner = await login(t, u.email, u.password, home);
+        await expectJson(owner);
+        assert.match(owner.headers.get('set-cookie') ?? '', /tally_session=/);
+        // The owner's own typos at home are still limited like anyone's at one address.
+        await failTimes(t, u.email, 10, () => home);
+        await expectError(await login(t, u.email, u.password, home), 429, 'rate_limited');
+      }, { TALLY_TRUST_PROXY: '127.0.0.1' });
+    });
+
+    test('an IPv6 guesser cannot take a fresh address for each guess: its /64 counts as one address', async () => {
+      await withTally(dialect, async (t) => {
+        const u = await seedUser(t);
+        await failTimes(t, u.email, 10, (i) => ({ 'x-forwarded-for': `2001:db8:7:7::${(i + 1).toString(16)}` }));
+        await expectError(await login(t, u.email, 'guess 11', { 'x-forwarded-for': '2001:db8:7:7:ffff::99' }), 429, 'rate_limited');
+      }, { TALLY_TRUST_PROXY: '127.0.0.1' });
+    });
+
+    test('distributed guessing is slowed to 30 tries per 15 minutes and 100 a day; the owner at home is not counted (limiter with a test clock)', async () => {
+      await withTally(dialect, async (t) => {
+        const u = await seedUser(t);
+        let clock = t.ctx.now();
+        const limiter = new MemoryRateLimiter(() => clock);
+        await expectJson(await login(t, u.email, u.password)); // a session from 127.0.0.1: the owner's usual address
+        let ip = 0;
+        const stranger = () => countLoginAttempt(limiter, t.ctx.db, { email: u.email, ip: `192.0.2.${(ip++ % 250) + 1}`, now: clock });
+        const owner = () => countLoginAttempt(limiter, t.ctx.db, { email: u.email, ip: '127.0.0.1', now: clock });
+        let allowed = 0;
+        for (let window = 0; window < 5; window++) {
+          for (let i = 0; i < 40; i++) if ((await stranger()).allowed) allowed++;
+          const refusal = await stranger();
+          assert.equal(refusal.allowed, false);
+          assert.ok(refusal.retryAfterMs > 0);
+          assert.equal((await owner()).allowed, true, 'the owner is never counted with the strangers');
+          clock += LOGIN_LIMITS.windowMs;
+        }
+        assert.equal(allowed, LOGIN_LIMITS.perAccountFromNewAddressesPerDay, '30 + 30 + 30 + 10, then nothing until the day is over');
+        const late = await stranger();
+        assert.equal(late.allowed, false);
+        assert.ok(late.retryAfterMs > LOGIN_LIMITS.windowMs, `wait ${late.retryAfterMs} ms: the day's limit, longer than one window`);
+        clock += LOGIN_LIMITS.dayMs;
+        assert.equal((await stranger()).allowed, true, 'a new day');
+      });
+    });
+
+    // The original opened two counters per e-mail for every attempt, refused
+    // or not, and swept the whole table on each new window past 50,000.
+    test('a login flood of random e-mails from one address opens no counters past the address limit, and /healthz keeps answering', async () => {
+      await withTally(dialect, async (t) => {
+        const limiter = t.ctx.limiter as MemoryRateLimiter;
+        assert.ok(limiter instanceof MemoryRateLimiter);
+        const random = () => login(t, `flood-${Math.random().toString(36).slice(2)}@test.io`, 'Summer2024!');
+        for (let i = 0; i < LOGIN_LIMITS.perAddress; i += 10) {
+          for (const r of await Promise.all(Array.from({ length: 10 }, random))) await expectError(r, 401, 'invalid_credentials');
+        }
+        const before = limiter.size();
+        let flooding = true;
+        const health: number[] = [];
+        const probe = (async () => {
+          while (flooding) {
+            const started = performance.now();
+            const h = await call(t, 'GET', '/healthz');
+            assert.equal(h.status, 200);
+            await h.body?.cancel();
+            health.push(performance.now() - started);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        })();
+        const statuses = new Set<number>();
+        for (let batch = 0; batch < 20; batch++) {
+          for (const r of await Promise.all(Array.from({ length: 50 }, random))) { statuses.add(r.status); await r.body?.cancel(); }
+        }
+        flooding = false;
+        await probe;
+        assert.deepEqual([...statuses], [429]);
+        assert.equal(limiter.size(), before, '1,000 refused e-mails opened no counter');
+        health.sort((a, b) => a - b);
+        const median = health[Math.floor(health.length / 2)];
+        // Loose bounds: the test client shares the server's event loop and the CI host is shared too.
+        assert.ok(health.length > 0);
+        assert.ok(median < 250, `/healthz took ${Math.round(median)} ms (median) during the flood`);
+        assert.ok(health.at(-1)! < 3_000, `/healthz took up to ${Math.round(health.at(-1)!)} ms during the flood`);
+      });
     });
   });
 }

@@ -154,6 +154,34 @@ for (const dialect of testDialects()) {
       assert.equal(await guess(), 'not_found', 'the lockout ends');
     });
 
+    // A refusal costs a guesser nothing, so it must not cost a row each: the
+    // original wrote one redeem_attempts row per refused attempt.
+    test('500 rate-limited attempts write one row that counts them; the views say rate_limited ×N', async () => {
+      const p = await person(t);
+      for (let i = 0; i < 5; i++) await expectError(await redeem(p, formatCode(generateNormalizedCode())), 404, 'not_found');
+      const statuses: number[] = [];
+      for (let batch = 0; batch < 10; batch++) {
+        const rs = await Promise.all(Array.from({ length: 50 }, () => redeem(p, formatCode(generateNormalizedCode()))));
+        for (const r of rs) { statuses.push(r.status); await r.body?.cancel(); }
+      }
+      assert.deepEqual([...new Set(statuses)], [429]);
+      const rows = await t.ctx.db.selectFrom('redeem_attempts').select(['outcome', 'times']).where('user_id', '=', p.userId).execute();
+      const limited = rows.filter((r) => r.outcome === 'rate_limited');
+      assert.ok(rows.length <= 7, `${rows.length} rows for 505 attempts`);
+      assert.ok(limited.length <= 2, `${limited.length} rate_limited rows (one per 15-minute window; a run across a boundary makes two)`);
+      assert.equal(limited.reduce((n, r) => n + Number(r.times), 0), 500, 'every refusal is counted');
+
+      const mine = (await expectJson(await p.f('/api/redeem/attempts'))).data;
+      assert.equal(mine[0].outcome, 'rate_limited');
+      assert.ok(mine[0].times > 1 && typeof mine[0].last_at === 'string');
+      assert.equal(mine.at(-1).times, 1, 'ordinary attempts count as one');
+      const staff = (await expectJson(await admin(t, 'GET', `/api/admin/redeem/attempts?user_id=${p.userId}`))).data;
+      assert.equal(staff.filter((a: { outcome: string }) => a.outcome === 'rate_limited').reduce((n: number, a: { times: number }) => n + a.times, 0), 500);
+      const d = await expectJson(await p.f('/api/support/diagnose?problem=redeem_not_credited'));
+      const evidence = d.cases.flatMap((c: { evidence: string[] }) => c.evidence).join('\n');
+      assert.match(evidence, /rate_limited ×\d+ until /);
+    });
+
     test('no plaintext code remains in the database, the logs or any later response', async () => {
       const res = await admin(t, 'POST', '/api/admin/redeem/batches', { count: 5, amount: '2.00', name: 'leak check' });
       const g = await expectJson(res, 201);

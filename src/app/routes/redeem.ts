@@ -23,7 +23,16 @@ export const redemptionView = (r: Redemption) => ({
   redeemed_at: new Date(r.createdAt).toISOString(),
 });
 
-export const attemptView = (a: RedeemAttempt) => ({ id: a.id, code: a.code, outcome: a.outcome, ip: a.ip, created_at: new Date(a.createdAt).toISOString() });
+// `times` > 1: refused attempts folded into one row ("rate_limited ×N" until `last_at`).
+export const attemptView = (a: RedeemAttempt) => ({
+  id: a.id,
+  code: a.code,
+  outcome: a.outcome,
+  times: a.times,
+  ip: a.ip,
+  created_at: new Date(a.createdAt).toISOString(),
+  ...(a.lastAt !== null ? { last_at: new Date(a.lastAt).toISOString() } : {}),
+});
 
 export function redeemRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/redeem', async (req) => {

@@ -53,7 +53,9 @@ function make(env: DoctorEnv, state: SupportCase['state'], cause: Bilingual, nex
   };
 }
 
-const attemptRecord = (a: RedeemAttempt, env: DoctorEnv) => ({ type: 'redeem_attempt', id: a.id, code: a.code, outcome: a.outcome, ip: maskIp(a.ip, env.audience), at: iso(a.createdAt) });
+const attemptRecord = (a: RedeemAttempt, env: DoctorEnv) => ({ type: 'redeem_attempt', id: a.id, code: a.code, outcome: a.outcome, times: a.times, ip: maskIp(a.ip, env.audience), at: iso(a.createdAt), ...(a.lastAt !== null ? { last_at: iso(a.lastAt) } : {}) });
+/** "rate_limited ×37 until …" for a row that stands for many refused attempts. */
+const outcomeText = (a: RedeemAttempt) => (a.times > 1 ? `${a.outcome} ×${a.times}${a.lastAt !== null ? ` until ${iso(a.lastAt)}` : ''}` : a.outcome);
 
 export async function redeemCases(env: DoctorEnv): Promise<SupportCase[]> {
   const { ctx, userId, hints, now } = env;
@@ -71,7 +73,8 @@ export async function redeemCases(env: DoctorEnv): Promise<SupportCase[]> {
     seen.add(a.code);
     const tries = attempts.filter((x) => x.code === a.code);
     const code = a.codeId ? await getCodeFacts(ctx.db, a.codeId) : null;
-    const evidence = [`${tries.length} attempt(s) with ${a.code}; latest ${iso(a.createdAt)}: ${a.outcome}`, ...tries.slice(0, 5).map((t) => `${iso(t.createdAt)} ${t.outcome}`)];
+    const count = tries.reduce((n, t) => n + t.times, 0);
+    const evidence = [`${count} attempt(s) with ${a.code}; latest ${iso(a.createdAt)}: ${outcomeText(a)}`, ...tries.slice(0, 5).map((t) => `${iso(t.createdAt)} ${outcomeText(t)}`)];
     const records = { redeem_attempts: tries.slice(0, 20).map((t) => attemptRecord(t, env)) };
     if (a.outcome === 'already_redeemed_by_another_account' && a.codeId) {
       const other = await byAnotherAccount(env, a.codeId);
