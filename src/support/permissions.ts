@@ -1,6 +1,6 @@
 import { TallyError } from '../lib/errors.ts';
 import { formatMoney, parseMoney } from '../ledger/money.ts';
-import { actorLabel, type Actor } from './audit.ts';
+import type { Actor } from './audit.ts';
 
 // Who may do what on the staff API. This table is the one rule: every
 // /api/admin route names its entry (requireStaff reads the roles from it),
@@ -16,10 +16,9 @@ import { actorLabel, type Actor } from './audit.ts';
 /**
  * - `yes` / `no`
  * - `limit`: alone up to TALLY_SUPPORT_APPROVAL_ABOVE (in the platform currency), above it the request waits for an admin's approval
- * - `approval`: always waits for an admin's approval
  * - `provider`: alone when the payment provider confirms the payment; when the provider cannot be asked the request waits for an admin's approval; when it says "not paid", refused
  */
-export type Access = 'yes' | 'no' | 'limit' | 'approval' | 'provider';
+export type Access = 'yes' | 'no' | 'limit' | 'provider';
 export type Kind = 'read' | 'write' | 'money';
 
 export interface Permission {
@@ -127,8 +126,7 @@ const forbidden = (action: StaffAction) => new TallyError('forbidden', `this nee
 
 /**
  * The decision for a money action with a value (in platform micro-units):
- * `act` now, or `approval` (a support caller above the limit, or an action
- * that always needs one). Throws 403 for a role that may not ask at all, or
+ * `act` now, or `approval` (a support caller above the limit). Throws 403 for a role that may not ask at all, or
  * when the target is the caller's own account.
  */
 export function decideMoneyAction(
@@ -139,7 +137,6 @@ export function decideMoneyAction(
   const access = accessOf(actor, action);
   if (access === 'no') throw forbidden(action);
   if (PERMISSIONS[action] && (PERMISSIONS[action] as Permission).self) assertNotSelf(actor, input.targetUserId, input.what);
-  if (access === 'approval') return 'approval';
   if (access === 'limit') return input.value > input.limit ? 'approval' : 'act';
   return 'act';
 }
@@ -148,13 +145,10 @@ export function approvalRequired(action: StaffAction, value: bigint, limit: bigi
   return new TallyError('approval_required', `${PERMISSIONS[action].what}: ${formatMoney(value)} is above the support limit of ${formatMoney(limit)} (TALLY_SUPPORT_APPROVAL_ABOVE); request an approval instead`, { status: 403, retryable: false });
 }
 
-export const describeActor = actorLabel;
-
 const ACCESS_TEXT: Record<Access, string> = {
   yes: 'yes',
   no: 'no',
   limit: 'alone up to the limit¹, approval above',
-  approval: 'approval',
   provider: 'when the provider confirms²',
 };
 
@@ -164,11 +158,15 @@ export function permissionTableMarkdown(): string {
     const e: Permission = raw;
     const admin = ACCESS_TEXT[e.admin] + (e.self ? ', not own account' : '');
     const support = ACCESS_TEXT[e.support] + (e.self && e.support !== 'no' ? ', not own account' : '');
-    return `| \`${e.method} ${e.path}\` | ${e.what} | ${e.kind === 'read' ? 'read' : e.kind === 'money' ? 'money' : 'change'} | no | ${support} | ${admin} | yes (audited as \`admin_token\`) | \`${name}\` |`;
+    return `| \`${e.method} ${e.path}\` | ${e.what} | ${e.kind === 'read' ? 'read' : e.kind === 'money' ? 'money' : 'change'} | no | ${support} | ${admin} | yes | \`${name}\` |`;
   });
   return [
     '| route | what | kind | user | support | admin | admin token / CLI | name |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    '',
+    `¹ \`TALLY_SUPPORT_APPROVAL_ABOVE\` (default ${SUPPORT_APPROVAL_DEFAULT}, in the platform currency; compared with the credit the action moves). Above it the call answers 202 \`approval_pending\` and waits for an admin other than the requester.`,
+    '² Support may credit by hand only what the provider confirms as paid. When the provider cannot be asked, the call answers 202 `approval_pending`; when it says "not paid", 409 `provider_says_not_paid` (an admin may force it with `force: true` and a reason).',
+    '"Not own account": 403 `self_action_forbidden` when the target is the caller\'s own user id. A plain user session gets 403 `forbidden` on every row; no credentials, 401.',
   ].join('\n');
 }

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { seedUser, signIn } from '../helpers/tally.ts';
 import { listAudit } from '../../src/support/audit.ts';
+import { APPROVAL_LEASE_MS } from '../../src/support/approvals.ts';
+import { compensateUser } from '../../src/payments/compensation.ts';
+import { parseMoney } from '../../src/ledger/money.ts';
 import { startPayWorld, customer, order, json, balance, admin, sandboxPay, paymentTransfers, assertLedgerOk, type PayWorld, type Customer } from './helpers.ts';
 
 // Issue 11, item 3: "the support role can create money". A support user
@@ -239,6 +242,31 @@ for (const dialect of testDialects()) {
       const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
       assert.deepEqual(detail.trades.filter((t: any) => t.outcome === 'duplicate_payment').map((t: any) => t.decision).sort(), ['kept', 'refunded']);
       assert.equal((await listAudit(w.t.ctx.db, { target: o.id, action: 'payment.keep_duplicate' }))[0].data.approval_id, keep.approval.id);
+    });
+
+    test('an approval interrupted by a crash (claimed, or run but not recorded) is finished by approving it again after the lease, and still pays once', async () => {
+      const c = await customer(w.t);
+      const ask = async (amount: string) => (await json(await post(sup, `/api/admin/users/${c.userId}/compensate`, { amount, reason: 'outage', ticket: 'TCK-50' }), 202)).approval.id as string;
+      const stale = () => w.t.ctx.now() - APPROVAL_LEASE_MS - 1000;
+      // 1. Claimed (pending → approved), then the process died before the action ran.
+      const a1 = await ask('11.00');
+      await w.t.ctx.db.updateTable('support_approvals').set({ status: 'approved', decided_by: 'admin_token', decided_at: stale(), updated_at: stale() }).where('id', '=', a1).execute();
+      // 2. Claimed and run (the transfer exists), then the process died before recording the outcome.
+      const a2 = await ask('12.00');
+      await w.t.ctx.db.updateTable('support_approvals').set({ status: 'approved', decided_by: 'admin_token', decided_at: stale(), updated_at: stale() }).where('id', '=', a2).execute();
+      await compensateUser(w.t.ctx.db, { userId: c.userId, amount: parseMoney('12.00'), reason: 'outage', ticket: 'TCK-50', actor: { type: 'admin_token' }, idempotencyKey: `approval:${a2}`, approval: { approvalId: a2, requestedBy: `user:${sup.userId}` } });
+      assert.equal(await balance(w.t, c.userId), '12.00');
+      // 3. Approved a moment ago and still running: not taken over.
+      const a3 = await ask('13.00');
+      await w.t.ctx.db.updateTable('support_approvals').set({ status: 'approved', decided_by: 'admin_token', decided_at: w.t.ctx.now(), updated_at: w.t.ctx.now() }).where('id', '=', a3).execute();
+      await errorOf(await post(adm, `/api/admin/approvals/${a3}/approve`, { reason: 'again' }), 409, 'approval_in_progress');
+
+      for (const id of [a1, a2]) await approveConcurrently(id);
+      assert.equal(await balance(w.t, c.userId), '23.00');
+      for (const id of [a1, a2]) {
+        assert.equal((await compensationTransfers(c.userId)).filter((x) => x.idempotency_key === `approval:${id}`).length, 1);
+        assert.equal((await listAudit(w.t.ctx.db, { target: id, action: 'approval.resume' })).length, 1);
+      }
     });
   });
 }
