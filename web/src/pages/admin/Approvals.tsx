@@ -38,7 +38,7 @@ export function AdminApprovals({ me }: PageProps) {
           columns={[
             { key: 'at', label: t('usage.time'), render: (r) => fmtTime(r.created_at) },
             { key: 'action', label: t('admin.approvals.action'), render: (r) => <Link to={targetLink(r)}>{t(`admin.approvals.kind.${r.action}` as MessageKey)}</Link> },
-            { key: 'amount', label: t('orders.amount'), numeric: true, render: (r) => `${tidy(r.amount)} ${r.currency}` },
+            { key: 'amount', label: t('admin.orders.compensateAmount'), numeric: true, render: (r) => `${tidy(r.amount)} ${r.currency}` },
             { key: 'by', label: t('admin.approvals.requestedBy'), render: (r) => <span className="mono">{r.requested_by}</span> },
             { key: 'reason', label: t('admin.reason'), render: (r) => r.reason },
             { key: 'status', label: t('orders.status'), render: (r) => <Badge tone={r.status === 'executed' ? 'ok' : r.status === 'pending' || r.status === 'approved' ? 'warn' : 'bad'}>{r.status}</Badge> },
