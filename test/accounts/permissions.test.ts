@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { testDialects } from '../helpers/db.ts';
-import { seedUser, signIn, ADMIN_TOKEN } from '../helpers/tally.ts';
+import { ADMIN_TOKEN } from '../helpers/tally.ts';
 import { call, send, type Fetcher } from './http.ts';
 import { PERMISSIONS, permissionTableMarkdown, type StaffAction, type Permission } from '../../src/support/permissions.ts';
 import { startPayWorld, customer, order, json, sandboxPay, assertLedgerOk, type PayWorld, type Customer } from '../payments/helpers.ts';
@@ -128,14 +128,13 @@ for (const dialect of testDialects()) {
     before(async () => {
       w = await startPayWorld(dialect);
       const plain = await customer(w.t);
-      const s = await seedUser(w.t, { role: 'support' });
-      const a = await seedUser(w.t, { role: 'admin' });
-      const r = await seedUser(w.t, { role: 'support' });
-      staff = {
-        support: { userId: s.user.id, email: s.email, f: await signIn(w.t, s.email, s.password) },
-        admin: { userId: a.user.id, email: a.email, f: await signIn(w.t, a.email, a.password) },
-        requester: { userId: r.user.id, email: r.email, f: await signIn(w.t, r.email, r.password) },
+      // Staff are customers too (their own orders are paid through the sandbox as the owner), given a role.
+      const staffOf = async (role: 'support' | 'admin') => {
+        const c = await customer(w.t);
+        await w.t.ctx.db.updateTable('users').set({ role }).where('id', '=', c.userId).execute();
+        return c;
       };
+      staff = { support: await staffOf('support'), admin: await staffOf('admin'), requester: await staffOf('support') };
       fetchers = { user: plain.f, support: staff.support.f, admin: staff.admin.f };
       const target = await customer(w.t);
       const { ticket } = await json(await target.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 'where is my credit', message: 'paid 2.00' }) }), 201);
