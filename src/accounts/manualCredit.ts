@@ -4,12 +4,15 @@ import { newId } from '../lib/ids.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey, type TransferResult } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
-import { recordAudit, type Actor } from '../support/audit.ts';
+import { recordAudit, walletState, type Actor } from '../support/audit.ts';
+import { decideMoneyAction } from '../support/permissions.ts';
 
 /**
  * An operator's manual credit (or debit, with a negative amount): a ledger
  * transfer against `system:manual_adjustments` and its audit row, in one
  * transaction. The reason is required; it is what the user's statement shows.
+ * Admins and the operator only (support compensates instead), and never on
+ * the caller's own wallet. Test fixtures fund wallets as `system`.
  */
 export async function adjustBalanceManually(
   db: DbOrTx,
@@ -19,11 +22,13 @@ export async function adjustBalanceManually(
   if (!reason) throw invalid('reason_required', 'say why: a manual balance change needs --reason', 'reason');
   if (reason.length > 500) throw invalid('reason_too_long', 'the reason must be at most 500 characters', 'reason');
   if (input.amount === 0n) throw invalid('invalid_amount', 'amount must not be zero', 'amount');
+  decideMoneyAction(input.actor, 'users.credit', { targetUserId: input.userId, value: input.amount < 0n ? -input.amount : input.amount, limit: 0n, what: 'credit or debit a balance' });
   const wallet = walletAccountId(input.userId);
   const credit = input.amount > 0n;
   const key = input.idempotencyKey ?? `manual:${newId('aud')}`;
   const run = () => withTransaction(db, async (tx) => {
     const before = await findTransferByKey(tx, key);
+    const snapshot = before ? null : await walletState(tx, input.userId);
     const result = await createTransfer(tx, {
       debitAccountId: credit ? SYSTEM_ACCOUNTS.manual : wallet,
       creditAccountId: credit ? wallet : SYSTEM_ACCOUNTS.manual,
@@ -39,6 +44,8 @@ export async function adjustBalanceManually(
         action: credit ? 'balance.credit' : 'balance.debit',
         target: input.userId,
         reason,
+        before: snapshot,
+        after: await walletState(tx, input.userId),
         data: { amount: formatMoney(input.amount), transferId: result.transfer.id },
       });
     }

@@ -5,6 +5,7 @@ import { safeEqual } from '../lib/crypto.ts';
 import { SESSION_COOKIE, userForSession } from '../accounts/sessions.ts';
 import type { Role, User } from '../accounts/users.ts';
 import { isAdminActor, type Actor } from '../support/audit.ts';
+import { rolesFor, PERMISSIONS, type StaffAction } from '../support/permissions.ts';
 import { maskEmail } from '../accounts/users.ts';
 
 const unauthenticated = () => new TallyError('not_signed_in', 'sign in first (POST /api/auth/login)', { status: 401, retryable: false });
@@ -20,8 +21,12 @@ export async function requireUser(ctx: AppContext, req: FastifyRequest): Promise
 /**
  * Admin/support API access: the admin token (`Authorization: Bearer <TALLY_ADMIN_TOKEN>`
  * or `x-admin-token`) acts as admin; otherwise a session whose role is allowed.
+ * Routes name their entry of the permission table (src/support/permissions.ts),
+ * which says which roles may call them; a list of roles still works.
  */
-export async function requireStaff(ctx: AppContext, req: FastifyRequest, roles: Role[] = ['admin']): Promise<Actor> {
+export async function requireStaff(ctx: AppContext, req: FastifyRequest, rolesOrAction: Role[] | StaffAction = ['admin']): Promise<Actor> {
+  const roles: Role[] = typeof rolesOrAction === 'string' ? rolesFor(rolesOrAction) : rolesOrAction;
+  if (typeof rolesOrAction === 'string' && !PERMISSIONS[rolesOrAction]) throw new Error(`unknown staff action ${rolesOrAction}`);
   const token = adminTokenOf(req);
   if (token !== null) {
     if (ctx.config.adminToken && safeEqual(token, ctx.config.adminToken)) return { type: 'admin_token' };

@@ -50,6 +50,8 @@ const schema = z.object({
   TALLY_PAYMENT_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(30_000), // 0 = no background worker
   TALLY_PAYMENT_STUCK_AFTER_MS: z.coerce.number().int().min(0).default(60 * 60_000),
   TALLY_PAYMENT_DUPLICATE_WINDOW_MS: z.coerce.number().int().min(0).default(10 * 60_000),
+  // Support money actions above this (platform currency) wait for an admin's approval (read by src/support/permissions.ts).
+  TALLY_SUPPORT_APPROVAL_ABOVE: z.string().regex(/^\d+(\.\d{1,6})?$/, 'TALLY_SUPPORT_APPROVAL_ABOVE must be an amount like 10.00').default('10.00'),
 });
 
 export type Env = z.infer<typeof schema>;

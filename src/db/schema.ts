@@ -362,6 +362,28 @@ export interface SupportHandoffNotesTable {
   created_at: Int;
 }
 
+export interface SupportApprovalsTable {
+  id: string;
+  action: string;
+  target: string;
+  target_user_id: string;
+  value: Int;
+  params: string; // JSON
+  reason: string;
+  request_key: string | null;
+  status: 'pending' | 'approved' | 'executed' | 'failed' | 'rejected' | 'expired';
+  requested_by: string;
+  requested_by_user_id: string | null;
+  decided_by: string | null;
+  decided_by_user_id: string | null;
+  decision_reason: string | null;
+  result: string | null; // JSON
+  created_at: Int;
+  expires_at: Int;
+  decided_at: Int | null;
+  updated_at: Int;
+}
+
 export interface Database {
   ledger_accounts: LedgerAccountsTable;
   ledger_transfers: LedgerTransfersTable;
@@ -388,6 +410,7 @@ export interface Database {
   support_tickets: SupportTicketsTable;
   support_ticket_messages: SupportTicketMessagesTable;
   support_handoff_notes: SupportHandoffNotesTable;
+  support_approvals: SupportApprovalsTable;
 }
 
 // Generated is re-exported for modules that add tables with defaults.

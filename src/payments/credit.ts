@@ -1,7 +1,10 @@
+import type { AppContext } from '../context.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid, notFound } from '../lib/errors.ts';
-import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
+import { invalid, notFound, conflict } from '../lib/errors.ts';
+import { recordAudit, actorLabel, approvalData, walletState, type Actor, type ApprovalRef } from '../support/audit.ts';
+import { accessOf, decideMoneyAction } from '../support/permissions.ts';
+import { payments } from './providers/index.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
@@ -151,26 +154,92 @@ export async function cancelOrder(db: DbOrTx, input: { orderId: string; source: 
   return withTransaction(db, (tx) => transitionOrder(tx, { orderId: input.orderId, to: 'canceled', source: input.source, reason: 'canceled by the user before paying', now: input.now, only: ['created', 'pending'] }));
 }
 
-/**
- * Support credits a paid order by hand after checking the provider's records:
- * the provider reference (trade id) is required and the same exactly-once path
- * applies, so a callback arriving later (or before) cannot credit again.
- */
-export async function creditOrderByHand(
-  ctx: { db: DbOrTx; now(): number },
-  input: { orderId: string; providerReference: string; reason: string; actor: Actor },
-): Promise<{ outcome: CreditOutcome; order: Order }> {
+/** What the provider said when asked before a credit by hand; recorded on the audit row as `provider_check`. */
+export type ProviderCheck =
+  | { check: 'confirmed'; tradeId: string; amount: bigint; currency: string; detail: string }
+  | { check: 'not_paid'; detail: string }
+  | { check: 'unavailable'; detail: string };
+
+/** Asks the order's provider whether it was paid (outside any transaction: a network call). Never throws. */
+export async function askProviderAboutOrder(ctx: AppContext, order: Order): Promise<ProviderCheck> {
+  const provider = payments(ctx).providers.get(order.provider as never);
+  if (!provider) return { check: 'unavailable', detail: `the order's provider (${order.provider}) is not configured on this instance` };
+  try {
+    const q = await provider.queryOrder(order);
+    if (q.state === 'paid') return { check: 'confirmed', tradeId: q.tradeId, amount: q.amount, currency: q.currency, detail: `${order.provider} reports trade ${q.tradeId} paid (${formatMoney(q.amount)} ${q.currency})` };
+    if (q.state === 'unknown') return { check: 'unavailable', detail: q.reason.slice(0, 300) };
+    return { check: 'not_paid', detail: `${order.provider} reports the order ${q.state}${q.state === 'failed' ? ` (${q.reason.slice(0, 200)})` : ''}` };
+  } catch (e) {
+    return { check: 'unavailable', detail: `${order.provider} could not be asked: ${(e as Error).message.slice(0, 300)}` };
+  }
+}
+
+export interface CreditByHandInput {
+  orderId: string;
+  providerReference: string;
+  reason: string;
+  actor: Actor;
+  /** An admin credits although the provider says the order is not paid (the reason says why). */
+  force?: boolean;
+  /** The provider's answer when the caller already asked (support/actions.ts); otherwise it is asked here. */
+  providerCheck?: ProviderCheck;
+  approval?: ApprovalRef;
+}
+
+/** The checks before anything is asked: a reason, a reference, an order not on the caller's own account. */
+export async function prepareCreditByHand(db: DbOrTx, input: Pick<CreditByHandInput, 'orderId' | 'providerReference' | 'reason' | 'actor'>): Promise<{ order: Order; reason: string; ref: string }> {
   const reason = input.reason?.trim();
   if (!reason) throw invalid('reason_required', 'say why the order is credited by hand', 'reason');
   const ref = input.providerReference?.trim();
   if (!ref) throw invalid('provider_reference_required', 'the provider reference (trade id) of the payment is required', 'provider_reference');
-  const order = await findOrder(ctx.db, input.orderId);
+  const order = await findOrder(db, input.orderId);
   if (!order) throw notFound('order_not_found', `order ${input.orderId.slice(0, 64)} does not exist`);
+  decideMoneyAction(input.actor, 'orders.credit', { targetUserId: order.userId, value: order.creditAmount, limit: 0n, what: 'credit an order by hand' });
+  return { order, reason, ref };
+}
+
+/**
+ * Staff credit an order by hand, through the same exactly-once path as
+ * callbacks (a callback arriving later, or before, cannot credit again). The
+ * provider is asked first:
+ * - it confirms the payment: credited with the provider's own trade id and
+ *   amount (a typed reference that differs is only noted), by support or admin;
+ * - it says "not paid": refused (409 provider_says_not_paid) unless an admin
+ *   forces it with a reason (`provider_check: "not_paid_forced"`);
+ * - it cannot be asked (down, no query API, not configured here): admins and
+ *   the operator only (`provider_check: "unavailable"`); support gets 409
+ *   provider_unavailable (support/actions.ts turns that into a request for an
+ *   admin's approval).
+ * The audit row (order status before and after, the check and its detail) is
+ * written in the crediting transaction.
+ */
+export async function creditOrderByHand(ctx: AppContext, input: CreditByHandInput): Promise<{ outcome: CreditOutcome; order: Order; providerCheck: ProviderCheck['check'] | 'not_paid_forced' }> {
+  const { order, reason, ref } = await prepareCreditByHand(ctx.db, input);
+  const admin = accessOf(input.actor, 'orders.credit') === 'yes';
+  const answer = input.providerCheck ?? await askProviderAboutOrder(ctx, order);
+  if (answer.check === 'not_paid' && !(admin && input.force)) {
+    throw conflict('provider_says_not_paid', `${answer.detail}; not credited. If the customer's receipt proves otherwise, an admin can force it (force: true) with a reason.`, { provider_check: 'not_paid' });
+  }
+  if (answer.check === 'unavailable' && !admin) {
+    throw conflict('provider_unavailable', `the provider could not confirm the payment (${answer.detail}); only an admin can credit it without that confirmation — request an approval`, { provider_check: 'unavailable' });
+  }
+  const providerCheck = answer.check === 'not_paid' ? 'not_paid_forced' as const : answer.check;
+  // Confirmed: the provider's trade id and amount, so the later callback for the same trade is recognised and a mismatch is flagged.
+  const paid = answer.check === 'confirmed' ? answer : { tradeId: ref, amount: order.amount, currency: order.currency };
   const run = () => withTransaction(ctx.db, async (tx) => {
     const now = ctx.now();
-    const r = await creditPaidOrder(tx, { orderId: order.id, provider: order.provider, tradeId: ref, amount: order.amount, currency: order.currency, source: 'support', note: `credited by hand: ${reason}`, now });
-    await recordAudit(tx, { actor: input.actor, action: 'payment.credit_order', target: order.id, reason, data: { provider_reference: ref, outcome: r.outcome }, now });
-    return { outcome: r.outcome, order: r.order ?? order };
+    const before = (await findOrder(tx, order.id))!;
+    const walletBefore = await walletState(tx, order.userId);
+    const r = await creditPaidOrder(tx, { orderId: order.id, provider: order.provider, tradeId: paid.tradeId, amount: paid.amount, currency: paid.currency, source: 'support', note: `credited by hand (provider check: ${providerCheck}): ${reason}`, now });
+    const after = r.order ?? before;
+    await recordAudit(tx, {
+      actor: input.actor, action: 'payment.credit_order', target: order.id, reason,
+      before: { status: before.status, wallet: walletBefore },
+      after: { status: after.status, wallet: await walletState(tx, order.userId) },
+      data: { provider_reference: ref, trade_id: paid.tradeId, provider_check: providerCheck, provider_detail: answer.detail, outcome: r.outcome, user_id: order.userId, amount: formatMoney(order.creditAmount), ...approvalData(input.approval) },
+      now,
+    });
+    return { outcome: r.outcome, order: after, providerCheck };
   });
   try {
     return await run();

@@ -4,7 +4,8 @@ import { invalid, notFound, conflict } from '../lib/errors.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
-import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
+import { recordAudit, actorLabel, approvalData, walletState, type Actor, type ApprovalRef } from '../support/audit.ts';
+import { decideMoneyAction, approvalRequired } from '../support/permissions.ts';
 import { payments } from './providers/index.ts';
 import type { RefundResult } from './providers/types.ts';
 import { isRefundOutcomeUnknown } from './errors.ts';
@@ -60,6 +61,37 @@ export async function findDuplicateTrade(db: DbOrTx, ref: string, provider?: str
   return t;
 }
 
+export interface DuplicateDecisionInput {
+  trade: string;
+  provider?: string;
+  reason: string;
+  actor: Actor;
+  /** TALLY_SUPPORT_APPROVAL_ABOVE: what a support caller may decide alone (0 when not given: fail closed). */
+  supportLimit?: bigint;
+  /** Set when an admin approved a support request; the audit row names both. */
+  approval?: ApprovalRef;
+}
+
+/**
+ * Who may decide a duplicate payment: never on one's own account; support
+ * alone up to its limit (the trade's value in the platform currency), above
+ * it support/actions.ts asks for an approval.
+ */
+export async function authorizeDuplicateDecision(db: DbOrTx, input: DuplicateDecisionInput, decision: 'refund' | 'keep') {
+  const reason = input.reason?.trim();
+  if (!reason) throw invalid('reason_required', `say why the duplicate payment is ${decision === 'refund' ? 'refunded' : 'kept as credit'}`, 'reason');
+  if (reason.length > 500) throw invalid('too_long', 'reason ≤ 500 characters', 'reason');
+  const trade = await findDuplicateTrade(db, input.trade, input.provider);
+  const order = (await findOrder(db, trade.orderId))!;
+  const value = creditFor(order, trade);
+  const action = decision === 'refund' ? 'trades.refund' as const : 'trades.keep' as const;
+  const verdict = decideMoneyAction(input.actor, action, { targetUserId: order.userId, value, limit: input.supportLimit ?? 0n, what: decision === 'refund' ? 'refund a duplicate payment' : 'keep a duplicate payment as credit' });
+  return { reason, trade, order, value, action, verdict };
+}
+
+// The duplicate passed the amount check, so it is the order's amount: the order's credit at its snapshotted rate.
+const creditFor = (order: Order, trade: DuplicateTrade) => (trade.amount === order.amount && trade.currency === order.currency ? order.creditAmount : (order.creditAmount * trade.amount) / order.amount);
+
 const refundPrefix = (t: DuplicateTrade) => `rfd_dup_${t.id}_`;
 
 async function refundsOfTrade(db: DbOrTx, t: DuplicateTrade): Promise<Refund[]> {
@@ -78,15 +110,9 @@ export interface DuplicateRefundResult {
  * Refunds a duplicate payment to the payer through its provider, without
  * touching the wallet. Exactly once: see the comment at the top.
  */
-export async function refundDuplicatePayment(
-  ctx: AppContext,
-  input: { trade: string; provider?: string; reason: string; actor: Actor },
-): Promise<DuplicateRefundResult> {
-  const reason = input.reason?.trim();
-  if (!reason) throw invalid('reason_required', 'say why the duplicate payment is refunded', 'reason');
-  if (reason.length > 500) throw invalid('too_long', 'reason ≤ 500 characters', 'reason');
-  const trade = await findDuplicateTrade(ctx.db, input.trade, input.provider);
-  const order = (await findOrder(ctx.db, trade.orderId))!;
+export async function refundDuplicatePayment(ctx: AppContext, input: DuplicateDecisionInput): Promise<DuplicateRefundResult> {
+  const { reason, trade, order, value, action, verdict } = await authorizeDuplicateDecision(ctx.db, input, 'refund');
+  if (verdict === 'approval') throw approvalRequired(action, value, input.supportLimit ?? 0n);
   const provider = payments(ctx).provider(trade.provider);
 
   // 1. Claim the decision (or take over a stale claim), and write the pending refund row.
@@ -165,7 +191,7 @@ export async function refundDuplicatePayment(
     await recordAudit(tx, {
       actor: input.actor, action: 'payment.refund_duplicate', target: order.id, reason,
       before: { trade: trade.tradeId, decision: 'pending' }, after: { trade: trade.tradeId, decision: 'refunded', refund_status: result.status },
-      data: { trade_row: trade.id, refund_id: claim.refundId, amount: formatMoney(trade.amount), currency: trade.currency, provider: trade.provider, provider_refund_id: result.providerRefundId },
+      data: { trade_row: trade.id, refund_id: claim.refundId, amount: formatMoney(trade.amount), currency: trade.currency, provider: trade.provider, provider_refund_id: result.providerRefundId, user_id: order.userId, ...approvalData(input.approval) },
       now,
     });
     return (await refundsOfTrade(tx, trade)).find((r) => r.id === claim.refundId)!;
@@ -185,20 +211,15 @@ export interface KeepDuplicateResult {
  * wallet at the order's snapshotted rate, once (conditional decision UPDATE +
  * idempotency key `duplicate:<trade row id>` in one transaction), audited.
  */
-export async function keepDuplicateAsCredit(
-  ctx: { db: DbOrTx; now(): number },
-  input: { trade: string; provider?: string; reason: string; actor: Actor },
-): Promise<KeepDuplicateResult> {
-  const reason = input.reason?.trim();
-  if (!reason) throw invalid('reason_required', 'say why the duplicate payment is kept as credit', 'reason');
-  if (reason.length > 500) throw invalid('too_long', 'reason ≤ 500 characters', 'reason');
-  const trade = await findDuplicateTrade(ctx.db, input.trade, input.provider);
+export async function keepDuplicateAsCredit(ctx: { db: DbOrTx; now(): number }, input: DuplicateDecisionInput): Promise<KeepDuplicateResult> {
+  const { reason, trade, value, action, verdict } = await authorizeDuplicateDecision(ctx.db, input, 'keep');
+  if (verdict === 'approval') throw approvalRequired(action, value, input.supportLimit ?? 0n);
   const key = `duplicate:${trade.id}`;
   const run = () => withTransaction(ctx.db, async (tx: Tx) => {
     const now = ctx.now();
     const order = (await findOrder(tx, trade.orderId))!;
-    // The duplicate passed the amount check, so it is the order's amount: the order's credit at its snapshotted rate.
-    const credit = trade.amount === order.amount && trade.currency === order.currency ? order.creditAmount : (order.creditAmount * trade.amount) / order.amount;
+    const credit = creditFor(order, trade);
+    const walletBefore = await walletState(tx, order.userId);
     const moved = await tx.updateTable('payment_trades').set({ decision: 'kept' }).where('id', '=', trade.id).where('decision', '=', 'pending').executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) {
       const cur = await tx.selectFrom('payment_trades').select('decision').where('id', '=', trade.id).executeTakeFirstOrThrow();
@@ -214,8 +235,8 @@ export async function keepDuplicateAsCredit(
     await recordOrderEvent(tx, { orderId: order.id, kind: 'note', source: 'support', now, reason: `duplicate payment ${trade.tradeId} (${formatMoney(trade.amount)} ${trade.currency}) kept as credit: ${formatMoney(credit)} ${order.creditCurrency} to the wallet (${reason})` });
     await recordAudit(tx, {
       actor: input.actor, action: 'payment.keep_duplicate', target: order.id, reason,
-      before: { trade: trade.tradeId, decision: 'pending' }, after: { trade: trade.tradeId, decision: 'kept' },
-      data: { trade_row: trade.id, credit: formatMoney(credit), transfer_id: transfer.id, user_id: order.userId }, now,
+      before: { trade: trade.tradeId, decision: 'pending', wallet: walletBefore }, after: { trade: trade.tradeId, decision: 'kept', wallet: await walletState(tx, order.userId) },
+      data: { trade_row: trade.id, credit: formatMoney(credit), transfer_id: transfer.id, user_id: order.userId, ...approvalData(input.approval) }, now,
     });
     return { trade: { ...trade, decision: 'kept' }, transferId: transfer.id, credit, replayed: false };
   });

@@ -6,7 +6,8 @@ import { invalid, conflict, TallyError } from '../lib/errors.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
-import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
+import { recordAudit, actorLabel, walletState, approvalData, type Actor, type ApprovalRef } from '../support/audit.ts';
+import { accessOf, decideMoneyAction, approvalRequired } from '../support/permissions.ts';
 import { payments } from './providers/index.ts';
 import { isRefundOutcomeUnknown } from './errors.ts';
 import type { RefundResult, RefundState } from './providers/types.ts';
@@ -61,6 +62,9 @@ interface BookInput {
   status: 'pending' | 'succeeded' | 'manual';
   source: EventSource;
   now: number;
+  /** A refund id fixed by the caller (an approved request: `rfd_apr_<approval>`), so running it again books nothing twice. */
+  refundId?: string;
+  approval?: ApprovalRef;
 }
 
 /** Books a refund against a credited order in the caller's transaction. */
@@ -96,7 +100,8 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
     .where('id', '=', order.id).where('refunded_amount', '=', order.refundedAmount).where('status', '=', order.status)
     .executeTakeFirst();
   if (Number(moved.numUpdatedRows) !== 1) throw new TallyError('order_changed', 'the order changed while the refund was booked; try again', { status: 409, retryable: true });
-  const id = newId('rfd');
+  const id = input.refundId ?? newId('rfd');
+  const walletBefore = input.actor.type !== 'system' ? await walletState(tx, order.userId) : null;
   const meta = { order_id: order.id, refund_id: id, reason: input.reason, note: input.note ?? null, origin: input.origin };
   if (fromWallet > 0n) {
     await createTransfer(tx, { debitAccountId: wallet, creditAccountId: SYSTEM_ACCOUNTS.refundsOut, amount: fromWallet, kind: 'refund', reference: order.id, idempotencyKey: `refund:${id}`, metadata: meta, now: input.now });
@@ -116,7 +121,13 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
     now: input.now,
   });
   if (input.actor.type !== 'system') {
-    await recordAudit(tx, { actor: input.actor, action: 'payment.refund', target: order.id, reason: input.note ?? input.reason, data: { refund_id: id, amount: formatMoney(input.amount), credit_back: formatMoney(creditBack), uncollected: formatMoney(shortfall), forced: shortfall > 0n }, now: input.now });
+    await recordAudit(tx, {
+      actor: input.actor, action: 'payment.refund', target: order.id, reason: input.note ?? input.reason,
+      before: { status: order.status, refunded: formatMoney(order.refundedAmount), wallet: walletBefore },
+      after: { status: after.status, refunded: formatMoney(after.refundedAmount), wallet: await walletState(tx, order.userId) },
+      data: { refund_id: id, user_id: order.userId, amount: formatMoney(input.amount), credit_back: formatMoney(creditBack), uncollected: formatMoney(shortfall), forced: shortfall > 0n, ...approvalData(input.approval) },
+      now: input.now,
+    });
   }
   return rowToRefund(row);
 }
@@ -127,17 +138,57 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
  * asked, so a provider webhook racing in (charge.refunded) finds the refund
  * already counted; if the provider refuses, the booking is reversed.
  */
-export async function refundOrder(
-  ctx: AppContext,
-  input: { orderId: string; amount?: bigint; reason: RefundReason; note?: string; force?: boolean; actor: Actor },
-): Promise<{ refund: Refund; order: Order }> {
+export interface RefundOrderInput {
+  orderId: string;
+  amount?: bigint;
+  reason: RefundReason;
+  note?: string;
+  force?: boolean;
+  actor: Actor;
+  /** TALLY_SUPPORT_APPROVAL_ABOVE: what a support caller may refund alone (0 when not given: fail closed). */
+  supportLimit?: bigint;
+  /** Set when an admin approved a support request: the refund id derives from it and the audit row names both. */
+  approval?: ApprovalRef;
+}
+
+/**
+ * Who may refund, checked before anything moves: never an order of one's own
+ * account; forcing (booking what the user already spent to uncollected) is
+ * for admins; support alone up to its limit (the credit taken back, in the
+ * platform currency), above it support/actions.ts asks for an approval.
+ * Returns the order and the amount (order currency) to refund.
+ */
+export async function authorizeRefund(db: DbOrTx, input: Omit<RefundOrderInput, 'approval'>): Promise<{ order: Order; amount: bigint; value: bigint; decision: 'act' | 'approval' }> {
   if (!REFUND_REASONS.includes(input.reason)) throw invalid('invalid_reason', `reason must be one of ${REFUND_REASONS.join(', ')}`, 'reason');
-  const order = await getOrder(ctx.db, input.orderId);
-  const provider = payments(ctx).provider(order.provider);
+  const order = await getOrder(db, input.orderId);
+  if (input.force && accessOf(input.actor, 'orders.refund') !== 'yes') throw invalid('forbidden', 'only an admin can force a refund', 'force');
+  if (!CREDITED_STATES.includes(order.status) || order.status === 'refunded') {
+    throw conflict('order_not_refundable', `order ${order.id} is ${order.status}; only a credited order with money left to refund can be refunded`);
+  }
   const amount = input.amount ?? order.amount - order.refundedAmount;
+  if (amount <= 0n || amount > order.amount - order.refundedAmount) {
+    throw invalid('invalid_refund_amount', `a refund of this order can be at most ${formatMoney(order.amount - order.refundedAmount)} ${order.currency} (paid ${formatMoney(order.amount)}, refunded ${formatMoney(order.refundedAmount)})`, 'amount');
+  }
+  const value = order.amount === 0n ? 0n : (order.creditAmount * amount) / order.amount;
+  const decision = decideMoneyAction(input.actor, 'orders.refund', { targetUserId: order.userId, value, limit: input.supportLimit ?? 0n, what: 'refund an order' });
+  return { order, amount, value, decision };
+}
+
+export async function refundOrder(ctx: AppContext, input: RefundOrderInput): Promise<{ refund: Refund; order: Order }> {
+  const { order, amount, value, decision } = await authorizeRefund(ctx.db, input);
+  if (decision === 'approval') throw approvalRequired('orders.refund', value, input.supportLimit ?? 0n);
+  const provider = payments(ctx).provider(order.provider);
   const now = ctx.now();
+  if (input.approval) {
+    // An approved request runs once: its refund id is fixed, so a second run finds it instead of refunding again.
+    const done = (await listRefunds(ctx.db, order.id)).find((r) => r.id === approvalRefundId(input.approval!.approvalId));
+    if (done) return { refund: done, order: (await findOrder(ctx.db, order.id))! };
+  }
   const refund = await withTransaction(ctx.db, (tx) =>
-    bookRefund(tx, { orderId: order.id, amount, reason: input.reason, note: input.note ?? null, origin: 'support', force: input.force === true, actor: input.actor, status: 'pending', source: 'support', now }),
+    bookRefund(tx, {
+      orderId: order.id, amount, reason: input.reason, note: input.note ?? null, origin: 'support', force: input.force === true, actor: input.actor, status: 'pending', source: 'support', now,
+      refundId: input.approval ? approvalRefundId(input.approval.approvalId) : undefined, approval: input.approval,
+    }),
   );
   try {
     const r = await provider.refund(order, { refundId: refund.id, amount, reason: input.reason });
@@ -153,6 +204,8 @@ export async function refundOrder(
   }
   return { refund: (await listRefunds(ctx.db, order.id)).find((r) => r.id === refund.id)!, order: (await findOrder(ctx.db, order.id))! };
 }
+
+export const approvalRefundId = (approvalId: string) => `rfd_${approvalId}`;
 
 /**
  * Records what the provider answered, once: only a refund still pending with

@@ -18,6 +18,7 @@ import { AdminOrders, AdminOrder } from './pages/admin/Orders.tsx';
 import { AdminTickets, AdminTicket } from './pages/admin/Tickets.tsx';
 import { AdminRedeem } from './pages/admin/Redeem.tsx';
 import { AdminAudit } from './pages/admin/Audit.tsx';
+import { AdminApprovals } from './pages/admin/Approvals.tsx';
 import { Help } from './pages/Help.tsx';
 import { FEATURES } from './features.ts';
 
@@ -44,6 +45,7 @@ const ALL_ROUTES: Route[] = [
   { path: '/admin/tickets/:id', staff: true, page: (p) => <AdminTicket {...p} />, enabled: FEATURES.support },
   { path: '/admin/redeem', nav: 'nav.redeemBatches', staff: true, page: (p) => <AdminRedeem {...p} /> },
   { path: '/admin/audit', nav: 'nav.audit', staff: true, page: (p) => <AdminAudit {...p} />, enabled: FEATURES.support },
+  { path: '/admin/approvals', nav: 'nav.approvals', staff: true, page: (p) => <AdminApprovals {...p} /> },
   { path: '/admin/channels', nav: 'nav.channels', staff: true, page: (p) => <AdminChannels {...p} /> },
   { path: '/admin/models', nav: 'nav.models', staff: true, page: (p) => <AdminModels {...p} /> },
   { path: '/admin/groups', nav: 'nav.groups', staff: true, page: (p) => <AdminGroups {...p} /> },

@@ -3,6 +3,9 @@ import { runCommand } from '../run.ts';
 import { createUser, resolveUser, getUserBalance, type Role } from '../../accounts/users.ts';
 import { adjustBalanceManually } from '../../accounts/manualCredit.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
+import { listApprovals, approveApproval, rejectApproval, approvalView, APPROVAL_STATUSES, type ApprovalStatus } from '../../support/approvals.ts';
+import { permissionTableMarkdown, PERMISSIONS } from '../../support/permissions.ts';
+import { invalid } from '../../lib/errors.ts';
 
 export function adminCommands(program: Command) {
   const admin = program.command('admin').description('users and balances');
@@ -62,4 +65,44 @@ export function adminCommands(program: Command) {
         };
       }),
     );
+
+  // The second person, from the host: the CLI is the operator (audited as `cli`), never the requester.
+  admin
+    .command('approvals')
+    .description("support's money requests waiting for approval (or, with --status, decided ones)")
+    .option('--status <status>', APPROVAL_STATUSES.join(' | '), 'pending')
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'print one JSON object')
+    .action((o) =>
+      runCommand(o, async (ctx) => {
+        if (!APPROVAL_STATUSES.includes(o.status)) throw invalid('invalid_status', `--status must be one of ${APPROVAL_STATUSES.join(', ')}`);
+        const rows = await listApprovals(ctx.db, { status: o.status as ApprovalStatus, limit: Number(o.limit) || 50 });
+        return {
+          result: { ok: true, approvals: rows.map((a) => approvalView(a, ctx.config.currency)) },
+          human: rows.length ? rows.map((a) => `${a.id}  ${a.status.padEnd(9)} ${a.action.padEnd(17)} ${formatMoney(a.value)} ${ctx.config.currency}  user ${a.targetUserId}  by ${a.requestedBy}: ${a.reason}`) : `no ${o.status} approvals`,
+        };
+      }),
+    );
+
+  for (const verb of ['approve', 'reject'] as const) {
+    admin
+      .command(verb)
+      .description(verb === 'approve' ? 'approve a support request: its action runs once, audited' : 'reject a support request, with a reason')
+      .requiredOption('--id <apr_id>')
+      .requiredOption('--reason <text>')
+      .option('--json', 'print one JSON object')
+      .action((o) =>
+        runCommand(o, async (ctx) => {
+          const input = { id: o.id, reason: o.reason, actor: { type: 'cli' } as const };
+          const r = verb === 'approve' ? await approveApproval(ctx, input) : await rejectApproval(ctx, input);
+          return { result: { ok: true, replayed: r.replayed, approval: approvalView(r.approval, ctx.config.currency) }, human: `${r.replayed ? 'already ' : ''}${r.approval.status}: ${r.approval.id} (${r.approval.action}, ${formatMoney(r.approval.value)} ${ctx.config.currency})` };
+        }),
+      );
+  }
+
+  admin
+    .command('permissions')
+    .description('the role table: who may call each staff route (the checks read the same table)')
+    .option('--json', 'print one JSON object')
+    .action((o) => runCommand(o, async () => ({ result: { ok: true, permissions: PERMISSIONS }, human: permissionTableMarkdown() })));
 }

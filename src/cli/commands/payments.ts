@@ -88,15 +88,16 @@ export function paymentsCommands(program: Command) {
     );
 
   p.command('credit-order')
-    .description('credit a paid order by hand (support checked the provider); same exactly-once path as callbacks')
+    .description('credit an order by hand; the provider is asked first (refused when it says "not paid", unless --force); same exactly-once path as callbacks; audited with what the provider said')
     .requiredOption('--order <id>')
     .requiredOption('--provider-reference <trade>', "the provider's trade id for the payment")
     .requiredOption('--reason <text>')
+    .option('--force', 'credit although the provider says the order is not paid (the reason must say why)')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        const r = await creditOrderByHand(ctx, { orderId: o.order, providerReference: o.providerReference, reason: o.reason, actor: { type: 'cli' } });
-        return { result: { ok: true, outcome: r.outcome, order: brief(r.order) }, human: `${r.outcome}: ${line(r.order)}`, exitCode: r.outcome === 'credited' || r.outcome === 'already_credited' ? 0 : 3 };
+        const r = await creditOrderByHand(ctx, { orderId: o.order, providerReference: o.providerReference, reason: o.reason, force: o.force === true, actor: { type: 'cli' } });
+        return { result: { ok: true, outcome: r.outcome, provider_check: r.providerCheck, order: brief(r.order) }, human: `${r.outcome} (provider check: ${r.providerCheck}): ${line(r.order)}`, exitCode: r.outcome === 'credited' || r.outcome === 'already_credited' ? 0 : 3 };
       }),
     );
 

@@ -5,6 +5,7 @@ import * as m0003 from './0003_redeem.ts';
 import * as m0004 from './0004_payments.ts';
 import * as m0005 from './0005_support.ts';
 import * as m0006 from './0006_fewer_transfer_indexes.ts';
+import * as m0007 from './0007_approvals.ts';
 import * as m0008 from './0008_bounded_attempt_records.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
@@ -15,5 +16,6 @@ export const migrations: Record<string, Migration> = {
   '0004_payments': m0004,
   '0005_support': m0005,
   '0006_fewer_transfer_indexes': m0006,
+  '0007_approvals': m0007,
   '0008_bounded_attempt_records': m0008,
 };

@@ -53,13 +53,13 @@ export const priceView = (p: ModelPrice) => ({
 
 export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/channels', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'channels.list');
     await ctx.catalog.reload();
     return { data: ctx.catalog.channels.map((c) => channelView(ctx, c)) };
   });
 
   app.post('/api/admin/channels', async (req, reply) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'channels.create');
     const b = parseInput(ChannelBody, req.body);
     const c = await createChannel(ctx.db, ctx.config.secret, {
       name: b.name, type: b.type, baseUrl: b.base_url, apiKey: b.api_key, models: b.models, modelMap: b.model_map, priority: b.priority, weight: b.weight,
@@ -72,7 +72,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.post<{ Params: { id: string; action: string } }>('/api/admin/channels/:id/:action', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'channels.action');
     const action = req.params.action;
     const c = await findChannel(ctx.db, req.params.id);
     if (action === 'test') return testChannel(ctx, c.id);
@@ -84,12 +84,12 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.get('/api/admin/models', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'models.list');
     return { data: (await listPrices(ctx.db)).map(priceView) };
   });
 
   app.post('/api/admin/models', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'models.set');
     const b = parseInput(PriceBody, req.body);
     const p = await setModelPrice(ctx.db, {
       model: b.model, inputPer1M: parseMoney(b.input, { field: 'input' }), outputPer1M: parseMoney(b.output, { field: 'output' }),
@@ -101,12 +101,12 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.get('/api/admin/groups', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'groups.list');
     return { data: (await listGroups(ctx.db)).map((g) => ({ name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models })) };
   });
 
   app.post('/api/admin/groups', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'groups.set');
     const b = parseInput(GroupBody, req.body);
     const g = await upsertGroup(ctx.db, { name: b.name, multiplierPpm: parseMultiplier(b.multiplier), models: b.models ?? null });
     await recordAudit(ctx.db, { actor, action: 'group.upsert', target: g.name, data: { multiplier: b.multiplier, models: g.models } });
@@ -115,7 +115,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.get<{ Params: { requestId: string } }>('/api/admin/requests/:requestId', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'requests.get');
     return explainUsage(ctx.db, { userId: null, requestId: req.params.requestId });
   });
 }

@@ -7,9 +7,11 @@ import { invalid } from '../../../lib/errors.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
 import { resolveUser } from '../../../accounts/users.ts';
 import {
-  getOrder, listOrders, listOrderEvents, listRefunds, refundOrder, failOrderBySupport, reconcileOrder, reconcilePayments, compensateUser,
-  creditOrderByHand, payments, refundDuplicatePayment, keepDuplicateAsCredit, ORDER_STATUSES, REFUND_REASONS, type Order, type RefundReason, type Refund,
+  getOrder, listOrders, listOrderEvents, listRefunds, failOrderBySupport, reconcileOrder, reconcilePayments,
+  payments, ORDER_STATUSES, REFUND_REASONS, type Order, type RefundReason, type Refund, type DuplicateRefundResult, type KeepDuplicateResult,
 } from '../../../payments/index.ts';
+import { compensate, creditOrder, refund, decideDuplicate } from '../../../support/actions.ts';
+import { answerGuarded } from './approvals.ts';
 import { orderView } from '../orders.ts';
 import type { ResumedRefund } from '../../../payments/refunds.ts';
 
@@ -24,7 +26,7 @@ const RefundBody = z.object({ amount: z.string().max(40).optional(), reason: z.e
 const ReasonBody = z.object({ reason: z.string().min(1).max(500) });
 const OptionalReasonBody = z.object({ reason: z.string().max(500).optional() }).optional();
 const DuplicateBody = z.object({ reason: z.string().min(1).max(500), provider: z.string().max(20).optional() });
-const CreditBody = z.object({ provider_reference: z.string().min(1).max(200), reason: z.string().min(1).max(500) });
+const CreditBody = z.object({ provider_reference: z.string().min(1).max(200), reason: z.string().min(1).max(500), force: z.boolean().optional() });
 const CompensateBody = z.object({ amount: z.string().max(40), reason: z.string().min(1).max(500), ticket: z.string().min(1).max(100), order_id: z.string().max(64).optional(), idempotency_key: z.string().min(1).max(200).optional() });
 
 export const refundView = (r: Refund) => ({
@@ -48,10 +50,8 @@ async function orderDetail(ctx: AppContext, o: Order) {
 }
 
 export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
-  const staff = ['admin', 'support'] as const;
-
   app.get('/api/admin/orders', async (req) => {
-    await requireStaff(ctx, req, [...staff]);
+    await requireStaff(ctx, req, 'orders.list');
     const q = parseInput(ListQuery, req.query);
     const userId = q.user ? (await resolveUser(ctx.db, q.user)).id : undefined;
     const orders = await listOrders(ctx.db, { status: q.status as Order['status'] | undefined, view: q.view, userId, limit: q.limit, before: q.before, stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs });
@@ -59,21 +59,20 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.get<{ Params: { id: string } }>('/api/admin/orders/:id', async (req) => {
-    await requireStaff(ctx, req, [...staff]);
+    await requireStaff(ctx, req, 'orders.get');
     return orderDetail(ctx, await getOrder(ctx.db, req.params.id));
   });
 
-  app.post<{ Params: { id: string } }>('/api/admin/orders/:id/refund', async (req) => {
-    const actor = await requireStaff(ctx, req, [...staff]);
+  app.post<{ Params: { id: string } }>('/api/admin/orders/:id/refund', async (req, reply) => {
+    const actor = await requireStaff(ctx, req, 'orders.refund');
     const body = parseInput(RefundBody, req.body);
-    // Forcing a refund the wallet cannot cover books a loss: admins only.
-    if (body.force && !(actor.type === 'admin_token' || (actor.type === 'user' && actor.role === 'admin'))) throw invalid('forbidden', 'only an admin can force a refund', 'force');
-    const r = await refundOrder(ctx, { orderId: req.params.id, amount: body.amount === undefined ? undefined : parsePositiveMoney(body.amount), reason: body.reason as RefundReason, note: body.note, force: body.force, actor });
-    return { refund: refundView(r.refund), order: orderView(r.order, ctx.now()) };
+    // Forcing (a loss booked to uncollected) is for admins; support above its limit gets a request for approval (support/actions.ts).
+    const r = await refund({ ctx, input: { orderId: req.params.id, amount: body.amount === undefined ? undefined : parsePositiveMoney(body.amount), reason: body.reason as RefundReason, note: body.note, force: body.force, actor } });
+    return answerGuarded(ctx, reply, r, (x) => ({ refund: refundView(x.refund), order: orderView(x.order, ctx.now()) }));
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/orders/:id/fail', async (req) => {
-    const actor = await requireStaff(ctx, req, [...staff]);
+    const actor = await requireStaff(ctx, req, 'orders.fail');
     const body = parseInput(ReasonBody, req.body);
     const o = await getOrder(ctx.db, req.params.id);
     // The transition and its audit row commit together (failOrderBySupport).
@@ -82,15 +81,16 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     return orderView(r.order, ctx.now());
   });
 
-  app.post<{ Params: { id: string } }>('/api/admin/orders/:id/credit', async (req) => {
-    const actor = await requireStaff(ctx, req, [...staff]);
+  // The provider is asked first (payments/credit.ts): what it said is on the answer and the audit row.
+  app.post<{ Params: { id: string } }>('/api/admin/orders/:id/credit', async (req, reply) => {
+    const actor = await requireStaff(ctx, req, 'orders.credit');
     const body = parseInput(CreditBody, req.body);
-    const r = await creditOrderByHand(ctx, { orderId: req.params.id, providerReference: body.provider_reference, reason: body.reason, actor });
-    return { outcome: r.outcome, order: orderView(r.order, ctx.now()) };
+    const r = await creditOrder({ ctx, input: { orderId: req.params.id, providerReference: body.provider_reference, reason: body.reason, force: body.force, actor } });
+    return answerGuarded(ctx, reply, r, (x) => ({ outcome: x.outcome, provider_check: x.providerCheck, order: orderView(x.order, ctx.now()) }));
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/orders/:id/reconcile', async (req) => {
-    const actor = await requireStaff(ctx, req, [...staff]);
+    const actor = await requireStaff(ctx, req, 'orders.reconcile');
     const body = parseInput(OptionalReasonBody, req.body ?? undefined);
     const o = await getOrder(ctx.db, req.params.id);
     // One audit row, written in the transaction that applies the provider's answer (standalone when nothing changed).
@@ -99,34 +99,40 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.post('/api/admin/payments/reconcile', async (req) => {
-    const actor = await requireStaff(ctx, req, [...staff]);
+    const actor = await requireStaff(ctx, req, 'payments.reconcile');
     const r = await reconcilePayments(ctx, { actor });
     return { checked: r.checked, refunds: r.refunds.map(resumedView), stuck: r.stuck.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
   });
 
   // A duplicate payment (a second trade on a credited order, never credited): refund it to the payer through its
   // provider (the wallet does not move), or keep it as credit. :trade is the trd_ id or the provider's trade id.
-  app.post<{ Params: { trade: string } }>('/api/admin/payments/trades/:trade/refund', async (req) => {
-    const actor = await requireStaff(ctx, req, [...staff]);
+  app.post<{ Params: { trade: string } }>('/api/admin/payments/trades/:trade/refund', async (req, reply) => {
+    const actor = await requireStaff(ctx, req, 'trades.refund');
     const body = parseInput(DuplicateBody, req.body);
-    const r = await refundDuplicatePayment(ctx, { trade: req.params.trade, provider: body.provider, reason: body.reason, actor });
-    return { replayed: r.replayed, trade: { id: r.trade.id, trade_id: r.trade.tradeId, provider: r.trade.provider, decision: r.trade.decision }, refund: refundView(r.refund), order: orderView(r.order, ctx.now()) };
+    const r = await decideDuplicate({ ctx, input: { trade: req.params.trade, provider: body.provider, reason: body.reason, decision: 'refund', actor } });
+    return answerGuarded(ctx, reply, r, (x) => {
+      const d = x as DuplicateRefundResult;
+      return { replayed: d.replayed, trade: { id: d.trade.id, trade_id: d.trade.tradeId, provider: d.trade.provider, decision: d.trade.decision }, refund: refundView(d.refund), order: orderView(d.order, ctx.now()) };
+    });
   });
 
-  app.post<{ Params: { trade: string } }>('/api/admin/payments/trades/:trade/keep', async (req) => {
-    const actor = await requireStaff(ctx, req, [...staff]);
+  app.post<{ Params: { trade: string } }>('/api/admin/payments/trades/:trade/keep', async (req, reply) => {
+    const actor = await requireStaff(ctx, req, 'trades.keep');
     const body = parseInput(DuplicateBody, req.body);
-    const r = await keepDuplicateAsCredit(ctx, { trade: req.params.trade, provider: body.provider, reason: body.reason, actor });
-    return { replayed: r.replayed, trade: { id: r.trade.id, trade_id: r.trade.tradeId, provider: r.trade.provider, decision: r.trade.decision }, transfer_id: r.transferId, credit: formatMoney(r.credit) };
+    const r = await decideDuplicate({ ctx, input: { trade: req.params.trade, provider: body.provider, reason: body.reason, decision: 'keep', actor } });
+    return answerGuarded(ctx, reply, r, (x) => {
+      const k = x as KeepDuplicateResult;
+      return { replayed: k.replayed, trade: { id: k.trade.id, trade_id: k.trade.tradeId, provider: k.trade.provider, decision: k.trade.decision }, transfer_id: k.transferId, credit: formatMoney(k.credit) };
+    });
   });
 
-  app.post<{ Params: { id: string } }>('/api/admin/users/:id/compensate', async (req) => {
-    const actor = await requireStaff(ctx, req, [...staff]);
+  app.post<{ Params: { id: string } }>('/api/admin/users/:id/compensate', async (req, reply) => {
+    const actor = await requireStaff(ctx, req, 'users.compensate');
     const body = parseInput(CompensateBody, req.body);
     const user = await resolveUser(ctx.db, req.params.id);
     const amount = parsePositiveMoney(body.amount);
-    const r = await compensateUser(ctx.db, { userId: user.id, amount, reason: body.reason, ticket: body.ticket, orderId: body.order_id ?? null, actor, idempotencyKey: body.idempotency_key, now: ctx.now() });
-    return { transfer_id: r.transfer.id, replayed: r.replayed, amount: formatMoney(amount), kind: r.transfer.kind };
+    const r = await compensate({ ctx, input: { userId: user.id, amount, reason: body.reason, ticket: body.ticket, orderId: body.order_id ?? null, actor, idempotencyKey: body.idempotency_key } });
+    return answerGuarded(ctx, reply, r, (x) => ({ transfer_id: x.transfer.id, replayed: x.replayed, amount: formatMoney(amount), kind: x.transfer.kind }));
   });
 }
 

@@ -65,7 +65,7 @@ export const codeView = (c: CodeView, actor: Actor) => ({
 export function adminRedeemRoutes(app: FastifyInstance, ctx: AppContext) {
   // The only response that ever contains the plaintext codes (and their CSV).
   app.post('/api/admin/redeem/batches', async (req, reply) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'redeem.generate');
     const body = parseInput(GenerateBody, req.body);
     const { batch, codes } = await generateRedeemBatch(ctx.db, {
       count: body.count,
@@ -85,33 +85,33 @@ export function adminRedeemRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.get('/api/admin/redeem/batches', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'redeem.batches');
     const q = parseInput(ListQuery, req.query);
     return { data: (await listRedeemBatches(ctx.db, q)).map(batchView) };
   });
 
   app.get<{ Params: { id: string } }>('/api/admin/redeem/batches/:id/codes', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin', 'support']);
+    const actor = await requireStaff(ctx, req, 'redeem.codes');
     const q = parseInput(CodesQuery, req.query);
     return { data: (await listBatchCodes(ctx.db, req.params.id, { now: ctx.now(), limit: q.limit, after: q.after })).map((c) => codeView(c, actor)) };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/redeem/batches/:id/disable', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'redeem.disableBatch');
     const body = parseInput(ReasonBody, req.body);
     const r = await disableRedeemBatch(ctx.db, { batchId: req.params.id, reason: body.reason, actor, now: ctx.now() });
     return { batch: batchView(r.batch), codes_disabled: r.codesDisabled, replayed: r.replayed };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/redeem/codes/:id/disable', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'redeem.disableCode');
     const body = parseInput(ReasonBody, req.body);
     const r = await disableRedeemCode(ctx.db, { codeId: req.params.id, reason: body.reason, actor, now: ctx.now() });
     return { id: r.codeId, code: r.display, status: 'disabled', replayed: r.replayed };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/redeem/redemptions/:id/reverse', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'redeem.reverse');
     const body = parseInput(ReverseBody, req.body);
     const r = await reverseRedemption(ctx.db, { redemptionId: req.params.id, reason: body.reason, actor, now: ctx.now() });
     return {
@@ -127,7 +127,7 @@ export function adminRedeemRoutes(app: FastifyInstance, ctx: AppContext) {
 
   // Evidence for "my code doesn't work": every attempt of a user, a code or an IP.
   app.get('/api/admin/redeem/attempts', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'redeem.attempts');
     const q = parseInput(AttemptsQuery, req.query);
     const attempts = await listRedeemAttempts(ctx.db, { userId: q.user_id, codeId: q.code_id, ip: q.ip, limit: q.limit, before: q.before });
     return { data: attempts.map((a) => ({ ...attemptView(a), user_id: a.userId, code_id: a.codeId })) };

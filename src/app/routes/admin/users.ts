@@ -32,13 +32,13 @@ export const userView = (u: User, actor: Actor) => ({ id: u.id, email: emailFor(
 
 export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/users', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin', 'support']);
+    const actor = await requireStaff(ctx, req, 'users.list');
     const q = parseInput(ListQuery, req.query);
     return { data: (await listUsers(ctx.db, { query: q.q, limit: q.limit })).map((u) => userView(u, actor)) };
   });
 
   app.post('/api/admin/users', async (req, reply) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'users.create');
     const body = parseInput(CreateUserBody, req.body);
     const { user, generatedPassword } = await createUser(ctx.db, body, { actor, currency: ctx.config.currency });
     reply.code(201);
@@ -46,14 +46,14 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.get<{ Params: { id: string } }>('/api/admin/users/:id', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin', 'support']);
+    const actor = await requireStaff(ctx, req, 'users.get');
     const user = await resolveUser(ctx.db, req.params.id);
     const b = await getUserBalance(ctx.db, user.id);
     return { ...userView(user, actor), balance: formatMoney(b.balance), pending: formatMoney(b.pending), available: formatMoney(b.available), currency: b.currency };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/users/:id/credit', async (req) => {
-    const actor = await requireStaff(ctx, req, ['admin']);
+    const actor = await requireStaff(ctx, req, 'users.credit');
     const body = parseInput(CreditBody, req.body);
     const user = await resolveUser(ctx.db, req.params.id);
     const amount = parseMoney(body.amount, { allowNegative: true, allowZero: false });
@@ -65,14 +65,14 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
   // A user's 360° view for staff: their statement and request log (client IPs left out; an admin reveals them with a reason).
   const PageQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).optional(), before: z.string().max(64).optional() });
   app.get<{ Params: { id: string } }>('/api/admin/users/:id/ledger', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'users.ledger');
     const q = parseInput(PageQuery, req.query);
     const user = await resolveUser(ctx.db, req.params.id);
     return { data: (await listStatement(ctx.db, walletAccountId(user.id), q)).map(statementLine) };
   });
 
   app.get<{ Params: { id: string } }>('/api/admin/users/:id/requests', async (req) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'users.requests');
     const q = parseInput(PageQuery, req.query);
     const user = await resolveUser(ctx.db, req.params.id);
     const rows = await listUsage(ctx.db, { userId: user.id, limit: q.limit, before: q.before });
@@ -80,7 +80,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.get('/api/admin/ledger/verify', async (req, reply) => {
-    await requireStaff(ctx, req, ['admin', 'support']);
+    await requireStaff(ctx, req, 'ledger.verify');
     const report = await verifyBooks(ctx.db, { now: ctx.now(), graceMs: ctx.config.holdSweepMs * 2 });
     if (!report.ok) reply.code(500);
     return report;

@@ -105,6 +105,9 @@ export function AdminOrder({ params, me }: PageProps) {
   const run = async (reason: string) => {
     if (!o || !action) return;
     let text = '';
+    // A support money action above its limit answers 202 "approval_pending": say so instead of a result (nothing moved yet).
+    type Pending = { status?: string; approval?: { id: string } };
+    let answer: Pending | null = null;
     if (action === 'reconcile') {
       const r = await api<{ result: string; order: { status: string } }>(`/api/admin/orders/${id}/reconcile`, { body: { reason } });
       text = t('admin.orders.result', { result: r.result, status: statusLabel(t, r.order.status) });
@@ -112,23 +115,27 @@ export function AdminOrder({ params, me }: PageProps) {
       const r = await api<{ result: string; status: string }>(`/api/admin/support/orders/${id}/check`, { body: { reason } });
       text = t('admin.orders.result', { result: r.result, status: statusLabel(t, r.status) });
     } else if (action === 'credit') {
-      const r = await api<{ outcome: string; order: { status: string } }>(`/api/admin/orders/${id}/credit`, { body: { provider_reference: form.provider_reference.trim(), reason } });
-      text = t('admin.orders.result', { result: r.outcome, status: statusLabel(t, r.order.status) });
+      const r = await api<Pending & { outcome: string; order: { status: string } }>(`/api/admin/orders/${id}/credit`, { body: { provider_reference: form.provider_reference.trim(), reason } });
+      answer = r;
+      if (r.order) text = t('admin.orders.result', { result: r.outcome, status: statusLabel(t, r.order.status) });
     } else if (action === 'refund') {
-      const r = await api<{ order: { status: string } }>(`/api/admin/orders/${id}/refund`, { body: { amount: form.amount.trim() || undefined, reason: form.refund_reason, note: reason } });
-      text = t('admin.orders.result', { result: 'refunded', status: statusLabel(t, r.order.status) });
+      const r = await api<Pending & { order: { status: string } }>(`/api/admin/orders/${id}/refund`, { body: { amount: form.amount.trim() || undefined, reason: form.refund_reason, note: reason } });
+      answer = r;
+      if (r.order) text = t('admin.orders.result', { result: 'refunded', status: statusLabel(t, r.order.status) });
     } else if (action === 'fail') {
       const r = await api<{ status: string }>(`/api/admin/orders/${id}/fail`, { body: { reason } });
       text = t('admin.orders.result', { result: 'failed', status: statusLabel(t, r.status) });
     } else if (action === 'compensate') {
-      const r = await api<{ amount: string; transfer_id: string }>(`/api/admin/users/${encodeURIComponent(o.user_id)}/compensate`, {
+      const r = await api<Pending & { amount: string; transfer_id: string }>(`/api/admin/users/${encodeURIComponent(o.user_id)}/compensate`, {
         body: { amount: form.amount.trim(), reason, ticket: form.ticket.trim() || o.id, order_id: o.id, idempotency_key: `console:${o.id}:${form.amount}:${reason}` },
       });
-      text = t('admin.orders.compensated', { amount: r.amount, transfer: r.transfer_id });
+      answer = r;
+      if (r.transfer_id) text = t('admin.orders.compensated', { amount: r.amount, transfer: r.transfer_id });
     } else {
-      await api(`/api/admin/payments/trades/${encodeURIComponent(action.trade)}/${action.decision}`, { body: { reason } });
+      answer = await api<Pending>(`/api/admin/payments/trades/${encodeURIComponent(action.trade)}/${action.decision}`, { body: { reason } });
       text = t('admin.orders.result', { result: action.decision, status: statusLabel(t, o.status) });
     }
+    if (answer?.status === 'approval_pending' && answer.approval) text = t('admin.orders.approvalPending', { id: answer.approval.id });
     setMsg({ kind: 'ok', text });
     setAction(null);
     order.reload();
