@@ -4,6 +4,7 @@ import type { AppContext } from '../context.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { sendError, type Endpoint } from '../gateway/relay.ts';
+import { parseJsonBody } from './jsonBody.ts';
 
 const ENDPOINTS: Array<[string, Endpoint]> = [
   ['/chat/completions', 'chat.completions'],
@@ -62,9 +63,9 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       let body: unknown;
       const raw = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
       try {
-        body = JSON.parse(raw);
-      } catch {
-        fail(res, requestId, new TallyError('invalid_json', 'the request body is not valid JSON', { status: 400, retryable: false }));
+        body = parseJsonBody(raw);
+      } catch (e) {
+        fail(res, requestId, e as TallyError);
         return;
       }
       ctx.relay
