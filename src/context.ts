@@ -81,6 +81,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   // Shutdown order (reverse of registration): settle everything, close pools, then the database.
   closers.push(() => catalog.close());
   closers.push(() => settlement.close());
+  closers.push(() => relay.flush()); // settlements still waiting for a token count, before the queue closes
   const ctx: AppContext = {
     config,
     dbh,

@@ -12,6 +12,9 @@ const ENDPOINTS: Array<[string, Endpoint]> = [
   ['/embeddings', 'embeddings'],
 ];
 
+/** A body this large is decoded and parsed in one turn of the event loop, and its prompt read in the next. */
+const LARGE_BODY = 256 * 1024;
+
 /**
  * The relay's POST endpoints are served straight from node:http, in front of
  * fastify: the relay writes its own responses (bytes from upstream), so
@@ -68,12 +71,16 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
         fail(res, requestId, e as TallyError);
         return;
       }
-      ctx.relay
-        .handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res })
-        .catch((e) => {
-          ctx.log.error({ err: e, requestId }, 'relay failed');
-          fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
-        });
+      const handle = () =>
+        ctx.relay
+          .handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res })
+          .catch((e) => {
+            ctx.log.error({ err: e, requestId }, 'relay failed');
+            fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
+          });
+      // A large body has just cost a decode and a parse on the event loop: let other requests run before its prompt is read.
+      if (raw.length > LARGE_BODY) setImmediate(handle);
+      else handle();
     });
     req.on('error', () => res.destroy());
     return true;
