@@ -20,6 +20,7 @@ export const HOLD_COUNT_BUDGET_MS = 1_000;
 export const BILL_COUNT_BUDGET_MS = 30_000;
 /** Characters waiting for the worker beyond which new texts are not queued (they get null at once). */
 const MAX_QUEUED_CHARS = 32 * 1024 * 1024;
+const RESTART_AFTER_MS = 10_000;
 
 /** True when counting `chars` UTF-16 units (`bytes` in UTF-8) on the calling thread is cheap enough. */
 export function cheapToCount(chars: number, bytes: number): boolean {
@@ -66,9 +67,11 @@ class CountingWorker {
   private seq = 0;
   private jobs = new Map<number, Job>();
   private queued = 0;
+  /** When the thread last died: it is not restarted for RESTART_AFTER_MS (the byte ceiling serves meanwhile). */
+  private diedAt = -Infinity;
 
   count(texts: string[], chars: number, deadline: number): Promise<number | null> {
-    if (this.queued + chars > MAX_QUEUED_CHARS) return Promise.resolve(null);
+    if (this.queued + chars > MAX_QUEUED_CHARS || Date.now() - this.diedAt < RESTART_AFTER_MS) return Promise.resolve(null);
     const w = this.start();
     const id = ++this.seq;
     return new Promise((resolve) => {
@@ -97,6 +100,7 @@ class CountingWorker {
     w.on('message', (m: { id: number; n: number | null }) => this.settle(m.id, m.n));
     const lost = () => {
       if (this.w === w) this.w = null;
+      this.diedAt = Date.now();
       for (const id of [...this.jobs.keys()]) this.settle(id, null);
     };
     w.on('error', lost);
