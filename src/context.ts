@@ -81,6 +81,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   // Shutdown order (reverse of registration): settle everything, close pools, then the database.
   closers.push(() => catalog.close());
   closers.push(() => settlement.close());
+  closers.push(() => relay.flush()); // settlements still waiting for a token count, before the queue closes
   // A settlement worker must be running before requests are served, or their settlements could only wait in memory.
   await writer.ready();
   const ctx: AppContext = {

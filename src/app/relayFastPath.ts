@@ -4,12 +4,16 @@ import type { AppContext } from '../context.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { sendError, type Endpoint } from '../gateway/relay.ts';
+import { parseJsonBody } from './jsonBody.ts';
 
 const ENDPOINTS: Array<[string, Endpoint]> = [
   ['/chat/completions', 'chat.completions'],
   ['/completions', 'completions'],
   ['/embeddings', 'embeddings'],
 ];
+
+/** A body this large is decoded and parsed in one turn of the event loop, and its prompt read in the next. */
+const LARGE_BODY = 256 * 1024;
 
 /**
  * The relay's POST endpoints are served straight from node:http, in front of
@@ -62,17 +66,21 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       let body: unknown;
       const raw = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
       try {
-        body = JSON.parse(raw);
-      } catch {
-        fail(res, requestId, new TallyError('invalid_json', 'the request body is not valid JSON', { status: 400, retryable: false }));
+        body = parseJsonBody(raw);
+      } catch (e) {
+        fail(res, requestId, e as TallyError);
         return;
       }
-      ctx.relay
-        .handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res })
-        .catch((e) => {
-          ctx.log.error({ err: e, requestId }, 'relay failed');
-          fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
-        });
+      const handle = () =>
+        ctx.relay
+          .handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res })
+          .catch((e) => {
+            ctx.log.error({ err: e, requestId }, 'relay failed');
+            fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
+          });
+      // A large body has just cost a decode and a parse on the event loop: let other requests run before its prompt is read.
+      if (raw.length > LARGE_BODY) setImmediate(handle);
+      else handle();
     });
     req.on('error', () => res.destroy());
     return true;

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
 import { createRelayFastPath } from './relayFastPath.ts';
+import { installJsonBodyParser } from './jsonBody.ts';
 import cookie from '@fastify/cookie';
 import type { AppContext } from '../context.ts';
 import { newId } from '../lib/ids.ts';
@@ -56,6 +57,7 @@ export async function buildServer(ctx: AppContext, extraRoutes: RouteModule[] = 
     requestIdHeader: false,
   });
   await app.register(cookie);
+  installJsonBodyParser(app);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });

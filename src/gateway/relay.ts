@@ -8,11 +8,14 @@ import { setChannelStatus } from './channels.ts';
 import type { Catalog, RuntimeChannel } from './catalog.ts';
 import { computeCost, affordableOutputTokens, type ModelPrice, type Usage } from './pricing.ts';
 import type { Group } from './groups.ts';
-import type { ReservationBook, Reservation } from './reservations.ts';
+import type { ReservationBook, Reservation, ReserveRefusal } from './reservations.ts';
 import type { SettlementQueue, LogRow } from './settlement.ts';
-import { SseUsageTap, type StreamUsage } from './sse.ts';
+import { SseUsageTap } from './sse.ts';
 import { UpstreamCall, type UpstreamSink, type UpstreamHead } from './upstreamCall.ts';
-import { countPromptTokens, countText } from './tokens.ts';
+import { collectPrompt, estimatePrompt, promptFloor, billablePrompt, type PromptText, type PromptEstimate } from './promptEstimate.ts';
+import { countForBilling } from './tokenCounter.ts';
+import { readBillingFields } from './requestFields.ts';
+import { readWholeBody, usageFrom } from './responseUsage.ts';
 import { classifyStatus, classifyNetworkError, type AttemptFailure } from './upstreamErrors.ts';
 import { didYouMean } from './suggest.ts';
 import { openAIError } from '../app/errors.ts';
@@ -53,8 +56,9 @@ interface Prepared {
   raw: string | undefined;
   stream: boolean;
   clientWantsUsage: boolean;
-  /** Prompt tokens as Tally counts them (billed when upstream reports no usage); the hold adds a 10% margin. */
-  promptCount: number;
+  /** The prompt as Tally counts it (billed when upstream reports no usage) and the hold's bound of it (promptEstimate.ts). */
+  prompt: PromptText;
+  estimate: PromptEstimate;
   reservation: Reservation;
 }
 
@@ -90,7 +94,11 @@ export class Relay {
     },
   ) {}
 
-  flush(): Promise<void> {
+  /** Settlements waiting for a count (settleCounted). */
+  private readonly counting = new Set<Promise<void>>();
+
+  async flush(): Promise<void> {
+    while (this.counting.size) await Promise.all(this.counting);
     return this.d.settlement.flush();
   }
 
@@ -131,13 +139,10 @@ export class Relay {
     const body = call.body;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new TallyError('invalid_request', 'the request body must be a JSON object', { status: 400, retryable: false });
     const b = body as Record<string, any>;
-    if (typeof b.model !== 'string' || !b.model) throw new TallyError('invalid_request', 'model is required (a string such as "gpt-4o-mini")', { status: 400, param: 'model', retryable: false });
-    validateShape(call.endpoint, b);
-    const model = b.model;
+    const fields = readBillingFields(call.endpoint, b);
+    const { model, stream } = fields;
     log.model = model;
-    const stream = b.stream === true;
     log.stream = stream ? 1 : 0;
-    if (stream && call.endpoint === 'embeddings') throw new TallyError('invalid_request', 'embeddings cannot be streamed', { status: 400, param: 'stream', retryable: false });
     const cat = this.d.catalog;
     const price = cat.prices.get(model);
     const routed = cat.channelsFor(model).length > 0;
@@ -157,11 +162,15 @@ export class Relay {
     }
     if (!routed) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`, { status: 503, type: 'unavailable_error' });
 
-    const promptCount = countPromptTokens(b);
-    const promptEstimate = Math.ceil(promptCount * 1.1);
-    const n = call.endpoint === 'embeddings' ? 0 : Math.max(1, Math.min(Number.isInteger(b.n) ? b.n : 1, 128));
-    const requestedMax = call.endpoint === 'embeddings' ? 0 : firstInt(b.max_completion_tokens, b.max_tokens);
-    const maxOut = requestedMax ?? (call.endpoint === 'embeddings' ? 0 : price.maxOutputTokens);
+    const n = fields.choices;
+    const maxOut = call.endpoint === 'embeddings' ? 0 : fields.requestedMax ?? price.maxOutputTokens;
+    const prompt = collectPrompt(b);
+    // Refuse what cannot be paid before any tokenizer work: the least this request can hold.
+    const leastOut = this.d.config.overspend === 'cap' ? Math.min(maxOut, this.d.config.minOutputTokens) : maxOut;
+    await this.refuseUnaffordable(principal, computeCost(price, { promptTokens: promptFloor(prompt), completionTokens: n * leastOut, cachedTokens: 0 }, group.multiplierPpm));
+    const counted = estimatePrompt(prompt);
+    const estimate = counted instanceof Promise ? await counted : counted;
+    const promptEstimate = estimate.bound;
     let bound = computeCost(price, { promptTokens: promptEstimate, completionTokens: n * maxOut, cachedTokens: 0 }, group.multiplierPpm);
     let outBody = b;
     let reservation = await this.reserveOrRefresh(principal, bound);
@@ -180,17 +189,22 @@ export class Relay {
           log.charge_reason = `max_tokens capped to ${capped} by the ${refusal.limit === 'key' ? 'key limit' : 'wallet balance'}`;
         }
       }
-      if (!('walletId' in reservation)) {
-        throw new TallyError('insufficient_balance', refusal.message, {
-          status: 402, type: 'insufficient_balance', retryable: false,
-          details: { limit: refusal.limit, needed: formatMoney(refusal.needed, 6), available: formatMoney(refusal.usable > 0n ? refusal.usable : 0n, 6) },
-        });
-      }
+      if (!('walletId' in reservation)) throw insufficient(refusal);
     }
     log.held = reservation.amount;
     log.pricing = pricingSnapshot(price, group);
-    const clientWantsUsage = stream && b.stream_options?.include_usage === true;
-    return { principal, model, price, group, body: outBody, raw: outBody === b ? call.raw : undefined, stream, clientWantsUsage, promptCount, reservation };
+    return { principal, model, price, group, body: outBody, raw: outBody === b ? call.raw : undefined, stream, clientWantsUsage: fields.clientWantsUsage, prompt, estimate, reservation };
+  }
+
+  /** 402 unless the wallet (and key limit) can pay `least`; re-reads the wallet once first (a top-up may have landed). */
+  private async refuseUnaffordable(p: KeyPrincipal, least: bigint): Promise<void> {
+    if (least <= 0n) return;
+    let refusal = await this.d.book.check(p.user.id, p.key, least);
+    if (refusal?.limit === 'wallet') {
+      await this.d.settlement.refreshWallet(`user:${p.user.id}`);
+      refusal = await this.d.book.check(p.user.id, p.key, least);
+    }
+    if (refusal) throw insufficient(refusal);
   }
 
   /** Reserve; if refused, re-read the wallet once (a top-up may have landed) and try again. */
@@ -255,30 +269,19 @@ export class Relay {
     this.d.log.warn({ channel: ch.name, status }, 'upstream refused the channel credentials; channel disabled until an operator checks it');
   }
 
-  /** Non-stream: forward the whole upstream body unchanged, settle from its usage. */
+  /** Non-stream: forward the whole upstream body unchanged, settle from its usage (or count it: responseUsage.ts). */
   /** @internal (Attempt) */
   sendWhole(call: RelayCall, p: Prepared, log: LogRow, buf: Buffer, status: number, started: number): void {
-    let usage: Usage | null = null;
-    let source: 'upstream' | 'counted' = 'upstream';
-    try {
-      const j = JSON.parse(buf.toString('utf8'));
-      usage = usageFrom(j.usage);
-      if (!usage) {
-        source = 'counted';
-        usage = { promptTokens: p.promptCount, completionTokens: countText(textOfResponse(j)), cachedTokens: 0 };
-      }
-    } catch {
-      source = 'counted';
-      usage = { promptTokens: p.promptCount, completionTokens: 0, cachedTokens: 0 };
-    }
     call.res.writeHead(status, { 'content-type': 'application/json', 'content-length': buf.length, 'x-request-id': call.requestId });
     call.res.end(buf);
-    this.settle(p, log, usage, source, status, started, 'charged for the completed response');
+    const read = readWholeBody(buf);
+    if (read.usage) this.settle(p, log, read.usage, 'upstream', status, started, 'charged for the completed response');
+    else this.settleCounted(p, log, read.output, status, started, read.shape === 'json' ? 'charged for the completed response' : `charged for the completed response (an ${read.shape === 'sse' ? 'SSE' : 'unreadable'} body, counted)`);
   }
 
   /** A stream ended (normally, or `broken` by an error or abort): close the client's side and settle what was produced. */
   /** @internal (Attempt) */
-  endStream(call: RelayCall, p: Prepared, log: LogRow, tap: SseUsageTap, status: number, broken: boolean, clientGone: boolean, started: number): void {
+  endStream(call: RelayCall, p: Prepared, log: LogRow, tap: SseUsageTap, status: number, contentType: string | null, broken: boolean, clientGone: boolean, started: number): void {
     const out = call.res;
     const upstreamBroke = broken && !clientGone;
     const rest = tap.flushCarry();
@@ -287,25 +290,47 @@ export class Relay {
       out.write(`data: ${JSON.stringify({ error: { message: 'the upstream provider closed the stream before it finished', type: 'upstream_error', code: 'upstream_disconnected' } })}\n\n`);
     }
     if (!out.destroyed) out.end();
-    let usage = usageFrom(tap.usage);
-    let source: 'upstream' | 'counted' = 'upstream';
     const interrupted = upstreamBroke || clientGone;
-    const producedText = !usage || interrupted ? tap.producedText() : '';
-    if (!usage) {
-      source = 'counted';
-      usage = { promptTokens: p.promptCount, completionTokens: countText(producedText), cachedTokens: 0 };
-    }
+    let usage = usageFrom(tap.usage);
+    let output = '';
+    if (!usage && !interrupted && !/event-stream/i.test(contentType ?? 'text/event-stream')) {
+      // Asked to stream, answered with a whole body: read it as one.
+      const read = readWholeBody(tap.received());
+      usage = read.usage;
+      output = read.output;
+    } else if (!usage || interrupted) output = tap.producedText();
     // An interrupted stream is charged only if output (content or tool-call text) was produced; a bare role chunk is not output.
-    const produced = !interrupted || producedText.length > 0;
+    const produced = !interrupted || output.length > 0;
     let reason = 'charged for the completed stream';
     if (clientGone) reason = produced ? 'charged for the output produced before the client disconnected' : 'not charged: the client disconnected before any output';
     else if (upstreamBroke) reason = produced ? 'charged for the output produced before the upstream stream broke' : 'not charged: the upstream stream broke before any output';
-    if (!produced) usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
     if (interrupted) {
       log.error_code = clientGone ? 'client_disconnected' : 'upstream_disconnected';
       log.error_message = reason;
     }
-    this.settle(p, log, usage, source, status, started, reason);
+    if (!produced) this.settle(p, log, { promptTokens: 0, completionTokens: 0, cachedTokens: 0 }, usage ? 'upstream' : 'counted', status, started, reason);
+    else if (usage) this.settle(p, log, usage, 'upstream', status, started, reason);
+    else this.settleCounted(p, log, output, status, started, reason);
+  }
+
+  /**
+   * Settles from Tally's own count (the upstream reported no usage): the
+   * prompt as counted for the hold, the output counted now. A large text is
+   * counted on the counting thread, so the settlement may land a moment later;
+   * flush() waits for it.
+   */
+  private settleCounted(p: Prepared, log: LogRow, output: string, status: number, started: number, reason: string): void {
+    const prompt = billablePrompt(p.prompt, p.estimate);
+    const completion = countForBilling(output);
+    if (typeof prompt === 'number' && typeof completion === 'number') {
+      this.settle(p, log, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }, 'counted', status, started, reason);
+      return;
+    }
+    const done = Promise.all([prompt, completion])
+      .then(([pt, ct]) => this.settle(p, log, { promptTokens: pt, completionTokens: ct, cachedTokens: 0 }, 'counted', status, started, reason))
+      .catch((e) => this.d.log.error({ err: e, requestId: log.id }, 'could not settle a counted request'))
+      .finally(() => this.counting.delete(done));
+    this.counting.add(done);
   }
 
   private settle(p: Prepared, log: LogRow, usage: Usage, source: 'upstream' | 'counted', status: number, started: number, reason: string): void {
@@ -339,11 +364,6 @@ function pricingSnapshot(price: ModelPrice, group: Group): string {
   return json;
 }
 
-function firstInt(...vals: unknown[]): number | null {
-  for (const v of vals) if (Number.isInteger(v) && (v as number) > 0) return v as number;
-  return null;
-}
-
 /** Lowers the output cap in whichever field the client used (max_tokens when it used none: every upstream knows it). */
 function withMaxTokens(b: Record<string, any>, n: number): Record<string, any> {
   const out = { ...b };
@@ -372,38 +392,6 @@ function buildUpstreamBody(p: Prepared, upstreamModel: string): string {
   return JSON.stringify(b);
 }
 
-function validateShape(ep: Endpoint, b: Record<string, any>): void {
-  if (ep === 'chat.completions' && (!Array.isArray(b.messages) || b.messages.length === 0)) {
-    throw new TallyError('invalid_request', 'messages is required: a non-empty array of {role, content}', { status: 400, param: 'messages', retryable: false });
-  }
-  if (ep === 'completions' && b.prompt === undefined) throw new TallyError('invalid_request', 'prompt is required', { status: 400, param: 'prompt', retryable: false });
-  if (ep === 'embeddings' && (b.input === undefined || b.input === null || b.input === '')) throw new TallyError('invalid_request', 'input is required', { status: 400, param: 'input', retryable: false });
-  for (const f of ['max_tokens', 'max_completion_tokens', 'n'] as const) {
-    if (b[f] !== undefined && b[f] !== null && !(Number.isInteger(b[f]) && b[f] > 0)) {
-      throw new TallyError('invalid_request', `${f} must be a positive integer`, { status: 400, param: f, retryable: false });
-    }
-  }
-}
-
-function usageFrom(u: StreamUsage | null | undefined): Usage | null {
-  if (!u || typeof u !== 'object') return null;
-  const prompt = Number(u.prompt_tokens ?? 0);
-  const completion = Number(u.completion_tokens ?? 0);
-  if (!Number.isFinite(prompt) || !Number.isFinite(completion)) return null;
-  return { promptTokens: Math.max(0, Math.floor(prompt)), completionTokens: Math.max(0, Math.floor(completion)), cachedTokens: Math.max(0, Math.floor(Number(u.prompt_tokens_details?.cached_tokens ?? 0))) };
-}
-
-function textOfResponse(j: any): string {
-  let out = '';
-  for (const c of j?.choices ?? []) {
-    if (typeof c.text === 'string') out += c.text;
-    const m = c.message ?? {};
-    if (typeof m.content === 'string') out += m.content;
-    for (const t of m.tool_calls ?? []) out += (t.function?.name ?? '') + (t.function?.arguments ?? '');
-  }
-  return out;
-}
-
 function weightedShuffle<T extends { weight: number }>(items: T[]): T[] {
   const pool = items.map((i) => ({ i, w: Math.max(i.weight, 0) + 1e-9 }));
   const out: T[] = [];
@@ -418,6 +406,13 @@ function weightedShuffle<T extends { weight: number }>(items: T[]): T[] {
     out.push(pool.splice(idx, 1)[0].i);
   }
   return out;
+}
+
+function insufficient(r: ReserveRefusal): TallyError {
+  return new TallyError('insufficient_balance', r.message, {
+    status: 402, type: 'insufficient_balance', retryable: false,
+    details: { limit: r.limit, needed: formatMoney(r.needed, 6), available: formatMoney(r.usable > 0n ? r.usable : 0n, 6) },
+  });
 }
 
 function chargeReasonForError(err: TallyError): string {
@@ -486,6 +481,7 @@ function abortOnTimeout(u: UpstreamCall): void {
 class Attempt implements UpstreamSink {
   private mode: 'wait' | 'error' | 'whole' | 'stream' = 'wait';
   private status = 0;
+  private contentType: string | null = null;
   private retryAfter: string | null = null;
   private parts: Buffer[] = [];
   private size = 0;
@@ -569,6 +565,7 @@ class Attempt implements UpstreamSink {
       return;
     }
     this.ch.breaker.success();
+    this.contentType = h.contentType;
     this.log.ttfb_ms = Date.now() - this.started;
     if (!this.p.stream) {
       this.mode = 'whole';
@@ -612,7 +609,7 @@ class Attempt implements UpstreamSink {
   end(): void {
     if (this.mode === 'stream') {
       this.forwardPending();
-      this.relay.endStream(this.call, this.p, this.log, this.tap!, this.status, false, this.client.gone, this.started);
+      this.relay.endStream(this.call, this.p, this.log, this.tap!, this.status, this.contentType, false, this.client.gone, this.started);
       this.finish({ ok: true });
     } else if (this.mode === 'whole') {
       this.relay.sendWhole(this.call, this.p, this.log, this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size), this.status, this.started);
@@ -628,7 +625,7 @@ class Attempt implements UpstreamSink {
   error(err: Error): void {
     if (this.mode === 'stream') {
       this.forwardPending();
-      this.relay.endStream(this.call, this.p, this.log, this.tap!, this.status, true, this.client.gone, this.started);
+      this.relay.endStream(this.call, this.p, this.log, this.tap!, this.status, this.contentType, true, this.client.gone, this.started);
       this.finish({ ok: true });
       return;
     }

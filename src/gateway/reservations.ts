@@ -41,6 +41,16 @@ export interface Reservation {
   released: boolean;
 }
 
+function refusal(limit: LimitKind, needed: bigint, usable: bigint, keyLimit: bigint | null, atLeast: boolean): ReserveRefusal {
+  const cost = atLeast ? `this request needs at least ${formatMoney(needed, 6)} (its prompt and the least output)` : `this request may cost up to ${formatMoney(needed, 6)}`;
+  const left = formatMoney(usable > 0n ? usable : 0n, 6);
+  const message =
+    limit === 'wallet'
+      ? `insufficient balance: ${cost}, the wallet has ${left} available; top up or lower max_tokens`
+      : `this API key's spend limit is reached: ${cost}, ${left} of the key's limit ${formatMoney(keyLimit ?? 0n)} is left; raise the key's limit or use another key`;
+  return { limit, needed, usable, message };
+}
+
 export class ReservationBook {
   private wallets = new Map<string, Entry>();
   private keys = new Map<string, Entry>();
@@ -90,6 +100,19 @@ export class ReservationBook {
     return ku < wu ? { amount: ku, limit: 'key' } : { amount: wu, limit: 'wallet' };
   }
 
+  /** Whether `least` could be reserved now (nothing is reserved): the refusal, or null. */
+  async check(userId: string, key: { id: string; spendLimit: bigint | null }, least: bigint): Promise<ReserveRefusal | null> {
+    const w = await this.entry(this.wallets, walletAccountId(userId), () => this.loadWallet(walletAccountId(userId)));
+    const wu = w.base - w.reserved - w.unsettled;
+    if (wu < least) return refusal('wallet', least, wu, key.spendLimit, true);
+    const limit = key.spendLimit;
+    if (limit === null) return null;
+    const k = await this.entry(this.keys, key.id, () => this.loadKeyRemaining(key.id, limit));
+    k.limit = limit;
+    const ku = k.base - k.reserved - k.unsettled;
+    return ku < least ? refusal('key', least, ku, limit, true) : null;
+  }
+
   /**
    * Reserves `amount` against the wallet and, when the key has a spend limit,
    * the key. Synchronous after the entries are loaded, so two requests on
@@ -102,14 +125,10 @@ export class ReservationBook {
     const k = limit === null ? null : await this.entry(this.keys, key.id, () => this.loadKeyRemaining(key.id, limit));
     if (k) k.limit = limit!;
     const wu = w.base - w.reserved - w.unsettled;
-    if (wu < amount) {
-      return { limit: 'wallet', needed: amount, usable: wu, message: `insufficient balance: this request may cost up to ${formatMoney(amount, 6)}, the wallet has ${formatMoney(wu > 0n ? wu : 0n, 6)} available; top up or lower max_tokens` };
-    }
+    if (wu < amount) return refusal('wallet', amount, wu, limit, false);
     if (k) {
       const ku = k.base - k.reserved - k.unsettled;
-      if (ku < amount) {
-        return { limit: 'key', needed: amount, usable: ku, message: `this API key's spend limit is reached: this request may cost up to ${formatMoney(amount, 6)}, ${formatMoney(ku > 0n ? ku : 0n, 6)} of the key's limit ${formatMoney(limit!)} is left; raise the key's limit or use another key` };
-      }
+      if (ku < amount) return refusal('key', amount, ku, limit, false);
       k.reserved += amount;
       k.lastUsedAt = this.now();
     }

@@ -97,26 +97,47 @@ export class SseUsageTap {
     return this.stripUsage ? rest : EMPTY;
   }
 
+  /** Every byte received so far. */
+  received(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
   /** The text the model produced so far (content, tool call arguments, refusals, reasoning), for counting. */
   producedText(): string {
-    let out = '';
-    const text = Buffer.concat(this.chunks).toString('utf8');
-    for (const ev of text.split(/\r?\n\r?\n/)) {
-      const obj = parseEvent(ev);
-      for (const c of obj?.choices ?? []) {
-        const d = c.delta ?? {};
-        if (typeof c.text === 'string') out += c.text; // legacy completions
-        if (typeof d.content === 'string') out += d.content;
-        if (typeof d.reasoning_content === 'string') out += d.reasoning_content;
-        if (typeof d.refusal === 'string') out += d.refusal;
-        for (const t of d.tool_calls ?? []) {
-          if (t.function?.name) out += t.function.name;
-          if (t.function?.arguments) out += t.function.arguments;
-        }
+    return producedText(this.received().toString('utf8'));
+  }
+}
+
+/** The text the model produced in an SSE body (content, tool call arguments, refusals, reasoning), for counting. */
+export function producedText(text: string): string {
+  let out = '';
+  for (const ev of text.split(/\r?\n\r?\n/)) {
+    const obj = parseEvent(ev);
+    for (const c of Array.isArray(obj?.choices) ? obj.choices : []) {
+      if (!c || typeof c !== 'object') continue;
+      const d = c.delta && typeof c.delta === 'object' ? c.delta : {};
+      if (typeof c.text === 'string') out += c.text; // legacy completions
+      if (typeof d.content === 'string') out += d.content;
+      if (typeof d.reasoning_content === 'string') out += d.reasoning_content;
+      if (typeof d.refusal === 'string') out += d.refusal;
+      for (const t of Array.isArray(d.tool_calls) ? d.tool_calls : []) {
+        if (typeof t?.function?.name === 'string') out += t.function.name;
+        if (typeof t?.function?.arguments === 'string') out += t.function.arguments;
       }
     }
-    return out;
   }
+  return out;
+}
+
+/** The usage object an SSE body reports (the last one), or null. */
+export function sseUsage(text: string): StreamUsage | null {
+  let usage: StreamUsage | null = null;
+  for (const ev of text.split(/\r?\n\r?\n/)) {
+    if (!ev.includes('"usage"')) continue;
+    const obj = parseEvent(ev);
+    if (obj?.usage && typeof obj.usage === 'object') usage = obj.usage;
+  }
+  return usage;
 }
 
 /** The JSON of one event's data lines, or null ([DONE], comments, malformed events: forwarded as is, never billed from). */

@@ -54,6 +54,21 @@ export interface MockBehavior {
   replyWords?: number;
   /** Number of content chunks a streamed reply is split into (default 16). */
   chunks?: number;
+  /**
+   * Read `stream` and `stream_options.include_usage` the way pydantic's lax
+   * mode does (vLLM-style servers): "true", "1", "yes", "on" and 1 are true.
+   */
+  laxBooleans?: boolean;
+  /** Answer chat and completions as an SSE stream whatever the request said. */
+  forceStream?: boolean;
+  /** Answer 200 with exactly this body (and content type, default application/json) instead of a real answer. */
+  rawReply?: { body: string; contentType?: string };
+}
+
+/** pydantic's lax boolean: what a coercing upstream makes of a loose value. */
+export function laxBoolean(v: unknown): boolean {
+  if (typeof v === 'string') return ['true', '1', 'yes', 'on', 't', 'y'].includes(v.trim().toLowerCase());
+  return v === true || v === 1;
 }
 
 export type BehaviorSource = MockBehavior | ((req: MockRequest) => MockBehavior);
@@ -482,6 +497,16 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
       return sendJson(res, 404, openAIError(`The model \`${body.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found'));
     }
 
+    if (b.rawReply) {
+      res.writeHead(200, { 'content-type': b.rawReply.contentType ?? 'application/json', 'content-length': String(Buffer.byteLength(b.rawReply.body)) });
+      res.end(b.rawReply.body);
+      return;
+    }
+    if (b.laxBooleans) {
+      const so = body.stream_options;
+      body = { ...body, stream: laxBoolean(body.stream), ...(so && typeof so === 'object' ? { stream_options: { ...so, include_usage: laxBoolean(so.include_usage) } } : {}) };
+    }
+    if (b.forceStream) body = { ...body, stream: true };
     if (path === '/embeddings') return embeddings(res, body, b);
     if (path === '/chat/completions') {
       if (!Array.isArray(body.messages) || body.messages.length === 0) {

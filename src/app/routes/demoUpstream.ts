@@ -11,11 +11,11 @@ export function demoUpstreamRoutes(app: FastifyInstance, _ctx: AppContext) {
   };
   app.post('/_demo/v1/chat/completions', { onRequest: guard }, async (req, reply) => {
     reply.hijack();
-    demoChat(req.body, reply.raw);
+    await demoChat(req.body, reply.raw);
   });
   app.post('/_demo/v1/embeddings', { onRequest: guard }, async (req, reply) => {
     reply.hijack();
-    demoEmbeddings(req.body, reply.raw);
+    await demoEmbeddings(req.body, reply.raw);
   });
   app.get('/_demo/v1/models', { onRequest: guard }, async () => ({
     object: 'list',

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
-import { countText } from '../tokens.ts';
+import { countForBilling } from '../tokenCounter.ts';
 
 // The built-in demo upstream: an OpenAI-compatible model that answers
 // offline, so the README's first request works on a fresh install. It is a
@@ -9,8 +9,9 @@ import { countText } from '../tokens.ts';
 
 export const DEMO_MODELS = { chat: 'demo-chat', embed: 'demo-embed' } as const;
 
-function promptTokens(messages: any[]): number {
-  return countText(messages.map((m) => (typeof m?.content === 'string' ? m.content : JSON.stringify(m?.content ?? ''))).join('\n')) + 3 * messages.length;
+// Counted like Tally counts (a large text on the counting thread: this upstream shares Tally's event loop).
+async function promptTokens(messages: any[]): Promise<number> {
+  return (await countForBilling(messages.map((m) => (typeof m?.content === 'string' ? m.content : JSON.stringify(m?.content ?? ''))).join('\n'))) + 3 * messages.length;
 }
 
 function reply(messages: any[]): string {
@@ -25,14 +26,14 @@ function words(text: string, maxTokens: number | undefined): string[] {
   return maxTokens ? parts.slice(0, Math.max(1, maxTokens)) : parts;
 }
 
-export function demoChat(body: any, res: ServerResponse): void {
+export async function demoChat(body: any, res: ServerResponse): Promise<void> {
   const messages = Array.isArray(body?.messages) ? body.messages : [];
   const id = `chatcmpl-demo${Date.now().toString(36)}`;
   const created = Math.floor(Date.now() / 1000);
   const model = body?.model ?? DEMO_MODELS.chat;
   const pieces = words(reply(messages), body?.max_tokens ?? body?.max_completion_tokens);
   const text = pieces.join('');
-  const usage = { prompt_tokens: promptTokens(messages), completion_tokens: countText(text), total_tokens: 0 };
+  const usage = { prompt_tokens: await promptTokens(messages), completion_tokens: await countForBilling(text), total_tokens: 0 };
   usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
   const finish = pieces.length < reply(messages).split(/(?<= )/).length ? 'length' : 'stop';
   if (body?.stream !== true) {
@@ -56,7 +57,7 @@ export function demoChat(body: any, res: ServerResponse): void {
   res.end('data: [DONE]\n\n');
 }
 
-export function demoEmbeddings(body: any, res: ServerResponse): void {
+export async function demoEmbeddings(body: any, res: ServerResponse): Promise<void> {
   const inputs: string[] = Array.isArray(body?.input) ? body.input.map((x: unknown) => String(x)) : [String(body?.input ?? '')];
   const data = inputs.map((text, index) => {
     const h = createHash('sha256').update(text).digest();
@@ -64,7 +65,8 @@ export function demoEmbeddings(body: any, res: ServerResponse): void {
     const norm = Math.hypot(...v) || 1;
     return { object: 'embedding', index, embedding: v.map((x) => x / norm) };
   });
-  const tokens = inputs.reduce((s, t) => s + countText(t), 0);
+  let tokens = 0;
+  for (const t of inputs) tokens += await countForBilling(t);
   const out = JSON.stringify({ object: 'list', data, model: body?.model ?? DEMO_MODELS.embed, usage: { prompt_tokens: tokens, total_tokens: tokens } });
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
   res.end(out);
