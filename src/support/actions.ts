@@ -99,6 +99,8 @@ export async function refund({ ctx, input }: { ctx: AppContext; input: { orderId
     const note = input.note?.trim() || `refund (${input.reason})`;
     const r = await requestApproval(ctx, {
       action: 'orders.refund', target: order.id, targetUserId: order.userId, value, reason: note, actor: input.actor,
+      // The same refund asked twice while the order is unchanged (a double click) is one request.
+      requestKey: `${order.id}:${formatMoney(amount)}:${formatMoney(order.refundedAmount)}`,
       params: { amount: formatMoney(amount), currency: order.currency, reason: input.reason },
     });
     return { kind: 'approval_pending', ...r };

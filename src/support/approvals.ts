@@ -93,7 +93,11 @@ export interface ApprovalRequest {
   requestKey?: string | null;
 }
 
-/** Records a pending request and its audit row in one transaction. Asking again with the same key answers the first request. */
+/**
+ * Records a pending request and its audit row in one transaction. Asking again
+ * with the same key answers the first request while it is pending or done; a
+ * rejected, failed or expired one frees its key, so it can be asked anew.
+ */
 export async function requestApproval(ctx: { db: DbOrTx; now(): number }, input: ApprovalRequest): Promise<{ approval: Approval; replayed: boolean }> {
   const requestKey = input.requestKey ? `${actorLabel(input.actor)}:${input.action}:${input.requestKey}`.slice(0, 300) : null;
   const existing = async () => {
@@ -149,7 +153,7 @@ export async function rejectApproval(ctx: { db: DbOrTx; now(): number }, input: 
   const done = await withTransaction(ctx.db, async (tx) => {
     const now = ctx.now();
     const moved = await tx.updateTable('support_approvals')
-      .set({ status: 'rejected', decided_by: actorLabel(input.actor), decided_by_user_id: input.actor.type === 'user' ? input.actor.userId : null, decision_reason: reason, decided_at: now, updated_at: now })
+      .set({ status: 'rejected', request_key: null, decided_by: actorLabel(input.actor), decided_by_user_id: input.actor.type === 'user' ? input.actor.userId : null, decision_reason: reason, decided_at: now, updated_at: now })
       .where('id', '=', a.id).where('status', '=', 'pending').executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) return false;
     await recordAudit(tx, { actor: input.actor, action: 'approval.reject', target: a.id, reason, before: { status: 'pending' }, after: { status: 'rejected' }, data: { action: a.action, target: a.target, user_id: a.targetUserId, amount: formatMoney(a.value), requested_by: a.requestedBy }, now });
@@ -182,7 +186,7 @@ export async function approveApproval(ctx: AppContext, input: { id: string; reas
     // Read after the UPDATE: it waited for a concurrent claim to commit, so this sees the outcome (PostgreSQL, read committed).
     const cur = rowToApproval(await tx.selectFrom('support_approvals').selectAll().where('id', '=', a.id).executeTakeFirstOrThrow());
     if (cur.status === 'pending') {
-      await tx.updateTable('support_approvals').set({ status: 'expired', updated_at: now }).where('id', '=', a.id).where('status', '=', 'pending').execute();
+      await tx.updateTable('support_approvals').set({ status: 'expired', request_key: null, updated_at: now }).where('id', '=', a.id).where('status', '=', 'pending').execute();
       return 'expired' as const;
     }
     // Approved before and its run never finished (a crash): take it over after the lease, and run it again under the same keys.
@@ -218,7 +222,7 @@ export async function approveApproval(ctx: AppContext, input: { id: string; reas
 async function finish(ctx: { db: DbOrTx; now(): number }, a: Approval, actor: Actor, status: 'executed' | 'failed', result: Record<string, unknown>) {
   await withTransaction(ctx.db, async (tx) => {
     const now = ctx.now();
-    const moved = await tx.updateTable('support_approvals').set({ status, result: JSON.stringify(result), updated_at: now }).where('id', '=', a.id).where('status', '=', 'approved').executeTakeFirst();
+    const moved = await tx.updateTable('support_approvals').set({ status, result: JSON.stringify(result), updated_at: now, ...(status === 'failed' ? { request_key: null } : {}) }).where('id', '=', a.id).where('status', '=', 'approved').executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 1 && status === 'failed') {
       await recordAudit(tx, { actor, action: 'approval.fail', target: a.id, reason: String((result.error as any)?.message ?? '').slice(0, 500), before: { status: 'approved' }, after: { status: 'failed' }, data: { action: a.action, ...result }, now });
     }

@@ -189,12 +189,16 @@ for (const dialect of testDialects()) {
         await w.t.ctx.db.updateTable('users').set({ role: 'support' }).where('id', '=', sup.userId).execute();
       }
       // Support asks for a compensation of an admin's own account: that admin may not approve it; another may.
-      const forAdm = await json(await post(sup, `/api/admin/users/${adm.userId}/compensate`, { amount: '11.00', reason: 'outage', ticket: 'TCK-31' }), 202);
+      const forAdm = await json(await post(sup, `/api/admin/users/${adm.userId}/compensate`, { amount: '11.00', reason: 'outage', ticket: 'TCK-31', idempotency_key: 'tck-31' }), 202);
       await errorOf(await post(adm, `/api/admin/approvals/${forAdm.approval.id}/approve`, { reason: 'fine' }), 403, 'self_action_forbidden');
       await errorOf(await post(adm, `/api/admin/approvals/${forAdm.approval.id}/reject`, { reason: 'fine' }), 403, 'self_action_forbidden');
       const rej = await json(await post(adm2, `/api/admin/approvals/${forAdm.approval.id}/reject`, { reason: 'not covered by the outage policy' }));
       assert.deepEqual([rej.approval.status, rej.approval.decided_by, rej.approval.decision_reason], ['rejected', `user:${adm2.userId}`, 'not covered by the outage policy']);
       await errorOf(await post(adm2, `/api/admin/approvals/${forAdm.approval.id}/approve`, { reason: 'changed my mind' }), 409, 'approval_already_decided');
+      // Rejected, the request frees its idempotency key: asking again is a new request.
+      const anew = await json(await post(sup, `/api/admin/users/${adm.userId}/compensate`, { amount: '11.00', reason: 'outage, with the status page link', ticket: 'TCK-31', idempotency_key: 'tck-31' }), 202);
+      assert.notEqual(anew.approval.id, forAdm.approval.id);
+      await json(await post(adm2, `/api/admin/approvals/${anew.approval.id}/reject`, { reason: 'still not covered' }));
       assert.equal(await balance(w.t, adm.userId), '0.00');
       assert.equal((await listAudit(w.t.ctx.db, { target: forAdm.approval.id, action: 'approval.reject' })).length, 1);
       await errorOf(await post(adm, `/api/admin/approvals/${r.approval.id}/approve`, { reason: '' }), 400, 'invalid_request');
@@ -213,6 +217,8 @@ for (const dialect of testDialects()) {
       await errorOf(await post(sup, `/api/admin/orders/${big.id}/refund`, { reason: 'requested_by_customer', force: true }), 400, 'forbidden');
       const req = await json(await post(sup, `/api/admin/orders/${big.id}/refund`, { reason: 'requested_by_customer', note: 'TCK-41' }), 202);
       assert.deepEqual([req.approval.action, req.approval.amount, req.approval.params.amount], ['orders.refund', '30.00', '30.00']);
+      const twice = await json(await post(sup, `/api/admin/orders/${big.id}/refund`, { reason: 'requested_by_customer', note: 'TCK-41' }), 202);
+      assert.deepEqual([twice.approval.id, twice.replayed], [req.approval.id, true], 'a double click is one request');
       assert.equal(await balance(w.t, c.userId), '30.00');
       const done = await approveConcurrently(req.approval.id);
       assert.equal(done.result.refund_id, `rfd_${req.approval.id}`);
