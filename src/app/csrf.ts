@@ -27,22 +27,24 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * How a state-changing route is guarded:
- * - `json`: the default, every console/account/admin route: origin check, JSON body only;
+ * - `json`: the default, every console/account/admin route (and any route added
+ *   later): origin check, JSON bodies only;
  * - `form`: the sandbox pay page's own HTML forms: origin check, form bodies allowed;
  * - `signed_callback`: payment providers' servers post here; the signature is the
  *   authentication, no session is involved, and the bodies are forms or raw bytes;
- * - `loopback`: the demo upstream, reachable only from this machine;
- * - `api_key`: the OpenAI-compatible API (sk- keys in a header, no cookie).
+ * - `loopback`: the demo upstream, reachable only from this machine.
+ * (Requests with an sk- key or the admin token and no cookie skip the origin
+ * check on any route, see below; the API prefixes are deliberately not exempt
+ * as such, since an operator may set TALLY_API_PREFIXES to something like /api.)
  */
-type OriginPolicy = 'json' | 'form' | 'signed_callback' | 'loopback' | 'api_key';
+type OriginPolicy = 'json' | 'form' | 'signed_callback' | 'loopback';
 
 const SIGNED_CALLBACKS = new Set(['/api/payments/stripe/webhook', '/api/payments/epay/notify', '/api/payments/sandbox/notify']);
 const FORM_ROUTES = new Set(['/api/payments/sandbox/pay/:id']);
 
-function originPolicy(url: string, config: Pick<Config, 'apiPrefixes'>): OriginPolicy {
+function originPolicy(url: string): OriginPolicy {
   if (SIGNED_CALLBACKS.has(url)) return 'signed_callback';
   if (url.startsWith('/_demo/')) return 'loopback';
-  if (config.apiPrefixes.some((p) => url === p || url.startsWith(p + '/'))) return 'api_key';
   return FORM_ROUTES.has(url) ? 'form' : 'json';
 }
 
@@ -54,7 +56,7 @@ export function installOriginCheck(app: FastifyInstance, config: Config): void {
     if (!STATE_CHANGING.has(req.method)) return;
     const url = req.routeOptions.url;
     if (!url) return; // no such route: the 404 changes nothing
-    const policy = originPolicy(url, config);
+    const policy = originPolicy(url);
     if (policy !== 'json' && policy !== 'form') return;
     // The admin token and sk- keys travel in headers that a page on another
     // site cannot attach without a CORS preflight (which Tally never answers),
