@@ -125,7 +125,7 @@ export function AdminUser({ params, me }: PageProps) {
 
 type Bi = { en: string; zh: string };
 interface Diagnosis { summary: Bi; cases: { class: string; state: string; title: Bi; cause: Bi; next_step: Bi; evidence: string[] }[] }
-interface Attempt { id: string; code: string; outcome: string; ip: string | null; created_at: string }
+interface Attempt { id: string; code: string; outcome: string; times?: number; ip: string | null; created_at: string }
 
 /** A user's 360° view for staff: orders, ledger, redemptions, requests, tickets and the billing doctor. */
 function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
@@ -197,7 +197,8 @@ function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
           columns={[
             { key: 'at', label: t('usage.time'), render: (a) => fmtTime(a.created_at) },
             { key: 'code', label: t('redeem.code'), render: (a) => <span className="mono">{a.code}</span> },
-            { key: 'outcome', label: t('admin.orders.outcome'), render: (a) => a.outcome },
+            // Refused attempts are folded into one row per window: "rate_limited ×37".
+            { key: 'outcome', label: t('admin.orders.outcome'), render: (a) => ((a.times ?? 1) > 1 ? `${a.outcome} ×${a.times}` : a.outcome) },
             ...(isAdmin ? [{ key: 'ip', label: 'IP', render: (a: Attempt) => <span className="mono">{a.ip ?? '—'}</span> }] : []),
           ]}
         />
