@@ -209,7 +209,7 @@ for (const dialect of testDialects()) {
       assert.equal(await balance(w.t, c.userId), '0.00');
       const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
       const notes = detail.timeline.filter((e: any) => e.kind === 'note' && /unexpected shape/.test(e.reason ?? ''));
-      assert.equal(notes.filter((e: any) => e.reason.includes((malformed[0] as { id: string }).id)).length, 1, JSON.stringify(notes));
+      assert.equal(notes.filter((e: any) => e.reason.includes((malformed[0] as unknown as { id: string }).id)).length, 1, JSON.stringify(notes));
       assert.match(notes[0].reason, /checkout\.session\.completed/);
       assert.match(notes[0].reason, /data\.object\.currency/);
       // The well-formed event still credits.
