@@ -1,4 +1,4 @@
-import type { RateLimiter } from '../../lib/rateLimit.ts';
+import { addressKey, type RateLimiter } from '../../lib/rateLimit.ts';
 import { TallyError } from '../../lib/errors.ts';
 
 // A signed-in user's runs of the doctor, per user and per client IP, in the
@@ -30,7 +30,11 @@ export async function countDiagnosis(
 ): Promise<{ allowed: boolean; retryAfterMs: number }> {
   const l = input.limits ?? DOCTOR_LIMITS;
   const hits = [limiter.hit(`doctor:user:${input.userId}:1m`, l.perUserPerMinute, MINUTE), limiter.hit(`doctor:user:${input.userId}:1h`, l.perUserPerHour, HOUR)];
-  if (input.ip) hits.push(limiter.hit(`doctor:ip:${input.ip}:1m`, l.perIpPerMinute, MINUTE), limiter.hit(`doctor:ip:${input.ip}:1h`, l.perIpPerHour, HOUR));
+  if (input.ip) {
+    // IPv6 by its /64, like sign-in and redeem: one subscriber cannot take a fresh address per run.
+    const ip = addressKey(input.ip);
+    hits.push(limiter.hit(`doctor:ip:${ip}:1m`, l.perIpPerMinute, MINUTE), limiter.hit(`doctor:ip:${ip}:1h`, l.perIpPerHour, HOUR));
+  }
   const blocked = (await Promise.all(hits)).filter((r) => !r.allowed);
   return { allowed: blocked.length === 0, retryAfterMs: Math.max(0, ...blocked.map((r) => r.retryAfterMs)) };
 }
