@@ -81,8 +81,6 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   // Shutdown order (reverse of registration): settle everything, close pools, then the database.
   closers.push(() => catalog.close());
   closers.push(() => settlement.close());
-  // A settlement worker must be running before requests are served, or their settlements could only wait in memory.
-  await writer.ready();
   const ctx: AppContext = {
     config,
     dbh,

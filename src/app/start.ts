@@ -26,6 +26,8 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   if (swept) ctx.log.info({ swept }, 'voided holds that expired while Tally was down');
   const firstStart = opts.bootstrap === false ? null : await bootstrapFirstStart(ctx);
   if (firstStart && config.demo) await seedDemoChannel(ctx.db, config.secret);
+  // Until the settlement writer is up (a worker thread loads for a while), an answered request could only be settled in memory.
+  await ctx.settlement.ready();
   const app = await buildServer(ctx);
   await app.listen({ port: config.port, host: config.host });
   const addr = app.server.address();
