@@ -82,8 +82,6 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   closers.push(() => catalog.close());
   closers.push(() => settlement.close());
   closers.push(() => relay.flush()); // settlements still waiting for a token count, before the queue closes
-  // A settlement worker must be running before requests are served, or their settlements could only wait in memory.
-  await writer.ready();
   const ctx: AppContext = {
     config,
     dbh,

@@ -45,6 +45,8 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   for (const w of warnings) ctx.log.warn(w);
   const firstStart = opts.bootstrap === false ? null : await bootstrapFirstStart(ctx);
   if (firstStart && config.demo) await seedDemoChannel(ctx.db, config.secret);
+  // Until the settlement writer is up (a worker thread loads for a while), an answered request could only be settled in memory.
+  await ctx.settlement.ready();
   const app = await buildServer(ctx);
   await app.listen({ port: config.port, host: config.host });
   const addr = app.server.address();

@@ -54,6 +54,11 @@ export class SettlementQueue {
     } = {},
   ) {}
 
+  /** Resolves when settlements can be written; a server waits for it before it answers requests (the worker thread takes a while to load). */
+  ready(): Promise<void> {
+    return this.writer.ready();
+  }
+
   enqueue(item: SettlementItem): void {
     this.queue.push(item);
     this.queuedAt.push(performance.now());

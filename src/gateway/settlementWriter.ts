@@ -7,7 +7,7 @@ import { commitSettlementBatch, commitSettlementItemOnce, type Committed, type S
 export interface SettlementWriter {
   commitBatch(batch: SettlementItem[]): Promise<Committed>;
   commitItemOnce(item: SettlementItem): Promise<Committed>;
-  /** Resolves when the writer can commit (a worker thread has loaded and opened its connection). */
+  /** Starts the writer if it is not running and resolves when it can commit (a worker thread has loaded and opened its connection). */
   ready(): Promise<void>;
   close(): Promise<void>;
 }
@@ -83,7 +83,6 @@ export function workerWriter(databaseUrl: string): SettlementWriter {
       if (pending.size === 0) w.worker.unref();
     });
   };
-  running(); // start loading now: loading the worker's code can take seconds on a busy host
   return {
     commitBatch: (batch) => call('batch', batch),
     commitItemOnce: (item) => call('one', item),
