@@ -16,8 +16,9 @@ import { hasSignedInFrom } from './sessions.ts';
 //     in from an address they have used in the last 90 days, is not counted
 //     here and so is never locked out by strangers; from a new address during
 //     such an attack they wait like everyone else.
-// A success clears the account+address count and gives back its own hit on
-// the account-wide count (a right password is not a guess).
+// A success clears the account+address count and gives back its own hits on
+// the address and account-wide counts (a right password is not a guess): an
+// office of sixty people signing in from one NAT address is not locked out.
 
 export interface LoginLimits {
   perAddress: number;
@@ -78,11 +79,12 @@ export async function countLoginAttempt(
   return { allowed: true, retryAfterMs: 0, countedForAccount: true };
 }
 
-/** After a successful sign-in: the account+address failures are cleared; the account-wide hit is given back. */
+/** After a successful sign-in: the account+address failures are cleared; the address and account-wide hits are given back. */
 export async function clearLoginFailures(limiter: RateLimiter, input: { email: string; ip: string | null; counted: LoginLimitResult }): Promise<void> {
   const k = keys(input.email, input.ip);
   await Promise.all([
     limiter.reset(k.accountAddress),
+    limiter.forgive(k.address),
     ...(input.counted.countedForAccount ? [limiter.forgive(k.account), limiter.forgive(k.accountDay)] : []),
   ]);
 }

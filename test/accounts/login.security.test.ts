@@ -81,6 +81,17 @@ for (const dialect of testDialects()) {
       });
     });
 
+    test('sixty colleagues signing in from one office address are not locked out; a guesser there still is', async () => {
+      await withTally(dialect, async (t) => {
+        const colleagues = [];
+        for (let i = 0; i < 60; i++) colleagues.push(await seedUser(t));
+        for (const c of colleagues) assert.equal((await login(t, c.email, c.password)).status, 200, `${c.email} signs in`);
+        // Successes gave their address hits back; failures still count against the address.
+        for (let i = 0; i < 50; i++) await expectError(await login(t, `spray${i}@test.io`, 'Summer2024!'), 401, 'invalid_credentials');
+        await expectError(await login(t, 'spray-last@test.io', 'Summer2024!'), 429, 'rate_limited');
+      });
+    });
+
     // A client that talks to Tally directly must not be able to pick its own
     // address with X-Forwarded-For; otherwise every guess comes "from" a new IP
     // and the per-account lock never engages (and the same address feeds the

@@ -44,8 +44,8 @@ export async function startPayWorld(dialect: Dialect): Promise<PayWorld> {
 /** Each customer's signed-in fetch, so a helper can act as an order's owner. */
 const sessions = new Map<string, Awaited<ReturnType<typeof signIn>>>();
 
-export async function customer(t: TestTally, opts: { balance?: bigint } = {}) {
-  const s = await seedUser(t, { balance: opts.balance });
+export async function customer(t: TestTally, opts: { balance?: bigint; email?: string } = {}) {
+  const s = await seedUser(t, { balance: opts.balance, ...(opts.email ? { email: opts.email } : {}) });
   const f = await signIn(t, s.email, s.password);
   sessions.set(s.user.id, f);
   return { userId: s.user.id, email: s.email, f };
