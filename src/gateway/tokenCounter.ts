@@ -13,8 +13,8 @@ import { countText, utf8Bytes } from './tokens.ts';
 
 /** Counted on the calling thread: any text this short (random CJK, the worst measured: ~2 us a character once warm)... */
 export const ON_LOOP_CHARS = 2_048;
-/** ...or ASCII text this short (random punctuation, the worst ASCII: ~0.8 us a character; English ~0.02). */
-export const ON_LOOP_ASCII_CHARS = 8_192;
+/** ...or ASCII text this short (random punctuation, the worst ASCII: ~1-1.5 us a character; English ~0.02). */
+export const ON_LOOP_ASCII_CHARS = 4_096;
 /** How long a request waits for its prompt to be counted before the hold uses the byte ceiling. */
 export const HOLD_COUNT_BUDGET_MS = 1_000;
 /** How long a settlement waits for a count (upstream reported no usage) before billing the byte ceiling. */
