@@ -32,9 +32,11 @@ const MARGIN_DEN = 10;
 export interface PromptText {
   /**
    * Everything in the request the upstream turns into prompt tokens, piece by
-   * piece (message contents, tool definitions...). Kept apart, not joined: a
-   * large piece goes to the counting thread as the string JSON.parse made,
-   * with no copy. Each piece counts one more token for its separator.
+   * piece (message contents, tool definitions...). Kept apart, not joined:
+   * the string JSON.parse made posts to the counting thread in a fraction of
+   * a millisecond, where joining it to anything would first copy it on the
+   * event loop (measured: 10-40 ms for 1 MB on a busy machine). Each piece
+   * counts one more token for its separator.
    */
   pieces: string[];
   /** Their UTF-8 length, separators included. */

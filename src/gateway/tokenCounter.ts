@@ -2,18 +2,19 @@ import { Worker } from 'node:worker_threads';
 import { countText, utf8Bytes } from './tokens.ts';
 
 // Where token counting runs. Counting is linear (tokens.ts) but not free: the
-// worst text measured (random CJK) costs about 2 us a character, so 200 KB of
-// it would hold the event loop for half a second, and every other request
-// (and /healthz) with it. Small texts, the common case, are counted right
-// here as before; large ones go to one worker thread, with a deadline. When
+// worst text measured (random CJK) costs about 2 us a character, so 200,000
+// characters of it would hold the event loop for 400 ms, and every other
+// request (and /healthz) with it. Small texts, the common case, are counted
+// right here as before (at most ~5-10 ms in the worst case); larger ones go to
+// one worker thread, with a deadline. When
 // the worker cannot answer in time (busy, starting, gone) the caller gets
 // null and uses the byte ceiling instead (see promptEstimate.ts), so a flood
 // of large requests slows nobody but itself.
 
-/** Counted on the calling thread: any text this short (worst case measured ~5-10 ms)... */
-export const ON_LOOP_CHARS = 4_096;
-/** ...or ASCII text this short (ASCII costs at most ~0.3 us a character; English ~0.02). */
-export const ON_LOOP_ASCII_CHARS = 32_768;
+/** Counted on the calling thread: any text this short (random CJK, the worst measured: ~2 us a character once warm)... */
+export const ON_LOOP_CHARS = 2_048;
+/** ...or ASCII text this short (random punctuation, the worst ASCII: ~1-1.5 us a character; English ~0.02). */
+export const ON_LOOP_ASCII_CHARS = 4_096;
 /** How long a request waits for its prompt to be counted before the hold uses the byte ceiling. */
 export const HOLD_COUNT_BUDGET_MS = 1_000;
 /** How long a settlement waits for a count (upstream reported no usage) before billing the byte ceiling. */

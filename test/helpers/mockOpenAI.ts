@@ -270,8 +270,9 @@ export function mockEmbedding(text: string, dimensions = DEFAULT_EMBEDDING_DIMEN
   const out: number[] = [];
   let block = Buffer.alloc(0);
   let counter = 0;
+  const digest = createHash('sha256').update(text).digest('hex'); // the text is hashed once, however many blocks (a large input stays cheap)
   for (let i = 0; i < dimensions; i++) {
-    if ((i * 4) % 32 === 0) block = createHash('sha256').update(`${counter++}:${text}`).digest();
+    if ((i * 4) % 32 === 0) block = createHash('sha256').update(`${counter++}:${digest}`).digest();
     const u = block.readUInt32BE((i * 4) % 32) / 0xffffffff;
     out.push(u * 2 - 1);
   }
