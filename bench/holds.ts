@@ -55,7 +55,15 @@ async function sqliteTarget(): Promise<Target> {
   const handle = openDb(`sqlite:${join(dir, 'bench.db')}`);
   await migrateToLatest(handle);
   const { rows } = await sql<{ v: string }>`select sqlite_version() as v`.execute(handle.db);
-  return { dialect: 'sqlite', handle, version: `SQLite ${rows[0].v}`, cleanup: async () => { await handle.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    dialect: 'sqlite',
+    handle,
+    version: `SQLite ${rows[0].v}`,
+    cleanup: async () => {
+      await handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function postgresTarget(): Promise<Target> {
@@ -79,7 +87,15 @@ async function postgresTarget(): Promise<Target> {
     // that exist meanwhile nor is disturbed by them.
     await migrateToLatest(handle);
     const { rows } = await sql<{ v: string }>`select current_setting('server_version') as v`.execute(handle.db);
-    return { dialect: 'postgres', handle, version: `PostgreSQL ${rows[0].v}`, cleanup: async () => { await handle.close(); await drop(); } };
+    return {
+      dialect: 'postgres',
+      handle,
+      version: `PostgreSQL ${rows[0].v}`,
+      cleanup: async () => {
+        await handle.close();
+        await drop();
+      },
+    };
   } catch (e) {
     await handle.close().catch(() => {});
     await drop();
@@ -92,14 +108,23 @@ async function seedWallets(h: DbHandle): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < WALLETS; i++) {
     const id = await openWallet(h.db, { userId: `bench${i}` });
-    await createTransfer(h.db, { debitAccountId: SYSTEM_ACCOUNTS.paymentsIn, creditAccountId: id, amount: 1_000_000_000_000_000n, kind: 'payment', idempotencyKey: `bench:fund:${i}` });
+    await createTransfer(h.db, {
+      debitAccountId: SYSTEM_ACCOUNTS.paymentsIn,
+      creditAccountId: id,
+      amount: 1_000_000_000_000_000n,
+      kind: 'payment',
+      idempotencyKey: `bench:fund:${i}`,
+    });
     ids.push(id);
   }
   return ids;
 }
 
 /** Runs `call` from `concurrency` callers until the case's time is up. */
-async function measure(concurrency: number, call: (caller: number, i: number) => Promise<void>): Promise<Omit<CaseResult, 'database' | 'operation' | 'concurrency'>> {
+async function measure(
+  concurrency: number,
+  call: (caller: number, i: number) => Promise<void>,
+): Promise<Omit<CaseResult, 'database' | 'operation' | 'concurrency'>> {
   const latencies: number[] = [];
   const start = performance.now();
   const deadline = start + SECONDS * 1000;
@@ -115,7 +140,14 @@ async function measure(concurrency: number, call: (caller: number, i: number) =>
   const seconds = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
   const q = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0);
-  return { operations: latencies.length, seconds: round(seconds), perSecond: Math.round(latencies.length / seconds), p50Ms: q(0.5), p99Ms: q(0.99), maxMs: round(latencies[latencies.length - 1] ?? 0) };
+  return {
+    operations: latencies.length,
+    seconds: round(seconds),
+    perSecond: Math.round(latencies.length / seconds),
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    maxMs: round(latencies[latencies.length - 1] ?? 0),
+  };
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
@@ -125,7 +157,15 @@ async function benchTarget(t: Target, run: string): Promise<CaseResult[]> {
   const wallets = await seedWallets(t.handle);
   const wallet = (caller: number, i: number) => wallets[(caller * 2 + (i & 1)) % WALLETS];
   const hold = (key: string, debitAccountId: string) =>
-    createHold(db, { debitAccountId, creditAccountId: SYSTEM_ACCOUNTS.usageRevenue, amount: HOLD, kind: 'usage', reference: key, idempotencyKey: key, timeoutMs: 3_600_000 });
+    createHold(db, {
+      debitAccountId,
+      creditAccountId: SYSTEM_ACCOUNTS.usageRevenue,
+      amount: HOLD,
+      kind: 'usage',
+      reference: key,
+      idempotencyKey: key,
+      timeoutMs: 3_600_000,
+    });
 
   // Warm-up: connections, prepared plans, page cache.
   for (let i = 0; i < 50; i++) {
@@ -135,7 +175,9 @@ async function benchTarget(t: Target, run: string): Promise<CaseResult[]> {
 
   const results: CaseResult[] = [];
   for (const concurrency of [1, CONCURRENCY]) {
-    const holds = await measure(concurrency, async (c, i) => { await hold(`${run}:h:${concurrency}:${c}:${i}`, wallet(c, i)); });
+    const holds = await measure(concurrency, async (c, i) => {
+      await hold(`${run}:h:${concurrency}:${c}:${i}`, wallet(c, i));
+    });
     results.push({ database: t.dialect, operation: 'createHold', concurrency, ...holds });
     const cycles = await measure(concurrency, async (c, i) => {
       const { hold: h } = await hold(`${run}:c:${concurrency}:${c}:${i}`, wallet(c, i));
@@ -150,7 +192,16 @@ async function benchTarget(t: Target, run: string): Promise<CaseResult[]> {
 
 function printTable(rows: CaseResult[]): void {
   const header = ['database', 'operation', 'callers', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'max ms'];
-  const body = rows.map((r) => [r.database, r.operation, String(r.concurrency), String(r.operations), String(r.perSecond), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.maxMs.toFixed(2)]);
+  const body = rows.map((r) => [
+    r.database,
+    r.operation,
+    String(r.concurrency),
+    String(r.operations),
+    String(r.perSecond),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.maxMs.toFixed(2),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(header));
@@ -179,11 +230,28 @@ async function main(): Promise<void> {
   const now = new Date();
   const out = join(dirname(fileURLToPath(import.meta.url)), 'results', `holds-${now.toISOString().slice(0, 10)}.json`);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({
-    benchmark: 'holds', date: now.toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null,
-    loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg().map(round),
-    databases: versions, secondsPerCase: SECONDS, wallets: WALLETS, holdMicros: String(HOLD), postedMicros: String(POSTED), results,
-  }, null, 2) + '\n');
+  writeFileSync(
+    out,
+    JSON.stringify(
+      {
+        benchmark: 'holds',
+        date: now.toISOString(),
+        node: process.version,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? null,
+        loadAverageAtStart: loadAtStart,
+        loadAverageAtEnd: loadavg().map(round),
+        databases: versions,
+        secondsPerCase: SECONDS,
+        wallets: WALLETS,
+        holdMicros: String(HOLD),
+        postedMicros: String(POSTED),
+        results,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`\nwritten to ${out}`);
 }
 

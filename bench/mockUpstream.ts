@@ -8,7 +8,10 @@ const port = Number(process.argv[2] ?? 0);
 const created = Math.floor(Date.now() / 1000);
 const usage = { prompt_tokens: 12, completion_tokens: 16, total_tokens: 28 };
 const whole = JSON.stringify({
-  id: 'chatcmpl-bench', object: 'chat.completion', created, model: 'bench-model',
+  id: 'chatcmpl-bench',
+  object: 'chat.completion',
+  created,
+  model: 'bench-model',
   choices: [{ index: 0, message: { role: 'assistant', content: 'word '.repeat(16).trim(), refusal: null }, logprobs: null, finish_reason: 'stop' }],
   usage,
 });

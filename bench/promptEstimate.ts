@@ -12,7 +12,8 @@ import { readBillingFields } from '../src/gateway/requestFields.ts';
 import { collectPrompt, estimatePrompt } from '../src/gateway/promptEstimate.ts';
 
 function chinese(chars: number): string {
-  const common = '的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处队南给色光门即保治北造百规热领七海口东导器压志世金增争济阶油思术极交受联什认六共权收证改清己美再采转更单风切打白教速花带安场身车例真务具万每目至达走积示议声报斗完类八离华名确才科张信马节话米整空元况今集温传土许步群广石记需段研界拉林律叫且究观越织装影算低持音众书布复容儿须际商非验连断深难近矿千周委素技备半办青省列习响约支般史感劳便团往酸历市克何除消构府称太准精值号率族维划选标写存候毛亲快效斯院查江型眼王按格养易置派层片始却专状育厂京识适属圆包火住调满县局照参红细引听该铁价严龙飞';
+  const common =
+    '的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处队南给色光门即保治北造百规热领七海口东导器压志世金增争济阶油思术极交受联什认六共权收证改清己美再采转更单风切打白教速花带安场身车例真务具万每目至达走积示议声报斗完类八离华名确才科张信马节话米整空元况今集温传土许步群广石记需段研界拉林律叫且究观越织装影算低持音众书布复容儿须际商非验连断深难近矿千周委素技备半办青省列习响约支般史感劳便团往酸历市克何除消构府称太准精值号率族维划选标写存候毛亲快效斯院查江型眼王按格养易置派层片始却专状育厂京识适属圆包火住调满县局照参红细引听该铁价严龙飞';
   let seed = 42;
   let out = '';
   while (out.length < chars) {
@@ -23,13 +24,51 @@ function chinese(chars: number): string {
 }
 
 function english(bytes: number): string {
-  const words = ['the', 'ledger', 'records', 'every', 'transfer', 'twice,', 'once', 'as', 'a', 'debit', 'and', 'once', 'as', 'a', 'credit.', 'Support', 'staff', 'read', 'it', 'to', 'answer', 'questions', 'about', 'balances', 'orders', 'refunds', 'and', 'redeem', 'codes.'];
+  const words = [
+    'the',
+    'ledger',
+    'records',
+    'every',
+    'transfer',
+    'twice,',
+    'once',
+    'as',
+    'a',
+    'debit',
+    'and',
+    'once',
+    'as',
+    'a',
+    'credit.',
+    'Support',
+    'staff',
+    'read',
+    'it',
+    'to',
+    'answer',
+    'questions',
+    'about',
+    'balances',
+    'orders',
+    'refunds',
+    'and',
+    'redeem',
+    'codes.',
+  ];
   let out = '';
   for (let i = 0; out.length < bytes; i++) out += words[(i * 7) % words.length] + (i % 17 === 16 ? '\n' : ' ');
   return out.slice(0, bytes);
 }
 
-const chat = (content: string) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content }], max_tokens: 256 });
+const chat = (content: string) =>
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    messages: [
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content },
+    ],
+    max_tokens: 256,
+  });
 const SMALL = chat('Hello! Can you explain in two sentences what double-entry bookkeeping is, and why a gateway that bills API calls would use it?');
 
 const cases: Array<[string, string, number]> = [
@@ -71,12 +110,16 @@ for (const [name, raw, runs] of cases) {
     totals.push(r.total);
     last = r;
   }
-  console.log(`${name.padEnd(40)} parse ${median(parses).toFixed(3).padStart(8)} ms   estimate on the loop ${median(loops).toFixed(3).padStart(8)} ms, until counted ${median(totals).toFixed(1).padStart(7)} ms   count ${String(last.count).padStart(7)}   hold bound ${last.bound}`);
+  console.log(
+    `${name.padEnd(40)} parse ${median(parses).toFixed(3).padStart(8)} ms   estimate on the loop ${median(loops).toFixed(3).padStart(8)} ms, until counted ${median(totals).toFixed(1).padStart(7)} ms   count ${String(last.count).padStart(7)}   hold bound ${last.bound}`,
+  );
 }
 
 // The small request counted the way it was before this change (the text joined, counted in one call).
 const small = JSON.parse(SMALL);
 const t0 = performance.now();
 for (let i = 0; i < 2000; i++) countTokens(small.messages.map((m: { content: string }) => m.content + '\n').join(''));
-console.log(`${'small chat request, before'.padEnd(40)}                     estimate on the loop ${((performance.now() - t0) / 2000).toFixed(3).padStart(8)} ms`);
+console.log(
+  `${'small chat request, before'.padEnd(40)}                     estimate on the loop ${((performance.now() - t0) / 2000).toFixed(3).padStart(8)} ms`,
+);
 process.exit(0);

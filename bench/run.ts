@@ -16,7 +16,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const root = new URL('..', import.meta.url).pathname;
 const children: ChildProcess[] = [];
 
-function startProcess(cmd: string, args: string[], env: Record<string, string> = {}, ready: RegExp = /LISTENING (\d+)/): Promise<{ proc: ChildProcess; port: number }> {
+function startProcess(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  ready: RegExp = /LISTENING (\d+)/,
+): Promise<{ proc: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(proc);
@@ -46,12 +51,32 @@ interface LoadResult {
 }
 
 async function load(url: string, opts: { stream: boolean; connections: number; headers?: Record<string, string>; seconds?: number }): Promise<LoadResult> {
-  const body = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say sixteen words please.' }], stream: opts.stream, max_tokens: 64 });
+  const body = JSON.stringify({
+    model: 'bench-model',
+    messages: [{ role: 'user', content: 'Say sixteen words please.' }],
+    stream: opts.stream,
+    max_tokens: 64,
+  });
   const run = (duration: number) =>
-    autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json', ...(opts.headers ?? {}) }, connections: opts.connections, duration, pipelining: 1 });
+    autocannon({
+      url,
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...(opts.headers ?? {}) },
+      connections: opts.connections,
+      duration,
+      pipelining: 1,
+    });
   await run(1); // warm-up
   const r = await run(opts.seconds ?? SECONDS);
-  return { rps: Math.round(r.requests.average), latency_avg_ms: r.latency.average, latency_p50_ms: r.latency.p50, latency_p99_ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+  return {
+    rps: Math.round(r.requests.average),
+    latency_avg_ms: r.latency.average,
+    latency_p50_ms: r.latency.p50,
+    latency_p99_ms: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  };
 }
 
 /** Time to the first body byte of a streamed request, median over `n` sequential requests. */
@@ -94,7 +119,13 @@ async function openStreams(base: string, key: string, count: number, pid: number
   let opened = 0;
   const all = Array.from({ length: count }, async () => {
     try {
-      const res = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body, signal: ac.signal });
+      const res = await pool.request({
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body,
+        signal: ac.signal,
+      });
       if (res.statusCode === 200) opened++;
       for await (const _c of res.body) {
         /* keep reading */
@@ -120,10 +151,31 @@ async function main() {
   const bare = await startProcess(process.execPath, ['--import', 'tsx', 'bench/bareProxy.ts', '0', mockUrl]);
 
   const dir = mkdtempSync(join(tmpdir(), 'tally-bench-'));
-  const env = { TALLY_DATABASE_URL: `sqlite:${join(dir, 'tally.db')}`, TALLY_SECRET: 'bench-secret-0123456789abcdef', TALLY_DEMO: 'off', TALLY_LOG_LEVEL: 'warn' };
+  const env = {
+    TALLY_DATABASE_URL: `sqlite:${join(dir, 'tally.db')}`,
+    TALLY_SECRET: 'bench-secret-0123456789abcdef',
+    TALLY_DEMO: 'off',
+    TALLY_LOG_LEVEL: 'warn',
+  };
   tally(['model', 'set-price', '--model', 'bench-model', '--input', '0.15', '--output', '0.60'], env);
   tally(['model', 'set-price', '--model', 'slow-stream', '--input', '0.15', '--output', '0.60'], env);
-  tally(['channel', 'add', '--name', 'mock', '--type', 'openai', '--base-url', `${mockUrl}/v1`, '--api-key', 'sk-bench-upstream', '--models', 'bench-model,slow-stream'], env);
+  tally(
+    [
+      'channel',
+      'add',
+      '--name',
+      'mock',
+      '--type',
+      'openai',
+      '--base-url',
+      `${mockUrl}/v1`,
+      '--api-key',
+      'sk-bench-upstream',
+      '--models',
+      'bench-model,slow-stream',
+    ],
+    env,
+  );
   const user = tally(['admin', 'create-user', '--email', 'bench@tally.local', '--password', 'bench-password'], env);
   tally(['admin', 'credit', '--user', user.user.id, '--amount', '1000000.00', '--reason', 'benchmark funding'], env);
   const key = tally(['key', 'create', '--user', user.user.id, '--name', 'bench'], env).key as string;
@@ -133,7 +185,12 @@ async function main() {
 
   let portkey: { port: number } | null = null;
   try {
-    const pk = await startProcess(process.execPath, ['node_modules/@portkey-ai/gateway/build/start-server.js', '--port=18787', '--headless'], {}, /localhost:(\d{4,5})[\s\S]*Ready/);
+    const pk = await startProcess(
+      process.execPath,
+      ['node_modules/@portkey-ai/gateway/build/start-server.js', '--port=18787', '--headless'],
+      {},
+      /localhost:(\d{4,5})[\s\S]*Ready/,
+    );
     portkey = { port: pk.port };
   } catch (e) {
     results.portkey_error = String(e).slice(0, 300);
@@ -179,7 +236,12 @@ async function main() {
     stream_vs_bare: +(t.stream_c32.rps / b.stream_c32.rps).toFixed(3),
     added_latency_c1_ms: +(t.nonstream_c1.latency_avg_ms - b.nonstream_c1.latency_avg_ms).toFixed(3),
     added_first_byte_ms: +(results.first_byte_ms.tally - results.first_byte_ms.bare_proxy).toFixed(3),
-    ...(results.portkey ? { portkey_nonstream_vs_bare: +(results.portkey.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3), tally_vs_portkey_nonstream: +(t.nonstream_c32.rps / Math.max(1, results.portkey.nonstream_c32.rps)).toFixed(2) } : {}),
+    ...(results.portkey
+      ? {
+          portkey_nonstream_vs_bare: +(results.portkey.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+          tally_vs_portkey_nonstream: +(t.nonstream_c32.rps / Math.max(1, results.portkey.nonstream_c32.rps)).toFixed(2),
+        }
+      : {}),
   };
   results.targets = { nonstream_vs_bare: '>= 0.60', stream_vs_bare: '>= 0.50', added_latency_c1_ms: '<= 0.5', rss_at_1000_streams_mb: '<= 250' };
 
@@ -191,7 +253,13 @@ async function main() {
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   const file = join(root, `bench/results/relay-${results.date.slice(0, 10)}.json`);
   writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
-  console.log(JSON.stringify({ ratios: results.ratios, rss: results.tally_rss_mb, first_byte_ms: results.first_byte_ms, ledger_verify_ok: results.ledger_verify_ok }, null, 2));
+  console.log(
+    JSON.stringify(
+      { ratios: results.ratios, rss: results.tally_rss_mb, first_byte_ms: results.first_byte_ms, ledger_verify_ok: results.ledger_verify_ok },
+      null,
+      2,
+    ),
+  );
   console.log(`written to ${file}`);
   rmSync(dir, { recursive: true, force: true });
 }

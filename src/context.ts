@@ -38,8 +38,17 @@ export interface AppContext {
 
 /** Paths whose values never reach a log line. */
 export const LOG_REDACT = [
-  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'req.headers["x-admin-token"]',
-  'res.headers["set-cookie"]', '*.password', '*.api_key', '*.apiKey', '*.code', '*.secret', '*.card_number',
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'req.headers["x-admin-token"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.api_key',
+  '*.apiKey',
+  '*.code',
+  '*.secret',
+  '*.card_number',
 ];
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -67,7 +76,8 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   const book = new ReservationBook(dbh.db);
   const deadLetterFile = join(config.dataDir, 'unsettled.jsonl');
   // SQLite (file): settlement writes run on a worker thread with its own connection.
-  const writer = dbh.dialect === 'sqlite' && !dbh.url.endsWith(':memory:') && config.settleWorker ? workerWriter(dbh.url) : inProcessWriter(dbh.db, dbh.dialect);
+  const writer =
+    dbh.dialect === 'sqlite' && !dbh.url.endsWith(':memory:') && config.settleWorker ? workerWriter(dbh.url) : inProcessWriter(dbh.db, dbh.dialect);
   const settlement = new SettlementQueue(writer, book, log, {
     intervalMs: config.settleIntervalMs,
     maxIntervalMs: config.settleMaxIntervalMs,

@@ -97,9 +97,11 @@ export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date
   if (input.expiresAt !== undefined && input.expiresAt !== null && (!Number.isFinite(input.expiresAt) || input.expiresAt <= now)) {
     throw invalid('invalid_expiry', 'expiry must be a time in the future', 'expires_at');
   }
-  if (input.spendLimit !== undefined && input.spendLimit !== null && input.spendLimit <= 0n) throw invalid('invalid_limit', 'spend limit must be greater than zero', 'limit');
+  if (input.spendLimit !== undefined && input.spendLimit !== null && input.spendLimit <= 0n)
+    throw invalid('invalid_limit', 'spend limit must be greater than zero', 'limit');
   if (input.models) {
-    if (!Array.isArray(input.models) || input.models.some((m) => typeof m !== 'string' || !m.trim())) throw invalid('invalid_models', 'models must be a list of model names', 'models');
+    if (!Array.isArray(input.models) || input.models.some((m) => typeof m !== 'string' || !m.trim()))
+      throw invalid('invalid_models', 'models must be a list of model names', 'models');
   }
   if (input.ipAllowlist) buildIpAllowlist(input.ipAllowlist);
   const secret = KEY_PREFIX + randomBase62(KEY_BODY);
@@ -152,5 +154,9 @@ export async function revokeApiKey(db: DbOrTx, input: { userId: string; keyId: s
 /** Adds settled spend to a key (used by the relay's settlement, in its transaction). */
 export async function addKeySpend(db: DbOrTx, keyId: string, amount: bigint, now = Date.now()): Promise<void> {
   if (amount <= 0n) return;
-  await db.updateTable('api_keys').set({ spent: sql`spent + ${amount}`, last_used_at: now }).where('id', '=', keyId).execute();
+  await db
+    .updateTable('api_keys')
+    .set({ spent: sql`spent + ${amount}`, last_used_at: now })
+    .where('id', '=', keyId)
+    .execute();
 }

@@ -34,7 +34,14 @@ export async function bootstrapFirstStart(ctx: AppContext): Promise<FirstStart |
   await createUser(ctx.db, { email: ADMIN_EMAIL, password: adminPassword, nickname: 'admin', role: 'admin' }, { actor, currency: ctx.config.currency });
   if (!ctx.config.demo) return { adminEmail: ADMIN_EMAIL, adminPassword, demoEmail: '', demoPassword: '', demoKey: '' };
   const { user } = await createUser(ctx.db, { email: DEMO_EMAIL, password: demoPassword, nickname: 'demo' }, { actor, currency: ctx.config.currency });
-  await adjustBalanceManually(ctx.db, { userId: user.id, amount: DEMO_BALANCE, reason: 'demo balance on first start', actor, kind: 'demo_credit', idempotencyKey: 'bootstrap:demo-balance' });
+  await adjustBalanceManually(ctx.db, {
+    userId: user.id,
+    amount: DEMO_BALANCE,
+    reason: 'demo balance on first start',
+    actor,
+    kind: 'demo_credit',
+    idempotencyKey: 'bootstrap:demo-balance',
+  });
   const { secret } = await createApiKey(ctx.db, { userId: user.id, name: 'demo' }, ctx.now());
   return { adminEmail: ADMIN_EMAIL, adminPassword, demoEmail: DEMO_EMAIL, demoPassword, demoKey: secret };
 }

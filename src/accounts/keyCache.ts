@@ -47,7 +47,8 @@ export class KeyCache {
     const p = entry.value;
     if (!p) throw unauthorized('invalid_api_key', 'the API key is not valid; check that it was copied whole, or create a new one in the console');
     if (p.key.status !== 'active') throw unauthorized('api_key_revoked', 'this API key was revoked; create a new one in the console');
-    if (p.key.expiresAt !== null && p.key.expiresAt <= now) throw unauthorized('api_key_expired', `this API key expired at ${new Date(p.key.expiresAt).toISOString()}`);
+    if (p.key.expiresAt !== null && p.key.expiresAt <= now)
+      throw unauthorized('api_key_expired', `this API key expired at ${new Date(p.key.expiresAt).toISOString()}`);
     if (p.user.status !== 'active') throw unauthorized('account_disabled', 'the account that owns this API key is disabled');
     if (p.ipList && !ipAllowed(p.ipList, ip)) {
       throw new TallyError('ip_not_allowed', `requests from ${ip} are not allowed for this API key (IP allowlist)`, { status: 403, retryable: false });

@@ -22,35 +22,41 @@ export async function adjustBalanceManually(
   if (!reason) throw invalid('reason_required', 'say why: a manual balance change needs --reason', 'reason');
   if (reason.length > 500) throw invalid('reason_too_long', 'the reason must be at most 500 characters', 'reason');
   if (input.amount === 0n) throw invalid('invalid_amount', 'amount must not be zero', 'amount');
-  decideMoneyAction(input.actor, 'users.credit', { targetUserId: input.userId, value: input.amount < 0n ? -input.amount : input.amount, limit: 0n, what: 'credit or debit a balance' });
+  decideMoneyAction(input.actor, 'users.credit', {
+    targetUserId: input.userId,
+    value: input.amount < 0n ? -input.amount : input.amount,
+    limit: 0n,
+    what: 'credit or debit a balance',
+  });
   const wallet = walletAccountId(input.userId);
   const credit = input.amount > 0n;
   const key = input.idempotencyKey ?? `manual:${newId('aud')}`;
-  const run = () => withTransaction(db, async (tx) => {
-    const before = await findTransferByKey(tx, key);
-    const snapshot = before ? null : await walletState(tx, input.userId);
-    const result = await createTransfer(tx, {
-      debitAccountId: credit ? SYSTEM_ACCOUNTS.manual : wallet,
-      creditAccountId: credit ? wallet : SYSTEM_ACCOUNTS.manual,
-      amount: credit ? input.amount : -input.amount,
-      kind: input.kind ?? (credit ? 'manual_credit' : 'manual_debit'),
-      reference: null,
-      idempotencyKey: key,
-      metadata: { reason },
-    });
-    if (!before) {
-      await recordAudit(tx, {
-        actor: input.actor,
-        action: credit ? 'balance.credit' : 'balance.debit',
-        target: input.userId,
-        reason,
-        before: snapshot,
-        after: await walletState(tx, input.userId),
-        data: { amount: formatMoney(input.amount), transferId: result.transfer.id },
+  const run = () =>
+    withTransaction(db, async (tx) => {
+      const before = await findTransferByKey(tx, key);
+      const snapshot = before ? null : await walletState(tx, input.userId);
+      const result = await createTransfer(tx, {
+        debitAccountId: credit ? SYSTEM_ACCOUNTS.manual : wallet,
+        creditAccountId: credit ? wallet : SYSTEM_ACCOUNTS.manual,
+        amount: credit ? input.amount : -input.amount,
+        kind: input.kind ?? (credit ? 'manual_credit' : 'manual_debit'),
+        reference: null,
+        idempotencyKey: key,
+        metadata: { reason },
       });
-    }
-    return result;
-  });
+      if (!before) {
+        await recordAudit(tx, {
+          actor: input.actor,
+          action: credit ? 'balance.credit' : 'balance.debit',
+          target: input.userId,
+          reason,
+          before: snapshot,
+          after: await walletState(tx, input.userId),
+          data: { amount: formatMoney(input.amount), transferId: result.transfer.id },
+        });
+      }
+      return result;
+    });
   try {
     return await run();
   } catch (e) {

@@ -25,7 +25,16 @@ export async function login(
   const expiresAt = now + SESSION_TTL_MS;
   await db
     .insertInto('sessions')
-    .values({ id: newId('ses'), token_hash: sha256Hex(token), user_id: u.id, ip: input.ip ?? null, user_agent: input.userAgent?.slice(0, 300) ?? null, created_at: now, expires_at: expiresAt, revoked_at: null })
+    .values({
+      id: newId('ses'),
+      token_hash: sha256Hex(token),
+      user_id: u.id,
+      ip: input.ip ?? null,
+      user_agent: input.userAgent?.slice(0, 300) ?? null,
+      created_at: now,
+      expires_at: expiresAt,
+      revoked_at: null,
+    })
     .execute();
   const { passwordHash: _omit, ...user } = u;
   return { user, token, expiresAt };
@@ -41,7 +50,7 @@ export async function userForSession(db: DbOrTx, token: string, now = Date.now()
     .where('s.expires_at', '>', now)
     .where('s.revoked_at', 'is', null)
     .executeTakeFirst();
-  if (!r || r.status !== 'active') return null;
+  if (r?.status !== 'active') return null;
   return rowToUser(r);
 }
 

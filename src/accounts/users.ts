@@ -109,7 +109,11 @@ export async function resolveUser(db: DbOrTx, idOrEmail: string): Promise<User> 
 }
 
 export async function listUsers(db: DbOrTx, filter: { query?: string; limit?: number } = {}): Promise<User[]> {
-  let q = db.selectFrom('users').selectAll().orderBy('id', 'desc').limit(Math.min(filter.limit ?? 50, 200));
+  let q = db
+    .selectFrom('users')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(Math.min(filter.limit ?? 50, 200));
   if (filter.query) {
     const query = filter.query;
     q = q.where((eb) => eb.or([likeContains('email_normalized', normalizeEmail(query)), eb('id', '=', query), likeContains('nickname', query)]));

@@ -26,12 +26,24 @@ export function normalizeError(e: unknown): TallyError {
   if (typeof f?.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) {
     return new TallyError('invalid_request', f.message ?? 'invalid request', { status: f.statusCode, retryable: false });
   }
-  return new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500, type: 'internal_error', cause: e });
+  return new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', {
+    status: 500,
+    type: 'internal_error',
+    cause: e,
+  });
 }
 
 /** Console/account API shape: { error: { code, message, param?, details? } }. */
 export function accountApiError(err: TallyError, requestId: string) {
-  return { error: { code: err.code, message: err.message, ...(err.param ? { param: err.param } : {}), ...(err.details ? { details: err.details } : {}), request_id: requestId } };
+  return {
+    error: {
+      code: err.code,
+      message: err.message,
+      ...(err.param ? { param: err.param } : {}),
+      ...(err.details ? { details: err.details } : {}),
+      request_id: requestId,
+    },
+  };
 }
 
 /** OpenAI shape: { error: { message, type, param, code } }. */
@@ -40,8 +52,18 @@ export function openAIError(err: TallyError) {
 }
 
 const ANTHROPIC_TYPES: Record<number, string> = {
-  400: 'invalid_request_error', 401: 'authentication_error', 402: 'billing_error', 403: 'permission_error', 404: 'not_found_error',
-  413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error', 502: 'api_error', 503: 'overloaded_error', 504: 'timeout_error', 529: 'overloaded_error',
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  502: 'api_error',
+  503: 'overloaded_error',
+  504: 'timeout_error',
+  529: 'overloaded_error',
 };
 
 /** Anthropic shape: { type: "error", error: { type, message } }. */

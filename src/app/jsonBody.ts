@@ -29,7 +29,8 @@ export function jsonNestsDeeperThan(text: string, max = MAX_JSON_DEPTH): boolean
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped character
+      if (c === 92)
+        i++; // backslash: skip the escaped character
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 123 || c === 91) {
@@ -40,7 +41,10 @@ export function jsonNestsDeeperThan(text: string, max = MAX_JSON_DEPTH): boolean
 }
 
 export function tooDeep(): TallyError {
-  return new TallyError('json_too_deep', `the JSON body nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep; send a flatter body`, { status: 400, retryable: false });
+  return new TallyError('json_too_deep', `the JSON body nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep; send a flatter body`, {
+    status: 400,
+    retryable: false,
+  });
 }
 
 /** Parses a request body: 400 json_too_deep or invalid_json instead of anything thrown later. */

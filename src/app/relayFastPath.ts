@@ -31,7 +31,7 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
   for (const prefix of ctx.config.apiPrefixes) for (const [path, ep] of ENDPOINTS) routes.set(prefix + path, ep);
   const limit = ctx.config.maxBodyBytes;
   const trust = ctx.config.trustProxy === false ? null : proxyaddr.compile(ctx.config.trustProxy);
-  const clientIp = (req: IncomingMessage) => (trust ? proxyaddr(req, trust) : req.socket.remoteAddress ?? '');
+  const clientIp = (req: IncomingMessage) => (trust ? proxyaddr(req, trust) : (req.socket.remoteAddress ?? ''));
 
   return (req, res) => {
     if (req.method !== 'POST') return false;
@@ -43,7 +43,11 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
       res.shouldKeepAlive = false;
-      fail(res, requestId, new TallyError('body_too_large', `the request body is ${declared} bytes; this server accepts at most ${limit}`, { status: 413, retryable: false }));
+      fail(
+        res,
+        requestId,
+        new TallyError('body_too_large', `the request body is ${declared} bytes; this server accepts at most ${limit}`, { status: 413, retryable: false }),
+      );
       req.resume();
       return true;
     }
@@ -56,7 +60,11 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       if (size > limit) {
         tooLarge = true;
         res.shouldKeepAlive = false;
-        fail(res, requestId, new TallyError('body_too_large', `the request body is larger than the ${limit} bytes this server accepts`, { status: 413, retryable: false }));
+        fail(
+          res,
+          requestId,
+          new TallyError('body_too_large', `the request body is larger than the ${limit} bytes this server accepts`, { status: 413, retryable: false }),
+        );
         return;
       }
       chunks.push(c);
@@ -72,12 +80,10 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
         return;
       }
       const handle = () =>
-        ctx.relay
-          .handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res })
-          .catch((e) => {
-            ctx.log.error({ err: e, requestId }, 'relay failed');
-            fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
-          });
+        ctx.relay.handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res }).catch((e) => {
+          ctx.log.error({ err: e, requestId }, 'relay failed');
+          fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
+        });
       // A large body has just cost a decode and a parse on the event loop: let other requests run before its prompt is read.
       if (raw.length > LARGE_BODY) setImmediate(handle);
       else handle();

@@ -30,7 +30,27 @@ import { consoleRoutes } from './routes/console.ts';
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
 // Route modules in registration order. A module adds its file here.
-export const ROUTES: RouteModule[] = [healthRoutes, authRoutes, meRoutes, keyRoutes, adminUserRoutes, openaiRoutes, demoUpstreamRoutes, usageRoutes, adminGatewayRoutes, redeemRoutes, adminRedeemRoutes, orderRoutes, paymentCallbackRoutes, sandboxPayRoutes, adminOrderRoutes, consoleRoutes, supportRoutes, adminSupportRoutes, helpRoutes];
+export const ROUTES: RouteModule[] = [
+  healthRoutes,
+  authRoutes,
+  meRoutes,
+  keyRoutes,
+  adminUserRoutes,
+  openaiRoutes,
+  demoUpstreamRoutes,
+  usageRoutes,
+  adminGatewayRoutes,
+  redeemRoutes,
+  adminRedeemRoutes,
+  orderRoutes,
+  paymentCallbackRoutes,
+  sandboxPayRoutes,
+  adminOrderRoutes,
+  consoleRoutes,
+  supportRoutes,
+  adminSupportRoutes,
+  helpRoutes,
+];
 
 /**
  * The HTTP edge. Every response carries x-request-id; every error leaves in
@@ -72,7 +92,9 @@ export async function buildServer(ctx: AppContext, extraRoutes: RouteModule[] = 
     reply.code(err.status).send(shape ? shape(err) : accountApiError(err, req.id));
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(accountApiError(normalizeError(Object.assign(new Error(`no route ${req.method} ${req.url.split('?')[0]}`), { statusCode: 404 })), req.id));
+    reply
+      .code(404)
+      .send(accountApiError(normalizeError(Object.assign(new Error(`no route ${req.method} ${req.url.split('?')[0]}`), { statusCode: 404 })), req.id));
   });
   for (const r of [...ROUTES, ...extraRoutes]) r(app, ctx);
   return app;

@@ -23,12 +23,16 @@ export interface RunningTally {
 export function startupWarnings(config: Config, ctx: AppContext): string[] {
   const warnings: string[] = [];
   if (payments(ctx).providers.has('sandbox')) {
-    warnings.push('The SANDBOX payment provider is ON (TALLY_PAYMENT_SANDBOX=on): every signed-in user can top up their own balance without paying. Use it for demos and tests only, never where balances buy real upstream usage.');
+    warnings.push(
+      'The SANDBOX payment provider is ON (TALLY_PAYMENT_SANDBOX=on): every signed-in user can top up their own balance without paying. Use it for demos and tests only, never where balances buy real upstream usage.',
+    );
   }
   if (config.trustProxy !== false && config.secureCookies !== 'on') {
-    warnings.push(config.secureCookies === 'off'
-      ? 'TALLY_TRUST_PROXY is set but TALLY_SECURE_COOKIES=off: the session cookie is never marked Secure. Behind an HTTPS proxy set TALLY_SECURE_COOKIES=on.'
-      : 'TALLY_TRUST_PROXY is set but TALLY_SECURE_COOKIES is not on: the session cookie is marked Secure only on requests the proxy labels X-Forwarded-Proto: https. Behind an HTTPS proxy set TALLY_SECURE_COOKIES=on so the cookie never travels over plain HTTP.');
+    warnings.push(
+      config.secureCookies === 'off'
+        ? 'TALLY_TRUST_PROXY is set but TALLY_SECURE_COOKIES=off: the session cookie is never marked Secure. Behind an HTTPS proxy set TALLY_SECURE_COOKIES=on.'
+        : 'TALLY_TRUST_PROXY is set but TALLY_SECURE_COOKIES is not on: the session cookie is marked Secure only on requests the proxy labels X-Forwarded-Proto: https. Behind an HTTPS proxy set TALLY_SECURE_COOKIES=on so the cookie never travels over plain HTTP.',
+    );
   }
   return warnings;
 }

@@ -14,7 +14,7 @@ export function emit(opts: OutputOptions, result: Record<string, unknown>, human
 
 /** Prints an error the same two ways and sets a non-zero exit code. */
 export function emitError(opts: OutputOptions, e: unknown): void {
-  const code = isTallyError(e) ? e.code : (e as { code?: string })?.code ?? 'error';
+  const code = isTallyError(e) ? e.code : ((e as { code?: string })?.code ?? 'error');
   const message = e instanceof Error ? e.message : String(e);
   if (opts.json) process.stdout.write(JSON.stringify({ ok: false, error: { code, message } }) + '\n');
   else process.stderr.write(`error: ${message}${isTallyError(e) ? ` (${code})` : ''}\n`);

@@ -15,14 +15,21 @@ const schema = z.object({
   TALLY_ADMIN_TOKEN: z.string().min(16, 'TALLY_ADMIN_TOKEN must be at least 16 characters').optional(),
   TALLY_PUBLIC_URL: z.string().optional(),
   TALLY_ALLOWED_ORIGINS: z.string().default(''), // other origins whose pages may call the console API (e.g. a console served elsewhere)
-  TALLY_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('USD'),
+  TALLY_CURRENCY: z
+    .string()
+    .regex(/^[A-Z]{3}$/)
+    .default('USD'),
   TALLY_DEMO: z.enum(['on', 'off']).default('on'),
   TALLY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TALLY_TRUST_PROXY: z.string().default('off'),
   TALLY_SECURE_COOKIES: z.enum(['auto', 'on', 'off']).default('auto'),
   TALLY_HOLD_SWEEP_MS: z.coerce.number().int().min(100).default(5000),
   TALLY_API_PREFIXES: z.string().default('/v1,/api/v1'),
-  TALLY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
+  TALLY_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(8 * 1024 * 1024),
   TALLY_RELAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   TALLY_OVERSPEND: z.enum(['cap', 'reject']).default('cap'),
   TALLY_MIN_OUTPUT_TOKENS: z.coerce.number().int().min(1).default(16),
@@ -45,13 +52,28 @@ const schema = z.object({
   TALLY_PAYMENT_RATES: z.string().default(''), // operator exchange rates into the platform currency, e.g. "CNY=0.138,EUR=1.08"
   TALLY_PAYMENT_MIN: z.string().default('1.00'), // per order, in the platform currency
   TALLY_PAYMENT_MAX: z.string().default('10000.00'),
-  TALLY_PAYMENT_EXPIRY_MS: z.coerce.number().int().min(100).default(30 * 60_000),
+  TALLY_PAYMENT_EXPIRY_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(30 * 60_000),
   TALLY_PAYMENT_RECONCILE_AFTER_MS: z.coerce.number().int().min(0).default(60_000),
   TALLY_PAYMENT_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(30_000), // 0 = no background worker
-  TALLY_PAYMENT_STUCK_AFTER_MS: z.coerce.number().int().min(0).default(60 * 60_000),
-  TALLY_PAYMENT_DUPLICATE_WINDOW_MS: z.coerce.number().int().min(0).default(10 * 60_000),
+  TALLY_PAYMENT_STUCK_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60 * 60_000),
+  TALLY_PAYMENT_DUPLICATE_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 60_000),
   // Support money actions above this (platform currency) wait for an admin's approval (read by src/support/permissions.ts).
-  TALLY_SUPPORT_APPROVAL_ABOVE: z.string().regex(/^\d+(\.\d{1,6})?$/, 'TALLY_SUPPORT_APPROVAL_ABOVE must be an amount like 10.00').default('10.00'),
+  TALLY_SUPPORT_APPROVAL_ABOVE: z
+    .string()
+    .regex(/^\d+(\.\d{1,6})?$/, 'TALLY_SUPPORT_APPROVAL_ABOVE must be an amount like 10.00')
+    .default('10.00'),
 });
 
 export type Env = z.infer<typeof schema>;
@@ -113,9 +135,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     demo: e.TALLY_DEMO === 'on',
     logLevel: e.TALLY_LOG_LEVEL,
     secureCookies: e.TALLY_SECURE_COOKIES,
-    trustProxy: e.TALLY_TRUST_PROXY === 'off' || e.TALLY_TRUST_PROXY === '' ? false : e.TALLY_TRUST_PROXY.split(',').map((x) => x.trim()).filter(Boolean),
+    trustProxy:
+      e.TALLY_TRUST_PROXY === 'off' || e.TALLY_TRUST_PROXY === ''
+        ? false
+        : e.TALLY_TRUST_PROXY.split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
     holdSweepMs: e.TALLY_HOLD_SWEEP_MS,
-    apiPrefixes: e.TALLY_API_PREFIXES.split(',').map((p) => p.trim().replace(/\/$/, '')).filter(Boolean),
+    apiPrefixes: e.TALLY_API_PREFIXES.split(',')
+      .map((p) => p.trim().replace(/\/$/, ''))
+      .filter(Boolean),
     maxBodyBytes: e.TALLY_MAX_BODY_BYTES,
     relay: { maxAttempts: e.TALLY_RELAY_MAX_ATTEMPTS, overspend: e.TALLY_OVERSPEND, minOutputTokens: e.TALLY_MIN_OUTPUT_TOKENS, keyRpm: e.TALLY_KEY_RPM },
     catalogReloadMs: e.TALLY_CATALOG_RELOAD_MS,

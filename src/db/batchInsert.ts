@@ -18,7 +18,10 @@ export function batchInserter<T extends keyof Database & string>(table: T, colum
       const key = `${db.getExecutor().adapter.constructor.name}:${chunk.length}`;
       let text = cache.get(key);
       if (!text) {
-        text = db.insertInto(table).values(Array.from({ length: chunk.length }, () => dummy) as any).compile().sql;
+        text = db
+          .insertInto(table)
+          .values(Array.from({ length: chunk.length }, () => dummy) as any)
+          .compile().sql;
         cache.set(key, text);
       }
       const params: unknown[] = [];

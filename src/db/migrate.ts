@@ -32,7 +32,13 @@ async function migrateOnce(h: DbHandle): Promise<{ applied: string[] }> {
   // Kysely looks for its tables in every schema unless told which one; name
   // the current schema so databases with several Tally schemas (tests) work.
   const schema = h.dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(h.db)).rows[0]?.s : undefined;
-  const migrator = new Migrator({ db: h.db, provider, migrationTableName: 'tally_migrations', migrationLockTableName: 'tally_migrations_lock', ...(schema ? { migrationTableSchema: schema } : {}) });
+  const migrator = new Migrator({
+    db: h.db,
+    provider,
+    migrationTableName: 'tally_migrations',
+    migrationLockTableName: 'tally_migrations_lock',
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };

@@ -10,7 +10,7 @@ const checkpoint = () => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
   } catch (e) {
-    parentPort.postMessage({ error: String(e && e.message ? e.message : e) });
+    parentPort.postMessage({ error: String(e?.message ? e.message : e) });
   }
 };
 const timer = setInterval(checkpoint, workerData.intervalMs);

@@ -43,6 +43,12 @@ export class Breaker {
   }
 
   snapshot(now: number) {
-    return { state: this.state(now), consecutive_failures: this.failures, open_until: this.openUntil > now ? new Date(this.openUntil).toISOString() : null, last_error: this.lastError, last_error_at: this.lastErrorAt ? new Date(this.lastErrorAt).toISOString() : null };
+    return {
+      state: this.state(now),
+      consecutive_failures: this.failures,
+      open_until: this.openUntil > now ? new Date(this.openUntil).toISOString() : null,
+      last_error: this.lastError,
+      last_error_at: this.lastErrorAt ? new Date(this.lastErrorAt).toISOString() : null,
+    };
   }
 }

@@ -15,18 +15,38 @@ export async function testChannel(ctx: AppContext, channelId: string) {
   const upstreamModel = ch.modelMap[model] ?? model;
   const kind = ctx.catalog.prices.get(model)?.kind ?? 'chat';
   const path = ch.pathPrefix + (kind === 'embedding' ? '/embeddings' : '/chat/completions');
-  const body = kind === 'embedding' ? { model: upstreamModel, input: 'ping' } : { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 };
+  const body =
+    kind === 'embedding' ? { model: upstreamModel, input: 'ping' } : { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 };
   const started = Date.now();
   try {
     const res = await ch.pool.request({
-      path, method: 'POST', body: JSON.stringify(body),
+      path,
+      method: 'POST',
+      body: JSON.stringify(body),
       headers: { 'content-type': 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
-      headersTimeout: ch.firstByteTimeoutMs, bodyTimeout: ch.firstByteTimeoutMs,
+      headersTimeout: ch.firstByteTimeoutMs,
+      bodyTimeout: ch.firstByteTimeoutMs,
     });
     const text = await res.body.text();
     const ok = res.statusCode < 400;
-    return { ok, channel: ch.name, model, upstream_model: upstreamModel, status: res.statusCode, latency_ms: Date.now() - started, message: ok ? 'upstream answered' : stripSecrets(upstreamMessage(text), [ch.apiKey]) };
+    return {
+      ok,
+      channel: ch.name,
+      model,
+      upstream_model: upstreamModel,
+      status: res.statusCode,
+      latency_ms: Date.now() - started,
+      message: ok ? 'upstream answered' : stripSecrets(upstreamMessage(text), [ch.apiKey]),
+    };
   } catch (e) {
-    return { ok: false, channel: ch.name, model, upstream_model: upstreamModel, status: 0, latency_ms: Date.now() - started, message: `could not reach upstream: ${(e as { code?: string }).code ?? (e as Error).message}` };
+    return {
+      ok: false,
+      channel: ch.name,
+      model,
+      upstream_model: upstreamModel,
+      status: 0,
+      latency_ms: Date.now() - started,
+      message: `could not reach upstream: ${(e as { code?: string }).code ?? (e as Error).message}`,
+    };
   }
 }

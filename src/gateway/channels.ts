@@ -66,7 +66,10 @@ export interface ChannelInput {
 export function parseModelMap(s: string | undefined | null): Record<string, string> {
   const out: Record<string, string> = {};
   if (!s) return out;
-  for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [k, v] = pair.split('=').map((x) => x?.trim());
     if (!k || !v) throw invalid('invalid_model_map', `model map entry "${pair}" must look like public=upstream`, 'map');
     out[k] = v;
@@ -87,7 +90,10 @@ function validate(input: ChannelInput): void {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid('invalid_base_url', 'base URL must be http or https', 'base_url');
   }
   if (!Array.isArray(input.models) || input.models.length === 0) throw invalid('invalid_models', 'a channel must serve at least one model', 'models');
-  for (const [k, v] of [['priority', input.priority], ['weight', input.weight]] as const) {
+  for (const [k, v] of [
+    ['priority', input.priority],
+    ['weight', input.weight],
+  ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 1_000_000)) throw invalid(`invalid_${k}`, `${k} must be a whole number from 0 to 1000000`, k);
   }
 }
@@ -126,7 +132,11 @@ export async function listChannels(db: DbOrTx): Promise<Channel[]> {
 }
 
 export async function findChannel(db: DbOrTx, idOrName: string): Promise<Channel> {
-  const r = await db.selectFrom('channels').selectAll().where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])).executeTakeFirst();
+  const r = await db
+    .selectFrom('channels')
+    .selectAll()
+    .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+    .executeTakeFirst();
   if (!r) throw notFound('channel_not_found', `no channel "${idOrName}"`);
   return rowToChannel(r);
 }
@@ -137,5 +147,9 @@ export async function channelApiKey(db: DbOrTx, secret: string, id: string): Pro
 }
 
 export async function setChannelStatus(db: DbOrTx, input: { id: string; status: ChannelStatus; reason?: string | null }, now = Date.now()): Promise<void> {
-  await db.updateTable('channels').set({ status: input.status, status_reason: input.reason ?? null, updated_at: now }).where('id', '=', input.id).execute();
+  await db
+    .updateTable('channels')
+    .set({ status: input.status, status_reason: input.reason ?? null, updated_at: now })
+    .where('id', '=', input.id)
+    .execute();
 }

@@ -7,7 +7,14 @@ import { DEMO_MODELS } from './providers/demo.ts';
 export async function seedDemoChannel(db: DbOrTx, secret: string): Promise<void> {
   const exists = await db.selectFrom('channels').select('id').where('name', '=', 'demo').executeTakeFirst();
   if (!exists) {
-    await createChannel(db, secret, { name: 'demo', type: 'demo', baseUrl: 'internal:demo', models: [DEMO_MODELS.chat, DEMO_MODELS.embed], priority: 0, weight: 1 });
+    await createChannel(db, secret, {
+      name: 'demo',
+      type: 'demo',
+      baseUrl: 'internal:demo',
+      models: [DEMO_MODELS.chat, DEMO_MODELS.embed],
+      priority: 0,
+      weight: 1,
+    });
   }
   // $0.50 / $1.50 per 1M tokens for chat, $0.02 per 1M for embeddings.
   await setModelPrice(db, { model: DEMO_MODELS.chat, inputPer1M: 500_000n, outputPer1M: 1_500_000n, kind: 'chat', maxOutputTokens: 1024 });

@@ -73,11 +73,16 @@ export async function setModelPrice(
 ): Promise<ModelPrice> {
   const model = input.model?.trim();
   if (!model || model.length > 200) throw invalid('invalid_model', 'model name must be 1 to 200 characters', 'model');
-  for (const [k, v] of [['input', input.inputPer1M], ['output', input.outputPer1M], ['cached-input', input.cachedInputPer1M ?? 0n]] as const) {
+  for (const [k, v] of [
+    ['input', input.inputPer1M],
+    ['output', input.outputPer1M],
+    ['cached-input', input.cachedInputPer1M ?? 0n],
+  ] as const) {
     if (v < 0n) throw invalid('invalid_price', `${k} price must not be negative`, k);
   }
   const maxOut = input.maxOutputTokens ?? 4096;
-  if (!Number.isInteger(maxOut) || maxOut < 1 || maxOut > 10_000_000) throw invalid('invalid_max_output', 'max output tokens must be a whole number from 1 to 10,000,000', 'max_output_tokens');
+  if (!Number.isInteger(maxOut) || maxOut < 1 || maxOut > 10_000_000)
+    throw invalid('invalid_max_output', 'max output tokens must be a whole number from 1 to 10,000,000', 'max_output_tokens');
   const row = {
     model,
     kind: input.kind ?? 'chat',
@@ -90,7 +95,16 @@ export async function setModelPrice(
   await db
     .insertInto('model_prices')
     .values(row)
-    .onConflict((oc) => oc.column('model').doUpdateSet({ kind: row.kind, input_per_1m: row.input_per_1m, output_per_1m: row.output_per_1m, cached_input_per_1m: row.cached_input_per_1m, max_output_tokens: row.max_output_tokens, updated_at: now }))
+    .onConflict((oc) =>
+      oc.column('model').doUpdateSet({
+        kind: row.kind,
+        input_per_1m: row.input_per_1m,
+        output_per_1m: row.output_per_1m,
+        cached_input_per_1m: row.cached_input_per_1m,
+        max_output_tokens: row.max_output_tokens,
+        updated_at: now,
+      }),
+    )
     .execute();
   return rowToPrice(row);
 }

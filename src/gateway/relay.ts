@@ -110,7 +110,9 @@ export class Relay {
       prepared = await this.prepare(call, log);
       await this.relay(call, prepared, log, started);
     } catch (e) {
-      const err = isTallyError(e) ? e : new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500, cause: e });
+      const err = isTallyError(e)
+        ? e
+        : new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500, cause: e });
       if (!isTallyError(e)) this.d.log.error({ err: e, requestId: call.requestId }, 'relay failed');
       log.status = err.status;
       log.error_code = err.code;
@@ -133,11 +135,16 @@ export class Relay {
     if (this.d.config.keyRpm > 0) {
       const rl = await this.d.limiter.hit(`rpm:${principal.key.id}`, this.d.config.keyRpm, 60_000);
       if (!rl.allowed) {
-        throw new TallyError('rate_limited', `this key is limited to ${this.d.config.keyRpm} requests per minute`, { status: 429, type: 'rate_limit_error', details: { retry_after: String(Math.ceil(rl.retryAfterMs / 1000)) } });
+        throw new TallyError('rate_limited', `this key is limited to ${this.d.config.keyRpm} requests per minute`, {
+          status: 429,
+          type: 'rate_limit_error',
+          details: { retry_after: String(Math.ceil(rl.retryAfterMs / 1000)) },
+        });
       }
     }
     const body = call.body;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new TallyError('invalid_request', 'the request body must be a JSON object', { status: 400, retryable: false });
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new TallyError('invalid_request', 'the request body must be a JSON object', { status: 400, retryable: false });
     const b = body as Record<string, any>;
     const fields = readBillingFields(call.endpoint, b);
     const { model, stream } = fields;
@@ -148,26 +155,41 @@ export class Relay {
     const routed = cat.channelsFor(model).length > 0;
     if (!price && !routed) {
       const hint = didYouMean(model, cat.servedModels());
-      throw new TallyError('model_not_found', `the model "${model}" does not exist${hint ? ` (did you mean "${hint}"?)` : ''}; GET /v1/models lists the models this key can use`, { status: 404, param: 'model', retryable: false });
+      throw new TallyError(
+        'model_not_found',
+        `the model "${model}" does not exist${hint ? ` (did you mean "${hint}"?)` : ''}; GET /v1/models lists the models this key can use`,
+        { status: 404, param: 'model', retryable: false },
+      );
     }
     const group = cat.group(principal.user.group);
     if (principal.key.models && !principal.key.models.includes(model)) {
-      throw new TallyError('model_not_allowed', `this API key may not use "${model}"; it is limited to: ${principal.key.models.join(', ')}`, { status: 403, param: 'model', retryable: false });
+      throw new TallyError('model_not_allowed', `this API key may not use "${model}"; it is limited to: ${principal.key.models.join(', ')}`, {
+        status: 403,
+        param: 'model',
+        retryable: false,
+      });
     }
     if (group.models && !group.models.includes(model)) {
       throw new TallyError('model_not_allowed', `the "${group.name}" group may not use "${model}"`, { status: 403, param: 'model', retryable: false });
     }
     if (!price) {
-      throw new TallyError('model_not_priced', `"${model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${model} ...)`, { status: 503, type: 'unavailable_error', retryable: false });
+      throw new TallyError(
+        'model_not_priced',
+        `"${model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${model} ...)`,
+        { status: 503, type: 'unavailable_error', retryable: false },
+      );
     }
     if (!routed) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`, { status: 503, type: 'unavailable_error' });
 
     const n = fields.choices;
-    const maxOut = call.endpoint === 'embeddings' ? 0 : fields.requestedMax ?? price.maxOutputTokens;
+    const maxOut = call.endpoint === 'embeddings' ? 0 : (fields.requestedMax ?? price.maxOutputTokens);
     const prompt = collectPrompt(b);
     // Refuse what cannot be paid before any tokenizer work: the least this request can hold.
     const leastOut = this.d.config.overspend === 'cap' ? Math.min(maxOut, this.d.config.minOutputTokens) : maxOut;
-    await this.refuseUnaffordable(principal, computeCost(price, { promptTokens: promptFloor(prompt), completionTokens: n * leastOut, cachedTokens: 0 }, group.multiplierPpm));
+    await this.refuseUnaffordable(
+      principal,
+      computeCost(price, { promptTokens: promptFloor(prompt), completionTokens: n * leastOut, cachedTokens: 0 }, group.multiplierPpm),
+    );
     const counted = estimatePrompt(prompt);
     const estimate = counted instanceof Promise ? await counted : counted;
     const promptEstimate = estimate.bound;
@@ -193,7 +215,19 @@ export class Relay {
     }
     log.held = reservation.amount;
     log.pricing = pricingSnapshot(price, group);
-    return { principal, model, price, group, body: outBody, raw: outBody === b ? call.raw : undefined, stream, clientWantsUsage: fields.clientWantsUsage, prompt, estimate, reservation };
+    return {
+      principal,
+      model,
+      price,
+      group,
+      body: outBody,
+      raw: outBody === b ? call.raw : undefined,
+      stream,
+      clientWantsUsage: fields.clientWantsUsage,
+      prompt,
+      estimate,
+      reservation,
+    };
   }
 
   /** 402 unless the wallet (and key limit) can pay `least`; re-reads the wallet once first (a top-up may have landed). */
@@ -228,7 +262,11 @@ export class Relay {
 
   private async relay(call: RelayCall, p: Prepared, log: LogRow, started: number): Promise<void> {
     const candidates = this.orderChannels(p.model);
-    if (!candidates.length) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, { status: 503, type: 'unavailable_error' });
+    if (!candidates.length)
+      throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, {
+        status: 503,
+        type: 'unavailable_error',
+      });
     const client = new ClientWatch(call.res);
     let lastFailure: AttemptFailure | null = null;
     let attempts = 0;
@@ -255,13 +293,21 @@ export class Relay {
       log.charge_reason = 'not charged: the client disconnected before any output';
       throw new TallyError('client_closed_request', 'the client closed the connection before the upstream answered', { status: 499, retryable: false });
     }
-    if (!lastFailure) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, { status: 503, type: 'unavailable_error' });
+    if (!lastFailure)
+      throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, {
+        status: 503,
+        type: 'unavailable_error',
+      });
     throw lastFailure.error;
   }
   private async markNeedsAttention(ch: RuntimeChannel, status: number): Promise<void> {
     ch.status = 'needs_attention';
     try {
-      await setChannelStatus(this.d.db, { id: ch.id, status: 'needs_attention', reason: `upstream answered ${status} to Tally's API key at ${new Date().toISOString()}` });
+      await setChannelStatus(this.d.db, {
+        id: ch.id,
+        status: 'needs_attention',
+        reason: `upstream answered ${status} to Tally's API key at ${new Date().toISOString()}`,
+      });
       await this.d.catalog.reload();
     } catch (e) {
       this.d.log.error({ err: e, channel: ch.id }, 'could not mark channel as needing attention');
@@ -276,18 +322,40 @@ export class Relay {
     call.res.end(buf);
     const read = readWholeBody(buf);
     if (read.usage) this.settle(p, log, read.usage, 'upstream', status, started, 'charged for the completed response');
-    else this.settleCounted(p, log, read.output, status, started, read.shape === 'json' ? 'charged for the completed response' : `charged for the completed response (an ${read.shape === 'sse' ? 'SSE' : 'unreadable'} body, counted)`);
+    else
+      this.settleCounted(
+        p,
+        log,
+        read.output,
+        status,
+        started,
+        read.shape === 'json'
+          ? 'charged for the completed response'
+          : `charged for the completed response (an ${read.shape === 'sse' ? 'SSE' : 'unreadable'} body, counted)`,
+      );
   }
 
   /** A stream ended (normally, or `broken` by an error or abort): close the client's side and settle what was produced. */
   /** @internal (Attempt) */
-  endStream(call: RelayCall, p: Prepared, log: LogRow, tap: SseUsageTap, status: number, contentType: string | null, broken: boolean, clientGone: boolean, started: number): void {
+  endStream(
+    call: RelayCall,
+    p: Prepared,
+    log: LogRow,
+    tap: SseUsageTap,
+    status: number,
+    contentType: string | null,
+    broken: boolean,
+    clientGone: boolean,
+    started: number,
+  ): void {
     const out = call.res;
     const upstreamBroke = broken && !clientGone;
     const rest = tap.flushCarry();
     if (rest.length && !out.destroyed) out.write(rest);
     if (upstreamBroke && !out.destroyed) {
-      out.write(`data: ${JSON.stringify({ error: { message: 'the upstream provider closed the stream before it finished', type: 'upstream_error', code: 'upstream_disconnected' } })}\n\n`);
+      out.write(
+        `data: ${JSON.stringify({ error: { message: 'the upstream provider closed the stream before it finished', type: 'upstream_error', code: 'upstream_disconnected' } })}\n\n`,
+      );
     }
     if (!out.destroyed) out.end();
     const interrupted = upstreamBroke || clientGone;
@@ -302,8 +370,10 @@ export class Relay {
     // An interrupted stream is charged only if output (content or tool-call text) was produced; a bare role chunk is not output.
     const produced = !interrupted || output.length > 0;
     let reason = 'charged for the completed stream';
-    if (clientGone) reason = produced ? 'charged for the output produced before the client disconnected' : 'not charged: the client disconnected before any output';
-    else if (upstreamBroke) reason = produced ? 'charged for the output produced before the upstream stream broke' : 'not charged: the upstream stream broke before any output';
+    if (clientGone)
+      reason = produced ? 'charged for the output produced before the client disconnected' : 'not charged: the client disconnected before any output';
+    else if (upstreamBroke)
+      reason = produced ? 'charged for the output produced before the upstream stream broke' : 'not charged: the upstream stream broke before any output';
     if (interrupted) {
       log.error_code = clientGone ? 'client_disconnected' : 'upstream_disconnected';
       log.error_message = reason;
@@ -342,9 +412,23 @@ export class Relay {
     log.cached_tokens = usage.cachedTokens;
     log.usage_source = source;
     log.cost = cost;
-    log.charge_reason = cost > 0n ? (log.charge_reason && log.charge_reason !== 'pending' ? `${reason}; ${log.charge_reason}` : reason) : reason.startsWith('not charged') ? reason : 'not charged: zero cost';
+    log.charge_reason =
+      cost > 0n
+        ? log.charge_reason && log.charge_reason !== 'pending'
+          ? `${reason}; ${log.charge_reason}`
+          : reason
+        : reason.startsWith('not charged')
+          ? reason
+          : 'not charged: zero cost';
     log.latency_ms = Date.now() - started;
-    this.d.settlement.enqueue({ requestId: log.id, walletId: p.reservation.walletId, keyId: p.principal.key.id, keyLimited: p.reservation.keyLimited, cost, log });
+    this.d.settlement.enqueue({
+      requestId: log.id,
+      walletId: p.reservation.walletId,
+      keyId: p.principal.key.id,
+      keyLimited: p.reservation.keyLimited,
+      cost,
+      log,
+    });
   }
 }
 
@@ -358,7 +442,13 @@ function pricingSnapshot(price: ModelPrice, group: Group): string {
   const k = `${group.name}\u0000${group.multiplierPpm}`;
   let json = byGroup.get(k);
   if (json === undefined) {
-    json = JSON.stringify({ input_per_1m: String(price.inputPer1M), output_per_1m: String(price.outputPer1M), cached_input_per_1m: price.cachedInputPer1M === null ? null : String(price.cachedInputPer1M), multiplier_ppm: String(group.multiplierPpm), group: group.name });
+    json = JSON.stringify({
+      input_per_1m: String(price.inputPer1M),
+      output_per_1m: String(price.outputPer1M),
+      cached_input_per_1m: price.cachedInputPer1M === null ? null : String(price.cachedInputPer1M),
+      multiplier_ppm: String(group.multiplierPpm),
+      group: group.name,
+    });
     byGroup.set(k, json);
   }
   return json;
@@ -410,7 +500,9 @@ function weightedShuffle<T extends { weight: number }>(items: T[]): T[] {
 
 function insufficient(r: ReserveRefusal): TallyError {
   return new TallyError('insufficient_balance', r.message, {
-    status: 402, type: 'insufficient_balance', retryable: false,
+    status: 402,
+    type: 'insufficient_balance',
+    retryable: false,
     details: { limit: r.limit, needed: formatMoney(r.needed, 6), available: formatMoney(r.usable > 0n ? r.usable : 0n, 6) },
   });
 }
@@ -436,13 +528,38 @@ export function sendError(res: ServerResponse, err: TallyError, requestId: strin
 
 function newLogRow(call: RelayCall, now: number): LogRow {
   return {
-    id: call.requestId, user_id: null, key_id: null, key_display: null, group_name: null, endpoint: call.endpoint, model: null, upstream_model: null,
-    channel_id: null, attempts: 0, stream: 0, status: 0, error_code: null, error_message: null, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0,
-    usage_source: null, held: 0n, cost: 0n, charged_amount: 0n, uncollected: 0n, charged: 0, charge_reason: 'pending', transfer_id: null, pricing: null,
-    latency_ms: null, ttfb_ms: null, client_ip: call.ip, created_at: now,
+    id: call.requestId,
+    user_id: null,
+    key_id: null,
+    key_display: null,
+    group_name: null,
+    endpoint: call.endpoint,
+    model: null,
+    upstream_model: null,
+    channel_id: null,
+    attempts: 0,
+    stream: 0,
+    status: 0,
+    error_code: null,
+    error_message: null,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    cached_tokens: 0,
+    usage_source: null,
+    held: 0n,
+    cost: 0n,
+    charged_amount: 0n,
+    uncollected: 0n,
+    charged: 0,
+    charge_reason: 'pending',
+    transfer_id: null,
+    pricing: null,
+    latency_ms: null,
+    ttfb_ms: null,
+    client_ip: call.ip,
+    created_at: now,
   };
 }
-
 
 /** The client's side of one relayed request: notices a disconnect and aborts the upstream attempt in flight. */
 class ClientWatch {
@@ -518,7 +635,9 @@ class Attempt implements UpstreamSink {
       {
         path: ch.pathPrefix + UPSTREAM_PATH[this.call.endpoint],
         method: 'POST',
-        headers: ch.apiKey ? { 'content-type': 'application/json', accept, authorization: `Bearer ${ch.apiKey}` } : { 'content-type': 'application/json', accept },
+        headers: ch.apiKey
+          ? { 'content-type': 'application/json', accept, authorization: `Bearer ${ch.apiKey}` }
+          : { 'content-type': 'application/json', accept },
         body: payload,
         headersTimeout: ch.firstByteTimeoutMs,
         bodyTimeout: ch.firstByteTimeoutMs,
@@ -612,7 +731,14 @@ class Attempt implements UpstreamSink {
       this.relay.endStream(this.call, this.p, this.log, this.tap!, this.status, this.contentType, false, this.client.gone, this.started);
       this.finish({ ok: true });
     } else if (this.mode === 'whole') {
-      this.relay.sendWhole(this.call, this.p, this.log, this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size), this.status, this.started);
+      this.relay.sendWhole(
+        this.call,
+        this.p,
+        this.log,
+        this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size),
+        this.status,
+        this.started,
+      );
       this.finish({ ok: true });
     } else {
       const ch = this.ch;

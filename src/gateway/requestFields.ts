@@ -108,7 +108,8 @@ export function readBillingFields(ep: Endpoint, b: Record<string, any>): Billing
   if (stream && ep === 'embeddings') throw bad('stream', 'embeddings cannot be streamed');
   let clientWantsUsage = false;
   if (!absent(b.stream_options)) {
-    if (!isObject(b.stream_options)) throw bad('stream_options', `stream_options must be an object such as {"include_usage": true}, not ${describe(b.stream_options)}`);
+    if (!isObject(b.stream_options))
+      throw bad('stream_options', `stream_options must be an object such as {"include_usage": true}, not ${describe(b.stream_options)}`);
     clientWantsUsage = optionalBoolean(b.stream_options, 'include_usage', 'stream_options.include_usage') && stream;
   }
   optionalBoolean(b, 'echo');
@@ -122,6 +123,6 @@ export function readBillingFields(ep: Endpoint, b: Record<string, any>): Billing
     stream,
     clientWantsUsage,
     choices: ep === 'embeddings' ? 0 : Math.max(n, bestOf ?? 1),
-    requestedMax: ep === 'embeddings' ? null : maxCompletionTokens ?? maxTokens,
+    requestedMax: ep === 'embeddings' ? null : (maxCompletionTokens ?? maxTokens),
   };
 }

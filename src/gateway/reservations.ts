@@ -42,7 +42,9 @@ export interface Reservation {
 }
 
 function refusal(limit: LimitKind, needed: bigint, usable: bigint, keyLimit: bigint | null, atLeast: boolean): ReserveRefusal {
-  const cost = atLeast ? `this request needs at least ${formatMoney(needed, 6)} (its prompt and the least output)` : `this request may cost up to ${formatMoney(needed, 6)}`;
+  const cost = atLeast
+    ? `this request needs at least ${formatMoney(needed, 6)} (its prompt and the least output)`
+    : `this request may cost up to ${formatMoney(needed, 6)}`;
   const left = formatMoney(usable > 0n ? usable : 0n, 6);
   const message =
     limit === 'wallet'
@@ -56,7 +58,11 @@ export class ReservationBook {
   private keys = new Map<string, Entry>();
   private loads = new Map<string, Promise<Entry>>();
 
-  constructor(private readonly db: DbOrTx, private readonly now: () => number = Date.now, private readonly staleMs = 5_000) {}
+  constructor(
+    private readonly db: DbOrTx,
+    private readonly now: () => number = Date.now,
+    private readonly staleMs = 5_000,
+  ) {}
 
   private async entry(map: Map<string, Entry>, id: string, load: () => Promise<bigint>): Promise<Entry> {
     const e = map.get(id);
@@ -64,22 +70,29 @@ export class ReservationBook {
     const key = `${map === this.wallets ? 'w' : 'k'}:${id}`;
     let p = this.loads.get(key);
     if (!p) {
-      p = load().then((base) => {
-        const fresh: Entry = { base, reserved: 0n, unsettled: 0n, loadedAt: this.now(), lastUsedAt: this.now() };
-        map.set(id, fresh);
-        this.loads.delete(key);
-        return fresh;
-      }, (err) => {
-        this.loads.delete(key);
-        throw err;
-      });
+      p = load().then(
+        (base) => {
+          const fresh: Entry = { base, reserved: 0n, unsettled: 0n, loadedAt: this.now(), lastUsedAt: this.now() };
+          map.set(id, fresh);
+          this.loads.delete(key);
+          return fresh;
+        },
+        (err) => {
+          this.loads.delete(key);
+          throw err;
+        },
+      );
       this.loads.set(key, p);
     }
     return p;
   }
 
   private loadWallet = async (walletId: string): Promise<bigint> => {
-    const r = await this.db.selectFrom('ledger_accounts').select(['balance', 'pending_debits', 'overdraft_limit']).where('id', '=', walletId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('ledger_accounts')
+      .select(['balance', 'pending_debits', 'overdraft_limit'])
+      .where('id', '=', walletId)
+      .executeTakeFirst();
     if (!r) return 0n;
     return toBig(r.balance) - toBig(r.pending_debits) + (r.overdraft_limit === null ? 0n : toBig(r.overdraft_limit));
   };

@@ -14,7 +14,11 @@ export function usageFrom(u: StreamUsage | null | undefined): Usage | null {
   const completion = Number(u.completion_tokens ?? 0);
   if (!Number.isFinite(prompt) || !Number.isFinite(completion)) return null;
   const cached = Number(u.prompt_tokens_details?.cached_tokens ?? 0);
-  return { promptTokens: Math.max(0, Math.floor(prompt)), completionTokens: Math.max(0, Math.floor(completion)), cachedTokens: Number.isFinite(cached) ? Math.max(0, Math.floor(cached)) : 0 };
+  return {
+    promptTokens: Math.max(0, Math.floor(prompt)),
+    completionTokens: Math.max(0, Math.floor(completion)),
+    cachedTokens: Number.isFinite(cached) ? Math.max(0, Math.floor(cached)) : 0,
+  };
 }
 
 /** The output text of a chat or legacy completion object (content, tool calls, refusals, reasoning). */

@@ -171,7 +171,10 @@ export class SettlementQueue {
     try {
       this.opts.deadLetter?.(item, error);
     } catch (e) {
-      this.log.fatal({ err: e, item: JSON.stringify(item, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) }, 'could not dead-letter a settlement; the item is in this log line');
+      this.log.fatal(
+        { err: e, item: JSON.stringify(item, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) },
+        'could not dead-letter a settlement; the item is in this log line',
+      );
     }
   }
 

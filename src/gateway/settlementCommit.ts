@@ -30,14 +30,56 @@ export interface Committed {
 }
 
 const insertTransfers = batchInserter('ledger_transfers', [
-  'id', 'debit_account_id', 'credit_account_id', 'amount', 'kind', 'reference', 'idempotency_key', 'hold_id', 'reverses_transfer_id',
-  'debit_balance_after', 'credit_balance_after', 'metadata', 'created_at',
+  'id',
+  'debit_account_id',
+  'credit_account_id',
+  'amount',
+  'kind',
+  'reference',
+  'idempotency_key',
+  'hold_id',
+  'reverses_transfer_id',
+  'debit_balance_after',
+  'credit_balance_after',
+  'metadata',
+  'created_at',
 ]);
-const insertLogs = batchInserter('request_logs', [
-  'id', 'user_id', 'key_id', 'key_display', 'group_name', 'endpoint', 'model', 'upstream_model', 'channel_id', 'attempts', 'stream', 'status',
-  'error_code', 'error_message', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'usage_source', 'held', 'cost', 'charged_amount',
-  'uncollected', 'charged', 'charge_reason', 'transfer_id', 'pricing', 'latency_ms', 'ttfb_ms', 'client_ip', 'created_at',
-], 100);
+const insertLogs = batchInserter(
+  'request_logs',
+  [
+    'id',
+    'user_id',
+    'key_id',
+    'key_display',
+    'group_name',
+    'endpoint',
+    'model',
+    'upstream_model',
+    'channel_id',
+    'attempts',
+    'stream',
+    'status',
+    'error_code',
+    'error_message',
+    'prompt_tokens',
+    'completion_tokens',
+    'cached_tokens',
+    'usage_source',
+    'held',
+    'cost',
+    'charged_amount',
+    'uncollected',
+    'charged',
+    'charge_reason',
+    'transfer_id',
+    'pricing',
+    'latency_ms',
+    'ttfb_ms',
+    'client_ip',
+    'created_at',
+  ],
+  100,
+);
 
 const availableOf = (r: { balance: unknown; pending_debits: unknown; overdraft_limit: unknown }) =>
   toBig(r.balance) - toBig(r.pending_debits) + (r.overdraft_limit === null ? 0n : toBig(r.overdraft_limit));
@@ -97,9 +139,15 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
         const cur = await q.executeTakeFirst();
         const avail = cur ? availableOf(cur) : 0n;
         charged = avail <= 0n ? 0n : avail < item.cost ? avail : item.cost;
-        row = charged > 0n
-          ? await tx.updateTable('ledger_accounts').set({ balance: sql`balance - ${charged}` }).where('id', '=', walletId).returning(['balance', 'pending_debits', 'overdraft_limit']).executeTakeFirst()
-          : cur;
+        row =
+          charged > 0n
+            ? await tx
+                .updateTable('ledger_accounts')
+                .set({ balance: sql`balance - ${charged}` })
+                .where('id', '=', walletId)
+                .returning(['balance', 'pending_debits', 'overdraft_limit'])
+                .executeTakeFirst()
+            : cur;
       }
       if (row) walletAvailable.set(walletId, availableOf(row));
       charges.push({ item, charged, balanceAfter: row ? toBig(row.balance) : 0n });
@@ -112,9 +160,19 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
     const uncollected = item.cost - charged;
     if (charged > 0n) {
       const t = {
-        id: newId('trf'), debit_account_id: walletId, credit_account_id: SYSTEM_ACCOUNTS.usageRevenue, amount: charged, kind: 'usage',
-        reference: item.requestId, idempotency_key: `usage:${item.requestId}`, hold_id: null, reverses_transfer_id: null,
-        debit_balance_after: balanceAfter, credit_balance_after: 0n, metadata: JSON.stringify({ model: log.model, key: log.key_display }), created_at: now,
+        id: newId('trf'),
+        debit_account_id: walletId,
+        credit_account_id: SYSTEM_ACCOUNTS.usageRevenue,
+        amount: charged,
+        kind: 'usage',
+        reference: item.requestId,
+        idempotency_key: `usage:${item.requestId}`,
+        hold_id: null,
+        reverses_transfer_id: null,
+        debit_balance_after: balanceAfter,
+        credit_balance_after: 0n,
+        metadata: JSON.stringify({ model: log.model, key: log.key_display }),
+        created_at: now,
       };
       transfers.push(t);
       revenueLegs.push({ row: t, amount: charged });
@@ -123,9 +181,19 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
     }
     if (uncollected > 0n) {
       const t = {
-        id: newId('trf'), debit_account_id: SYSTEM_ACCOUNTS.uncollected, credit_account_id: SYSTEM_ACCOUNTS.usageRevenue, amount: uncollected, kind: 'uncollected',
-        reference: item.requestId, idempotency_key: `uncollected:${item.requestId}`, hold_id: null, reverses_transfer_id: null,
-        debit_balance_after: 0n, credit_balance_after: 0n, metadata: JSON.stringify({ wallet: walletId }), created_at: now,
+        id: newId('trf'),
+        debit_account_id: SYSTEM_ACCOUNTS.uncollected,
+        credit_account_id: SYSTEM_ACCOUNTS.usageRevenue,
+        amount: uncollected,
+        kind: 'uncollected',
+        reference: item.requestId,
+        idempotency_key: `uncollected:${item.requestId}`,
+        hold_id: null,
+        reverses_transfer_id: null,
+        debit_balance_after: 0n,
+        credit_balance_after: 0n,
+        metadata: JSON.stringify({ wallet: walletId }),
+        created_at: now,
       };
       transfers.push(t);
       revenueLegs.push({ row: t, amount: uncollected });
@@ -141,7 +209,12 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
   }
 
   if (revenueTotal > 0n) {
-    const r = await tx.updateTable('ledger_accounts').set({ balance: sql`balance + ${revenueTotal}` }).where('id', '=', SYSTEM_ACCOUNTS.usageRevenue).returning('balance').executeTakeFirstOrThrow();
+    const r = await tx
+      .updateTable('ledger_accounts')
+      .set({ balance: sql`balance + ${revenueTotal}` })
+      .where('id', '=', SYSTEM_ACCOUNTS.usageRevenue)
+      .returning('balance')
+      .executeTakeFirstOrThrow();
     let running = toBig(r.balance) - revenueTotal;
     for (const leg of revenueLegs) {
       running += leg.amount;
@@ -149,7 +222,12 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
     }
   }
   if (uncollectedTotal > 0n) {
-    const r = await tx.updateTable('ledger_accounts').set({ balance: sql`balance - ${uncollectedTotal}` }).where('id', '=', SYSTEM_ACCOUNTS.uncollected).returning('balance').executeTakeFirstOrThrow();
+    const r = await tx
+      .updateTable('ledger_accounts')
+      .set({ balance: sql`balance - ${uncollectedTotal}` })
+      .where('id', '=', SYSTEM_ACCOUNTS.uncollected)
+      .returning('balance')
+      .executeTakeFirstOrThrow();
     let running = toBig(r.balance) + uncollectedTotal;
     for (const leg of uncollectedLegs) {
       running -= leg.amount;

@@ -75,7 +75,7 @@ export class SseUsageTap {
       const evStart = eventStart(complete, at);
       const evEnd = eventEnd(complete, at);
       const obj = parseEvent(complete.toString('utf8', evStart, evEnd));
-      if (obj && obj.usage && typeof obj.usage === 'object') {
+      if (obj?.usage && typeof obj.usage === 'object') {
         this.usage = obj.usage;
         if (this.stripUsage && Array.isArray(obj.choices) && obj.choices.length === 0) {
           kept.push(complete.subarray(from, evStart));

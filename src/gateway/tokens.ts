@@ -30,7 +30,23 @@ export const MAX_TOKEN_BYTES = 128;
 const AS_TEXT = { disallowedSpecial: new Set<string>() };
 
 function isSpace(c: number): boolean {
-  return c === 32 || c === 10 || c === 13 || c === 9 || c === 12 || c === 11 || c === 0xa0 || c === 0x3000 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x1680 || c === 0x202f || c === 0x205f || c === 0x85;
+  return (
+    c === 32 ||
+    c === 10 ||
+    c === 13 ||
+    c === 9 ||
+    c === 12 ||
+    c === 11 ||
+    c === 0xa0 ||
+    c === 0x3000 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x1680 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x85
+  );
 }
 
 /** Ordinary text is also cut where spaces follow a word, once a piece is this long (a worker checks its deadline between pieces); such a cut moves the count by a token at most, and rarely at all. */

@@ -3,7 +3,7 @@ import { TallyError } from '../lib/errors.ts';
 // Upstream failures, classified for failover and for the caller. Upstream
 // messages are kept (they help the user) with anything secret-looking masked.
 
-const SECRETISH = /\b(sk|pk|rk|key|sess)-[A-Za-z0-9_\-]{6,}/g;
+const SECRETISH = /\b(sk|pk|rk|key|sess)-[A-Za-z0-9_-]{6,}/g;
 
 export function stripSecrets(message: string, known: Array<string | null> = []): string {
   let out = message;
@@ -37,23 +37,46 @@ export function classifyStatus(status: number, body: string, apiKey: string | nu
   const msg = stripSecrets(upstreamMessage(body), [apiKey]);
   if (status === 401 || status === 403) {
     return {
-      failover: true, needsAttention: true, breaker: true,
-      error: new TallyError('upstream_auth_failed', `upstream channel "${channelName}" refused Tally's credentials (${status}); the operator has been alerted`, { status: 502, type: 'upstream_error' }),
+      failover: true,
+      needsAttention: true,
+      breaker: true,
+      error: new TallyError(
+        'upstream_auth_failed',
+        `upstream channel "${channelName}" refused Tally's credentials (${status}); the operator has been alerted`,
+        { status: 502, type: 'upstream_error' },
+      ),
     };
   }
   if (status === 429) {
     return {
-      failover: true, needsAttention: false, breaker: false,
-      error: new TallyError('upstream_rate_limited', `the upstream provider is rate limiting: ${msg}`, { status: 429, type: 'rate_limit_error', details: retryAfter ? { retry_after: retryAfter } : undefined }),
+      failover: true,
+      needsAttention: false,
+      breaker: false,
+      error: new TallyError('upstream_rate_limited', `the upstream provider is rate limiting: ${msg}`, {
+        status: 429,
+        type: 'rate_limit_error',
+        details: retryAfter ? { retry_after: retryAfter } : undefined,
+      }),
     };
   }
   if (status >= 500) {
-    return { failover: true, needsAttention: false, breaker: true, error: new TallyError('upstream_error', `upstream error ${status}: ${msg}`, { status: 502, type: 'upstream_error' }) };
+    return {
+      failover: true,
+      needsAttention: false,
+      breaker: true,
+      error: new TallyError('upstream_error', `upstream error ${status}: ${msg}`, { status: 502, type: 'upstream_error' }),
+    };
   }
   // Other 4xx: the request itself is wrong; another channel would say the same.
   return {
-    failover: false, needsAttention: false, breaker: false,
-    error: new TallyError('upstream_rejected_request', `the upstream provider rejected the request (${status}): ${msg}`, { status: status === 404 ? 400 : status, type: 'invalid_request_error', retryable: false }),
+    failover: false,
+    needsAttention: false,
+    breaker: false,
+    error: new TallyError('upstream_rejected_request', `the upstream provider rejected the request (${status}): ${msg}`, {
+      status: status === 404 ? 400 : status,
+      type: 'invalid_request_error',
+      retryable: false,
+    }),
   };
 }
 
@@ -61,10 +84,20 @@ export function classifyNetworkError(e: unknown, channelName: string): AttemptFa
   const code = (e as { code?: string })?.code ?? '';
   const name = (e as { name?: string })?.name ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return { failover: true, needsAttention: false, breaker: true, error: new TallyError('upstream_timeout', `upstream channel "${channelName}" did not answer in time`, { status: 504, type: 'timeout_error' }) };
+    return {
+      failover: true,
+      needsAttention: false,
+      breaker: true,
+      error: new TallyError('upstream_timeout', `upstream channel "${channelName}" did not answer in time`, { status: 504, type: 'timeout_error' }),
+    };
   }
   return {
-    failover: true, needsAttention: false, breaker: true,
-    error: new TallyError('upstream_unreachable', `could not reach upstream channel "${channelName}" (${code || name || 'network error'})`, { status: 502, type: 'upstream_error' }),
+    failover: true,
+    needsAttention: false,
+    breaker: true,
+    error: new TallyError('upstream_unreachable', `could not reach upstream channel "${channelName}" (${code || name || 'network error'})`, {
+      status: 502,
+      type: 'upstream_error',
+    }),
   };
 }

@@ -47,7 +47,12 @@ export function usageView(r: any) {
 }
 
 export async function listUsage(db: DbOrTx, f: UsageFilter) {
-  let q = db.selectFrom('request_logs').selectAll().where('user_id', '=', f.userId).orderBy('id', 'desc').limit(Math.min(f.limit ?? 50, 500));
+  let q = db
+    .selectFrom('request_logs')
+    .selectAll()
+    .where('user_id', '=', f.userId)
+    .orderBy('id', 'desc')
+    .limit(Math.min(f.limit ?? 50, 500));
   if (f.model) q = q.where('model', '=', f.model);
   if (f.keyId) q = q.where('key_id', '=', f.keyId);
   if (f.charged !== undefined) q = q.where('charged', '=', f.charged ? 1 : 0);
@@ -68,11 +73,30 @@ export async function explainUsage(db: DbOrTx, input: { userId: string | null; r
   if (r.pricing) {
     const p = JSON.parse(r.pricing);
     const price: ModelPrice = {
-      model: r.model ?? '', kind: 'chat', inputPer1M: BigInt(p.input_per_1m), outputPer1M: BigInt(p.output_per_1m),
-      cachedInputPer1M: p.cached_input_per_1m === null ? null : BigInt(p.cached_input_per_1m), maxOutputTokens: 0, updatedAt: 0,
+      model: r.model ?? '',
+      kind: 'chat',
+      inputPer1M: BigInt(p.input_per_1m),
+      outputPer1M: BigInt(p.output_per_1m),
+      cachedInputPer1M: p.cached_input_per_1m === null ? null : BigInt(p.cached_input_per_1m),
+      maxOutputTokens: 0,
+      updatedAt: 0,
     };
-    explanation = explainCost(price, { promptTokens: view.prompt_tokens, completionTokens: view.completion_tokens, cachedTokens: view.cached_tokens }, BigInt(p.multiplier_ppm));
-    return { ...view, pricing: { input_per_1m: formatMoney(price.inputPer1M), output_per_1m: formatMoney(price.outputPer1M), cached_input_per_1m: price.cachedInputPer1M === null ? null : formatMoney(price.cachedInputPer1M), multiplier: formatMoney(BigInt(p.multiplier_ppm), 1), group: p.group }, explanation };
+    explanation = explainCost(
+      price,
+      { promptTokens: view.prompt_tokens, completionTokens: view.completion_tokens, cachedTokens: view.cached_tokens },
+      BigInt(p.multiplier_ppm),
+    );
+    return {
+      ...view,
+      pricing: {
+        input_per_1m: formatMoney(price.inputPer1M),
+        output_per_1m: formatMoney(price.outputPer1M),
+        cached_input_per_1m: price.cachedInputPer1M === null ? null : formatMoney(price.cachedInputPer1M),
+        multiplier: formatMoney(BigInt(p.multiplier_ppm), 1),
+        group: p.group,
+      },
+      explanation,
+    };
   }
   return { ...view, pricing: null, explanation };
 }

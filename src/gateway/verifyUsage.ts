@@ -35,15 +35,19 @@ export async function verifyUsage(db: DbOrTx): Promise<VerifyCheck[]> {
       const cost = toBig(r.cost);
       const charged = toBig(r.charged_amount);
       const uncollected = toBig(r.uncollected);
-      if (cost !== charged + uncollected) logViolations.push(`${r.id}: cost ${formatMoney(cost)} ≠ charged ${formatMoney(charged)} + uncollected ${formatMoney(uncollected)}`);
+      if (cost !== charged + uncollected)
+        logViolations.push(`${r.id}: cost ${formatMoney(cost)} ≠ charged ${formatMoney(charged)} + uncollected ${formatMoney(uncollected)}`);
       if ((Number(r.charged) === 1) !== charged > 0n) logViolations.push(`${r.id}: charged=${r.charged} but charged_amount ${formatMoney(charged)}`);
       if (charged === 0n) {
         if (r.transfer_id) logViolations.push(`${r.id}: not charged, yet linked to transfer ${r.transfer_id}`);
         continue;
       }
-      if (!r.transfer_id || r.amount === null) logViolations.push(`${r.id}: charged ${formatMoney(charged)} but its usage transfer ${r.transfer_id ?? '(none)'} does not exist`);
+      if (!r.transfer_id || r.amount === null)
+        logViolations.push(`${r.id}: charged ${formatMoney(charged)} but its usage transfer ${r.transfer_id ?? '(none)'} does not exist`);
       else if (toBig(r.amount) !== charged || r.kind !== 'usage' || r.debit_account_id !== walletAccountId(r.user_id ?? '')) {
-        logViolations.push(`${r.id}: charged ${formatMoney(charged)} from ${walletAccountId(r.user_id ?? '')}, but transfer ${r.transfer_id} is ${r.kind} ${formatMoney(toBig(r.amount))} from ${r.debit_account_id}`);
+        logViolations.push(
+          `${r.id}: charged ${formatMoney(charged)} from ${walletAccountId(r.user_id ?? '')}, but transfer ${r.transfer_id} is ${r.kind} ${formatMoney(toBig(r.amount))} from ${r.debit_account_id}`,
+        );
       }
     }
   }
@@ -68,7 +72,8 @@ export async function verifyUsage(db: DbOrTx): Promise<VerifyCheck[]> {
       if (!o.idempotency_key.startsWith('usage:req_') && !o.idempotency_key.startsWith('uncollected:req_')) continue;
       entries++;
       if (!o.log_id) orphanViolations.push(`${o.id} (${o.idempotency_key}): no request log row`);
-      else if (o.kind === 'uncollected' && toBig(o.amount) !== toBig(o.uncollected ?? 0)) orphanViolations.push(`${o.id}: uncollected ${formatMoney(toBig(o.amount))}, the log row says ${formatMoney(toBig(o.uncollected ?? 0))}`);
+      else if (o.kind === 'uncollected' && toBig(o.amount) !== toBig(o.uncollected ?? 0))
+        orphanViolations.push(`${o.id}: uncollected ${formatMoney(toBig(o.amount))}, the log row says ${formatMoney(toBig(o.uncollected ?? 0))}`);
     }
   }
   checks.push(check('each usage entry has its request log row', orphanViolations, `${entries} usage entr(ies) have their log rows`));

@@ -53,9 +53,21 @@ export function rowToAccount(r: any): Account {
 /** Creates the system accounts if they are missing; idempotent, safe to race. */
 export async function ensureSystemAccounts(db: DbOrTx, currency = 'USD', now = Date.now()): Promise<void> {
   const rows = Object.entries(SYSTEM_ACCOUNTS).map(([name, id]) => ({
-    id, type: 'system' as const, user_id: null, name, currency, balance: 0n, pending_debits: 0n, overdraft_limit: null, created_at: now,
+    id,
+    type: 'system' as const,
+    user_id: null,
+    name,
+    currency,
+    balance: 0n,
+    pending_debits: 0n,
+    overdraft_limit: null,
+    created_at: now,
   }));
-  await db.insertInto('ledger_accounts').values(rows).onConflict((oc) => oc.column('id').doNothing()).execute();
+  await db
+    .insertInto('ledger_accounts')
+    .values(rows)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
 }
 
 /** Opens a user's wallet; called in the same transaction that creates the user. */
@@ -64,8 +76,15 @@ export async function openWallet(db: DbOrTx, input: { userId: string; currency?:
   await db
     .insertInto('ledger_accounts')
     .values({
-      id, type: 'wallet', user_id: input.userId, name: 'wallet', currency: input.currency ?? 'USD',
-      balance: 0n, pending_debits: 0n, overdraft_limit: input.overdraftLimit ?? 0n, created_at: input.now ?? Date.now(),
+      id,
+      type: 'wallet',
+      user_id: input.userId,
+      name: 'wallet',
+      currency: input.currency ?? 'USD',
+      balance: 0n,
+      pending_debits: 0n,
+      overdraft_limit: input.overdraftLimit ?? 0n,
+      created_at: input.now ?? Date.now(),
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();
@@ -102,7 +121,7 @@ export async function setOverdraftLimit(db: DbOrTx, accountId: string, limit: bi
     .executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) {
     const acc = await findAccount(db, accountId);
-    if (!acc || acc.type !== 'wallet') throw notFound('account_not_found', `wallet ${accountId} does not exist`);
+    if (acc?.type !== 'wallet') throw notFound('account_not_found', `wallet ${accountId} does not exist`);
     throw conflict('overdraft_in_use', `the wallet has ${formatMoney(acc.available)} available; a limit of ${formatMoney(limit)} would leave it overdrawn`);
   }
 }
@@ -112,5 +131,4 @@ export async function setOverdraftLimit(db: DbOrTx, accountId: string, limit: bi
  * the account stays within its overdraft limit after taking `amount` from what
  * is available (posted balance minus pending holds). Never read-then-write.
  */
-export const withinLimit = (amount: bigint) =>
-  sql<boolean>`(overdraft_limit IS NULL OR balance - pending_debits - ${amount} >= -overdraft_limit)`;
+export const withinLimit = (amount: bigint) => sql<boolean>`(overdraft_limit IS NULL OR balance - pending_debits - ${amount} >= -overdraft_limit)`;

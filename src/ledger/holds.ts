@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid, conflict, notFound, TallyError } from '../lib/errors.ts';
+import { invalid, conflict, notFound, type TallyError } from '../lib/errors.ts';
 import { toBig, formatMoney, MAX_MICROS } from './money.ts';
 import { withinLimit } from './accounts.ts';
 import { applyTransfer, explainFailedDebit, rowToTransfer, type Transfer } from './transfers.ts';
@@ -73,8 +73,14 @@ async function findHoldByKey(db: DbOrTx, key: string): Promise<Hold | null> {
 }
 
 function assertSameHold(h: Hold, input: HoldInput): void {
-  const same = h.debitAccountId === input.debitAccountId && h.creditAccountId === input.creditAccountId && h.amount === input.amount && h.kind === input.kind && (h.reference ?? null) === (input.reference ?? null);
-  if (!same) throw conflict('idempotency_key_reused', `idempotency key "${input.idempotencyKey}" was already used for a different hold (${h.id})`, { holdId: h.id });
+  const same =
+    h.debitAccountId === input.debitAccountId &&
+    h.creditAccountId === input.creditAccountId &&
+    h.amount === input.amount &&
+    h.kind === input.kind &&
+    (h.reference ?? null) === (input.reference ?? null);
+  if (!same)
+    throw conflict('idempotency_key_reused', `idempotency key "${input.idempotencyKey}" was already used for a different hold (${h.id})`, { holdId: h.id });
 }
 
 /** Reserves `amount` of the debit account's available balance, or throws insufficient_balance. */
@@ -156,7 +162,10 @@ function notPending(h: Hold): TallyError {
  * amount again returns the first result; posting 0 releases the hold with no
  * transfer. A hold past its timeout cannot be posted: it belongs to the sweeper.
  */
-export async function postHold(db: DbOrTx, input: { holdId: string; amount: bigint; metadata?: Record<string, unknown> | null; now?: number }): Promise<{ hold: Hold; transfer: Transfer | null; replayed: boolean }> {
+export async function postHold(
+  db: DbOrTx,
+  input: { holdId: string; amount: bigint; metadata?: Record<string, unknown> | null; now?: number },
+): Promise<{ hold: Hold; transfer: Transfer | null; replayed: boolean }> {
   if (typeof input.amount !== 'bigint' || input.amount < 0n) throw invalid('invalid_amount', 'a posted amount must be zero or more micro-units');
   return withTransaction(db, async (tx) => {
     const now = input.now ?? Date.now();
@@ -262,7 +271,11 @@ export async function expireHolds(db: DbOrTx, opts: { now?: number; limit?: numb
 }
 
 export async function listHolds(db: DbOrTx, filter: { accountId?: string; status?: HoldStatus; limit?: number } = {}): Promise<Hold[]> {
-  let q = db.selectFrom('ledger_holds').selectAll().orderBy('id', 'desc').limit(filter.limit ?? 100);
+  let q = db
+    .selectFrom('ledger_holds')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(filter.limit ?? 100);
   if (filter.accountId) q = q.where('debit_account_id', '=', filter.accountId);
   if (filter.status) q = q.where('status', '=', filter.status);
   return (await q.execute()).map(rowToHold);

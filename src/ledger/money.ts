@@ -69,7 +69,7 @@ export function formatMoney(v: Micros, minDecimals = 2): string {
 /** Integer division rounding up (toward +infinity) for non-negative operands. */
 export function divCeil(a: bigint, b: bigint): bigint {
   if (b <= 0n) throw new RangeError('divCeil: divisor must be positive');
-  if (a <= 0n) return -((-a) / b);
+  if (a <= 0n) return -(-a / b);
   return (a + b - 1n) / b;
 }
 

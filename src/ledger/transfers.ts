@@ -6,8 +6,18 @@ import { toBig, formatMoney, MAX_MICROS } from './money.ts';
 import { withinLimit } from './accounts.ts';
 
 export type TransferKind =
-  | 'manual_credit' | 'manual_debit' | 'demo_credit' | 'payment' | 'redeem' | 'usage' | 'uncollected'
-  | 'refund' | 'compensation' | 'reversal' | 'task' | 'test';
+  | 'manual_credit'
+  | 'manual_debit'
+  | 'demo_credit'
+  | 'payment'
+  | 'redeem'
+  | 'usage'
+  | 'uncollected'
+  | 'refund'
+  | 'compensation'
+  | 'reversal'
+  | 'task'
+  | 'test';
 
 export interface TransferInput {
   debitAccountId: string;
@@ -65,7 +75,8 @@ function validate(input: TransferInput): void {
   if (typeof input.amount !== 'bigint' || input.amount <= 0n) throw invalid('invalid_amount', 'a transfer amount must be a positive number of micro-units');
   if (input.amount > MAX_MICROS) throw invalid('invalid_amount', `a transfer amount must be at most ${formatMoney(MAX_MICROS)}`);
   if (input.debitAccountId === input.creditAccountId) throw invalid('same_account', 'a transfer needs two different accounts');
-  if (!input.idempotencyKey || input.idempotencyKey.length > 200) throw invalid('invalid_idempotency_key', 'an idempotency key of 1 to 200 characters is required');
+  if (!input.idempotencyKey || input.idempotencyKey.length > 200)
+    throw invalid('invalid_idempotency_key', 'an idempotency key of 1 to 200 characters is required');
 }
 
 /** Same key with different fields is a caller bug, refused as TigerBeetle and Stripe do. */
@@ -77,7 +88,9 @@ function assertSameTransfer(existing: Transfer, input: TransferInput): void {
     existing.kind === input.kind &&
     (existing.reference ?? null) === (input.reference ?? null);
   if (!same) {
-    throw conflict('idempotency_key_reused', `idempotency key "${input.idempotencyKey}" was already used for a different transfer (${existing.id})`, { transferId: existing.id });
+    throw conflict('idempotency_key_reused', `idempotency key "${input.idempotencyKey}" was already used for a different transfer (${existing.id})`, {
+      transferId: existing.id,
+    });
   }
 }
 
@@ -95,7 +108,9 @@ export async function getTransfer(db: DbOrTx, id: string): Promise<Transfer> {
 export class InsufficientFundsError extends TallyError {
   constructor(accountId: string, needed: bigint, available: bigint) {
     super('insufficient_balance', `insufficient balance: ${formatMoney(needed)} needed, ${formatMoney(available)} available`, {
-      status: 402, retryable: false, details: { accountId, needed: formatMoney(needed), available: formatMoney(available) },
+      status: 402,
+      retryable: false,
+      details: { accountId, needed: formatMoney(needed), available: formatMoney(available) },
     });
   }
 }
@@ -131,14 +146,23 @@ export async function applyTransfer(
       const release = input.releasePending ?? 0n;
       let q = tx
         .updateTable('ledger_accounts')
-        .set(release > 0n ? { balance: sql`balance - ${input.amount}`, pending_debits: sql`pending_debits - ${release}` } : { balance: sql`balance - ${input.amount}` })
+        .set(
+          release > 0n
+            ? { balance: sql`balance - ${input.amount}`, pending_debits: sql`pending_debits - ${release}` }
+            : { balance: sql`balance - ${input.amount}` },
+        )
         .where('id', '=', id);
       if (!input.skipLimitCheck) q = q.where(withinLimit(input.amount));
       const r = await q.returning('balance').executeTakeFirst();
       if (!r) await explainFailedDebit(tx, id, input.amount);
       balances.set(id, toBig(r!.balance));
     } else {
-      const r = await tx.updateTable('ledger_accounts').set({ balance: sql`balance + ${input.amount}` }).where('id', '=', id).returning('balance').executeTakeFirst();
+      const r = await tx
+        .updateTable('ledger_accounts')
+        .set({ balance: sql`balance + ${input.amount}` })
+        .where('id', '=', id)
+        .returning('balance')
+        .executeTakeFirst();
       if (!r) throw notFound('account_not_found', `ledger account ${id} does not exist`);
       balances.set(id, toBig(r.balance));
     }
@@ -249,11 +273,7 @@ export interface StatementEntry {
 }
 
 /** Every balance change of one account, newest first, with the balance after each. */
-export async function listStatement(
-  db: DbOrTx,
-  accountId: string,
-  opts: { limit?: number; before?: string; kind?: string } = {},
-): Promise<StatementEntry[]> {
+export async function listStatement(db: DbOrTx, accountId: string, opts: { limit?: number; before?: string; kind?: string } = {}): Promise<StatementEntry[]> {
   const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
   let q = db
     .selectFrom('ledger_transfers')

@@ -41,7 +41,9 @@ export async function verifyLedger(db: DbOrTx, opts: { now?: number; graceMs?: n
 
   const flows = await db
     .selectFrom(
-      db.selectFrom('ledger_transfers').select(['credit_account_id as account_id', 'amount'])
+      db
+        .selectFrom('ledger_transfers')
+        .select(['credit_account_id as account_id', 'amount'])
         .unionAll(db.selectFrom('ledger_transfers').select(['debit_account_id as account_id', sql<bigint>`-amount`.as('amount')]))
         .as('f'),
     )
@@ -78,7 +80,13 @@ export async function verifyLedger(db: DbOrTx, opts: { now?: number; graceMs?: n
     .where('expires_at', '<', now - (opts.graceMs ?? 0))
     .limit(MAX_LISTED)
     .execute();
-  checks.push(check('no pending hold past its timeout', stale.map((h) => `${h.id} expired at ${new Date(Number(h.expires_at)).toISOString()}`), 'no stale holds'));
+  checks.push(
+    check(
+      'no pending hold past its timeout',
+      stale.map((h) => `${h.id} expired at ${new Date(Number(h.expires_at)).toISOString()}`),
+      'no stale holds',
+    ),
+  );
 
   const dupKeys = await db
     .selectFrom('ledger_transfers')
@@ -87,7 +95,13 @@ export async function verifyLedger(db: DbOrTx, opts: { now?: number; graceMs?: n
     .having(sql`count(*)`, '>', 1)
     .limit(MAX_LISTED)
     .execute();
-  checks.push(check('idempotency keys are unique', dupKeys.map((d) => `${d.idempotency_key} used ${d.n} times`), 'all keys unique'));
+  checks.push(
+    check(
+      'idempotency keys are unique',
+      dupKeys.map((d) => `${d.idempotency_key} used ${d.n} times`),
+      'all keys unique',
+    ),
+  );
 
   const badPosts = await db
     .selectFrom('ledger_holds as h')
@@ -102,9 +116,22 @@ export async function verifyLedger(db: DbOrTx, opts: { now?: number; graceMs?: n
     )
     .limit(MAX_LISTED)
     .execute();
-  checks.push(check('posted holds match their transfers', badPosts.map((b) => `${b.id} (${b.status}): held ${b.amount}, posted ${b.posted_amount}, transfer ${b.transfer_id ?? 'none'} ${b.transfer_amount ?? ''}`), 'every posted hold has one transfer of the posted amount'));
+  checks.push(
+    check(
+      'posted holds match their transfers',
+      badPosts.map((b) => `${b.id} (${b.status}): held ${b.amount}, posted ${b.posted_amount}, transfer ${b.transfer_id ?? 'none'} ${b.transfer_amount ?? ''}`),
+      'every posted hold has one transfer of the posted amount',
+    ),
+  );
 
-  const counts = async (t: 'ledger_transfers' | 'ledger_holds') => Number((await db.selectFrom(t).select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow()).n);
-  const report = { ok: checks.every((c) => c.ok), checks, accounts: accounts.length, transfers: await counts('ledger_transfers'), holds: await counts('ledger_holds') };
+  const counts = async (t: 'ledger_transfers' | 'ledger_holds') =>
+    Number((await db.selectFrom(t).select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow()).n);
+  const report = {
+    ok: checks.every((c) => c.ok),
+    checks,
+    accounts: accounts.length,
+    transfers: await counts('ledger_transfers'),
+    holds: await counts('ledger_holds'),
+  };
   return report;
 }

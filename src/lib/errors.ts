@@ -60,7 +60,6 @@ export function isTallyError(e: unknown): e is TallyError {
 
 export const invalid = (code: string, message: string, param?: string) =>
   new TallyError(code, message, { status: 400, param: param ?? null, retryable: false });
-export const notFound = (code: string, message: string) =>
-  new TallyError(code, message, { status: 404, retryable: false });
+export const notFound = (code: string, message: string) => new TallyError(code, message, { status: 404, retryable: false });
 export const conflict = (code: string, message: string, details?: Record<string, unknown>) =>
   new TallyError(code, message, { status: 409, details, retryable: false });

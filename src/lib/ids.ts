@@ -34,8 +34,28 @@ function encodeRandom(bytes: Buffer): string {
 }
 
 export type IdPrefix =
-  | 'usr' | 'key' | 'ses' | 'trf' | 'hld' | 'aud' | 'req' | 'ord' | 'evt'
-  | 'chn' | 'rdb' | 'rdc' | 'rda' | 'tkt' | 'tsk' | 'grp' | 'att' | 'rfd' | 'trd' | 'tkm' | 'hnd' | 'apr';
+  | 'usr'
+  | 'key'
+  | 'ses'
+  | 'trf'
+  | 'hld'
+  | 'aud'
+  | 'req'
+  | 'ord'
+  | 'evt'
+  | 'chn'
+  | 'rdb'
+  | 'rdc'
+  | 'rda'
+  | 'tkt'
+  | 'tsk'
+  | 'grp'
+  | 'att'
+  | 'rfd'
+  | 'trd'
+  | 'tkm'
+  | 'hnd'
+  | 'apr';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {

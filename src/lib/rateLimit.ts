@@ -33,7 +33,10 @@ export function addressKey(ip: string | null | undefined): string {
   const right = bare.includes('::') ? (tail ? tail.split(':') : []) : [];
   // An embedded IPv4 tail (::1.2.3.4) only matters in the last 64 bits, which are dropped anyway.
   const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 export interface MemoryRateLimiterOptions {
@@ -169,7 +172,13 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   stats(): MemoryRateLimiterStats {
-    return { entries: this.slots.size, maxEntries: this.maxEntries, evicted: this.evicted, evictedAtLimit: this.evictedAtLimit, maxExaminedPerCall: this.maxExamined };
+    return {
+      entries: this.slots.size,
+      maxEntries: this.maxEntries,
+      evicted: this.evicted,
+      evictedAtLimit: this.evictedAtLimit,
+      maxExaminedPerCall: this.maxExamined,
+    };
   }
 
   private lane(windowMs: number): Lane {
@@ -205,7 +214,7 @@ export class MemoryRateLimiter implements RateLimiter {
     // An ended window first (wherever it is), then the open counter closest to its end, then one at its limit.
     const open = this.soonest('open');
     const atLimit = this.soonest('atLimit');
-    const victim = atLimit && atLimit.resetAt <= now ? atLimit : open ?? atLimit;
+    const victim = atLimit && atLimit.resetAt <= now ? atLimit : (open ?? atLimit);
     if (!victim) return;
     if (victim.resetAt > now) {
       this.evicted++;
@@ -246,7 +255,10 @@ if c > 0 then redis.call('DECR', KEYS[1]) end
 return c`;
 
 export class RedisRateLimiter implements RateLimiter {
-  constructor(private readonly redis: RedisLike, private readonly prefix = 'tally:rl:') {}
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly prefix = 'tally:rl:',
+  ) {}
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
     const [count, ttl] = (await this.redis.eval(HIT, 1, this.prefix + key, windowMs)) as [number, number];

@@ -7,7 +7,20 @@ import { bookProviderRefund, bookDispute, applyProviderRefundStatus, closeDisput
 import { findOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
 import { PaymentEventShapeError } from './errors.ts';
 
-export type FactOutcome = CreditOutcome | 'failed' | 'expired' | 'pending' | 'refund_booked' | 'dispute_booked' | 'refund_confirmed' | 'refund_failed' | 'dispute_won' | 'dispute_lost' | 'nothing_to_do' | 'ignored' | 'refused';
+export type FactOutcome =
+  | CreditOutcome
+  | 'failed'
+  | 'expired'
+  | 'pending'
+  | 'refund_booked'
+  | 'dispute_booked'
+  | 'refund_confirmed'
+  | 'refund_failed'
+  | 'dispute_won'
+  | 'dispute_lost'
+  | 'nothing_to_do'
+  | 'ignored'
+  | 'refused';
 
 export interface CallbackResult {
   duplicateEvent: boolean;
@@ -22,7 +35,12 @@ export interface CallbackResult {
  * logs the source IP; nothing changes), and PaymentEventShapeError for an
  * authentic event Tally cannot read (recorded here, answered 400; nothing changes).
  */
-export async function handleProviderCallback(ctx: AppContext, providerName: string, input: CallbackInput, meta: { ip: string; source?: EventSource }): Promise<CallbackResult> {
+export async function handleProviderCallback(
+  ctx: AppContext,
+  providerName: string,
+  input: CallbackInput,
+  meta: { ip: string; source?: EventSource },
+): Promise<CallbackResult> {
   const pay = payments(ctx);
   const provider = pay.provider(providerName);
   let verified;
@@ -42,7 +60,16 @@ export async function handleProviderCallback(ctx: AppContext, providerName: stri
   for (const fact of verified.facts) outcomes.push(await applyFact(ctx, provider.name, fact, verified.payload, meta));
   if (verified.eventId) {
     try {
-      await ctx.db.insertInto('payment_provider_events').values({ id: `${provider.name}:${verified.eventId}`, provider: provider.name, type: verified.eventType, order_id: orderIdOfFacts(verified.facts), received_at: ctx.now() }).execute();
+      await ctx.db
+        .insertInto('payment_provider_events')
+        .values({
+          id: `${provider.name}:${verified.eventId}`,
+          provider: provider.name,
+          type: verified.eventType,
+          order_id: orderIdOfFacts(verified.facts),
+          received_at: ctx.now(),
+        })
+        .execute();
     } catch (e) {
       if (!isUniqueViolation(e)) throw e; // a concurrent delivery recorded it first
     }
@@ -59,13 +86,22 @@ export async function handleProviderCallback(ctx: AppContext, providerName: stri
  */
 async function recordRefusedEvent(ctx: AppContext, provider: string, e: PaymentEventShapeError, meta: { ip: string }) {
   const { id, type, orderId, problem } = e.event;
-  ctx.log.warn({ provider, eventId: id, eventType: type, orderId, problem, ip: meta.ip }, 'payment event with a valid signature but an unexpected shape refused (400); nothing changed');
+  ctx.log.warn(
+    { provider, eventId: id, eventType: type, orderId, problem, ip: meta.ip },
+    'payment event with a valid signature but an unexpected shape refused (400); nothing changed',
+  );
   if (!orderId) return;
   try {
     const o = await findOrder(ctx.db, orderId);
     if (!o || o.provider !== provider) return;
     const reason = `${provider} event ${id ?? '(no id)'} (${type ?? 'unknown type'}) was refused: valid signature but an unexpected shape (${problem}); nothing was applied`;
-    const seen = await ctx.db.selectFrom('payment_order_events').select('id').where('order_id', '=', o.id).where('kind', '=', 'note').where('reason', '=', reason).executeTakeFirst();
+    const seen = await ctx.db
+      .selectFrom('payment_order_events')
+      .select('id')
+      .where('order_id', '=', o.id)
+      .where('kind', '=', 'note')
+      .where('reason', '=', reason)
+      .executeTakeFirst();
     if (!seen) await recordOrderEvent(ctx.db, { orderId: o.id, kind: 'note', source: 'callback', reason, now: ctx.now() });
   } catch (err) {
     ctx.log.error({ err, provider, eventId: id }, 'could not note a refused payment event on its order');
@@ -82,20 +118,45 @@ async function orderForTrade(ctx: AppContext, provider: string, orderId: string 
     const o = await findOrder(ctx.db, orderId);
     if (o && o.provider === provider) return o;
   }
-  const t = await ctx.db.selectFrom('payment_trades').select('order_id').where('provider', '=', provider).where('trade_id', '=', tradeId).where('outcome', '=', 'credited').executeTakeFirst();
+  const t = await ctx.db
+    .selectFrom('payment_trades')
+    .select('order_id')
+    .where('provider', '=', provider)
+    .where('trade_id', '=', tradeId)
+    .where('outcome', '=', 'credited')
+    .executeTakeFirst();
   return t ? findOrder(ctx.db, t.order_id) : null;
 }
 
-export async function applyFact(ctx: AppContext, provider: string, fact: PaymentFact, payload: unknown, meta: { ip: string; source?: EventSource }): Promise<FactOutcome> {
+export async function applyFact(
+  ctx: AppContext,
+  provider: string,
+  fact: PaymentFact,
+  payload: unknown,
+  meta: { ip: string; source?: EventSource },
+): Promise<FactOutcome> {
   const source = meta.source ?? 'callback';
   const now = ctx.now();
   const unknown = (id: string | null) => {
-    ctx.log.warn({ provider, orderId: id ? String(id).slice(0, 64) : null, fact: fact.type, ip: meta.ip }, 'payment callback for an unknown order; nothing changed');
+    ctx.log.warn(
+      { provider, orderId: id ? String(id).slice(0, 64) : null, fact: fact.type, ip: meta.ip },
+      'payment callback for an unknown order; nothing changed',
+    );
     return 'unknown_order' as const;
   };
   switch (fact.type) {
     case 'payment_succeeded': {
-      const r = await creditPaidOrder(ctx.db, { orderId: fact.orderId, provider, tradeId: fact.tradeId, amount: fact.amount, currency: fact.currency, source, payload, now, duplicateWindowMs: payments(ctx).settings.duplicateWindowMs });
+      const r = await creditPaidOrder(ctx.db, {
+        orderId: fact.orderId,
+        provider,
+        tradeId: fact.tradeId,
+        amount: fact.amount,
+        currency: fact.currency,
+        source,
+        payload,
+        now,
+        duplicateWindowMs: payments(ctx).settings.duplicateWindowMs,
+      });
       if (r.outcome === 'unknown_order') return unknown(fact.orderId);
       if (r.outcome === 'credited') ctx.log.info({ orderId: fact.orderId, provider, source }, 'order credited');
       else if (r.outcome !== 'already_credited') ctx.log.warn({ orderId: fact.orderId, provider, outcome: r.outcome, ip: meta.ip }, 'payment needs attention');
@@ -120,14 +181,34 @@ export async function applyFact(ctx: AppContext, provider: string, fact: Payment
       return 'pending';
     }
     case 'provider_refunded': {
-      if (await duplicateTradeNote(ctx, provider, fact.tradeId, `the provider reports a refund (${fact.refundRef}) of duplicate payment ${fact.tradeId}`, payload, source)) return 'nothing_to_do';
+      if (
+        await duplicateTradeNote(
+          ctx,
+          provider,
+          fact.tradeId,
+          `the provider reports a refund (${fact.refundRef}) of duplicate payment ${fact.tradeId}`,
+          payload,
+          source,
+        )
+      )
+        return 'nothing_to_do';
       const o = await orderForTrade(ctx, provider, fact.orderId, fact.tradeId);
       if (!o) return unknown(fact.orderId);
       const r = await bookProviderRefund(ctx.db, { order: o, refundedTotal: fact.refundedTotal, currency: fact.currency, refundRef: fact.refundRef, now });
       return r ? 'refund_booked' : 'nothing_to_do';
     }
     case 'dispute_opened': {
-      if (await duplicateTradeNote(ctx, provider, fact.tradeId, `dispute ${fact.disputeId} opened on duplicate payment ${fact.tradeId} (${fact.reason})`, payload, source)) return 'nothing_to_do';
+      if (
+        await duplicateTradeNote(
+          ctx,
+          provider,
+          fact.tradeId,
+          `dispute ${fact.disputeId} opened on duplicate payment ${fact.tradeId} (${fact.reason})`,
+          payload,
+          source,
+        )
+      )
+        return 'nothing_to_do';
       const o = await orderForTrade(ctx, provider, fact.orderId, fact.tradeId);
       if (!o) return unknown(fact.orderId);
       const r = await bookDispute(ctx.db, { order: o, amount: fact.amount, disputeId: fact.disputeId, reason: fact.reason, now });
@@ -148,8 +229,20 @@ export async function applyFact(ctx: AppContext, provider: string, fact: Payment
  * timeline for support; returns true when the trade is such a duplicate.
  */
 async function duplicateTradeNote(ctx: AppContext, provider: string, tradeId: string, reason: string, payload: unknown, source: EventSource): Promise<boolean> {
-  const t = await ctx.db.selectFrom('payment_trades').select(['order_id', 'outcome', 'decision']).where('provider', '=', provider).where('trade_id', '=', tradeId).executeTakeFirst();
-  if (!t || t.outcome !== 'duplicate_payment') return false;
-  await recordOrderEvent(ctx.db, { orderId: t.order_id, kind: 'note', source, reason: `${reason}; it was never credited, so the wallet is unchanged (decision: ${t.decision ?? 'pending'})`, payload, now: ctx.now() });
+  const t = await ctx.db
+    .selectFrom('payment_trades')
+    .select(['order_id', 'outcome', 'decision'])
+    .where('provider', '=', provider)
+    .where('trade_id', '=', tradeId)
+    .executeTakeFirst();
+  if (t?.outcome !== 'duplicate_payment') return false;
+  await recordOrderEvent(ctx.db, {
+    orderId: t.order_id,
+    kind: 'note',
+    source,
+    reason: `${reason}; it was never credited, so the wallet is unchanged (decision: ${t.decision ?? 'pending'})`,
+    payload,
+    now: ctx.now(),
+  });
   return true;
 }

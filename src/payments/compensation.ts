@@ -43,27 +43,45 @@ export function checkCompensation(input: { amount: bigint; reason: string; ticke
  */
 export async function compensateUser(db: DbOrTx, input: CompensationInput): Promise<TransferResult> {
   const { reason, ticket } = checkCompensation(input);
-  if (decideMoneyAction(input.actor, 'users.compensate', { targetUserId: input.userId, value: input.amount, limit: input.supportLimit ?? 0n, what: 'compensate' }) === 'approval') {
+  if (
+    decideMoneyAction(input.actor, 'users.compensate', {
+      targetUserId: input.userId,
+      value: input.amount,
+      limit: input.supportLimit ?? 0n,
+      what: 'compensate',
+    }) === 'approval'
+  ) {
     throw approvalRequired('users.compensate', input.amount, input.supportLimit ?? 0n);
   }
   const key = input.idempotencyKey ?? `compensation:${newId('aud')}`;
-  const run = () => withTransaction(db, async (tx) => {
-    const before = await findTransferByKey(tx, key);
-    const wallet = before ? null : await walletState(tx, input.userId);
-    const r = await createTransfer(tx, {
-      debitAccountId: SYSTEM_ACCOUNTS.compensation, creditAccountId: walletAccountId(input.userId), amount: input.amount, kind: 'compensation',
-      reference: input.orderId ?? ticket, idempotencyKey: key, metadata: { reason, ticket, order_id: input.orderId ?? null, ...(input.approval ? { approval_id: input.approval.approvalId } : {}) }, now: input.now,
-    });
-    if (!before) {
-      await recordAudit(tx, {
-        actor: input.actor, action: 'balance.compensate', target: input.userId, reason,
-        before: wallet, after: await walletState(tx, input.userId),
-        data: { amount: formatMoney(input.amount), ticket, order_id: input.orderId ?? null, transferId: r.transfer.id, ...approvalData(input.approval) },
+  const run = () =>
+    withTransaction(db, async (tx) => {
+      const before = await findTransferByKey(tx, key);
+      const wallet = before ? null : await walletState(tx, input.userId);
+      const r = await createTransfer(tx, {
+        debitAccountId: SYSTEM_ACCOUNTS.compensation,
+        creditAccountId: walletAccountId(input.userId),
+        amount: input.amount,
+        kind: 'compensation',
+        reference: input.orderId ?? ticket,
+        idempotencyKey: key,
+        metadata: { reason, ticket, order_id: input.orderId ?? null, ...(input.approval ? { approval_id: input.approval.approvalId } : {}) },
         now: input.now,
       });
-    }
-    return r;
-  });
+      if (!before) {
+        await recordAudit(tx, {
+          actor: input.actor,
+          action: 'balance.compensate',
+          target: input.userId,
+          reason,
+          before: wallet,
+          after: await walletState(tx, input.userId),
+          data: { amount: formatMoney(input.amount), ticket, order_id: input.orderId ?? null, transferId: r.transfer.id, ...approvalData(input.approval) },
+          now: input.now,
+        });
+      }
+      return r;
+    });
   try {
     return await run();
   } catch (e) {

@@ -28,42 +28,108 @@ export async function createOrder(ctx: AppContext, input: CreateOrderInput): Pro
   const providerName = input.provider ?? pay.settings.defaultProvider;
   if (!providerName) throw invalid('no_payment_provider', 'no payment provider is configured on this server', 'provider');
   const provider = pay.provider(providerName);
-  const currency = (input.currency ?? (provider.currencies?.[0] ?? pay.settings.platformCurrency)).toUpperCase();
+  const currency = (input.currency ?? provider.currencies?.[0] ?? pay.settings.platformCurrency).toUpperCase();
   if (!/^[A-Z]{3}$/.test(currency)) throw invalid('invalid_currency', 'currency must be a 3-letter code such as USD or CNY', 'currency');
-  if (provider.currencies && !provider.currencies.includes(currency)) throw invalid('unsupported_currency', `${provider.name} accepts ${provider.currencies.join(', ')}`, 'currency');
+  if (provider.currencies && !provider.currencies.includes(currency))
+    throw invalid('unsupported_currency', `${provider.name} accepts ${provider.currencies.join(', ')}`, 'currency');
   const rate = pay.settings.rates.get(currency);
-  if (!rate) throw invalid('unsupported_currency', `no exchange rate for ${currency} is configured (TALLY_PAYMENT_RATES); accepted: ${[...pay.settings.rates.keys()].join(', ')}`, 'currency');
+  if (!rate)
+    throw invalid(
+      'unsupported_currency',
+      `no exchange rate for ${currency} is configured (TALLY_PAYMENT_RATES); accepted: ${[...pay.settings.rates.keys()].join(', ')}`,
+      'currency',
+    );
   const amount = parsePositiveMoney(input.amount);
   toMinorUnits(amount, currency); // refuses amounts the currency cannot represent
   const credit = convertAtRate(amount, rate);
   const { minCredit, maxCredit, platformCurrency } = pay.settings;
-  if (credit < minCredit) throw invalid('amount_too_small', `the minimum top-up is ${formatMoney(minCredit)} ${platformCurrency} (this order would credit ${formatMoney(credit)})`, 'amount');
-  if (credit > maxCredit) throw invalid('amount_too_large', `the maximum top-up is ${formatMoney(maxCredit)} ${platformCurrency} (this order would credit ${formatMoney(credit)})`, 'amount');
-  if (input.method !== undefined && !/^[a-z0-9_]{1,20}$/.test(input.method)) throw invalid('invalid_method', 'method is a short payment-method code such as alipay or wxpay', 'method');
+  if (credit < minCredit)
+    throw invalid(
+      'amount_too_small',
+      `the minimum top-up is ${formatMoney(minCredit)} ${platformCurrency} (this order would credit ${formatMoney(credit)})`,
+      'amount',
+    );
+  if (credit > maxCredit)
+    throw invalid(
+      'amount_too_large',
+      `the maximum top-up is ${formatMoney(maxCredit)} ${platformCurrency} (this order would credit ${formatMoney(credit)})`,
+      'amount',
+    );
+  if (input.method !== undefined && !/^[a-z0-9_]{1,20}$/.test(input.method))
+    throw invalid('invalid_method', 'method is a short payment-method code such as alipay or wxpay', 'method');
 
   const now = ctx.now();
   const id = newId('ord');
   await withTransaction(ctx.db, async (tx) => {
-    await tx.insertInto('payment_orders').values({
-      id, user_id: input.userId, provider: provider.name, method: input.method ?? null, status: 'created', amount, currency,
-      credit_amount: credit, credit_currency: platformCurrency, exchange_rate: formatMoney(rate, 0), provider_ref: null, provider_trade_id: null,
-      checkout_url: null, status_reason: null, refunded_amount: 0n, refunded_credit: 0n, credit_transfer_id: null, possible_duplicate_of: null,
-      expires_at: now + pay.settings.expiryMs, paid_at: null, credited_at: null, next_check_at: now + pay.settings.reconcileAfterMs, check_attempts: 0,
-      lease_owner: null, lease_until: null, created_at: now, updated_at: now,
-    }).execute();
-    await recordOrderEvent(tx, { orderId: id, kind: 'transition', from: null, to: 'created', source: 'user', reason: `top-up of ${formatMoney(amount)} ${currency} → ${formatMoney(credit)} ${platformCurrency} at ${formatMoney(rate, 0)}`, now });
+    await tx
+      .insertInto('payment_orders')
+      .values({
+        id,
+        user_id: input.userId,
+        provider: provider.name,
+        method: input.method ?? null,
+        status: 'created',
+        amount,
+        currency,
+        credit_amount: credit,
+        credit_currency: platformCurrency,
+        exchange_rate: formatMoney(rate, 0),
+        provider_ref: null,
+        provider_trade_id: null,
+        checkout_url: null,
+        status_reason: null,
+        refunded_amount: 0n,
+        refunded_credit: 0n,
+        credit_transfer_id: null,
+        possible_duplicate_of: null,
+        expires_at: now + pay.settings.expiryMs,
+        paid_at: null,
+        credited_at: null,
+        next_check_at: now + pay.settings.reconcileAfterMs,
+        check_attempts: 0,
+        lease_owner: null,
+        lease_until: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    await recordOrderEvent(tx, {
+      orderId: id,
+      kind: 'transition',
+      from: null,
+      to: 'created',
+      source: 'user',
+      reason: `top-up of ${formatMoney(amount)} ${currency} → ${formatMoney(credit)} ${platformCurrency} at ${formatMoney(rate, 0)}`,
+      now,
+    });
   });
   const order = (await findOrder(ctx.db, id))!;
   const base = input.baseUrl.replace(/\/$/, '');
   let checkout;
   try {
-    checkout = await provider.createCheckout(order, { baseUrl: base, notifyUrl: `${base}/api/payments/${provider.name === 'stripe' ? 'stripe/webhook' : `${provider.name}/notify`}`, returnUrl: `${base}/api/orders/${id}/return` });
+    checkout = await provider.createCheckout(order, {
+      baseUrl: base,
+      notifyUrl: `${base}/api/payments/${provider.name === 'stripe' ? 'stripe/webhook' : `${provider.name}/notify`}`,
+      returnUrl: `${base}/api/orders/${id}/return`,
+    });
   } catch (e) {
-    await transitionOrder(ctx.db, { orderId: id, to: 'failed', source: 'system', reason: `the provider could not start a checkout: ${(e as Error).message.slice(0, 300)}`, now: ctx.now() });
+    await transitionOrder(ctx.db, {
+      orderId: id,
+      to: 'failed',
+      source: 'system',
+      reason: `the provider could not start a checkout: ${(e as Error).message.slice(0, 300)}`,
+      now: ctx.now(),
+    });
     throw e instanceof Error && 'code' in e ? e : providerUnavailable(provider.name, 'could not start a checkout', e);
   }
   await transitionOrder(ctx.db, {
-    orderId: id, to: 'pending', source: 'system', reason: 'waiting for the customer to pay', payload: checkout.payload ?? null, now: ctx.now(), only: ['created'],
+    orderId: id,
+    to: 'pending',
+    source: 'system',
+    reason: 'waiting for the customer to pay',
+    payload: checkout.payload ?? null,
+    now: ctx.now(),
+    only: ['created'],
     set: { provider_ref: checkout.providerRef, checkout_url: checkout.checkoutUrl },
   });
   return (await findOrder(ctx.db, id))!;

@@ -17,8 +17,7 @@ export function toMinorUnits(amount: bigint, currency: string): bigint {
 export const fromMinorUnits = (minor: bigint | number, currency: string): bigint => BigInt(minor) * minorUnitMicros(currency);
 
 /** "10.00" for a 2-decimal currency; what EPay's `money` carries. */
-export const formatForProvider = (amount: bigint, currency: string): string =>
-  formatMoney(amount, minorUnitMicros(currency) === MICROS_PER_UNIT ? 0 : 2);
+export const formatForProvider = (amount: bigint, currency: string): string => formatMoney(amount, minorUnitMicros(currency) === MICROS_PER_UNIT ? 0 : 2);
 
 /** Credit in the platform currency: amount × rate, rounded down (never credit a fraction nobody paid). */
 export const convertAtRate = (amount: bigint, rateMicros: bigint): bigint => (amount * rateMicros) / MICROS_PER_UNIT;

@@ -27,6 +27,10 @@ export const isRefundOutcomeUnknown = (e: unknown): boolean => e instanceof Tall
  */
 export class PaymentEventShapeError extends TallyError {
   constructor(readonly event: { id: string | null; type: string | null; orderId: string | null; problem: string }) {
-    super('invalid_event', `the ${event.type ?? 'event'}${event.id ? ` ${event.id}` : ''} has a valid signature but an unexpected shape (${event.problem}); it was not applied`, { status: 400, retryable: false });
+    super(
+      'invalid_event',
+      `the ${event.type ?? 'event'}${event.id ? ` ${event.id}` : ''} has a valid signature but an unexpected shape (${event.problem}); it was not applied`,
+      { status: 400, retryable: false },
+    );
   }
 }

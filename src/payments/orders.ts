@@ -38,12 +38,31 @@ export interface Order {
 
 export function rowToOrder(r: any): Order {
   return {
-    id: r.id, userId: r.user_id, provider: r.provider, method: r.method ?? null, status: r.status,
-    amount: toBig(r.amount), currency: r.currency, creditAmount: toBig(r.credit_amount), creditCurrency: r.credit_currency, exchangeRate: r.exchange_rate,
-    providerRef: r.provider_ref ?? null, providerTradeId: r.provider_trade_id ?? null, checkoutUrl: r.checkout_url ?? null, statusReason: r.status_reason ?? null,
-    refundedAmount: toBig(r.refunded_amount), refundedCredit: toBig(r.refunded_credit), creditTransferId: r.credit_transfer_id ?? null,
-    possibleDuplicateOf: r.possible_duplicate_of ?? null, expiresAt: toNum(r.expires_at), paidAt: toNumOrNull(r.paid_at), creditedAt: toNumOrNull(r.credited_at),
-    nextCheckAt: toNumOrNull(r.next_check_at), checkAttempts: toNum(r.check_attempts), createdAt: toNum(r.created_at), updatedAt: toNum(r.updated_at),
+    id: r.id,
+    userId: r.user_id,
+    provider: r.provider,
+    method: r.method ?? null,
+    status: r.status,
+    amount: toBig(r.amount),
+    currency: r.currency,
+    creditAmount: toBig(r.credit_amount),
+    creditCurrency: r.credit_currency,
+    exchangeRate: r.exchange_rate,
+    providerRef: r.provider_ref ?? null,
+    providerTradeId: r.provider_trade_id ?? null,
+    checkoutUrl: r.checkout_url ?? null,
+    statusReason: r.status_reason ?? null,
+    refundedAmount: toBig(r.refunded_amount),
+    refundedCredit: toBig(r.refunded_credit),
+    creditTransferId: r.credit_transfer_id ?? null,
+    possibleDuplicateOf: r.possible_duplicate_of ?? null,
+    expiresAt: toNum(r.expires_at),
+    paidAt: toNumOrNull(r.paid_at),
+    creditedAt: toNumOrNull(r.credited_at),
+    nextCheckAt: toNumOrNull(r.next_check_at),
+    checkAttempts: toNum(r.check_attempts),
+    createdAt: toNum(r.created_at),
+    updatedAt: toNum(r.updated_at),
   };
 }
 
@@ -73,17 +92,45 @@ export interface OrderEvent {
 
 export async function recordOrderEvent(
   db: DbOrTx,
-  input: { orderId: string; kind: OrderEvent['kind']; from?: string | null; to?: string | null; source: EventSource; reason?: string | null; payload?: unknown; now: number },
+  input: {
+    orderId: string;
+    kind: OrderEvent['kind'];
+    from?: string | null;
+    to?: string | null;
+    source: EventSource;
+    reason?: string | null;
+    payload?: unknown;
+    now: number;
+  },
 ): Promise<void> {
-  await db.insertInto('payment_order_events').values({
-    id: newId('evt'), order_id: input.orderId, kind: input.kind, from_status: input.from ?? null, to_status: input.to ?? null, source: input.source,
-    reason: input.reason ?? null, payload: input.payload === undefined ? null : JSON.stringify(stripSecrets(input.payload)), created_at: input.now,
-  }).execute();
+  await db
+    .insertInto('payment_order_events')
+    .values({
+      id: newId('evt'),
+      order_id: input.orderId,
+      kind: input.kind,
+      from_status: input.from ?? null,
+      to_status: input.to ?? null,
+      source: input.source,
+      reason: input.reason ?? null,
+      payload: input.payload === undefined ? null : JSON.stringify(stripSecrets(input.payload)),
+      created_at: input.now,
+    })
+    .execute();
 }
 
 export async function listOrderEvents(db: DbOrTx, orderId: string): Promise<OrderEvent[]> {
   const rows = await db.selectFrom('payment_order_events').selectAll().where('order_id', '=', orderId).orderBy('id').execute();
-  return rows.map((r) => ({ id: r.id, kind: r.kind, from: r.from_status, to: r.to_status, source: r.source, reason: r.reason, payload: r.payload ? JSON.parse(r.payload) : null, createdAt: toNum(r.created_at) }));
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    from: r.from_status,
+    to: r.to_status,
+    source: r.source,
+    reason: r.reason,
+    payload: r.payload ? JSON.parse(r.payload) : null,
+    createdAt: toNum(r.created_at),
+  }));
 }
 
 /**
@@ -94,7 +141,17 @@ export async function listOrderEvents(db: DbOrTx, orderId: string): Promise<Orde
  */
 export async function transitionOrder(
   db: DbOrTx,
-  input: { orderId: string; to: OrderStatus; source: EventSource; reason?: string | null; payload?: unknown; set?: Record<string, unknown>; now: number; logRefusal?: boolean; only?: OrderStatus[] },
+  input: {
+    orderId: string;
+    to: OrderStatus;
+    source: EventSource;
+    reason?: string | null;
+    payload?: unknown;
+    set?: Record<string, unknown>;
+    now: number;
+    logRefusal?: boolean;
+    only?: OrderStatus[];
+  },
 ): Promise<{ ok: true; from: OrderStatus } | { ok: false; current: OrderStatus | null }> {
   const before = await db.selectFrom('payment_orders').select('status').where('id', '=', input.orderId).executeTakeFirst();
   if (!before) return { ok: false, current: null };
@@ -107,14 +164,32 @@ export async function transitionOrder(
       .where('status', '=', from)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) === 1) {
-      await recordOrderEvent(db, { orderId: input.orderId, kind: 'transition', from, to: input.to, source: input.source, reason: input.reason, payload: input.payload, now: input.now });
+      await recordOrderEvent(db, {
+        orderId: input.orderId,
+        kind: 'transition',
+        from,
+        to: input.to,
+        source: input.source,
+        reason: input.reason,
+        payload: input.payload,
+        now: input.now,
+      });
       return { ok: true, from };
     }
   }
   const now = await db.selectFrom('payment_orders').select('status').where('id', '=', input.orderId).executeTakeFirst();
   const current = (now?.status ?? null) as OrderStatus | null;
   if (input.logRefusal !== false && current !== input.to) {
-    await recordOrderEvent(db, { orderId: input.orderId, kind: 'refused', from: current, to: input.to, source: input.source, reason: `${current} → ${input.to} is not allowed${input.reason ? ` (${input.reason})` : ''}`, payload: input.payload, now: input.now });
+    await recordOrderEvent(db, {
+      orderId: input.orderId,
+      kind: 'refused',
+      from: current,
+      to: input.to,
+      source: input.source,
+      reason: `${current} → ${input.to} is not allowed${input.reason ? ` (${input.reason})` : ''}`,
+      payload: input.payload,
+      now: input.now,
+    });
   }
   return { ok: false, current };
 }
@@ -131,7 +206,11 @@ export interface OrderFilter {
 }
 
 export async function listOrders(db: DbOrTx, f: OrderFilter = {}): Promise<Order[]> {
-  let q = db.selectFrom('payment_orders').selectAll().orderBy('id', 'desc').limit(Math.min(Math.max(f.limit ?? 50, 1), 500));
+  let q = db
+    .selectFrom('payment_orders')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(Math.min(Math.max(f.limit ?? 50, 1), 500));
   if (f.userId) q = q.where('user_id', '=', f.userId);
   if (f.status) q = q.where('status', '=', f.status);
   if (f.before) q = q.where('id', '<', f.before);

@@ -36,7 +36,8 @@ export interface ReconcileItem {
  * cannot turn into provider requests (EPay's order query even carries the
  * merchant key in its URL).
  */
-export const checkIsDue = (o: Pick<Order, 'checkAttempts' | 'nextCheckAt'>, now: number) => o.checkAttempts === 0 || (o.nextCheckAt !== null && o.nextCheckAt <= now);
+export const checkIsDue = (o: Pick<Order, 'checkAttempts' | 'nextCheckAt'>, now: number) =>
+  o.checkAttempts === 0 || (o.nextCheckAt !== null && o.nextCheckAt <= now);
 
 async function acquire(ctx: AppContext, orderId: string, owner: string, now: number, opts: { onlyIfDue?: boolean } = {}): Promise<boolean> {
   const redis = ctx.events.redis;
@@ -56,16 +57,31 @@ async function acquire(ctx: AppContext, orderId: string, owner: string, now: num
   const r = await q.executeTakeFirst();
   if (Number(r.numUpdatedRows) === 1) return true;
   // Not ours after all: free the Redis lock so other instances need not wait out its expiry.
-  if (redis) await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, 1, lockKey, owner).catch(() => undefined);
+  if (redis)
+    await redis
+      .eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, 1, lockKey, owner)
+      .catch(() => undefined);
   return false;
 }
 
 async function release(ctx: AppContext, orderId: string, owner: string, attempts: number, nextCheckAt: number | null): Promise<void> {
-  await ctx.db.updateTable('payment_orders').set({ lease_owner: null, lease_until: null, check_attempts: attempts, next_check_at: nextCheckAt }).where('id', '=', orderId).where('lease_owner', '=', owner).execute();
+  await ctx.db
+    .updateTable('payment_orders')
+    .set({ lease_owner: null, lease_until: null, check_attempts: attempts, next_check_at: nextCheckAt })
+    .where('id', '=', orderId)
+    .where('lease_owner', '=', owner)
+    .execute();
   const redis = ctx.events.redis;
   if (redis) {
     // Delete only our own lock (compare-and-delete).
-    await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`, 1, `tally:payments:reconcile:${orderId}`, owner).catch(() => undefined);
+    await redis
+      .eval(
+        `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`,
+        1,
+        `tally:payments:reconcile:${orderId}`,
+        owner,
+      )
+      .catch(() => undefined);
   }
 }
 
@@ -110,19 +126,26 @@ export async function reconcileOrder(
     if (!opts.audit) return;
     const after = await findOrder(db, order.id);
     await recordAudit(db, {
-      actor: opts.audit.actor, action: opts.audit.action ?? 'payment.reconcile', target: order.id, reason: opts.audit.reason ?? null,
-      before: { status: order.status }, after: { status: after?.status ?? order.status }, data: { result: item.result, detail: item.detail ?? null, source }, now: ctx.now(),
+      actor: opts.audit.actor,
+      action: opts.audit.action ?? 'payment.reconcile',
+      target: order.id,
+      reason: opts.audit.reason ?? null,
+      before: { status: order.status },
+      after: { status: after?.status ?? order.status },
+      data: { result: item.result, detail: item.detail ?? null, source },
+      now: ctx.now(),
     });
     audited = true;
   };
   /** Applies an outcome; with an audit, in one transaction with its audit row (retried whole after a lost unique race). */
   const apply = async <T>(fn: (db: DbOrTx) => Promise<T>, item: (r: T) => ReconcileItem): Promise<ReconcileItem> => {
     if (!opts.audit) return item(await fn(ctx.db));
-    const run = () => withTransaction(ctx.db, async (tx) => {
-      const it = item(await fn(tx));
-      await auditRow(tx, it);
-      return it;
-    });
+    const run = () =>
+      withTransaction(ctx.db, async (tx) => {
+        const it = item(await fn(tx));
+        await auditRow(tx, it);
+        return it;
+      });
     try {
       return await run();
     } catch (e) {
@@ -139,11 +162,13 @@ export async function reconcileOrder(
     if (honourBackoff) {
       // Another check just ran (and moved the backoff) or is running: answer from the stored state, with no audit row.
       const fresh = (await findOrder(ctx.db, order.id)) ?? order;
-      return checkIsDue(fresh, ctx.now()) ? { orderId: order.id, result: 'locked', detail: 'another check of this order is running; look again in a moment' } : notDue(fresh);
+      return checkIsDue(fresh, ctx.now())
+        ? { orderId: order.id, result: 'locked', detail: 'another check of this order is running; look again in a moment' }
+        : notDue(fresh);
     }
     return finish({ orderId: order.id, result: 'locked' });
   }
-  let attempts = order.checkAttempts + 1;
+  const attempts = order.checkAttempts + 1;
   let next: number | null = now + backoffMs(attempts, pay.settings.reconcileAfterMs);
   let item: ReconcileItem;
   try {
@@ -151,10 +176,27 @@ export async function reconcileOrder(
     const q = await provider.queryOrder(order);
     const at = ctx.now();
     if (q.state === 'paid') {
-      item = await apply((db) => creditPaidOrder(db, { orderId: order.id, provider: order.provider, tradeId: q.tradeId, amount: q.amount, currency: q.currency, source, payload: q.payload, now: at, duplicateWindowMs: pay.settings.duplicateWindowMs }), (r) => ({ orderId: order.id, result: r.outcome }));
+      item = await apply(
+        (db) =>
+          creditPaidOrder(db, {
+            orderId: order.id,
+            provider: order.provider,
+            tradeId: q.tradeId,
+            amount: q.amount,
+            currency: q.currency,
+            source,
+            payload: q.payload,
+            now: at,
+            duplicateWindowMs: pay.settings.duplicateWindowMs,
+          }),
+        (r) => ({ orderId: order.id, result: r.outcome }),
+      );
       next = null;
     } else if (q.state === 'failed') {
-      item = await apply((db) => failOrder(db, { orderId: order.id, reason: q.reason, source, payload: q.payload, now: at }), (r) => ({ orderId: order.id, result: r.ok ? 'failed' : 'refused' }));
+      item = await apply(
+        (db) => failOrder(db, { orderId: order.id, reason: q.reason, source, payload: q.payload, now: at }),
+        (r) => ({ orderId: order.id, result: r.ok ? 'failed' : 'refused' }),
+      );
       next = null;
     } else if (order.status === 'canceled' && (q.state === 'expired' || q.state === 'unpaid')) {
       // Canceled by the user: only a payment that went through anyway matters; look for one until the order is old.
@@ -162,13 +204,23 @@ export async function reconcileOrder(
       if (at - order.createdAt > pay.settings.stuckAfterMs || q.state === 'expired') next = null;
     } else if (q.state === 'expired' || (q.state === 'unpaid' && at > order.expiresAt)) {
       item = await apply(
-        (db) => expireOrder(db, { orderId: order.id, reason: q.state === 'expired' ? 'the provider reports the checkout expired unpaid' : 'no payment by the deadline (checked with the provider)', source, payload: q.payload, now: at }),
+        (db) =>
+          expireOrder(db, {
+            orderId: order.id,
+            reason: q.state === 'expired' ? 'the provider reports the checkout expired unpaid' : 'no payment by the deadline (checked with the provider)',
+            source,
+            payload: q.payload,
+            now: at,
+          }),
         (r) => ({ orderId: order.id, result: r.ok ? 'expired' : order.status === 'expired' ? 'still_unpaid' : 'refused' }),
       );
       // Keep checking an expired order for a while: a late payment still has to be found.
       if (at - order.createdAt > pay.settings.stuckAfterMs) next = null;
     } else if (q.state === 'unknown') {
-      item = await apply((db) => recordOrderEvent(db, { orderId: order.id, kind: 'note', source, reason: q.reason, now: at }), () => ({ orderId: order.id, result: 'provider_unknown', detail: q.reason }));
+      item = await apply(
+        (db) => recordOrderEvent(db, { orderId: order.id, kind: 'note', source, reason: q.reason, now: at }),
+        () => ({ orderId: order.id, result: 'provider_unknown', detail: q.reason }),
+      );
     } else {
       item = { orderId: order.id, result: 'still_unpaid' };
     }
@@ -186,14 +238,18 @@ export async function reconcileOrder(
  * anyone, and a row per click would let clicks grow a table.
  */
 function notDue(o: Order): ReconcileItem {
-  const detail = o.nextCheckAt === null
-    ? 'the provider was already asked about this order and no further check is scheduled; support can check it by hand'
-    : `the provider was asked about this order recently; the next check is at ${new Date(o.nextCheckAt).toISOString()}`;
+  const detail =
+    o.nextCheckAt === null
+      ? 'the provider was already asked about this order and no further check is scheduled; support can check it by hand'
+      : `the provider was asked about this order recently; the next check is at ${new Date(o.nextCheckAt).toISOString()}`;
   return { orderId: o.id, result: 'not_due', detail, nextCheckAt: o.nextCheckAt };
 }
 
 /** One pass: every order due for a check (waiting longer than the threshold, next check time reached). */
-export async function reconcilePayments(ctx: AppContext, opts: { limit?: number; all?: boolean; actor?: Actor } = {}): Promise<{ checked: ReconcileItem[]; refunds: ResumedRefund[]; stuck: Order[] }> {
+export async function reconcilePayments(
+  ctx: AppContext,
+  opts: { limit?: number; all?: boolean; actor?: Actor } = {},
+): Promise<{ checked: ReconcileItem[]; refunds: ResumedRefund[]; stuck: Order[] }> {
   const pay = payments(ctx);
   const now = ctx.now();
   let q = ctx.db
@@ -215,14 +271,31 @@ export async function reconcilePayments(ctx: AppContext, opts: { limit?: number;
   const refunds: ResumedRefund[] = await resumeInterruptedRefunds(ctx, opts.all ? { olderThanMs: 0 } : {});
   // Refunds the provider accepted as pending: finished or failed since?
   for (const c of await checkPendingProviderRefunds(ctx, opts.all ? { olderThanMs: 0 } : {})) {
-    refunds.push({ refundId: c.refundId, orderId: c.orderId, outcome: c.outcome === 'refund_confirmed' ? 'succeeded' : c.outcome === 'refund_failed' ? 'failed_at_provider' : c.outcome === 'nothing_to_do' ? 'pending' : c.outcome });
+    refunds.push({
+      refundId: c.refundId,
+      orderId: c.orderId,
+      outcome:
+        c.outcome === 'refund_confirmed'
+          ? 'succeeded'
+          : c.outcome === 'refund_failed'
+            ? 'failed_at_provider'
+            : c.outcome === 'nothing_to_do'
+              ? 'pending'
+              : c.outcome,
+    });
   }
   if (opts.actor) {
     // A pass asked for by a person (admin API, CLI): one summary row. Each order's outcome is applied in its own
     // exactly-once transaction, as the worker does; the row lists them.
     const counts: Record<string, number> = {};
     for (const c of checked) counts[c.result] = (counts[c.result] ?? 0) + 1;
-    await recordAudit(ctx.db, { actor: opts.actor, action: 'payment.reconcile_all', target: null, data: { all: opts.all === true, counts, orders: checked.slice(0, 100), refunds }, now: ctx.now() });
+    await recordAudit(ctx.db, {
+      actor: opts.actor,
+      action: 'payment.reconcile_all',
+      target: null,
+      data: { all: opts.all === true, counts, orders: checked.slice(0, 100), refunds },
+      now: ctx.now(),
+    });
   }
   return { checked, refunds, stuck: await listStuckOrders(ctx) };
 }
@@ -241,11 +314,14 @@ export function startReconcileWorker(ctx: AppContext): () => void {
     if (running) return;
     running = true;
     reconcilePayments(ctx)
-      .then((r) => { if (r.checked.length || r.refunds.length) ctx.log.info({ checked: r.checked.length, refunds: r.refunds }, 'payments reconciled'); })
+      .then((r) => {
+        if (r.checked.length || r.refunds.length) ctx.log.info({ checked: r.checked.length, refunds: r.refunds }, 'payments reconciled');
+      })
       .catch((e) => ctx.log.error({ err: e }, 'payments reconcile pass failed'))
-      .finally(() => { running = false; });
+      .finally(() => {
+        running = false;
+      });
   }, interval);
   timer.unref();
   return () => clearInterval(timer);
 }
-

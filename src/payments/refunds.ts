@@ -42,8 +42,20 @@ export interface Refund {
 }
 
 const rowToRefund = (r: any): Refund => ({
-  id: r.id, orderId: r.order_id, amount: toBig(r.amount), creditAmount: toBig(r.credit_amount), fromWallet: toBig(r.from_wallet), uncollected: toBig(r.uncollected),
-  reason: r.reason, note: r.note, origin: r.origin, status: r.status, providerRefundId: r.provider_refund_id, forced: Number(r.forced) === 1, actor: r.actor, createdAt: Number(r.created_at),
+  id: r.id,
+  orderId: r.order_id,
+  amount: toBig(r.amount),
+  creditAmount: toBig(r.credit_amount),
+  fromWallet: toBig(r.from_wallet),
+  uncollected: toBig(r.uncollected),
+  reason: r.reason,
+  note: r.note,
+  origin: r.origin,
+  status: r.status,
+  providerRefundId: r.provider_refund_id,
+  forced: Number(r.forced) === 1,
+  actor: r.actor,
+  createdAt: Number(r.created_at),
 });
 
 export async function listRefunds(db: DbOrTx, orderId: string): Promise<Refund[]> {
@@ -76,7 +88,11 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
   }
   const remaining = order.amount - order.refundedAmount;
   if (input.amount <= 0n || input.amount > remaining) {
-    throw invalid('invalid_refund_amount', `a refund of this order can be at most ${formatMoney(remaining)} ${order.currency} (paid ${formatMoney(order.amount)}, refunded ${formatMoney(order.refundedAmount)})`, 'amount');
+    throw invalid(
+      'invalid_refund_amount',
+      `a refund of this order can be at most ${formatMoney(remaining)} ${order.currency} (paid ${formatMoney(order.amount)}, refunded ${formatMoney(order.refundedAmount)})`,
+      'amount',
+    );
   }
   const refundedAfter = order.refundedAmount + input.amount;
   // Proportional credit, cumulative so that partial refunds add up exactly to the original credit.
@@ -96,36 +112,90 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
   }
   const moved = await tx
     .updateTable('payment_orders')
-    .set({ refunded_amount: refundedAfter, refunded_credit: creditAfter, status: input.origin === 'dispute' ? 'disputed' : refundedAfter === order.amount ? 'refunded' : 'partially_refunded', updated_at: input.now })
-    .where('id', '=', order.id).where('refunded_amount', '=', order.refundedAmount).where('status', '=', order.status)
+    .set({
+      refunded_amount: refundedAfter,
+      refunded_credit: creditAfter,
+      status: input.origin === 'dispute' ? 'disputed' : refundedAfter === order.amount ? 'refunded' : 'partially_refunded',
+      updated_at: input.now,
+    })
+    .where('id', '=', order.id)
+    .where('refunded_amount', '=', order.refundedAmount)
+    .where('status', '=', order.status)
     .executeTakeFirst();
-  if (Number(moved.numUpdatedRows) !== 1) throw new TallyError('order_changed', 'the order changed while the refund was booked; try again', { status: 409, retryable: true });
+  if (Number(moved.numUpdatedRows) !== 1)
+    throw new TallyError('order_changed', 'the order changed while the refund was booked; try again', { status: 409, retryable: true });
   const id = input.refundId ?? newId('rfd');
   const walletBefore = input.actor.type !== 'system' ? await walletState(tx, order.userId) : null;
   const meta = { order_id: order.id, refund_id: id, reason: input.reason, note: input.note ?? null, origin: input.origin };
   if (fromWallet > 0n) {
-    await createTransfer(tx, { debitAccountId: wallet, creditAccountId: SYSTEM_ACCOUNTS.refundsOut, amount: fromWallet, kind: 'refund', reference: order.id, idempotencyKey: `refund:${id}`, metadata: meta, now: input.now });
+    await createTransfer(tx, {
+      debitAccountId: wallet,
+      creditAccountId: SYSTEM_ACCOUNTS.refundsOut,
+      amount: fromWallet,
+      kind: 'refund',
+      reference: order.id,
+      idempotencyKey: `refund:${id}`,
+      metadata: meta,
+      now: input.now,
+    });
   }
   if (shortfall > 0n) {
-    await createTransfer(tx, { debitAccountId: SYSTEM_ACCOUNTS.uncollected, creditAccountId: SYSTEM_ACCOUNTS.refundsOut, amount: shortfall, kind: 'uncollected', reference: order.id, idempotencyKey: `refund:${id}:uncollected`, metadata: { ...meta, why: 'refund_shortfall: the user had already spent this part of the credit' }, now: input.now });
+    await createTransfer(tx, {
+      debitAccountId: SYSTEM_ACCOUNTS.uncollected,
+      creditAccountId: SYSTEM_ACCOUNTS.refundsOut,
+      amount: shortfall,
+      kind: 'uncollected',
+      reference: order.id,
+      idempotencyKey: `refund:${id}:uncollected`,
+      metadata: { ...meta, why: 'refund_shortfall: the user had already spent this part of the credit' },
+      now: input.now,
+    });
   }
   const row = {
-    id, order_id: order.id, amount: input.amount, credit_amount: creditBack, from_wallet: fromWallet, uncollected: shortfall, reason: input.reason, note: input.note ?? null,
-    origin: input.origin, status: input.status, provider_refund_id: input.providerRefundId ?? null, forced: shortfall > 0n ? 1 : 0, actor: actorLabel(input.actor), created_at: input.now, updated_at: input.now,
+    id,
+    order_id: order.id,
+    amount: input.amount,
+    credit_amount: creditBack,
+    from_wallet: fromWallet,
+    uncollected: shortfall,
+    reason: input.reason,
+    note: input.note ?? null,
+    origin: input.origin,
+    status: input.status,
+    provider_refund_id: input.providerRefundId ?? null,
+    forced: shortfall > 0n ? 1 : 0,
+    actor: actorLabel(input.actor),
+    created_at: input.now,
+    updated_at: input.now,
   };
   await tx.insertInto('payment_refunds').values(row).execute();
   const after = (await findOrder(tx, order.id))!;
   await recordOrderEvent(tx, {
-    orderId: order.id, kind: 'transition', from: order.status, to: after.status, source: input.source,
+    orderId: order.id,
+    kind: 'transition',
+    from: order.status,
+    to: after.status,
+    source: input.source,
     reason: `${input.origin === 'dispute' ? 'dispute' : 'refund'} of ${formatMoney(input.amount)} ${order.currency} (${input.reason}${input.note ? `: ${input.note}` : ''}); credit taken back ${formatMoney(creditBack)}${shortfall > 0n ? `, of which ${formatMoney(shortfall)} booked to uncollected` : ''}`,
     now: input.now,
   });
   if (input.actor.type !== 'system') {
     await recordAudit(tx, {
-      actor: input.actor, action: 'payment.refund', target: order.id, reason: input.note ?? input.reason,
+      actor: input.actor,
+      action: 'payment.refund',
+      target: order.id,
+      reason: input.note ?? input.reason,
       before: { status: order.status, refunded: formatMoney(order.refundedAmount), wallet: walletBefore },
       after: { status: after.status, refunded: formatMoney(after.refundedAmount), wallet: await walletState(tx, order.userId) },
-      data: { refund_id: id, user_id: order.userId, amount: formatMoney(input.amount), credit_back: formatMoney(creditBack), uncollected: formatMoney(shortfall), forced: shortfall > 0n, ...approvalData(input.approval) },
+      data: {
+        refund_id: id,
+        user_id: order.userId,
+        amount: formatMoney(input.amount),
+        credit_back: formatMoney(creditBack),
+        uncollected: formatMoney(shortfall),
+        forced: shortfall > 0n,
+        ...approvalData(input.approval),
+      },
       now: input.now,
     });
   }
@@ -158,7 +228,10 @@ export interface RefundOrderInput {
  * platform currency), above it support/actions.ts asks for an approval.
  * Returns the order and the amount (order currency) to refund.
  */
-export async function authorizeRefund(db: DbOrTx, input: Omit<RefundOrderInput, 'approval'>): Promise<{ order: Order; amount: bigint; value: bigint; decision: 'act' | 'approval' }> {
+export async function authorizeRefund(
+  db: DbOrTx,
+  input: Omit<RefundOrderInput, 'approval'>,
+): Promise<{ order: Order; amount: bigint; value: bigint; decision: 'act' | 'approval' }> {
   if (!REFUND_REASONS.includes(input.reason)) throw invalid('invalid_reason', `reason must be one of ${REFUND_REASONS.join(', ')}`, 'reason');
   const order = await getOrder(db, input.orderId);
   if (input.force && accessOf(input.actor, 'orders.refund') !== 'yes') throw invalid('forbidden', 'only an admin can force a refund', 'force');
@@ -167,10 +240,19 @@ export async function authorizeRefund(db: DbOrTx, input: Omit<RefundOrderInput, 
   }
   const amount = input.amount ?? order.amount - order.refundedAmount;
   if (amount <= 0n || amount > order.amount - order.refundedAmount) {
-    throw invalid('invalid_refund_amount', `a refund of this order can be at most ${formatMoney(order.amount - order.refundedAmount)} ${order.currency} (paid ${formatMoney(order.amount)}, refunded ${formatMoney(order.refundedAmount)})`, 'amount');
+    throw invalid(
+      'invalid_refund_amount',
+      `a refund of this order can be at most ${formatMoney(order.amount - order.refundedAmount)} ${order.currency} (paid ${formatMoney(order.amount)}, refunded ${formatMoney(order.refundedAmount)})`,
+      'amount',
+    );
   }
   const value = order.amount === 0n ? 0n : (order.creditAmount * amount) / order.amount;
-  const decision = decideMoneyAction(input.actor, 'orders.refund', { targetUserId: order.userId, value, limit: input.supportLimit ?? 0n, what: 'refund an order' });
+  const decision = decideMoneyAction(input.actor, 'orders.refund', {
+    targetUserId: order.userId,
+    value,
+    limit: input.supportLimit ?? 0n,
+    what: 'refund an order',
+  });
   return { order, amount, value, decision };
 }
 
@@ -186,8 +268,18 @@ export async function refundOrder(ctx: AppContext, input: RefundOrderInput): Pro
   }
   const refund = await withTransaction(ctx.db, (tx) =>
     bookRefund(tx, {
-      orderId: order.id, amount, reason: input.reason, note: input.note ?? null, origin: 'support', force: input.force === true, actor: input.actor, status: 'pending', source: 'support', now,
-      refundId: input.approval ? approvalRefundId(input.approval.approvalId) : undefined, approval: input.approval,
+      orderId: order.id,
+      amount,
+      reason: input.reason,
+      note: input.note ?? null,
+      origin: 'support',
+      force: input.force === true,
+      actor: input.actor,
+      status: 'pending',
+      source: 'support',
+      now,
+      refundId: input.approval ? approvalRefundId(input.approval.approvalId) : undefined,
+      approval: input.approval,
     }),
   );
   try {
@@ -196,7 +288,13 @@ export async function refundOrder(ctx: AppContext, input: RefundOrderInput): Pro
   } catch (e) {
     if (isRefundOutcomeUnknown(e)) {
       // The provider may have refunded: the booking stays, and resumeInterruptedRefunds finishes it with the same refund id.
-      await recordOrderEvent(ctx.db, { orderId: order.id, kind: 'note', source: 'support', reason: `refund ${refund.id}: ${(e as Error).message.slice(0, 300)}; it stays pending and is sent again with the same refund id within minutes (or handed to the operator where the provider cannot recognise a repeat)`, now: ctx.now() });
+      await recordOrderEvent(ctx.db, {
+        orderId: order.id,
+        kind: 'note',
+        source: 'support',
+        reason: `refund ${refund.id}: ${(e as Error).message.slice(0, 300)}; it stays pending and is sent again with the same refund id within minutes (or handed to the operator where the provider cannot recognise a repeat)`,
+        now: ctx.now(),
+      });
     } else if (await undoRefund(ctx.db, refund, `the provider did not accept the refund: ${(e as Error).message.slice(0, 300)}`, ctx.now())) {
       // Undone unless a retry of the interrupted refund already recorded its outcome; then that outcome stands.
       throw e;
@@ -217,14 +315,33 @@ async function recordRefundResult(ctx: AppContext, refund: Refund, r: RefundResu
     const now = ctx.now();
     const done = await tx
       .updateTable('payment_refunds')
-      .set({ status: r.status, provider_refund_id: r.providerRefundId, note: r.note ? [refund.note, r.note].filter(Boolean).join(' — ') : refund.note, updated_at: now })
+      .set({
+        status: r.status,
+        provider_refund_id: r.providerRefundId,
+        note: r.note ? [refund.note, r.note].filter(Boolean).join(' — ') : refund.note,
+        updated_at: now,
+      })
       .where('id', '=', refund.id)
       .where('status', '=', 'pending')
       .where('provider_refund_id', 'is', null)
       .executeTakeFirst();
     if (Number(done.numUpdatedRows) !== 1) return false;
-    if (r.status === 'manual') await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source, reason: `${prefix}refund ${refund.id} must be paid out by hand: ${r.note ?? ''}`, now });
-    else if (prefix) await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source, reason: `${prefix}refund ${refund.id}: ${r.status} at the provider (${r.providerRefundId ?? 'no provider id'})`, now });
+    if (r.status === 'manual')
+      await recordOrderEvent(tx, {
+        orderId: refund.orderId,
+        kind: 'note',
+        source,
+        reason: `${prefix}refund ${refund.id} must be paid out by hand: ${r.note ?? ''}`,
+        now,
+      });
+    else if (prefix)
+      await recordOrderEvent(tx, {
+        orderId: refund.orderId,
+        kind: 'note',
+        source,
+        reason: `${prefix}refund ${refund.id}: ${r.status} at the provider (${r.providerRefundId ?? 'no provider id'})`,
+        now,
+      });
     return true;
   });
 }
@@ -263,20 +380,47 @@ async function reverseRefundBooking(
     }
     const refundedAfter = order.refundedAmount - refund.amount;
     const status = refundedAfter === 0n ? 'credited' : 'partially_refunded';
-    await tx.updateTable('payment_orders').set({ refunded_amount: refundedAfter, refunded_credit: order.refundedCredit - refund.creditAmount, status, updated_at: now }).where('id', '=', order.id).execute();
-    await recordOrderEvent(tx, { orderId: order.id, kind: 'transition', from: order.status, to: status, source: 'system', reason: `refund ${refund.id} reversed: ${why}`, now });
+    await tx
+      .updateTable('payment_orders')
+      .set({ refunded_amount: refundedAfter, refunded_credit: order.refundedCredit - refund.creditAmount, status, updated_at: now })
+      .where('id', '=', order.id)
+      .execute();
+    await recordOrderEvent(tx, {
+      orderId: order.id,
+      kind: 'transition',
+      from: order.status,
+      to: status,
+      source: 'system',
+      reason: `refund ${refund.id} reversed: ${why}`,
+      now,
+    });
     return true;
   });
 }
 
 /** The provider reports a cumulative refunded total (Stripe charge.refunded); book whatever is not booked yet. */
-export async function bookProviderRefund(db: DbOrTx, input: { order: Order; refundedTotal: bigint; currency: string; refundRef: string; now: number }): Promise<Refund | null> {
+export async function bookProviderRefund(
+  db: DbOrTx,
+  input: { order: Order; refundedTotal: bigint; currency: string; refundRef: string; now: number },
+): Promise<Refund | null> {
   return withTransaction(db, async (tx) => {
     const order = (await findOrder(tx, input.order.id))!;
     if (input.currency.toUpperCase() !== order.currency) throw invalid('currency_mismatch', 'the provider refund is in another currency');
     const delta = input.refundedTotal - order.refundedAmount;
     if (delta <= 0n) return null; // already booked (ours, or an earlier delivery)
-    return bookRefund(tx, { orderId: order.id, amount: delta, reason: 'other', note: `refunded at the provider (${input.refundRef})`, origin: 'provider', force: true, actor: { type: 'system' }, providerRefundId: input.refundRef, status: 'succeeded', source: 'callback', now: input.now });
+    return bookRefund(tx, {
+      orderId: order.id,
+      amount: delta,
+      reason: 'other',
+      note: `refunded at the provider (${input.refundRef})`,
+      origin: 'provider',
+      force: true,
+      actor: { type: 'system' },
+      providerRefundId: input.refundRef,
+      status: 'succeeded',
+      source: 'callback',
+      now: input.now,
+    });
   });
 }
 
@@ -287,19 +431,40 @@ export async function bookProviderRefund(db: DbOrTx, input: { order: Order; refu
  * Lost: the money stays with the payer and the credit stays taken back; the
  * timeline says so.
  */
-export async function closeDispute(db: DbOrTx, input: { disputeId: string; status: string; now: number }): Promise<'dispute_won' | 'dispute_lost' | 'nothing_to_do'> {
-  const row = await db.selectFrom('payment_refunds').selectAll().where('provider_refund_id', '=', input.disputeId).where('origin', '=', 'dispute').executeTakeFirst();
+export async function closeDispute(
+  db: DbOrTx,
+  input: { disputeId: string; status: string; now: number },
+): Promise<'dispute_won' | 'dispute_lost' | 'nothing_to_do'> {
+  const row = await db
+    .selectFrom('payment_refunds')
+    .selectAll()
+    .where('provider_refund_id', '=', input.disputeId)
+    .where('origin', '=', 'dispute')
+    .executeTakeFirst();
   if (!row) return 'nothing_to_do';
   const refund = rowToRefund(row);
   if (input.status === 'won') {
     const why = `dispute ${input.disputeId} was won: the bank returned the payment, so the credit comes back`;
-    return (await reverseRefundBooking(db, refund, { fromStatus: 'succeeded', providerRefundId: input.disputeId, toStatus: 'reversed', why, now: input.now })) ? 'dispute_won' : 'nothing_to_do';
+    return (await reverseRefundBooking(db, refund, { fromStatus: 'succeeded', providerRefundId: input.disputeId, toStatus: 'reversed', why, now: input.now }))
+      ? 'dispute_won'
+      : 'nothing_to_do';
   }
   if (input.status !== 'lost') return 'nothing_to_do';
   return withTransaction(db, async (tx) => {
-    const seen = await tx.selectFrom('payment_order_events').select('id').where('order_id', '=', refund.orderId).where(likePrefix('reason', `dispute ${input.disputeId} was lost`)).executeTakeFirst();
+    const seen = await tx
+      .selectFrom('payment_order_events')
+      .select('id')
+      .where('order_id', '=', refund.orderId)
+      .where(likePrefix('reason', `dispute ${input.disputeId} was lost`))
+      .executeTakeFirst();
     if (seen) return 'nothing_to_do' as const;
-    await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source: 'callback', reason: `dispute ${input.disputeId} was lost: the payment stays returned to the payer and the credit stays taken back`, now: input.now });
+    await recordOrderEvent(tx, {
+      orderId: refund.orderId,
+      kind: 'note',
+      source: 'callback',
+      reason: `dispute ${input.disputeId} was lost: the payment stays returned to the payer and the credit stays taken back`,
+      now: input.now,
+    });
     return 'dispute_lost' as const;
   });
 }
@@ -307,13 +472,30 @@ export async function closeDispute(db: DbOrTx, input: { disputeId: string; statu
 /** A chargeback: the provider already took the money back, so the credit comes back as well (forced). */
 export async function bookDispute(db: DbOrTx, input: { order: Order; amount: bigint; disputeId: string; reason: string; now: number }): Promise<Refund | null> {
   return withTransaction(db, async (tx) => {
-    const seen = await tx.selectFrom('payment_refunds').select('id').where('order_id', '=', input.order.id).where('provider_refund_id', '=', input.disputeId).executeTakeFirst();
+    const seen = await tx
+      .selectFrom('payment_refunds')
+      .select('id')
+      .where('order_id', '=', input.order.id)
+      .where('provider_refund_id', '=', input.disputeId)
+      .executeTakeFirst();
     if (seen) return null;
     const order = (await findOrder(tx, input.order.id))!;
     const remaining = order.amount - order.refundedAmount;
     const amount = input.amount > remaining ? remaining : input.amount;
     if (amount <= 0n) return null;
-    return bookRefund(tx, { orderId: order.id, amount, reason: 'fraudulent', note: `dispute ${input.disputeId} opened (${input.reason})`, origin: 'dispute', force: true, actor: { type: 'system' }, providerRefundId: input.disputeId, status: 'succeeded', source: 'callback', now: input.now });
+    return bookRefund(tx, {
+      orderId: order.id,
+      amount,
+      reason: 'fraudulent',
+      note: `dispute ${input.disputeId} opened (${input.reason})`,
+      origin: 'dispute',
+      force: true,
+      actor: { type: 'system' },
+      providerRefundId: input.disputeId,
+      status: 'succeeded',
+      source: 'callback',
+      now: input.now,
+    });
   });
 }
 
@@ -333,7 +515,13 @@ async function* claimDueRefunds(ctx: AppContext, opts: { providerAnswered: boole
     .limit(opts.limit ?? 50);
   q = opts.providerAnswered ? q.where('provider_refund_id', 'is not', null) : q.where('provider_refund_id', 'is', null).where('origin', '=', 'support');
   for (const row of await q.execute()) {
-    const claimed = await ctx.db.updateTable('payment_refunds').set({ updated_at: ctx.now() }).where('id', '=', row.id).where('status', '=', 'pending').where('updated_at', '=', row.updated_at).executeTakeFirst();
+    const claimed = await ctx.db
+      .updateTable('payment_refunds')
+      .set({ updated_at: ctx.now() })
+      .where('id', '=', row.id)
+      .where('status', '=', 'pending')
+      .where('updated_at', '=', row.updated_at)
+      .executeTakeFirst();
     if (Number(claimed.numUpdatedRows) === 1) yield row;
   }
 }
@@ -372,19 +560,26 @@ export async function resumeInterruptedRefunds(ctx: AppContext, opts: { olderTha
     const order = await findOrder(ctx.db, refund.orderId);
     const provider = order ? pay.providers.get(order.provider as never) : undefined;
     const prefix = 'interrupted: Tally stopped before the provider answered; ';
-    if (!order || !provider || !provider.refundsIdempotent || now - refund.createdAt >= REFUND_GIVE_UP_AFTER_MS) {
-      const why = !order || !provider
-        ? `the order's provider (${order?.provider ?? 'unknown'}) is not configured on this instance`
-        : !provider.refundsIdempotent
-          ? `${provider.name} cannot tell a repeated refund from a new one, so it is not sent again`
-          : 'the provider has not answered for a day';
-      const manual: RefundResult = { providerRefundId: null, status: 'manual', note: `${why}; check the provider's dashboard for refund ${refund.id} and return the money by hand if it is not there` };
-      if (await recordRefundResult(ctx, refund, manual, 'system', prefix)) out.push({ refundId: refund.id, orderId: refund.orderId, outcome: 'handed_to_operator', detail: why });
+    if (!order || !provider?.refundsIdempotent || now - refund.createdAt >= REFUND_GIVE_UP_AFTER_MS) {
+      const why =
+        !order || !provider
+          ? `the order's provider (${order?.provider ?? 'unknown'}) is not configured on this instance`
+          : !provider.refundsIdempotent
+            ? `${provider.name} cannot tell a repeated refund from a new one, so it is not sent again`
+            : 'the provider has not answered for a day';
+      const manual: RefundResult = {
+        providerRefundId: null,
+        status: 'manual',
+        note: `${why}; check the provider's dashboard for refund ${refund.id} and return the money by hand if it is not there`,
+      };
+      if (await recordRefundResult(ctx, refund, manual, 'system', prefix))
+        out.push({ refundId: refund.id, orderId: refund.orderId, outcome: 'handed_to_operator', detail: why });
       continue;
     }
     try {
       const r = await provider.refund(order, { refundId: refund.id, amount: refund.amount, reason: refund.reason });
-      if (await recordRefundResult(ctx, refund, r, 'system', `${prefix}sent again with the same refund id; `)) out.push({ refundId: refund.id, orderId: refund.orderId, outcome: r.status });
+      if (await recordRefundResult(ctx, refund, r, 'system', `${prefix}sent again with the same refund id; `))
+        out.push({ refundId: refund.id, orderId: refund.orderId, outcome: r.status });
     } catch (e) {
       // The outcome is unknown (no answer, or an error after the provider may have acted): keep the booking and try again later.
       out.push({ refundId: refund.id, orderId: refund.orderId, outcome: 'retry_later', detail: (e as Error).message.slice(0, 300) });
@@ -407,17 +602,37 @@ export type ProviderRefundOutcome = 'refund_confirmed' | 'refund_failed' | 'noth
  * refund still being pending with that provider id, so a webhook and a
  * reconcile check arriving together act once.
  */
-export async function applyProviderRefundStatus(ctx: AppContext, input: { providerRefundId: string; status: RefundState; reason: string | null; source: EventSource }): Promise<ProviderRefundOutcome> {
+export async function applyProviderRefundStatus(
+  ctx: AppContext,
+  input: { providerRefundId: string; status: RefundState; reason: string | null; source: EventSource },
+): Promise<ProviderRefundOutcome> {
   if (input.status === 'pending') return 'nothing_to_do';
-  const row = await ctx.db.selectFrom('payment_refunds').selectAll().where('provider_refund_id', '=', input.providerRefundId).where('status', '=', 'pending').executeTakeFirst();
+  const row = await ctx.db
+    .selectFrom('payment_refunds')
+    .selectAll()
+    .where('provider_refund_id', '=', input.providerRefundId)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
   if (!row) return 'nothing_to_do';
   const refund = rowToRefund(row);
   const now = ctx.now();
   if (input.status === 'succeeded') {
     return withTransaction(ctx.db, async (tx) => {
-      const done = await tx.updateTable('payment_refunds').set({ status: 'succeeded', updated_at: now }).where('id', '=', refund.id).where('status', '=', 'pending').where('provider_refund_id', '=', input.providerRefundId).executeTakeFirst();
+      const done = await tx
+        .updateTable('payment_refunds')
+        .set({ status: 'succeeded', updated_at: now })
+        .where('id', '=', refund.id)
+        .where('status', '=', 'pending')
+        .where('provider_refund_id', '=', input.providerRefundId)
+        .executeTakeFirst();
       if (Number(done.numUpdatedRows) !== 1) return 'nothing_to_do' as const;
-      await recordOrderEvent(tx, { orderId: refund.orderId, kind: 'note', source: input.source, reason: `refund ${refund.id} (${input.providerRefundId}) completed at the provider`, now });
+      await recordOrderEvent(tx, {
+        orderId: refund.orderId,
+        kind: 'note',
+        source: input.source,
+        reason: `refund ${refund.id} (${input.providerRefundId}) completed at the provider`,
+        now,
+      });
       return 'refund_confirmed' as const;
     });
   }
@@ -426,7 +641,10 @@ export async function applyProviderRefundStatus(ctx: AppContext, input: { provid
 }
 
 /** Asks the provider about refunds it accepted as pending a while ago (in case its webhook never came). Runs in every reconcile pass. */
-export async function checkPendingProviderRefunds(ctx: AppContext, opts: { olderThanMs?: number; limit?: number } = {}): Promise<Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }>> {
+export async function checkPendingProviderRefunds(
+  ctx: AppContext,
+  opts: { olderThanMs?: number; limit?: number } = {},
+): Promise<Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }>> {
   const pay = payments(ctx);
   const out: Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }> = [];
   for await (const row of claimDueRefunds(ctx, { providerAnswered: true, olderThanMs: opts.olderThanMs ?? PENDING_REFUND_CHECK_AFTER_MS, limit: opts.limit })) {
@@ -435,7 +653,10 @@ export async function checkPendingProviderRefunds(ctx: AppContext, opts: { older
     if (!provider?.queryRefund) continue;
     try {
       const s = await provider.queryRefund(row.provider_refund_id!);
-      const outcome = s.status === 'pending' ? 'still_pending' : await applyProviderRefundStatus(ctx, { providerRefundId: row.provider_refund_id!, status: s.status, reason: s.reason, source: 'reconcile' });
+      const outcome =
+        s.status === 'pending'
+          ? 'still_pending'
+          : await applyProviderRefundStatus(ctx, { providerRefundId: row.provider_refund_id!, status: s.status, reason: s.reason, source: 'reconcile' });
       out.push({ refundId: row.id, orderId: row.order_id, outcome });
     } catch (e) {
       ctx.log.warn({ refundId: row.id, err: e }, 'could not check a pending refund with its provider; it is checked again later');

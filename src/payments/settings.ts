@@ -25,7 +25,10 @@ export interface PaymentSettings {
 export function paymentSettings(config: Config): PaymentSettings {
   const e = config.env;
   const rates = new Map<string, bigint>([[config.currency, MICROS_PER_UNIT]]);
-  for (const part of (e.TALLY_PAYMENT_RATES ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const part of (e.TALLY_PAYMENT_RATES ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const m = /^([A-Z]{3})=(\d+(?:\.\d{1,6})?)$/.exec(part);
     if (!m) throw invalid('invalid_payment_rate', `TALLY_PAYMENT_RATES: "${part}" is not like CNY=0.138`);
     rates.set(m[1], parseMoney(m[2], { field: 'TALLY_PAYMENT_RATES', allowZero: false }));
@@ -33,15 +36,23 @@ export function paymentSettings(config: Config): PaymentSettings {
   const stripe = e.TALLY_STRIPE_SECRET_KEY
     ? { secretKey: e.TALLY_STRIPE_SECRET_KEY, webhookSecret: e.TALLY_STRIPE_WEBHOOK_SECRET ?? null, apiBase: e.TALLY_STRIPE_API_BASE ?? null }
     : null;
-  const epay = e.TALLY_EPAY_PID && e.TALLY_EPAY_KEY && e.TALLY_EPAY_URL ? { pid: e.TALLY_EPAY_PID, key: e.TALLY_EPAY_KEY, url: e.TALLY_EPAY_URL.replace(/\/$/, '') } : null;
+  const epay =
+    e.TALLY_EPAY_PID && e.TALLY_EPAY_KEY && e.TALLY_EPAY_URL
+      ? { pid: e.TALLY_EPAY_PID, key: e.TALLY_EPAY_KEY, url: e.TALLY_EPAY_URL.replace(/\/$/, '') }
+      : null;
   // The sandbox credits balances without real money: it is on only when the
   // operator says so, never as a side effect of demo mode or a provider list.
   const sandbox = e.TALLY_PAYMENT_SANDBOX === 'on';
   let providers: ProviderName[];
   if (e.TALLY_PAYMENT_PROVIDERS) {
-    providers = e.TALLY_PAYMENT_PROVIDERS.split(',').map((x) => x.trim()).filter(Boolean) as ProviderName[];
+    providers = e.TALLY_PAYMENT_PROVIDERS.split(',')
+      .map((x) => x.trim())
+      .filter(Boolean) as ProviderName[];
     if (providers.includes('sandbox') && !sandbox) {
-      throw invalid('sandbox_not_enabled', 'TALLY_PAYMENT_PROVIDERS lists sandbox, but the sandbox lets users credit themselves without paying: set TALLY_PAYMENT_SANDBOX=on as well to enable it (demos and tests only)');
+      throw invalid(
+        'sandbox_not_enabled',
+        'TALLY_PAYMENT_PROVIDERS lists sandbox, but the sandbox lets users credit themselves without paying: set TALLY_PAYMENT_SANDBOX=on as well to enable it (demos and tests only)',
+      );
     }
   } else {
     providers = [...(sandbox ? (['sandbox'] as const) : []), ...(stripe ? (['stripe'] as const) : []), ...(epay ? (['epay'] as const) : [])];

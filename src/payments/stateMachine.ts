@@ -1,10 +1,31 @@
 // Order states (DESIGN.md "Payments"): created → pending → paid → credited,
 // with side exits. A transition not listed here is refused and logged.
 export type OrderStatus =
-  | 'created' | 'pending' | 'paid' | 'credited' | 'failed' | 'expired' | 'canceled'
-  | 'flagged' | 'refunded' | 'partially_refunded' | 'disputed';
+  | 'created'
+  | 'pending'
+  | 'paid'
+  | 'credited'
+  | 'failed'
+  | 'expired'
+  | 'canceled'
+  | 'flagged'
+  | 'refunded'
+  | 'partially_refunded'
+  | 'disputed';
 
-export const ORDER_STATUSES: OrderStatus[] = ['created', 'pending', 'paid', 'credited', 'failed', 'expired', 'canceled', 'flagged', 'refunded', 'partially_refunded', 'disputed'];
+export const ORDER_STATUSES: OrderStatus[] = [
+  'created',
+  'pending',
+  'paid',
+  'credited',
+  'failed',
+  'expired',
+  'canceled',
+  'flagged',
+  'refunded',
+  'partially_refunded',
+  'disputed',
+];
 
 /**
  * States from which a confirmed payment is still accepted. `failed`, `expired`

@@ -19,7 +19,15 @@ export interface OrderTrade {
 
 export async function listOrderTrades(db: DbOrTx, orderId: string): Promise<OrderTrade[]> {
   const rows = await db.selectFrom('payment_trades').selectAll().where('order_id', '=', orderId).orderBy('id').execute();
-  return rows.map((t) => ({ tradeId: t.trade_id, provider: t.provider, amount: toBig(t.amount), currency: t.currency, outcome: t.outcome, decision: t.decision, createdAt: Number(t.created_at) }));
+  return rows.map((t) => ({
+    tradeId: t.trade_id,
+    provider: t.provider,
+    amount: toBig(t.amount),
+    currency: t.currency,
+    outcome: t.outcome,
+    decision: t.decision,
+    createdAt: Number(t.created_at),
+  }));
 }
 
 /** Orders whose id ends with `suffix` (a whole id, or at least its last 4 characters), newest first. */

@@ -30,7 +30,15 @@ export async function recordRedeemAttempt(
   const id = newId('att');
   await db
     .insertInto('redeem_attempts')
-    .values({ id, user_id: input.userId, ip: input.ip?.slice(0, 64) ?? null, code_display: input.code, code_id: input.codeId ?? null, outcome: input.outcome, created_at: input.now ?? Date.now() })
+    .values({
+      id,
+      user_id: input.userId,
+      ip: input.ip?.slice(0, 64) ?? null,
+      code_display: input.code,
+      code_id: input.codeId ?? null,
+      outcome: input.outcome,
+      created_at: input.now ?? Date.now(),
+    })
     .execute();
   return id;
 }
@@ -48,7 +56,16 @@ export async function recordRefusedAttempt(
   const foldKey = `rate_limited:${input.userId}:${Math.floor(input.now / input.windowMs)}`;
   const row = await db
     .insertInto('redeem_attempts')
-    .values({ id: newId('att'), user_id: input.userId, ip: input.ip?.slice(0, 64) ?? null, code_display: input.code, code_id: null, outcome: 'rate_limited', created_at: input.now, fold_key: foldKey })
+    .values({
+      id: newId('att'),
+      user_id: input.userId,
+      ip: input.ip?.slice(0, 64) ?? null,
+      code_display: input.code,
+      code_id: null,
+      outcome: 'rate_limited',
+      created_at: input.now,
+      fold_key: foldKey,
+    })
     .onConflict((oc) => oc.column('fold_key').doUpdateSet((eb) => ({ times: eb('redeem_attempts.times', '+', 1), last_at: input.now })))
     .returning('id')
     .executeTakeFirstOrThrow();
@@ -59,11 +76,25 @@ export async function listRedeemAttempts(
   db: DbOrTx,
   filter: { userId?: string; codeId?: string; ip?: string; limit?: number; before?: string } = {},
 ): Promise<RedeemAttempt[]> {
-  let q = db.selectFrom('redeem_attempts').selectAll().orderBy('id', 'desc').limit(Math.min(Math.max(filter.limit ?? 50, 1), 500));
+  let q = db
+    .selectFrom('redeem_attempts')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(Math.min(Math.max(filter.limit ?? 50, 1), 500));
   if (filter.userId) q = q.where('user_id', '=', filter.userId);
   if (filter.codeId) q = q.where('code_id', '=', filter.codeId);
   if (filter.ip) q = q.where('ip', '=', filter.ip);
   if (filter.before) q = q.where('id', '<', filter.before);
   const rows = await q.execute();
-  return rows.map((r) => ({ id: r.id, userId: r.user_id, ip: r.ip, code: r.code_display, codeId: r.code_id, outcome: r.outcome as RedeemOutcome, createdAt: Number(r.created_at), times: Number(r.times), lastAt: r.last_at === null ? null : Number(r.last_at) }));
+  return rows.map((r) => ({
+    id: r.id,
+    userId: r.user_id,
+    ip: r.ip,
+    code: r.code_display,
+    codeId: r.code_id,
+    outcome: r.outcome as RedeemOutcome,
+    createdAt: Number(r.created_at),
+    times: Number(r.times),
+    lastAt: r.last_at === null ? null : Number(r.last_at),
+  }));
 }

@@ -70,10 +70,13 @@ export async function generateRedeemBatch(db: DbOrTx, input: GenerateBatchInput)
   if (!Number.isInteger(input.count) || input.count < 1 || input.count > MAX_CODES_PER_BATCH) {
     throw invalid('invalid_count', `count must be a whole number from 1 to ${MAX_CODES_PER_BATCH}`, 'count');
   }
-  if (typeof input.amount !== 'bigint' || input.amount <= 0n || input.amount > MAX_MICROS) throw invalid('invalid_amount', 'amount must be greater than zero', 'amount');
+  if (typeof input.amount !== 'bigint' || input.amount <= 0n || input.amount > MAX_MICROS)
+    throw invalid('invalid_amount', 'amount must be greater than zero', 'amount');
   const maxUses = input.maxUses ?? 1;
-  if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > MAX_USES_PER_CODE) throw invalid('invalid_max_uses', `max_uses must be a whole number from 1 to ${MAX_USES_PER_CODE}`, 'max_uses');
-  if (input.expiresAt != null && input.expiresAt <= now) throw invalid('invalid_expiry', 'expires_at is in the past; a code must be redeemable for some time', 'expires_at');
+  if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > MAX_USES_PER_CODE)
+    throw invalid('invalid_max_uses', `max_uses must be a whole number from 1 to ${MAX_USES_PER_CODE}`, 'max_uses');
+  if (input.expiresAt != null && input.expiresAt <= now)
+    throw invalid('invalid_expiry', 'expires_at is in the past; a code must be redeemable for some time', 'expires_at');
   const name = input.name?.trim() || null;
   if (name && name.length > 100) throw invalid('invalid_name', 'the batch name must be at most 100 characters', 'name');
 
@@ -115,7 +118,13 @@ export async function generateRedeemBatch(db: DbOrTx, input: GenerateBatchInput)
       actor: input.actor,
       action: 'redeem.batch.create',
       target: batchRow.id,
-      data: { name, count: input.count, amount: formatMoney(input.amount), maxUses, expiresAt: batchRow.expires_at === null ? null : new Date(batchRow.expires_at).toISOString() },
+      data: {
+        name,
+        count: input.count,
+        amount: formatMoney(input.amount),
+        maxUses,
+        expiresAt: batchRow.expires_at === null ? null : new Date(batchRow.expires_at).toISOString(),
+      },
       now,
     });
   });
@@ -137,14 +146,22 @@ export interface BatchSummary extends RedeemBatch {
 }
 
 export async function listRedeemBatches(db: DbOrTx, opts: { limit?: number; before?: string } = {}): Promise<BatchSummary[]> {
-  let q = db.selectFrom('redeem_batches').selectAll().orderBy('id', 'desc').limit(Math.min(opts.limit ?? 50, 200));
+  let q = db
+    .selectFrom('redeem_batches')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(Math.min(opts.limit ?? 50, 200));
   if (opts.before) q = q.where('id', '<', opts.before);
   const batches = (await q.execute()).map(rowToBatch);
   if (batches.length === 0) return [];
   const counts = await db
     .selectFrom('redeem_redemptions')
     .select(['batch_id', sql<string>`count(*)`.as('n'), sql<string>`sum(amount)`.as('total')])
-    .where('batch_id', 'in', batches.map((b) => b.id))
+    .where(
+      'batch_id',
+      'in',
+      batches.map((b) => b.id),
+    )
     .where('status', '=', 'credited')
     .groupBy('batch_id')
     .execute();
@@ -163,7 +180,15 @@ export interface CodeView {
   maxUses: number;
   disabledAt: number | null;
   disabledReason: string | null;
-  redemptions: Array<{ id: string; userId: string; email: string; redeemedAt: number; status: 'credited' | 'reversed'; transferId: string; reversedAt: number | null }>;
+  redemptions: Array<{
+    id: string;
+    userId: string;
+    email: string;
+    redeemedAt: number;
+    status: 'credited' | 'reversed';
+    transferId: string;
+    reversedAt: number | null;
+  }>;
 }
 
 export function codeStatus(code: { status: string; uses: number; maxUses: number }, batch: RedeemBatch, now: number): CodeStatus {
@@ -177,7 +202,12 @@ export function codeStatus(code: { status: string; uses: number; maxUses: number
 export async function listBatchCodes(db: DbOrTx, batchId: string, opts: { now?: number; limit?: number; after?: string } = {}): Promise<CodeView[]> {
   const batch = await getRedeemBatch(db, batchId);
   const now = opts.now ?? Date.now();
-  let q = db.selectFrom('redeem_codes').selectAll().where('batch_id', '=', batchId).orderBy('id').limit(Math.min(opts.limit ?? 1000, 10_000));
+  let q = db
+    .selectFrom('redeem_codes')
+    .selectAll()
+    .where('batch_id', '=', batchId)
+    .orderBy('id')
+    .limit(Math.min(opts.limit ?? 1000, 10_000));
   if (opts.after) q = q.where('id', '>', opts.after);
   const codes = await q.execute();
   if (codes.length === 0) return [];
@@ -191,7 +221,15 @@ export async function listBatchCodes(db: DbOrTx, batchId: string, opts: { now?: 
   const byCode = new Map<string, CodeView['redemptions']>();
   for (const r of redemptions) {
     const list = byCode.get(r.code_id) ?? [];
-    list.push({ id: r.id, userId: r.user_id, email: r.email, redeemedAt: Number(r.created_at), status: r.status, transferId: r.transfer_id, reversedAt: r.reversed_at === null ? null : Number(r.reversed_at) });
+    list.push({
+      id: r.id,
+      userId: r.user_id,
+      email: r.email,
+      redeemedAt: Number(r.created_at),
+      status: r.status,
+      transferId: r.transfer_id,
+      reversedAt: r.reversed_at === null ? null : Number(r.reversed_at),
+    });
     byCode.set(r.code_id, list);
   }
   return codes.map((c) => {
@@ -212,7 +250,10 @@ export async function listBatchCodes(db: DbOrTx, batchId: string, opts: { now?: 
 }
 
 /** Disables a batch and every active code in it, in one transaction with its audit row. Idempotent. */
-export async function disableRedeemBatch(db: DbOrTx, input: { batchId: string; reason?: string | null; actor: Actor; now?: number }): Promise<{ batch: RedeemBatch; codesDisabled: number; replayed: boolean }> {
+export async function disableRedeemBatch(
+  db: DbOrTx,
+  input: { batchId: string; reason?: string | null; actor: Actor; now?: number },
+): Promise<{ batch: RedeemBatch; codesDisabled: number; replayed: boolean }> {
   const now = input.now ?? Date.now();
   const reason = input.reason?.trim() || null;
   return withTransaction(db, async (tx) => {
@@ -236,7 +277,10 @@ export async function disableRedeemBatch(db: DbOrTx, input: { batchId: string; r
 }
 
 /** Disables one code (leaked, sold twice, printed wrong); audited. Idempotent. */
-export async function disableRedeemCode(db: DbOrTx, input: { codeId: string; reason?: string | null; actor: Actor; now?: number }): Promise<{ codeId: string; display: string; replayed: boolean }> {
+export async function disableRedeemCode(
+  db: DbOrTx,
+  input: { codeId: string; reason?: string | null; actor: Actor; now?: number },
+): Promise<{ codeId: string; display: string; replayed: boolean }> {
   const now = input.now ?? Date.now();
   const reason = input.reason?.trim() || null;
   return withTransaction(db, async (tx) => {

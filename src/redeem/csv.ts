@@ -7,6 +7,7 @@ const cell = (v: string) => (/[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` :
 export function redeemCodesCsv(batch: RedeemBatch, codes: GeneratedCode[]): string {
   const expires = batch.expiresAt === null ? '' : new Date(batch.expiresAt).toISOString();
   const lines = [['code', 'amount', 'currency', 'expires_at', 'max_uses', 'batch_id', 'batch_name', 'code_id'].join(',')];
-  for (const c of codes) lines.push([c.code, formatMoney(batch.amount), batch.currency, expires, String(batch.maxUses), batch.id, batch.name ?? '', c.id].map(cell).join(','));
+  for (const c of codes)
+    lines.push([c.code, formatMoney(batch.amount), batch.currency, expires, String(batch.maxUses), batch.id, batch.name ?? '', c.id].map(cell).join(','));
   return lines.join('\n') + '\n';
 }

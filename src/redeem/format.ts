@@ -17,14 +17,14 @@ const BODY_LENGTH = 20; // 19 random characters + 1 check character
 const RANDOM_LENGTH = BODY_LENGTH - 1;
 const BODY = /^[0-9A-HJKMNP-TV-Z]{20}$/;
 
-const valueOf = (c: string) => ALPHABET.indexOf(c);
+const charValue = (c: string) => ALPHABET.indexOf(c);
 
 /** Luhn mod N with N = 32: the running sum over the characters, doubling every other one from the right. */
 function luhnSum(s: string, doubleFirst: boolean): number {
   let sum = 0;
   let double = doubleFirst;
   for (let i = s.length - 1; i >= 0; i--) {
-    let v = valueOf(s[i]) * (double ? 2 : 1);
+    let v = charValue(s[i]) * (double ? 2 : 1);
     v = Math.floor(v / 32) + (v % 32);
     sum += v;
     double = !double;

@@ -53,8 +53,5 @@ export async function countRedeemAttempt(
  * otherwise be refused after 30 successes a minute.
  */
 export async function clearUserRedeemLimits(limiter: RateLimiter, userId: string, ip: string | null = null): Promise<void> {
-  await Promise.all([
-    ...userKeys(userId).map((k) => limiter.reset(k)),
-    ...(ip ? ipKeys(ip).map((k) => limiter.forgive(k)) : []),
-  ]);
+  await Promise.all([...userKeys(userId).map((k) => limiter.reset(k)), ...(ip ? ipKeys(ip).map((k) => limiter.forgive(k)) : [])]);
 }

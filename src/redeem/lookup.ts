@@ -34,8 +34,15 @@ function codeQuery(db: DbOrTx) {
 }
 
 const toFacts = (r: any): CodeFacts => ({
-  codeId: r.code_id, display: r.display, status: r.status, uses: Number(r.uses), maxUses: Number(r.max_uses), batchId: r.batch_id,
-  batchStatus: r.batch_status, amount: toBig(r.amount), expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+  codeId: r.code_id,
+  display: r.display,
+  status: r.status,
+  uses: Number(r.uses),
+  maxUses: Number(r.max_uses),
+  batchId: r.batch_id,
+  batchStatus: r.batch_status,
+  amount: toBig(r.amount),
+  expiresAt: r.expires_at === null ? null : Number(r.expires_at),
 });
 
 export async function getCodeFacts(db: DbOrTx, codeId: string): Promise<CodeFacts | null> {
@@ -47,7 +54,12 @@ export async function getCodeFacts(db: DbOrTx, codeId: string): Promise<CodeFact
 export async function findCodesByLast4(db: DbOrTx, last4: string, limit = 10): Promise<CodeFacts[]> {
   const s = last4.trim().toUpperCase();
   if (!/^[0-9A-Z]{4}$/.test(s)) return [];
-  return (await codeQuery(db).where(likeSuffix('c.display', `-${s}`)).limit(limit).execute()).map(toFacts);
+  return (
+    await codeQuery(db)
+      .where(likeSuffix('c.display', `-${s}`))
+      .limit(limit)
+      .execute()
+  ).map(toFacts);
 }
 
 /** One user's own redemptions of codes whose last 4 characters are `last4`, newest first. */
@@ -63,10 +75,25 @@ export async function findUserRedemptionsByLast4(db: DbOrTx, userId: string, las
     .orderBy('r.created_at', 'desc')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({ id: r.id, userId: r.user_id, amount: toBig(r.amount), transferId: r.transfer_id, status: r.status, createdAt: Number(r.created_at), display: r.display }));
+  return rows.map((r) => ({
+    id: r.id,
+    userId: r.user_id,
+    amount: toBig(r.amount),
+    transferId: r.transfer_id,
+    status: r.status,
+    createdAt: Number(r.created_at),
+    display: r.display,
+  }));
 }
 
 export async function listCodeRedemptions(db: DbOrTx, codeId: string): Promise<RedemptionFacts[]> {
   const rows = await db.selectFrom('redeem_redemptions').selectAll().where('code_id', '=', codeId).orderBy('created_at').execute();
-  return rows.map((r) => ({ id: r.id, userId: r.user_id, amount: toBig(r.amount), transferId: r.transfer_id, status: r.status, createdAt: Number(r.created_at) }));
+  return rows.map((r) => ({
+    id: r.id,
+    userId: r.user_id,
+    amount: toBig(r.amount),
+    transferId: r.transfer_id,
+    status: r.status,
+    createdAt: Number(r.created_at),
+  }));
 }

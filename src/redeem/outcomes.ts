@@ -15,20 +15,37 @@ export type RedeemOutcome =
   | 'rate_limited';
 
 export const REDEEM_OUTCOMES: RedeemOutcome[] = [
-  'redeemed', 'invalid_format', 'mistyped', 'not_found', 'expired', 'disabled', 'already_redeemed', 'already_redeemed_by_another_account', 'rate_limited',
+  'redeemed',
+  'invalid_format',
+  'mistyped',
+  'not_found',
+  'expired',
+  'disabled',
+  'already_redeemed',
+  'already_redeemed_by_another_account',
+  'rate_limited',
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export const redeemErrors = {
   invalidFormat: () =>
-    new TallyError('invalid_format', 'that is not a redeem code: codes look like TALLY-XXXX-XXXX-XXXX-XXXX-XXXX (20 letters and digits after TALLY)', { status: 400, param: 'code', retryable: false }),
+    new TallyError('invalid_format', 'that is not a redeem code: codes look like TALLY-XXXX-XXXX-XXXX-XXXX-XXXX (20 letters and digits after TALLY)', {
+      status: 400,
+      param: 'code',
+      retryable: false,
+    }),
   mistyped: () =>
-    new TallyError('mistyped', 'this code has a typo: its last character does not match the others; check each character against the card (0 and O, 1, I and L count as the same)', { status: 400, param: 'code', retryable: false }),
+    new TallyError(
+      'mistyped',
+      'this code has a typo: its last character does not match the others; check each character against the card (0 and O, 1, I and L count as the same)',
+      { status: 400, param: 'code', retryable: false },
+    ),
   notFound: () => new TallyError('not_found', 'no redeem code matches; check that it was copied completely', { status: 404, param: 'code', retryable: false }),
   expired: (expiresAt: number) =>
     new TallyError('expired', `this code expired at ${iso(expiresAt)}`, { status: 409, retryable: false, details: { expired_at: iso(expiresAt) } }),
-  disabled: () => new TallyError('disabled', 'this code has been disabled by the operator; contact support with the last 4 characters', { status: 409, retryable: false }),
+  disabled: () =>
+    new TallyError('disabled', 'this code has been disabled by the operator; contact support with the last 4 characters', { status: 409, retryable: false }),
   alreadyRedeemed: (first: { redemptionId: string; amount: string; redeemedAt: number; transferId: string; code: string }) =>
     new TallyError('already_redeemed', `you already redeemed this code at ${iso(first.redeemedAt)}; ${first.amount} was credited then`, {
       status: 409,
@@ -37,13 +54,20 @@ export const redeemErrors = {
     }),
   // The time only: who redeemed it is the other account's business (support can see it).
   byAnotherAccount: (redeemedAt: number) =>
-    new TallyError('already_redeemed_by_another_account', `this code was already redeemed by another account at ${iso(redeemedAt)}; if it was yours, contact support with the last 4 characters and when you got it`, {
-      status: 409,
-      retryable: false,
-      details: { redeemed_at: iso(redeemedAt) },
-    }),
+    new TallyError(
+      'already_redeemed_by_another_account',
+      `this code was already redeemed by another account at ${iso(redeemedAt)}; if it was yours, contact support with the last 4 characters and when you got it`,
+      {
+        status: 409,
+        retryable: false,
+        details: { redeemed_at: iso(redeemedAt) },
+      },
+    ),
   rateLimited: (retryAfterMs: number) => {
     const wait = Math.max(1, Math.ceil(retryAfterMs / 1000));
-    return new TallyError('rate_limited', `too many redeem attempts that did not succeed; try again in ${wait} s`, { status: 429, details: { retry_after: String(wait) } });
+    return new TallyError('rate_limited', `too many redeem attempts that did not succeed; try again in ${wait} s`, {
+      status: 429,
+      details: { retry_after: String(wait) },
+    });
   },
 };

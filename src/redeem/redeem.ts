@@ -34,7 +34,9 @@ export interface RedeemInput {
 }
 
 /** What `redeemCode` settles on: a redemption, or the error that explains why not. */
-type Attempt = { outcome: 'redeemed'; redemption: Redemption; codeId: string } | { outcome: Exclude<RedeemOutcome, 'redeemed'>; error: TallyError; codeId: string | null };
+type Attempt =
+  | { outcome: 'redeemed'; redemption: Redemption; codeId: string }
+  | { outcome: Exclude<RedeemOutcome, 'redeemed'>; error: TallyError; codeId: string | null };
 
 /**
  * Redeems a code for a signed-in user: counts the attempt against the
@@ -88,7 +90,10 @@ async function claimAndCredit(tx: Tx, input: RedeemInput & { hash: string; now: 
   const mine = await tx.selectFrom('redeem_redemptions').selectAll().where('code_id', '=', code.id).where('user_id', '=', input.userId).executeTakeFirst();
   if (mine) {
     const r = rowToRedemption(mine, code.display);
-    return fail('already_redeemed', redeemErrors.alreadyRedeemed({ redemptionId: r.id, amount: formatMoney(r.amount), redeemedAt: r.createdAt, transferId: r.transferId, code: r.code }));
+    return fail(
+      'already_redeemed',
+      redeemErrors.alreadyRedeemed({ redemptionId: r.id, amount: formatMoney(r.amount), redeemedAt: r.createdAt, transferId: r.transferId, code: r.code }),
+    );
   }
   const batch = rowToBatch(await tx.selectFrom('redeem_batches').selectAll().where('id', '=', code.batch_id).executeTakeFirstOrThrow());
   const usedUp = async () => {
@@ -112,7 +117,10 @@ async function claimAndCredit(tx: Tx, input: RedeemInput & { hash: string; now: 
     const again = await tx.selectFrom('redeem_redemptions').selectAll().where('code_id', '=', code.id).where('user_id', '=', input.userId).executeTakeFirst();
     if (again) {
       const r = rowToRedemption(again, code.display);
-      return fail('already_redeemed', redeemErrors.alreadyRedeemed({ redemptionId: r.id, amount: formatMoney(r.amount), redeemedAt: r.createdAt, transferId: r.transferId, code: r.code }));
+      return fail(
+        'already_redeemed',
+        redeemErrors.alreadyRedeemed({ redemptionId: r.id, amount: formatMoney(r.amount), redeemedAt: r.createdAt, transferId: r.transferId, code: r.code }),
+      );
     }
     const current = await tx.selectFrom('redeem_codes').select('status').where('id', '=', code.id).executeTakeFirstOrThrow();
     if (current.status !== 'active') return fail('disabled', redeemErrors.disabled());

@@ -36,7 +36,8 @@ export async function reverseRedemption(
         now,
       }).catch((e) => {
         // Reversed before with another reason: the first reversal stands.
-        if (e?.code === 'idempotency_key_reused' && row.status === 'reversed') throw conflict('already_reversed', `redemption ${row.id} was already reversed at ${new Date(Number(row.reversed_at)).toISOString()}`);
+        if (e?.code === 'idempotency_key_reused' && row.status === 'reversed')
+          throw conflict('already_reversed', `redemption ${row.id} was already reversed at ${new Date(Number(row.reversed_at)).toISOString()}`);
         throw e;
       });
       if (!replayed) {

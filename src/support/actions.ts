@@ -7,7 +7,13 @@ import { getOrder, reconcileOrder } from '../payments/index.ts';
 import { compensateUser, checkCompensation } from '../payments/compensation.ts';
 import { creditOrderByHand, prepareCreditByHand, askProviderAboutOrder, type CreditOutcome, type ProviderCheck } from '../payments/credit.ts';
 import { refundOrder, authorizeRefund, type RefundReason, type Refund } from '../payments/refunds.ts';
-import { refundDuplicatePayment, keepDuplicateAsCredit, authorizeDuplicateDecision, type DuplicateRefundResult, type KeepDuplicateResult } from '../payments/duplicates.ts';
+import {
+  refundDuplicatePayment,
+  keepDuplicateAsCredit,
+  authorizeDuplicateDecision,
+  type DuplicateRefundResult,
+  type KeepDuplicateResult,
+} from '../payments/duplicates.ts';
 import type { Order } from '../payments/orders.ts';
 import type { TransferResult } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
@@ -27,10 +33,23 @@ export async function checkOrderWithProvider({ ctx, input }: { ctx: AppContext; 
   const order = await getOrder(ctx.db, input.orderId, input.userId ? { userId: input.userId } : {});
   if (!['created', 'pending', 'expired', 'failed'].includes(order.status)) {
     // Nothing was asked of the provider. Staff actions still leave their row; a user's repeated click does not.
-    if (!input.userId) await recordAudit(ctx.db, { actor: input.actor, action: 'payment.check_with_provider', target: order.id, reason: input.reason ?? null, before: { status: order.status }, after: { status: order.status }, data: { result: 'nothing_to_check' }, now: ctx.now() });
+    if (!input.userId)
+      await recordAudit(ctx.db, {
+        actor: input.actor,
+        action: 'payment.check_with_provider',
+        target: order.id,
+        reason: input.reason ?? null,
+        before: { status: order.status },
+        after: { status: order.status },
+        data: { result: 'nothing_to_check' },
+        now: ctx.now(),
+      });
     return { result: 'nothing_to_check', order_id: order.id, status: order.status };
   }
-  const r = await reconcileOrder(ctx, order, { source: input.userId ? 'reconcile' : 'support', audit: { actor: input.actor, action: 'payment.check_with_provider', reason: input.reason ?? null } });
+  const r = await reconcileOrder(ctx, order, {
+    source: input.userId ? 'reconcile' : 'support',
+    audit: { actor: input.actor, action: 'payment.check_with_provider', reason: input.reason ?? null },
+  });
   const after = await getOrder(ctx.db, order.id);
   return { result: r.result, order_id: order.id, status: after.status, detail: r.detail ?? null };
 }
@@ -40,16 +59,16 @@ export type RevealableField = (typeof REVEALABLE)[number];
 
 /** An admin reveals one masked field of a user, with a stated reason; the reveal is audited in the same transaction as the read. */
 export async function revealUserField({ ctx, input }: { ctx: AppContext; input: { userId: string; field: string; reason: string; actor: Actor } }) {
-  if (accessOf(input.actor, 'users.reveal') !== 'yes') throw new TallyError('forbidden', 'only an admin can reveal a masked field', { status: 403, retryable: false });
+  if (accessOf(input.actor, 'users.reveal') !== 'yes')
+    throw new TallyError('forbidden', 'only an admin can reveal a masked field', { status: 403, retryable: false });
   assertNotSelf(input.actor, input.userId, 'reveal a masked field');
   const reason = input.reason?.trim();
   if (!reason || reason.length < 5) throw invalid('reason_required', 'say why the field is revealed (at least 5 characters)', 'reason');
   if (!REVEALABLE.includes(input.field as RevealableField)) throw invalid('invalid_field', `field must be one of ${REVEALABLE.join(', ')}`, 'field');
   return withTransaction(ctx.db, async (tx) => {
     const user = await getUser(tx, input.userId);
-    const value = input.field === 'email'
-      ? user.email
-      : [...new Set((await listUsage(tx, { userId: user.id, limit: 200 })).map((r) => r.client_ip).filter(Boolean))];
+    const value =
+      input.field === 'email' ? user.email : [...new Set((await listUsage(tx, { userId: user.id, limit: 200 })).map((r) => r.client_ip).filter(Boolean))];
     await recordAudit(tx, { actor: input.actor, action: 'user.reveal', target: user.id, reason, data: { field: input.field }, now: ctx.now() });
     return { user_id: user.id, field: input.field, value };
   });
@@ -64,12 +83,24 @@ export type Guarded<T> = { kind: 'done'; result: T } | { kind: 'approval_pending
 
 const limitOf = (ctx: AppContext) => supportApprovalLimit(ctx.config.env);
 
-export async function compensate({ ctx, input }: { ctx: AppContext; input: { userId: string; amount: bigint; reason: string; ticket: string; orderId?: string | null; idempotencyKey?: string; actor: Actor } }): Promise<Guarded<TransferResult>> {
+export async function compensate({
+  ctx,
+  input,
+}: {
+  ctx: AppContext;
+  input: { userId: string; amount: bigint; reason: string; ticket: string; orderId?: string | null; idempotencyKey?: string; actor: Actor };
+}): Promise<Guarded<TransferResult>> {
   const { reason, ticket } = checkCompensation(input);
   const limit = limitOf(ctx);
   if (decideMoneyAction(input.actor, 'users.compensate', { targetUserId: input.userId, value: input.amount, limit, what: 'compensate' }) === 'approval') {
     const r = await requestApproval(ctx, {
-      action: 'users.compensate', target: input.userId, targetUserId: input.userId, value: input.amount, reason, actor: input.actor, requestKey: input.idempotencyKey,
+      action: 'users.compensate',
+      target: input.userId,
+      targetUserId: input.userId,
+      value: input.amount,
+      reason,
+      actor: input.actor,
+      requestKey: input.idempotencyKey,
       params: { amount: formatMoney(input.amount), ticket, order_id: input.orderId ?? null },
     });
     return { kind: 'approval_pending', ...r };
@@ -77,28 +108,56 @@ export async function compensate({ ctx, input }: { ctx: AppContext; input: { use
   return { kind: 'done', result: await compensateUser(ctx.db, { ...input, supportLimit: limit, now: ctx.now() }) };
 }
 
-export async function creditOrder({ ctx, input }: { ctx: AppContext; input: { orderId: string; providerReference: string; reason: string; force?: boolean; actor: Actor } }): Promise<Guarded<{ outcome: CreditOutcome; order: Order; providerCheck: ProviderCheck['check'] | 'not_paid_forced' }>> {
+export async function creditOrder({
+  ctx,
+  input,
+}: {
+  ctx: AppContext;
+  input: { orderId: string; providerReference: string; reason: string; force?: boolean; actor: Actor };
+}): Promise<Guarded<{ outcome: CreditOutcome; order: Order; providerCheck: ProviderCheck['check'] | 'not_paid_forced' }>> {
   const { order, reason, ref } = await prepareCreditByHand(ctx.db, input);
   if (accessOf(input.actor, 'orders.credit') === 'yes') return { kind: 'done', result: await creditOrderByHand(ctx, input) };
   // Support: the provider's word decides. Confirmed: credit now. Cannot be asked: an admin approves. Not paid: refused.
   const answer = await askProviderAboutOrder(ctx, order);
   if (answer.check === 'unavailable') {
     const r = await requestApproval(ctx, {
-      action: 'orders.credit', target: order.id, targetUserId: order.userId, value: order.creditAmount, reason, actor: input.actor, requestKey: `${order.id}:${ref}`,
-      params: { provider_reference: ref, provider_check: 'unavailable', provider_detail: answer.detail, amount: `${formatMoney(order.amount)} ${order.currency}` },
+      action: 'orders.credit',
+      target: order.id,
+      targetUserId: order.userId,
+      value: order.creditAmount,
+      reason,
+      actor: input.actor,
+      requestKey: `${order.id}:${ref}`,
+      params: {
+        provider_reference: ref,
+        provider_check: 'unavailable',
+        provider_detail: answer.detail,
+        amount: `${formatMoney(order.amount)} ${order.currency}`,
+      },
     });
     return { kind: 'approval_pending', ...r };
   }
   return { kind: 'done', result: await creditOrderByHand(ctx, { ...input, force: false, providerCheck: answer }) };
 }
 
-export async function refund({ ctx, input }: { ctx: AppContext; input: { orderId: string; amount?: bigint; reason: RefundReason; note?: string; force?: boolean; actor: Actor } }): Promise<Guarded<{ refund: Refund; order: Order }>> {
+export async function refund({
+  ctx,
+  input,
+}: {
+  ctx: AppContext;
+  input: { orderId: string; amount?: bigint; reason: RefundReason; note?: string; force?: boolean; actor: Actor };
+}): Promise<Guarded<{ refund: Refund; order: Order }>> {
   const limit = limitOf(ctx);
   const { order, amount, value, decision } = await authorizeRefund(ctx.db, { ...input, supportLimit: limit });
   if (decision === 'approval') {
     const note = input.note?.trim() || `refund (${input.reason})`;
     const r = await requestApproval(ctx, {
-      action: 'orders.refund', target: order.id, targetUserId: order.userId, value, reason: note, actor: input.actor,
+      action: 'orders.refund',
+      target: order.id,
+      targetUserId: order.userId,
+      value,
+      reason: note,
+      actor: input.actor,
       // The same refund asked twice while the order is unchanged (a double click) is one request.
       requestKey: `${order.id}:${formatMoney(amount)}:${formatMoney(order.refundedAmount)}`,
       params: { amount: formatMoney(amount), currency: order.currency, reason: input.reason },
@@ -108,12 +167,24 @@ export async function refund({ ctx, input }: { ctx: AppContext; input: { orderId
   return { kind: 'done', result: await refundOrder(ctx, { ...input, supportLimit: limit }) };
 }
 
-export async function decideDuplicate({ ctx, input }: { ctx: AppContext; input: { trade: string; provider?: string; reason: string; decision: 'refund' | 'keep'; actor: Actor } }): Promise<Guarded<DuplicateRefundResult | KeepDuplicateResult>> {
+export async function decideDuplicate({
+  ctx,
+  input,
+}: {
+  ctx: AppContext;
+  input: { trade: string; provider?: string; reason: string; decision: 'refund' | 'keep'; actor: Actor };
+}): Promise<Guarded<DuplicateRefundResult | KeepDuplicateResult>> {
   const limit = limitOf(ctx);
   const { reason, trade, order, value, action, verdict } = await authorizeDuplicateDecision(ctx.db, { ...input, supportLimit: limit }, input.decision);
   if (verdict === 'approval') {
     const r = await requestApproval(ctx, {
-      action, target: trade.id, targetUserId: order.userId, value, reason, actor: input.actor, requestKey: `${trade.id}:${input.decision}`,
+      action,
+      target: trade.id,
+      targetUserId: order.userId,
+      value,
+      reason,
+      actor: input.actor,
+      requestKey: `${trade.id}:${input.decision}`,
       params: { trade_id: trade.tradeId, provider: trade.provider, order_id: order.id, amount: `${formatMoney(trade.amount)} ${trade.currency}` },
     });
     return { kind: 'approval_pending', ...r };

@@ -57,9 +57,23 @@ export interface Approval {
 
 const parse = (s: string | null) => (s ? JSON.parse(s) : null);
 const rowToApproval = (r: any): Approval => ({
-  id: r.id, action: r.action, target: r.target, targetUserId: r.target_user_id, value: toBig(r.value), params: parse(r.params) ?? {}, reason: r.reason,
-  status: r.status, requestedBy: r.requested_by, requestedByUserId: r.requested_by_user_id, decidedBy: r.decided_by, decisionReason: r.decision_reason,
-  result: parse(r.result), createdAt: Number(r.created_at), expiresAt: Number(r.expires_at), decidedAt: r.decided_at === null ? null : Number(r.decided_at), updatedAt: Number(r.updated_at),
+  id: r.id,
+  action: r.action,
+  target: r.target,
+  targetUserId: r.target_user_id,
+  value: toBig(r.value),
+  params: parse(r.params) ?? {},
+  reason: r.reason,
+  status: r.status,
+  requestedBy: r.requested_by,
+  requestedByUserId: r.requested_by_user_id,
+  decidedBy: r.decided_by,
+  decisionReason: r.decision_reason,
+  result: parse(r.result),
+  createdAt: Number(r.created_at),
+  expiresAt: Number(r.expires_at),
+  decidedAt: r.decided_at === null ? null : Number(r.decided_at),
+  updatedAt: Number(r.updated_at),
 });
 
 export async function findApproval(db: DbOrTx, id: string): Promise<Approval | null> {
@@ -74,7 +88,11 @@ export async function getApproval(db: DbOrTx, id: string): Promise<Approval> {
 }
 
 export async function listApprovals(db: DbOrTx, f: { status?: ApprovalStatus; userId?: string; limit?: number; before?: string } = {}): Promise<Approval[]> {
-  let q = db.selectFrom('support_approvals').selectAll().orderBy('id', 'desc').limit(Math.min(Math.max(f.limit ?? 100, 1), 500));
+  let q = db
+    .selectFrom('support_approvals')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(Math.min(Math.max(f.limit ?? 100, 1), 500));
   if (f.status) q = q.where('status', '=', f.status);
   if (f.userId) q = q.where('target_user_id', '=', f.userId);
   if (f.before) q = q.where('id', '<', f.before);
@@ -111,14 +129,38 @@ export async function requestApproval(ctx: { db: DbOrTx; now(): number }, input:
   const now = ctx.now();
   try {
     await withTransaction(ctx.db, async (tx) => {
-      await tx.insertInto('support_approvals').values({
-        id, action: input.action, target: input.target, target_user_id: input.targetUserId, value: input.value, params: JSON.stringify(input.params), reason: input.reason,
-        request_key: requestKey, status: 'pending', requested_by: actorLabel(input.actor), requested_by_user_id: input.actor.type === 'user' ? input.actor.userId : null,
-        decided_by: null, decided_by_user_id: null, decision_reason: null, result: null, created_at: now, expires_at: now + APPROVAL_TTL_MS, decided_at: null, updated_at: now,
-      }).execute();
+      await tx
+        .insertInto('support_approvals')
+        .values({
+          id,
+          action: input.action,
+          target: input.target,
+          target_user_id: input.targetUserId,
+          value: input.value,
+          params: JSON.stringify(input.params),
+          reason: input.reason,
+          request_key: requestKey,
+          status: 'pending',
+          requested_by: actorLabel(input.actor),
+          requested_by_user_id: input.actor.type === 'user' ? input.actor.userId : null,
+          decided_by: null,
+          decided_by_user_id: null,
+          decision_reason: null,
+          result: null,
+          created_at: now,
+          expires_at: now + APPROVAL_TTL_MS,
+          decided_at: null,
+          updated_at: now,
+        })
+        .execute();
       await recordAudit(tx, {
-        actor: input.actor, action: 'approval.request', target: id, reason: input.reason,
-        after: { status: 'pending' }, data: { action: input.action, target: input.target, user_id: input.targetUserId, amount: formatMoney(input.value), params: input.params }, now,
+        actor: input.actor,
+        action: 'approval.request',
+        target: id,
+        reason: input.reason,
+        after: { status: 'pending' },
+        data: { action: input.action, target: input.target, user_id: input.targetUserId, amount: formatMoney(input.value), params: input.params },
+        now,
       });
     });
   } catch (e) {
@@ -146,17 +188,40 @@ function decisionReason(reason: string | undefined | null): string {
   return r;
 }
 
-export async function rejectApproval(ctx: { db: DbOrTx; now(): number }, input: { id: string; reason: string; actor: Actor }): Promise<{ approval: Approval; replayed: boolean }> {
+export async function rejectApproval(
+  ctx: { db: DbOrTx; now(): number },
+  input: { id: string; reason: string; actor: Actor },
+): Promise<{ approval: Approval; replayed: boolean }> {
   const reason = decisionReason(input.reason);
   const a = await getApproval(ctx.db, input.id);
   assertMayDecide(input.actor, a, 'reject');
   const done = await withTransaction(ctx.db, async (tx) => {
     const now = ctx.now();
-    const moved = await tx.updateTable('support_approvals')
-      .set({ status: 'rejected', request_key: null, decided_by: actorLabel(input.actor), decided_by_user_id: input.actor.type === 'user' ? input.actor.userId : null, decision_reason: reason, decided_at: now, updated_at: now })
-      .where('id', '=', a.id).where('status', '=', 'pending').executeTakeFirst();
+    const moved = await tx
+      .updateTable('support_approvals')
+      .set({
+        status: 'rejected',
+        request_key: null,
+        decided_by: actorLabel(input.actor),
+        decided_by_user_id: input.actor.type === 'user' ? input.actor.userId : null,
+        decision_reason: reason,
+        decided_at: now,
+        updated_at: now,
+      })
+      .where('id', '=', a.id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) return false;
-    await recordAudit(tx, { actor: input.actor, action: 'approval.reject', target: a.id, reason, before: { status: 'pending' }, after: { status: 'rejected' }, data: { action: a.action, target: a.target, user_id: a.targetUserId, amount: formatMoney(a.value), requested_by: a.requestedBy }, now });
+    await recordAudit(tx, {
+      actor: input.actor,
+      action: 'approval.reject',
+      target: a.id,
+      reason,
+      before: { status: 'pending' },
+      after: { status: 'rejected' },
+      data: { action: a.action, target: a.target, user_id: a.targetUserId, amount: formatMoney(a.value), requested_by: a.requestedBy },
+      now,
+    });
     return true;
   });
   const after = await getApproval(ctx.db, a.id);
@@ -169,37 +234,84 @@ export async function rejectApproval(ctx: { db: DbOrTx; now(): number }, input: 
  * action's own audit row names the approval and the requester). Answers
  * `replayed: true` with the result when it already ran.
  */
-export async function approveApproval(ctx: AppContext, input: { id: string; reason: string; actor: Actor }): Promise<{ approval: Approval; replayed: boolean }> {
+export async function approveApproval(
+  ctx: AppContext,
+  input: { id: string; reason: string; actor: Actor },
+): Promise<{ approval: Approval; replayed: boolean }> {
   const reason = decisionReason(input.reason);
   const a = await getApproval(ctx.db, input.id);
   assertMayDecide(input.actor, a, 'approve');
   const now = ctx.now();
   const decidedBy = actorLabel(input.actor);
   const claimed = await withTransaction(ctx.db, async (tx) => {
-    const moved = await tx.updateTable('support_approvals')
-      .set({ status: 'approved', decided_by: decidedBy, decided_by_user_id: input.actor.type === 'user' ? input.actor.userId : null, decision_reason: reason, decided_at: now, updated_at: now })
-      .where('id', '=', a.id).where('status', '=', 'pending').where('expires_at', '>=', now).executeTakeFirst();
+    const moved = await tx
+      .updateTable('support_approvals')
+      .set({
+        status: 'approved',
+        decided_by: decidedBy,
+        decided_by_user_id: input.actor.type === 'user' ? input.actor.userId : null,
+        decision_reason: reason,
+        decided_at: now,
+        updated_at: now,
+      })
+      .where('id', '=', a.id)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>=', now)
+      .executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 1) {
-      await recordAudit(tx, { actor: input.actor, action: 'approval.approve', target: a.id, reason, before: { status: 'pending' }, after: { status: 'approved' }, data: { action: a.action, target: a.target, user_id: a.targetUserId, amount: formatMoney(a.value), requested_by: a.requestedBy }, now });
+      await recordAudit(tx, {
+        actor: input.actor,
+        action: 'approval.approve',
+        target: a.id,
+        reason,
+        before: { status: 'pending' },
+        after: { status: 'approved' },
+        data: { action: a.action, target: a.target, user_id: a.targetUserId, amount: formatMoney(a.value), requested_by: a.requestedBy },
+        now,
+      });
       return 'claimed' as const;
     }
     // Read after the UPDATE: it waited for a concurrent claim to commit, so this sees the outcome (PostgreSQL, read committed).
     const cur = rowToApproval(await tx.selectFrom('support_approvals').selectAll().where('id', '=', a.id).executeTakeFirstOrThrow());
     if (cur.status === 'pending') {
-      await tx.updateTable('support_approvals').set({ status: 'expired', request_key: null, updated_at: now }).where('id', '=', a.id).where('status', '=', 'pending').execute();
+      await tx
+        .updateTable('support_approvals')
+        .set({ status: 'expired', request_key: null, updated_at: now })
+        .where('id', '=', a.id)
+        .where('status', '=', 'pending')
+        .execute();
       return 'expired' as const;
     }
     // Approved before and its run never finished (a crash): take it over after the lease, and run it again under the same keys.
     if (cur.status === 'approved' && cur.updatedAt <= now - APPROVAL_LEASE_MS) {
-      const took = await tx.updateTable('support_approvals').set({ updated_at: now }).where('id', '=', a.id).where('status', '=', 'approved').where('updated_at', '=', cur.updatedAt).executeTakeFirst();
+      const took = await tx
+        .updateTable('support_approvals')
+        .set({ updated_at: now })
+        .where('id', '=', a.id)
+        .where('status', '=', 'approved')
+        .where('updated_at', '=', cur.updatedAt)
+        .executeTakeFirst();
       if (Number(took.numUpdatedRows) === 1) {
-        await recordAudit(tx, { actor: input.actor, action: 'approval.resume', target: a.id, reason, before: { status: 'approved' }, after: { status: 'approved' }, data: { action: a.action, first_decided_by: cur.decidedBy }, now });
+        await recordAudit(tx, {
+          actor: input.actor,
+          action: 'approval.resume',
+          target: a.id,
+          reason,
+          before: { status: 'approved' },
+          after: { status: 'approved' },
+          data: { action: a.action, first_decided_by: cur.decidedBy },
+          now,
+        });
         return 'claimed' as const;
       }
     }
     return cur.status;
   });
-  if (claimed === 'expired') throw conflict('approval_expired', `request ${a.id} was not decided within ${APPROVAL_TTL_MS / 86_400_000} days; ask support to send it again if it is still right`);
+  if (claimed === 'expired')
+    throw conflict(
+      'approval_expired',
+      `request ${a.id} was not decided within ${APPROVAL_TTL_MS / 86_400_000} days; ask support to send it again if it is still right`,
+    );
   if (claimed === 'executed') return { approval: await getApproval(ctx.db, a.id), replayed: true };
   if (claimed === 'approved') throw conflict('approval_in_progress', `request ${a.id} was approved and is running right now; look again in a moment`);
   if (claimed !== 'claimed') throw conflict('approval_already_decided', `request ${a.id} is ${claimed}; it can no longer be approved`);
@@ -222,9 +334,23 @@ export async function approveApproval(ctx: AppContext, input: { id: string; reas
 async function finish(ctx: { db: DbOrTx; now(): number }, a: Approval, actor: Actor, status: 'executed' | 'failed', result: Record<string, unknown>) {
   await withTransaction(ctx.db, async (tx) => {
     const now = ctx.now();
-    const moved = await tx.updateTable('support_approvals').set({ status, result: JSON.stringify(result), updated_at: now, ...(status === 'failed' ? { request_key: null } : {}) }).where('id', '=', a.id).where('status', '=', 'approved').executeTakeFirst();
+    const moved = await tx
+      .updateTable('support_approvals')
+      .set({ status, result: JSON.stringify(result), updated_at: now, ...(status === 'failed' ? { request_key: null } : {}) })
+      .where('id', '=', a.id)
+      .where('status', '=', 'approved')
+      .executeTakeFirst();
     if (Number(moved.numUpdatedRows) === 1 && status === 'failed') {
-      await recordAudit(tx, { actor, action: 'approval.fail', target: a.id, reason: String((result.error as any)?.message ?? '').slice(0, 500), before: { status: 'approved' }, after: { status: 'failed' }, data: { action: a.action, ...result }, now });
+      await recordAudit(tx, {
+        actor,
+        action: 'approval.fail',
+        target: a.id,
+        reason: String((result.error as any)?.message ?? '').slice(0, 500),
+        before: { status: 'approved' },
+        after: { status: 'failed' },
+        data: { action: a.action, ...result },
+        now,
+      });
     }
   });
 }
@@ -235,7 +361,17 @@ async function runApproved(ctx: AppContext, a: Approval, actor: Actor, approval:
   switch (a.action) {
     case 'users.compensate': {
       const amount = parseMoney(p.amount);
-      const r = await compensateUser(ctx.db, { userId: a.targetUserId, amount, reason: a.reason, ticket: p.ticket, orderId: p.order_id ?? null, actor, idempotencyKey: `approval:${a.id}`, approval, now: ctx.now() });
+      const r = await compensateUser(ctx.db, {
+        userId: a.targetUserId,
+        amount,
+        reason: a.reason,
+        ticket: p.ticket,
+        orderId: p.order_id ?? null,
+        actor,
+        idempotencyKey: `approval:${a.id}`,
+        approval,
+        now: ctx.now(),
+      });
       return { transfer_id: r.transfer.id, amount: formatMoney(amount), replayed: r.replayed };
     }
     case 'orders.credit': {
@@ -243,7 +379,14 @@ async function runApproved(ctx: AppContext, a: Approval, actor: Actor, approval:
       return { outcome: r.outcome, order_status: r.order.status, provider_check: r.providerCheck };
     }
     case 'orders.refund': {
-      const r = await refundOrder(ctx, { orderId: a.target, amount: p.amount === null || p.amount === undefined ? undefined : parseMoney(p.amount), reason: p.reason as RefundReason, note: a.reason, actor, approval });
+      const r = await refundOrder(ctx, {
+        orderId: a.target,
+        amount: p.amount === null || p.amount === undefined ? undefined : parseMoney(p.amount),
+        reason: p.reason as RefundReason,
+        note: a.reason,
+        actor,
+        approval,
+      });
       return { refund_id: r.refund.id, refund_status: r.refund.status, amount: formatMoney(r.refund.amount), order_status: r.order.status };
     }
     case 'trades.refund': {
@@ -258,7 +401,20 @@ async function runApproved(ctx: AppContext, a: Approval, actor: Actor, approval:
 }
 
 export const approvalView = (a: Approval, currency: string) => ({
-  id: a.id, action: a.action, target: a.target, user_id: a.targetUserId, amount: formatMoney(a.value), currency, params: a.params, reason: a.reason, status: a.status,
-  requested_by: a.requestedBy, decided_by: a.decidedBy, decision_reason: a.decisionReason, result: a.result,
-  created_at: new Date(a.createdAt).toISOString(), expires_at: new Date(a.expiresAt).toISOString(), decided_at: a.decidedAt === null ? null : new Date(a.decidedAt).toISOString(),
+  id: a.id,
+  action: a.action,
+  target: a.target,
+  user_id: a.targetUserId,
+  amount: formatMoney(a.value),
+  currency,
+  params: a.params,
+  reason: a.reason,
+  status: a.status,
+  requested_by: a.requestedBy,
+  decided_by: a.decidedBy,
+  decision_reason: a.decisionReason,
+  result: a.result,
+  created_at: new Date(a.createdAt).toISOString(),
+  expires_at: new Date(a.expiresAt).toISOString(),
+  decided_at: a.decidedAt === null ? null : new Date(a.decidedAt).toISOString(),
 });

@@ -5,11 +5,7 @@ import { getAccount, walletAccountId } from '../ledger/accounts.ts';
 import { formatMoney } from '../ledger/money.ts';
 
 /** Who did something: a signed-in user (with role), the admin token, the CLI on the host, or Tally itself. */
-export type Actor =
-  | { type: 'user'; userId: string; role: 'user' | 'support' | 'admin' }
-  | { type: 'admin_token' }
-  | { type: 'cli' }
-  | { type: 'system' };
+export type Actor = { type: 'user'; userId: string; role: 'user' | 'support' | 'admin' } | { type: 'admin_token' } | { type: 'cli' } | { type: 'system' };
 
 export function actorLabel(a: Actor): string {
   return a.type === 'user' ? `user:${a.userId}` : a.type;
@@ -94,7 +90,11 @@ export interface AuditEntry {
 }
 
 export async function listAudit(db: DbOrTx, filter: AuditFilter = {}): Promise<AuditEntry[]> {
-  let q = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(Math.min(Math.max(filter.limit ?? 100, 1), 500));
+  let q = db
+    .selectFrom('audit_log')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(Math.min(Math.max(filter.limit ?? 100, 1), 500));
   if (filter.target) q = q.where('target', '=', filter.target);
   if (filter.action) q = filter.action.endsWith('.') ? q.where(likePrefix('action', filter.action)) : q.where('action', '=', filter.action);
   if (filter.actor) q = q.where('actor', '=', filter.actor);
@@ -104,7 +104,14 @@ export async function listAudit(db: DbOrTx, filter: AuditFilter = {}): Promise<A
   const rows = await q.execute();
   const parse = (s: string | null | undefined) => (s ? JSON.parse(s) : null);
   return rows.map((r) => ({
-    id: r.id, actor: r.actor, action: r.action, target: r.target, reason: r.reason,
-    data: parse(r.data), before: parse(r.before_state), after: parse(r.after_state), createdAt: Number(r.created_at),
+    id: r.id,
+    actor: r.actor,
+    action: r.action,
+    target: r.target,
+    reason: r.reason,
+    data: parse(r.data),
+    before: parse(r.before_state),
+    after: parse(r.after_state),
+    createdAt: Number(r.created_at),
   }));
 }

@@ -32,12 +32,20 @@ export interface Permission {
   self?: true;
 }
 
-const p = (method: Permission['method'], path: string, kind: Kind, support: Access, admin: Access, what: string, self?: true): Permission => ({ method, path, kind, support, admin, what, ...(self ? { self } : {}) });
+const p = (method: Permission['method'], path: string, kind: Kind, support: Access, admin: Access, what: string, self?: true): Permission => ({
+  method,
+  path,
+  kind,
+  support,
+  admin,
+  what,
+  ...(self ? { self } : {}),
+});
 
 export const PERMISSIONS = {
   // Users and balances
   'users.list': p('GET', '/api/admin/users', 'read', 'yes', 'yes', 'list users (support sees e-mails masked)'),
-  'users.get': p('GET', '/api/admin/users/:id', 'read', 'yes', 'yes', "a user and their balance"),
+  'users.get': p('GET', '/api/admin/users/:id', 'read', 'yes', 'yes', 'a user and their balance'),
   'users.ledger': p('GET', '/api/admin/users/:id/ledger', 'read', 'yes', 'yes', "a user's statement"),
   'users.requests': p('GET', '/api/admin/users/:id/requests', 'read', 'yes', 'yes', "a user's request log (client IPs left out)"),
   'users.diagnose': p('GET', '/api/admin/users/:id/diagnose', 'read', 'yes', 'yes', 'the billing doctor for a user'),
@@ -49,18 +57,49 @@ export const PERMISSIONS = {
   // Orders and payments
   'orders.list': p('GET', '/api/admin/orders', 'read', 'yes', 'yes', 'orders and queues'),
   'orders.get': p('GET', '/api/admin/orders/:id', 'read', 'yes', 'yes', "an order's timeline, trades and refunds"),
-  'orders.check': p('POST', '/api/admin/support/orders/:id/check', 'write', 'yes', 'yes', 'check an order with its provider (credits only what the provider confirms)'),
+  'orders.check': p(
+    'POST',
+    '/api/admin/support/orders/:id/check',
+    'write',
+    'yes',
+    'yes',
+    'check an order with its provider (credits only what the provider confirms)',
+  ),
   'orders.reconcile': p('POST', '/api/admin/orders/:id/reconcile', 'write', 'yes', 'yes', 'reconcile one order with its provider'),
   'payments.reconcile': p('POST', '/api/admin/payments/reconcile', 'write', 'yes', 'yes', 'reconcile every open order'),
   'orders.fail': p('POST', '/api/admin/orders/:id/fail', 'write', 'yes', 'yes', 'mark an unpaid order failed'),
-  'orders.credit': p('POST', '/api/admin/orders/:id/credit', 'money', 'provider', 'yes', 'credit an order by hand (the provider is asked first; an admin may force "not paid" with a reason)', true),
-  'orders.refund': p('POST', '/api/admin/orders/:id/refund', 'money', 'limit', 'yes', 'refund an order to the payer (force, booking a shortfall to uncollected: admin only)', true),
+  'orders.credit': p(
+    'POST',
+    '/api/admin/orders/:id/credit',
+    'money',
+    'provider',
+    'yes',
+    'credit an order by hand (the provider is asked first; an admin may force "not paid" with a reason)',
+    true,
+  ),
+  'orders.refund': p(
+    'POST',
+    '/api/admin/orders/:id/refund',
+    'money',
+    'limit',
+    'yes',
+    'refund an order to the payer (force, booking a shortfall to uncollected: admin only)',
+    true,
+  ),
   'trades.refund': p('POST', '/api/admin/payments/trades/:trade/refund', 'money', 'limit', 'yes', 'refund a duplicate payment to the payer', true),
   'trades.keep': p('POST', '/api/admin/payments/trades/:trade/keep', 'money', 'limit', 'yes', 'keep a duplicate payment as balance', true),
   // Approvals (the second person)
   'approvals.list': p('GET', '/api/admin/approvals', 'read', 'yes', 'yes', 'money actions waiting for approval, and decided ones'),
   'approvals.get': p('GET', '/api/admin/approvals/:id', 'read', 'yes', 'yes', 'one approval request'),
-  'approvals.approve': p('POST', '/api/admin/approvals/:id/approve', 'money', 'no', 'yes', "approve a support request (not one's own, not for one's own account); it runs once", true),
+  'approvals.approve': p(
+    'POST',
+    '/api/admin/approvals/:id/approve',
+    'money',
+    'no',
+    'yes',
+    "approve a support request (not one's own, not for one's own account); it runs once",
+    true,
+  ),
   'approvals.reject': p('POST', '/api/admin/approvals/:id/reject', 'write', 'no', 'yes', 'reject a support request, with a reason'),
   // Support work
   'tickets.list': p('GET', '/api/admin/tickets', 'read', 'yes', 'yes', 'tickets'),
@@ -84,7 +123,14 @@ export const PERMISSIONS = {
   'redeem.codes': p('GET', '/api/admin/redeem/batches/:id/codes', 'read', 'yes', 'yes', "a batch's codes (masked) and redemptions"),
   'redeem.disableBatch': p('POST', '/api/admin/redeem/batches/:id/disable', 'write', 'no', 'yes', 'disable a batch'),
   'redeem.disableCode': p('POST', '/api/admin/redeem/codes/:id/disable', 'write', 'no', 'yes', 'disable a code'),
-  'redeem.reverse': p('POST', '/api/admin/redeem/redemptions/:id/reverse', 'write', 'no', 'yes', 'reverse a redemption (takes the credit back; creates no money)'),
+  'redeem.reverse': p(
+    'POST',
+    '/api/admin/redeem/redemptions/:id/reverse',
+    'write',
+    'no',
+    'yes',
+    'reverse a redemption (takes the credit back; creates no money)',
+  ),
   'redeem.attempts': p('GET', '/api/admin/redeem/attempts', 'read', 'yes', 'yes', 'redeem attempts of a user, code or IP'),
 } satisfies Record<string, Permission>;
 
@@ -122,7 +168,8 @@ export function assertNotSelf(actor: Actor, targetUserId: string | null | undefi
   if (actor.type === 'user' && targetUserId && actor.userId === targetUserId) throw selfActionForbidden(what);
 }
 
-const forbidden = (action: StaffAction) => new TallyError('forbidden', `this needs the admin role (${PERMISSIONS[action].what})`, { status: 403, retryable: false });
+const forbidden = (action: StaffAction) =>
+  new TallyError('forbidden', `this needs the admin role (${PERMISSIONS[action].what})`, { status: 403, retryable: false });
 
 /**
  * The decision for a money action with a value (in platform micro-units):
@@ -142,7 +189,11 @@ export function decideMoneyAction(
 }
 
 export function approvalRequired(action: StaffAction, value: bigint, limit: bigint) {
-  return new TallyError('approval_required', `${PERMISSIONS[action].what}: ${formatMoney(value)} is above the support limit of ${formatMoney(limit)} (TALLY_SUPPORT_APPROVAL_ABOVE); request an approval instead`, { status: 403, retryable: false });
+  return new TallyError(
+    'approval_required',
+    `${PERMISSIONS[action].what}: ${formatMoney(value)} is above the support limit of ${formatMoney(limit)} (TALLY_SUPPORT_APPROVAL_ABOVE); request an approval instead`,
+    { status: 403, retryable: false },
+  );
 }
 
 const ACCESS_TEXT: Record<Access, string> = {

@@ -90,11 +90,15 @@ const apiKeys: Detector = (t) =>
 // shape (five hyphenated groups) or one 20-character run with letters, so an
 // IBAN or a long number is not mistaken for a code that happens to check.
 const redeemCodes: Detector = (t) =>
-  matches(t, /(?<![A-Za-z0-9])(?:TALLY[\s_-]*(?:[0-9A-Za-z]{4}[\s_-]?){4}[0-9A-Za-z]{4}|(?:[0-9A-Za-z]{4}-){4}[0-9A-Za-z]{4}|[0-9A-Za-z]{20})(?![A-Za-z0-9])/gi, (m) => {
-    if (/^\d+$/.test(m[0])) return null;
-    const n = normalizeRedeemCode(m[0]);
-    return n.ok ? { kind: 'redeem_code', start: m.index, end: m.index + m[0].length, replacement: displayCode(n.normalized) } : null;
-  });
+  matches(
+    t,
+    /(?<![A-Za-z0-9])(?:TALLY[\s_-]*(?:[0-9A-Za-z]{4}[\s_-]?){4}[0-9A-Za-z]{4}|(?:[0-9A-Za-z]{4}-){4}[0-9A-Za-z]{4}|[0-9A-Za-z]{20})(?![A-Za-z0-9])/gi,
+    (m) => {
+      if (/^\d+$/.test(m[0])) return null;
+      const n = normalizeRedeemCode(m[0]);
+      return n.ok ? { kind: 'redeem_code', start: m.index, end: m.index + m[0].length, replacement: displayCode(n.normalized) } : null;
+    },
+  );
 
 const residentIds: Detector = (t) =>
   matches(t, /(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/g, (m) =>
@@ -111,7 +115,8 @@ const cards: Detector = (t) =>
 
 // Account numbers carry no check digit in most banks, so only a number that
 // follows words naming it as an account is taken (plus valid IBANs anywhere).
-const BANK_CONTEXT = /(银行账号|银行帐号|银行卡号|银行账户|对公账户|收款账号|开户行账号|卡号|账号|帐号|bank\s+account(?:\s+(?:number|no\.?|#))?|account\s+(?:number|no\.?|#)|acct\.?(?:\s*(?:no\.?|#))?|a\/c)\s*(?:is|是|为|[:：=#])?\s*/gi;
+const BANK_CONTEXT =
+  /(银行账号|银行帐号|银行卡号|银行账户|对公账户|收款账号|开户行账号|卡号|账号|帐号|bank\s+account(?:\s+(?:number|no\.?|#))?|account\s+(?:number|no\.?|#)|acct\.?(?:\s*(?:no\.?|#))?|a\/c)\s*(?:is|是|为|[:：=#])?\s*/gi;
 const bankAccounts: Detector = (t) => {
   const out: Finding[] = [];
   for (const m of t.matchAll(BANK_CONTEXT)) {
@@ -121,9 +126,13 @@ const bankAccounts: Detector = (t) => {
     const d = digitsOf(num[0]);
     out.push({ kind: 'bank_account', start, end: start + num[0].length, replacement: `[bank account ****${d.slice(-4)}]` });
   }
-  out.push(...matches(t, /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/g, (m) =>
-    ibanValid(m[0]) ? { kind: 'bank_account', start: m.index, end: m.index + m[0].length, replacement: `[bank account ****${m[0].replace(/\s/g, '').slice(-4)}]` } : null,
-  ));
+  out.push(
+    ...matches(t, /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/g, (m) =>
+      ibanValid(m[0])
+        ? { kind: 'bank_account', start: m.index, end: m.index + m[0].length, replacement: `[bank account ****${m[0].replace(/\s/g, '').slice(-4)}]` }
+        : null,
+    ),
+  );
   return out;
 };
 
@@ -178,7 +187,9 @@ export function redactSecrets(text: string): RedactionResult {
 }
 
 /** Redacts every string field of a flat record; returns the redacted record and all findings. */
-export function redactFields<T extends Record<string, unknown>>(fields: T): { fields: T; findings: Array<{ field: string; kind: SecretKind; replacement: string }> } {
+export function redactFields<T extends Record<string, unknown>>(
+  fields: T,
+): { fields: T; findings: Array<{ field: string; kind: SecretKind; replacement: string }> } {
   const out: Record<string, unknown> = {};
   const findings: Array<{ field: string; kind: SecretKind; replacement: string }> = [];
   for (const [k, v] of Object.entries(fields)) {

@@ -63,9 +63,16 @@ const summaryOf = (r: any, audience: 'user' | 'staff') => {
   const fields = JSON.parse(r.fields);
   if (audience === 'staff' && typeof fields.contact === 'string' && fields.contact.includes('@')) fields.contact = maskEmail(fields.contact);
   return {
-    id: r.id, user_id: r.user_id, subject: r.subject, status: r.status, fields, assignee: r.assignee,
-    created_at: new Date(Number(r.created_at)).toISOString(), updated_at: new Date(Number(r.updated_at)).toISOString(),
-    resolved_at: r.resolved_at ? new Date(Number(r.resolved_at)).toISOString() : null, closed_at: r.closed_at ? new Date(Number(r.closed_at)).toISOString() : null,
+    id: r.id,
+    user_id: r.user_id,
+    subject: r.subject,
+    status: r.status,
+    fields,
+    assignee: r.assignee,
+    created_at: new Date(Number(r.created_at)).toISOString(),
+    updated_at: new Date(Number(r.updated_at)).toISOString(),
+    resolved_at: r.resolved_at ? new Date(Number(r.resolved_at)).toISOString() : null,
+    closed_at: r.closed_at ? new Date(Number(r.closed_at)).toISOString() : null,
   };
 };
 
@@ -76,7 +83,11 @@ export async function openTicket({ ctx, input }: { ctx: AppContext; input: { use
   const subj = redactSecrets(subject);
   const msg = redactSecrets(message);
   const fields = redactFields(rest as Record<string, unknown>);
-  const findings: Findings = [...subj.findings.map((f) => ({ field: 'subject', ...f })), ...msg.findings.map((f) => ({ field: 'message', ...f })), ...fields.findings];
+  const findings: Findings = [
+    ...subj.findings.map((f) => ({ field: 'subject', ...f })),
+    ...msg.findings.map((f) => ({ field: 'message', ...f })),
+    ...fields.findings,
+  ];
   let diagnosis: unknown = null;
   // The attached diagnosis is the user's own view (another account's record is
   // only "belongs to another account"), and its hints count against the
@@ -85,8 +96,14 @@ export async function openTicket({ ctx, input }: { ctx: AppContext; input: { use
   try {
     if (!allowed) throw new TallyError('rate_limited', 'the billing doctor was run too often', { status: 429 });
     const hints = parseHints({
-      amount: rest.amount, order_time: rest.order_time, page_message: fields.fields.page_message, submitted_twice: rest.submitted_twice,
-      reference: typeof fields.fields.reference === 'string' && fields.fields.reference.length >= 4 ? (fields.fields.reference as string).replace(/^.*[…*]+/, '').slice(-12) : undefined,
+      amount: rest.amount,
+      order_time: rest.order_time,
+      page_message: fields.fields.page_message,
+      submitted_twice: rest.submitted_twice,
+      reference:
+        typeof fields.fields.reference === 'string' && fields.fields.reference.length >= 4
+          ? (fields.fields.reference as string).replace(/^.*[…*]+/, '').slice(-12)
+          : undefined,
       method: rest.payment_method,
     });
     diagnosis = await classifyBillingCases({ ctx, input: { userId: input.userId, hints, audience: 'user' } });
@@ -99,18 +116,53 @@ export async function openTicket({ ctx, input }: { ctx: AppContext; input: { use
   const id = newId('tkt');
   const redactions = findings.map((f) => ({ field: f.field, kind: f.kind, replacement: f.replacement }));
   await withTransaction(ctx.db, async (tx) => {
-    await tx.insertInto('support_tickets').values({
-      id, user_id: input.userId, subject: subj.text, status: 'open', fields: json(fields.fields), diagnosis: json(diagnosis), redactions: json(redactions),
-      assignee: null, created_at: now, updated_at: now, resolved_at: null, closed_at: null,
-    }).execute();
-    await tx.insertInto('support_ticket_messages').values({ id: newId('tkm'), ticket_id: id, author: actorLabel(input.actor), author_role: 'user', body: msg.text, redactions: json(msg.findings), created_at: now }).execute();
-    await recordAudit(tx, { actor: input.actor, action: 'ticket.open', target: id, data: { redacted: redactions.map((r) => r.kind) }, after: { status: 'open' }, now });
+    await tx
+      .insertInto('support_tickets')
+      .values({
+        id,
+        user_id: input.userId,
+        subject: subj.text,
+        status: 'open',
+        fields: json(fields.fields),
+        diagnosis: json(diagnosis),
+        redactions: json(redactions),
+        assignee: null,
+        created_at: now,
+        updated_at: now,
+        resolved_at: null,
+        closed_at: null,
+      })
+      .execute();
+    await tx
+      .insertInto('support_ticket_messages')
+      .values({
+        id: newId('tkm'),
+        ticket_id: id,
+        author: actorLabel(input.actor),
+        author_role: 'user',
+        body: msg.text,
+        redactions: json(msg.findings),
+        created_at: now,
+      })
+      .execute();
+    await recordAudit(tx, {
+      actor: input.actor,
+      action: 'ticket.open',
+      target: id,
+      data: { redacted: redactions.map((r) => r.kind) },
+      after: { status: 'open' },
+      now,
+    });
   });
   return { ticket: await getTicketView(ctx.db, id, { audience: 'user' }), redactions, notice: redactionNotice(findings.map((f) => f.kind)) };
 }
 
 export async function listTickets(db: DbOrTx, f: { userId?: string; status?: TicketState; limit?: number; before?: string; audience: 'user' | 'staff' }) {
-  let q = db.selectFrom('support_tickets').selectAll().orderBy('id', 'desc').limit(Math.min(Math.max(f.limit ?? 50, 1), 200));
+  let q = db
+    .selectFrom('support_tickets')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(Math.min(Math.max(f.limit ?? 50, 1), 200));
   if (f.userId) q = q.where('user_id', '=', f.userId);
   if (f.status) q = q.where('status', '=', f.status);
   if (f.before) q = q.where('id', '<', f.before);
@@ -127,15 +179,28 @@ export async function getTicketView(db: DbOrTx, id: string, opts: { userId?: str
     account: maskEmail(user.email),
     redactions: r.redactions ? JSON.parse(r.redactions) : [],
     diagnosis: r.diagnosis ? JSON.parse(r.diagnosis) : null,
-    messages: messages.map((m) => ({ id: m.id, author_role: m.author_role, ...(opts.audience === 'staff' ? { author: m.author } : {}), body: m.body, redactions: m.redactions ? JSON.parse(m.redactions) : [], created_at: new Date(Number(m.created_at)).toISOString() })),
+    messages: messages.map((m) => ({
+      id: m.id,
+      author_role: m.author_role,
+      ...(opts.audience === 'staff' ? { author: m.author } : {}),
+      body: m.body,
+      redactions: m.redactions ? JSON.parse(m.redactions) : [],
+      created_at: new Date(Number(m.created_at)).toISOString(),
+    })),
     // Handoff notes are support's working record; the user sees the ticket, not the notes.
     ...(opts.audience === 'staff' ? { handoff: notes[0] ? noteView(notes[0]) : null, handoff_history: notes.slice(1).map(noteView) } : {}),
   };
 }
 
 const noteView = (n: any) => ({
-  owner: n.owner, environment: n.environment, capability: n.capability, last_known_good: n.last_known_good, observed_symptom: n.observed_symptom,
-  evidence_collected: n.evidence_collected, next_review_at: n.next_review_at ? new Date(Number(n.next_review_at)).toISOString() : null, author: n.author,
+  owner: n.owner,
+  environment: n.environment,
+  capability: n.capability,
+  last_known_good: n.last_known_good,
+  observed_symptom: n.observed_symptom,
+  evidence_collected: n.evidence_collected,
+  next_review_at: n.next_review_at ? new Date(Number(n.next_review_at)).toISOString() : null,
+  author: n.author,
   created_at: new Date(Number(n.created_at)).toISOString(),
 });
 
@@ -144,7 +209,13 @@ const noteView = (n: any) => ({
  * waiting_on_support; a support reply moves it to waiting_on_user (or the
  * status given). A support reply is an audited action (one row, same transaction).
  */
-export async function addTicketMessage({ ctx, input }: { ctx: AppContext; input: { ticketId: string; actor: Actor; asUserId?: string; body: string; status?: TicketState; reason?: string } }) {
+export async function addTicketMessage({
+  ctx,
+  input,
+}: {
+  ctx: AppContext;
+  input: { ticketId: string; actor: Actor; asUserId?: string; body: string; status?: TicketState; reason?: string };
+}) {
   const text = typeof input.body === 'string' ? input.body.trim() : '';
   if (!text || text.length > 10_000) throw invalid('invalid_message', 'a message of 1 to 10000 characters is required', 'message');
   const red = redactSecrets(text);
@@ -156,33 +227,78 @@ export async function addTicketMessage({ ctx, input }: { ctx: AppContext; input:
     if (from === 'closed') throw conflict('ticket_closed', 'this ticket is closed; open a new one');
     const to: TicketState = input.status ?? (byUser ? 'waiting_on_support' : 'waiting_on_user');
     if (to !== from && !canMoveTicket(from, to)) throw conflict('illegal_ticket_transition', `a ticket that is ${from} cannot become ${to}`);
-    await tx.insertInto('support_ticket_messages').values({ id: newId('tkm'), ticket_id: t.id, author: actorLabel(input.actor), author_role: byUser ? 'user' : 'support', body: red.text, redactions: json(red.findings), created_at: now }).execute();
+    await tx
+      .insertInto('support_ticket_messages')
+      .values({
+        id: newId('tkm'),
+        ticket_id: t.id,
+        author: actorLabel(input.actor),
+        author_role: byUser ? 'user' : 'support',
+        body: red.text,
+        redactions: json(red.findings),
+        created_at: now,
+      })
+      .execute();
     await moveTicket(tx, t.id, from, to, now);
-    if (!byUser) await recordAudit(tx, { actor: input.actor, action: 'ticket.reply', target: t.id, reason: input.reason ?? null, before: { status: from }, after: { status: to }, data: { redacted: red.findings.map((f) => f.kind) }, now });
+    if (!byUser)
+      await recordAudit(tx, {
+        actor: input.actor,
+        action: 'ticket.reply',
+        target: t.id,
+        reason: input.reason ?? null,
+        before: { status: from },
+        after: { status: to },
+        data: { redacted: red.findings.map((f) => f.kind) },
+        now,
+      });
   });
-  return { ticket: await getTicketView(ctx.db, input.ticketId, byUser ? { userId: input.asUserId, audience: 'user' } : { audience: 'staff' }), notice: red.notice };
+  return {
+    ticket: await getTicketView(ctx.db, input.ticketId, byUser ? { userId: input.asUserId, audience: 'user' } : { audience: 'staff' }),
+    notice: red.notice,
+  };
 }
 
 async function moveTicket(tx: DbOrTx, id: string, from: TicketState, to: TicketState, now: number) {
-  const r = await tx.updateTable('support_tickets').set({
-    status: to, updated_at: now,
-    ...(to === 'resolved' && from !== 'resolved' ? { resolved_at: now } : {}),
-    ...(to === 'closed' ? { closed_at: now } : {}),
-  }).where('id', '=', id).where('status', '=', from).executeTakeFirst();
+  const r = await tx
+    .updateTable('support_tickets')
+    .set({
+      status: to,
+      updated_at: now,
+      ...(to === 'resolved' && from !== 'resolved' ? { resolved_at: now } : {}),
+      ...(to === 'closed' ? { closed_at: now } : {}),
+    })
+    .where('id', '=', id)
+    .where('status', '=', from)
+    .executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) throw conflict('ticket_changed', 'the ticket changed meanwhile; reload and try again');
 }
 
 /** Support resolves, closes or re-assigns a ticket: one audit row with before/after, same transaction. */
-export async function setTicketStatus({ ctx, input }: { ctx: AppContext; input: { ticketId: string; status: TicketState; actor: Actor; reason?: string; assignee?: string | null } }) {
+export async function setTicketStatus({
+  ctx,
+  input,
+}: {
+  ctx: AppContext;
+  input: { ticketId: string; status: TicketState; actor: Actor; reason?: string; assignee?: string | null };
+}) {
   if (!TICKET_STATES.includes(input.status)) throw invalid('invalid_status', `status must be one of ${TICKET_STATES.join(', ')}`, 'status');
   const now = ctx.now();
   await withTransaction(ctx.db, async (tx) => {
     const t = await getTicketRow(tx, input.ticketId);
     const from = t.status as TicketState;
-    if (from !== input.status && !canMoveTicket(from, input.status)) throw conflict('illegal_ticket_transition', `a ticket that is ${from} cannot become ${input.status}`);
+    if (from !== input.status && !canMoveTicket(from, input.status))
+      throw conflict('illegal_ticket_transition', `a ticket that is ${from} cannot become ${input.status}`);
     if (from !== input.status) await moveTicket(tx, t.id, from, input.status, now);
     if (input.assignee !== undefined) await tx.updateTable('support_tickets').set({ assignee: input.assignee }).where('id', '=', t.id).execute();
-    await recordAudit(tx, { actor: input.actor, action: 'ticket.status', target: t.id, reason: input.reason ?? null, before: { status: from, assignee: t.assignee }, after: { status: input.status, assignee: input.assignee === undefined ? t.assignee : input.assignee }, now });
+    await recordAudit(tx, {
+      actor: input.actor,
+      action: 'ticket.status',
+      target: t.id,
+      reason: input.reason ?? null,
+      before: { status: from, assignee: t.assignee },
+      after: { status: input.status, assignee: input.assignee === undefined ? t.assignee : input.assignee },
+      now,
+    });
   });
   return getTicketView(ctx.db, input.ticketId, { audience: 'staff' });
 }
@@ -202,8 +318,17 @@ export async function writeHandoffNote({ ctx, input }: { ctx: AppContext; input:
     const t = await getTicketRow(tx, input.ticketId);
     const prev = await tx.selectFrom('support_handoff_notes').selectAll().where('ticket_id', '=', t.id).orderBy('id', 'desc').executeTakeFirst();
     const row = {
-      id: newId('hnd'), ticket_id: t.id, owner: n.owner, environment: n.environment ?? null, capability: n.capability ?? null, last_known_good: n.last_known_good ?? null,
-      observed_symptom: n.observed_symptom ?? null, evidence_collected: n.evidence_collected ?? null, next_review_at: next, author: actorLabel(input.actor), created_at: now,
+      id: newId('hnd'),
+      ticket_id: t.id,
+      owner: n.owner,
+      environment: n.environment ?? null,
+      capability: n.capability ?? null,
+      last_known_good: n.last_known_good ?? null,
+      observed_symptom: n.observed_symptom ?? null,
+      evidence_collected: n.evidence_collected ?? null,
+      next_review_at: next,
+      author: actorLabel(input.actor),
+      created_at: now,
     };
     await tx.insertInto('support_handoff_notes').values(row).execute();
     await recordAudit(tx, { actor: input.actor, action: 'ticket.handoff', target: t.id, before: prev ? noteView(prev) : null, after: noteView(row), now });

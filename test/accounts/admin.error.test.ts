@@ -9,7 +9,11 @@ import { asAdminToken, expectError, expectJson, assertLedgerOk } from './http.ts
 async function snapshot(t: TestTally, userId: string) {
   const transfers = await t.ctx.db.selectFrom('ledger_transfers').select('id').execute();
   const audits = await t.ctx.db.selectFrom('audit_log').select('id').where('target', '=', userId).execute();
-  const wallet = await t.ctx.db.selectFrom('ledger_accounts').select(['balance', 'pending_debits']).where('id', '=', `user:${userId}`).executeTakeFirstOrThrow();
+  const wallet = await t.ctx.db
+    .selectFrom('ledger_accounts')
+    .select(['balance', 'pending_debits'])
+    .where('id', '=', `user:${userId}`)
+    .executeTakeFirstOrThrow();
   return { transfers: transfers.length, audits: audits.length, balance: String(wallet.balance), pending: String(wallet.pending_debits) };
 }
 
@@ -36,7 +40,11 @@ for (const dialect of testDialects()) {
     });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     for (const [what, body, code, param, message] of BAD_CREDITS) {
@@ -52,7 +60,11 @@ for (const dialect of testDialects()) {
       const before = await snapshot(t, u.user.id);
       // One micro-unit more than the wallet holds, whatever the tests before this one did to it.
       const balance = BigInt(before.balance);
-      const e = await expectError(await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: `-${formatMoney(balance + 1n)}`, reason: 'too much' }), 402, 'insufficient_balance');
+      const e = await expectError(
+        await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: `-${formatMoney(balance + 1n)}`, reason: 'too much' }),
+        402,
+        'insufficient_balance',
+      );
       assert.match(e.message, new RegExp(`${formatMoney(balance).replace('.', '\\.')} available`));
       assert.deepEqual(await snapshot(t, u.user.id), before);
     });
@@ -61,7 +73,11 @@ for (const dialect of testDialects()) {
       const key = `reuse-${Date.now()}`;
       await expectJson(await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: '1.00', reason: 'first', idempotency_key: key }));
       const before = await snapshot(t, u.user.id);
-      await expectError(await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: '5.00', reason: 'first', idempotency_key: key }), 409, 'idempotency_key_reused');
+      await expectError(
+        await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: '5.00', reason: 'first', idempotency_key: key }),
+        409,
+        'idempotency_key_reused',
+      );
       assert.deepEqual(await snapshot(t, u.user.id), before);
     });
 
@@ -90,8 +106,18 @@ for (const dialect of testDialects()) {
       const count = async () => (await t.ctx.db.selectFrom('users').select('id').execute()).length;
       const before = await count();
       await expectError(await asAdminToken(t, 'POST', '/api/admin/users', { email: 'not-an-email' }), 400, 'invalid_email', 'email');
-      await expectError(await asAdminToken(t, 'POST', '/api/admin/users', { email: `short-${Date.now()}@test.io`, password: 'short' }), 400, 'invalid_request', 'password');
-      await expectError(await asAdminToken(t, 'POST', '/api/admin/users', { email: `root-${Date.now()}@test.io`, role: 'root' }), 400, 'invalid_request', 'role');
+      await expectError(
+        await asAdminToken(t, 'POST', '/api/admin/users', { email: `short-${Date.now()}@test.io`, password: 'short' }),
+        400,
+        'invalid_request',
+        'password',
+      );
+      await expectError(
+        await asAdminToken(t, 'POST', '/api/admin/users', { email: `root-${Date.now()}@test.io`, role: 'root' }),
+        400,
+        'invalid_request',
+        'role',
+      );
       await expectError(await asAdminToken(t, 'POST', '/api/admin/users', {}), 400, 'invalid_request', 'email');
       assert.equal(await count(), before);
     });

@@ -6,16 +6,26 @@ import { listAudit } from '../../src/support/audit.ts';
 import { asAdminToken, call, send, login, expectJson, assertLedgerOk } from './http.ts';
 
 async function transfersOf(t: TestTally, userId: string) {
-  return t.ctx.db.selectFrom('ledger_transfers').selectAll().where((eb) => eb.or([eb('credit_account_id', '=', `user:${userId}`), eb('debit_account_id', '=', `user:${userId}`)])).execute();
+  return t.ctx.db
+    .selectFrom('ledger_transfers')
+    .selectAll()
+    .where((eb) => eb.or([eb('credit_account_id', '=', `user:${userId}`), eb('debit_account_id', '=', `user:${userId}`)]))
+    .execute();
 }
 
 for (const dialect of testDialects()) {
   describe(`operators managing users and balances on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startTestTally(dialect); });
+    before(async () => {
+      t = await startTestTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     test('with the admin token an operator creates a user; the generated password is shown once and works', async () => {
@@ -36,7 +46,10 @@ for (const dialect of testDialects()) {
     });
 
     test('a user created with a chosen password gets no password echoed back', async () => {
-      const created = await expectJson(await asAdminToken(t, 'POST', '/api/admin/users', { email: `chosen-${Date.now()}@test.io`, password: 'a long enough pass', role: 'support' }), 201);
+      const created = await expectJson(
+        await asAdminToken(t, 'POST', '/api/admin/users', { email: `chosen-${Date.now()}@test.io`, password: 'a long enough pass', role: 'support' }),
+        201,
+      );
       assert.equal('password' in created, false);
       assert.equal(created.role, 'support');
     });
@@ -61,9 +74,11 @@ for (const dialect of testDialects()) {
       }
     });
 
-    test('a manual credit moves the balance, shows on the user\'s statement with its reason, and writes an audit row', async () => {
+    test("a manual credit moves the balance, shows on the user's statement with its reason, and writes an audit row", async () => {
       const u = await seedUser(t);
-      const r = await expectJson(await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: '10.00', reason: 'paid by bank transfer, order 1234' }));
+      const r = await expectJson(
+        await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: '10.00', reason: 'paid by bank transfer, order 1234' }),
+      );
       assert.match(r.transfer_id, /^trf_/);
       assert.equal(r.replayed, false);
       assert.equal(r.amount, '10.00');
@@ -98,7 +113,9 @@ for (const dialect of testDialects()) {
     test('concurrent retries of one credit (a double-clicked button) still credit once', async () => {
       const u = await seedUser(t);
       const body = { amount: '3.00', reason: 'double click', idempotency_key: `dbl-${u.user.id}` };
-      const results = await Promise.all(Array.from({ length: 8 }, () => asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, body).then((r) => expectJson(r))));
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, body).then((r) => expectJson(r))),
+      );
       assert.equal(new Set(results.map((r) => r.transfer_id)).size, 1);
       assert.equal(results.filter((r) => !r.replayed).length, 1);
       const one = await expectJson(await asAdminToken(t, 'GET', `/api/admin/users/${u.user.id}`));
@@ -107,7 +124,9 @@ for (const dialect of testDialects()) {
 
     test('a negative amount is a manual debit with its own audit action', async () => {
       const u = await seedUser(t, { balance: 5_000_000n });
-      const r = await expectJson(await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: '-1.25', reason: 'duplicate credit reversed' }));
+      const r = await expectJson(
+        await asAdminToken(t, 'POST', `/api/admin/users/${u.user.id}/credit`, { amount: '-1.25', reason: 'duplicate credit reversed' }),
+      );
       assert.equal(r.amount, '-1.25');
       assert.equal(r.balance, '3.75');
       const audits = await listAudit(t.ctx.db, { target: u.user.id, action: 'balance.debit' });

@@ -7,13 +7,14 @@ import { call, send, expectError, assertLedgerOk, type Fetcher } from './http.ts
 type Seeded = Awaited<ReturnType<typeof seedUser>>;
 
 // Every admin endpoint with a body that would succeed for an admin.
-const endpoints = (target: Seeded) => [
-  ['GET', '/api/admin/users', undefined],
-  ['POST', '/api/admin/users', { email: `x-${Math.random().toString(36).slice(2)}@test.io` }],
-  ['GET', `/api/admin/users/${target.user.id}`, undefined],
-  ['POST', `/api/admin/users/${target.user.id}/credit`, { amount: '100.00', reason: 'self-service' }],
-  ['GET', '/api/admin/ledger/verify', undefined],
-] as const;
+const endpoints = (target: Seeded) =>
+  [
+    ['GET', '/api/admin/users', undefined],
+    ['POST', '/api/admin/users', { email: `x-${Math.random().toString(36).slice(2)}@test.io` }],
+    ['GET', `/api/admin/users/${target.user.id}`, undefined],
+    ['POST', `/api/admin/users/${target.user.id}/credit`, { amount: '100.00', reason: 'self-service' }],
+    ['GET', '/api/admin/ledger/verify', undefined],
+  ] as const;
 
 async function balanceOf(t: TestTally, userId: string) {
   const r = await t.ctx.db.selectFrom('ledger_accounts').select('balance').where('id', '=', `user:${userId}`).executeTakeFirstOrThrow();
@@ -32,7 +33,11 @@ for (const dialect of testDialects()) {
     });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     test('a signed-in plain user gets 403 forbidden on every admin endpoint, and cannot credit themselves', async () => {
@@ -59,14 +64,23 @@ for (const dialect of testDialects()) {
     test('a wrong admin token is a 401 invalid_admin_token, even alongside an admin session', async () => {
       const admin = await seedUser(t, { role: 'admin' });
       const a = await signIn(t, admin.email, admin.password);
-      for (const headers of <Record<string, string>[]>[{ 'x-admin-token': 'wrong-token-0123456789' }, { 'x-admin-token': ADMIN_TOKEN.slice(0, -1) }, { 'x-admin-token': `${ADMIN_TOKEN}x` }, { authorization: 'Bearer wrong-token-0123456789' }]) {
-        await expectError(await call(t, 'POST', `/api/admin/users/${plain.user.id}/credit`, { amount: '1.00', reason: 'x' }, headers), 401, 'invalid_admin_token');
+      for (const headers of <Record<string, string>[]>[
+        { 'x-admin-token': 'wrong-token-0123456789' },
+        { 'x-admin-token': ADMIN_TOKEN.slice(0, -1) },
+        { 'x-admin-token': `${ADMIN_TOKEN}x` },
+        { authorization: 'Bearer wrong-token-0123456789' },
+      ]) {
+        await expectError(
+          await call(t, 'POST', `/api/admin/users/${plain.user.id}/credit`, { amount: '1.00', reason: 'x' }, headers),
+          401,
+          'invalid_admin_token',
+        );
         await expectError(await a(`/api/admin/users`, { headers }), 401, 'invalid_admin_token');
       }
       assert.equal(await balanceOf(t, plain.user.id), '0');
     });
 
-    test('a user\'s API key is not an admin credential', async () => {
+    test("a user's API key is not an admin credential", async () => {
       await expectError(await call(t, 'GET', '/api/admin/users', undefined, { authorization: `Bearer ${plain.apiKey}` }), 401, 'not_signed_in');
       await expectError(await call(t, 'GET', '/api/admin/users', undefined, { 'x-admin-token': plain.apiKey }), 401, 'invalid_admin_token');
     });
@@ -79,7 +93,11 @@ for (const dialect of testDialects()) {
     });
 
     test('a plain user cannot promote themselves by creating an admin', async () => {
-      await expectError(await send(p, 'POST', '/api/admin/users', { email: `evil-${Date.now()}@test.io`, role: 'admin', password: 'attacker-chosen-pw' }), 403, 'forbidden');
+      await expectError(
+        await send(p, 'POST', '/api/admin/users', { email: `evil-${Date.now()}@test.io`, role: 'admin', password: 'attacker-chosen-pw' }),
+        403,
+        'forbidden',
+      );
       const admins = await t.ctx.db.selectFrom('users').select('id').where('email', 'like', 'evil-%').execute();
       assert.equal(admins.length, 0);
     });
@@ -87,10 +105,16 @@ for (const dialect of testDialects()) {
 
   describe(`a server without an admin token on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startTestTally(dialect, { adminToken: null }); });
+    before(async () => {
+      t = await startTestTally(dialect, { adminToken: null });
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     test('refuses every token rather than accepting an empty one', async () => {

@@ -36,7 +36,11 @@ function routesOf(app: FastifyInstance): Array<{ method: string; url: string }> 
     stack.length = depth;
     stack.push(m[2]);
     const url = stack.join('').replace(/^\/+/, '/').replace(/\/\/+/g, '/');
-    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) out.push({ method, url });
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      out.push({ method, url });
   }
   return out;
 }
@@ -58,14 +62,20 @@ for (const dialect of testDialects()) {
       u = await signIn(t, user.email, user.password);
       const admin = await seedUser(t, { role: 'admin' });
       a = await signIn(t, admin.email, admin.password);
-      channelId = (await createChannel(t.ctx.db, t.config.secret, { name: 'up', type: 'openai', baseUrl: 'http://127.0.0.1:9', apiKey: 'sk-up', models: ['gpt-4o-mini'] })).id;
+      channelId = (
+        await createChannel(t.ctx.db, t.config.secret, { name: 'up', type: 'openai', baseUrl: 'http://127.0.0.1:9', apiKey: 'sk-up', models: ['gpt-4o-mini'] })
+      ).id;
       orderId = (await expectJson(await u('/api/orders', { method: 'POST', body: JSON.stringify({ amount: '5.00', provider: 'sandbox' }) }), 201)).id;
       routes = routesOf(t.app).filter((r) => STATE_CHANGING.has(r.method));
       auditRows = (await t.ctx.db.selectFrom('audit_log').select('id').execute()).length;
     });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); }
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      }
     });
 
     // A path for a route pattern that reaches this test's own records, so a forged request would have had an effect.
@@ -81,7 +91,10 @@ for (const dialect of testDialects()) {
     // Each route is forged with the session that could use it: admin routes with an admin's, the rest with the user's.
     const sessionFor = (url: string) => (url.startsWith('/api/admin/') ? a : u);
     // Logout last, so the routes after it would still have had a session.
-    const guarded = () => routes.filter((r) => !NOT_COOKIE_ROUTES.includes(`${r.method} ${r.url}`)).sort((x, y) => Number(x.url === '/api/auth/logout') - Number(y.url === '/api/auth/logout'));
+    const guarded = () =>
+      routes
+        .filter((r) => !NOT_COOKIE_ROUTES.includes(`${r.method} ${r.url}`))
+        .sort((x, y) => Number(x.url === '/api/auth/logout') - Number(y.url === '/api/auth/logout'));
 
     async function assertNothingChanged() {
       const order = await expectJson(await u(`/api/orders/${orderId}`));
@@ -99,15 +112,33 @@ for (const dialect of testDialects()) {
 
     test('the route table is read from the server: every state-changing route except signed callbacks and the demo upstream is a cookie route', () => {
       assert.ok(routes.length >= 30, `only ${routes.length} state-changing routes parsed`);
-      for (const r of NOT_COOKIE_ROUTES) assert.ok(routes.some((x) => `${x.method} ${x.url}` === r), `${r} is not a route any more: update NOT_COOKIE_ROUTES`);
-      for (const r of ['POST /api/orders/:id/cancel', 'POST /api/auth/logout', 'POST /api/admin/channels/:id/:action', 'POST /api/admin/payments/reconcile', 'DELETE /api/keys/:id', 'PUT /api/admin/tickets/:id/handoff']) {
-        assert.ok(guarded().some((x) => `${x.method} ${x.url}` === r), `${r} missing from the parsed table`);
+      for (const r of NOT_COOKIE_ROUTES)
+        assert.ok(
+          routes.some((x) => `${x.method} ${x.url}` === r),
+          `${r} is not a route any more: update NOT_COOKIE_ROUTES`,
+        );
+      for (const r of [
+        'POST /api/orders/:id/cancel',
+        'POST /api/auth/logout',
+        'POST /api/admin/channels/:id/:action',
+        'POST /api/admin/payments/reconcile',
+        'DELETE /api/keys/:id',
+        'PUT /api/admin/tickets/:id/handoff',
+      ]) {
+        assert.ok(
+          guarded().some((x) => `${x.method} ${x.url}` === r),
+          `${r} missing from the parsed table`,
+        );
       }
     });
 
     test('a signed-in text/plain request from a foreign Origin is refused with 403 cross_origin_refused on every cookie route', async () => {
       for (const r of guarded()) {
-        const res = await sessionFor(r.url)(pathFor(r.url), { method: r.method, headers: { origin: FOREIGN, 'content-type': 'text/plain' }, body: '{"reason":"forged","amount":"1.00","code":"x"}' });
+        const res = await sessionFor(r.url)(pathFor(r.url), {
+          method: r.method,
+          headers: { origin: FOREIGN, 'content-type': 'text/plain' },
+          body: '{"reason":"forged","amount":"1.00","code":"x"}',
+        });
         const e = await expectError(res, 403, 'cross_origin_refused');
         assert.match(e.message, /another site/, `${r.method} ${r.url}`);
       }
@@ -119,7 +150,10 @@ for (const dialect of testDialects()) {
         ['Referer only (Origin stripped)', { referer: `${FOREIGN}/page.html` }],
         ['Origin "null" (sandboxed frame, no-referrer page)', { origin: 'null' }],
         ['Sec-Fetch-Site: cross-site', { 'sec-fetch-site': 'cross-site', origin: FOREIGN }],
-        ['a sibling subdomain (same-site, so SameSite=Lax would let the cookie through)', { 'sec-fetch-site': 'same-site', origin: 'https://blog.tally.example' }],
+        [
+          'a sibling subdomain (same-site, so SameSite=Lax would let the cookie through)',
+          { 'sec-fetch-site': 'same-site', origin: 'https://blog.tally.example' },
+        ],
         ['a form post', { origin: FOREIGN, 'content-type': 'application/x-www-form-urlencoded' }],
         ['a bodiless post from another port of the same host', { origin: t.url.replace(/:\d+$/, ':1') }],
       ];
@@ -134,35 +168,59 @@ for (const dialect of testDialects()) {
       await assertNothingChanged();
     });
 
-    test('from the server\'s own origin the console works as before: JSON is accepted, text and form bodies are 415', async () => {
+    test("from the server's own origin the console works as before: JSON is accepted, text and form bodies are 415", async () => {
       const own = { origin: t.url, 'sec-fetch-site': 'same-origin' };
       const s = await signIn(t, user.email, user.password);
       const created = await expectJson(await s('/api/keys', { method: 'POST', headers: own, body: JSON.stringify({ name: 'from the console' }) }), 201);
       await expectJson(await s(`/api/keys/${created.id}`, { method: 'DELETE', headers: { origin: t.url } }));
-      await expectError(await s('/api/keys', { method: 'POST', headers: { ...own, 'content-type': 'text/plain' }, body: JSON.stringify({ name: 'x' }) }), 415, 'unsupported_media_type');
-      await expectError(await s('/api/keys', { method: 'POST', headers: { ...own, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=x' }), 415, 'unsupported_media_type');
-      await expectError(await s(`/api/orders/${orderId}/cancel`, { method: 'POST', headers: { ...own, 'content-type': 'text/plain' }, body: '' }), 415, 'unsupported_media_type');
+      await expectError(
+        await s('/api/keys', { method: 'POST', headers: { ...own, 'content-type': 'text/plain' }, body: JSON.stringify({ name: 'x' }) }),
+        415,
+        'unsupported_media_type',
+      );
+      await expectError(
+        await s('/api/keys', { method: 'POST', headers: { ...own, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=x' }),
+        415,
+        'unsupported_media_type',
+      );
+      await expectError(
+        await s(`/api/orders/${orderId}/cancel`, { method: 'POST', headers: { ...own, 'content-type': 'text/plain' }, body: '' }),
+        415,
+        'unsupported_media_type',
+      );
       // No route answers 403 cross_origin_refused or 415 to its own origin sending JSON.
       const admin = await seedUser(t, { role: 'admin' });
       const s2 = await signIn(t, admin.email, admin.password);
       for (const r of guarded()) {
-        const res = await s2(pathFor(r.url).replace(orderId, 'ord_none').replace(channelId, 'ch_none').replace(user.key.id, 'key_none').replace(user.user.id, 'usr_none'), { method: r.method, headers: { origin: t.url }, body: '{}' });
+        const res = await s2(
+          pathFor(r.url).replace(orderId, 'ord_none').replace(channelId, 'ch_none').replace(user.key.id, 'key_none').replace(user.user.id, 'usr_none'),
+          { method: r.method, headers: { origin: t.url }, body: '{}' },
+        );
         const text = await res.text();
-        assert.ok(res.status !== 415 && !(res.status === 403 && text.includes('cross_origin_refused')), `${r.method} ${r.url} refused its own origin: ${res.status} ${text}`);
+        assert.ok(
+          res.status !== 415 && !(res.status === 403 && text.includes('cross_origin_refused')),
+          `${r.method} ${r.url} refused its own origin: ${res.status} ${text}`,
+        );
       }
     });
 
-    test('a bodiless cancel from the own origin still cancels (the console\'s button)', async () => {
+    test("a bodiless cancel from the own origin still cancels (the console's button)", async () => {
       const o = await expectJson(await u('/api/orders', { method: 'POST', body: JSON.stringify({ amount: '2.00', provider: 'sandbox' }) }), 201);
       const done = await expectJson(await u(`/api/orders/${o.id}/cancel`, { method: 'POST', headers: { origin: t.url, 'sec-fetch-site': 'same-origin' } }));
       assert.equal(done.status, 'canceled');
     });
 
-    test('the sandbox pay page\'s own form post (same origin, form content type) is not refused', async () => {
+    test("the sandbox pay page's own form post (same origin, form content type) is not refused", async () => {
       const o = await expectJson(await u('/api/orders', { method: 'POST', body: JSON.stringify({ amount: '3.00', provider: 'sandbox' }) }), 201);
       const res = await u(`/api/payments/sandbox/pay/${o.id}?outcome=fail`, {
         method: 'POST',
-        headers: { origin: t.url, referer: `${t.url}/api/payments/sandbox/pay/${o.id}`, 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+        headers: {
+          origin: t.url,
+          referer: `${t.url}/api/payments/sandbox/pay/${o.id}`,
+          'sec-fetch-site': 'same-origin',
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'text/html',
+        },
         body: '',
       });
       assert.equal(res.status, 200, await res.text());
@@ -173,7 +231,13 @@ for (const dialect of testDialects()) {
       const created = await expectJson(await s('/api/keys', { method: 'POST', body: JSON.stringify({ name: 'curl' }) }), 201);
       await expectJson(await s(`/api/keys/${created.id}`, { method: 'DELETE' }));
       // A script with the admin token: no cookie for a page to borrow, and a header no page can add without CORS.
-      const ch = await createChannel(t.ctx.db, t.config.secret, { name: 'scripted', type: 'openai', baseUrl: 'http://127.0.0.1:9', apiKey: 'sk-up', models: ['gpt-4o-mini'] });
+      const ch = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'scripted',
+        type: 'openai',
+        baseUrl: 'http://127.0.0.1:9',
+        apiKey: 'sk-up',
+        models: ['gpt-4o-mini'],
+      });
       const res = await fetch(`${t.url}/api/admin/channels/${ch.id}/disable`, { method: 'POST', headers: { 'x-admin-token': ADMIN_TOKEN, origin: FOREIGN } });
       assert.equal((await expectJson(res)).status, 'disabled');
       // The same token alongside a session cookie is a browser-shaped request: checked.
@@ -182,24 +246,36 @@ for (const dialect of testDialects()) {
       assert.equal((await findChannel(t.ctx.db, ch.id)).status, 'disabled');
     });
 
-    test('behind an untrusted proxy X-Forwarded-Host is ignored; a browser\'s Sec-Fetch-Site: same-origin still passes when the proxy rewrote Host', async () => {
+    test("behind an untrusted proxy X-Forwarded-Host is ignored; a browser's Sec-Fetch-Site: same-origin still passes when the proxy rewrote Host", async () => {
       const s = await signIn(t, user.email, user.password);
-      const forged = await s('/api/keys', { method: 'POST', headers: { origin: 'https://tally.example.com', 'x-forwarded-host': 'tally.example.com' }, body: JSON.stringify({ name: 'x' }) });
+      const forged = await s('/api/keys', {
+        method: 'POST',
+        headers: { origin: 'https://tally.example.com', 'x-forwarded-host': 'tally.example.com' },
+        body: JSON.stringify({ name: 'x' }),
+      });
       await expectError(forged, 403, 'cross_origin_refused');
-      const viaProxy = await s('/api/keys', { method: 'POST', headers: { origin: 'https://tally.example.com', 'sec-fetch-site': 'same-origin' }, body: JSON.stringify({ name: 'via proxy' }) });
+      const viaProxy = await s('/api/keys', {
+        method: 'POST',
+        headers: { origin: 'https://tally.example.com', 'sec-fetch-site': 'same-origin' },
+        body: JSON.stringify({ name: 'via proxy' }),
+      });
       await expectJson(viaProxy, 201);
     });
   });
 }
 
-describe('the server\'s own origin behind a proxy and for a console served elsewhere', () => {
+describe("the server's own origin behind a proxy and for a console served elsewhere", () => {
   let t: TestTally;
   before(async () => {
-    t = await startTestTally('sqlite', {}, { TALLY_TRUST_PROXY: 'loopback', TALLY_ALLOWED_ORIGINS: 'http://localhost:5173', TALLY_PUBLIC_URL: 'https://tally.example.com/console/' });
+    t = await startTestTally(
+      'sqlite',
+      {},
+      { TALLY_TRUST_PROXY: 'loopback', TALLY_ALLOWED_ORIGINS: 'http://localhost:5173', TALLY_PUBLIC_URL: 'https://tally.example.com/console/' },
+    );
   });
   after(async () => t?.close());
 
-  test('X-Forwarded-Host from a trusted proxy, TALLY_PUBLIC_URL and TALLY_ALLOWED_ORIGINS are this server\'s origins; others are still refused', async () => {
+  test("X-Forwarded-Host from a trusted proxy, TALLY_PUBLIC_URL and TALLY_ALLOWED_ORIGINS are this server's origins; others are still refused", async () => {
     const user = await seedUser(t);
     const s = await signIn(t, user.email, user.password);
     const post = (headers: Record<string, string>) => s('/api/keys', { method: 'POST', headers, body: JSON.stringify({ name: 'k' }) });

@@ -55,5 +55,12 @@ export async function expectJson<T = any>(res: Response, status = 200): Promise<
 /** The ledger invariants hold; the failing checks are printed when they do not. */
 export async function assertLedgerOk(db: Db): Promise<void> {
   const r = await verifyBooks(db);
-  assert.ok(r.ok, JSON.stringify(r.checks.filter((c) => !c.ok), null, 2));
+  assert.ok(
+    r.ok,
+    JSON.stringify(
+      r.checks.filter((c) => !c.ok),
+      null,
+      2,
+    ),
+  );
 }

@@ -11,10 +11,16 @@ const refused = (code: string, status = 401) => ({ code, status });
 for (const dialect of testDialects()) {
   describe(`API key verification (ctx.keys.authenticate) on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startTestTally(dialect); });
+    before(async () => {
+      t = await startTestTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     test('a valid key resolves to its key and owner, again and again', async () => {
@@ -44,7 +50,10 @@ for (const dialect of testDialects()) {
       const k = await expectJson<{ id: string; key: string }>(await send(f, 'POST', '/api/keys', { name: 'to revoke' }), 201);
       await t.ctx.keys.authenticate(k.key, '127.0.0.1'); // now cached
       await expectJson(await send(f, 'DELETE', `/api/keys/${k.id}`));
-      const e = await t.ctx.keys.authenticate(k.key, '127.0.0.1').then(() => null, (x) => x);
+      const e = await t.ctx.keys.authenticate(k.key, '127.0.0.1').then(
+        () => null,
+        (x) => x,
+      );
       assert.equal(e?.code, 'api_key_revoked');
       assert.equal(e.status, 401);
       assert.match(e.message, /revoked/);
@@ -93,7 +102,11 @@ for (const dialect of testDialects()) {
       await assert.rejects(cache.authenticate(probe, '127.0.0.1'), refused('invalid_api_key'));
       // Planting the hash directly stands in for "created after the first failed attempt".
       const { key } = await createApiKey(t.ctx.db, { userId: u.user.id, name: 'later' }, clock);
-      await t.ctx.db.updateTable('api_keys').set({ key_hash: hashApiKey(probe) }).where('id', '=', key.id).execute();
+      await t.ctx.db
+        .updateTable('api_keys')
+        .set({ key_hash: hashApiKey(probe) })
+        .where('id', '=', key.id)
+        .execute();
       clock += 501;
       assert.equal((await cache.authenticate(probe, '127.0.0.1')).key.id, key.id);
     });
@@ -113,7 +126,7 @@ for (const dialect of testDialects()) {
       }
     });
 
-    test('the refusal message names the caller\'s address so they can ask for it to be added', async () => {
+    test("the refusal message names the caller's address so they can ask for it to be added", async () => {
       const u = await seedUser(t);
       const { secret } = await createApiKey(t.ctx.db, { userId: u.user.id, ipAllowlist: ['10.0.0.0/8'] });
       await assert.rejects(t.ctx.keys.authenticate(secret, '192.0.2.1'), /192\.0\.2\.1/);
@@ -143,7 +156,7 @@ for (const dialect of testDialects()) {
       await assert.rejects(t.ctx.keys.authenticate(u.apiKey, '127.0.0.1'), refused('account_disabled'));
     });
 
-    test('revoking one key leaves the owner\'s other keys working', async () => {
+    test("revoking one key leaves the owner's other keys working", async () => {
       const u = await seedUser(t);
       const f = await signIn(t, u.email, u.password);
       const k = await expectJson<{ id: string; key: string }>(await send(f, 'POST', '/api/keys', {}), 201);

@@ -28,7 +28,11 @@ const BAD_KEY_REQUESTS: Array<[string, Record<string, unknown>, string | RegExp,
 ];
 
 async function keyCount(t: TestTally, userId: string) {
-  const r = await t.ctx.db.selectFrom('api_keys').select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow();
+  const r = await t.ctx.db
+    .selectFrom('api_keys')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('user_id', '=', userId)
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -45,7 +49,11 @@ for (const dialect of testDialects()) {
     });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     for (const [what, body, code, param, message] of BAD_KEY_REQUESTS) {

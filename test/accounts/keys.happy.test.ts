@@ -5,17 +5,34 @@ import { startTestTally, seedUser, signIn, type TestTally } from '../helpers/tal
 import { send, expectJson, expectError, assertLedgerOk } from './http.ts';
 
 interface KeyView {
-  id: string; name: string; display: string; label: string; status: string; expires_at: string | null; limit: string | null; spent: string;
-  models: string[] | null; ip_allowlist: string[] | null; created_at: string; last_used_at: string | null; key?: string;
+  id: string;
+  name: string;
+  display: string;
+  label: string;
+  status: string;
+  expires_at: string | null;
+  limit: string | null;
+  spent: string;
+  models: string[] | null;
+  ip_allowlist: string[] | null;
+  created_at: string;
+  last_used_at: string | null;
+  key?: string;
 }
 
 for (const dialect of testDialects()) {
   describe(`API keys in the console on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startTestTally(dialect); });
+    before(async () => {
+      t = await startTestTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     test('creating a key returns the full sk- key once, with its settings', async () => {
@@ -41,7 +58,14 @@ for (const dialect of testDialects()) {
       const f = await signIn(t, u.email, u.password);
       const expires = new Date(Date.now() + 30 * 24 * 3600_000).toISOString();
       const k = await expectJson<KeyView>(
-        await send(f, 'POST', '/api/keys', { name: 'ci', label: 'test', expires_at: expires, limit: '5.00', models: ['gpt-4o-mini', ' claude-3-haiku '], ip_allowlist: ['10.0.0.0/8', '2001:db8::/32'] }),
+        await send(f, 'POST', '/api/keys', {
+          name: 'ci',
+          label: 'test',
+          expires_at: expires,
+          limit: '5.00',
+          models: ['gpt-4o-mini', ' claude-3-haiku '],
+          ip_allowlist: ['10.0.0.0/8', '2001:db8::/32'],
+        }),
         201,
       );
       assert.equal(k.label, 'test');

@@ -7,13 +7,19 @@ import { send, expectJson, expectError, assertLedgerOk } from './http.ts';
 for (const dialect of testDialects()) {
   describe(`one user's API keys are out of another user's reach on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startTestTally(dialect); });
+    before(async () => {
+      t = await startTestTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
-    test('revoking another user\'s key answers 404 exactly like a missing key, and the key keeps working', async () => {
+    test("revoking another user's key answers 404 exactly like a missing key, and the key keeps working", async () => {
       const alice = await seedUser(t);
       const bob = await seedUser(t);
       const b = await signIn(t, bob.email, bob.password);
@@ -26,14 +32,17 @@ for (const dialect of testDialects()) {
       assert.equal((await t.ctx.keys.authenticate(alice.apiKey, '127.0.0.1')).user.id, alice.user.id);
     });
 
-    test('a user\'s key list shows only their own keys', async () => {
+    test("a user's key list shows only their own keys", async () => {
       const alice = await seedUser(t);
       const bob = await seedUser(t);
       const a = await signIn(t, alice.email, alice.password);
       await expectJson(await send(a, 'POST', '/api/keys', { name: 'alice-2' }), 201);
       const b = await signIn(t, bob.email, bob.password);
       const { data } = await expectJson<{ data: Array<{ id: string }> }>(await b('/api/keys'));
-      assert.deepEqual(data.map((k) => k.id), [bob.key.id]);
+      assert.deepEqual(
+        data.map((k) => k.id),
+        [bob.key.id],
+      );
     });
 
     test('keys are unguessable: sk- plus at least 128 bits of base62, all different', async () => {

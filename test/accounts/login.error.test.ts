@@ -7,10 +7,16 @@ import { call, login, expectError, assertLedgerOk } from './http.ts';
 for (const dialect of testDialects()) {
   describe(`sign-in mistakes on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startTestTally(dialect); });
+    before(async () => {
+      t = await startTestTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     test('a wrong password and an unknown email get the same 401 invalid_credentials, so emails cannot be probed', async () => {
@@ -51,7 +57,13 @@ for (const dialect of testDialects()) {
     });
 
     test('every account endpoint answers 401 not_signed_in without a session', async () => {
-      for (const [method, path] of [['GET', '/api/me'], ['GET', '/api/ledger'], ['GET', '/api/keys'], ['POST', '/api/keys'], ['DELETE', '/api/keys/key_whatever']] as const) {
+      for (const [method, path] of [
+        ['GET', '/api/me'],
+        ['GET', '/api/ledger'],
+        ['GET', '/api/keys'],
+        ['POST', '/api/keys'],
+        ['DELETE', '/api/keys/key_whatever'],
+      ] as const) {
         const res = await call(t, method, path, method === 'POST' ? {} : undefined);
         const e = await expectError(res, 401, 'not_signed_in');
         assert.match(e.message, /sign in/);

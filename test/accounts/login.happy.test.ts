@@ -6,17 +6,28 @@ import { login, expectJson, expectError, assertLedgerOk } from './http.ts';
 
 function cookieAttributes(setCookie: string) {
   const [pair, ...attrs] = setCookie.split(';').map((s) => s.trim());
-  const map = new Map(attrs.map((a) => { const [k, v] = a.split('='); return [k.toLowerCase(), v ?? true] as const; }));
+  const map = new Map(
+    attrs.map((a) => {
+      const [k, v] = a.split('=');
+      return [k.toLowerCase(), v ?? true] as const;
+    }),
+  );
   return { pair, map };
 }
 
 for (const dialect of testDialects()) {
   describe(`signing in to the console on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startTestTally(dialect); });
+    before(async () => {
+      t = await startTestTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     test('a user signs in with email and password and gets their profile back', async () => {
@@ -50,7 +61,11 @@ for (const dialect of testDialects()) {
       const u = await seedUser(t);
       const res = await login(t, u.email, u.password, { 'x-forwarded-proto': 'https' });
       assert.equal(res.status, 200);
-      assert.equal(cookieAttributes(res.headers.get('set-cookie') ?? '').map.has('secure'), false, 'X-Forwarded-* is ignored unless TALLY_TRUST_PROXY names the proxy');
+      assert.equal(
+        cookieAttributes(res.headers.get('set-cookie') ?? '').map.has('secure'),
+        false,
+        'X-Forwarded-* is ignored unless TALLY_TRUST_PROXY names the proxy',
+      );
     });
 
     test('each sign-in opens its own session: two browsers stay signed in side by side', async () => {

@@ -105,54 +105,70 @@ for (const dialect of testDialects()) {
     });
 
     test('behind a trusted proxy, one client locked out of an account does not lock out the owner at another address', async () => {
-      await withTally(dialect, async (t) => {
-        const u = await seedUser(t);
-        await failTimes(t, u.email, 10, () => ({ 'x-forwarded-for': '198.51.100.66' }));
-        await expectError(await login(t, u.email, 'guess 11', { 'x-forwarded-for': '198.51.100.66' }), 429, 'rate_limited');
-        await expectJson(await login(t, u.email, u.password, { 'x-forwarded-for': '203.0.113.10' }));
-      }, { TALLY_TRUST_PROXY: '127.0.0.1' });
+      await withTally(
+        dialect,
+        async (t) => {
+          const u = await seedUser(t);
+          await failTimes(t, u.email, 10, () => ({ 'x-forwarded-for': '198.51.100.66' }));
+          await expectError(await login(t, u.email, 'guess 11', { 'x-forwarded-for': '198.51.100.66' }), 429, 'rate_limited');
+          await expectJson(await login(t, u.email, u.password, { 'x-forwarded-for': '203.0.113.10' }));
+        },
+        { TALLY_TRUST_PROXY: '127.0.0.1' },
+      );
     });
 
     test('a guesser spread over many addresses still meets a lock on the account after 30 attempts', async () => {
-      await withTally(dialect, async (t) => {
-        const u = await seedUser(t);
-        await failTimes(t, u.email, 30, (i) => ({ 'x-forwarded-for': `198.51.100.${i + 1}` }));
-        const res = await login(t, u.email, 'guess 31', { 'x-forwarded-for': '198.51.100.99' });
-        await expectError(res, 429, 'rate_limited');
-        assert.ok(Number(res.headers.get('retry-after')) > 60, `retry-after ${res.headers.get('retry-after')}: the wait is the lock's, not a generic second`);
-      }, { TALLY_TRUST_PROXY: '127.0.0.1' });
+      await withTally(
+        dialect,
+        async (t) => {
+          const u = await seedUser(t);
+          await failTimes(t, u.email, 30, (i) => ({ 'x-forwarded-for': `198.51.100.${i + 1}` }));
+          const res = await login(t, u.email, 'guess 31', { 'x-forwarded-for': '198.51.100.99' });
+          await expectError(res, 429, 'rate_limited');
+          assert.ok(Number(res.headers.get('retry-after')) > 60, `retry-after ${res.headers.get('retry-after')}: the wait is the lock's, not a generic second`);
+        },
+        { TALLY_TRUST_PROXY: '127.0.0.1' },
+      );
     });
 
     // The original counted 30 failures per account from anywhere and then
     // refused everyone for 15 minutes, the owner included: anyone who knew an
     // e-mail could keep its owner out.
     test('an attacker failing 35 times from other addresses does not stop the owner signing in from their usual address', async () => {
-      await withTally(dialect, async (t) => {
-        const u = await seedUser(t);
-        const home = { 'x-forwarded-for': '203.0.113.10' };
-        await expectJson(await login(t, u.email, u.password, home)); // the owner has signed in from home before
-        let refused = 0;
-        for (let i = 0; i < 35; i++) {
-          const res = await login(t, u.email, `guess ${i}`, { 'x-forwarded-for': `198.51.100.${i + 1}` });
-          if (res.status === 429) refused++;
-          else await expectError(res, 401, 'invalid_credentials');
-        }
-        const owner = await login(t, u.email, u.password, home);
-        await expectJson(owner);
-        assert.match(owner.headers.get('set-cookie') ?? '', /tally_session=/);
-        assert.equal(refused, 5, 'the spread-out guesser met the account-wide limit after 30 (the owner\'s own sign-in was given back)');
-        // The owner's own typos at home are still limited like anyone's at one address.
-        await failTimes(t, u.email, 10, () => home);
-        await expectError(await login(t, u.email, u.password, home), 429, 'rate_limited');
-      }, { TALLY_TRUST_PROXY: '127.0.0.1' });
+      await withTally(
+        dialect,
+        async (t) => {
+          const u = await seedUser(t);
+          const home = { 'x-forwarded-for': '203.0.113.10' };
+          await expectJson(await login(t, u.email, u.password, home)); // the owner has signed in from home before
+          let refused = 0;
+          for (let i = 0; i < 35; i++) {
+            const res = await login(t, u.email, `guess ${i}`, { 'x-forwarded-for': `198.51.100.${i + 1}` });
+            if (res.status === 429) refused++;
+            else await expectError(res, 401, 'invalid_credentials');
+          }
+          const owner = await login(t, u.email, u.password, home);
+          await expectJson(owner);
+          assert.match(owner.headers.get('set-cookie') ?? '', /tally_session=/);
+          assert.equal(refused, 5, "the spread-out guesser met the account-wide limit after 30 (the owner's own sign-in was given back)");
+          // The owner's own typos at home are still limited like anyone's at one address.
+          await failTimes(t, u.email, 10, () => home);
+          await expectError(await login(t, u.email, u.password, home), 429, 'rate_limited');
+        },
+        { TALLY_TRUST_PROXY: '127.0.0.1' },
+      );
     });
 
     test('an IPv6 guesser cannot take a fresh address for each guess: its /64 counts as one address', async () => {
-      await withTally(dialect, async (t) => {
-        const u = await seedUser(t);
-        await failTimes(t, u.email, 10, (i) => ({ 'x-forwarded-for': `2001:db8:7:7::${(i + 1).toString(16)}` }));
-        await expectError(await login(t, u.email, 'guess 11', { 'x-forwarded-for': '2001:db8:7:7:ffff::99' }), 429, 'rate_limited');
-      }, { TALLY_TRUST_PROXY: '127.0.0.1' });
+      await withTally(
+        dialect,
+        async (t) => {
+          const u = await seedUser(t);
+          await failTimes(t, u.email, 10, (i) => ({ 'x-forwarded-for': `2001:db8:7:7::${(i + 1).toString(16)}` }));
+          await expectError(await login(t, u.email, 'guess 11', { 'x-forwarded-for': '2001:db8:7:7:ffff::99' }), 429, 'rate_limited');
+        },
+        { TALLY_TRUST_PROXY: '127.0.0.1' },
+      );
     });
 
     test('distributed guessing is slowed to 30 tries per 15 minutes and 100 a day; the owner at home is not counted (limiter with a test clock)', async () => {
@@ -207,7 +223,10 @@ for (const dialect of testDialects()) {
         })();
         const statuses = new Set<number>();
         for (let batch = 0; batch < 20; batch++) {
-          for (const r of await Promise.all(Array.from({ length: 50 }, random))) { statuses.add(r.status); await r.body?.cancel(); }
+          for (const r of await Promise.all(Array.from({ length: 50 }, random))) {
+            statuses.add(r.status);
+            await r.body?.cancel();
+          }
         }
         flooding = false;
         await probe;

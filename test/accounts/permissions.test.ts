@@ -15,7 +15,11 @@ import { startPayWorld, customer, order, json, sandboxPay, assertLedgerOk, type 
 type Caller = 'none' | 'user' | 'support' | 'admin' | 'admin_token';
 const CALLERS: Caller[] = ['none', 'user', 'support', 'admin', 'admin_token'];
 
-interface Fx { path: string; body?: unknown; ok?: number[] }
+interface Fx {
+  path: string;
+  body?: unknown;
+  ok?: number[];
+}
 
 /** The routes fastify registered, from its route tree (printRoutes nests shared prefixes). */
 function registeredRoutes(tree: string): Array<{ method: string; path: string }> {
@@ -28,7 +32,11 @@ function registeredRoutes(tree: string): Array<{ method: string; path: string }>
     stack.length = depth;
     stack[depth] = m[2];
     const path = stack.join('');
-    for (const method of (m[3] ?? '').split(',').map((x) => x.trim()).filter((x) => x && x !== 'HEAD')) out.push({ method, path });
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x && x !== 'HEAD'))
+      out.push({ method, path });
   }
   return out;
 }
@@ -59,7 +67,10 @@ for (const dialect of testDialects()) {
     }
     /** A support request waiting for approval (compensation above the limit), asked by a support user who is not a caller here. */
     async function pendingApproval(userId: string) {
-      const r = await json(await send(staff.requester.f, 'POST', `/api/admin/users/${userId}/compensate`, { amount: '20.00', reason: 'outage credit', ticket: 'TCK-1' }), 202);
+      const r = await json(
+        await send(staff.requester.f, 'POST', `/api/admin/users/${userId}/compensate`, { amount: '20.00', reason: 'outage credit', ticket: 'TCK-1' }),
+        202,
+      );
       return r.approval.id as string;
     }
     async function redemption() {
@@ -77,26 +88,41 @@ for (const dialect of testDialects()) {
       'users.diagnose': async () => ({ path: `/api/admin/users/${shared.userId}/diagnose` }),
       'users.create': async () => ({ path: '/api/admin/users', body: { email: `n${Math.random().toString(36).slice(2)}@test.io` }, ok: [201] }),
       'users.credit': async () => ({ path: `/api/admin/users/${shared.userId}/credit`, body: { amount: '1.00', reason: 'bank transfer' } }),
-      'users.compensate': async () => ({ path: `/api/admin/users/${shared.userId}/compensate`, body: { amount: '1.00', reason: 'slow callback', ticket: 'TCK-2' } }),
+      'users.compensate': async () => ({
+        path: `/api/admin/users/${shared.userId}/compensate`,
+        body: { amount: '1.00', reason: 'slow callback', ticket: 'TCK-2' },
+      }),
       'users.reveal': async () => ({ path: `/api/admin/users/${shared.userId}/reveal`, body: { field: 'email', reason: 'verify identity' } }),
       'ledger.verify': async () => ({ path: '/api/admin/ledger/verify' }),
       'orders.list': async () => ({ path: '/api/admin/orders' }),
       'orders.get': async () => ({ path: `/api/admin/orders/${shared.orderId}` }),
-      'orders.check': async () => ({ path: `/api/admin/support/orders/${(await order(await customer(w.t), { amount: '1.00' })).id}/check`, body: { reason: 'customer asked' } }),
+      'orders.check': async () => ({
+        path: `/api/admin/support/orders/${(await order(await customer(w.t), { amount: '1.00' })).id}/check`,
+        body: { reason: 'customer asked' },
+      }),
       'orders.reconcile': async () => ({ path: `/api/admin/orders/${shared.orderId}/reconcile` }),
       'payments.reconcile': async () => ({ path: '/api/admin/payments/reconcile' }),
-      'orders.fail': async () => ({ path: `/api/admin/orders/${(await order(await customer(w.t), { amount: '1.00' })).id}/fail`, body: { reason: 'customer gave up' } }),
+      'orders.fail': async () => ({
+        path: `/api/admin/orders/${(await order(await customer(w.t), { amount: '1.00' })).id}/fail`,
+        body: { reason: 'customer gave up' },
+      }),
       // The sandbox confirms the payment (its callback never came), so support may credit it alone.
       'orders.credit': async () => {
         const o = await paidOrder(await customer(w.t), '2.00', 'never');
         return { path: `/api/admin/orders/${o.id}/credit`, body: { provider_reference: 'from the receipt', reason: 'receipt checked' } };
       },
-      'orders.refund': async () => ({ path: `/api/admin/orders/${(await paidOrder(await customer(w.t), '2.00')).id}/refund`, body: { reason: 'requested_by_customer' } }),
+      'orders.refund': async () => ({
+        path: `/api/admin/orders/${(await paidOrder(await customer(w.t), '2.00')).id}/refund`,
+        body: { reason: 'requested_by_customer' },
+      }),
       'trades.refund': async () => ({ path: `/api/admin/payments/trades/${await duplicateTrade(await customer(w.t))}/refund`, body: { reason: 'paid twice' } }),
       'trades.keep': async () => ({ path: `/api/admin/payments/trades/${await duplicateTrade(await customer(w.t))}/keep`, body: { reason: 'keeps it' } }),
       'approvals.list': async () => ({ path: '/api/admin/approvals' }),
       'approvals.get': async () => ({ path: `/api/admin/approvals/${shared.approvalId}` }),
-      'approvals.approve': async () => ({ path: `/api/admin/approvals/${await pendingApproval(shared.userId)}/approve`, body: { reason: 'checked the outage' } }),
+      'approvals.approve': async () => ({
+        path: `/api/admin/approvals/${await pendingApproval(shared.userId)}/approve`,
+        body: { reason: 'checked the outage' },
+      }),
       'approvals.reject': async () => ({ path: `/api/admin/approvals/${await pendingApproval(shared.userId)}/reject`, body: { reason: 'not covered' } }),
       'tickets.list': async () => ({ path: '/api/admin/tickets' }),
       'tickets.get': async () => ({ path: `/api/admin/tickets/${shared.ticketId}` }),
@@ -105,9 +131,28 @@ for (const dialect of testDialects()) {
       'tickets.handoff': async () => ({ path: `/api/admin/tickets/${shared.ticketId}/handoff`, body: { owner: 'sam', observed_symptom: 'no credit' } }),
       'audit.list': async () => ({ path: '/api/admin/audit' }),
       'channels.list': async () => ({ path: '/api/admin/channels' }),
-      'channels.create': async () => ({ path: '/api/admin/channels', body: { name: `c${Math.random().toString(36).slice(2, 8)}`, type: 'openai', base_url: 'http://127.0.0.1:9', api_key: 'sk-upstream', models: ['m-perm'] }, ok: [201] }),
+      'channels.create': async () => ({
+        path: '/api/admin/channels',
+        body: {
+          name: `c${Math.random().toString(36).slice(2, 8)}`,
+          type: 'openai',
+          base_url: 'http://127.0.0.1:9',
+          api_key: 'sk-upstream',
+          models: ['m-perm'],
+        },
+        ok: [201],
+      }),
       'channels.action': async () => {
-        const c = await json(await admin('POST', '/api/admin/channels', { name: `d${Math.random().toString(36).slice(2, 8)}`, type: 'openai', base_url: 'http://127.0.0.1:9', api_key: 'sk-upstream', models: ['m-perm'] }), 201);
+        const c = await json(
+          await admin('POST', '/api/admin/channels', {
+            name: `d${Math.random().toString(36).slice(2, 8)}`,
+            type: 'openai',
+            base_url: 'http://127.0.0.1:9',
+            api_key: 'sk-upstream',
+            models: ['m-perm'],
+          }),
+          201,
+        );
         return { path: `/api/admin/channels/${c.id}/disable` };
       },
       'models.list': async () => ({ path: '/api/admin/models' }),
@@ -119,8 +164,14 @@ for (const dialect of testDialects()) {
       'redeem.generate': async () => ({ path: '/api/admin/redeem/batches', body: { count: 1, amount: '1.00' }, ok: [201] }),
       'redeem.batches': async () => ({ path: '/api/admin/redeem/batches' }),
       'redeem.codes': async () => ({ path: `/api/admin/redeem/batches/${shared.batchId}/codes` }),
-      'redeem.disableBatch': async () => ({ path: `/api/admin/redeem/batches/${(await json(await admin('POST', '/api/admin/redeem/batches', { count: 1, amount: '1.00' }), 201)).batch.id}/disable`, body: { reason: 'leaked' } }),
-      'redeem.disableCode': async () => ({ path: `/api/admin/redeem/codes/${(await json(await admin('POST', '/api/admin/redeem/batches', { count: 1, amount: '1.00' }), 201)).codes[0].id}/disable`, body: { reason: 'leaked' } }),
+      'redeem.disableBatch': async () => ({
+        path: `/api/admin/redeem/batches/${(await json(await admin('POST', '/api/admin/redeem/batches', { count: 1, amount: '1.00' }), 201)).batch.id}/disable`,
+        body: { reason: 'leaked' },
+      }),
+      'redeem.disableCode': async () => ({
+        path: `/api/admin/redeem/codes/${(await json(await admin('POST', '/api/admin/redeem/batches', { count: 1, amount: '1.00' }), 201)).codes[0].id}/disable`,
+        body: { reason: 'leaked' },
+      }),
       'redeem.reverse': async () => ({ path: `/api/admin/redeem/redemptions/${await redemption()}/reverse`, body: { reason: 'sold by mistake' } }),
       'redeem.attempts': async () => ({ path: '/api/admin/redeem/attempts' }),
     };
@@ -137,7 +188,10 @@ for (const dialect of testDialects()) {
       staff = { support: await staffOf('support'), admin: await staffOf('admin'), requester: await staffOf('support') };
       fetchers = { user: plain.f, support: staff.support.f, admin: staff.admin.f };
       const target = await customer(w.t);
-      const { ticket } = await json(await target.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 'where is my credit', message: 'paid 2.00' }) }), 201);
+      const { ticket } = await json(
+        await target.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 'where is my credit', message: 'paid 2.00' }) }),
+        201,
+      );
       const batch = await json(await admin('POST', '/api/admin/redeem/batches', { count: 1, amount: '1.00' }), 201);
       const o = await paidOrder(target, '1.00');
       shared = { userId: target.userId, ticketId: ticket.id, batchId: batch.batch.id, approvalId: '', orderId: o.id };
@@ -145,7 +199,11 @@ for (const dialect of testDialects()) {
     });
     after(async () => {
       if (!w) return;
-      try { await assertLedgerOk(w.t); } finally { await w.close(); }
+      try {
+        await assertLedgerOk(w.t);
+      } finally {
+        await w.close();
+      }
     });
 
     test('every staff route is in the table, and every table row names a registered route', () => {
@@ -153,7 +211,11 @@ for (const dialect of testDialects()) {
       const table = Object.values(PERMISSIONS).map((e: Permission) => `${e.method} ${e.path}`);
       assert.ok(routes.length >= table.length, `found only ${routes.length} routes in the tree`);
       for (const r of routes) assert.ok(table.includes(`${r.method} ${r.path}`), `${r.method} ${r.path} is not in src/support/permissions.ts`);
-      for (const e of table) assert.ok(routes.some((r) => `${r.method} ${r.path}` === e), `${e} is in the table but not registered`);
+      for (const e of table)
+        assert.ok(
+          routes.some((r) => `${r.method} ${r.path}` === e),
+          `${e} is in the table but not registered`,
+        );
       assert.deepEqual(Object.keys(fixtures).sort(), Object.keys(PERMISSIONS).sort(), 'every row has a fixture');
     });
 
@@ -177,18 +239,33 @@ for (const dialect of testDialects()) {
       assert.equal(seen.length, Object.keys(PERMISSIONS).length * CALLERS.length);
     });
 
-    test('a money action on the caller\'s own account is refused to support and admin alike (403 self_action_forbidden), and the operator token is not a person', async () => {
+    test("a money action on the caller's own account is refused to support and admin alike (403 self_action_forbidden), and the operator token is not a person", async () => {
       const self = {
         'users.credit': async (me: Customer) => ({ path: `/api/admin/users/${me.userId}/credit`, body: { amount: '999999.00', reason: 'mine' } }),
-        'users.compensate': async (me: Customer) => ({ path: `/api/admin/users/${me.userId}/compensate`, body: { amount: '999999.00', reason: 'mine', ticket: 'TCK-0' } }),
+        'users.compensate': async (me: Customer) => ({
+          path: `/api/admin/users/${me.userId}/compensate`,
+          body: { amount: '999999.00', reason: 'mine', ticket: 'TCK-0' },
+        }),
         'users.reveal': async (me: Customer) => ({ path: `/api/admin/users/${me.userId}/reveal`, body: { field: 'email', reason: 'curious about me' } }),
-        'orders.credit': async (me: Customer) => ({ path: `/api/admin/orders/${(await order(me, { amount: '5.00' })).id}/credit`, body: { provider_reference: 'made-up-123', reason: 'trust me' } }),
-        'orders.refund': async (me: Customer) => ({ path: `/api/admin/orders/${(await paidOrder(me, '1.00')).id}/refund`, body: { reason: 'requested_by_customer' } }),
+        'orders.credit': async (me: Customer) => ({
+          path: `/api/admin/orders/${(await order(me, { amount: '5.00' })).id}/credit`,
+          body: { provider_reference: 'made-up-123', reason: 'trust me' },
+        }),
+        'orders.refund': async (me: Customer) => ({
+          path: `/api/admin/orders/${(await paidOrder(me, '1.00')).id}/refund`,
+          body: { reason: 'requested_by_customer' },
+        }),
         'trades.refund': async (me: Customer) => ({ path: `/api/admin/payments/trades/${await duplicateTrade(me)}/refund`, body: { reason: 'mine' } }),
         'trades.keep': async (me: Customer) => ({ path: `/api/admin/payments/trades/${await duplicateTrade(me)}/keep`, body: { reason: 'mine' } }),
-        'approvals.approve': async (me: Customer) => ({ path: `/api/admin/approvals/${await pendingApproval(me.userId)}/approve`, body: { reason: 'fine by me' } }),
+        'approvals.approve': async (me: Customer) => ({
+          path: `/api/admin/approvals/${await pendingApproval(me.userId)}/approve`,
+          body: { reason: 'fine by me' },
+        }),
       } satisfies Partial<Record<StaffAction, (me: Customer) => Promise<Fx>>>;
-      const selfRows = (Object.entries(PERMISSIONS) as Array<[StaffAction, Permission]>).filter(([, e]) => e.self).map(([n]) => n).sort();
+      const selfRows = (Object.entries(PERMISSIONS) as Array<[StaffAction, Permission]>)
+        .filter(([, e]) => e.self)
+        .map(([n]) => n)
+        .sort();
       assert.deepEqual(Object.keys(self).sort(), selfRows);
       for (const [name, fx] of Object.entries(self) as Array<[StaffAction, (me: Customer) => Promise<Fx>]>) {
         const e: Permission = PERMISSIONS[name];
@@ -198,12 +275,18 @@ for (const dialect of testDialects()) {
           const res = await send(me.f, e.method, f.path, f.body);
           const body = await res.text();
           assert.equal(res.status, 403, `${name} as ${role}: ${body}`);
-          assert.equal(JSON.parse(body).error.code, role === 'support' && e.support === 'no' ? 'forbidden' : 'self_action_forbidden', `${name} as ${role}: ${body}`);
+          assert.equal(
+            JSON.parse(body).error.code,
+            role === 'support' && e.support === 'no' ? 'forbidden' : 'self_action_forbidden',
+            `${name} as ${role}: ${body}`,
+          );
         }
       }
       // Their wallets hold only what their own sandbox payments credited: nothing granted by hand.
       for (const role of ['support', 'admin'] as const) {
-        const kinds = (await w.t.ctx.db.selectFrom('ledger_transfers').select('kind').where('credit_account_id', '=', `user:${staff[role].userId}`).execute()).map((x) => x.kind);
+        const kinds = (
+          await w.t.ctx.db.selectFrom('ledger_transfers').select('kind').where('credit_account_id', '=', `user:${staff[role].userId}`).execute()
+        ).map((x) => x.kind);
         assert.deepEqual([...new Set(kinds)], ['payment'], role);
       }
     });
@@ -212,9 +295,18 @@ for (const dialect of testDialects()) {
       const md = permissionTableMarkdown();
       for (const [name, raw] of Object.entries(PERMISSIONS)) assert.ok(md.includes(`\`${raw.method} ${raw.path}\``) && md.includes(`\`${name}\``), name);
       let readme = '';
-      try { readme = readFileSync('README.md', 'utf8'); } catch { return; }
+      try {
+        readme = readFileSync('README.md', 'utf8');
+      } catch {
+        return;
+      }
       const m = /<!-- role-table:start -->\n([\s\S]*?)\n<!-- role-table:end -->/.exec(readme);
-      if (m) assert.equal(m[1].trim(), md.trim(), 'README.md role table differs from src/support/permissions.ts: paste `tally admin permissions` between the markers');
+      if (m)
+        assert.equal(
+          m[1].trim(),
+          md.trim(),
+          'README.md role table differs from src/support/permissions.ts: paste `tally admin permissions` between the markers',
+        );
     });
   });
 }

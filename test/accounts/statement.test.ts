@@ -5,7 +5,15 @@ import { startTestTally, seedUser, signIn, type TestTally } from '../helpers/tal
 import { adjustBalanceManually } from '../../src/accounts/manualCredit.ts';
 import { asAdminToken, expectError, expectJson, assertLedgerOk, type Fetcher } from './http.ts';
 
-interface Line { id: string; kind: string; amount: string; balance_after: string; reference: string | null; reason: string | null; created_at: string }
+interface Line {
+  id: string;
+  kind: string;
+  amount: string;
+  balance_after: string;
+  reference: string | null;
+  reason: string | null;
+  created_at: string;
+}
 
 async function credit(t: TestTally, userId: string, amount: string, reason: string) {
   return expectJson(await asAdminToken(t, 'POST', `/api/admin/users/${userId}/credit`, { amount, reason }));
@@ -20,10 +28,16 @@ const micros = (s: string) => {
 for (const dialect of testDialects()) {
   describe(`"where is my balance?": /api/me and /api/ledger on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startTestTally(dialect); });
+    before(async () => {
+      t = await startTestTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); } // close (and drop the schema) even when the check fails
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      } // close (and drop the schema) even when the check fails
     });
 
     test('GET /api/me shows the balance as a decimal string such as "12.50"', async () => {
@@ -88,7 +102,10 @@ for (const dialect of testDialects()) {
       } while (before && pages < 10);
       assert.equal(seen.length, 5);
       assert.equal(new Set(seen.map((l) => l.id)).size, 5);
-      assert.deepEqual(seen.map((l) => l.reason), ['credit 4', 'credit 3', 'credit 2', 'credit 1', 'test funding']);
+      assert.deepEqual(
+        seen.map((l) => l.reason),
+        ['credit 4', 'credit 3', 'credit 2', 'credit 1', 'test funding'],
+      );
     });
 
     // A busy key settles many requests per millisecond; the statement must
@@ -101,7 +118,10 @@ for (const dialect of testDialects()) {
       const f = await signIn(t, u.email, u.password);
       const { data } = await expectJson<{ data: Line[] }>(await f('/api/ledger?limit=100'));
       assert.equal(data.length, 40);
-      assert.deepEqual(data.map((l) => l.reason), Array.from({ length: 40 }, (_, i) => `burst ${40 - i}`));
+      assert.deepEqual(
+        data.map((l) => l.reason),
+        Array.from({ length: 40 }, (_, i) => `burst ${40 - i}`),
+      );
       for (let i = 0; i < data.length - 1; i++) assert.equal(micros(data[i].balance_after), micros(data[i + 1].balance_after) + micros(data[i].amount));
     });
 
@@ -110,20 +130,32 @@ for (const dialect of testDialects()) {
       await credit(t, u.user.id, '-1.00', 'correction');
       const f = await signIn(t, u.email, u.password);
       const { data } = await expectJson<{ data: Line[] }>(await f('/api/ledger?kind=manual_debit'));
-      assert.deepEqual(data.map((l) => [l.kind, l.amount]), [['manual_debit', '-1.00']]);
+      assert.deepEqual(
+        data.map((l) => [l.kind, l.amount]),
+        [['manual_debit', '-1.00']],
+      );
     });
 
-    test('a user never sees another user\'s statement lines or balance, even by passing their transfer id', async () => {
+    test("a user never sees another user's statement lines or balance, even by passing their transfer id", async () => {
       const alice = await seedUser(t, { balance: 7_000_000n });
       const bob = await seedUser(t, { balance: 3_000_000n });
       const a = await signIn(t, alice.email, alice.password);
       const b = await signIn(t, bob.email, bob.password);
       const aliceLines = (await expectJson<{ data: Line[] }>(await a('/api/ledger'))).data;
       const bobLines = (await expectJson<{ data: Line[] }>(await b('/api/ledger'))).data;
-      assert.deepEqual(bobLines.map((l) => l.amount), ['3.00']);
-      assert.equal(aliceLines.some((l) => bobLines.some((x) => x.id === l.id)), false);
+      assert.deepEqual(
+        bobLines.map((l) => l.amount),
+        ['3.00'],
+      );
+      assert.equal(
+        aliceLines.some((l) => bobLines.some((x) => x.id === l.id)),
+        false,
+      );
       const probe = await expectJson<{ data: Line[] }>(await b(`/api/ledger?before=${encodeURIComponent('trf_zzzzzzzzzzzzzzzzzzzzzzzzzz')}`));
-      assert.deepEqual(probe.data.map((l) => l.id), bobLines.map((l) => l.id));
+      assert.deepEqual(
+        probe.data.map((l) => l.id),
+        bobLines.map((l) => l.id),
+      );
       assert.equal((await expectJson(await b('/api/me'))).balance, '3.00');
     });
 

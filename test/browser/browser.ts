@@ -26,7 +26,12 @@ export function buildConsole() {
   if (r.status !== 0) throw new Error('building the console failed');
 }
 
-export interface ConsoleEnv { t: TestTally; mock: MockOpenAI; browser: Browser; close(): Promise<void> }
+export interface ConsoleEnv {
+  t: TestTally;
+  mock: MockOpenAI;
+  browser: Browser;
+  close(): Promise<void>;
+}
 
 export async function startConsoleEnv(): Promise<ConsoleEnv> {
   buildConsole();
@@ -42,7 +47,15 @@ export async function startConsoleEnv(): Promise<ConsoleEnv> {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   } catch (e) {
     await mock.close();
@@ -51,7 +64,9 @@ export async function startConsoleEnv(): Promise<ConsoleEnv> {
   }
   mkdirSync(SCREENSHOTS, { recursive: true });
   return {
-    t, mock, browser,
+    t,
+    mock,
+    browser,
     close: async () => {
       await browser.close().catch(() => undefined);
       await mock.close();
@@ -61,7 +76,10 @@ export async function startConsoleEnv(): Promise<ConsoleEnv> {
 }
 
 /** A new browser context (own cookies and storage) in English unless told otherwise. */
-export async function newPage(env: ConsoleEnv, opts: { viewport?: { width: number; height: number }; locale?: string } = {}): Promise<{ ctx: BrowserContext; page: Page }> {
+export async function newPage(
+  env: ConsoleEnv,
+  opts: { viewport?: { width: number; height: number }; locale?: string } = {},
+): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await env.browser.newContext({ viewport: opts.viewport ?? DESKTOP, locale: opts.locale ?? 'en-US', baseURL: env.t.url });
   const page = await ctx.newPage();
   const problems: string[] = [];

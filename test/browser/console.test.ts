@@ -118,9 +118,13 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await nav(page, 'API keys').click();
     await page.getByRole('button', { name: 'Revoke browser key' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
-    await page.getByRole('row', { name: /browser key/ }).getByText('revoked').waitFor();
+    await page
+      .getByRole('row', { name: /browser key/ })
+      .getByText('revoked')
+      .waitFor();
     const after = await fetch(`${env.t.url}/v1/chat/completions`, {
-      method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: CHAT, messages: [{ role: 'user', content: 'still there?' }] }),
     });
     assert.equal(after.status, 401);
@@ -129,7 +133,14 @@ describe('web console in Chromium', { skip: SKIP }, () => {
   });
 
   test('a redeemed code credits the wallet and appears on the statement with its masked code, also in the CSV', async () => {
-    const { batch, codes } = await generateRedeemBatch(env.t.ctx.db, { count: 1, amount: 2_000_000n, currency: 'USD', secret: env.t.config.secret, actor: { type: 'system' }, name: 'browser' });
+    const { batch, codes } = await generateRedeemBatch(env.t.ctx.db, {
+      count: 1,
+      amount: 2_000_000n,
+      currency: 'USD',
+      secret: env.t.config.secret,
+      actor: { type: 'system' },
+      name: 'browser',
+    });
     assert.ok(batch.id);
     const { ctx, page } = await newPage(env);
     await signInUi(page, bob.email, bob.password);
@@ -179,7 +190,7 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await ctx.close();
   });
 
-  test("a top-up order is followed on its own page, and another user opening it by URL sees nothing", async () => {
+  test('a top-up order is followed on its own page, and another user opening it by URL sees nothing', async () => {
     const { ctx, page } = await newPage(env);
     await signInUi(page, alice.email, alice.password);
     await nav(page, 'Top up').click();
@@ -201,7 +212,14 @@ describe('web console in Chromium', { skip: SKIP }, () => {
   });
 
   test('the help page runs the doctor and opens a ticket, removing a pasted redeem code', async () => {
-    const { codes } = await generateRedeemBatch(env.t.ctx.db, { count: 1, amount: 1_000_000n, currency: 'USD', secret: env.t.config.secret, actor: { type: 'system' }, name: 'pasted' });
+    const { codes } = await generateRedeemBatch(env.t.ctx.db, {
+      count: 1,
+      amount: 1_000_000n,
+      currency: 'USD',
+      secret: env.t.config.secret,
+      actor: { type: 'system' },
+      name: 'pasted',
+    });
     const { ctx, page } = await newPage(env);
     await signInUi(page, bob.email, bob.password);
     await nav(page, 'Help & support').click();
@@ -262,7 +280,10 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     assert.ok(methods.includes('Sandbox'), `providers from GET /api/payments/providers: ${methods}`);
     await shot(page, 'topup');
     const { orderId, payUrl } = await createTopUp(page, '4.00');
-    await page.getByTestId('order-status').getByText(/Awaiting payment|Processing/).waitFor();
+    await page
+      .getByTestId('order-status')
+      .getByText(/Awaiting payment|Processing/)
+      .waitFor();
     await paySandbox(page, payUrl, 'succeed');
     // The order page was left open: it follows the order by itself.
     await page.getByTestId('order-status').getByText('Credited').waitFor();
@@ -280,13 +301,16 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     const { ctx, page } = await newPage(env);
     await signInUi(page, alice.email, alice.password);
     const { orderId } = await createTopUp(page, '3.00');
-    await page.getByTestId('order-status').getByText(/Awaiting payment|Processing/).waitFor();
+    await page
+      .getByTestId('order-status')
+      .getByText(/Awaiting payment|Processing/)
+      .waitFor();
     await page.getByRole('button', { name: 'Cancel order' }).click();
     await page.getByTestId('order-status').getByText('Canceled').waitFor();
     await page.getByText(/The order was canceled; nothing was charged or credited/).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Cancel order' }).count(), 0);
     assert.equal(await page.getByRole('link', { name: 'Pay' }).count(), 0);
-    const o = await page.evaluate(`fetch('/api/orders/${orderId}').then((r) => r.json())`) as { status: string };
+    const o = (await page.evaluate(`fetch('/api/orders/${orderId}').then((r) => r.json())`)) as { status: string };
     assert.equal(o.status, 'canceled');
     assert.deepEqual(problemsOf(page), []);
     await ctx.close();
@@ -297,13 +321,17 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await signInUi(page, alice.email, alice.password);
     const { orderId, payUrl } = await createTopUp(page, '2.00');
     // A deadline a few seconds away instead of 30 minutes; the sandbox's "late" pays just after it.
-    await env.t.ctx.db.updateTable('payment_orders').set({ expires_at: Date.now() + 4000 }).where('id', '=', orderId).execute();
+    await env.t.ctx.db
+      .updateTable('payment_orders')
+      .set({ expires_at: Date.now() + 4000 })
+      .where('id', '=', orderId)
+      .execute();
     await paySandbox(page, payUrl, 'late');
     await page.getByTestId('order-status').getByText('Processing').waitFor();
     await shot(page, 'order-late-processing');
     await page.getByTestId('order-status').getByText('Credited').waitFor({ timeout: 20_000 });
     await shot(page, 'order-late-credited');
-    const o = await page.evaluate(`fetch('/api/orders/${orderId}').then((r) => r.json())`) as { status: string; credited_at: string; expires_at: string };
+    const o = (await page.evaluate(`fetch('/api/orders/${orderId}').then((r) => r.json())`)) as { status: string; credited_at: string; expires_at: string };
     assert.equal(o.status, 'credited');
     assert.ok(Date.parse(o.credited_at) > Date.parse(o.expires_at), 'credited after the deadline');
     await ctx.close();
@@ -346,7 +374,11 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await page.getByRole('link', { name: 'c***l@console.test' }).click();
     await page.getByRole('heading', { name: 'c***l@console.test', level: 1 }).waitFor();
     await page.getByRole('button', { name: 'Run the doctor' }).click();
-    await page.getByTestId('staff-findings').getByText(new RegExp(orderId.slice(-6))).first().waitFor();
+    await page
+      .getByTestId('staff-findings')
+      .getByText(new RegExp(orderId.slice(-6)))
+      .first()
+      .waitFor();
     await page.getByRole('row', { name: `Open order ${orderId}` }).waitFor();
     await page.locator('tbody[aria-busy="false"]').first().waitFor();
     await shot(page, 'admin-user-360');
@@ -363,7 +395,10 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await shot(page, 'admin-order-confirm');
     await dialog.getByRole('button', { name: 'Confirm' }).click();
     await page.getByText(/Done: credited\. The order is now: Credited\./).waitFor();
-    await page.getByRole('row', { name: /reconcile|support/ }).first().waitFor();
+    await page
+      .getByRole('row', { name: /reconcile|support/ })
+      .first()
+      .waitFor();
     assert.equal((await getAccount(env.t.ctx.db, walletAccountId(carol.user.id))).balance, walletBefore + 6_000_000n);
 
     // Reply on the ticket and resolve it.
@@ -389,7 +424,10 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await user.page.goto(`/console/orders/${orderId}`);
     await user.page.getByTestId('order-status').getByText('Credited').waitFor();
     await user.page.goto('/console/help');
-    await user.page.getByRole('row', { name: /paid 6\.00/ }).getByText('resolved').waitFor();
+    await user.page
+      .getByRole('row', { name: /paid 6\.00/ })
+      .getByText('resolved')
+      .waitFor();
     await user.ctx.close();
   });
 
@@ -398,7 +436,10 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await signInUi(page, admin.email, admin.password);
     await nav(page, 'Order queues').click();
     await page.getByRole('button', { name: 'All', exact: true }).click();
-    await page.getByRole('row', { name: /Open order ord_/ }).first().waitFor();
+    await page
+      .getByRole('row', { name: /Open order ord_/ })
+      .first()
+      .waitFor();
     await shot(page, 'admin-orders');
     await nav(page, 'Redeem batches').click();
     await page.getByLabel('Batch name').fill('spring promo');
@@ -417,10 +458,16 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await page.getByRole('button', { name: 'I have copied it' }).click();
     assert.ok(!(await page.content()).includes(codes[0]), 'the codes are gone once the dialog closes');
     await page.getByRole('button', { name: 'Disable batch spring promo' }).click();
-    await page.getByRole('dialog').getByLabel(/^Reason/).fill('promo cancelled');
+    await page
+      .getByRole('dialog')
+      .getByLabel(/^Reason/)
+      .fill('promo cancelled');
     await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
     await page.getByText('Batch disabled (3 codes).').waitFor();
-    await page.getByRole('row', { name: /spring promo/ }).getByText('disabled').waitFor();
+    await page
+      .getByRole('row', { name: /spring promo/ })
+      .getByText('disabled')
+      .waitFor();
     await shot(page, 'admin-redeem');
     await nav(page, 'Tickets').click();
     await page.getByRole('button', { name: 'Resolved' }).click();
@@ -429,7 +476,10 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await nav(page, 'Audit log').click();
     await page.getByLabel(/^Action/).fill('redeem.');
     await page.getByRole('button', { name: 'Apply' }).click();
-    await page.getByRole('row', { name: /redeem\./ }).first().waitFor();
+    await page
+      .getByRole('row', { name: /redeem\./ })
+      .first()
+      .waitFor();
     await page.getByRole('button', { name: '中文' }).click();
     await page.getByRole('heading', { name: '审计日志', level: 1 }).waitFor();
     await shot(page, 'admin-audit-zh');

@@ -27,14 +27,22 @@ for (const dialect of testDialects()) {
     });
     after(async () => {
       if (!w) return;
-      try { await assertLedgerOk(w.t); } finally { await w.close(); }
+      try {
+        await assertLedgerOk(w.t);
+      } finally {
+        await w.close();
+      }
     });
 
     test('support asks, the operator lists, approves one (it runs once) and rejects the other; credit-order refuses "not paid" unless --force', async () => {
       const s = await seedUser(w.t, { role: 'support' });
       const sf = await signIn(w.t, s.email, s.password);
       const c = await customer(w.t);
-      const ask = async (amount: string) => json(await sf(`/api/admin/users/${c.userId}/compensate`, { method: 'POST', body: JSON.stringify({ amount, reason: 'outage', ticket: 'TCK-60' }) }), 202);
+      const ask = async (amount: string) =>
+        json(
+          await sf(`/api/admin/users/${c.userId}/compensate`, { method: 'POST', body: JSON.stringify({ amount, reason: 'outage', ticket: 'TCK-60' }) }),
+          202,
+        );
       const [a, b] = [(await ask('15.00')).approval.id, (await ask('16.00')).approval.id];
       const unpaid = await order(c, { amount: '7.00' });
 
@@ -43,7 +51,12 @@ for (const dialect of testDialects()) {
         tally(env, 'admin', 'permissions'),
         tally(env, 'payments', 'credit-order', '--order', unpaid.id, '--provider-reference', 'made-up-123', '--reason', 'trust me', '--json'),
       ]);
-      assert.deepEqual(out(list).approvals.map((x: any) => x.id).sort(), [a, b].sort());
+      assert.deepEqual(
+        out(list)
+          .approvals.map((x: any) => x.id)
+          .sort(),
+        [a, b].sort(),
+      );
       assert.match(table.stdout, /\| `POST \/api\/admin\/users\/:id\/compensate` \|/);
       assert.notEqual(refused.code, 0);
       assert.equal(out(refused).error.code, 'provider_says_not_paid');
@@ -51,7 +64,19 @@ for (const dialect of testDialects()) {
       const [approved, rejected, forced] = await Promise.all([
         tally(env, 'admin', 'approve', '--id', a, '--reason', 'outage confirmed', '--json'),
         tally(env, 'admin', 'reject', '--id', b, '--reason', 'already compensated', '--json'),
-        tally(env, 'payments', 'credit-order', '--order', unpaid.id, '--provider-reference', 'bank-wire-1', '--reason', 'paid by bank wire', '--force', '--json'),
+        tally(
+          env,
+          'payments',
+          'credit-order',
+          '--order',
+          unpaid.id,
+          '--provider-reference',
+          'bank-wire-1',
+          '--reason',
+          'paid by bank wire',
+          '--force',
+          '--json',
+        ),
       ]);
       assert.equal(approved.code, 0, approved.stdout + approved.stderr);
       assert.deepEqual([out(approved).approval.status, out(approved).approval.decided_by], ['executed', 'cli']);
@@ -60,8 +85,14 @@ for (const dialect of testDialects()) {
       const again = out(await tally(env, 'admin', 'approve', '--id', a, '--reason', 'again', '--json'));
       assert.equal(again.replayed, true);
       assert.equal(await balance(w.t, c.userId), '22.00');
-      assert.deepEqual((await listAudit(w.t.ctx.db, { target: a, action: 'approval.approve' })).map((x) => x.actor), ['cli']);
-      assert.deepEqual((await listAudit(w.t.ctx.db, { target: unpaid.id, action: 'payment.credit_order' })).map((x) => [x.actor, x.data.provider_check]), [['cli', 'not_paid_forced']]);
+      assert.deepEqual(
+        (await listAudit(w.t.ctx.db, { target: a, action: 'approval.approve' })).map((x) => x.actor),
+        ['cli'],
+      );
+      assert.deepEqual(
+        (await listAudit(w.t.ctx.db, { target: unpaid.id, action: 'payment.credit_order' })).map((x) => [x.actor, x.data.provider_check]),
+        [['cli', 'not_paid_forced']],
+      );
     });
   });
 }

@@ -110,7 +110,10 @@ for (const dialect of testDialects()) {
       const s = await login(h.db, { email: email.toLowerCase(), password: r.password });
       assert.equal(s.user.id, userId);
       const audit = await h.db.selectFrom('audit_log').selectAll().where('target', '=', userId).where('action', '=', 'user.create').execute();
-      assert.deepEqual(audit.map((a) => a.actor), ['cli']);
+      assert.deepEqual(
+        audit.map((a) => a.actor),
+        ['cli'],
+      );
     });
 
     test('creating the same email again, in another letter case, fails with email_taken', async () => {
@@ -130,7 +133,10 @@ for (const dialect of testDialects()) {
       assert.equal(t.kind, 'manual_credit');
       assert.equal(JSON.parse(t.metadata!).reason, 'bank transfer 2026-11-01');
       const audit = await h.db.selectFrom('audit_log').selectAll().where('target', '=', userId).where('action', '=', 'balance.credit').execute();
-      assert.deepEqual(audit.map((a) => [a.actor, a.reason]), [['cli', 'bank transfer 2026-11-01']]);
+      assert.deepEqual(
+        audit.map((a) => [a.actor, a.reason]),
+        [['cli', 'bank transfer 2026-11-01']],
+      );
     });
 
     test('running a credit twice with the same --idempotency-key credits once', async () => {

@@ -14,7 +14,19 @@ import { WEB_DIST } from '../../src/app/routes/console.ts';
 
 function freshEnv(extra: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tally-first-start-'));
-  const { TALLY_DEMO: _d, TALLY_PAYMENT_SANDBOX: _s, TALLY_TRUST_PROXY: _p, TALLY_SECURE_COOKIES: _c, TALLY_SECRET: _x, TALLY_ADMIN_TOKEN: _a, TALLY_LOG_LEVEL: _l, TALLY_DATABASE_URL: _u, TALLY_DATA_DIR: _dd, TALLY_REDIS_URL: _r, ...rest } = process.env;
+  const {
+    TALLY_DEMO: _d,
+    TALLY_PAYMENT_SANDBOX: _s,
+    TALLY_TRUST_PROXY: _p,
+    TALLY_SECURE_COOKIES: _c,
+    TALLY_SECRET: _x,
+    TALLY_ADMIN_TOKEN: _a,
+    TALLY_LOG_LEVEL: _l,
+    TALLY_DATABASE_URL: _u,
+    TALLY_DATA_DIR: _dd,
+    TALLY_REDIS_URL: _r,
+    ...rest
+  } = process.env;
   const env = { ...rest, TALLY_DATABASE_URL: `sqlite:${join(dir, 'tally.db')}`, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', ...extra };
   return { dir, env };
 }
@@ -24,7 +36,13 @@ async function listening(s: Serving): Promise<string> {
   return m[1].replace('localhost', '127.0.0.1');
 }
 
-const credentials = (file: string) => Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const credentials = (file: string) =>
+  Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 
 describe('tally serve on a first start', () => {
   test('with stdout piped, the admin password and demo key go to a 0600 file, not the output; the quick start works as printed and has no sandbox', async () => {
@@ -55,17 +73,26 @@ describe('tally serve on a first start', () => {
       }
       // And the same request with the key read from the file.
       const chat = await fetch(`${base}/v1/chat/completions`, {
-        method: 'POST', headers: { authorization: `Bearer ${c.demo_api_key}`, 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { authorization: `Bearer ${c.demo_api_key}`, 'content-type': 'application/json' },
         body: JSON.stringify({ model: 'demo-chat', messages: [{ role: 'user', content: 'Hello' }] }),
       });
       assert.equal(chat.status, 200, await chat.clone().text());
       assert.ok(((await chat.json()) as any).choices[0].message.content);
 
       // Demo mode no longer implies the sandbox: a demo user cannot top up for free.
-      const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: c.demo_email, password: c.demo_password }) });
+      const login = await fetch(`${base}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: c.demo_email, password: c.demo_password }),
+      });
       assert.equal(login.status, 200);
       const cookie = login.headers.get('set-cookie')!.split(';')[0];
-      const refused = await fetch(`${base}/api/orders`, { method: 'POST', headers: { cookie, origin: base, 'content-type': 'application/json' }, body: JSON.stringify({ amount: '10.00', provider: 'sandbox' }) });
+      const refused = await fetch(`${base}/api/orders`, {
+        method: 'POST',
+        headers: { cookie, origin: base, 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: '10.00', provider: 'sandbox' }),
+      });
       assert.equal(refused.status, 400);
       assert.equal(((await refused.json()) as any).error.code, 'sandbox_disabled');
       assert.deepEqual(await (await fetch(`${base}/api/payments/sandbox/status`)).json(), { enabled: false });
@@ -85,9 +112,19 @@ describe('tally serve on a first start', () => {
       await listening(s);
       assert.match(s.out.stderr, /WARNING: The SANDBOX payment provider is ON/);
       assert.match(s.out.stderr, /WARNING: TALLY_TRUST_PROXY is set but TALLY_SECURE_COOKIES is not on/);
-      const warnings = s.out.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.level === 40);
-      assert.ok(warnings.some((l) => /SANDBOX payment provider is ON/.test(l.msg)), s.out.stdout);
-      assert.ok(warnings.some((l) => /TALLY_SECURE_COOKIES/.test(l.msg)), s.out.stdout);
+      const warnings = s.out.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.level === 40);
+      assert.ok(
+        warnings.some((l) => /SANDBOX payment provider is ON/.test(l.msg)),
+        s.out.stdout,
+      );
+      assert.ok(
+        warnings.some((l) => /TALLY_SECURE_COOKIES/.test(l.msg)),
+        s.out.stdout,
+      );
     } finally {
       await s.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,5 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { testDialects } from '../helpers/db.ts';
 import { runTally as tally, type Run } from '../helpers/cli.ts';
 import { listAudit } from '../../src/support/audit.ts';
@@ -38,7 +37,9 @@ for (const dialect of testDialects()) {
       for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TALLY_') && !k.startsWith('NODE_TEST')) base[k] = v;
       env = { ...base, ...w.env, TALLY_DATABASE_URL: w.t.testDb.connectionUrl, TALLY_SECRET: w.t.config.secret, TALLY_LOG_LEVEL: 'silent', TALLY_DEMO: 'off' };
     });
-    after(async () => { await w?.close(); });
+    after(async () => {
+      await w?.close();
+    });
 
     test('reconcile, list, refund, compensate, credit-order, refund-duplicate and keep-duplicate: exactly once, each audited as the CLI', async () => {
       const c = await customer(w.t);
@@ -59,15 +60,38 @@ for (const dialect of testDialects()) {
         tally(env, 'payments', 'reconcile', '--all', '--json'),
         tally(env, 'payments', 'list', '--view', 'duplicate', '--user', c.email, '--json'),
         tally(env, 'payments', 'refund', '--order', refundMe.id, '--reason', 'requested_by_customer', '--amount', '2.00', '--note', 'TCK-77', '--json'),
-        tally(env, 'payments', 'compensate', '--user', c.email, '--amount', '0.75', '--reason', 'slow callback', '--ticket', 'TCK-78', '--idempotency-key', 'tck-78', '--json'),
+        tally(
+          env,
+          'payments',
+          'compensate',
+          '--user',
+          c.email,
+          '--amount',
+          '0.75',
+          '--reason',
+          'slow callback',
+          '--ticket',
+          'TCK-78',
+          '--idempotency-key',
+          'tck-78',
+          '--json',
+        ),
         tally(env, 'payments', 'refund-duplicate', '--trade', dupTrade, '--reason', 'paid twice, TCK-79', '--json'),
         tally(env, 'payments', 'refund-duplicate', '--trade', dupTrade, '--reason', 'paid twice, TCK-79', '--json'),
         tally(env, 'payments', 'keep-duplicate', '--trade', keepTrade, '--reason', 'keeps it as balance', '--json'),
         tally(env, 'payments', 'refund-duplicate', '--trade', 'trd_doesnotexist', '--reason', 'x', '--json'),
       ]);
       const r = ok(rec);
-      assert.deepEqual(r.checked.filter((x: any) => x.orderId === silent.id).map((x: any) => x.result), ['credited']);
-      assert.deepEqual(ok(list).orders.map((o: any) => o.id).sort(), [dup.id, keep.id].sort());
+      assert.deepEqual(
+        r.checked.filter((x: any) => x.orderId === silent.id).map((x: any) => x.result),
+        ['credited'],
+      );
+      assert.deepEqual(
+        ok(list)
+          .orders.map((o: any) => o.id)
+          .sort(),
+        [dup.id, keep.id].sort(),
+      );
       const rf = ok(refund);
       assert.deepEqual([rf.refund.amount, rf.refund.credit_taken_back, rf.refund.status, rf.order.status], ['2.00', '2.00', 'succeeded', 'partially_refunded']);
       assert.equal(ok(comp).replayed, false);
@@ -89,7 +113,22 @@ for (const dialect of testDialects()) {
         tally(env, 'payments', 'credit-order', '--order', late.id, '--provider-reference', lateTrade, '--reason', 'receipt checked, TCK-80', '--json'),
         tally(env, 'payments', 'refund-duplicate', '--trade', dupTrade, '--reason', 'again', '--json'),
         tally(env, 'payments', 'keep-duplicate', '--trade', keepTrade, '--reason', 'again', '--json'),
-        tally(env, 'payments', 'compensate', '--user', c.email, '--amount', '0.75', '--reason', 'slow callback', '--ticket', 'TCK-78', '--idempotency-key', 'tck-78', '--json'),
+        tally(
+          env,
+          'payments',
+          'compensate',
+          '--user',
+          c.email,
+          '--amount',
+          '0.75',
+          '--reason',
+          'slow callback',
+          '--ticket',
+          'TCK-78',
+          '--idempotency-key',
+          'tck-78',
+          '--json',
+        ),
         tally(env, 'payments', 'list', '--user', c.userId, '--status', 'partially_refunded'),
       ]);
       assert.equal(ok(byHand).outcome, 'credited');

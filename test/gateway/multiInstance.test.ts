@@ -19,7 +19,9 @@ import { toBig } from '../../src/ledger/money.ts';
 
 const REDIS_URL = process.env.TALLY_TEST_REDIS_URL;
 
-describe('two instances on one PostgreSQL with Redis', { skip: !POSTGRES_URL || !REDIS_URL ? 'needs TALLY_TEST_POSTGRES_URL and TALLY_TEST_REDIS_URL' : false }, () => {
+describe('two instances on one PostgreSQL with Redis', {
+  skip: !POSTGRES_URL || !REDIS_URL ? 'needs TALLY_TEST_POSTGRES_URL and TALLY_TEST_REDIS_URL' : false,
+}, () => {
   let db: TestDb;
   let mock: MockOpenAI;
   let a: RunningTally;
@@ -28,8 +30,14 @@ describe('two instances on one PostgreSQL with Redis', { skip: !POSTGRES_URL || 
   const start = () =>
     startTally(
       loadConfig({
-        TALLY_DATABASE_URL: db.connectionUrl, TALLY_REDIS_URL: REDIS_URL!, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', TALLY_SECRET: 'multi-instance-secret-0123456789',
-        TALLY_LOG_LEVEL: 'silent', TALLY_DEMO: 'off', TALLY_OVERSPEND: 'reject',
+        TALLY_DATABASE_URL: db.connectionUrl,
+        TALLY_REDIS_URL: REDIS_URL!,
+        TALLY_PORT: '0',
+        TALLY_HOST: '127.0.0.1',
+        TALLY_SECRET: 'multi-instance-secret-0123456789',
+        TALLY_LOG_LEVEL: 'silent',
+        TALLY_DEMO: 'off',
+        TALLY_OVERSPEND: 'reject',
       }),
       { bootstrap: false },
     );
@@ -38,7 +46,13 @@ describe('two instances on one PostgreSQL with Redis', { skip: !POSTGRES_URL || 
     db = await createTestDb('postgres');
     mock = await startMockOpenAI();
     await setModelPrice(db.db, { model: 'gpt-4o-mini', inputPer1M: 1_000_000n, outputPer1M: 2_000_000n, maxOutputTokens: 64 });
-    await createChannel(db.db, 'multi-instance-secret-0123456789', { name: 'mock', type: 'openai', baseUrl: mock.url, apiKey: 'sk-upstream-secret', models: ['gpt-4o-mini'] });
+    await createChannel(db.db, 'multi-instance-secret-0123456789', {
+      name: 'mock',
+      type: 'openai',
+      baseUrl: mock.url,
+      apiKey: 'sk-upstream-secret',
+      models: ['gpt-4o-mini'],
+    });
     [a, b] = await Promise.all([start(), start()]);
   });
   after(async () => {
@@ -54,7 +68,11 @@ describe('two instances on one PostgreSQL with Redis', { skip: !POSTGRES_URL || 
     const { key, secret } = await createApiKey(db.db, { userId: user.id, name: 'shared' });
     const viaB = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: secret, maxRetries: 0 });
     await viaB.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello there' }] }); // now cached on B
-    const login = await fetch(`${a.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'revoke@multi.io', password: 'correct horse battery' }) });
+    const login = await fetch(`${a.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'revoke@multi.io', password: 'correct horse battery' }),
+    });
     const cookie = login.headers.get('set-cookie')!.split(';')[0];
     const del = await fetch(`${a.url}/api/keys/${key.id}`, { method: 'DELETE', headers: { cookie } });
     assert.equal(del.status, 200);
@@ -78,7 +96,9 @@ describe('two instances on one PostgreSQL with Redis', { skip: !POSTGRES_URL || 
     const { secret } = await createApiKey(db.db, { userId: user.id, name: 'spend' });
     const clients = [a, b].map((t) => new OpenAI({ baseURL: `${t.url}/v1`, apiKey: secret, maxRetries: 0 }));
     const results = await Promise.allSettled(
-      Array.from({ length: 120 }, (_, i) => clients[i % 2].chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `request number ${i}` }], max_tokens: 8 })),
+      Array.from({ length: 120 }, (_, i) =>
+        clients[i % 2].chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `request number ${i}` }], max_tokens: 8 }),
+      ),
     );
     for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { status?: number }).status, 402, String(r.reason));
     await Promise.all([a.ctx.relay.flush(), b.ctx.relay.flush()]);

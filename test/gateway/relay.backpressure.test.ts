@@ -18,7 +18,11 @@ const WORDS_PER_EVENT = 400; // ~2.4 KB per event, ~60 MB in all
 /** An OpenAI-style upstream that streams EVENTS content events as fast as its socket takes them, then usage and [DONE]. */
 function startFloodUpstream() {
   const state = { written: 0, finished: false };
-  const content = JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: ' word'.repeat(WORDS_PER_EVENT) }, finish_reason: null }] });
+  const content = JSON.stringify({
+    id: 'c',
+    object: 'chat.completion.chunk',
+    choices: [{ index: 0, delta: { content: ' word'.repeat(WORDS_PER_EVENT) }, finish_reason: null }],
+  });
   const event = Buffer.from(`data: ${content}\n\n`);
   const server: Server = createServer((req, res) => {
     req.resume();
@@ -31,7 +35,9 @@ function startFloodUpstream() {
           state.written += event.length;
           if (!res.write(event)) return void res.once('drain', pump);
         }
-        res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 7, completion_tokens: EVENTS * WORDS_PER_EVENT, total_tokens: 7 + EVENTS * WORDS_PER_EVENT } })}\n\n`);
+        res.write(
+          `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 7, completion_tokens: EVENTS * WORDS_PER_EVENT, total_tokens: 7 + EVENTS * WORDS_PER_EVENT } })}\n\n`,
+        );
         res.end('data: [DONE]\n\n');
         state.finished = true;
       };
@@ -41,7 +47,15 @@ function startFloodUpstream() {
   return new Promise<{ url: string; state: typeof state; close: () => Promise<void> }>((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-      resolve({ url, state, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) });
+      resolve({
+        url,
+        state,
+        close: () =>
+          new Promise((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
+      });
     });
   });
 }
@@ -53,7 +67,13 @@ describe('stream back-pressure (SQLite)', () => {
   before(async () => {
     t = await startTestTally('sqlite');
     upstream = await startFloodUpstream();
-    await createChannel(t.ctx.db, t.config.secret, { name: 'flood', type: 'openai', baseUrl: upstream.url, apiKey: 'sk-flood-upstream-0123456789', models: [MODEL] });
+    await createChannel(t.ctx.db, t.config.secret, {
+      name: 'flood',
+      type: 'openai',
+      baseUrl: upstream.url,
+      apiKey: 'sk-flood-upstream-0123456789',
+      models: [MODEL],
+    });
     await setModelPrice(t.ctx.db, { model: MODEL, inputPer1M: 1n, outputPer1M: 1n, maxOutputTokens: 10_000_000 });
     await t.ctx.catalog.reload();
   });
@@ -63,7 +83,11 @@ describe('stream back-pressure (SQLite)', () => {
     const u = await seedUser(t, { balance: 100_000_000n });
     const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'flood me' }], stream: true });
     const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-      const r = request(`${t.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${u.apiKey}` } }, resolve);
+      const r = request(
+        `${t.url}/v1/chat/completions`,
+        { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${u.apiKey}` } },
+        resolve,
+      );
       r.on('error', reject);
       r.end(body);
     });

@@ -12,7 +12,7 @@ import { startMockOpenAI, mockUsageFor, mockReplyText, requestedMaxTokens, toUsa
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
-import { verifyLedger, getAccount, walletAccountId, toBig, SYSTEM_ACCOUNTS } from '../../src/ledger/index.ts';
+import { getAccount, toBig, SYSTEM_ACCOUNTS } from '../../src/ledger/index.ts';
 import { relaySdk as sdk, requestLogRow as logRow, settledWallet as wallet, verifyThenClose } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
@@ -48,7 +48,9 @@ for (const dialect of testDialects()) {
     test('client disconnects mid-stream: charged for what was produced, more than nothing and less than the whole', async () => {
       mock.setBehavior({ chunkDelayMs: 60 });
       const u = await seedUser(t, { balance: 1_000_000n });
-      const { data: s, response } = await sdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages, stream: true, stream_options: { include_usage: true } }).withResponse();
+      const { data: s, response } = await sdk(t, u.apiKey)
+        .chat.completions.create({ model: CHAT, messages, stream: true, stream_options: { include_usage: true } })
+        .withResponse();
       let contentChunks = 0;
       for await (const ch of s) {
         if (ch.choices[0]?.delta?.content) contentChunks++;
@@ -62,7 +64,14 @@ for (const dialect of testDialects()) {
       assert.ok(Number(row.completion_tokens) > 0 && Number(row.completion_tokens) < DEFAULT_REPLY_WORDS, `completion tokens ${row.completion_tokens}`);
       const charged = toBig(row.charged_amount);
       assert.ok(charged > 0n && charged < full, `charged ${charged} of a full ${full}`);
-      assert.equal(toBig(row.cost), computeCost(price, { promptTokens: Number(row.prompt_tokens), completionTokens: Number(row.completion_tokens), cachedTokens: Number(row.cached_tokens) }, ONE_X));
+      assert.equal(
+        toBig(row.cost),
+        computeCost(
+          price,
+          { promptTokens: Number(row.prompt_tokens), completionTokens: Number(row.completion_tokens), cachedTokens: Number(row.cached_tokens) },
+          ONE_X,
+        ),
+      );
       const w = await wallet(t, u.user.id);
       assert.equal(w.balance, 1_000_000n - charged);
       assert.equal(w.available, w.balance, 'nothing stays reserved');
@@ -76,7 +85,9 @@ for (const dialect of testDialects()) {
     test('upstream disconnects mid-stream: the client gets what was produced and is charged for that (counted)', async () => {
       mock.setBehavior({ disconnectAfterChunks: 4, chunkDelayMs: 5 });
       const u = await seedUser(t, { balance: 1_000_000n });
-      const { data: s, response } = await sdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages, stream: true, stream_options: { include_usage: true } }).withResponse();
+      const { data: s, response } = await sdk(t, u.apiKey)
+        .chat.completions.create({ model: CHAT, messages, stream: true, stream_options: { include_usage: true } })
+        .withResponse();
       let text = '';
       let sawUsage = false;
       try {
@@ -98,7 +109,12 @@ for (const dialect of testDialects()) {
       assert.ok(Number(row.completion_tokens) >= 6 && Number(row.completion_tokens) <= 24, `12 words produced, ${row.completion_tokens} tokens counted`);
       const charged = toBig(row.charged_amount);
       assert.ok(charged > 0n && charged < full, `charged ${charged} of a full ${full}`);
-      assert.ok(row.error_code || Number(row.status) !== 200 || /disconnect|incomplete|closed|broke|interrupt/i.test(String(row.charge_reason) + String(row.error_message)), `the log says the stream broke: ${row.status} ${row.error_code} ${row.charge_reason}`);
+      assert.ok(
+        row.error_code ||
+          Number(row.status) !== 200 ||
+          /disconnect|incomplete|closed|broke|interrupt/i.test(String(row.charge_reason) + String(row.error_message)),
+        `the log says the stream broke: ${row.status} ${row.error_code} ${row.charge_reason}`,
+      );
       assert.equal((await wallet(t, u.user.id)).balance, 1_000_000n - charged);
       mock.setBehavior({});
     });
@@ -110,7 +126,9 @@ for (const dialect of testDialects()) {
       try {
         const { data: s, response } = await sdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages, stream: true }).withResponse();
         rid = response.headers.get('x-request-id');
-        for await (const _ of s) { /* drain */ }
+        for await (const _ of s) {
+          /* drain */
+        }
       } catch (e: any) {
         rid ??= e?.headers?.get?.('x-request-id') ?? null;
       }

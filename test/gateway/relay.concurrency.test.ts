@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { testDialects } from '../helpers/db.ts';
 import { startTestTally, seedUser, type TestTally } from '../helpers/tally.ts';
-import { startMockOpenAI, mockUsageFor, toUsage, type MockOpenAI } from '../helpers/mockOpenAI.ts';
+import { startMockOpenAI, toUsage, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { getAccount, walletAccountId, toBig, SYSTEM_ACCOUNTS } from '../../src/ledger/index.ts';
@@ -92,7 +92,11 @@ for (const dialect of testDialects()) {
         assert.ok(row, `the log has the successful request ${r.rid}`);
         assert.equal(Number(row.status), 200);
         assert.equal(Number(row.charged), 1, `a success is charged: ${row.charge_reason}`);
-        assert.equal(toBig(row.cost), computeCost(price, toUsage({ prompt_tokens: r.usage.prompt_tokens, completion_tokens: r.usage.completion_tokens }), 1_000_000n), 'at the upstream usage');
+        assert.equal(
+          toBig(row.cost),
+          computeCost(price, toUsage({ prompt_tokens: r.usage.prompt_tokens, completion_tokens: r.usage.completion_tokens }), 1_000_000n),
+          'at the upstream usage',
+        );
       }
       for (const r of refused) {
         const row: any = r.rid ? byId.get(r.rid) : null;
@@ -127,7 +131,14 @@ for (const dialect of testDialects()) {
       assert.equal(upstreamCalls, ok.length, 'a refused request never reached the upstream');
 
       const report = await verifyBooks(t.ctx.db);
-      assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok), null, 2));
+      assert.ok(
+        report.ok,
+        JSON.stringify(
+          report.checks.filter((c) => !c.ok),
+          null,
+          2,
+        ),
+      );
     });
   });
 }

@@ -38,7 +38,13 @@ for (const dialect of testDialects()) {
     before(async () => {
       t = await startTestTally(dialect);
       mock = await startMockOpenAI({ apiKey: UPSTREAM_KEY, models: null });
-      await createChannel(t.ctx.db, t.config.secret, { name: 'primary', type: 'openai', baseUrl: mock.url, apiKey: UPSTREAM_KEY, models: [CHAT, INSTRUCT, EMBED] });
+      await createChannel(t.ctx.db, t.config.secret, {
+        name: 'primary',
+        type: 'openai',
+        baseUrl: mock.url,
+        apiKey: UPSTREAM_KEY,
+        models: [CHAT, INSTRUCT, EMBED],
+      });
       await setModelPrice(t.ctx.db, { model: CHAT, inputPer1M: 1_000_000n, outputPer1M: 2_000_000n });
       await setModelPrice(t.ctx.db, { model: INSTRUCT, inputPer1M: 1_000_000n, outputPer1M: 2_000_000n });
       await setModelPrice(t.ctx.db, { model: EMBED, inputPer1M: 100_000n, outputPer1M: 0n, kind: 'embedding' });
@@ -50,7 +56,11 @@ for (const dialect of testDialects()) {
     const relayBodies: Array<[string, string, string]> = [
       ['chat message content', '/v1/chat/completions', `{"model":"${CHAT}","messages":[{"role":"user","content":${nestedArrays(DEEP)}}]}`],
       ['chat tools', '/v1/chat/completions', `{"model":"${CHAT}","messages":[{"role":"user","content":"hi"}],"tools":${nestedArrays(DEEP)}}`],
-      ['a field Tally does not read', '/v1/chat/completions', `{"model":"${CHAT}","messages":[{"role":"user","content":"hi"}],"metadata":${nestedObjects(DEEP)}}`],
+      [
+        'a field Tally does not read',
+        '/v1/chat/completions',
+        `{"model":"${CHAT}","messages":[{"role":"user","content":"hi"}],"metadata":${nestedObjects(DEEP)}}`,
+      ],
       ['completions prompt', '/v1/completions', `{"model":"${INSTRUCT}","prompt":${nestedArrays(DEEP)}}`],
       ['embeddings input', '/v1/embeddings', `{"model":"${EMBED}","input":${nestedArrays(DEEP)}}`],
     ];
@@ -58,7 +68,11 @@ for (const dialect of testDialects()) {
     for (const [what, path, body] of relayBodies) {
       test(`${path}, nested in ${what}: 400 json_too_deep in the OpenAI shape, not a 500`, async () => {
         const before = mock.requests.length;
-        const res = await fetch(`${t.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body });
+        const res = await fetch(`${t.url}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body,
+        });
         const json = (await res.json()) as any;
         assert.equal(res.status, 400, JSON.stringify(json));
         assert.deepEqual(Object.keys(json.error).sort(), ['code', 'message', 'param', 'type']);
@@ -74,7 +88,11 @@ for (const dialect of testDialects()) {
       const res = await fetch(`${t.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: CHAT, messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'deep', parameters: nestedSchema(40) } }] }),
+        body: JSON.stringify({
+          model: CHAT,
+          messages: [{ role: 'user', content: 'hi' }],
+          tools: [{ type: 'function', function: { name: 'deep', parameters: nestedSchema(40) } }],
+        }),
       });
       assert.equal(res.status, 200, await res.text());
     });
@@ -86,7 +104,8 @@ for (const dialect of testDialects()) {
       const deepObj = `{"subject":"x","message":${nestedObjects(DEEP)}}`;
       // Same-origin requests, so an Origin check on cookie routes lets them through to the body.
       const signedIn = (path: string, body: string) => f(path, { method: 'POST', body, headers: { 'content-type': 'application/json', origin: t.url } });
-      const raw = (path: string, body: string, headers: Record<string, string> = {}) => fetch(`${t.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const raw = (path: string, body: string, headers: Record<string, string> = {}) =>
+        fetch(`${t.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
       await expectError(await raw('/api/auth/login', `{"email":${nestedArrays(DEEP)}}`), 400, 'json_too_deep');
       for (const path of ['/api/keys', '/api/orders', '/api/redeem']) await expectError(await signedIn(path, deep), 400, 'json_too_deep');
       await expectError(await signedIn('/api/tickets', deepObj), 400, 'json_too_deep');

@@ -12,7 +12,7 @@ import { createChannel, setChannelStatus, type Channel } from '../../src/gateway
 import { setModelPrice } from '../../src/gateway/pricing.ts';
 import { upsertGroup } from '../../src/gateway/groups.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
-import { verifyLedger, getAccount, walletAccountId, toBig } from '../../src/ledger/index.ts';
+import { getAccount, walletAccountId } from '../../src/ledger/index.ts';
 import { relaySdk as sdk, verifyThenClose } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
@@ -54,7 +54,13 @@ async function raw(t: TestTally, path: string, init: RequestInit) {
   }
   if (res.status >= 400) {
     assert.ok(body?.error, `error bodies are {error:{...}}: ${text}`);
-    assert.deepEqual(Object.keys(body.error).filter((k) => ['message', 'type', 'param', 'code'].includes(k)).sort(), ['code', 'message', 'param', 'type'], text);
+    assert.deepEqual(
+      Object.keys(body.error)
+        .filter((k) => ['message', 'type', 'param', 'code'].includes(k))
+        .sort(),
+      ['code', 'message', 'param', 'type'],
+      text,
+    );
   }
   assert.ok(res.headers.get('x-request-id'), `x-request-id on ${res.status}`);
   return { status: res.status, headers: res.headers, body, text };
@@ -68,11 +74,21 @@ for (const dialect of testDialects()) {
     let seq = 0;
 
     /** A fresh model served by its own channel and mock, so breaker state never leaks between tests. */
-    async function route(behavior: MockBehavior, channel: { firstByteTimeoutMs?: number } = {}): Promise<{ model: string; mock: MockOpenAI; channel: Channel }> {
+    async function route(
+      behavior: MockBehavior,
+      channel: { firstByteTimeoutMs?: number } = {},
+    ): Promise<{ model: string; mock: MockOpenAI; channel: Channel }> {
       const model = `err-model-${++seq}`;
       const m = await startMockOpenAI({ apiKey: UPSTREAM_KEY, models: null, behavior });
       extraMocks.push(m);
-      const ch = await createChannel(t.ctx.db, t.config.secret, { name: `err-${seq}`, type: 'openai', baseUrl: m.url, apiKey: UPSTREAM_KEY, models: [model], ...channel });
+      const ch = await createChannel(t.ctx.db, t.config.secret, {
+        name: `err-${seq}`,
+        type: 'openai',
+        baseUrl: m.url,
+        apiKey: UPSTREAM_KEY,
+        models: [model],
+        ...channel,
+      });
       await setModelPrice(t.ctx.db, { model, inputPer1M: 1_000_000n, outputPer1M: 2_000_000n });
       await catalog(t).reload();
       return { model, mock: m, channel: ch };
@@ -81,7 +97,13 @@ for (const dialect of testDialects()) {
     before(async () => {
       t = await startTestTally(dialect);
       mock = await startMockOpenAI({ apiKey: UPSTREAM_KEY, models: [CHAT, EMBED, 'gpt-4o'] });
-      await createChannel(t.ctx.db, t.config.secret, { name: 'primary', type: 'openai', baseUrl: mock.url, apiKey: UPSTREAM_KEY, models: [CHAT, EMBED, 'gpt-4o'] });
+      await createChannel(t.ctx.db, t.config.secret, {
+        name: 'primary',
+        type: 'openai',
+        baseUrl: mock.url,
+        apiKey: UPSTREAM_KEY,
+        models: [CHAT, EMBED, 'gpt-4o'],
+      });
       await setModelPrice(t.ctx.db, { model: CHAT, inputPer1M: 2_500_000n, outputPer1M: 10_000_000n });
       await setModelPrice(t.ctx.db, { model: EMBED, inputPer1M: 20_000n, outputPer1M: 0n, kind: 'embedding' });
       await upsertGroup(t.ctx.db, { name: 'chat-only', multiplierPpm: 1_000_000n, models: [CHAT] });
@@ -91,10 +113,19 @@ for (const dialect of testDialects()) {
 
     test('401 invalid_api_key: unknown key, malformed key, no key', async () => {
       const before = mock.requests.length;
-      const err = await expectSdkError(() => sdk(t, 'sk-' + 'x'.repeat(48)).chat.completions.create({ model: CHAT, messages }), OpenAI.AuthenticationError, 401, 'invalid_api_key');
+      const err = await expectSdkError(
+        () => sdk(t, 'sk-' + 'x'.repeat(48)).chat.completions.create({ model: CHAT, messages }),
+        OpenAI.AuthenticationError,
+        401,
+        'invalid_api_key',
+      );
       assert.equal(err.headers.get('x-should-retry'), 'false');
       await expectSdkError(() => sdk(t, 'not-a-key').models.list(), OpenAI.AuthenticationError, 401, 'invalid_api_key');
-      const r = await raw(t, '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: CHAT, messages }) });
+      const r = await raw(t, '/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: CHAT, messages }),
+      });
       assert.equal(r.status, 401);
       assert.match(r.body.error.code, /^(invalid_api_key|missing_api_key)$/);
       assert.equal(mock.requests.length, before, 'nothing reached the upstream');
@@ -106,7 +137,12 @@ for (const dialect of testDialects()) {
       const f = await signIn(t, u.email, u.password);
       const del = await f(`/api/keys/${u.key.id}`, { method: 'DELETE' });
       assert.equal(del.status, 200);
-      const err = await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages }), OpenAI.AuthenticationError, 401, 'api_key_revoked');
+      const err = await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages }),
+        OpenAI.AuthenticationError,
+        401,
+        'api_key_revoked',
+      );
       assert.equal(err.headers.get('x-should-retry'), 'false');
     });
 
@@ -126,7 +162,12 @@ for (const dialect of testDialects()) {
       assert.equal(Number(rows[0].charged), 0);
       assert.equal(rows[0].id, err.headers.get('x-request-id'));
       // Streams are refused the same way, before any byte is streamed.
-      await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages, stream: true }), OpenAI.APIError, 402, 'insufficient_balance');
+      await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages, stream: true }),
+        OpenAI.APIError,
+        402,
+        'insufficient_balance',
+      );
     });
 
     test("402 insufficient_balance from a key's spend limit names the key limit, not the wallet", async () => {
@@ -140,28 +181,51 @@ for (const dialect of testDialects()) {
     test('403 model_not_allowed: a key limited to other models, and a group limited to other models', async () => {
       const u = await seedUser(t, { balance: 1_000_000n });
       const { secret } = await createApiKey(t.ctx.db, { userId: u.user.id, name: 'embeddings only', models: [EMBED] });
-      const e1 = await expectSdkError(() => sdk(t, secret).chat.completions.create({ model: CHAT, messages }), OpenAI.PermissionDeniedError, 403, 'model_not_allowed');
+      const e1 = await expectSdkError(
+        () => sdk(t, secret).chat.completions.create({ model: CHAT, messages }),
+        OpenAI.PermissionDeniedError,
+        403,
+        'model_not_allowed',
+      );
       assert.equal(e1.headers.get('x-should-retry'), 'false');
       const ok = await sdk(t, secret).embeddings.create({ model: EMBED, input: 'allowed' });
       assert.equal(ok.data.length, 1);
 
       const g = await seedUser(t, { balance: 1_000_000n, group: 'chat-only' });
-      await expectSdkError(() => sdk(t, g.apiKey).embeddings.create({ model: EMBED, input: 'not for this group' }), OpenAI.PermissionDeniedError, 403, 'model_not_allowed');
+      await expectSdkError(
+        () => sdk(t, g.apiKey).embeddings.create({ model: EMBED, input: 'not for this group' }),
+        OpenAI.PermissionDeniedError,
+        403,
+        'model_not_allowed',
+      );
     });
 
     test('404 model_not_found suggests the close match', async () => {
       const u = await seedUser(t, { balance: 1_000_000n });
-      const err = await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: 'gpt-4o-mnii', messages }), OpenAI.NotFoundError, 404, 'model_not_found');
+      const err = await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: 'gpt-4o-mnii', messages }),
+        OpenAI.NotFoundError,
+        404,
+        'model_not_found',
+      );
       assert.match(err.error.message, /did you mean/i);
       assert.ok(err.error.message.includes(CHAT), err.error.message);
       assert.equal(err.headers.get('x-should-retry'), 'false');
-      await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: 'completely-unknown-model', messages, stream: true }), OpenAI.NotFoundError, 404, 'model_not_found');
+      await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: 'completely-unknown-model', messages, stream: true }),
+        OpenAI.NotFoundError,
+        404,
+        'model_not_found',
+      );
     });
 
     test('a model with a channel but no price is not served (no free ride)', async () => {
       const u = await seedUser(t, { balance: 1_000_000n });
       const before = mock.requests.length;
-      await assert.rejects(sdk(t, u.apiKey).chat.completions.create({ model: 'gpt-4o', messages }), (e: any) => e instanceof OpenAI.APIError && e.status! >= 400 && e.status! < 600);
+      await assert.rejects(
+        sdk(t, u.apiKey).chat.completions.create({ model: 'gpt-4o', messages }),
+        (e: any) => e instanceof OpenAI.APIError && e.status! >= 400 && e.status! < 600,
+      );
       assert.equal(mock.requests.length, before);
       await relay(t).flush();
       assert.equal((await getAccount(t.ctx.db, walletAccountId(u.user.id))).balance, 1_000_000n);
@@ -195,7 +259,12 @@ for (const dialect of testDialects()) {
     test('502 upstream_error keeps the upstream message and strips the upstream secret', async () => {
       const r = await route({ fail: 500, failMessage: `Internal failure while using credential ${UPSTREAM_KEY} for org-42` });
       const u = await seedUser(t, { balance: 1_000_000n });
-      const err = await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: r.model, messages }), OpenAI.InternalServerError, 502, 'upstream_error');
+      const err = await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: r.model, messages }),
+        OpenAI.InternalServerError,
+        502,
+        'upstream_error',
+      );
       assert.match(err.error.message, /Internal failure while using credential/, 'the upstream message is kept');
       assert.equal(JSON.stringify(err.error).includes(UPSTREAM_KEY), false, 'the upstream key is not');
       assert.equal(JSON.stringify(err.error).includes('0123456789'), false, 'nor enough of it to matter');
@@ -209,10 +278,15 @@ for (const dialect of testDialects()) {
       assert.equal((await getAccount(t.ctx.db, walletAccountId(u.user.id))).balance, 1_000_000n);
     });
 
-    test('an upstream 400 (the request itself is wrong) is the caller\'s 400 with the upstream message, not retried elsewhere', async () => {
+    test("an upstream 400 (the request itself is wrong) is the caller's 400 with the upstream message, not retried elsewhere", async () => {
       const r = await route({ fail: 400 });
       const u = await seedUser(t, { balance: 1_000_000n });
-      const err = await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: r.model, messages, temperature: 5 }), OpenAI.BadRequestError, 400, /./);
+      const err = await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: r.model, messages, temperature: 5 }),
+        OpenAI.BadRequestError,
+        400,
+        /./,
+      );
       assert.match(err.error.message, /temperature/);
       assert.equal(r.mock.requests.length, 1);
     });
@@ -223,12 +297,22 @@ for (const dialect of testDialects()) {
       await sdk(t, u.apiKey).chat.completions.create({ model: r.model, messages });
       await setChannelStatus(t.ctx.db, { id: r.channel.id, status: 'disabled', reason: 'test' });
       await catalog(t).reload();
-      await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: r.model, messages }), OpenAI.InternalServerError, 503, 'no_channel_available');
+      await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: r.model, messages }),
+        OpenAI.InternalServerError,
+        503,
+        'no_channel_available',
+      );
       assert.equal(r.mock.requests.length, 1);
 
       await setModelPrice(t.ctx.db, { model: 'priced-but-unrouted', inputPer1M: 1n, outputPer1M: 1n });
       await catalog(t).reload();
-      await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: 'priced-but-unrouted', messages }), OpenAI.InternalServerError, 503, 'no_channel_available');
+      await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: 'priced-but-unrouted', messages }),
+        OpenAI.InternalServerError,
+        503,
+        'no_channel_available',
+      );
     });
 
     test('504 upstream_timeout when the upstream does not answer within the channel timeout', async () => {
@@ -243,13 +327,28 @@ for (const dialect of testDialects()) {
       await relay(t).flush();
       assert.equal((await getAccount(t.ctx.db, walletAccountId(u.user.id))).balance, 1_000_000n);
       const stream = await route({ hang: true }, { firstByteTimeoutMs: 300 });
-      await expectSdkError(() => sdk(t, u.apiKey).chat.completions.create({ model: stream.model, messages, stream: true }), OpenAI.InternalServerError, 504, 'upstream_timeout');
+      await expectSdkError(
+        () => sdk(t, u.apiKey).chat.completions.create({ model: stream.model, messages, stream: true }),
+        OpenAI.InternalServerError,
+        504,
+        'upstream_timeout',
+      );
     });
 
     test('the same errors under the /api/v1 prefix', async () => {
-      await expectSdkError(() => sdk(t, 'sk-' + 'y'.repeat(48), '/api/v1').chat.completions.create({ model: CHAT, messages }), OpenAI.AuthenticationError, 401, 'invalid_api_key');
+      await expectSdkError(
+        () => sdk(t, 'sk-' + 'y'.repeat(48), '/api/v1').chat.completions.create({ model: CHAT, messages }),
+        OpenAI.AuthenticationError,
+        401,
+        'invalid_api_key',
+      );
       const u = await seedUser(t, { balance: 1_000_000n });
-      await expectSdkError(() => sdk(t, u.apiKey, '/api/v1').chat.completions.create({ model: 'gpt-4o-mnii', messages }), OpenAI.NotFoundError, 404, 'model_not_found');
+      await expectSdkError(
+        () => sdk(t, u.apiKey, '/api/v1').chat.completions.create({ model: 'gpt-4o-mnii', messages }),
+        OpenAI.NotFoundError,
+        404,
+        'model_not_found',
+      );
     });
   });
 
@@ -257,8 +356,12 @@ for (const dialect of testDialects()) {
   // its own: one PostgreSQL test schema alive at a time per file.
   describe(`body size limit on ${dialect}`, () => {
     let mock: MockOpenAI;
-    before(async () => { mock = await startMockOpenAI({ apiKey: UPSTREAM_KEY }); });
-    after(async () => { await mock?.close(); });
+    before(async () => {
+      mock = await startMockOpenAI({ apiKey: UPSTREAM_KEY });
+    });
+    after(async () => {
+      await mock?.close();
+    });
     test('413 body_too_large above the configured limit', async () => {
       const small = await startTestTally(dialect, {}, { TALLY_MAX_BODY_BYTES: '4096' });
       try {
@@ -267,7 +370,11 @@ for (const dialect of testDialects()) {
         await small.ctx.catalog.reload();
         const u = await seedUser(small, { balance: 1_000_000n });
         const big = [{ role: 'user' as const, content: 'word '.repeat(2000) }];
-        const r = await raw(small, '/v1/chat/completions', { method: 'POST', headers: { authorization: `Bearer ${u.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: CHAT, messages: big }) });
+        const r = await raw(small, '/v1/chat/completions', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${u.apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: CHAT, messages: big }),
+        });
         assert.equal(r.status, 413);
         assert.equal(r.body.error.code, 'body_too_large');
         assert.equal(r.headers.get('x-should-retry'), 'false');
@@ -278,6 +385,5 @@ for (const dialect of testDialects()) {
         await small.close();
       }
     });
-
   });
 }

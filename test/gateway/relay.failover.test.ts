@@ -8,12 +8,21 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { testDialects } from '../helpers/db.ts';
 import { startTestTally, seedUser, type TestTally } from '../helpers/tally.ts';
-import { startMockOpenAI, refusedPort, mockUsageFor, mockReplyText, toUsage, DEFAULT_REPLY_WORDS, type MockBehavior, type MockOpenAI } from '../helpers/mockOpenAI.ts';
+import {
+  startMockOpenAI,
+  refusedPort,
+  mockUsageFor,
+  mockReplyText,
+  toUsage,
+  DEFAULT_REPLY_WORDS,
+  type MockBehavior,
+  type MockOpenAI,
+} from '../helpers/mockOpenAI.ts';
 import { createChannel, type Channel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
-import { getAccount, walletAccountId, toBig } from '../../src/ledger/index.ts';
+import { toBig } from '../../src/ledger/index.ts';
 import { verifyBooks } from '../../src/verifyBooks.ts';
-import { relaySdk as sdk, requestLogRow as logRow, settledWallet as balance, assertLedgerOk } from '../helpers/relay.ts';
+import { relaySdk as sdk, requestLogRow as logRow, settledWallet as balance } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
 const ONE_X = 1_000_000n;
@@ -62,8 +71,15 @@ for (const dialect of testDialects()) {
         ms.push(m);
         channels.push(
           await createChannel(t.ctx.db, t.config.secret, {
-            name: `${model}-${String.fromCharCode(65 + i)}`, type: 'openai', baseUrl: url, apiKey: s.apiKey ?? UPSTREAM_KEY, models: [model],
-            priority: s.priority, weight: s.weight, firstByteTimeoutMs: s.firstByteTimeoutMs, connectTimeoutMs: s.connectTimeoutMs,
+            name: `${model}-${String.fromCharCode(65 + i)}`,
+            type: 'openai',
+            baseUrl: url,
+            apiKey: s.apiKey ?? UPSTREAM_KEY,
+            models: [model],
+            priority: s.priority,
+            weight: s.weight,
+            firstByteTimeoutMs: s.firstByteTimeoutMs,
+            connectTimeoutMs: s.connectTimeoutMs,
           }),
         );
       }
@@ -79,7 +95,14 @@ for (const dialect of testDialects()) {
         if (t) {
           await relay(t).flush();
           const r = await verifyBooks(t.ctx.db);
-          assert.ok(r.ok, JSON.stringify(r.checks.filter((c) => !c.ok), null, 2));
+          assert.ok(
+            r.ok,
+            JSON.stringify(
+              r.checks.filter((c) => !c.ok),
+              null,
+              2,
+            ),
+          );
         }
       } finally {
         await t?.close();
@@ -95,7 +118,9 @@ for (const dialect of testDialects()) {
       const c = sdk(t, u.apiKey);
       let rid: string | null;
       if (opts.stream) {
-        const { data: s, response } = await c.chat.completions.create({ model: r.model, messages, stream: true, stream_options: { include_usage: true } }).withResponse();
+        const { data: s, response } = await c.chat.completions
+          .create({ model: r.model, messages, stream: true, stream_options: { include_usage: true } })
+          .withResponse();
         let text = '';
         for await (const ch of s) text += ch.choices.map((x) => x.delta.content ?? '').join('');
         assert.equal(text, mockReplyText(DEFAULT_REPLY_WORDS));
@@ -150,7 +175,7 @@ for (const dialect of testDialects()) {
       await expectFailover({ behavior: { fail: 429 } }, { stream: true });
     });
 
-    test('upstream 401 (Tally\'s upstream key is wrong): the channel is marked needs_attention, B serves, A is not used again', async () => {
+    test("upstream 401 (Tally's upstream key is wrong): the channel is marked needs_attention, B serves, A is not used again", async () => {
       const { r } = await expectFailover({ apiKey: 'sk-wrong-upstream-key-000000wxyz' });
       const A = r.mocks[0]!;
       assert.equal(A.requests[0].headers.authorization, 'Bearer sk-wrong-upstream-key-000000wxyz');
@@ -189,7 +214,11 @@ for (const dialect of testDialects()) {
       assert.equal(await channelStatus(t, r.channels[0].id), 'enabled', 'a 5xx is not "needs attention": the breaker handles it');
       await relay(t).flush();
       const rows = await t.ctx.db.selectFrom('request_logs').select(['attempts']).where('user_id', '=', u.user.id).execute();
-      assert.equal(rows.reduce((a, x) => a + Number(x.attempts), 0), 12 + triedA, 'attempts in the log add up to what the upstreams saw');
+      assert.equal(
+        rows.reduce((a, x) => a + Number(x.attempts), 0),
+        12 + triedA,
+        'attempts in the log add up to what the upstreams saw',
+      );
 
       // After the cooldown one probe goes to A; A is healthy again, so it takes the traffic back.
       A.setBehavior({});
@@ -209,7 +238,10 @@ for (const dialect of testDialects()) {
       assert.equal(A.requests.length + B.requests.length, 40);
       assert.ok(A.requests.length > 0 && B.requests.length > 0, `both equal-weight channels serve (A ${A.requests.length}, B ${B.requests.length})`);
 
-      const w = await route([{ priority: 5, weight: 9 }, { priority: 5, weight: 1 }]);
+      const w = await route([
+        { priority: 5, weight: 9 },
+        { priority: 5, weight: 1 },
+      ]);
       const [H, L] = w.mocks as MockOpenAI[];
       for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 10 }, () => c.chat.completions.create({ model: w.model, messages })));
       assert.ok(H.requests.length > L.requests.length * 2, `weight 9 vs 1: ${H.requests.length} vs ${L.requests.length}`);
@@ -217,8 +249,12 @@ for (const dialect of testDialects()) {
 
     test('when every channel fails before any output the request is not charged, and attempts are bounded', async () => {
       const r = await route([
-        { priority: 9, behavior: { fail: 500 } }, { priority: 8, behavior: { fail: 503 } }, { priority: 7, behavior: { fail: 500 } },
-        { priority: 6, behavior: { fail: 502 } }, { priority: 5, behavior: { fail: 500 } }, { priority: 4, behavior: { fail: 500 } },
+        { priority: 9, behavior: { fail: 500 } },
+        { priority: 8, behavior: { fail: 503 } },
+        { priority: 7, behavior: { fail: 500 } },
+        { priority: 6, behavior: { fail: 502 } },
+        { priority: 5, behavior: { fail: 500 } },
+        { priority: 4, behavior: { fail: 500 } },
       ]);
       const u = await seedUser(t, { balance: 1_000_000n });
       let err: any;
@@ -241,7 +277,10 @@ for (const dialect of testDialects()) {
 
       // The same for a stream: the error arrives as an HTTP status, not charged.
       const s = await route([{ behavior: { fail: 500 } }]);
-      await assert.rejects(sdk(t, u.apiKey).chat.completions.create({ model: s.model, messages, stream: true }), (e: any) => e instanceof OpenAI.APIError && e.status! >= 500);
+      await assert.rejects(
+        sdk(t, u.apiKey).chat.completions.create({ model: s.model, messages, stream: true }),
+        (e: any) => e instanceof OpenAI.APIError && e.status! >= 500,
+      );
       assert.equal((await balance(t, u.user.id)).balance, 1_000_000n);
     });
 

@@ -28,7 +28,11 @@ const FUNDS = 10_000_000n;
 const messages = [{ role: 'user', content: 'Tell me about double entry bookkeeping' }];
 
 async function call(t: TestTally, apiKey: string, path: string, body: unknown) {
-  const res = await fetch(`${t.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${t.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   let json: any = null;
   try {
@@ -132,7 +136,10 @@ for (const dialect of testDialects()) {
       assert.equal(r.status, 200, r.text);
       const row = await requestLogRow(t, r.requestId);
       const instruct = t.ctx.catalog.prices.get(INSTRUCT)!;
-      assert.ok(toBig(row.held) >= computeCost(instruct, { promptTokens: 0, completionTokens: 5 * 100, cachedTokens: 0 }, ONE_X), `held ${row.held} for best_of 5 x 100 tokens`);
+      assert.ok(
+        toBig(row.held) >= computeCost(instruct, { promptTokens: 0, completionTokens: 5 * 100, cachedTokens: 0 }, ONE_X),
+        `held ${row.held} for best_of 5 x 100 tokens`,
+      );
     });
 
     test('a non-stream request answered with an SSE stream anyway is billed for the streamed text, never as zero output', async () => {
@@ -153,7 +160,12 @@ for (const dialect of testDialects()) {
     });
 
     test('a non-stream request answered with SSE that carries a usage chunk is billed from that usage', async () => {
-      mock.setBehavior({ rawReply: { contentType: 'text/event-stream', body: `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'Hello there' } }] })}\n\ndata: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 34, total_tokens: 46 } })}\n\ndata: [DONE]\n\n` } });
+      mock.setBehavior({
+        rawReply: {
+          contentType: 'text/event-stream',
+          body: `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'Hello there' } }] })}\n\ndata: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 34, total_tokens: 46 } })}\n\ndata: [DONE]\n\n`,
+        },
+      });
       const u = await seedUser(t, { balance: FUNDS });
       const r = await call(t, u.apiKey, '/v1/chat/completions', { model: CHAT, messages });
       assert.equal(r.status, 200);
@@ -179,7 +191,14 @@ for (const dialect of testDialects()) {
     });
 
     test('a stream request answered with one whole JSON body is billed from that body, not as an empty stream', async () => {
-      const whole = { id: 'chatcmpl-x', object: 'chat.completion', created: 1, model: CHAT, choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 } };
+      const whole = {
+        id: 'chatcmpl-x',
+        object: 'chat.completion',
+        created: 1,
+        model: CHAT,
+        choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
+      };
       mock.setBehavior({ rawReply: { contentType: 'application/json', body: JSON.stringify(whole) } });
       const u = await seedUser(t, { balance: FUNDS });
       const r = await call(t, u.apiKey, '/v1/chat/completions', { model: CHAT, messages, stream: true });
@@ -189,7 +208,11 @@ for (const dialect of testDialects()) {
       assert.equal(Number(row.completion_tokens), 7);
       assert.equal(toBig(row.charged_amount), computeCost(price, { promptTokens: 11, completionTokens: 7, cachedTokens: 0 }, ONE_X));
       // The same body without usage: its text is counted.
-      const noUsage = { ...whole, usage: undefined, choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from a body that forgot its usage' }, finish_reason: 'stop' }] };
+      const noUsage = {
+        ...whole,
+        usage: undefined,
+        choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from a body that forgot its usage' }, finish_reason: 'stop' }],
+      };
       mock.setBehavior({ rawReply: { contentType: 'application/json', body: JSON.stringify(noUsage) } });
       const body = { model: CHAT, messages, stream: true };
       const r2 = await call(t, u.apiKey, '/v1/chat/completions', body);

@@ -10,13 +10,21 @@ import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { testDialects } from '../helpers/db.ts';
 import { startTestTally, seedUser, signIn, type TestTally } from '../helpers/tally.ts';
 import {
-  startMockOpenAI, mockUsageFor, mockReplyText, mockEmbedding, mockEmbeddingTokens, toUsage, DEFAULT_REPLY_WORDS, DEFAULT_CHUNKS, type MockOpenAI,
+  startMockOpenAI,
+  mockUsageFor,
+  mockReplyText,
+  mockEmbedding,
+  mockEmbeddingTokens,
+  toUsage,
+  DEFAULT_REPLY_WORDS,
+  DEFAULT_CHUNKS,
+  type MockOpenAI,
 } from '../helpers/mockOpenAI.ts';
 import { createChannel, type Channel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { upsertGroup } from '../../src/gateway/groups.ts';
 import { createApiKey } from '../../src/accounts/apiKeys.ts';
-import { verifyLedger, getAccount, walletAccountId, toBig, formatMoney } from '../../src/ledger/index.ts';
+import { toBig, formatMoney } from '../../src/ledger/index.ts';
 import { relaySdk as sdk, requestLogRow as logRow, settledWallet as wallet, verifyThenClose } from '../helpers/relay.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcd';
@@ -27,7 +35,6 @@ const MAPPED = 'public-chat';
 const MAPPED_UPSTREAM = 'gpt-4.1-mini';
 const ONE_X = 1_000_000n;
 
-
 /** Asserts a settled, charged request: log row, exact cost, wallet moved by exactly that. */
 async function assertCharged(t: TestTally, rid: string | null, expected: bigint, extra: Record<string, unknown> = {}) {
   const row = await logRow(t, rid);
@@ -37,7 +44,8 @@ async function assertCharged(t: TestTally, rid: string | null, expected: bigint,
   assert.equal(toBig(row.charged_amount), expected);
   assert.equal(toBig(row.uncollected), 0n);
   assert.ok(row.transfer_id, 'the log row links its ledger transfer');
-  for (const [k, v] of Object.entries(extra)) assert.equal(typeof v === 'bigint' ? toBig(row[k]) : typeof v === 'number' ? Number(row[k]) : row[k], v, `request_logs.${k}`);
+  for (const [k, v] of Object.entries(extra))
+    assert.equal(typeof v === 'bigint' ? toBig(row[k]) : typeof v === 'number' ? Number(row[k]) : row[k], v, `request_logs.${k}`);
   return row;
 }
 
@@ -55,8 +63,21 @@ for (const dialect of testDialects()) {
     before(async () => {
       t = await startTestTally(dialect);
       mock = await startMockOpenAI({ apiKey: UPSTREAM_KEY, models: [CHAT, EMBED, INSTRUCT, MAPPED_UPSTREAM, 'gpt-4o'] });
-      primary = await createChannel(t.ctx.db, t.config.secret, { name: 'primary', type: 'openai', baseUrl: mock.url, apiKey: UPSTREAM_KEY, models: [CHAT, EMBED, INSTRUCT, 'gpt-4o'] });
-      mapped = await createChannel(t.ctx.db, t.config.secret, { name: 'mapped', type: 'openai', baseUrl: mock.url, apiKey: UPSTREAM_KEY, models: [MAPPED], modelMap: { [MAPPED]: MAPPED_UPSTREAM } });
+      primary = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'primary',
+        type: 'openai',
+        baseUrl: mock.url,
+        apiKey: UPSTREAM_KEY,
+        models: [CHAT, EMBED, INSTRUCT, 'gpt-4o'],
+      });
+      mapped = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'mapped',
+        type: 'openai',
+        baseUrl: mock.url,
+        apiKey: UPSTREAM_KEY,
+        models: [MAPPED],
+        modelMap: { [MAPPED]: MAPPED_UPSTREAM },
+      });
       // $2.50 / $10 per 1M tokens: 2.5 micro-units per prompt token, so odd prompts exercise rounding up.
       chatPrice = await setModelPrice(t.ctx.db, { model: CHAT, inputPer1M: 2_500_000n, outputPer1M: 10_000_000n });
       embedPrice = await setModelPrice(t.ctx.db, { model: EMBED, inputPer1M: 20_000n, outputPer1M: 0n, kind: 'embedding' });
@@ -96,8 +117,15 @@ for (const dialect of testDialects()) {
       assert.equal(usage.prompt_tokens, 17, '5 + 6 words, 3 per message');
       assert.equal(expected, 523n, 'ceil(17 x 2.5 + 48 x 10) = ceil(522.5) micro-units');
       const row = await assertCharged(t, rid, expected, {
-        status: 200, usage_source: 'upstream', prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens,
-        channel_id: primary.id, attempts: 1, stream: 0, model: CHAT, user_id: u.user.id,
+        status: 200,
+        usage_source: 'upstream',
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        channel_id: primary.id,
+        attempts: 1,
+        stream: 0,
+        model: CHAT,
+        user_id: u.user.id,
       });
       assert.ok(row.charge_reason);
       assert.match(String(row.key_display), /^sk-/, 'the key is logged masked');
@@ -160,7 +188,10 @@ for (const dialect of testDialects()) {
       const rid = res.headers.get('x-request-id');
       const raw = await res.text();
       assert.ok(raw.endsWith('data: [DONE]\n\n'), 'the stream ends with [DONE]');
-      const events = raw.split('\n\n').filter(Boolean).map((e) => e.replace(/^data: /, ''));
+      const events = raw
+        .split('\n\n')
+        .filter(Boolean)
+        .map((e) => e.replace(/^data: /, ''));
       assert.equal(events.at(-1), '[DONE]');
       const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
       assert.equal(chunks.length, 1 + DEFAULT_CHUNKS + 1, 'role, content and finish chunks, no usage chunk');
@@ -193,7 +224,9 @@ for (const dialect of testDialects()) {
       mock.setBehavior({ omitUsage: true });
       const u = await seedUser(t, { balance: 1_000_000n });
       const c = sdk(t, u.apiKey);
-      const { data: stream, response } = await c.chat.completions.create({ model: CHAT, messages, stream: true, stream_options: { include_usage: true } }).withResponse();
+      const { data: stream, response } = await c.chat.completions
+        .create({ model: CHAT, messages, stream: true, stream_options: { include_usage: true } })
+        .withResponse();
       let text = '';
       for await (const ch of stream) text += ch.choices.map((x) => x.delta.content ?? '').join('');
       assert.equal(text, mockReplyText(DEFAULT_REPLY_WORDS));
@@ -203,7 +236,10 @@ for (const dialect of testDialects()) {
       assert.ok(Number(row.prompt_tokens) > 0);
       // 48 common English words are about 48 tokens under any BPE tokenizer.
       assert.ok(Number(row.completion_tokens) >= 24 && Number(row.completion_tokens) <= 96, `counted ${row.completion_tokens}`);
-      assert.equal(toBig(row.cost), computeCost(chatPrice, { promptTokens: Number(row.prompt_tokens), completionTokens: Number(row.completion_tokens), cachedTokens: 0 }, ONE_X));
+      assert.equal(
+        toBig(row.cost),
+        computeCost(chatPrice, { promptTokens: Number(row.prompt_tokens), completionTokens: Number(row.completion_tokens), cachedTokens: 0 }, ONE_X),
+      );
       assert.ok(toBig(row.charged_amount) > 0n);
 
       const { data, response: r2 } = await c.chat.completions.create({ model: CHAT, messages }).withResponse();
@@ -226,8 +262,19 @@ for (const dialect of testDialects()) {
       assert.equal(usage.completion_tokens, 30);
       await assertCharged(t, response.headers.get('x-request-id'), computeCost(chatPrice, toUsage(usage), ONE_X));
 
-      const tools: OpenAI.ChatCompletionTool[] = [{ type: 'function', function: { name: 'lookup_balance', description: 'Looks up a balance', parameters: { type: 'object', properties: { account: { type: 'string' } }, required: ['account'] } } }];
-      const { data: d2, response: r2 } = await c.chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'Please call a tool for my account' }], tools, tool_choice: 'auto' }).withResponse();
+      const tools: OpenAI.ChatCompletionTool[] = [
+        {
+          type: 'function',
+          function: {
+            name: 'lookup_balance',
+            description: 'Looks up a balance',
+            parameters: { type: 'object', properties: { account: { type: 'string' } }, required: ['account'] },
+          },
+        },
+      ];
+      const { data: d2, response: r2 } = await c.chat.completions
+        .create({ model: CHAT, messages: [{ role: 'user', content: 'Please call a tool for my account' }], tools, tool_choice: 'auto' })
+        .withResponse();
       const call = d2.choices[0].message.tool_calls?.[0];
       assert.equal(d2.choices[0].finish_reason, 'tool_calls');
       assert.ok(call && call.type === 'function');
@@ -243,12 +290,27 @@ for (const dialect of testDialects()) {
       mock.setBehavior({});
       const u = await seedUser(t, { balance: 1_000_000n });
       const visionMessages = [
-        { role: 'user', content: [{ type: 'text', text: 'What is in this receipt?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=', detail: 'low' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in this receipt?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=', detail: 'low' } },
+          ],
+        },
       ];
       const extra = {
-        temperature: 0.2, top_p: 0.9, seed: 42, user: 'end-user-7', presence_penalty: 0.1, logit_bias: { '50256': -100 },
-        response_format: { type: 'json_schema', json_schema: { name: 'receipt', schema: { type: 'object', properties: { total: { type: 'number' } } }, strict: true } },
-        metadata: { order: 'A-1' }, x_vendor_extension: { keep: [1, 2, 3] },
+        temperature: 0.2,
+        top_p: 0.9,
+        seed: 42,
+        user: 'end-user-7',
+        presence_penalty: 0.1,
+        logit_bias: { '50256': -100 },
+        response_format: {
+          type: 'json_schema',
+          json_schema: { name: 'receipt', schema: { type: 'object', properties: { total: { type: 'number' } } }, strict: true },
+        },
+        metadata: { order: 'A-1' },
+        x_vendor_extension: { keep: [1, 2, 3] },
       };
       await sdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages: visionMessages as any, ...(extra as any) });
       const seen = mock.requests.at(-1)!.body;
@@ -260,20 +322,29 @@ for (const dialect of testDialects()) {
     test('legacy completions (text_completion) are relayed and charged', async () => {
       mock.setBehavior({});
       const u = await seedUser(t, { balance: 1_000_000n });
-      const { data, response } = await sdk(t, u.apiKey).completions.create({ model: INSTRUCT, prompt: 'Write a receipt line for coffee', max_tokens: 12 }).withResponse();
+      const { data, response } = await sdk(t, u.apiKey)
+        .completions.create({ model: INSTRUCT, prompt: 'Write a receipt line for coffee', max_tokens: 12 })
+        .withResponse();
       assert.equal(data.object, 'text_completion');
       assert.equal(data.choices[0].text, mockReplyText(12));
       const usage = mockUsageFor(mock.requests.at(-1)!.body);
-      await assertCharged(t, response.headers.get('x-request-id'), computeCost(instructPrice, toUsage(usage), ONE_X), { prompt_tokens: 6, completion_tokens: 12 });
+      await assertCharged(t, response.headers.get('x-request-id'), computeCost(instructPrice, toUsage(usage), ONE_X), {
+        prompt_tokens: 6,
+        completion_tokens: 12,
+      });
 
-      const { data: s, response: r2 } = await sdk(t, u.apiKey).completions.create({ model: INSTRUCT, prompt: 'Write a receipt line for tea', max_tokens: 20, stream: true }).withResponse();
+      const { data: s, response: r2 } = await sdk(t, u.apiKey)
+        .completions.create({ model: INSTRUCT, prompt: 'Write a receipt line for tea', max_tokens: 20, stream: true })
+        .withResponse();
       let text = '';
       for await (const ch of s) {
         assert.ok(!ch.usage);
         text += ch.choices.map((c) => c.text).join('');
       }
       assert.equal(text, mockReplyText(20));
-      await assertCharged(t, r2.headers.get('x-request-id'), computeCost(instructPrice, toUsage(mockUsageFor(mock.requests.at(-1)!.body)), ONE_X), { stream: 1 });
+      await assertCharged(t, r2.headers.get('x-request-id'), computeCost(instructPrice, toUsage(mockUsageFor(mock.requests.at(-1)!.body)), ONE_X), {
+        stream: 1,
+      });
     });
 
     test('embeddings: vectors pass through (base64 as the SDK asks, and floats) and the input tokens are charged, rounded up', async () => {
@@ -302,7 +373,9 @@ for (const dialect of testDialects()) {
       const seen = mock.requests.at(-1)!;
       assert.equal(seen.body.model, MAPPED_UPSTREAM);
       await assertCharged(t, response.headers.get('x-request-id'), computeCost(mappedPrice, toUsage(mockUsageFor(seen.body)), ONE_X), {
-        model: MAPPED, upstream_model: MAPPED_UPSTREAM, channel_id: mapped.id,
+        model: MAPPED,
+        upstream_model: MAPPED_UPSTREAM,
+        channel_id: mapped.id,
       });
     });
 
@@ -359,7 +432,14 @@ for (const dialect of testDialects()) {
 
     test('cached prompt tokens reported by the upstream are billed at the cached price', async () => {
       const model = 'cached-model';
-      await createChannel(t.ctx.db, t.config.secret, { name: 'cached', type: 'openai', baseUrl: mock.url, apiKey: UPSTREAM_KEY, models: [model], modelMap: { [model]: CHAT } });
+      await createChannel(t.ctx.db, t.config.secret, {
+        name: 'cached',
+        type: 'openai',
+        baseUrl: mock.url,
+        apiKey: UPSTREAM_KEY,
+        models: [model],
+        modelMap: { [model]: CHAT },
+      });
       const price = await setModelPrice(t.ctx.db, { model, inputPer1M: 2_500_000n, outputPer1M: 10_000_000n, cachedInputPer1M: 1_250_000n });
       await t.ctx.catalog.reload();
       mock.setBehavior({ usageOverride: { prompt_tokens: 1001, completion_tokens: 7, cached_tokens: 600 } });

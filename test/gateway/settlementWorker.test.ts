@@ -43,7 +43,11 @@ describe('settlement on a worker thread (SQLite)', () => {
   test('every request is charged once and logged, and the wallet agrees with the log', async () => {
     const u = await seedUser(t, { balance: 1_000_000n });
     const client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: u.apiKey, maxRetries: 0 });
-    await Promise.all(Array.from({ length: 40 }, (_, i) => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${i}` }], max_tokens: 8 })));
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${i}` }], max_tokens: 8 }),
+      ),
+    );
     await t.ctx.relay.flush();
     const rows = await t.ctx.db.selectFrom('request_logs').select(['charged_amount', 'charged']).where('user_id', '=', u.user.id).execute();
     assert.equal(rows.length, 40);
@@ -145,12 +149,24 @@ describe('a kill -9 under load loses at most TALLY_SETTLE_MAX_INTERVAL_MS of ans
       const { secret } = await createApiKey(db.db, { userId: user.id, name: 'load' });
       await setModelPrice(db.db, { model: 'gpt-4o-mini', inputPer1M: 1_000_000n, outputPer1M: 2_000_000n, maxOutputTokens: 64 });
       await createChannel(db.db, SECRET, { name: 'mock', type: 'openai', baseUrl: mock.url, apiKey: 'sk-upstream', models: ['gpt-4o-mini'] });
-      const env = { TALLY_DATABASE_URL: db.connectionUrl, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', TALLY_SECRET: SECRET, TALLY_LOG_LEVEL: 'silent', TALLY_DEMO: 'off', TALLY_SETTLE_WORKER: 'on', TALLY_PAYMENT_RECONCILE_INTERVAL_MS: '0' };
+      const env = {
+        TALLY_DATABASE_URL: db.connectionUrl,
+        TALLY_PORT: '0',
+        TALLY_HOST: '127.0.0.1',
+        TALLY_SECRET: SECRET,
+        TALLY_LOG_LEVEL: 'silent',
+        TALLY_DEMO: 'off',
+        TALLY_SETTLE_WORKER: 'on',
+        TALLY_PAYMENT_RECONCILE_INTERVAL_MS: '0',
+      };
       const figures: string[] = [];
       let answeredTotal = 0;
       let judged = 0;
       for (let round = 0; round < 4 && judged < 2; round++) {
-        const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'tally.mjs'), 'serve', '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'tally.mjs'), 'serve', '--json'], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         const port = await new Promise<number>((resolve, reject) => {
           let out = '';
           child.stdout.on('data', (d) => {
@@ -169,7 +185,12 @@ describe('a kill -9 under load loses at most TALLY_SETTLE_MAX_INTERVAL_MS of ans
           while (!stop) {
             try {
               const sentAt = Date.now();
-              const r = await request(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', dispatcher: agent, headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body });
+              const r = await request(`http://127.0.0.1:${port}/v1/chat/completions`, {
+                method: 'POST',
+                dispatcher: agent,
+                headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+                body,
+              });
               await r.body.text();
               if (r.statusCode === 200) answered.push({ id: String(r.headers['x-request-id']), sentAt, at: Date.now() });
             } catch {
@@ -200,13 +221,26 @@ describe('a kill -9 under load loses at most TALLY_SETTLE_MAX_INTERVAL_MS of ans
         const seen = lost.length ? killedAt - Math.min(...lost.map((a) => a.at)) : 0;
         const stall = Math.ceil(lag.max / 1e6);
         const measurable = stall <= MAX / 2;
-        figures.push(`round ${round}: ${answered.length} answered, ${lost.length} lost, window ${Math.max(0, seen)}–${window} ms (this process stalled ${stall} ms${measurable ? '' : ': host too busy to judge'})`);
+        figures.push(
+          `round ${round}: ${answered.length} answered, ${lost.length} lost, window ${Math.max(0, seen)}–${window} ms (this process stalled ${stall} ms${measurable ? '' : ': host too busy to judge'})`,
+        );
         if (measurable) {
           judged++;
-          assert.ok(window <= MAX + stall + 1, `answered requests up to ${window} ms before the kill were lost (bound ${MAX} ms + ${stall} ms stall + 1 ms clock rounding): ${figures.at(-1)}`);
+          assert.ok(
+            window <= MAX + stall + 1,
+            `answered requests up to ${window} ms before the kill were lost (bound ${MAX} ms + ${stall} ms stall + 1 ms clock rounding): ${figures.at(-1)}`,
+          );
         }
         if (lost.length) {
-          const charged = await db.db.selectFrom('ledger_transfers').select('id').where('reference', 'in', lost.map((a) => a.id)).execute();
+          const charged = await db.db
+            .selectFrom('ledger_transfers')
+            .select('id')
+            .where(
+              'reference',
+              'in',
+              lost.map((a) => a.id),
+            )
+            .execute();
           assert.equal(charged.length, 0, 'a lost request has a transfer without its log row');
         }
       }

@@ -48,22 +48,39 @@ export function startServe(env: NodeJS.ProcessEnv, ...args: string[]): Serving {
   let exited: number | null | undefined;
   const waiters = new Set<() => void>();
   const poke = () => waiters.forEach((w) => w());
-  child.stdout.on('data', (d) => { out.stdout += d; poke(); });
-  child.stderr.on('data', (d) => { out.stderr += d; poke(); });
-  const closed = new Promise<number | null>((r) => child.on('close', (code) => { exited = code; poke(); r(code); }));
+  child.stdout.on('data', (d) => {
+    out.stdout += d;
+    poke();
+  });
+  child.stderr.on('data', (d) => {
+    out.stderr += d;
+    poke();
+  });
+  const closed = new Promise<number | null>((r) =>
+    child.on('close', (code) => {
+      exited = code;
+      poke();
+      r(code);
+    }),
+  );
   return {
     out,
-    waitFor: (re, timeoutMs = 60_000) => new Promise((resolve, reject) => {
-      const check = () => {
-        const m = out.stdout.match(re);
-        if (m) return done(() => resolve(m));
-        if (exited !== undefined) return done(() => reject(new Error(`tally serve exited (${exited}) before printing ${re}:\n${out.stdout}\n${out.stderr}`)));
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${re}:\n${out.stdout}\n${out.stderr}`))), timeoutMs);
-      const done = (f: () => void) => { clearTimeout(timer); waiters.delete(check); f(); };
-      waiters.add(check);
-      check();
-    }),
+    waitFor: (re, timeoutMs = 60_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.stdout.match(re);
+          if (m) return done(() => resolve(m));
+          if (exited !== undefined) return done(() => reject(new Error(`tally serve exited (${exited}) before printing ${re}:\n${out.stdout}\n${out.stderr}`)));
+        };
+        const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${re}:\n${out.stdout}\n${out.stderr}`))), timeoutMs);
+        const done = (f: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          f();
+        };
+        waiters.add(check);
+        check();
+      }),
     stop: async () => {
       if (exited === undefined) child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 20_000);

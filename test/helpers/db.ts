@@ -29,7 +29,14 @@ export async function createTestDb(dialect: Dialect, opts: { poolSize?: number }
     const h = openDb(url);
     await migrateToLatest(h);
     await ensureSystemAccounts(h.db);
-    return { ...h, connectionUrl: url, cleanup: async () => { await h.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return {
+      ...h,
+      connectionUrl: url,
+      cleanup: async () => {
+        await h.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
   if (!POSTGRES_URL) throw new Error('TALLY_TEST_POSTGRES_URL is not set');
   const schema = `tally_t_${randomBytes(6).toString('hex')}`;

@@ -23,7 +23,10 @@ export class FakeEpay {
       req.on('end', () => {
         const u = new URL(req.url ?? '/', 'http://x');
         const p = new URLSearchParams(body);
-        const send = (obj: unknown) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(obj)); };
+        const send = (obj: unknown) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(obj));
+        };
         const act = u.searchParams.get('act') ?? p.get('act');
         const key = u.searchParams.get('key') ?? p.get('key');
         if (u.pathname !== '/api.php' || key !== this.key) return send({ code: -1, msg: 'KEY校验失败' });
@@ -31,7 +34,17 @@ export class FakeEpay {
           this.orderQueries++;
           const t = this.trades.get(u.searchParams.get('out_trade_no') ?? '');
           if (!t) return send({ code: -1, msg: '订单号不存在' });
-          return send({ code: 1, msg: '查询订单号成功！', trade_no: t.trade_no, out_trade_no: u.searchParams.get('out_trade_no'), type: 'alipay', pid: this.pid, name: 'x', money: t.money, status: t.status });
+          return send({
+            code: 1,
+            msg: '查询订单号成功！',
+            trade_no: t.trade_no,
+            out_trade_no: u.searchParams.get('out_trade_no'),
+            type: 'alipay',
+            pid: this.pid,
+            name: 'x',
+            money: t.money,
+            status: t.status,
+          });
         }
         if (act === 'refund') {
           if (!this.refundSupported) return send({ code: -1, msg: '不支持退款' });
@@ -50,8 +63,13 @@ export class FakeEpay {
   /** The notify parameters EPay sends when a trade succeeds, signed. */
   notify(outTradeNo: string, money: string, opts: { tradeNo?: string; status?: string } = {}): Record<string, string> {
     const params: Record<string, string> = {
-      pid: this.pid, trade_no: opts.tradeNo ?? `2025${Math.floor(Math.random() * 1e12)}`, out_trade_no: outTradeNo, type: 'alipay',
-      name: 'Tally top-up', money, trade_status: opts.status ?? 'TRADE_SUCCESS',
+      pid: this.pid,
+      trade_no: opts.tradeNo ?? `2025${Math.floor(Math.random() * 1e12)}`,
+      out_trade_no: outTradeNo,
+      type: 'alipay',
+      name: 'Tally top-up',
+      money,
+      trade_status: opts.status ?? 'TRADE_SUCCESS',
     };
     return { ...params, sign: epaySign(params, this.key), sign_type: 'MD5' };
   }

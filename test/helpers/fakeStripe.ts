@@ -44,7 +44,19 @@ export class FakeStripe {
   /** The status new refunds get ('pending' as for some payment methods; setRefundStatus finishes them). */
   refundStatus: 'succeeded' | 'pending' = 'succeeded';
   /** Refund objects by id, as GET /v1/refunds/:id returns them. */
-  readonly refundObjects = new Map<string, { id: string; object: 'refund'; amount: number; payment_intent: string; reason: string | null; status: string; failure_reason?: string; metadata: Record<string, string> }>();
+  readonly refundObjects = new Map<
+    string,
+    {
+      id: string;
+      object: 'refund';
+      amount: number;
+      payment_intent: string;
+      reason: string | null;
+      status: string;
+      failure_reason?: string;
+      metadata: Record<string, string>;
+    }
+  >();
   /** Stripe answers a repeated Idempotency-Key with the first answer. */
   private readonly idempotent = new Map<string, { status: number; body: unknown }>();
   private readonly signer = new Stripe('sk_test_signer');
@@ -60,18 +72,23 @@ export class FakeStripe {
           res.writeHead(status, { 'content-type': 'application/json', 'request-id': rid('req') });
           res.end(JSON.stringify(obj));
         };
-        if (req.headers.authorization !== `Bearer ${this.secretKey}`) return send(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } });
+        if (req.headers.authorization !== `Bearer ${this.secretKey}`)
+          return send(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } });
         const form = new URLSearchParams(body);
         const path = (req.url ?? '').split('?')[0];
         if (req.method === 'POST' && path === '/v1/checkout/sessions') {
           const id = rid('cs');
           const s: FakeSession = {
-            id, object: 'checkout.session', mode: 'payment',
+            id,
+            object: 'checkout.session',
+            mode: 'payment',
             amount_total: Number(form.get('line_items[0][price_data][unit_amount]')) * Number(form.get('line_items[0][quantity]') ?? 1),
             currency: form.get('line_items[0][price_data][currency]') ?? 'usd',
             client_reference_id: form.get('client_reference_id'),
             metadata: { order_id: form.get('metadata[order_id]') ?? '' },
-            payment_status: 'unpaid', status: 'open', payment_intent: null,
+            payment_status: 'unpaid',
+            status: 'open',
+            payment_intent: null,
             url: `https://checkout.stripe.test/c/pay/${id}`,
             expires_at: Number(form.get('expires_at') ?? Math.floor(Date.now() / 1000) + 86400),
           };
@@ -82,7 +99,9 @@ export class FakeStripe {
         if (req.method === 'GET' && m) {
           this.sessionQueries++;
           const s = this.sessions.get(m[1]);
-          return s ? send(200, s) : send(404, { error: { type: 'invalid_request_error', message: `No such checkout.session: '${m[1]}'`, code: 'resource_missing' } });
+          return s
+            ? send(200, s)
+            : send(404, { error: { type: 'invalid_request_error', message: `No such checkout.session: '${m[1]}'`, code: 'resource_missing' } });
         }
         if (req.method === 'POST' && path === '/v1/refunds') {
           const key = (req.headers['idempotency-key'] as string) ?? null;
@@ -90,10 +109,27 @@ export class FakeStripe {
           if (seen && !this.holdRefunds) return send(seen.status, seen.body);
           if (this.holdRefunds === 'before') return void this.held.push(res);
           if (this.dropRefunds) return void res.socket?.destroy();
-          if (this.failRefunds) return send(400, { error: { type: 'invalid_request_error', message: 'Charge has already been refunded.', code: 'charge_already_refunded' } });
-          const r = seen?.body ?? { id: rid('re'), object: 'refund' as const, amount: Number(form.get('amount')), payment_intent: form.get('payment_intent') ?? '', reason: form.get('reason'), status: this.refundStatus, metadata: {} };
+          if (this.failRefunds)
+            return send(400, { error: { type: 'invalid_request_error', message: 'Charge has already been refunded.', code: 'charge_already_refunded' } });
+          const r = seen?.body ?? {
+            id: rid('re'),
+            object: 'refund' as const,
+            amount: Number(form.get('amount')),
+            payment_intent: form.get('payment_intent') ?? '',
+            reason: form.get('reason'),
+            status: this.refundStatus,
+            metadata: {},
+          };
           if (!seen) {
-            const x = r as { id: string; object: 'refund'; payment_intent: string; amount: number; reason: string | null; status: string; metadata: Record<string, string> };
+            const x = r as {
+              id: string;
+              object: 'refund';
+              payment_intent: string;
+              amount: number;
+              reason: string | null;
+              status: string;
+              metadata: Record<string, string>;
+            };
             this.refunds.push({ id: x.id, payment_intent: x.payment_intent, amount: x.amount, reason: x.reason, idempotencyKey: key });
             this.refundObjects.set(x.id, x);
             if (key) this.idempotent.set(key, { status: 200, body: r });
@@ -157,17 +193,51 @@ export class FakeStripe {
   /** A webhook event as Stripe sends it, with its signed header. */
   event(type: string, object: unknown, opts: { id?: string; secret?: string; timestamp?: number } = {}): { body: string; header: string; id: string } {
     const id = opts.id ?? rid('evt');
-    const body = JSON.stringify({ id, object: 'event', api_version: '2025-01-27.acacia', created: Math.floor(Date.now() / 1000), livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type, data: { object } });
-    const header = this.signer.webhooks.generateTestHeaderString({ payload: body, secret: opts.secret ?? this.webhookSecret, ...(opts.timestamp ? { timestamp: opts.timestamp } : {}) });
+    const body = JSON.stringify({
+      id,
+      object: 'event',
+      api_version: '2025-01-27.acacia',
+      created: Math.floor(Date.now() / 1000),
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type,
+      data: { object },
+    });
+    const header = this.signer.webhooks.generateTestHeaderString({
+      payload: body,
+      secret: opts.secret ?? this.webhookSecret,
+      ...(opts.timestamp ? { timestamp: opts.timestamp } : {}),
+    });
     return { body, header, id };
   }
 
   charge(s: FakeSession, amountRefunded: number) {
-    return { id: `ch_for_${s.payment_intent}`, object: 'charge', amount: s.amount_total, amount_refunded: amountRefunded, currency: s.currency, payment_intent: s.payment_intent, refunded: amountRefunded >= s.amount_total, metadata: {}, status: 'succeeded' };
+    return {
+      id: `ch_for_${s.payment_intent}`,
+      object: 'charge',
+      amount: s.amount_total,
+      amount_refunded: amountRefunded,
+      currency: s.currency,
+      payment_intent: s.payment_intent,
+      refunded: amountRefunded >= s.amount_total,
+      metadata: {},
+      status: 'succeeded',
+    };
   }
 
   dispute(s: FakeSession, amount: number) {
-    return { id: rid('dp'), object: 'dispute', amount, currency: s.currency, charge: `ch_for_${s.payment_intent}`, payment_intent: s.payment_intent, reason: 'fraudulent', status: 'needs_response', metadata: {} };
+    return {
+      id: rid('dp'),
+      object: 'dispute',
+      amount,
+      currency: s.currency,
+      charge: `ch_for_${s.payment_intent}`,
+      payment_intent: s.payment_intent,
+      reason: 'fraudulent',
+      status: 'needs_response',
+      metadata: {},
+    };
   }
 
   async close() {

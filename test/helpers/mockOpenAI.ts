@@ -140,9 +140,7 @@ export function countWords(s: string): number {
 export function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
-    return content
-      .map((p: any) => (p && typeof p === 'object' && typeof p.text === 'string' ? p.text : typeof p === 'string' ? p : ''))
-      .join(' ');
+    return content.map((p: any) => (p && typeof p === 'object' && typeof p.text === 'string' ? p.text : typeof p === 'string' ? p : '')).join(' ');
   }
   return '';
 }
@@ -226,7 +224,12 @@ function planChat(body: any, b: MockBehavior): Plan {
     const tool = body.tools[0];
     const args = toolArguments(tool);
     for (let i = 0; i < n; i++) {
-      choices.push({ index: i, words: [], finishReason: 'tool_calls', toolCall: { id: `call_${deterministicId(JSON.stringify(body) + i, 24)}`, name: tool?.function?.name ?? 'tool', arguments: args } });
+      choices.push({
+        index: i,
+        words: [],
+        finishReason: 'tool_calls',
+        toolCall: { id: `call_${deterministicId(JSON.stringify(body) + i, 24)}`, name: tool?.function?.name ?? 'tool', arguments: args },
+      });
     }
   } else {
     const want = b.replyWords ?? DEFAULT_REPLY_WORDS;
@@ -323,20 +326,47 @@ function failureFor(status: number, req: MockRequest, b: MockBehavior): { body: 
   const msg = b.failMessage;
   switch (status) {
     case 400:
-      return { body: openAIError(msg ?? "Invalid value for 'temperature': must be between 0 and 2.", 'invalid_request_error', 'invalid_value', 'temperature'), headers: {} };
+      return {
+        body: openAIError(msg ?? "Invalid value for 'temperature': must be between 0 and 2.", 'invalid_request_error', 'invalid_value', 'temperature'),
+        headers: {},
+      };
     case 401:
       return {
-        body: openAIError(msg ?? `Incorrect API key provided: ${maskKey(presented || 'sk-none')}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key'),
+        body: openAIError(
+          msg ?? `Incorrect API key provided: ${maskKey(presented || 'sk-none')}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+          'invalid_request_error',
+          'invalid_api_key',
+        ),
         headers: {},
       };
     case 403:
-      return { body: openAIError(msg ?? 'Country, region, or territory not supported', 'request_forbidden', 'unsupported_country_region_territory'), headers: {} };
+      return {
+        body: openAIError(msg ?? 'Country, region, or territory not supported', 'request_forbidden', 'unsupported_country_region_territory'),
+        headers: {},
+      };
     case 404:
-      return { body: openAIError(msg ?? `The model \`${req.body?.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found'), headers: {} };
+      return {
+        body: openAIError(
+          msg ?? `The model \`${req.body?.model}\` does not exist or you do not have access to it.`,
+          'invalid_request_error',
+          'model_not_found',
+        ),
+        headers: {},
+      };
     case 429:
       return {
-        body: openAIError(msg ?? `Rate limit reached for ${req.body?.model ?? 'gpt-4o-mini'} in organization org-mock on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.`, 'requests', 'rate_limit_exceeded'),
-        headers: { 'retry-after': String(b.retryAfter ?? 1), 'x-ratelimit-limit-requests': '3', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '20s' },
+        body: openAIError(
+          msg ??
+            `Rate limit reached for ${req.body?.model ?? 'gpt-4o-mini'} in organization org-mock on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.`,
+          'requests',
+          'rate_limit_exceeded',
+        ),
+        headers: {
+          'retry-after': String(b.retryAfter ?? 1),
+          'x-ratelimit-limit-requests': '3',
+          'x-ratelimit-remaining-requests': '0',
+          'x-ratelimit-reset-requests': '20s',
+        },
       };
     case 503:
       return { body: openAIError(msg ?? 'The server is overloaded or not ready yet.', 'server_error', null), headers: {} };
@@ -344,7 +374,11 @@ function failureFor(status: number, req: MockRequest, b: MockBehavior): { body: 
       return { body: openAIError(msg ?? 'Bad gateway.', 'server_error', null), headers: {} };
     default:
       return {
-        body: openAIError(msg ?? 'The server had an error while processing your request. Sorry about that!', status >= 500 ? 'server_error' : 'invalid_request_error', null),
+        body: openAIError(
+          msg ?? 'The server had an error while processing your request. Sorry about that!',
+          status >= 500 ? 'server_error' : 'invalid_request_error',
+          null,
+        ),
         headers: {},
       };
   }
@@ -390,7 +424,10 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
   const wait = (ms: number) =>
     ms > 0
       ? new Promise<void>((resolve) => {
-          const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
+          const t = setTimeout(() => {
+            timers.delete(t);
+            resolve();
+          }, ms);
           timers.add(t);
         })
       : Promise.resolve();
@@ -428,7 +465,7 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, raw: string) {
-    let body: any = undefined;
+    let body: any;
     if (raw) {
       try {
         body = JSON.parse(raw);
@@ -437,10 +474,21 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
       }
     }
     const url = new URL(req.url ?? '/', 'http://mock');
-    const record: MockRequest = { method: req.method ?? 'GET', path: url.pathname, headers: req.headers, body, seq: requests.length + 1, receivedAt: Date.now() };
+    const record: MockRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      headers: req.headers,
+      body,
+      seq: requests.length + 1,
+      receivedAt: Date.now(),
+    };
     requests.push(record);
-    res.on('finish', () => { record.outcome ??= 'completed'; });
-    res.on('close', () => { if (!res.writableFinished) record.outcome ??= cutting.has(res) || closing ? 'mock_closed' : 'client_closed'; });
+    res.on('finish', () => {
+      record.outcome ??= 'completed';
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) record.outcome ??= cutting.has(res) || closing ? 'mock_closed' : 'client_closed';
+    });
 
     const base = typeof behavior === 'function' ? behavior(record) : behavior;
     const b: MockBehavior = { ...base, ...parseBehaviorHeader(req.headers['x-mock-behavior']) };
@@ -456,7 +504,15 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     if (opts.apiKey !== undefined) {
       const presented = bearer(req.headers);
       if (!presented) {
-        return sendJson(res, 401, openAIError("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.", 'invalid_request_error', null));
+        return sendJson(
+          res,
+          401,
+          openAIError(
+            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.",
+            'invalid_request_error',
+            null,
+          ),
+        );
       }
       if (presented !== opts.apiKey) {
         const f = failureFor(401, record, b);
@@ -482,20 +538,33 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     }
     if (req.method === 'GET' && path.startsWith('/models/')) {
       const id = decodeURIComponent(path.slice('/models/'.length));
-      if (models && !models.includes(id)) return sendJson(res, 404, openAIError(`The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found', 'model'));
+      if (models && !models.includes(id))
+        return sendJson(res, 404, openAIError(`The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found', 'model'));
       return sendJson(res, 200, modelObject(id));
     }
     if (req.method !== 'POST' || !['/chat/completions', '/completions', '/embeddings'].includes(path)) {
       return sendJson(res, 404, openAIError(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error', null));
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      return sendJson(res, 400, openAIError("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)", 'invalid_request_error', null));
+      return sendJson(
+        res,
+        400,
+        openAIError(
+          "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
+          'invalid_request_error',
+          null,
+        ),
+      );
     }
     if (typeof body.model !== 'string' || !body.model) {
       return sendJson(res, 400, openAIError('you must provide a model parameter', 'invalid_request_error', null));
     }
     if (models && !models.includes(body.model)) {
-      return sendJson(res, 404, openAIError(`The model \`${body.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found'));
+      return sendJson(
+        res,
+        404,
+        openAIError(`The model \`${body.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found'),
+      );
     }
 
     if (b.rawReply) {
@@ -505,13 +574,26 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     }
     if (b.laxBooleans) {
       const so = body.stream_options;
-      body = { ...body, stream: laxBoolean(body.stream), ...(so && typeof so === 'object' ? { stream_options: { ...so, include_usage: laxBoolean(so.include_usage) } } : {}) };
+      body = {
+        ...body,
+        stream: laxBoolean(body.stream),
+        ...(so && typeof so === 'object' ? { stream_options: { ...so, include_usage: laxBoolean(so.include_usage) } } : {}),
+      };
     }
     if (b.forceStream) body = { ...body, stream: true };
     if (path === '/embeddings') return embeddings(res, body, b);
     if (path === '/chat/completions') {
       if (!Array.isArray(body.messages) || body.messages.length === 0) {
-        return sendJson(res, 400, openAIError("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", 'invalid_request_error', 'empty_array', 'messages'));
+        return sendJson(
+          res,
+          400,
+          openAIError(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            'invalid_request_error',
+            'empty_array',
+            'messages',
+          ),
+        );
       }
       const plan = planChat(body, b);
       return body.stream === true ? streamChat(res, body, b, plan) : chat(res, body, b, plan);
@@ -537,7 +619,13 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
       choices: plan.choices.map((c) => ({
         index: c.index,
         message: c.toolCall
-          ? { role: 'assistant', content: null, tool_calls: [{ id: c.toolCall.id, type: 'function', function: { name: c.toolCall.name, arguments: c.toolCall.arguments } }], refusal: null, annotations: [] }
+          ? {
+              role: 'assistant',
+              content: null,
+              tool_calls: [{ id: c.toolCall.id, type: 'function', function: { name: c.toolCall.name, arguments: c.toolCall.arguments } }],
+              refusal: null,
+              annotations: [],
+            }
           : { role: 'assistant', content: c.words.join(' '), refusal: null, annotations: [] },
         logprobs: null,
         finish_reason: c.finishReason,
@@ -561,7 +649,11 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
       created: Math.floor(Date.now() / 1000),
       model: body.model,
       choices: plan.choices.map((c) => ({ text: c.words.join(' '), index: c.index, logprobs: null, finish_reason: c.finishReason })),
-      usage: { prompt_tokens: reportedUsage(plan, b).prompt_tokens, completion_tokens: reportedUsage(plan, b).completion_tokens, total_tokens: reportedUsage(plan, b).prompt_tokens + reportedUsage(plan, b).completion_tokens },
+      usage: {
+        prompt_tokens: reportedUsage(plan, b).prompt_tokens,
+        completion_tokens: reportedUsage(plan, b).completion_tokens,
+        total_tokens: reportedUsage(plan, b).prompt_tokens + reportedUsage(plan, b).completion_tokens,
+      },
       system_fingerprint: SYSTEM_FINGERPRINT,
     };
     if (b.omitUsage) delete out.usage;
@@ -576,7 +668,11 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     else if (Array.isArray(input)) items = input;
     else return sendJson(res, 400, openAIError("'input' is a required property", 'invalid_request_error', null, 'input'));
     if (items.length === 0 || items.some((x) => x === '')) {
-      return sendJson(res, 400, openAIError("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'invalid_request_error', null));
+      return sendJson(
+        res,
+        400,
+        openAIError("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'invalid_request_error', null),
+      );
     }
     const dims = Number.isInteger(body.dimensions) && body.dimensions > 0 ? body.dimensions : DEFAULT_EMBEDDING_DIMENSIONS;
     const b64 = body.encoding_format === 'base64';
@@ -670,7 +766,12 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     const created = Math.floor(Date.now() / 1000);
     const chunk = (choices: unknown[], usage?: unknown) =>
       JSON.stringify({
-        id, object: 'chat.completion.chunk', created, model: body.model, service_tier: 'default', system_fingerprint: SYSTEM_FINGERPRINT,
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model: body.model,
+        service_tier: 'default',
+        system_fingerprint: SYSTEM_FINGERPRINT,
         choices,
         ...(includeUsage ? { usage: usage ?? null } : {}),
       });
@@ -680,9 +781,26 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     const tail: string[] = [];
     for (const c of plan.choices) {
       if (c.toolCall) {
-        head.push(chunk([{ index: c.index, delta: { role: 'assistant', content: null, tool_calls: [{ index: 0, id: c.toolCall.id, type: 'function', function: { name: c.toolCall.name, arguments: '' } }], refusal: null }, logprobs: null, finish_reason: null }]));
+        head.push(
+          chunk([
+            {
+              index: c.index,
+              delta: {
+                role: 'assistant',
+                content: null,
+                tool_calls: [{ index: 0, id: c.toolCall.id, type: 'function', function: { name: c.toolCall.name, arguments: '' } }],
+                refusal: null,
+              },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ]),
+        );
         const argWords = c.toolCall.arguments.split(/(?<=\s)/); // keep the whitespace so pieces concatenate back exactly
-        for (const run of split(argWords, parts)) content.push(chunk([{ index: c.index, delta: { tool_calls: [{ index: 0, function: { arguments: run.join('') } }] }, logprobs: null, finish_reason: null }]));
+        for (const run of split(argWords, parts))
+          content.push(
+            chunk([{ index: c.index, delta: { tool_calls: [{ index: 0, function: { arguments: run.join('') } }] }, logprobs: null, finish_reason: null }]),
+          );
       } else {
         head.push(chunk([{ index: c.index, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]));
         let first = true;
@@ -702,7 +820,15 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     const id = `cmpl-${randomId(29)}`;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (choices: unknown[], usage?: unknown) =>
-      JSON.stringify({ id, object: 'text_completion', created, model: body.model, system_fingerprint: SYSTEM_FINGERPRINT, choices, ...(includeUsage ? { usage: usage ?? null } : {}) });
+      JSON.stringify({
+        id,
+        object: 'text_completion',
+        created,
+        model: body.model,
+        system_fingerprint: SYSTEM_FINGERPRINT,
+        choices,
+        ...(includeUsage ? { usage: usage ?? null } : {}),
+      });
     const parts = b.chunks ?? DEFAULT_CHUNKS;
     const content: string[] = [];
     const tail: string[] = [];
@@ -715,7 +841,10 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
       tail.push(chunk([{ text: '', index: c.index, logprobs: null, finish_reason: c.finishReason }]));
     }
     const u = reportedUsage(plan, b);
-    const usage = includeUsage && !b.omitUsage ? chunk([], { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens }) : null;
+    const usage =
+      includeUsage && !b.omitUsage
+        ? chunk([], { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens })
+        : null;
     return runStream(res, b, [], content, tail, usage);
   }
 
@@ -762,7 +891,13 @@ export async function refusedPort(): Promise<number> {
 export function parseSse(text: string): string[] {
   return text
     .split('\n\n')
-    .map((e) => e.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n'))
+    .map((e) =>
+      e
+        .split('\n')
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).replace(/^ /, ''))
+        .join('\n'),
+    )
     .filter((d) => d.length > 0);
 }
 

@@ -31,7 +31,14 @@ export async function settledWallet(t: TestTally, userId: string) {
 export async function assertLedgerOk(t: TestTally) {
   await t.ctx.relay.flush();
   const report = await verifyBooks(t.ctx.db);
-  assert.ok(report.ok, JSON.stringify(report.checks.filter((c) => !c.ok), null, 2));
+  assert.ok(
+    report.ok,
+    JSON.stringify(
+      report.checks.filter((c) => !c.ok),
+      null,
+      2,
+    ),
+  );
 }
 
 /** A relay suite's teardown: the ledger and the books must verify, and then everything is closed even if they do not. */

@@ -21,7 +21,16 @@ export async function startTestTally(dialect: Dialect, overrides: Partial<Config
   let t: RunningTally;
   try {
     config = loadConfig(
-      { TALLY_DATABASE_URL: testDb.connectionUrl, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', TALLY_SECRET: 'test-secret-0123456789abcdef', TALLY_ADMIN_TOKEN: ADMIN_TOKEN, TALLY_LOG_LEVEL: 'silent', TALLY_DEMO: 'off', ...env },
+      {
+        TALLY_DATABASE_URL: testDb.connectionUrl,
+        TALLY_PORT: '0',
+        TALLY_HOST: '127.0.0.1',
+        TALLY_SECRET: 'test-secret-0123456789abcdef',
+        TALLY_ADMIN_TOKEN: ADMIN_TOKEN,
+        TALLY_LOG_LEVEL: 'silent',
+        TALLY_DEMO: 'off',
+        ...env,
+      },
       overrides,
     );
     const start = () => startTally(config, { bootstrap: false });
@@ -43,7 +52,10 @@ export async function startTestTally(dialect: Dialect, overrides: Partial<Config
 }
 
 /** A user with a password, an optional balance and an API key. */
-export async function seedUser(t: TestTally, opts: { email?: string; password?: string; balance?: bigint; role?: 'user' | 'support' | 'admin'; group?: string } = {}) {
+export async function seedUser(
+  t: TestTally,
+  opts: { email?: string; password?: string; balance?: bigint; role?: 'user' | 'support' | 'admin'; group?: string } = {},
+) {
   const email = opts.email ?? `u${Math.random().toString(36).slice(2, 10)}@test.io`;
   const password = opts.password ?? 'correct horse battery';
   const { user } = await createUser(t.ctx.db, { email, password, role: opts.role, group: opts.group });
@@ -56,9 +68,16 @@ export async function seedUser(t: TestTally, opts: { email?: string; password?: 
 
 /** Signs in through the API and returns a fetch that carries the session cookie. */
 export async function signIn(t: TestTally, email: string, password: string) {
-  const res = await fetch(`${t.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+  const res = await fetch(`${t.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
   const cookie = res.headers.get('set-cookie')!.split(';')[0];
   return (path: string, init: RequestInit = {}) =>
-    fetch(`${t.url}${path}`, { ...init, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string>), cookie } });
+    fetch(`${t.url}${path}`, {
+      ...init,
+      headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string>), cookie },
+    });
 }

@@ -14,9 +14,25 @@ import { randomInt } from 'node:crypto';
 import { sql } from 'kysely';
 import { createTestDb, testDialects, type TestDb } from '../helpers/db.ts';
 import {
-  SYSTEM_ACCOUNTS, MAX_MICROS, openWallet, walletAccountId, setOverdraftLimit, listAccounts, getAccount,
-  createTransfer, reverseTransfer, createHold, postHold, voidHold, expireHolds, verifyLedger,
-  type Transfer, type TransferResult, type Hold, type HoldStatus, type VerifyReport,
+  SYSTEM_ACCOUNTS,
+  MAX_MICROS,
+  openWallet,
+  walletAccountId,
+  setOverdraftLimit,
+  listAccounts,
+  getAccount,
+  createTransfer,
+  reverseTransfer,
+  createHold,
+  postHold,
+  voidHold,
+  expireHolds,
+  verifyLedger,
+  type Transfer,
+  type TransferResult,
+  type Hold,
+  type HoldStatus,
+  type VerifyReport,
 } from '../../src/ledger/index.ts';
 
 const SEED = process.env.TALLY_SIM_SEED ? Number(process.env.TALLY_SIM_SEED) >>> 0 : randomInt(0, 2 ** 32 - 1);
@@ -44,11 +60,19 @@ function mulberry32(seed: number): () => number {
 
 class Rng {
   private readonly next: () => number;
-  constructor(seed: number) { this.next = mulberry32(seed); }
-  float(): number { return this.next(); }
+  constructor(seed: number) {
+    this.next = mulberry32(seed);
+  }
+  float(): number {
+    return this.next();
+  }
   /** Integer in [lo, hi]. */
-  int(lo: number, hi: number): number { return lo + Math.floor(this.next() * (hi - lo + 1)); }
-  chance(p: number): boolean { return this.next() < p; }
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
   pick<T>(xs: readonly T[]): T {
     assert.ok(xs.length > 0, 'pick from an empty list');
     return xs[Math.floor(this.next() * xs.length)];
@@ -76,7 +100,7 @@ async function attempt<T>(p: Promise<T>): Promise<Outcome<T>> {
     return { ok: true, value: await p };
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    return { ok: false, code: typeof code === 'string' ? code : (error as Error)?.name ?? 'unknown', error };
+    return { ok: false, code: typeof code === 'string' ? code : ((error as Error)?.name ?? 'unknown'), error };
   }
 }
 
@@ -96,7 +120,13 @@ const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint'
 
 // ------------------------------------------------------------ the model
 
-interface MAccount { id: string; type: 'wallet' | 'system'; balance: bigint; pending: bigint; overdraft: bigint | null }
+interface MAccount {
+  id: string;
+  type: 'wallet' | 'system';
+  balance: bigint;
+  pending: bigint;
+  overdraft: bigint | null;
+}
 
 interface TransferSpec {
   debitAccountId: string;
@@ -107,11 +137,23 @@ interface TransferSpec {
   idempotencyKey: string;
 }
 
-interface MTransfer extends TransferSpec { id: string; reversesId: string | null; reversedById: string | null }
+interface MTransfer extends TransferSpec {
+  id: string;
+  reversesId: string | null;
+  reversedById: string | null;
+}
 
-interface HoldSpec extends TransferSpec { timeoutMs: number }
+interface HoldSpec extends TransferSpec {
+  timeoutMs: number;
+}
 
-interface MHold extends HoldSpec { id: string; status: HoldStatus; postedAmount: bigint | null; transferId: string | null; expiresAt: number }
+interface MHold extends HoldSpec {
+  id: string;
+  status: HoldStatus;
+  postedAmount: bigint | null;
+  transferId: string | null;
+  expiresAt: number;
+}
 
 /** True when the account may lose `amount` of available balance (the same rule as `withinLimit`). */
 const canDebit = (a: MAccount, amount: bigint) => a.overdraft === null || a.balance - a.pending - amount >= -a.overdraft;
@@ -119,7 +161,11 @@ const canDebit = (a: MAccount, amount: bigint) => a.overdraft === null || a.bala
 const room = (a: MAccount) => (a.overdraft === null ? null : a.balance - a.pending + a.overdraft);
 
 const sameFields = (a: TransferSpec, b: TransferSpec) =>
-  a.debitAccountId === b.debitAccountId && a.creditAccountId === b.creditAccountId && a.amount === b.amount && a.kind === b.kind && (a.reference ?? null) === (b.reference ?? null);
+  a.debitAccountId === b.debitAccountId &&
+  a.creditAccountId === b.creditAccountId &&
+  a.amount === b.amount &&
+  a.kind === b.kind &&
+  (a.reference ?? null) === (b.reference ?? null);
 
 class Model {
   readonly accounts = new Map<string, MAccount>();
@@ -183,19 +229,56 @@ async function assertAllAccountsMatch(db: TestDb, model: Model, what: string): P
   }
 }
 
-const failing = (r: VerifyReport) => JSON.stringify(r.checks.filter((c) => !c.ok), null, 2);
+const failing = (r: VerifyReport) =>
+  JSON.stringify(
+    r.checks.filter((c) => !c.ok),
+    null,
+    2,
+  );
 
 // ------------------------------------------------------ sequential phase
 
 type SeqOp =
-  | 'openWallet' | 'fund' | 'walletToWallet' | 'walletToSystem' | 'retryTransfer' | 'reuseTransferKey' | 'invalidTransfer'
-  | 'hold' | 'retryHold' | 'reuseHoldKey' | 'post' | 'postAgain' | 'void' | 'voidResolved' | 'expire'
-  | 'reverse' | 'reverseAgain' | 'setOverdraft' | 'jumpClock';
+  | 'openWallet'
+  | 'fund'
+  | 'walletToWallet'
+  | 'walletToSystem'
+  | 'retryTransfer'
+  | 'reuseTransferKey'
+  | 'invalidTransfer'
+  | 'hold'
+  | 'retryHold'
+  | 'reuseHoldKey'
+  | 'post'
+  | 'postAgain'
+  | 'void'
+  | 'voidResolved'
+  | 'expire'
+  | 'reverse'
+  | 'reverseAgain'
+  | 'setOverdraft'
+  | 'jumpClock';
 
 const SEQ_WEIGHTS: Record<SeqOp, number> = {
-  openWallet: 3, fund: 12, walletToWallet: 9, walletToSystem: 8, retryTransfer: 5, reuseTransferKey: 3, invalidTransfer: 1,
-  hold: 14, retryHold: 3, reuseHoldKey: 2, post: 12, postAgain: 4, void: 5, voidResolved: 3, expire: 3,
-  reverse: 5, reverseAgain: 3, setOverdraft: 3, jumpClock: 1,
+  openWallet: 3,
+  fund: 12,
+  walletToWallet: 9,
+  walletToSystem: 8,
+  retryTransfer: 5,
+  reuseTransferKey: 3,
+  invalidTransfer: 1,
+  hold: 14,
+  retryHold: 3,
+  reuseHoldKey: 2,
+  post: 12,
+  postAgain: 4,
+  void: 5,
+  voidResolved: 3,
+  expire: 3,
+  reverse: 5,
+  reverseAgain: 3,
+  setOverdraft: 3,
+  jumpClock: 1,
 };
 
 const FUND_SOURCES = [
@@ -219,7 +302,10 @@ class SequentialSimulation {
   readonly counts = { ops: 0, succeeded: 0, replayed: 0, refused: 0 };
   readonly refusals = new Map<string, number>();
 
-  constructor(private readonly db: TestDb, private readonly rng: Rng) {}
+  constructor(
+    private readonly db: TestDb,
+    private readonly rng: Rng,
+  ) {}
 
   async init(): Promise<void> {
     for (const a of await listAccounts(this.db.db)) {
@@ -227,7 +313,9 @@ class SequentialSimulation {
     }
   }
 
-  private key(prefix: string): string { return `${prefix}${++this.seq}`; }
+  private key(prefix: string): string {
+    return `${prefix}${++this.seq}`;
+  }
   private note(line: string): void {
     this.trace.push(`[t+${this.now - T0}ms] ${line}`);
     if (this.trace.length > 25) this.trace.shift();
@@ -240,17 +328,24 @@ class SequentialSimulation {
     } else if (replayed) this.counts.replayed++;
     else this.counts.succeeded++;
   }
-  private touch(...ids: string[]): void { for (const id of ids) if (this.model.accounts.has(id)) this.touched.add(id); }
+  private touch(...ids: string[]): void {
+    for (const id of ids) if (this.model.accounts.has(id)) this.touched.add(id);
+  }
 
   /** An amount to take from an account: mostly affordable, sometimes exactly all, sometimes one too many. */
   private debitAmount(accountId: string): bigint {
     const r = room(this.model.account(accountId)) ?? 50_000_000n;
     switch (this.rng.weighted({ fits: 60, all: 8, over: 12, tiny: 8, small: 12 })) {
-      case 'fits': return r > 1n ? 1n + this.rng.bigUpTo(r - 1n) : 1n;
-      case 'all': return r > 0n ? r : 1n;
-      case 'over': return (r > 0n ? r : 0n) + 1n + this.rng.bigUpTo(1_000_000n);
-      case 'tiny': return 1n;
-      default: return BigInt(this.rng.int(1, 2_000_000));
+      case 'fits':
+        return r > 1n ? 1n + this.rng.bigUpTo(r - 1n) : 1n;
+      case 'all':
+        return r > 0n ? r : 1n;
+      case 'over':
+        return (r > 0n ? r : 0n) + 1n + this.rng.bigUpTo(1_000_000n);
+      case 'tiny':
+        return 1n;
+      default:
+        return BigInt(this.rng.int(1, 2_000_000));
     }
   }
 
@@ -260,8 +355,12 @@ class SequentialSimulation {
     return BigInt(this.rng.pick([1, 999_999, 1_000_000, 5_000_000, 10_000_000, this.rng.int(1, 100_000_000)]));
   }
 
-  private reference(): string | null { return this.rng.chance(0.7) ? `req_${this.rng.int(1, 1_000_000)}` : null; }
-  private wallet(): string { return this.rng.pick(this.model.wallets); }
+  private reference(): string | null {
+    return this.rng.chance(0.7) ? `req_${this.rng.int(1, 1_000_000)}` : null;
+  }
+  private wallet(): string {
+    return this.rng.pick(this.model.wallets);
+  }
   private otherWallet(than: string): string | null {
     const others = this.model.wallets.filter((w) => w !== than);
     return others.length ? this.rng.pick(others) : null;
@@ -287,21 +386,43 @@ class SequentialSimulation {
   private async run(op: SeqOp): Promise<void> {
     const m = this.model;
     switch (op) {
-      case 'openWallet': return this.openWallet();
+      case 'openWallet':
+        return this.openWallet();
       case 'fund': {
         const src = this.rng.pick(FUND_SOURCES);
-        return this.transfer({ debitAccountId: src.account, creditAccountId: this.wallet(), amount: this.fundAmount(), kind: src.kind, reference: this.reference(), idempotencyKey: this.key('t') });
+        return this.transfer({
+          debitAccountId: src.account,
+          creditAccountId: this.wallet(),
+          amount: this.fundAmount(),
+          kind: src.kind,
+          reference: this.reference(),
+          idempotencyKey: this.key('t'),
+        });
       }
       case 'walletToWallet': {
         const from = this.wallet();
         const to = this.otherWallet(from);
         if (!to) return this.openWallet();
-        return this.transfer({ debitAccountId: from, creditAccountId: to, amount: this.debitAmount(from), kind: 'test', reference: this.reference(), idempotencyKey: this.key('t') });
+        return this.transfer({
+          debitAccountId: from,
+          creditAccountId: to,
+          amount: this.debitAmount(from),
+          kind: 'test',
+          reference: this.reference(),
+          idempotencyKey: this.key('t'),
+        });
       }
       case 'walletToSystem': {
         const from = this.wallet();
         const sink = this.rng.pick(SPEND_SINKS);
-        return this.transfer({ debitAccountId: from, creditAccountId: sink.account, amount: this.debitAmount(from), kind: sink.kind, reference: this.reference(), idempotencyKey: this.key('t') });
+        return this.transfer({
+          debitAccountId: from,
+          creditAccountId: sink.account,
+          amount: this.debitAmount(from),
+          kind: sink.kind,
+          reference: this.reference(),
+          idempotencyKey: this.key('t'),
+        });
       }
       case 'retryTransfer': {
         // Same key, same fields: a client retrying after a timeout. Includes keys
@@ -310,16 +431,29 @@ class SequentialSimulation {
         const pool = this.rng.chance(0.7) || m.transfersByKey.size === 0 ? m.transferAttempts : [...m.transfersByKey.values()];
         if (pool.length === 0) return this.run('fund');
         const s = this.rng.pick(pool);
-        return this.transfer({ debitAccountId: s.debitAccountId, creditAccountId: s.creditAccountId, amount: s.amount, kind: s.kind, reference: s.reference, idempotencyKey: s.idempotencyKey });
+        return this.transfer({
+          debitAccountId: s.debitAccountId,
+          creditAccountId: s.creditAccountId,
+          amount: s.amount,
+          kind: s.kind,
+          reference: s.reference,
+          idempotencyKey: s.idempotencyKey,
+        });
       }
       case 'reuseTransferKey': {
         if (m.transfersByKey.size === 0) return this.run('fund');
         const s = this.rng.pick([...m.transfersByKey.values()]);
         const spec: TransferSpec = { ...s, reference: s.reference };
         switch (this.rng.int(0, 3)) {
-          case 0: spec.amount = s.amount + 1n; break;
-          case 1: spec.kind = s.kind === 'test' ? 'usage' : 'test'; break;
-          case 2: spec.reference = s.reference === null ? 'other' : null; break;
+          case 0:
+            spec.amount = s.amount + 1n;
+            break;
+          case 1:
+            spec.kind = s.kind === 'test' ? 'usage' : 'test';
+            break;
+          case 2:
+            spec.reference = s.reference === null ? 'other' : null;
+            break;
           default: {
             const alt = [...m.accounts.keys()].filter((id) => id !== s.creditAccountId && id !== s.debitAccountId);
             spec.creditAccountId = this.rng.pick(alt);
@@ -330,11 +464,44 @@ class SequentialSimulation {
       case 'invalidTransfer': {
         const w = this.wallet();
         switch (this.rng.int(0, 4)) {
-          case 4: return this.transfer({ debitAccountId: SYSTEM_ACCOUNTS.manual, creditAccountId: w, amount: MAX_MICROS + 1n, kind: 'manual_credit', reference: null, idempotencyKey: this.key('t') });
-          case 0: return this.transfer({ debitAccountId: SYSTEM_ACCOUNTS.manual, creditAccountId: w, amount: 0n, kind: 'manual_credit', reference: null, idempotencyKey: this.key('t') });
-          case 1: return this.transfer({ debitAccountId: SYSTEM_ACCOUNTS.manual, creditAccountId: w, amount: -5n, kind: 'manual_credit', reference: null, idempotencyKey: this.key('t') });
-          case 2: return this.transfer({ debitAccountId: w, creditAccountId: w, amount: 1n, kind: 'test', reference: null, idempotencyKey: this.key('t') });
-          default: return this.transfer({ debitAccountId: SYSTEM_ACCOUNTS.manual, creditAccountId: walletAccountId('nobody'), amount: 1n, kind: 'manual_credit', reference: null, idempotencyKey: this.key('t') });
+          case 4:
+            return this.transfer({
+              debitAccountId: SYSTEM_ACCOUNTS.manual,
+              creditAccountId: w,
+              amount: MAX_MICROS + 1n,
+              kind: 'manual_credit',
+              reference: null,
+              idempotencyKey: this.key('t'),
+            });
+          case 0:
+            return this.transfer({
+              debitAccountId: SYSTEM_ACCOUNTS.manual,
+              creditAccountId: w,
+              amount: 0n,
+              kind: 'manual_credit',
+              reference: null,
+              idempotencyKey: this.key('t'),
+            });
+          case 1:
+            return this.transfer({
+              debitAccountId: SYSTEM_ACCOUNTS.manual,
+              creditAccountId: w,
+              amount: -5n,
+              kind: 'manual_credit',
+              reference: null,
+              idempotencyKey: this.key('t'),
+            });
+          case 2:
+            return this.transfer({ debitAccountId: w, creditAccountId: w, amount: 1n, kind: 'test', reference: null, idempotencyKey: this.key('t') });
+          default:
+            return this.transfer({
+              debitAccountId: SYSTEM_ACCOUNTS.manual,
+              creditAccountId: walletAccountId('nobody'),
+              amount: 1n,
+              kind: 'manual_credit',
+              reference: null,
+              idempotencyKey: this.key('t'),
+            });
         }
       }
       case 'hold': {
@@ -345,7 +512,15 @@ class SequentialSimulation {
         if (this.rng.chance(0.01)) credit = walletAccountId('nobody');
         const timeoutMs = this.rng.chance(0.01) ? 0 : this.rng.chance(0.3) ? this.rng.int(1, 300) : this.rng.int(10_000, 600_000);
         const amount = this.rng.chance(0.01) ? 0n : this.rng.chance(0.005) ? MAX_MICROS + 1n : this.debitAmount(debit);
-        return this.hold({ debitAccountId: debit, creditAccountId: credit, amount, kind: 'usage', reference: this.reference(), idempotencyKey: this.key('h'), timeoutMs });
+        return this.hold({
+          debitAccountId: debit,
+          creditAccountId: credit,
+          amount,
+          kind: 'usage',
+          reference: this.reference(),
+          idempotencyKey: this.key('h'),
+          timeoutMs,
+        });
       }
       case 'retryHold': {
         if (m.holdAttempts.length === 0) return this.run('hold');
@@ -354,7 +529,15 @@ class SequentialSimulation {
       case 'reuseHoldKey': {
         if (m.holdsByKey.size === 0) return this.run('hold');
         const h = this.rng.pick([...m.holdsByKey.values()]);
-        const spec: HoldSpec = { debitAccountId: h.debitAccountId, creditAccountId: h.creditAccountId, amount: h.amount, kind: h.kind, reference: h.reference, idempotencyKey: h.idempotencyKey, timeoutMs: h.timeoutMs };
+        const spec: HoldSpec = {
+          debitAccountId: h.debitAccountId,
+          creditAccountId: h.creditAccountId,
+          amount: h.amount,
+          kind: h.kind,
+          reference: h.reference,
+          idempotencyKey: h.idempotencyKey,
+          timeoutMs: h.timeoutMs,
+        };
         if (this.rng.chance(0.5)) spec.amount += 1n;
         else spec.kind = 'task';
         return this.hold(spec);
@@ -366,11 +549,16 @@ class SequentialSimulation {
         const h = this.rng.pick(pool);
         const amount = (() => {
           switch (this.rng.weighted({ zero: 12, full: 25, partial: 50, over: 10, negative: 3 })) {
-            case 'zero': return 0n;
-            case 'full': return h.amount;
-            case 'partial': return this.rng.bigUpTo(h.amount);
-            case 'over': return h.amount + 1n;
-            default: return -1n;
+            case 'zero':
+              return 0n;
+            case 'full':
+              return h.amount;
+            case 'partial':
+              return this.rng.bigUpTo(h.amount);
+            case 'over':
+              return h.amount + 1n;
+            default:
+              return -1n;
           }
         })();
         return this.post(h, amount);
@@ -392,7 +580,8 @@ class SequentialSimulation {
         if (resolved.length === 0) return this.run('void');
         return this.void(this.rng.pick(resolved));
       }
-      case 'expire': return this.expire();
+      case 'expire':
+        return this.expire();
       case 'reverse': {
         const plain = [...m.transfersById.values()].filter((t) => !t.reversesId && !t.reversedById);
         if (plain.length === 0) return this.run('fund');
@@ -404,7 +593,8 @@ class SequentialSimulation {
         if (pool.length === 0) return this.run('reverse');
         return this.reverse(this.rng.pick(pool));
       }
-      case 'setOverdraft': return this.setOverdraft();
+      case 'setOverdraft':
+        return this.setOverdraft();
       case 'jumpClock': {
         // Far enough that long holds run out too.
         this.now += this.rng.int(60_000, 700_000);
@@ -483,7 +673,8 @@ class SequentialSimulation {
     if (!m.accounts.has(spec.creditAccountId)) {
       // Nothing is reserved. Which refusal wins when the balance is short too is not part of the contract.
       const codes = canDebit(debit, spec.amount) ? ['account_not_found'] : ['account_not_found', 'insufficient_balance'];
-      if (o.ok || !codes.includes(o.code)) assert.fail(`${what}: expected ${codes.join(' or ')}, got ${o.ok ? 'success' : `${o.code}: ${describeError(o.error)}`}`);
+      if (o.ok || !codes.includes(o.code))
+        assert.fail(`${what}: expected ${codes.join(' or ')}, got ${o.ok ? 'success' : `${o.code}: ${describeError(o.error)}`}`);
       return;
     }
     if (!canDebit(debit, spec.amount)) return expectRefused(o, 'insufficient_balance', what);
@@ -526,7 +717,14 @@ class SequentialSimulation {
         return;
       }
       assert.ok(r.transfer, `${what}: posting a positive amount makes a transfer`);
-      const spec: TransferSpec = { debitAccountId: h.debitAccountId, creditAccountId: h.creditAccountId, amount, kind: h.kind, reference: h.reference, idempotencyKey: `hold:${h.id}` };
+      const spec: TransferSpec = {
+        debitAccountId: h.debitAccountId,
+        creditAccountId: h.creditAccountId,
+        amount,
+        kind: h.kind,
+        reference: h.reference,
+        idempotencyKey: `hold:${h.id}`,
+      };
       checkTransferFields(r.transfer, spec, what);
       assert.equal(r.transfer.holdId, h.id);
       assert.equal(r.transfer.idempotencyKey, spec.idempotencyKey);
@@ -602,7 +800,14 @@ class SequentialSimulation {
     if (!reason.trim()) return expectRefused(o, 'reason_required', what);
     const amt = amount ?? orig.amount;
     if (amt <= 0n || amt > orig.amount) return expectRefused(o, 'invalid_amount', what);
-    const spec: TransferSpec = { debitAccountId: orig.creditAccountId, creditAccountId: orig.debitAccountId, amount: amt, kind: 'reversal', reference: orig.id, idempotencyKey: key ?? `reversal:${orig.id}` };
+    const spec: TransferSpec = {
+      debitAccountId: orig.creditAccountId,
+      creditAccountId: orig.debitAccountId,
+      amount: amt,
+      kind: 'reversal',
+      reference: orig.id,
+      idempotencyKey: key ?? `reversal:${orig.id}`,
+    };
     const existing = m.transfersByKey.get(spec.idempotencyKey);
     if (existing) {
       if (!sameFields(existing, spec)) return expectRefused(o, 'idempotency_key_reused', what);
@@ -644,8 +849,10 @@ class SequentialSimulation {
       return;
     }
     const [id, limit, code] =
-      mode === 'system' ? [SYSTEM_ACCOUNTS.usageRevenue, 1_000_000n, 'account_not_found']
-        : mode === 'negative' ? [this.wallet(), -1n, 'RangeError']
+      mode === 'system'
+        ? [SYSTEM_ACCOUNTS.usageRevenue, 1_000_000n, 'account_not_found']
+        : mode === 'negative'
+          ? [this.wallet(), -1n, 'RangeError']
           : [walletAccountId('nobody'), 1_000_000n, 'account_not_found'];
     const o = await attempt(setOverdraftLimit(this.db.db, id, limit));
     this.note(`setOverdraftLimit ${id} ${limit} => ${o.ok ? 'ok' : o.code}`);
@@ -678,24 +885,42 @@ class SequentialSimulation {
 
   /** Every hold and transfer row against the model. */
   async compareRecords(): Promise<void> {
-    const holds = await this.db.db.selectFrom('ledger_holds').select(['id', 'status', 'amount', 'posted_amount', 'transfer_id', 'expires_at', 'debit_account_id']).execute();
+    const holds = await this.db.db
+      .selectFrom('ledger_holds')
+      .select(['id', 'status', 'amount', 'posted_amount', 'transfer_id', 'expires_at', 'debit_account_id'])
+      .execute();
     assert.equal(holds.length, this.model.holdsById.size, 'number of holds');
     for (const row of holds) {
       const h = this.model.holdsById.get(row.id);
       assert.ok(h, `unexpected hold ${row.id}`);
       assert.deepEqual(
-        { status: row.status, amount: BigInt(row.amount), posted: row.posted_amount === null ? null : BigInt(row.posted_amount), transfer: row.transfer_id, expiresAt: Number(row.expires_at) },
+        {
+          status: row.status,
+          amount: BigInt(row.amount),
+          posted: row.posted_amount === null ? null : BigInt(row.posted_amount),
+          transfer: row.transfer_id,
+          expiresAt: Number(row.expires_at),
+        },
         { status: h.status, amount: h.amount, posted: h.postedAmount, transfer: h.transferId, expiresAt: h.expiresAt },
         `hold ${row.id}`,
       );
     }
-    const transfers = await this.db.db.selectFrom('ledger_transfers').select(['id', 'idempotency_key', 'amount', 'debit_account_id', 'credit_account_id', 'reverses_transfer_id']).execute();
+    const transfers = await this.db.db
+      .selectFrom('ledger_transfers')
+      .select(['id', 'idempotency_key', 'amount', 'debit_account_id', 'credit_account_id', 'reverses_transfer_id'])
+      .execute();
     assert.equal(transfers.length, this.model.transfersById.size, 'number of transfers');
     for (const row of transfers) {
       const t = this.model.transfersById.get(row.id);
       assert.ok(t, `unexpected transfer ${row.id}`);
       assert.deepEqual(
-        { key: row.idempotency_key, amount: BigInt(row.amount), debit: row.debit_account_id, credit: row.credit_account_id, reverses: row.reverses_transfer_id },
+        {
+          key: row.idempotency_key,
+          amount: BigInt(row.amount),
+          debit: row.debit_account_id,
+          credit: row.credit_account_id,
+          reverses: row.reverses_transfer_id,
+        },
         { key: t.idempotencyKey, amount: t.amount, debit: t.debitAccountId, credit: t.creditAccountId, reverses: t.reversesId },
         `transfer ${row.id}`,
       );
@@ -705,11 +930,26 @@ class SequentialSimulation {
 
 // ------------------------------------------------------ concurrent phase
 
-interface CAccount { balance: bigint; pending: bigint; overdraft: bigint | null }
+interface CAccount {
+  balance: bigint;
+  pending: bigint;
+  overdraft: bigint | null;
+}
 
-interface CHold { spec: HoldSpec; id: string; status: HoldStatus; postedAmount: bigint | null; expiresAt: number }
+interface CHold {
+  spec: HoldSpec;
+  id: string;
+  status: HoldStatus;
+  postedAmount: bigint | null;
+  expiresAt: number;
+}
 
-interface CTransfer extends TransferSpec { id: string; reversesId: string | null; reversed: boolean; reversalId: string | null }
+interface CTransfer extends TransferSpec {
+  id: string;
+  reversesId: string | null;
+  reversed: boolean;
+  reversalId: string | null;
+}
 
 /** One call made during a batch and what it returned. */
 type CallRecord =
@@ -744,9 +984,14 @@ class ConcurrentSimulation {
   readonly counts = { ops: 0, batches: 0, succeeded: 0, replayed: 0, refused: 0 };
   readonly refusals = new Map<string, number>();
 
-  constructor(private readonly db: TestDb, private readonly rng: Rng) {}
+  constructor(
+    private readonly db: TestDb,
+    private readonly rng: Rng,
+  ) {}
 
-  private key(p: string) { return `c${p}${++this.seq}`; }
+  private key(p: string) {
+    return `c${p}${++this.seq}`;
+  }
   private acc(id: string): CAccount {
     const a = this.accounts.get(id);
     assert.ok(a, `no account ${id}`);
@@ -760,7 +1005,14 @@ class ConcurrentSimulation {
     for (let i = 0; i < 8; i++) {
       const id = await openWallet(this.db.db, { userId: `cw${i}`, overdraftLimit: i % 4 === 0 ? 2_000_000n : 0n, now: this.now });
       this.wallets.push(id);
-      await createTransfer(this.db.db, { debitAccountId: SYSTEM_ACCOUNTS.paymentsIn, creditAccountId: id, amount: BigInt(this.rng.int(5, 30)) * 1_000_000n, kind: 'payment', idempotencyKey: this.key('seed'), now: this.now });
+      await createTransfer(this.db.db, {
+        debitAccountId: SYSTEM_ACCOUNTS.paymentsIn,
+        creditAccountId: id,
+        amount: BigInt(this.rng.int(5, 30)) * 1_000_000n,
+        kind: 'payment',
+        idempotencyKey: this.key('seed'),
+        now: this.now,
+      });
     }
     await this.snapshot();
     const counts = await verifyLedger(this.db.db, { now: this.now });
@@ -777,10 +1029,14 @@ class ConcurrentSimulation {
     const a = this.acc(id);
     const r = a.overdraft === null ? 20_000_000n : a.balance - a.pending + a.overdraft;
     switch (this.rng.weighted({ share: 70, all: 10, over: 10, tiny: 10 })) {
-      case 'share': return 1n + this.rng.bigUpTo(r > 4n ? r / 4n : 1n);
-      case 'all': return r > 0n ? r : 1n;
-      case 'over': return (r > 0n ? r : 0n) + 1n;
-      default: return 1n;
+      case 'share':
+        return 1n + this.rng.bigUpTo(r > 4n ? r / 4n : 1n);
+      case 'all':
+        return r > 0n ? r : 1n;
+      case 'over':
+        return (r > 0n ? r : 0n) + 1n;
+      default:
+        return 1n;
     }
   }
 
@@ -789,7 +1045,14 @@ class ConcurrentSimulation {
     switch (this.rng.int(0, 2)) {
       case 0: {
         const src = this.rng.pick(FUND_SOURCES);
-        return { debitAccountId: src.account, creditAccountId: w, amount: BigInt(this.rng.int(1, 10_000_000)), kind: src.kind, reference: null, idempotencyKey: this.key('t') };
+        return {
+          debitAccountId: src.account,
+          creditAccountId: w,
+          amount: BigInt(this.rng.int(1, 10_000_000)),
+          kind: src.kind,
+          reference: null,
+          idempotencyKey: this.key('t'),
+        };
       }
       case 1: {
         const to = this.rng.pick(this.wallets.filter((x) => x !== w));
@@ -797,7 +1060,14 @@ class ConcurrentSimulation {
       }
       default: {
         const sink = this.rng.pick(SPEND_SINKS);
-        return { debitAccountId: w, creditAccountId: sink.account, amount: this.debitAmount(w), kind: sink.kind, reference: `req_${this.seq}`, idempotencyKey: this.key('t') };
+        return {
+          debitAccountId: w,
+          creditAccountId: sink.account,
+          amount: this.debitAmount(w),
+          kind: sink.kind,
+          reference: `req_${this.seq}`,
+          idempotencyKey: this.key('t'),
+        };
       }
     }
   }
@@ -806,8 +1076,13 @@ class ConcurrentSimulation {
     const w = this.rng.pick(this.wallets);
     const credit = this.rng.chance(0.15) ? this.rng.pick(this.wallets.filter((x) => x !== w)) : SYSTEM_ACCOUNTS.usageRevenue;
     return {
-      debitAccountId: w, creditAccountId: credit, amount: this.debitAmount(w), kind: 'usage', reference: `req_${this.seq}`,
-      idempotencyKey: this.key('h'), timeoutMs: tinyTimeout ? this.rng.int(1, 3000) : this.rng.int(60_000, 600_000),
+      debitAccountId: w,
+      creditAccountId: credit,
+      amount: this.debitAmount(w),
+      kind: 'usage',
+      reference: `req_${this.seq}`,
+      idempotencyKey: this.key('h'),
+      timeoutMs: tinyTimeout ? this.rng.int(1, 3000) : this.rng.int(60_000, 600_000),
     };
   }
 
@@ -844,8 +1119,20 @@ class ConcurrentSimulation {
     let planned = 0;
     while (planned < size) {
       const op = this.rng.weighted({
-        transfer: 24, duplicateTransfer: 5, retryEarlierTransfer: 4, hold: 10, duplicateHold: 3, holdThenPost: 8, holdThenVoid: 4,
-        post: 8, racePost: 4, void: 4, expire: 2, reverse: 5, raceReverse: 2, transferThenReverse: 3,
+        transfer: 24,
+        duplicateTransfer: 5,
+        retryEarlierTransfer: 4,
+        hold: 10,
+        duplicateHold: 3,
+        holdThenPost: 8,
+        holdThenVoid: 4,
+        post: 8,
+        racePost: 4,
+        void: 4,
+        expire: 2,
+        reverse: 5,
+        raceReverse: 2,
+        transferThenReverse: 3,
       });
       switch (op) {
         case 'transfer': {
@@ -869,7 +1156,14 @@ class ConcurrentSimulation {
         case 'retryEarlierTransfer': {
           if (this.transfersByKey.size === 0) break;
           const t = this.rng.pick([...this.transfersByKey.values()]);
-          const same: TransferSpec = { debitAccountId: t.debitAccountId, creditAccountId: t.creditAccountId, amount: t.amount, kind: t.kind, reference: t.reference, idempotencyKey: t.idempotencyKey };
+          const same: TransferSpec = {
+            debitAccountId: t.debitAccountId,
+            creditAccountId: t.creditAccountId,
+            amount: t.amount,
+            kind: t.kind,
+            reference: t.reference,
+            idempotencyKey: t.idempotencyKey,
+          };
           const s = this.rng.chance(0.8) ? same : { ...same, amount: same.amount + 1n };
           calls.push(() => this.callTransfer(s, out));
           planned += 1;
@@ -1002,7 +1296,10 @@ class ConcurrentSimulation {
     }
 
     // Transfers: one winner per key; every success with that key returns it.
-    const byKey = groupBy(out.filter((r): r is Extract<CallRecord, { kind: 'transfer' }> => r.kind === 'transfer'), (r) => r.spec.idempotencyKey);
+    const byKey = groupBy(
+      out.filter((r): r is Extract<CallRecord, { kind: 'transfer' }> => r.kind === 'transfer'),
+      (r) => r.spec.idempotencyKey,
+    );
     for (const [key, rs] of byKey) {
       const wins = rs.filter((r) => r.o.ok && !r.o.value.replayed);
       const before = this.transfersByKey.get(key);
@@ -1031,7 +1328,10 @@ class ConcurrentSimulation {
     }
 
     // New holds: one winner per key.
-    const holdCalls = groupBy(out.filter((r): r is Extract<CallRecord, { kind: 'hold' }> => r.kind === 'hold'), (r) => r.spec.idempotencyKey);
+    const holdCalls = groupBy(
+      out.filter((r): r is Extract<CallRecord, { kind: 'hold' }> => r.kind === 'hold'),
+      (r) => r.spec.idempotencyKey,
+    );
     for (const [key, rs] of holdCalls) {
       const wins = rs.filter((r) => r.o.ok && !r.o.value.replayed);
       assert.ok(wins.length <= 1, `hold key ${key} created ${wins.length} holds`);
@@ -1053,7 +1353,10 @@ class ConcurrentSimulation {
     }
 
     // Settlements: at most one post or void wins per hold.
-    const settle = groupBy(out.filter((r): r is Extract<CallRecord, { kind: 'post' | 'void' }> => r.kind === 'post' || r.kind === 'void'), (r) => r.holdId);
+    const settle = groupBy(
+      out.filter((r): r is Extract<CallRecord, { kind: 'post' | 'void' }> => r.kind === 'post' || r.kind === 'void'),
+      (r) => r.holdId,
+    );
     const settledBy = new Map<string, Extract<CallRecord, { kind: 'post' | 'void' }>>();
     for (const [holdId, rs] of settle) {
       const wins = rs.filter((r) => r.o.ok && !r.o.value.replayed);
@@ -1077,7 +1380,15 @@ class ConcurrentSimulation {
             assert.equal(t.holdId, holdId);
             e(h.spec.debitAccountId).balance -= w.amount;
             e(h.spec.creditAccountId).balance += w.amount;
-            const ct: CTransfer = { ...h.spec, amount: w.amount, idempotencyKey: `hold:${holdId}`, id: t.id, reversesId: null, reversed: false, reversalId: null };
+            const ct: CTransfer = {
+              ...h.spec,
+              amount: w.amount,
+              idempotencyKey: `hold:${holdId}`,
+              id: t.id,
+              reversesId: null,
+              reversed: false,
+              reversalId: null,
+            };
             this.transfersByKey.set(ct.idempotencyKey, ct);
             this.transfersById.set(ct.id, ct);
           } else assert.equal(w.o.value.transfer, null);
@@ -1092,7 +1403,15 @@ class ConcurrentSimulation {
     const reported = sweeps.reduce((s, r) => s + (r.o.ok ? r.o.value : 0), 0);
     const watched = [...this.holds.values()].filter((h) => startPending.has(h.id) || h.status === 'pending' || settledBy.has(h.id));
     const rows = watched.length
-      ? await this.db.db.selectFrom('ledger_holds').select(['id', 'status', 'posted_amount']).where('id', 'in', watched.map((h) => h.id)).execute()
+      ? await this.db.db
+          .selectFrom('ledger_holds')
+          .select(['id', 'status', 'posted_amount'])
+          .where(
+            'id',
+            'in',
+            watched.map((h) => h.id),
+          )
+          .execute()
       : [];
     const dbStatus = new Map(rows.map((r) => [r.id, r]));
     let expired = 0;
@@ -1116,20 +1435,25 @@ class ConcurrentSimulation {
       const h = this.holds.get(holdId)!;
       for (const r of rs) {
         if (r.o.ok && r.o.value.replayed) {
-          if (r.kind === 'post') assert.ok(h.status === 'posted' && h.postedAmount === r.amount, `post ${holdId} ${r.amount} replayed but hold is ${h.status} ${h.postedAmount}`);
+          if (r.kind === 'post')
+            assert.ok(h.status === 'posted' && h.postedAmount === r.amount, `post ${holdId} ${r.amount} replayed but hold is ${h.status} ${h.postedAmount}`);
           else assert.ok(h.status === 'voided' || h.status === 'expired', `void ${holdId} replayed but hold is ${h.status}`);
         } else if (!r.o.ok) {
           if (r.o.code === 'hold_expired') assert.ok(h.expiresAt <= this.now, `post ${holdId} refused as expired before its timeout`);
           if (r.o.code === 'hold_not_pending') {
             assert.notEqual(h.status, 'pending', `${r.kind} ${holdId} refused as not pending, but it is still pending`);
-            if (startPending.has(holdId) && h.expiresAt > this.now) assert.ok(settledBy.has(holdId), `${r.kind} ${holdId} refused with no other settlement in the batch`);
+            if (startPending.has(holdId) && h.expiresAt > this.now)
+              assert.ok(settledBy.has(holdId), `${r.kind} ${holdId} refused with no other settlement in the batch`);
           }
         }
       }
     }
 
     // Reversals: at most one per original.
-    const revs = groupBy(out.filter((r): r is Extract<CallRecord, { kind: 'reverse' }> => r.kind === 'reverse'), (r) => r.originalId);
+    const revs = groupBy(
+      out.filter((r): r is Extract<CallRecord, { kind: 'reverse' }> => r.kind === 'reverse'),
+      (r) => r.originalId,
+    );
     for (const [origId, rs] of revs) {
       const orig = this.transfersById.get(origId);
       assert.ok(orig, `unknown transfer ${origId}`);
@@ -1139,10 +1463,32 @@ class ConcurrentSimulation {
         const w = wins[0];
         assert.ok(w.o.ok);
         const t = w.o.value.transfer;
-        checkTransferFields(t, { debitAccountId: orig.creditAccountId, creditAccountId: orig.debitAccountId, amount: orig.amount, kind: 'reversal', reference: orig.id, idempotencyKey: w.key }, `reversal of ${origId}`);
+        checkTransferFields(
+          t,
+          {
+            debitAccountId: orig.creditAccountId,
+            creditAccountId: orig.debitAccountId,
+            amount: orig.amount,
+            kind: 'reversal',
+            reference: orig.id,
+            idempotencyKey: w.key,
+          },
+          `reversal of ${origId}`,
+        );
         orig.reversed = true;
         orig.reversalId = t.id;
-        const ct: CTransfer = { debitAccountId: t.debitAccountId, creditAccountId: t.creditAccountId, amount: t.amount, kind: 'reversal', reference: orig.id, idempotencyKey: w.key, id: t.id, reversesId: orig.id, reversed: false, reversalId: null };
+        const ct: CTransfer = {
+          debitAccountId: t.debitAccountId,
+          creditAccountId: t.creditAccountId,
+          amount: t.amount,
+          kind: 'reversal',
+          reference: orig.id,
+          idempotencyKey: w.key,
+          id: t.id,
+          reversesId: orig.id,
+          reversed: false,
+          reversalId: null,
+        };
         this.transfersByKey.set(ct.idempotencyKey, ct);
         this.transfersById.set(ct.id, ct);
         e(t.debitAccountId).balance -= t.amount;
@@ -1160,8 +1506,10 @@ class ConcurrentSimulation {
     for (const r of out) {
       if (r.o.ok || r.o.code !== 'insufficient_balance') continue;
       const [debit, amount] =
-        r.kind === 'transfer' || r.kind === 'hold' ? [r.spec.debitAccountId, r.spec.amount]
-          : r.kind === 'reverse' ? [this.transfersById.get(r.originalId)!.creditAccountId, this.transfersById.get(r.originalId)!.amount]
+        r.kind === 'transfer' || r.kind === 'hold'
+          ? [r.spec.debitAccountId, r.spec.amount]
+          : r.kind === 'reverse'
+            ? [this.transfersById.get(r.originalId)!.creditAccountId, this.transfersById.get(r.originalId)!.amount]
             : ['', 0n];
       const a = this.acc(debit);
       assert.notEqual(a.overdraft, null, `${r.kind} debiting system account ${debit} refused for insufficient balance`);
@@ -1174,7 +1522,11 @@ class ConcurrentSimulation {
     assert.deepEqual(actual.map((a) => a.id).sort(), [...exp.keys()].sort(), 'set of accounts');
     for (const a of actual) {
       const x = e(a.id);
-      assert.deepEqual({ balance: a.balance, pending: a.pendingDebits }, { balance: x.balance, pending: x.pending }, `account ${a.id}: balance and pending derived from the calls that succeeded`);
+      assert.deepEqual(
+        { balance: a.balance, pending: a.pendingDebits },
+        { balance: x.balance, pending: x.pending },
+        `account ${a.id}: balance and pending derived from the calls that succeeded`,
+      );
       if (a.overdraftLimit !== null) assert.ok(a.available >= -a.overdraftLimit, `${a.id} is overdrawn: available ${a.available}, limit ${a.overdraftLimit}`);
     }
 
@@ -1204,7 +1556,11 @@ function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
   return m;
 }
 
-const fmtRefusals = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ');
+const fmtRefusals = (m: Map<string, number>) =>
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
 
 // ------------------------------------------------------------------ tests
 
@@ -1212,8 +1568,12 @@ for (const dialect of testDialects()) {
   describe(`ledger simulation on ${dialect}`, () => {
     let db: TestDb;
     // A larger pool than the default: the concurrent batches fire up to ~50 calls at once.
-    before(async () => { db = await createTestDb(dialect, { poolSize: 16 }); });
-    after(async () => { await db?.cleanup(); });
+    before(async () => {
+      db = await createTestDb(dialect, { poolSize: 16 });
+    });
+    after(async () => {
+      await db?.cleanup();
+    });
 
     test(`after each of ${SEQ_OPS} random operations every balance, pending total and available amount matches a reference model`, async (t) => {
       const started = performance.now();
@@ -1237,7 +1597,8 @@ for (const dialect of testDialects()) {
       for (let b = 0; b < CONC_BATCHES; b++) await sim.batch(b);
       const deadlocks = dialect === 'postgres' ? (await pgDeadlocks(db)) - deadlocksBefore : 0;
       const c = sim.counts;
-      const line = `${dialect}: ${c.ops} concurrent calls in ${c.batches} batches (${c.succeeded} applied, ${c.replayed} replayed, ${c.refused} refused: ${fmtRefusals(sim.refusals)}) in ${((performance.now() - started) / 1000).toFixed(1)}s` +
+      const line =
+        `${dialect}: ${c.ops} concurrent calls in ${c.batches} batches (${c.succeeded} applied, ${c.replayed} replayed, ${c.refused} refused: ${fmtRefusals(sim.refusals)}) in ${((performance.now() - started) / 1000).toFixed(1)}s` +
         (dialect === 'postgres' ? `, ${deadlocks} deadlock(s) detected by PostgreSQL in this database meanwhile (retried by withTransaction)` : '');
       t.diagnostic(line);
       console.log(line);
@@ -1254,8 +1615,23 @@ for (const dialect of testDialects()) {
       // Sweep what the simulation left pending, so verify has no stale hold to flag at `now`.
       await expireHolds(db.db, { now, limit: 1_000_000 });
       const w = await openWallet(db.db, { userId: 'limit-lowered', overdraftLimit: 5_000_000n, now });
-      await createTransfer(db.db, { debitAccountId: w, creditAccountId: SYSTEM_ACCOUNTS.usageRevenue, amount: 3_000_000n, kind: 'usage', idempotencyKey: 'limit-lowered:spend', now });
-      const { hold } = await createHold(db.db, { debitAccountId: w, creditAccountId: SYSTEM_ACCOUNTS.usageRevenue, amount: 500_000n, kind: 'usage', idempotencyKey: 'limit-lowered:hold', timeoutMs: 60_000, now });
+      await createTransfer(db.db, {
+        debitAccountId: w,
+        creditAccountId: SYSTEM_ACCOUNTS.usageRevenue,
+        amount: 3_000_000n,
+        kind: 'usage',
+        idempotencyKey: 'limit-lowered:spend',
+        now,
+      });
+      const { hold } = await createHold(db.db, {
+        debitAccountId: w,
+        creditAccountId: SYSTEM_ACCOUNTS.usageRevenue,
+        amount: 500_000n,
+        kind: 'usage',
+        idempotencyKey: 'limit-lowered:hold',
+        timeoutMs: 60_000,
+        now,
+      });
       // Owes 3.00 and holds 0.50: any limit below 3.50 is refused.
       for (const limit of [0n, 1_000_000n, 3_499_999n]) {
         const o = await attempt(setOverdraftLimit(db.db, w, limit));

@@ -22,7 +22,13 @@ for (const dialect of testDialects()) {
     before(async () => {
       w = await startPayWorld(dialect);
       mock = await startMockOpenAI({ apiKey: 'sk-upstream-verify-0123456789', models: null });
-      await createChannel(w.t.ctx.db, w.t.config.secret, { name: 'up', type: 'openai', baseUrl: mock.url, apiKey: 'sk-upstream-verify-0123456789', models: [MODEL] });
+      await createChannel(w.t.ctx.db, w.t.config.secret, {
+        name: 'up',
+        type: 'openai',
+        baseUrl: mock.url,
+        apiKey: 'sk-upstream-verify-0123456789',
+        models: [MODEL],
+      });
       await setModelPrice(w.t.ctx.db, { model: MODEL, inputPer1M: 2_500_000n, outputPer1M: 10_000_000n });
       await w.t.ctx.catalog.reload();
     });
@@ -38,19 +44,35 @@ for (const dialect of testDialects()) {
       await json(await sandboxPay(w.t, o.id, 'succeed'));
       const refund = (await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { amount: '2.00', reason: 'requested_by_customer' }))).refund;
       const { secret } = await createApiKey(db, { userId: c.userId, name: 'verify' });
-      const { response } = await relaySdk(w.t, secret).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hello there' }] }).withResponse();
+      const { response } = await relaySdk(w.t, secret)
+        .chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hello there' }] })
+        .withResponse();
       const rid = response.headers.get('x-request-id');
       const log = await requestLogRow(w.t, rid);
       assert.equal(Number(log.charged), 1);
 
-      const failing = async () => (await verifyBooks(db)).checks.filter((x) => !x.ok).map((x) => x.name).sort();
+      const failing = async () =>
+        (await verifyBooks(db)).checks
+          .filter((x) => !x.ok)
+          .map((x) => x.name)
+          .sort();
       assert.deepEqual(await failing(), [], 'the books agree');
 
       const cases: Array<[string, () => Promise<unknown>, () => Promise<unknown>, string[]]> = [
         [
           'a log row charging a micro-unit more than its transfer',
-          () => db.updateTable('request_logs').set({ charged_amount: BigInt(log.charged_amount) + 1n }).where('id', '=', log.id).execute(),
-          () => db.updateTable('request_logs').set({ charged_amount: BigInt(log.charged_amount) }).where('id', '=', log.id).execute(),
+          () =>
+            db
+              .updateTable('request_logs')
+              .set({ charged_amount: BigInt(log.charged_amount) + 1n })
+              .where('id', '=', log.id)
+              .execute(),
+          () =>
+            db
+              .updateTable('request_logs')
+              .set({ charged_amount: BigInt(log.charged_amount) })
+              .where('id', '=', log.id)
+              .execute(),
           ['each charged request has its usage transfer'],
         ],
         [

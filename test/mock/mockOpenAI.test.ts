@@ -4,8 +4,18 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import {
-  startMockOpenAI, mockPromptTokens, mockCompletionPromptTokens, mockEmbedding, mockEmbeddingTokens, mockReplyText, mockUsageFor, parseSse, refusedPort,
-  DEFAULT_CHUNKS, DEFAULT_REPLY_WORDS, type MockOpenAI,
+  startMockOpenAI,
+  mockPromptTokens,
+  mockCompletionPromptTokens,
+  mockEmbedding,
+  mockEmbeddingTokens,
+  mockReplyText,
+  mockUsageFor,
+  parseSse,
+  refusedPort,
+  DEFAULT_CHUNKS,
+  DEFAULT_REPLY_WORDS,
+  type MockOpenAI,
 } from '../helpers/mockOpenAI.ts';
 
 const KEY = 'sk-upstream-secret-0123456789abcd';
@@ -17,7 +27,9 @@ describe('mock OpenAI upstream, driven by the official openai SDK', () => {
     mock = await startMockOpenAI({ apiKey: KEY });
     client = new OpenAI({ baseURL: mock.url, apiKey: KEY, maxRetries: 0 });
   });
-  after(async () => { await mock.close(); });
+  after(async () => {
+    await mock.close();
+  });
 
   const messages = [
     { role: 'system' as const, content: 'You are terse.' },
@@ -35,7 +47,7 @@ describe('mock OpenAI upstream, driven by the official openai SDK', () => {
     assert.equal(r.choices[0].message.content, mockReplyText(DEFAULT_REPLY_WORDS));
     assert.equal(r.choices[0].finish_reason, 'stop');
     assert.equal(r.usage?.prompt_tokens, mockPromptTokens(messages));
-    assert.equal(r.usage?.prompt_tokens, 3 + 3 + 6 + 3, "3 + 6 words, 3 per message");
+    assert.equal(r.usage?.prompt_tokens, 3 + 3 + 6 + 3, '3 + 6 words, 3 per message');
     assert.equal(r.usage?.completion_tokens, DEFAULT_REPLY_WORDS);
     assert.equal(r.usage?.total_tokens, r.usage!.prompt_tokens + r.usage!.completion_tokens);
     assert.equal(r.usage?.prompt_tokens_details?.cached_tokens, 0);
@@ -48,7 +60,10 @@ describe('mock OpenAI upstream, driven by the official openai SDK', () => {
   test('n and max_tokens / max_completion_tokens are honoured', async () => {
     const r = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, n: 3, max_tokens: 5 });
     assert.equal(r.choices.length, 3);
-    assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+    assert.deepEqual(
+      r.choices.map((c) => c.index),
+      [0, 1, 2],
+    );
     for (const c of r.choices) {
       assert.equal(c.message.content, mockReplyText(5));
       assert.equal(c.finish_reason, 'length');
@@ -61,7 +76,12 @@ describe('mock OpenAI upstream, driven by the official openai SDK', () => {
   });
 
   test('a tool call is echoed when tools are offered and the user asks to call a tool', async () => {
-    const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+    const tools = [
+      {
+        type: 'function' as const,
+        function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+      },
+    ];
     const r = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Please call a tool for Paris' }], tools });
     const c = r.choices[0];
     assert.equal(c.finish_reason, 'tool_calls');
@@ -74,7 +94,12 @@ describe('mock OpenAI upstream, driven by the official openai SDK', () => {
     assert.deepEqual(JSON.parse(call.function.arguments), { city: 'mock city' });
 
     // Streamed, the argument pieces concatenate back to the same JSON.
-    const s = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Please call a tool for Paris' }], tools, stream: true });
+    const s = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Please call a tool for Paris' }],
+      tools,
+      stream: true,
+    });
     let args = '';
     let name = '';
     let finish: string | null = null;
@@ -145,7 +170,13 @@ describe('mock OpenAI upstream, driven by the official openai SDK', () => {
     assert.equal(r.choices[0].finish_reason, 'length');
     assert.equal(r.usage?.prompt_tokens, mockCompletionPromptTokens('Once upon a time'));
     assert.equal(r.usage?.completion_tokens, 10);
-    const s = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Once upon a time', max_tokens: 10, stream: true, stream_options: { include_usage: true } });
+    const s = await client.completions.create({
+      model: 'gpt-3.5-turbo-instruct',
+      prompt: 'Once upon a time',
+      max_tokens: 10,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let usage: OpenAI.CompletionUsage | null | undefined;
     for await (const ch of s) {
@@ -302,7 +333,11 @@ describe('mock OpenAI upstream, driven by the official openai SDK', () => {
   test('errorAfterChunks sends an in-stream error event that the SDK raises', async () => {
     mock.setBehavior({ errorAfterChunks: 2 });
     const s = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
-    await assert.rejects(async () => { for await (const _ of s) { /* drain */ } }, OpenAI.APIError);
+    await assert.rejects(async () => {
+      for await (const _ of s) {
+        /* drain */
+      }
+    }, OpenAI.APIError);
     mock.setBehavior({});
   });
 
@@ -324,7 +359,10 @@ describe('mock OpenAI upstream, driven by the official openai SDK', () => {
 
   test('behaviour may be a function of the request', async () => {
     mock.setBehavior((req) => (req.body?.messages?.at(-1)?.content === 'fail me' ? { fail: 500 } : {}));
-    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'fail me' }] }), OpenAI.InternalServerError);
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'fail me' }] }),
+      OpenAI.InternalServerError,
+    );
     const ok = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'fine' }] });
     assert.equal(ok.object, 'chat.completion');
     mock.setBehavior({});

@@ -3,7 +3,21 @@ import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { listAudit } from '../../src/support/audit.ts';
 import { REFUND_LEASE_MS } from '../../src/payments/duplicates.ts';
-import { startPayWorld, customer, order, json, balance, admin, sandboxPay, stripeWebhook, epayNotify, paymentTransfers, assertLedgerOk, type PayWorld, type Customer } from './helpers.ts';
+import {
+  startPayWorld,
+  customer,
+  order,
+  json,
+  balance,
+  admin,
+  sandboxPay,
+  stripeWebhook,
+  epayNotify,
+  paymentTransfers,
+  assertLedgerOk,
+  type PayWorld,
+  type Customer,
+} from './helpers.ts';
 
 // Duplicate payments (a second successful trade on a credited order): refunded
 // to the payer through the provider without touching the wallet, or kept as
@@ -13,9 +27,15 @@ import { startPayWorld, customer, order, json, balance, admin, sandboxPay, strip
 for (const dialect of testDialects()) {
   describe(`duplicate payments and audited order actions on ${dialect}`, () => {
     let w: PayWorld;
-    before(async () => { w = await startPayWorld(dialect); });
-    afterEach(async () => { await assertLedgerOk(w.t); });
-    after(async () => { await w?.close(); });
+    before(async () => {
+      w = await startPayWorld(dialect);
+    });
+    afterEach(async () => {
+      await assertLedgerOk(w.t);
+    });
+    after(async () => {
+      await w?.close();
+    });
 
     const detail = (id: string) => admin(w.t, 'GET', `/api/admin/orders/${id}`).then((r) => json(r));
     const dupTrade = async (orderId: string) => (await detail(orderId)).trades.find((t: any) => t.outcome === 'duplicate_payment');
@@ -32,8 +52,10 @@ for (const dialect of testDialects()) {
       const c = await customer(w.t);
       const { o, tradeId } = await sandboxDuplicate(c, '6.00');
       assert.equal(await balance(w.t, c.userId), '6.00');
-      const replies = await Promise.all(Array.from({ length: 6 }, () => admin(w.t, 'POST', `/api/admin/payments/trades/${tradeId}/refund`, { reason: 'paid twice, ticket TCK-31' })));
-      const bodies = await Promise.all(replies.map(async (r) => ({ status: r.status, body: await r.json() as any })));
+      const replies = await Promise.all(
+        Array.from({ length: 6 }, () => admin(w.t, 'POST', `/api/admin/payments/trades/${tradeId}/refund`, { reason: 'paid twice, ticket TCK-31' })),
+      );
+      const bodies = await Promise.all(replies.map(async (r) => ({ status: r.status, body: (await r.json()) as any })));
       const done = bodies.filter((b) => b.status === 200 && b.body.replayed === false);
       assert.equal(done.length, 1, JSON.stringify(bodies));
       for (const b of bodies) assert.ok(b.status === 200 || (b.status === 409 && b.body.error.code === 'refund_in_progress'), JSON.stringify(b));
@@ -69,12 +91,20 @@ for (const dialect of testDialects()) {
     test('sandbox: keeping a duplicate as credit credits it once at the order rate, audited', async () => {
       const c = await customer(w.t);
       const { o, tradeId } = await sandboxDuplicate(c, '4.00');
-      const replies = await Promise.all(Array.from({ length: 5 }, () => admin(w.t, 'POST', `/api/admin/payments/trades/${tradeId}/keep`, { reason: 'customer prefers balance' }).then((r) => json(r))));
+      const replies = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          admin(w.t, 'POST', `/api/admin/payments/trades/${tradeId}/keep`, { reason: 'customer prefers balance' }).then((r) => json(r)),
+        ),
+      );
       assert.equal(replies.filter((r) => r.replayed === false).length, 1);
       assert.equal(new Set(replies.map((r) => r.transfer_id)).size, 1);
       assert.equal(replies[0].credit, '4.00');
       assert.equal(await balance(w.t, c.userId), '8.00');
-      const t = await w.t.ctx.db.selectFrom('ledger_transfers').selectAll().where('idempotency_key', '=', `duplicate:${(await dupTrade(o.id)).id}`).execute();
+      const t = await w.t.ctx.db
+        .selectFrom('ledger_transfers')
+        .selectAll()
+        .where('idempotency_key', '=', `duplicate:${(await dupTrade(o.id)).id}`)
+        .execute();
       assert.equal(t.length, 1);
       assert.equal(t[0].debit_account_id, 'system:payments_in');
       assert.equal((await dupTrade(o.id)).decision, 'kept');
@@ -102,7 +132,10 @@ for (const dialect of testDialects()) {
       assert.equal(r.refund.status, 'succeeded');
       assert.match(r.refund.provider_refund_id, /^re_/);
       const sent = w.stripe.refunds.filter((x) => x.payment_intent === second.payment_intent);
-      assert.deepEqual(sent.map((x) => x.amount), [700]);
+      assert.deepEqual(
+        sent.map((x) => x.amount),
+        [700],
+      );
       assert.equal(w.stripe.refunds.filter((x) => x.payment_intent === paid.payment_intent).length, 0);
       // Stripe then reports the refund of that charge: the order's credit stays.
       const reported = await json(await stripeWebhook(w.t.url, w.stripe.event('charge.refunded', w.stripe.charge(second as any, 700))));
@@ -110,7 +143,10 @@ for (const dialect of testDialects()) {
       assert.equal(await balance(w.t, c.userId), '7.00');
       const d = await detail(o.id);
       assert.equal(d.status, 'credited');
-      assert.deepEqual(d.refunds.map((x: any) => [x.origin, x.status]).sort(), [['duplicate', 'failed'], ['duplicate', 'succeeded']]);
+      assert.deepEqual(d.refunds.map((x: any) => [x.origin, x.status]).sort(), [
+        ['duplicate', 'failed'],
+        ['duplicate', 'succeeded'],
+      ]);
       assert.equal((await audits(o.id, 'payment.refund_duplicate')).length, 1);
     });
 
@@ -126,10 +162,15 @@ for (const dialect of testDialects()) {
       const unknown = await admin(w.t, 'POST', `/api/admin/payments/trades/${second.payment_intent}/refund`, { reason: 'paid twice' });
       w.stripe.dropRefunds = false;
       assert.equal(unknown.status, 502);
-      assert.equal((await unknown.json() as any).error.code, 'refund_outcome_unknown');
+      assert.equal(((await unknown.json()) as any).error.code, 'refund_outcome_unknown');
       assert.equal((await dupTrade(o.id)).decision, 'refunding', 'still in progress: Stripe may have refunded');
       assert.equal((await admin(w.t, 'POST', `/api/admin/payments/trades/${second.payment_intent}/refund`, { reason: 'paid twice' })).status, 409);
-      await w.t.ctx.db.updateTable('payment_refunds').set({ updated_at: w.t.ctx.now() - REFUND_LEASE_MS - 1000 }).where('order_id', '=', o.id).where('status', '=', 'pending').execute();
+      await w.t.ctx.db
+        .updateTable('payment_refunds')
+        .set({ updated_at: w.t.ctx.now() - REFUND_LEASE_MS - 1000 })
+        .where('order_id', '=', o.id)
+        .where('status', '=', 'pending')
+        .execute();
       const r = await json(await admin(w.t, 'POST', `/api/admin/payments/trades/${second.payment_intent}/refund`, { reason: 'paid twice' }));
       assert.equal(r.refund.status, 'succeeded');
       assert.equal(w.stripe.refunds.filter((x) => x.payment_intent === second.payment_intent).length, 1);
@@ -144,7 +185,10 @@ for (const dialect of testDialects()) {
       assert.equal(await balance(w.t, c.userId), '2.80');
       const r = await json(await admin(w.t, 'POST', `/api/admin/payments/trades/TA2-${a.id}/refund`, { reason: 'paid twice' }));
       assert.equal(r.refund.status, 'succeeded');
-      assert.deepEqual(w.epay.refunds.filter((x) => x.out_trade_no === a.id), [{ out_trade_no: a.id, trade_no: `TA2-${a.id}`, money: '20.00' }]);
+      assert.deepEqual(
+        w.epay.refunds.filter((x) => x.out_trade_no === a.id),
+        [{ out_trade_no: a.id, trade_no: `TA2-${a.id}`, money: '20.00' }],
+      );
       const b = await order(c, { amount: '10.00', currency: 'CNY', provider: 'epay' });
       await epayNotify(w.t.url, w.epay.notify(b.id, '10.00', { tradeNo: `TB1-${b.id}` }));
       await epayNotify(w.t.url, w.epay.notify(b.id, '10.00', { tradeNo: `TB2-${b.id}` }));
@@ -159,13 +203,34 @@ for (const dialect of testDialects()) {
 
     /** The state a refund of a duplicate is left in when Tally stops while the provider is being asked: claimed, a pending refund row, no answer. */
     async function interruptedDuplicateRefund(orderId: string, tradeId: string) {
-      const trade = await w.t.ctx.db.selectFrom('payment_trades').selectAll().where('order_id', '=', orderId).where('trade_id', '=', tradeId).executeTakeFirstOrThrow();
+      const trade = await w.t.ctx.db
+        .selectFrom('payment_trades')
+        .selectAll()
+        .where('order_id', '=', orderId)
+        .where('trade_id', '=', tradeId)
+        .executeTakeFirstOrThrow();
       const long = w.t.ctx.now() - REFUND_LEASE_MS - 1000;
       await w.t.ctx.db.updateTable('payment_trades').set({ decision: 'refunding' }).where('id', '=', trade.id).execute();
-      await w.t.ctx.db.insertInto('payment_refunds').values({
-        id: `rfd_dup_${trade.id}_1`, order_id: orderId, amount: trade.amount, credit_amount: 0n, from_wallet: 0n, uncollected: 0n, reason: 'duplicate',
-        note: `duplicate payment ${tradeId}: paid twice`, origin: 'duplicate', status: 'pending', provider_refund_id: null, forced: 0, actor: 'admin:test', created_at: long, updated_at: long,
-      }).execute();
+      await w.t.ctx.db
+        .insertInto('payment_refunds')
+        .values({
+          id: `rfd_dup_${trade.id}_1`,
+          order_id: orderId,
+          amount: trade.amount,
+          credit_amount: 0n,
+          from_wallet: 0n,
+          uncollected: 0n,
+          reason: 'duplicate',
+          note: `duplicate payment ${tradeId}: paid twice`,
+          origin: 'duplicate',
+          status: 'pending',
+          provider_refund_id: null,
+          forced: 0,
+          actor: 'admin:test',
+          created_at: long,
+          updated_at: long,
+        })
+        .execute();
       return `rfd_dup_${trade.id}_1`;
     }
 
@@ -198,7 +263,10 @@ for (const dialect of testDialects()) {
       assert.equal((await admin(w.t, 'POST', `/api/admin/orders/${f.id}/fail`, { reason: 'again' })).status, 400);
       const fa = await audits(f.id, 'payment.fail');
       assert.equal(fa.length, 1);
-      assert.deepEqual([fa[0].before.status, fa[0].after.status, fa[0].reason, fa[0].actor], ['pending', 'failed', 'customer abandoned, ticket TCK-5', 'admin_token']);
+      assert.deepEqual(
+        [fa[0].before.status, fa[0].after.status, fa[0].reason, fa[0].actor],
+        ['pending', 'failed', 'customer abandoned, ticket TCK-5', 'admin_token'],
+      );
 
       const p = await order(c, { amount: '2.00' });
       await json(await sandboxPay(w.t, p.id, 'never'));
@@ -210,10 +278,19 @@ for (const dialect of testDialects()) {
       const ru = await json(await admin(w.t, 'POST', `/api/admin/orders/${u.id}/reconcile`));
       assert.equal(ru.result, 'still_unpaid');
       const pa = (await audits(p.id, 'payment.reconcile')).reverse();
-      assert.deepEqual(pa.map((x) => [x.before.status, x.after.status, x.data.result]), [['pending', 'credited', 'credited'], ['credited', 'credited', 'already_credited']]);
+      assert.deepEqual(
+        pa.map((x) => [x.before.status, x.after.status, x.data.result]),
+        [
+          ['pending', 'credited', 'credited'],
+          ['credited', 'credited', 'already_credited'],
+        ],
+      );
       assert.equal(pa[0].reason, 'customer says paid');
       const ua = await audits(u.id, 'payment.reconcile');
-      assert.deepEqual(ua.map((x) => [x.before.status, x.after.status, x.data.result]), [['pending', 'pending', 'still_unpaid']]);
+      assert.deepEqual(
+        ua.map((x) => [x.before.status, x.after.status, x.data.result]),
+        [['pending', 'pending', 'still_unpaid']],
+      );
       assert.equal(await balance(w.t, c.userId), '2.00');
 
       const before = (await listAudit(w.t.ctx.db, { action: 'payment.reconcile_all' })).length;

@@ -7,9 +7,15 @@ import { epaySign } from '../../src/payments/providers/epay.ts';
 for (const dialect of testDialects()) {
   describe(`EPay (易支付) on ${dialect}`, () => {
     let w: PayWorld;
-    before(async () => { w = await startPayWorld(dialect); });
-    afterEach(async () => { await assertLedgerOk(w.t); });
-    after(async () => { await w?.close(); });
+    before(async () => {
+      w = await startPayWorld(dialect);
+    });
+    afterEach(async () => {
+      await assertLedgerOk(w.t);
+    });
+    after(async () => {
+      await w?.close();
+    });
 
     test('the order carries a signed submit.php URL; CNY is credited at the snapshotted rate', async () => {
       const c = await customer(w.t);
@@ -34,7 +40,9 @@ for (const dialect of testDialects()) {
       const c = await customer(w.t);
       const o = await order(c, { amount: '50.00', currency: 'CNY', provider: 'epay' });
       const params = w.epay.notify(o.id, '50.00', { tradeNo: 'T-CONCURRENT-1' });
-      const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => epayNotify(w.t.url, params, i % 2 ? 'GET' : 'POST').then(async (r) => [r.status, await r.text()])));
+      const replies = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => epayNotify(w.t.url, params, i % 2 ? 'GET' : 'POST').then(async (r) => [r.status, await r.text()])),
+      );
       assert.deepEqual(new Set(replies.map((r) => r.join(' '))), new Set(['200 success']));
       assert.equal(await balance(w.t, c.userId), '7.00');
       assert.equal((await paymentTransfers(w.t, o.id)).length, 1);
@@ -45,7 +53,12 @@ for (const dialect of testDialects()) {
       const o = await order(c, { amount: '20.00', currency: 'CNY', provider: 'epay' });
       const other = await order(c, { amount: '20.00', currency: 'CNY', provider: 'epay' });
       const good = w.epay.notify(o.id, '20.00');
-      for (const bad of [{ ...good, money: '2000.00' }, { ...good, out_trade_no: other.id }, { ...good, sign: good.sign.replace(/^./, (ch) => (ch === 'a' ? 'b' : 'a')) }, { ...good, sign: '' }]) {
+      for (const bad of [
+        { ...good, money: '2000.00' },
+        { ...good, out_trade_no: other.id },
+        { ...good, sign: good.sign.replace(/^./, (ch) => (ch === 'a' ? 'b' : 'a')) },
+        { ...good, sign: '' },
+      ]) {
         const res = await epayNotify(w.t.url, bad);
         assert.equal(res.status, 400);
         assert.equal(await res.text(), 'fail');

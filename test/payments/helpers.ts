@@ -38,7 +38,17 @@ export async function startPayWorld(dialect: Dialect): Promise<PayWorld> {
   const epay = await new FakeEpay().start();
   const env = paymentsEnv(stripe, epay);
   const t = await startTestTally(dialect, {}, env);
-  return { t, stripe, epay, env, close: async () => { await t.close(); await stripe.close(); await epay.close(); } };
+  return {
+    t,
+    stripe,
+    epay,
+    env,
+    close: async () => {
+      await t.close();
+      await stripe.close();
+      await epay.close();
+    },
+  };
 }
 
 /** Each customer's signed-in fetch, so a helper can act as an order's owner. */
@@ -68,7 +78,11 @@ export async function balance(t: TestTally, userId: string): Promise<string> {
 }
 
 export function admin(t: TestTally, method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(`${t.url}${path}`, { method, headers: { 'x-admin-token': ADMIN_TOKEN, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return fetch(`${t.url}${path}`, {
+    method,
+    headers: { 'x-admin-token': ADMIN_TOKEN, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
 /** The order's owner presses a button on the sandbox pay page (it needs the owner's session). */
@@ -87,7 +101,11 @@ export function epayNotify(url: string, params: Record<string, string>, method: 
 }
 
 export function stripeWebhook(url: string, ev: { body: string; header: string }): Promise<Response> {
-  return fetch(`${url}/api/payments/stripe/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': ev.header }, body: ev.body });
+  return fetch(`${url}/api/payments/stripe/webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': ev.header },
+    body: ev.body,
+  });
 }
 
 export async function paymentTransfers(t: TestTally, orderId: string) {

@@ -13,7 +13,9 @@ import { startPayWorld, customer, order, balance, sandboxPay, paymentTransfers, 
 // (the Redis lock is held during every poll) and a paid order is credited once.
 const REDIS_URL = process.env.TALLY_TEST_REDIS_URL;
 
-describe('reconcile on two instances with Redis', { skip: !POSTGRES_URL || !REDIS_URL ? 'needs TALLY_TEST_POSTGRES_URL and TALLY_TEST_REDIS_URL' : false }, () => {
+describe('reconcile on two instances with Redis', {
+  skip: !POSTGRES_URL || !REDIS_URL ? 'needs TALLY_TEST_POSTGRES_URL and TALLY_TEST_REDIS_URL' : false,
+}, () => {
   let w: PayWorld;
   let second: RunningTally;
   let third: RunningTally;
@@ -21,7 +23,17 @@ describe('reconcile on two instances with Redis', { skip: !POSTGRES_URL || !REDI
   before(async () => {
     w = await startPayWorld('postgres');
     // w.t runs without Redis and only serves the HTTP side; two more instances with Redis share its schema and reconcile.
-    const cfg = () => loadConfig({ ...w.env, TALLY_DATABASE_URL: w.t.testDb.connectionUrl, TALLY_REDIS_URL: REDIS_URL!, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', TALLY_SECRET: w.t.config.secret, TALLY_LOG_LEVEL: 'silent', TALLY_DEMO: 'off' });
+    const cfg = () =>
+      loadConfig({
+        ...w.env,
+        TALLY_DATABASE_URL: w.t.testDb.connectionUrl,
+        TALLY_REDIS_URL: REDIS_URL!,
+        TALLY_PORT: '0',
+        TALLY_HOST: '127.0.0.1',
+        TALLY_SECRET: w.t.config.secret,
+        TALLY_LOG_LEVEL: 'silent',
+        TALLY_DEMO: 'off',
+      });
     second = await whileNoSchemaIsDropped(() => startTally(cfg(), { bootstrap: false }));
     third = await whileNoSchemaIsDropped(() => startTally(cfg(), { bootstrap: false }));
     redis = new Redis(REDIS_URL!);
@@ -36,7 +48,10 @@ describe('reconcile on two instances with Redis', { skip: !POSTGRES_URL || !REDI
   test('each order is polled by one instance at a time, under the Redis lock, and credited once', async () => {
     assert.ok(second.ctx.events.redis && third.ctx.events.redis, 'both instances use Redis');
     const polls: Array<{ order: string; inst: string; start: number; end: number; lock: string | null }> = [];
-    for (const [inst, t] of [['A', second], ['B', third]] as const) {
+    for (const [inst, t] of [
+      ['A', second],
+      ['B', third],
+    ] as const) {
       const p = payments(t.ctx).provider('sandbox');
       const query = p.queryOrder.bind(p);
       p.queryOrder = async (o: Order) => {
@@ -54,11 +69,21 @@ describe('reconcile on two instances with Redis', { skip: !POSTGRES_URL || !REDI
     const unpaid = await Promise.all(Array.from({ length: 4 }, () => order(c, { amount: '1.00' })));
     const results = [];
     for (let round = 0; round < 3; round++) {
-      results.push(...(await Promise.all([reconcilePayments(second.ctx, { all: true }), reconcilePayments(third.ctx, { all: true }), reconcilePayments(second.ctx, { all: true }), reconcilePayments(third.ctx, { all: true })])));
+      results.push(
+        ...(await Promise.all([
+          reconcilePayments(second.ctx, { all: true }),
+          reconcilePayments(third.ctx, { all: true }),
+          reconcilePayments(second.ctx, { all: true }),
+          reconcilePayments(third.ctx, { all: true }),
+        ])),
+      );
     }
     const checked = results.flatMap((r) => r.checked);
     assert.equal(checked.filter((x) => x.result === 'credited').length, 6);
-    assert.ok(checked.some((x) => x.result === 'locked'), 'the passes did contend for the same orders');
+    assert.ok(
+      checked.some((x) => x.result === 'locked'),
+      'the passes did contend for the same orders',
+    );
     // No two polls of one order overlap in time, and every poll ran under a Redis lock.
     const byOrder = new Map<string, typeof polls>();
     for (const p of polls) byOrder.set(p.order, [...(byOrder.get(p.order) ?? []), p]);

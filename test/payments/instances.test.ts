@@ -12,8 +12,18 @@ for (const dialect of testDialects()) {
     let second: RunningTally;
     before(async () => {
       w = await startPayWorld(dialect);
-      const config = loadConfig({ ...process.env, ...w.env, TALLY_DATABASE_URL: w.t.testDb.connectionUrl, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', TALLY_SECRET: w.t.config.secret, TALLY_LOG_LEVEL: 'silent', TALLY_DEMO: 'off' });
-      second = dialect === 'postgres' ? await whileNoSchemaIsDropped(() => startTally(config, { bootstrap: false })) : await startTally(config, { bootstrap: false });
+      const config = loadConfig({
+        ...process.env,
+        ...w.env,
+        TALLY_DATABASE_URL: w.t.testDb.connectionUrl,
+        TALLY_PORT: '0',
+        TALLY_HOST: '127.0.0.1',
+        TALLY_SECRET: w.t.config.secret,
+        TALLY_LOG_LEVEL: 'silent',
+        TALLY_DEMO: 'off',
+      });
+      second =
+        dialect === 'postgres' ? await whileNoSchemaIsDropped(() => startTally(config, { bootstrap: false })) : await startTally(config, { bootstrap: false });
     });
     after(async () => {
       await second?.stop();

@@ -11,16 +11,27 @@ import { startPayWorld, customer, order, json, balance, admin, assertLedgerOk, t
 for (const dialect of testDialects()) {
   describe(`provider queries from the return page and the check button on ${dialect}`, () => {
     let w: PayWorld;
-    before(async () => { w = await startPayWorld(dialect); });
-    afterEach(async () => { await assertLedgerOk(w.t); });
-    after(async () => { await w?.close(); });
+    before(async () => {
+      w = await startPayWorld(dialect);
+    });
+    afterEach(async () => {
+      await assertLedgerOk(w.t);
+    });
+    after(async () => {
+      await w?.close();
+    });
 
     const stripeOrder = async (c: Customer, amount = '5.00') => {
       const o = await order(c, { amount, provider: 'stripe' });
       const s = [...w.stripe.sessions.values()].find((x) => x.client_reference_id === o.id)!;
       return { o, sessionId: s.id };
     };
-    const backoffRunsOut = (orderId: string) => w.t.ctx.db.updateTable('payment_orders').set({ next_check_at: Date.now() - 1 }).where('id', '=', orderId).execute();
+    const backoffRunsOut = (orderId: string) =>
+      w.t.ctx.db
+        .updateTable('payment_orders')
+        .set({ next_check_at: Date.now() - 1 })
+        .where('id', '=', orderId)
+        .execute();
 
     test('30 loads of the return page by the owner ask Stripe at most once; after the backoff, once more', async () => {
       const c = await customer(w.t);
@@ -50,7 +61,10 @@ for (const dialect of testDialects()) {
       assert.ok(held.length >= 29, JSON.stringify(answers.map((a) => a.result)));
       assert.ok(held.every((a) => a.status === 'pending'));
       const notDue = answers.filter((a) => a.result === 'not_due');
-      assert.ok(notDue.every((a) => Date.parse(a.next_check_at) > Date.now() && /next check/.test(a.detail)), JSON.stringify(notDue[0]));
+      assert.ok(
+        notDue.every((a) => Date.parse(a.next_check_at) > Date.now() && /next check/.test(a.detail)),
+        JSON.stringify(notDue[0]),
+      );
       const later = await json(await c.f(`/api/support/orders/${o.id}/check`, { method: 'POST' }));
       assert.equal(later.result, 'not_due');
       assert.ok(Date.parse(later.next_check_at) > Date.now());

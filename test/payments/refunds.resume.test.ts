@@ -14,13 +14,17 @@ import { providerUnavailable } from '../../src/payments/errors.ts';
 for (const dialect of testDialects()) {
   describe(`interrupted support refunds on ${dialect}`, () => {
     let w: PayWorld;
-    before(async () => { w = await startPayWorld(dialect); });
+    before(async () => {
+      w = await startPayWorld(dialect);
+    });
     afterEach(async () => {
       w.stripe.holdRefunds = false;
       w.stripe.releaseHeld();
       await assertLedgerOk(w.t);
     });
-    after(async () => { await w?.close(); });
+    after(async () => {
+      await w?.close();
+    });
 
     const refundRow = (id: string) => w.t.ctx.db.selectFrom('payment_refunds').selectAll().where('order_id', '=', id).executeTakeFirst();
 
@@ -33,13 +37,20 @@ for (const dialect of testDialects()) {
 
     /** Starts a support refund whose provider call never returns, waits until it is booked, then ages it as if Tally had stopped long ago. */
     async function interruptedRefund(orderId: string) {
-      const inFlight = admin(w.t, 'POST', `/api/admin/orders/${orderId}/refund`, { reason: 'requested_by_customer', note: 'ticket TCK-77' }).then((r) => r.status, () => 0);
+      const inFlight = admin(w.t, 'POST', `/api/admin/orders/${orderId}/refund`, { reason: 'requested_by_customer', note: 'ticket TCK-77' }).then(
+        (r) => r.status,
+        () => 0,
+      );
       for (let i = 0; i < 200 && !(await refundRow(orderId)); i++) await new Promise((r) => setTimeout(r, 10));
       const row = await refundRow(orderId);
       assert.ok(row, 'the refund is booked before the provider answers');
       assert.equal(row.status, 'pending');
       assert.equal(row.provider_refund_id, null);
-      await w.t.ctx.db.updateTable('payment_refunds').set({ updated_at: w.t.ctx.now() - REFUND_RESUME_AFTER_MS - 1000 }).where('id', '=', row.id).execute();
+      await w.t.ctx.db
+        .updateTable('payment_refunds')
+        .set({ updated_at: w.t.ctx.now() - REFUND_RESUME_AFTER_MS - 1000 })
+        .where('id', '=', row.id)
+        .execute();
       return { refundId: row.id as string, inFlight };
     }
 
@@ -56,9 +67,17 @@ for (const dialect of testDialects()) {
         assert.equal(w.stripe.refunds.filter((r) => r.payment_intent === pi).length, mode === 'after' ? 1 : 0);
 
         w.stripe.holdRefunds = false;
-        const passes = await Promise.all([resumeInterruptedRefunds(w.t.ctx), resumeInterruptedRefunds(w.t.ctx), reconcilePayments(w.t.ctx).then((r) => r.refunds)]);
+        const passes = await Promise.all([
+          resumeInterruptedRefunds(w.t.ctx),
+          resumeInterruptedRefunds(w.t.ctx),
+          reconcilePayments(w.t.ctx).then((r) => r.refunds),
+        ]);
         const outcomes = passes.flat().filter((x) => x.refundId === refundId);
-        assert.deepEqual(outcomes.map((x) => x.outcome), ['succeeded'], 'one pass finished it; the others found it claimed');
+        assert.deepEqual(
+          outcomes.map((x) => x.outcome),
+          ['succeeded'],
+          'one pass finished it; the others found it claimed',
+        );
         const stripeRefunds = w.stripe.refunds.filter((r) => r.payment_intent === pi);
         assert.equal(stripeRefunds.length, 1, 'Stripe refunded once');
         assert.equal(stripeRefunds[0].idempotencyKey, `tally-refund-${refundId}`);
@@ -74,7 +93,10 @@ for (const dialect of testDialects()) {
         const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
         assert.equal(detail.status, 'refunded');
         assert.equal(detail.refunds[0].status, 'succeeded');
-        assert.ok(detail.timeline.some((e: any) => /interrupted: Tally stopped before the provider answered; sent again with the same refund id/.test(e.reason)), 'the timeline says what happened');
+        assert.ok(
+          detail.timeline.some((e: any) => /interrupted: Tally stopped before the provider answered; sent again with the same refund id/.test(e.reason)),
+          'the timeline says what happened',
+        );
         // Later passes leave it alone.
         assert.deepEqual(await resumeInterruptedRefunds(w.t.ctx, { olderThanMs: 0 }), []);
       });
@@ -96,7 +118,10 @@ for (const dialect of testDialects()) {
       const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
       assert.ok(detail.timeline.some((e: any) => /stays pending and is sent again with the same refund id/.test(e.reason ?? '')));
       const pass = await resumeInterruptedRefunds(w.t.ctx, { olderThanMs: 0 });
-      assert.deepEqual(pass.filter((x) => x.orderId === o.id).map((x) => x.outcome), ['succeeded']);
+      assert.deepEqual(
+        pass.filter((x) => x.orderId === o.id).map((x) => x.outcome),
+        ['succeeded'],
+      );
       assert.equal(w.stripe.refunds.filter((x) => x.payment_intent === pi).length, 1);
       assert.equal(await balance(w.t, c.userId), '0.00');
     });
@@ -105,9 +130,15 @@ for (const dialect of testDialects()) {
       const c = await customer(w.t);
       const { o } = await paidStripeOrder(c, '3.00');
       w.stripe.holdRefunds = 'before';
-      const inFlight = admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { reason: 'other' }).then((r) => r.status, () => 0);
+      const inFlight = admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { reason: 'other' }).then(
+        (r) => r.status,
+        () => 0,
+      );
       for (let i = 0; i < 200 && !(await refundRow(o.id)); i++) await new Promise((r) => setTimeout(r, 10));
-      assert.deepEqual((await resumeInterruptedRefunds(w.t.ctx)).filter((x) => x.orderId === o.id), []);
+      assert.deepEqual(
+        (await resumeInterruptedRefunds(w.t.ctx)).filter((x) => x.orderId === o.id),
+        [],
+      );
       w.stripe.holdRefunds = false;
       w.stripe.releaseHeld(); // the SDK retries with the same key and gets its answer
       assert.equal(await inFlight, 200);
@@ -125,12 +156,22 @@ for (const dialect of testDialects()) {
       w.stripe.failRefunds = true;
       const first = await resumeInterruptedRefunds(w.t.ctx);
       w.stripe.failRefunds = false;
-      assert.deepEqual(first.filter((x) => x.refundId === refundId).map((x) => x.outcome), ['retry_later']);
+      assert.deepEqual(
+        first.filter((x) => x.refundId === refundId).map((x) => x.outcome),
+        ['retry_later'],
+      );
       assert.equal((await refundRow(o.id))!.status, 'pending');
       assert.equal(await balance(w.t, c.userId), '0.00');
-      assert.deepEqual((await resumeInterruptedRefunds(w.t.ctx)).filter((x) => x.refundId === refundId), [], 'not again before the threshold');
+      assert.deepEqual(
+        (await resumeInterruptedRefunds(w.t.ctx)).filter((x) => x.refundId === refundId),
+        [],
+        'not again before the threshold',
+      );
       const second = await resumeInterruptedRefunds(w.t.ctx, { olderThanMs: 0 });
-      assert.deepEqual(second.filter((x) => x.refundId === refundId).map((x) => x.outcome), ['succeeded']);
+      assert.deepEqual(
+        second.filter((x) => x.refundId === refundId).map((x) => x.outcome),
+        ['succeeded'],
+      );
       assert.equal(w.stripe.refunds.filter((r) => r.payment_intent === pi).length, 1);
       w.stripe.releaseHeld(); // the original call's retry now gets Stripe's stored answer: nothing changes
       await inFlight;
@@ -179,11 +220,22 @@ for (const dialect of testDialects()) {
         await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { amount: '2.00', reason: 'requested_by_customer' }));
         const row = (await refundRow(o.id))!;
         assert.equal(row.status, 'pending');
-        assert.deepEqual((await reconcilePayments(w.t.ctx)).refunds.filter((x) => x.orderId === o.id), [], 'not checked again right away');
+        assert.deepEqual(
+          (await reconcilePayments(w.t.ctx)).refunds.filter((x) => x.orderId === o.id),
+          [],
+          'not checked again right away',
+        );
         w.stripe.setRefundStatus(row.provider_refund_id!, 'succeeded');
-        await w.t.ctx.db.updateTable('payment_refunds').set({ updated_at: w.t.ctx.now() - PENDING_REFUND_CHECK_AFTER_MS - 1000 }).where('id', '=', row.id).execute();
+        await w.t.ctx.db
+          .updateTable('payment_refunds')
+          .set({ updated_at: w.t.ctx.now() - PENDING_REFUND_CHECK_AFTER_MS - 1000 })
+          .where('id', '=', row.id)
+          .execute();
         const pass = await reconcilePayments(w.t.ctx);
-        assert.deepEqual(pass.refunds.filter((x) => x.orderId === o.id).map((x) => x.outcome), ['succeeded']);
+        assert.deepEqual(
+          pass.refunds.filter((x) => x.orderId === o.id).map((x) => x.outcome),
+          ['succeeded'],
+        );
         assert.equal((await refundRow(o.id))!.status, 'succeeded');
         assert.equal(await balance(w.t, c.userId), '4.00');
       } finally {
@@ -199,7 +251,10 @@ for (const dialect of testDialects()) {
       const epay = payments(w.t.ctx).provider('epay');
       const realRefund = epay.refund.bind(epay);
       let stop = () => {};
-      epay.refund = () => new Promise((_, reject) => { stop = () => reject(providerUnavailable('epay', 'the refund request did not get an answer')); }); // Tally stops while EPay is being asked
+      epay.refund = () =>
+        new Promise((_, reject) => {
+          stop = () => reject(providerUnavailable('epay', 'the refund request did not get an answer'));
+        }); // Tally stops while EPay is being asked
       let inFlight: Promise<number> = Promise.resolve(0);
       try {
         const started = await interruptedRefund(o.id);
@@ -207,7 +262,10 @@ for (const dialect of testDialects()) {
         inFlight = started.inFlight;
         const before = w.epay.refunds.length;
         const r = await resumeInterruptedRefunds(w.t.ctx);
-        assert.deepEqual(r.filter((x) => x.refundId === refundId).map((x) => x.outcome), ['handed_to_operator']);
+        assert.deepEqual(
+          r.filter((x) => x.refundId === refundId).map((x) => x.outcome),
+          ['handed_to_operator'],
+        );
         assert.equal(w.epay.refunds.length, before, 'nothing was sent to EPay');
         const row = (await refundRow(o.id))!;
         assert.equal(row.status, 'manual');

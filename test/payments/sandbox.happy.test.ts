@@ -7,9 +7,15 @@ import { startPayWorld, customer, order, json, balance, admin, sandboxPay, payme
 for (const dialect of testDialects()) {
   describe(`sandbox top-ups on ${dialect}`, () => {
     let w: PayWorld;
-    before(async () => { w = await startPayWorld(dialect); });
-    afterEach(async () => { await assertLedgerOk(w.t); });
-    after(async () => { await w?.close(); });
+    before(async () => {
+      w = await startPayWorld(dialect);
+    });
+    afterEach(async () => {
+      await assertLedgerOk(w.t);
+    });
+    after(async () => {
+      await w?.close();
+    });
 
     test('a user pays in the sandbox: the order is credited once and explains itself in English and Chinese', async () => {
       const c = await customer(w.t);
@@ -58,19 +64,30 @@ for (const dialect of testDialects()) {
     test('a success after expiry still credits and records why', async () => {
       const c = await customer(w.t);
       const o = await order(c, { amount: '4.00' });
-      await w.t.ctx.db.updateTable('payment_orders').set({ expires_at: Date.now() - 1000 }).where('id', '=', o.id).execute();
+      await w.t.ctx.db
+        .updateTable('payment_orders')
+        .set({ expires_at: Date.now() - 1000 })
+        .where('id', '=', o.id)
+        .execute();
       await json(await sandboxPay(w.t, o.id, 'late'), 202);
       for (let i = 0; i < 100 && (await balance(w.t, c.userId)) === '0.00'; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(await balance(w.t, c.userId), '4.00');
       const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
       assert.equal(detail.status, 'credited');
-      assert.ok(detail.timeline.some((e: any) => e.to === 'paid' && /after the order expired/.test(e.reason)), JSON.stringify(detail.timeline));
+      assert.ok(
+        detail.timeline.some((e: any) => e.to === 'paid' && /after the order expired/.test(e.reason)),
+        JSON.stringify(detail.timeline),
+      );
     });
 
     test('an order expired by reconcile is still credited when the payment arrives later', async () => {
       const c = await customer(w.t);
       const o = await order(c, { amount: '2.00' });
-      await w.t.ctx.db.updateTable('payment_orders').set({ expires_at: Date.now() - 1000, next_check_at: 0 }).where('id', '=', o.id).execute();
+      await w.t.ctx.db
+        .updateTable('payment_orders')
+        .set({ expires_at: Date.now() - 1000, next_check_at: 0 })
+        .where('id', '=', o.id)
+        .execute();
       await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/reconcile`));
       assert.equal((await json(await c.f(`/api/orders/${o.id}`))).status, 'expired');
       await json(await sandboxPay(w.t, o.id, 'succeed'));
@@ -85,7 +102,10 @@ for (const dialect of testDialects()) {
       assert.deepEqual(r.callbacks, []);
       assert.equal((await json(await c.f(`/api/orders/${o.id}`))).status, 'pending');
       const rec = await json(await admin(w.t, 'POST', '/api/admin/payments/reconcile'));
-      assert.ok(rec.checked.some((x: any) => x.orderId === o.id && x.result === 'credited'), JSON.stringify(rec));
+      assert.ok(
+        rec.checked.some((x: any) => x.orderId === o.id && x.result === 'credited'),
+        JSON.stringify(rec),
+      );
       // The return page and a second pass change nothing more.
       await json(await c.f(`/api/orders/${o.id}/return`)); // the owner's session: the return page asks no one without it
       await json(await admin(w.t, 'POST', '/api/admin/payments/reconcile'));
@@ -119,7 +139,7 @@ for (const dialect of testDialects()) {
       assert.ok(view.data.some((x: any) => x.id === b.id));
     });
 
-    test('a user cancels an unpaid order; a paid one, someone else\'s, or a second cancel is refused with the reason', async () => {
+    test("a user cancels an unpaid order; a paid one, someone else's, or a second cancel is refused with the reason", async () => {
       const a = await customer(w.t);
       const b = await customer(w.t);
       const o = await order(a, { amount: '3.00' });
@@ -128,13 +148,13 @@ for (const dialect of testDialects()) {
       assert.match(canceled.explanation.en, /canceled/);
       const again = await a.f(`/api/orders/${o.id}/cancel`, { method: 'POST' });
       assert.equal(again.status, 409);
-      assert.equal((await again.json() as any).error.code, 'order_not_cancelable');
+      assert.equal(((await again.json()) as any).error.code, 'order_not_cancelable');
       assert.equal((await b.f(`/api/orders/${o.id}/cancel`, { method: 'POST' })).status, 404);
       const paid = await order(a, { amount: '1.00' });
       await json(await sandboxPay(w.t, paid.id, 'succeed'));
       const refused = await a.f(`/api/orders/${paid.id}/cancel`, { method: 'POST' });
       assert.equal(refused.status, 409);
-      assert.match((await refused.json() as any).error.message, /credited.*refund/);
+      assert.match(((await refused.json()) as any).error.message, /credited.*refund/);
       assert.equal(await balance(w.t, a.userId), '1.00');
     });
 
@@ -147,31 +167,43 @@ for (const dialect of testDialects()) {
       assert.equal((await json(await c.f(`/api/orders/${o.id}`))).status, 'credited');
       assert.equal(await balance(w.t, c.userId), '5.00');
       const detail = await json(await admin(w.t, 'GET', `/api/admin/orders/${o.id}`));
-      assert.ok(detail.timeline.some((e: any) => /canceled but the provider confirms/.test(e.reason ?? '')), JSON.stringify(detail.timeline));
+      assert.ok(
+        detail.timeline.some((e: any) => /canceled but the provider confirms/.test(e.reason ?? '')),
+        JSON.stringify(detail.timeline),
+      );
     });
 
-    test('a user cannot see another user\'s order', async () => {
+    test("a user cannot see another user's order", async () => {
       const a = await customer(w.t);
       const b = await customer(w.t);
       const o = await order(a, { amount: '1.00' });
       const res = await b.f(`/api/orders/${o.id}`);
       assert.equal(res.status, 404);
-      assert.equal((await res.json() as any).error.code, 'order_not_found');
+      assert.equal(((await res.json()) as any).error.code, 'order_not_found');
       assert.equal((await json(await b.f('/api/orders'))).data.length, 0);
     });
 
     test('orders outside the limits or in an unknown currency are refused with the reason', async () => {
       const c = await customer(w.t);
-      for (const [body, code] of [[{ amount: '0.50' }, 'amount_too_small'], [{ amount: '9000' }, 'amount_too_large'], [{ amount: '10', currency: 'EUR' }, 'unsupported_currency'], [{ amount: 10 }, 'invalid_amount'], [{ amount: '10.001' }, 'invalid_amount'], [{ amount: '10', provider: 'paypal' }, 'unknown_provider']] as const) {
+      for (const [body, code] of [
+        [{ amount: '0.50' }, 'amount_too_small'],
+        [{ amount: '9000' }, 'amount_too_large'],
+        [{ amount: '10', currency: 'EUR' }, 'unsupported_currency'],
+        [{ amount: 10 }, 'invalid_amount'],
+        [{ amount: '10.001' }, 'invalid_amount'],
+        [{ amount: '10', provider: 'paypal' }, 'unknown_provider'],
+      ] as const) {
         const res = await c.f('/api/orders', { method: 'POST', body: JSON.stringify(body) });
         assert.equal(res.status, 400);
-        assert.equal((await res.json() as any).error.code, code, JSON.stringify(body));
+        assert.equal(((await res.json()) as any).error.code, code, JSON.stringify(body));
       }
     });
 
     test('support compensates a user with a reason and ticket: kind compensation, audited', async () => {
       const c = await customer(w.t);
-      const r = await json(await admin(w.t, 'POST', `/api/admin/users/${c.userId}/compensate`, { amount: '2.50', reason: 'callback outage on 3 May', ticket: 'TCK-1042' }));
+      const r = await json(
+        await admin(w.t, 'POST', `/api/admin/users/${c.userId}/compensate`, { amount: '2.50', reason: 'callback outage on 3 May', ticket: 'TCK-1042' }),
+      );
       assert.equal(r.kind, 'compensation');
       assert.equal(await balance(w.t, c.userId), '2.50');
       const audit = await listAudit(w.t.ctx.db, { target: c.userId, action: 'balance.compensate' });
@@ -187,7 +219,9 @@ for (const dialect of testDialects()) {
       const c = await customer(w.t);
       const o = await order(c, { amount: '9.00' });
       const r = await json(await sandboxPay(w.t, o.id, 'never'));
-      const byHand = await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/credit`, { provider_reference: r.trade_id, reason: 'customer sent the receipt, ticket TCK-7' }));
+      const byHand = await json(
+        await admin(w.t, 'POST', `/api/admin/orders/${o.id}/credit`, { provider_reference: r.trade_id, reason: 'customer sent the receipt, ticket TCK-7' }),
+      );
       assert.equal(byHand.outcome, 'credited');
       await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/reconcile`));
       assert.equal(await balance(w.t, c.userId), '9.00');

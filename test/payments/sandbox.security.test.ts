@@ -15,9 +15,15 @@ const errorCode = async (res: Response) => ((await res.json()) as any).error.cod
 for (const dialect of testDialects()) {
   describe(`the sandbox provider's pay page on ${dialect}`, () => {
     let w: PayWorld;
-    before(async () => { w = await startPayWorld(dialect); });
-    afterEach(async () => { await assertLedgerOk(w.t); });
-    after(async () => { await w?.close(); });
+    before(async () => {
+      w = await startPayWorld(dialect);
+    });
+    afterEach(async () => {
+      await assertLedgerOk(w.t);
+    });
+    after(async () => {
+      await w?.close();
+    });
 
     test("a user cannot pay, fail or open another user's sandbox order: 404 as for a missing one, and nothing moves", async () => {
       const owner = await customer(w.t);
@@ -51,7 +57,11 @@ for (const dialect of testDialects()) {
       const res = await fetch(`${url}?outcome=succeed`, { method: 'POST' });
       assert.equal(res.status, 401);
       assert.equal(await errorCode(res), 'not_signed_in');
-      const form = await fetch(`${url}?outcome=succeed`, { method: 'POST', headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+      const form = await fetch(`${url}?outcome=succeed`, {
+        method: 'POST',
+        headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' },
+        body: '',
+      });
       assert.equal(form.status, 401);
       assert.match(await form.text(), /Sign in first/);
       const page = await fetch(url, { headers: { accept: 'text/html' } });
@@ -65,7 +75,10 @@ for (const dialect of testDialects()) {
     });
 
     test('a server with the sandbox on says so: a start warning, and the public status the console banner reads', async () => {
-      assert.ok(w.t.warnings.some((x) => /SANDBOX payment provider is ON/.test(x)), JSON.stringify(w.t.warnings));
+      assert.ok(
+        w.t.warnings.some((x) => /SANDBOX payment provider is ON/.test(x)),
+        JSON.stringify(w.t.warnings),
+      );
       assert.deepEqual(await json(await fetch(`${w.t.url}/api/payments/sandbox/status`)), { enabled: true });
     });
   });
@@ -73,8 +86,12 @@ for (const dialect of testDialects()) {
   describe(`the default configuration on ${dialect}`, () => {
     let t: TestTally;
     // TALLY_DEMO is on by default; nothing else about payments is set.
-    before(async () => { t = await startTestTally(dialect, {}, { TALLY_DEMO: 'on' }); });
-    after(async () => { await t?.close(); });
+    before(async () => {
+      t = await startTestTally(dialect, {}, { TALLY_DEMO: 'on' });
+    });
+    after(async () => {
+      await t?.close();
+    });
 
     test('has no sandbox provider: an order for it is refused with sandbox_disabled, its pages answer 404, nothing warns', async () => {
       const c = await customer(t);
@@ -99,7 +116,10 @@ for (const dialect of testDialects()) {
 
 test('listing the sandbox in TALLY_PAYMENT_PROVIDERS does not enable it without TALLY_PAYMENT_SANDBOX=on', () => {
   const config = (env: Record<string, string>) => loadConfig({ TALLY_SECRET: 'test-secret-0123456789abcdef', ...env });
-  assert.throws(() => paymentSettings(config({ TALLY_PAYMENT_PROVIDERS: 'sandbox' })), (e: any) => e.code === 'sandbox_not_enabled');
+  assert.throws(
+    () => paymentSettings(config({ TALLY_PAYMENT_PROVIDERS: 'sandbox' })),
+    (e: any) => e.code === 'sandbox_not_enabled',
+  );
   assert.deepEqual(paymentSettings(config({ TALLY_PAYMENT_PROVIDERS: 'sandbox', TALLY_PAYMENT_SANDBOX: 'on' })).providers, ['sandbox']);
   assert.deepEqual(paymentSettings(config({ TALLY_DEMO: 'on' })).providers, []);
   assert.deepEqual(paymentSettings(config({ TALLY_PAYMENT_SANDBOX: 'on' })).providers, ['sandbox']);

@@ -2,14 +2,32 @@ import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import Stripe from 'stripe';
 import { testDialects } from '../helpers/db.ts';
-import { startPayWorld, customer, order, json, balance, admin, stripeWebhook, paymentTransfers, assertLedgerOk, type PayWorld, type Customer } from './helpers.ts';
+import {
+  startPayWorld,
+  customer,
+  order,
+  json,
+  balance,
+  admin,
+  stripeWebhook,
+  paymentTransfers,
+  assertLedgerOk,
+  type PayWorld,
+  type Customer,
+} from './helpers.ts';
 
 for (const dialect of testDialects()) {
   describe(`Stripe Checkout and webhooks on ${dialect}`, () => {
     let w: PayWorld;
-    before(async () => { w = await startPayWorld(dialect); });
-    afterEach(async () => { await assertLedgerOk(w.t); });
-    after(async () => { await w?.close(); });
+    before(async () => {
+      w = await startPayWorld(dialect);
+    });
+    afterEach(async () => {
+      await assertLedgerOk(w.t);
+    });
+    after(async () => {
+      await w?.close();
+    });
 
     const stripeOrder = async (c: Customer, amount: string) => {
       const o = await order(c, { amount, provider: 'stripe' });
@@ -52,10 +70,15 @@ for (const dialect of testDialects()) {
       const c = await customer(w.t);
       const a = await stripeOrder(c, '5.00');
       w.stripe.pay(a.sessionId, { async: true });
-      assert.deepEqual((await json(await stripeWebhook(w.t.url, w.stripe.event('checkout.session.async_payment_failed', w.stripe.settleAsync(a.sessionId, false))))).outcomes, ['failed']);
+      assert.deepEqual(
+        (await json(await stripeWebhook(w.t.url, w.stripe.event('checkout.session.async_payment_failed', w.stripe.settleAsync(a.sessionId, false))))).outcomes,
+        ['failed'],
+      );
       assert.equal(await status(c, a.o.id), 'failed');
       const b = await stripeOrder(c, '5.00');
-      assert.deepEqual((await json(await stripeWebhook(w.t.url, w.stripe.event('checkout.session.expired', w.stripe.expire(b.sessionId))))).outcomes, ['expired']);
+      assert.deepEqual((await json(await stripeWebhook(w.t.url, w.stripe.event('checkout.session.expired', w.stripe.expire(b.sessionId))))).outcomes, [
+        'expired',
+      ]);
       assert.equal(await status(c, b.o.id), 'expired');
       assert.equal(await balance(w.t, c.userId), '0.00');
     });
@@ -88,7 +111,9 @@ for (const dialect of testDialects()) {
       const c = await customer(w.t);
       const { o, sessionId } = await stripeOrder(c, '20.00');
       await stripeWebhook(w.t.url, w.stripe.event('checkout.session.completed', w.stripe.pay(sessionId)));
-      const p1 = await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { amount: '5.00', reason: 'requested_by_customer', note: 'ticket TCK-9' }));
+      const p1 = await json(
+        await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { amount: '5.00', reason: 'requested_by_customer', note: 'ticket TCK-9' }),
+      );
       assert.equal(p1.order.status, 'partially_refunded');
       assert.equal(p1.refund.status, 'succeeded');
       assert.equal(await balance(w.t, c.userId), '15.00');
@@ -97,7 +122,10 @@ for (const dialect of testDialects()) {
       const p2 = await json(await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { reason: 'requested_by_customer' }));
       assert.equal(p2.order.status, 'refunded');
       assert.equal(await balance(w.t, c.userId), '0.00');
-      assert.deepEqual(w.stripe.refunds.filter((r) => r.payment_intent === s.payment_intent).map((r) => r.amount), [500, 1500]);
+      assert.deepEqual(
+        w.stripe.refunds.filter((r) => r.payment_intent === s.payment_intent).map((r) => r.amount),
+        [500, 1500],
+      );
       const over = await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { amount: '1.00', reason: 'other' });
       assert.equal(over.status, 409);
     });
@@ -110,7 +138,7 @@ for (const dialect of testDialects()) {
       await json(await admin(w.t, 'POST', `/api/admin/users/${c.userId}/credit`, { amount: '-7.00', reason: 'usage (simulated)' }));
       const refused = await admin(w.t, 'POST', `/api/admin/orders/${o.id}/refund`, { reason: 'requested_by_customer' });
       assert.equal(refused.status, 409);
-      const err = (await refused.json() as any).error;
+      const err = ((await refused.json()) as any).error;
       assert.equal(err.code, 'refund_exceeds_balance');
       assert.match(err.message, /already spent 7\.00/);
       assert.equal(await balance(w.t, c.userId), '3.00');
@@ -172,7 +200,9 @@ for (const dialect of testDialects()) {
       await stripeWebhook(w.t.url, w.stripe.event('checkout.session.completed', w.stripe.pay(lost.sessionId)));
       const d2 = w.stripe.dispute(w.stripe.sessions.get(lost.sessionId)!, 500);
       await stripeWebhook(w.t.url, w.stripe.event('charge.dispute.created', d2));
-      assert.deepEqual((await json(await stripeWebhook(w.t.url, w.stripe.event('charge.dispute.closed', { ...d2, status: 'lost' })))).outcomes, ['dispute_lost']);
+      assert.deepEqual((await json(await stripeWebhook(w.t.url, w.stripe.event('charge.dispute.closed', { ...d2, status: 'lost' })))).outcomes, [
+        'dispute_lost',
+      ]);
       assert.equal(await balance(w.t, c.userId), '10.00');
       assert.equal(await status(c, lost.o.id), 'disputed');
     });
@@ -183,7 +213,8 @@ for (const dialect of testDialects()) {
       const { currency: _c, ...noCurrency } = paid;
       const signer = new Stripe('sk_test_signer');
       const signed = (body: string) => ({ body, header: signer.webhooks.generateTestHeaderString({ payload: body, secret: w.stripe.webhookSecret }) });
-      const envelope = (rest: Record<string, unknown>) => JSON.stringify({ id: `evt_test_shape_${Math.random().toString(36).slice(2)}`, object: 'event', type: 'checkout.session.completed', ...rest });
+      const envelope = (rest: Record<string, unknown>) =>
+        JSON.stringify({ id: `evt_test_shape_${Math.random().toString(36).slice(2)}`, object: 'event', type: 'checkout.session.completed', ...rest });
       const noCurrencyEvent = w.stripe.event('checkout.session.completed', noCurrency); // paid, but in what currency?
       const malformed = [
         noCurrencyEvent,

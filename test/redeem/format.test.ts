@@ -1,7 +1,13 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  generateNormalizedCode, formatCode, displayCode, normalizeRedeemCode, maskCodeInput, hashRedeemCode, checkCharacter,
+  generateNormalizedCode,
+  formatCode,
+  displayCode,
+  normalizeRedeemCode,
+  maskCodeInput,
+  hashRedeemCode,
+  checkCharacter,
 } from '../../src/redeem/format.ts';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -56,7 +62,18 @@ describe('redeem code format', () => {
   });
 
   test('anything that is not 20 code characters is invalid_format, not mistyped', () => {
-    for (const bad of ['', 'hello', 'TALLY-1234', 'TALLY-AAAA-AAAA-AAAA-AAAA-AAAU', 'TALLY-AAAA-AAAA-AAAA-AAAA-AAAA-A', '1234-5678', '💸'.repeat(20), 42, null, undefined]) {
+    for (const bad of [
+      '',
+      'hello',
+      'TALLY-1234',
+      'TALLY-AAAA-AAAA-AAAA-AAAA-AAAU',
+      'TALLY-AAAA-AAAA-AAAA-AAAA-AAAA-A',
+      '1234-5678',
+      '💸'.repeat(20),
+      42,
+      null,
+      undefined,
+    ]) {
       assert.deepEqual(normalizeRedeemCode(bad), { ok: false, reason: 'invalid_format' }, String(bad));
     }
   });

@@ -29,11 +29,18 @@ export async function person(t: TestTally, ip = randomIp()): Promise<Person> {
   const email = `r${Math.random().toString(36).slice(2, 10)}@test.io`;
   const password = 'correct horse battery';
   const { user } = await createUser(t.ctx.db, { email, password });
-  const res = await fetch(`${t.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ email, password }) });
+  const res = await fetch(`${t.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+    body: JSON.stringify({ email, password }),
+  });
   assert.equal(res.status, 200, await res.clone().text());
   const cookie = res.headers.get('set-cookie')!.split(';')[0];
   const f: Fetcher = (path, init = {}) =>
-    fetch(`${t.url}${path}`, { ...init, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string>), cookie, 'x-forwarded-for': ip } });
+    fetch(`${t.url}${path}`, {
+      ...init,
+      headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string>), cookie, 'x-forwarded-for': ip },
+    });
   return { userId: user.id, email, ip, f };
 }
 

@@ -17,10 +17,16 @@ function withTypo(code: string): string {
 for (const dialect of testDialects()) {
   describe(`"my code doesn't work": every failed redemption says why, on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startRedeemTally(dialect); });
+    before(async () => {
+      t = await startRedeemTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); }
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      }
     });
 
     async function lastOutcome(p: Person) {
@@ -43,7 +49,7 @@ for (const dialect of testDialects()) {
       assert.match(e.message, /typo/);
       const a = await lastOutcome(p);
       assert.deepEqual([a.outcome, a.code_id], ['mistyped', undefined]);
-      const row = (await t.ctx.db.selectFrom('redeem_attempts').selectAll().where('id', '=', a.id).executeTakeFirstOrThrow());
+      const row = await t.ctx.db.selectFrom('redeem_attempts').selectAll().where('id', '=', a.id).executeTakeFirstOrThrow();
       assert.equal(row.code_id, null);
       assert.equal(await balanceOf(p), '0.00');
     });
@@ -56,7 +62,15 @@ for (const dialect of testDialects()) {
 
     test('an expired code is expired, with the time it expired', async () => {
       const past = Date.now() - 3 * 86_400_000;
-      const { codes } = await generateRedeemBatch(t.ctx.db, { count: 1, amount: 1_000_000n, expiresAt: past + 86_400_000, currency: 'USD', secret: t.config.secret, actor: { type: 'system' }, now: past });
+      const { codes } = await generateRedeemBatch(t.ctx.db, {
+        count: 1,
+        amount: 1_000_000n,
+        expiresAt: past + 86_400_000,
+        currency: 'USD',
+        secret: t.config.secret,
+        actor: { type: 'system' },
+        now: past,
+      });
       const p = await person(t);
       const e = await expectError(await redeem(p, codes[0].code), 409, 'expired');
       assert.equal((e as { details?: Record<string, string> }).details?.expired_at, new Date(past + 86_400_000).toISOString());
@@ -76,9 +90,24 @@ for (const dialect of testDialects()) {
       const again = await expectJson(await admin(t, 'POST', `/api/admin/redeem/batches/${g.batch.id}/disable`, {}));
       assert.equal(again.replayed, true);
       const codes = (await expectJson(await admin(t, 'GET', `/api/admin/redeem/batches/${g.batch.id}/codes`))).data;
-      assert.deepEqual(codes.map((c: { status: string }) => c.status), ['disabled', 'disabled', 'disabled']);
-      const audit = await t.ctx.db.selectFrom('audit_log').select(['action', 'reason']).where('target', 'in', [g.batch.id, g.codes[0].id]).where('action', 'like', 'redeem.%.disable').orderBy('id').execute();
-      assert.deepEqual(audit.map((a) => [a.action, a.reason]), [['redeem.code.disable', 'leaked on a forum'], ['redeem.batch.disable', 'campaign cancelled']]);
+      assert.deepEqual(
+        codes.map((c: { status: string }) => c.status),
+        ['disabled', 'disabled', 'disabled'],
+      );
+      const audit = await t.ctx.db
+        .selectFrom('audit_log')
+        .select(['action', 'reason'])
+        .where('target', 'in', [g.batch.id, g.codes[0].id])
+        .where('action', 'like', 'redeem.%.disable')
+        .orderBy('id')
+        .execute();
+      assert.deepEqual(
+        audit.map((a) => [a.action, a.reason]),
+        [
+          ['redeem.code.disable', 'leaked on a forum'],
+          ['redeem.batch.disable', 'campaign cancelled'],
+        ],
+      );
       assert.equal(await balanceOf(p), '0.00');
     });
 
@@ -109,7 +138,12 @@ for (const dialect of testDialects()) {
       await expectError(await admin(t, 'POST', '/api/admin/redeem/batches', { count: 0, amount: '1.00' }), 400, 'invalid_request', 'count');
       await expectError(await admin(t, 'POST', '/api/admin/redeem/batches', { count: 1, amount: 1 }), 400, 'invalid_request', 'amount');
       await expectError(await admin(t, 'POST', '/api/admin/redeem/batches', { count: 1, amount: '-1.00' }), 400, 'invalid_amount');
-      await expectError(await admin(t, 'POST', '/api/admin/redeem/batches', { count: 1, amount: '1.00', expires_at: '2001-01-01T00:00:00Z' }), 400, 'invalid_expiry', 'expires_at');
+      await expectError(
+        await admin(t, 'POST', '/api/admin/redeem/batches', { count: 1, amount: '1.00', expires_at: '2001-01-01T00:00:00Z' }),
+        400,
+        'invalid_expiry',
+        'expires_at',
+      );
       await expectError(await admin(t, 'POST', '/api/admin/redeem/batches/rdb_nope/disable', {}), 404, 'batch_not_found');
       await expectError(await admin(t, 'POST', '/api/admin/redeem/codes/rdc_nope/disable', {}), 404, 'code_not_found');
       await expectError(await admin(t, 'POST', '/api/admin/redeem/redemptions/rda_nope/reverse', { reason: 'x' }), 404, 'redemption_not_found');

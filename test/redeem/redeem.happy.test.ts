@@ -9,16 +9,25 @@ import { startRedeemTally, person, redeem, admin, generate, balanceOf } from './
 for (const dialect of testDialects()) {
   describe(`redeeming a code on ${dialect}`, () => {
     let t: TestTally;
-    before(async () => { t = await startRedeemTally(dialect); });
+    before(async () => {
+      t = await startRedeemTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); }
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      }
     });
 
     test('an operator generates a batch: the plaintext codes and their CSV come back once', async () => {
       const g = await generate(t, { count: 3, amount: '5.00', name: 'launch promo', expires_at: '2099-01-01T00:00:00Z', max_uses: 1 });
       assert.match(g.batch.id, /^rdb_/);
-      assert.deepEqual([g.batch.amount, g.batch.code_count, g.batch.max_uses, g.batch.name, g.batch.expires_at], ['5.00', 3, 1, 'launch promo', '2099-01-01T00:00:00.000Z']);
+      assert.deepEqual(
+        [g.batch.amount, g.batch.code_count, g.batch.max_uses, g.batch.name, g.batch.expires_at],
+        ['5.00', 3, 1, 'launch promo', '2099-01-01T00:00:00.000Z'],
+      );
       assert.equal(g.codes.length, 3);
       for (const c of g.codes) {
         assert.match(c.code, /^TALLY(-[0-9A-HJKMNP-TV-Z]{4}){5}$/);
@@ -26,7 +35,10 @@ for (const dialect of testDialects()) {
       }
       const lines = g.csv.trim().split('\n');
       assert.equal(lines[0], 'code,amount,currency,expires_at,max_uses,batch_id,batch_name,code_id');
-      assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]), g.codes.map((c) => c.code));
+      assert.deepEqual(
+        lines.slice(1).map((l) => l.split(',')[0]),
+        g.codes.map((c) => c.code),
+      );
       const audit = await listAudit(t.ctx.db, { target: g.batch.id, action: 'redeem.batch.create' });
       assert.equal(audit.length, 1);
       assert.equal(audit[0].actor, 'admin_token');
@@ -44,7 +56,10 @@ for (const dialect of testDialects()) {
       assert.equal(r.code, g.codes[0].display);
       assert.equal(await balanceOf(p), '12.50');
       const line = (await expectJson(await p.f('/api/ledger'))).data[0];
-      assert.deepEqual([line.id, line.kind, line.amount, line.reference, line.reason], [r.transfer_id, 'redeem', '12.50', g.codes[0].display, `redeem code ${g.codes[0].display}`]);
+      assert.deepEqual(
+        [line.id, line.kind, line.amount, line.reference, line.reason],
+        [r.transfer_id, 'redeem', '12.50', g.codes[0].display, `redeem code ${g.codes[0].display}`],
+      );
       const attempts = (await expectJson(await p.f('/api/redeem/attempts'))).data;
       assert.equal(attempts.length, 1);
       assert.deepEqual([attempts[0].code, attempts[0].outcome, attempts[0].ip], [g.codes[0].display, 'redeemed', p.ip]);
@@ -103,18 +118,26 @@ for (const dialect of testDialects()) {
       assert.deepEqual([used.redemptions[0].user_id, used.redemptions[0].email, used.redemptions[0].redeemed_at], [p.userId, p.email, r.redeemed_at]);
       assert.deepEqual([unused.status, unused.redemptions], ['active', []]);
       const attempts = (await expectJson(await admin(t, 'GET', `/api/admin/redeem/attempts?user_id=${p.userId}`))).data;
-      assert.deepEqual(attempts.map((a: { outcome: string; code_id: string }) => [a.outcome, a.code_id]), [['redeemed', g.codes[1].id]]);
+      assert.deepEqual(
+        attempts.map((a: { outcome: string; code_id: string }) => [a.outcome, a.code_id]),
+        [['redeemed', g.codes[1].id]],
+      );
     });
 
     test('an admin reverses a redemption with a reason: money back to system:redeem, audited, shown on the statement', async () => {
       const g = await generate(t, { amount: '6.00' });
       const p = await person(t);
       const r = await expectJson(await redeem(p, g.codes[0].code));
-      const rev = await expectJson(await admin(t, 'POST', `/api/admin/redeem/redemptions/${r.redemption_id}/reverse`, { reason: 'code was sold twice by the reseller (ticket 42)' }));
+      const rev = await expectJson(
+        await admin(t, 'POST', `/api/admin/redeem/redemptions/${r.redemption_id}/reverse`, { reason: 'code was sold twice by the reseller (ticket 42)' }),
+      );
       assert.deepEqual([rev.status, rev.amount, rev.replayed, rev.code], ['reversed', '6.00', false, g.codes[0].display]);
       assert.equal(await balanceOf(p), '0.00');
       const line = (await expectJson(await p.f('/api/ledger'))).data[0];
-      assert.deepEqual([line.id, line.kind, line.amount, line.reference, line.reason], [rev.reversal_transfer_id, 'reversal', '-6.00', r.transfer_id, 'code was sold twice by the reseller (ticket 42)']);
+      assert.deepEqual(
+        [line.id, line.kind, line.amount, line.reference, line.reason],
+        [rev.reversal_transfer_id, 'reversal', '-6.00', r.transfer_id, 'code was sold twice by the reseller (ticket 42)'],
+      );
       const audit = await listAudit(t.ctx.db, { target: p.userId, action: 'redeem.redemption.reverse' });
       assert.equal(audit.length, 1);
       assert.equal(audit[0].reason, 'code was sold twice by the reseller (ticket 42)');

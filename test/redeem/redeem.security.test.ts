@@ -25,19 +25,42 @@ import type { Dialect } from '../../src/db/index.ts';
 async function startLoggedTally(dialect: Dialect): Promise<TestTally & { logs: string[] }> {
   const testDb: TestDb = await createTestDb(dialect);
   const logs: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
   const log = pino({ level: 'trace', redact: { paths: LOG_REDACT, censor: '[redacted]' } }, sink);
-  const config = loadConfig({ TALLY_DATABASE_URL: testDb.connectionUrl, TALLY_PORT: '0', TALLY_HOST: '127.0.0.1', TALLY_SECRET: 'test-secret-0123456789abcdef', TALLY_ADMIN_TOKEN: ADMIN_TOKEN, TALLY_DEMO: 'off', TALLY_TRUST_PROXY: 'loopback' });
+  const config = loadConfig({
+    TALLY_DATABASE_URL: testDb.connectionUrl,
+    TALLY_PORT: '0',
+    TALLY_HOST: '127.0.0.1',
+    TALLY_SECRET: 'test-secret-0123456789abcdef',
+    TALLY_ADMIN_TOKEN: ADMIN_TOKEN,
+    TALLY_DEMO: 'off',
+    TALLY_TRUST_PROXY: 'loopback',
+  });
   const start = async () => startTally(config, { ctx: await createContext(config, { log }), bootstrap: false });
   const t = dialect === 'postgres' ? await whileNoSchemaIsDropped(start) : await start();
-  return { ...t, testDb, config, logs, close: async () => { await t.stop(); await testDb.cleanup(); } };
+  return {
+    ...t,
+    testDb,
+    config,
+    logs,
+    close: async () => {
+      await t.stop();
+      await testDb.cleanup();
+    },
+  };
 }
 
 /** Every text value of every row of every table. */
 async function everyTextInDatabase(t: TestTally): Promise<string[]> {
-  const tables = t.testDb.dialect === 'postgres'
-    ? (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(t.ctx.db)).rows
-    : (await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(t.ctx.db)).rows;
+  const tables =
+    t.testDb.dialect === 'postgres'
+      ? (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(t.ctx.db)).rows
+      : (await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(t.ctx.db)).rows;
   assert.ok(tables.some((x) => x.name === 'redeem_codes'));
   const out: string[] = [];
   for (const { name } of tables) {
@@ -58,10 +81,16 @@ for (const dialect of testDialects()) {
     let t: TestTally & { logs: string[] };
     const responses: string[] = [];
     const issued: string[] = []; // every plaintext code this suite was ever given
-    before(async () => { t = await startLoggedTally(dialect); });
+    before(async () => {
+      t = await startLoggedTally(dialect);
+    });
     after(async () => {
       if (!t) return;
-      try { await assertLedgerOk(t.ctx.db); } finally { await t.close(); }
+      try {
+        await assertLedgerOk(t.ctx.db);
+      } finally {
+        await t.close();
+      }
     });
 
     test('50 accounts redeeming one code at the same moment: exactly one is credited', async () => {
@@ -75,9 +104,17 @@ for (const dialect of testDialects()) {
       assert.equal(winners.length, 1, JSON.stringify(bodies.filter((b) => b.status !== 409 && b.status !== 200)));
       for (const b of bodies) if (b.status !== 200) assert.equal(b.body.error.code, 'already_redeemed_by_another_account');
       const balances = await Promise.all(people.map(balanceOf));
-      assert.deepEqual(balances.filter((b) => b !== '0.00'), ['25.00']);
+      assert.deepEqual(
+        balances.filter((b) => b !== '0.00'),
+        ['25.00'],
+      );
       assert.equal((await getAccount(t.ctx.db, SYSTEM_ACCOUNTS.redeem)).balance, redeemBefore - 25_000_000n);
-      const transfers = await t.ctx.db.selectFrom('ledger_transfers').select('id').where('kind', '=', 'redeem').where('reference', '=', g.codes[0].display).execute();
+      const transfers = await t.ctx.db
+        .selectFrom('ledger_transfers')
+        .select('id')
+        .where('kind', '=', 'redeem')
+        .where('reference', '=', g.codes[0].display)
+        .execute();
       assert.equal(transfers.length, 1);
       const attempts = await t.ctx.db.selectFrom('redeem_attempts').select(['outcome']).where('code_id', '=', g.codes[0].id).execute();
       assert.equal(attempts.length, 50, 'every attempt is recorded');
@@ -133,14 +170,24 @@ for (const dialect of testDialects()) {
       assert.equal(limited, 2, 'the successes did not use up the address; 30 guesses a minute still do');
     });
 
-    test('the lockout outlasts the minute; a success clears a user\'s count (limiter with a test clock)', async () => {
+    test("the lockout outlasts the minute; a success clears a user's count (limiter with a test clock)", async () => {
       let clock = Date.now();
       const limiter = new MemoryRateLimiter(() => clock);
       const { user } = await createUser(t.ctx.db, { email: `clock-${Date.now()}@test.io`, password: 'correct horse battery' });
-      const attempt = (code: string) => redeemCode(t.ctx.db, { userId: user.id, code, ip: null, secret: t.config.secret, limiter, now: clock }).then(() => 'redeemed', (e) => e.code as string);
+      const attempt = (code: string) =>
+        redeemCode(t.ctx.db, { userId: user.id, code, ip: null, secret: t.config.secret, limiter, now: clock }).then(
+          () => 'redeemed',
+          (e) => e.code as string,
+        );
       const guess = () => attempt(formatCode(generateNormalizedCode()));
       for (let i = 0; i < 4; i++) assert.equal(await guess(), 'not_found');
-      const { codes } = await generateRedeemBatch(t.ctx.db, { count: 1, amount: 1_000_000n, currency: 'USD', secret: t.config.secret, actor: { type: 'system' } });
+      const { codes } = await generateRedeemBatch(t.ctx.db, {
+        count: 1,
+        amount: 1_000_000n,
+        currency: 'USD',
+        secret: t.config.secret,
+        actor: { type: 'system' },
+      });
       issued.push(codes[0].code);
       assert.equal(await attempt(codes[0].code), 'redeemed');
       for (let i = 0; i < 5; i++) assert.equal(await guess(), 'not_found', 'the success cleared the earlier failures');
@@ -162,21 +209,31 @@ for (const dialect of testDialects()) {
       const statuses: number[] = [];
       for (let batch = 0; batch < 10; batch++) {
         const rs = await Promise.all(Array.from({ length: 50 }, () => redeem(p, formatCode(generateNormalizedCode()))));
-        for (const r of rs) { statuses.push(r.status); await r.body?.cancel(); }
+        for (const r of rs) {
+          statuses.push(r.status);
+          await r.body?.cancel();
+        }
       }
       assert.deepEqual([...new Set(statuses)], [429]);
       const rows = await t.ctx.db.selectFrom('redeem_attempts').select(['outcome', 'times']).where('user_id', '=', p.userId).execute();
       const limited = rows.filter((r) => r.outcome === 'rate_limited');
       assert.ok(rows.length <= 7, `${rows.length} rows for 505 attempts`);
       assert.ok(limited.length <= 2, `${limited.length} rate_limited rows (one per 15-minute window; a run across a boundary makes two)`);
-      assert.equal(limited.reduce((n, r) => n + Number(r.times), 0), 500, 'every refusal is counted');
+      assert.equal(
+        limited.reduce((n, r) => n + Number(r.times), 0),
+        500,
+        'every refusal is counted',
+      );
 
       const mine = (await expectJson(await p.f('/api/redeem/attempts'))).data;
       assert.equal(mine[0].outcome, 'rate_limited');
       assert.ok(mine[0].times > 1 && typeof mine[0].last_at === 'string');
       assert.equal(mine.at(-1).times, 1, 'ordinary attempts count as one');
       const staff = (await expectJson(await admin(t, 'GET', `/api/admin/redeem/attempts?user_id=${p.userId}`))).data;
-      assert.equal(staff.filter((a: { outcome: string }) => a.outcome === 'rate_limited').reduce((n: number, a: { times: number }) => n + a.times, 0), 500);
+      assert.equal(
+        staff.filter((a: { outcome: string }) => a.outcome === 'rate_limited').reduce((n: number, a: { times: number }) => n + a.times, 0),
+        500,
+      );
       const d = await expectJson(await p.f('/api/support/diagnose?problem=redeem_not_credited'));
       const evidence = d.cases.flatMap((c: { evidence: string[] }) => c.evidence).join('\n');
       assert.match(evidence, /rate_limited ×\d+ until /);
@@ -187,7 +244,11 @@ for (const dialect of testDialects()) {
       const g = await expectJson(res, 201);
       assert.equal(res.headers.get('cache-control'), 'no-store');
       const p = await person(t);
-      const seen = async (r: Promise<Response>) => { const x = await r; responses.push(await x.clone().text()); return x; };
+      const seen = async (r: Promise<Response>) => {
+        const x = await r;
+        responses.push(await x.clone().text());
+        return x;
+      };
       await expectJson(await seen(redeem(p, g.codes[0].code)));
       await seen(redeem(p, g.codes[0].code));
       await seen(redeem(p, g.codes[1].code.toLowerCase().slice(0, -1) + 'x'));
@@ -211,9 +272,17 @@ for (const dialect of testDialects()) {
       assert.ok(logText.includes('redeem code credited'), 'the redemption was logged (masked)');
       for (const code of all) {
         for (const form of leakForms(code)) {
-          assert.equal(texts.some((x) => x.includes(form)), false, `the database holds ${form}`);
+          assert.equal(
+            texts.some((x) => x.includes(form)),
+            false,
+            `the database holds ${form}`,
+          );
           assert.equal(logText.includes(form), false, `the log holds ${form}`);
-          assert.equal(responses.some((x) => x.includes(form)), false, `a later response holds ${form}`);
+          assert.equal(
+            responses.some((x) => x.includes(form)),
+            false,
+            `a later response holds ${form}`,
+          );
         }
       }
       const stored = await t.ctx.db.selectFrom('redeem_codes').select(['code_hash', 'display']).where('batch_id', '=', g.batch.id).execute();
@@ -228,15 +297,35 @@ for (const dialect of testDialects()) {
       const env: NodeJS.ProcessEnv = {};
       for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TALLY_') && !k.startsWith('NODE_TEST')) env[k] = v;
       Object.assign(env, { TALLY_DATABASE_URL: t.testDb.connectionUrl, TALLY_SECRET: t.config.secret, TALLY_LOG_LEVEL: 'silent' });
-      const run = () => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'tally.mjs'), 'redeem', 'generate', '--count', '2', '--amount', '7.25', '--batch', 'cli batch', '--expires', '2099-06-01T00:00:00Z', '--max-uses', '1', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d) => (stdout += d));
-        child.stderr.on('data', (d) => (stderr += d));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
+      const run = () =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [
+              join(process.cwd(), 'bin', 'tally.mjs'),
+              'redeem',
+              'generate',
+              '--count',
+              '2',
+              '--amount',
+              '7.25',
+              '--batch',
+              'cli batch',
+              '--expires',
+              '2099-06-01T00:00:00Z',
+              '--max-uses',
+              '1',
+              '--json',
+            ],
+            { env, stdio: ['ignore', 'pipe', 'pipe'] },
+          );
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d) => (stdout += d));
+          child.stderr.on('data', (d) => (stderr += d));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, stdout, stderr }));
+        });
       const out = dialect === 'postgres' ? await whileNoSchemaIsDropped(run) : await run();
       assert.equal(out.code, 0, out.stderr);
       assert.equal(out.stdout.trim().includes('\n'), false, 'one JSON object');
@@ -248,7 +337,12 @@ for (const dialect of testDialects()) {
       const r = await expectJson(await redeem(p, j.codes[1].code));
       assert.equal(r.amount, '7.25');
       const texts = await everyTextInDatabase(t);
-      for (const c of j.codes) for (const form of leakForms(c.code)) assert.equal(texts.some((x) => x.includes(form)), false);
+      for (const c of j.codes)
+        for (const form of leakForms(c.code))
+          assert.equal(
+            texts.some((x) => x.includes(form)),
+            false,
+          );
       const audit = await t.ctx.db.selectFrom('audit_log').select(['actor']).where('target', '=', j.batch.id).executeTakeFirstOrThrow();
       assert.equal(audit.actor, 'cli');
     });

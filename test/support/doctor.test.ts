@@ -92,18 +92,25 @@ for (const dialect of testDialects()) {
       const o = await order(c, { amount: '20.00', provider: 'sandbox' });
       // The provider's notice says 2.00 for a 20.00 order (signed as the sandbox provider signs).
       const body = JSON.stringify({ order_id: o.id, trade_id: 'sbt_mismatch0000000001', status: 'paid', amount: '2.00', currency: o.currency });
-      const res = await fetch(`${w.t.url}/api/payments/sandbox/notify`, { method: 'POST', headers: { 'content-type': 'application/json', [SANDBOX_SIGNATURE_HEADER]: signSandbox(w.t.config.secret, body) }, body });
+      const res = await fetch(`${w.t.url}/api/payments/sandbox/notify`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [SANDBOX_SIGNATURE_HEADER]: signSandbox(w.t.config.secret, body) },
+        body,
+      });
       assert.ok(res.status < 500, await res.text());
       const d = await diagnose(c, `?amount=20.00`);
       const [k] = ofClass(d, 'paid_not_credited');
       assert.ok(k, JSON.stringify(d.cases));
       assert.match(k.cause.en, /amount did not match/);
       assert.match(k.cause.zh, /金额与订单不符/);
-      assert.ok(k.evidence.some((e: string) => /flagged/.test(e) || /2\.00/.test(e)), JSON.stringify(k.evidence));
+      assert.ok(
+        k.evidence.some((e: string) => /flagged/.test(e) || /2\.00/.test(e)),
+        JSON.stringify(k.evidence),
+      );
       assert.equal(await balance(w.t, c.userId), '0.00');
     });
 
-    test('a user\'s reference to another account\'s order shows only that it belongs to another account', async () => {
+    test("a user's reference to another account's order shows only that it belongs to another account", async () => {
       const payer = await elsewhere();
       const o = await order(payer, { amount: '6.00', provider: 'sandbox' });
       await json(await sandboxPay(w.t, o.id, 'succeed'));
@@ -117,7 +124,21 @@ for (const dialect of testDialects()) {
       assert.deepEqual(k.records, {});
       assert.equal(k.fix, undefined);
       const text = JSON.stringify(d);
-      for (const secret of [payer.email, maskEmail(payer.email), ELSEWHERE, '6.00 USD', '"6.00"', '"credited"', ', credited', 'credited at', '"status"', 'sandbox', o.created_at, o.id, o.id.slice(-9)]) {
+      for (const secret of [
+        payer.email,
+        maskEmail(payer.email),
+        ELSEWHERE,
+        '6.00 USD',
+        '"6.00"',
+        '"credited"',
+        ', credited',
+        'credited at',
+        '"status"',
+        'sandbox',
+        o.created_at,
+        o.id,
+        o.id.slice(-9),
+      ]) {
         assert.ok(!text.includes(secret), `the user's view shows nothing of the other account's order (${secret}): ${text}`);
       }
       // The whole id says the same, and no other hint changes the answer: it cannot confirm a guessed amount.
@@ -135,7 +156,7 @@ for (const dialect of testDialects()) {
       }
     });
 
-    test('a user\'s key tail is checked against their own keys only; staff see which account owns the key', async () => {
+    test("a user's key tail is checked against their own keys only; staff see which account owns the key", async () => {
       const owner = await seedUser(w.t, { email: `k${Math.random().toString(36).slice(2, 10)}@${ELSEWHERE}` });
       const c = await customer(w.t);
       const [mine] = (await json(await c.f('/api/keys'))).data;
@@ -149,12 +170,16 @@ for (const dialect of testDialects()) {
       // The same answer for a tail no key has: the doctor says nothing about other accounts' keys.
       const none = await diagnose(c, '?key=zzzz&problem=insufficient_balance');
       assert.equal(ofClass(none, 'insufficient_balance')[0].cause.en, k.cause.en.replaceAll(tail4, 'zzzz'));
-      assert.deepEqual((await diagnose(c, `?key=${mine.display.slice(-4)}&problem=insufficient_balance`)).cases, [], 'a key of this account is not another account\'s');
+      assert.deepEqual(
+        (await diagnose(c, `?key=${mine.display.slice(-4)}&problem=insufficient_balance`)).cases,
+        [],
+        "a key of this account is not another account's",
+      );
       const staff = await json(await admin(w.t, 'GET', `/api/admin/users/${c.userId}/diagnose?key=${tail4}&problem=insufficient_balance`));
       assert.equal(ofClass(staff, 'insufficient_balance')[0].identity.key_account, maskEmail(owner.email));
     });
 
-    test('staff see another account\'s order in full, the email masked for support', async () => {
+    test("staff see another account's order in full, the email masked for support", async () => {
       const payer = await customer(w.t);
       const o = await order(payer, { amount: '6.50', provider: 'sandbox' });
       await json(await sandboxPay(w.t, o.id, 'succeed'));
@@ -168,7 +193,7 @@ for (const dialect of testDialects()) {
       assert.match(k.cause.en, /credited/);
       assert.equal(k.records.orders[0].status, 'credited');
       assert.ok(!JSON.stringify(d).includes(payer.email), 'the other account is only shown masked');
-      assert.ok(!JSON.stringify(d).includes(o.id), 'the other account\'s order id is only shown by its tail');
+      assert.ok(!JSON.stringify(d).includes(o.id), "the other account's order id is only shown by its tail");
       const s = await seedUser(w.t, { role: 'support' });
       const sup = await signIn(w.t, s.email, s.password);
       const bySupport = await json(await sup(`/api/admin/users/${other.userId}/diagnose${q}`));
@@ -215,8 +240,10 @@ for (const dialect of testDialects()) {
       assert.match(k.cause.en, /already redeemed by another account/);
       // The user is told that much and no more: not which account, when or how much.
       assert.equal(k.identity.code_redeemed_by, 'another_account');
-      const redeemedAt = (await w.t.ctx.db.selectFrom('redeem_redemptions').select('created_at').where('user_id', '=', first.userId).executeTakeFirstOrThrow()).created_at;
-      for (const secret of [g.codes[0].code, maskEmail(first.email), ELSEWHERE, new Date(Number(redeemedAt)).toISOString(), 'for 2.00', 'the 2.00', '"2.00"']) assert.ok(!JSON.stringify(d).includes(secret), secret);
+      const redeemedAt = (await w.t.ctx.db.selectFrom('redeem_redemptions').select('created_at').where('user_id', '=', first.userId).executeTakeFirstOrThrow())
+        .created_at;
+      for (const secret of [g.codes[0].code, maskEmail(first.email), ELSEWHERE, new Date(Number(redeemedAt)).toISOString(), 'for 2.00', 'the 2.00', '"2.00"'])
+        assert.ok(!JSON.stringify(d).includes(secret), secret);
       // Staff see which account, masked.
       const staff = await json(await admin(w.t, 'GET', `/api/admin/users/${late.userId}/diagnose?problem=redeem_not_credited`));
       assert.equal(ofClass(staff, 'redeem_not_credited')[0].identity.code_redeemed_by, maskEmail(first.email));
@@ -229,7 +256,10 @@ for (const dialect of testDialects()) {
       const typo = g.codes[0].code.slice(0, -1) + (g.codes[0].code.endsWith('A') ? 'B' : 'A');
       await late.f('/api/redeem', { method: 'POST', body: JSON.stringify({ code: typo }) } as any);
       const d2 = await diagnose(late);
-      assert.ok(ofClass(d2, 'redeem_not_credited').some((c: any) => /mistyped/.test(c.cause.en)), JSON.stringify(d2.cases));
+      assert.ok(
+        ofClass(d2, 'redeem_not_credited').some((c: any) => /mistyped/.test(c.cause.en)),
+        JSON.stringify(d2.cases),
+      );
     });
 
     test('charged_for_failed_request: an upstream failure before any output was not charged (charged: false)', async () => {
@@ -265,15 +295,19 @@ for (const dialect of testDialects()) {
       const u = await seedUser(w.t, { balance: 2_000_000n });
       const c = { f: await signIn(w.t, u.email, u.password) };
       const sdk = new OpenAI({ baseURL: `${w.t.url}/v1`, apiKey: u.apiKey, maxRetries: 0 });
-      for (let i = 0; i < 3; i++) await sdk.chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'same question again' }], max_tokens: 20 });
+      for (let i = 0; i < 3; i++)
+        await sdk.chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'same question again' }], max_tokens: 20 });
       await w.t.ctx.relay.flush();
       const d = await diagnose(c);
       const [k] = ofClass(d, 'unexpected_balance_drop');
       assert.ok(k, JSON.stringify(d.cases));
-      assert.ok(k.evidence.some((e: string) => /3 identical requests/.test(e)), JSON.stringify(k.evidence));
+      assert.ok(
+        k.evidence.some((e: string) => /3 identical requests/.test(e)),
+        JSON.stringify(k.evidence),
+      );
     });
 
-    test('a user cannot see another user\'s cases; support sees them with the IP masked', async () => {
+    test("a user cannot see another user's cases; support sees them with the IP masked", async () => {
       const a = await customer(w.t);
       const o = await order(a, { amount: '4.00', provider: 'sandbox' });
       await json(await sandboxPay(w.t, o.id, 'fail'));
@@ -298,10 +332,15 @@ for (const dialect of testDialects()) {
       return body;
     };
 
-    test('a reference of four underscores with an amount finds nothing of another user\'s order (400 invalid_reference)', async () => {
-      const { v, o } = await victimOrder('13.37');
+    test("a reference of four underscores with an amount finds nothing of another user's order (400 invalid_reference)", async () => {
+      const { o } = await victimOrder('13.37');
       const probe = await customer(w.t);
-      for (const q of ['?reference=____&amount=13.37', '?reference=____', `?reference=${'_'.repeat(8)}&amount=13.37&problem=paid_not_credited`, '?reference=ord_____&amount=13.37']) {
+      for (const q of [
+        '?reference=____&amount=13.37',
+        '?reference=____',
+        `?reference=${'_'.repeat(8)}&amount=13.37&problem=paid_not_credited`,
+        '?reference=ord_____&amount=13.37',
+      ]) {
         const body = await refused(await probe.f(`/api/support/diagnose${q}`), 'invalid_reference');
         assert.match(body.error.message, /letters and digits/);
         assert.ok(!JSON.stringify(body).includes(ELSEWHERE) && !JSON.stringify(body).includes(o.id.slice(-6)));
@@ -310,8 +349,8 @@ for (const dialect of testDialects()) {
       await refused(await admin(w.t, 'GET', `/api/admin/users/${probe.userId}/diagnose?reference=____&amount=13.37`), 'invalid_reference');
     });
 
-    test('a reference with % finds nothing of another user\'s order either; other junk is refused with a clear code', async () => {
-      const { v } = await victimOrder('13.38');
+    test("a reference with % finds nothing of another user's order either; other junk is refused with a clear code", async () => {
+      await victimOrder('13.38');
       const probe = await customer(w.t);
       for (const ref of ['%25%25%25%25', 'ab%25', '%2512', '1234%25', 'hello%20world', 'abcu', 'ab%5Ccd', 'TALLY-7K3M-Q9XD-2VHT-A8NP-R4C6']) {
         const body = await refused(await probe.f(`/api/support/diagnose?reference=${ref}&amount=13.38`), 'invalid_reference');
@@ -326,28 +365,48 @@ for (const dialect of testDialects()) {
       assert.equal(d.hints.reference, 'ab10');
     });
 
-    test('a ticket created by a user stores no detail of another account\'s order', async () => {
-      const { v, o } = await victimOrder('14.41');
+    test("a ticket created by a user stores no detail of another account's order", async () => {
+      const { o } = await victimOrder('14.41');
       const c = await customer(w.t);
       const leaks = (t: string) => [ELSEWHERE, '14.41 USD', '"14.41"', o.created_at].filter((s) => t.includes(s));
       // Four underscores and the amount: on the original code the doctor found the newest order with that amount.
-      const t1 = await json(await c.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 'not credited', message: 'help', reference: '____', amount: '14.41' }) } as any), 201);
+      const t1 = await json(
+        await c.f('/api/tickets', {
+          method: 'POST',
+          body: JSON.stringify({ subject: 'not credited', message: 'help', reference: '____', amount: '14.41' }),
+        } as any),
+        201,
+      );
       // The whole id: the user's view, "belongs to another account" and no more.
-      const t2 = await json(await c.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 'not credited', message: 'help', reference: o.id }) } as any), 201);
+      const t2 = await json(
+        await c.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 'not credited', message: 'help', reference: o.id }) } as any),
+        201,
+      );
       for (const id of [t1.ticket.id, t2.ticket.id]) {
         const row = await w.t.ctx.db.selectFrom('support_tickets').select('diagnosis').where('id', '=', id).executeTakeFirstOrThrow();
         assert.deepEqual(leaks(row.diagnosis ?? ''), [], row.diagnosis ?? '');
-        assert.deepEqual(leaks(JSON.stringify((await json(await admin(w.t, 'GET', `/api/admin/tickets/${id}`))).diagnosis)), [], 'nor does the ticket support reads');
+        assert.deepEqual(
+          leaks(JSON.stringify((await json(await admin(w.t, 'GET', `/api/admin/tickets/${id}`))).diagnosis)),
+          [],
+          'nor does the ticket support reads',
+        );
       }
-      assert.ok(t2.ticket.diagnosis.cases.some((k: any) => /belongs to another account/.test(k.title.en)), JSON.stringify(t2.ticket.diagnosis.cases));
+      assert.ok(
+        t2.ticket.diagnosis.cases.some((k: any) => /belongs to another account/.test(k.title.en)),
+        JSON.stringify(t2.ticket.diagnosis.cases),
+      );
     });
   });
 
   describe(`billing doctor limits on ${dialect}`, () => {
     // Each person comes from an address of their own (X-Forwarded-For from loopback is trusted here).
     let t: TestTally;
-    before(async () => { t = await startRedeemTally(dialect); });
-    after(async () => { await t?.close(); });
+    before(async () => {
+      t = await startRedeemTally(dialect);
+    });
+    after(async () => {
+      await t?.close();
+    });
     const run = (p: Person, q = '') => p.f(`/api/support/diagnose${q}`);
 
     test('the doctor is rate-limited per user: past the limit it answers 429 rate_limited with retry-after; staff are not limited', async () => {

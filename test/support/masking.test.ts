@@ -19,10 +19,15 @@ for (const dialect of testDialects()) {
       const staff = await seedUser(t, { email: 'sam.support@tally.test', role: 'support' });
       const asSupport = await signIn(t, staff.email, staff.password);
       const list = (await (await asSupport('/api/admin/users?q=alice')).json()) as { data: Array<{ email: string }> };
-      assert.deepEqual(list.data.map((u) => u.email), ['a***r@example.com']);
+      assert.deepEqual(
+        list.data.map((u) => u.email),
+        ['a***r@example.com'],
+      );
       const one = (await (await asSupport(`/api/admin/users/${customer.user.id}`)).json()) as { email: string };
       assert.equal(one.email, 'a***r@example.com');
-      const asAdmin = (await (await fetch(`${t.url}/api/admin/users/${customer.user.id}`, { headers: { 'x-admin-token': ADMIN_TOKEN } })).json()) as { email: string };
+      const asAdmin = (await (await fetch(`${t.url}/api/admin/users/${customer.user.id}`, { headers: { 'x-admin-token': ADMIN_TOKEN } })).json()) as {
+        email: string;
+      };
       assert.equal(asAdmin.email, 'alice.customer@example.com');
     });
   });

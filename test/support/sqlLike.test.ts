@@ -16,7 +16,9 @@ for (const dialect of testDialects()) {
       h = await createTestDb(dialect);
       for (const [i, nickname] of NICKS.entries()) await createUser(h.db, { email: `like${i}@test.io`, password: 'correct horse battery', nickname });
     });
-    after(async () => { await h?.cleanup(); });
+    after(async () => {
+      await h?.cleanup();
+    });
 
     const nicks = async (where: ReturnType<typeof likeContains>) =>
       (await h.db.selectFrom('users').select('nickname').where(where).execute()).map((r) => r.nickname).sort();

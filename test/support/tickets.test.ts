@@ -9,22 +9,39 @@ import { startPayWorld, customer, json, admin, type PayWorld } from '../payments
 for (const dialect of testDialects()) {
   describe(`support tickets, audit and help on ${dialect}`, () => {
     let w: PayWorld;
-    before(async () => { w = await startPayWorld(dialect); });
+    before(async () => {
+      w = await startPayWorld(dialect);
+    });
     after(async () => {
       try {
         const r = await verifyLedger(w.t.ctx.db, { graceMs: 60_000 });
         assert.ok(r.ok);
-      } finally { await w?.close(); }
+      } finally {
+        await w?.close();
+      }
     });
 
     test('a ticket is stored only after redaction; the user is told what was removed; the diagnosis is attached', async () => {
       const c = await customer(w.t);
-      const r = await json(await c.f('/api/tickets', { method: 'POST', body: JSON.stringify({
-        subject: 'paid but not credited', message: 'I paid with card 4111 1111 1111 1111, my 密码: hunter2, key sk-abcdefghijklmnopqrstuvwx1234',
-        amount: '10.00', payment_method: 'alipay', submitted_twice: false, reference: '…ab12', page_message: '支付成功',
-      }) } as any), 201);
+      const r = await json(
+        await c.f('/api/tickets', {
+          method: 'POST',
+          body: JSON.stringify({
+            subject: 'paid but not credited',
+            message: 'I paid with card 4111 1111 1111 1111, my 密码: hunter2, key sk-abcdefghijklmnopqrstuvwx1234',
+            amount: '10.00',
+            payment_method: 'alipay',
+            submitted_twice: false,
+            reference: '…ab12',
+            page_message: '支付成功',
+          }),
+        } as any),
+        201,
+      );
       assert.equal(r.ticket.status, 'open');
-      const stored = (await w.t.ctx.db.selectFrom('support_ticket_messages').select('body').where('ticket_id', '=', r.ticket.id).execute()).map((m) => m.body).join('\n');
+      const stored = (await w.t.ctx.db.selectFrom('support_ticket_messages').select('body').where('ticket_id', '=', r.ticket.id).execute())
+        .map((m) => m.body)
+        .join('\n');
       assert.ok(!stored.includes('4111 1111 1111 1111') && !stored.includes('hunter2') && !stored.includes('sk-abcdefghijklmnopqrstuvwx1234'), stored);
       assert.deepEqual(r.redactions.map((x: any) => x.kind).sort(), ['api_key', 'card_number', 'password']);
       assert.match(r.notice.en, /public channel/);
@@ -37,11 +54,25 @@ for (const dialect of testDialects()) {
       const { ticket } = await json(await c.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 's', message: 'm' }) } as any), 201);
       const reply = await json(await admin(w.t, 'POST', `/api/admin/tickets/${ticket.id}/messages`, { message: 'which order?' }), 201);
       assert.equal(reply.ticket.status, 'waiting_on_user');
-      const back = await json(await c.f(`/api/tickets/${ticket.id}/messages`, { method: 'POST', body: JSON.stringify({ message: 'the 10.00 one' }) } as any), 201);
+      const back = await json(
+        await c.f(`/api/tickets/${ticket.id}/messages`, { method: 'POST', body: JSON.stringify({ message: 'the 10.00 one' }) } as any),
+        201,
+      );
       assert.equal(back.ticket.status, 'waiting_on_support');
-      const handoff = await admin(w.t, 'PUT', `/api/admin/tickets/${ticket.id}/handoff`, { owner: 'alice', environment: 'prod', capability: 'payments', last_known_good: 'order credited 09:00', observed_symptom: 'no credit', evidence_collected: 'order timeline', next_review_at: '2030-01-01T00:00:00Z' });
+      const handoff = await admin(w.t, 'PUT', `/api/admin/tickets/${ticket.id}/handoff`, {
+        owner: 'alice',
+        environment: 'prod',
+        capability: 'payments',
+        last_known_good: 'order credited 09:00',
+        observed_symptom: 'no credit',
+        evidence_collected: 'order timeline',
+        next_review_at: '2030-01-01T00:00:00Z',
+      });
       assert.equal((await json(handoff)).handoff.owner, 'alice');
-      assert.equal((await json(await admin(w.t, 'POST', `/api/admin/tickets/${ticket.id}/status`, { status: 'resolved', reason: 'credited' }))).status, 'resolved');
+      assert.equal(
+        (await json(await admin(w.t, 'POST', `/api/admin/tickets/${ticket.id}/status`, { status: 'resolved', reason: 'credited' }))).status,
+        'resolved',
+      );
       assert.equal((await json(await admin(w.t, 'POST', `/api/admin/tickets/${ticket.id}/status`, { status: 'closed' }))).status, 'closed');
       assert.equal((await admin(w.t, 'POST', `/api/admin/tickets/${ticket.id}/status`, { status: 'open' })).status, 409);
       const audit = await listAudit(w.t.ctx.db, { target: ticket.id, action: 'ticket.' });
@@ -55,7 +86,7 @@ for (const dialect of testDialects()) {
       assert.equal(filtered.data.length, 2);
     });
 
-    test('a user cannot see or write to another user\'s tickets', async () => {
+    test("a user cannot see or write to another user's tickets", async () => {
       const a = await customer(w.t);
       const b = await customer(w.t);
       const { ticket } = await json(await a.f('/api/tickets', { method: 'POST', body: JSON.stringify({ subject: 's', message: 'm' }) } as any), 201);
@@ -65,15 +96,23 @@ for (const dialect of testDialects()) {
       assert.equal((await b.f('/api/admin/tickets')).status, 403);
     });
 
-    test('support can\'t reveal; an admin reveals with a reason, audited once', async () => {
+    test("support can't reveal; an admin reveals with a reason, audited once", async () => {
       const target = await customer(w.t);
       const s = await seedUser(w.t, { role: 'support' });
       const sf = await signIn(w.t, s.email, s.password);
-      assert.equal((await sf(`/api/admin/users/${target.userId}/reveal`, { method: 'POST', body: JSON.stringify({ field: 'email', reason: 'verify identity' }) })).status, 403);
+      assert.equal(
+        (await sf(`/api/admin/users/${target.userId}/reveal`, { method: 'POST', body: JSON.stringify({ field: 'email', reason: 'verify identity' }) })).status,
+        403,
+      );
       assert.equal((await listAudit(w.t.ctx.db, { target: target.userId, action: 'user.reveal' })).length, 0);
       const a = await seedUser(w.t, { role: 'admin' });
       const af = await signIn(w.t, a.email, a.password);
-      const r = await json(await af(`/api/admin/users/${target.userId}/reveal`, { method: 'POST', body: JSON.stringify({ field: 'email', reason: 'verify identity for ticket' }) }));
+      const r = await json(
+        await af(`/api/admin/users/${target.userId}/reveal`, {
+          method: 'POST',
+          body: JSON.stringify({ field: 'email', reason: 'verify identity for ticket' }),
+        }),
+      );
       assert.equal(r.value, target.email);
       const audit = await listAudit(w.t.ctx.db, { target: target.userId, action: 'user.reveal' });
       assert.equal(audit.length, 1);
@@ -86,7 +125,8 @@ for (const dialect of testDialects()) {
     test('help center: pages in Chinese and English, index.json and llms.txt', async () => {
       const idx = await json(await fetch(`${w.t.url}/help/index.json`));
       const slugs = idx.pages.map((p: any) => p.slug);
-      for (const s of ['payment-order-refund-redeem', 'model-not-found', 'insufficient-balance-402', 'base-url-setup', 'charged-for-failed-request']) assert.ok(slugs.includes(s), s);
+      for (const s of ['payment-order-refund-redeem', 'model-not-found', 'insufficient-balance-402', 'base-url-setup', 'charged-for-failed-request'])
+        assert.ok(slugs.includes(s), s);
       const page = await fetch(`${w.t.url}/help/insufficient-balance-402`);
       assert.equal(page.status, 200);
       const html = await page.text();

@@ -18,8 +18,14 @@ test('the limit is exact: MAX_JSON_DEPTH levels pass, one more is refused', () =
   assert.equal(jsonNestsDeeperThan(nest(MAX_JSON_DEPTH)), false);
   assert.equal(jsonNestsDeeperThan(nest(MAX_JSON_DEPTH + 1)), true);
   assert.equal(jsonNestsDeeperThan(`{"a":${'{"b":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}}`), true);
-  assert.throws(() => parseJsonBody(nest(10_000)), (e: any) => e.code === 'json_too_deep' && e.status === 400);
-  assert.throws(() => parseJsonBody('{"a":'), (e: any) => e.code === 'invalid_json' && e.status === 400);
+  assert.throws(
+    () => parseJsonBody(nest(10_000)),
+    (e: any) => e.code === 'json_too_deep' && e.status === 400,
+  );
+  assert.throws(
+    () => parseJsonBody('{"a":'),
+    (e: any) => e.code === 'invalid_json' && e.status === 400,
+  );
 });
 
 test('brackets inside strings, escaped quotes and backslashes are not nesting', () => {

@@ -58,14 +58,45 @@ describe('parsing amounts typed by people (parseMoney)', () => {
   });
 
   test('strings that are not plain decimals are refused with the offending text quoted', () => {
-    for (const s of ['NaN', 'nan', 'Infinity', '-Infinity', 'abc', 'ten', '1e3', '1E-2', '0x10', '+5', '.5', '5.', '1.2.3', '1,000.00', '1 000', '$10', '10 USD', '--1', '-', '', '١٢', '１０']) {
-      refuses(s, s.trim() ? new RegExp(`"${s.trim().replace(/[.*+?^${}()|[\]\\$]/g, '\\$&')}" is not a decimal number; write it like "10\\.00"`) : /is not a decimal number/);
+    for (const s of [
+      'NaN',
+      'nan',
+      'Infinity',
+      '-Infinity',
+      'abc',
+      'ten',
+      '1e3',
+      '1E-2',
+      '0x10',
+      '+5',
+      '.5',
+      '5.',
+      '1.2.3',
+      '1,000.00',
+      '1 000',
+      '$10',
+      '10 USD',
+      '--1',
+      '-',
+      '',
+      '١٢',
+      '１０',
+    ]) {
+      refuses(
+        s,
+        s.trim()
+          ? new RegExp(`"${s.trim().replace(/[.*+?^${}()|[\]\\$]/g, '\\$&')}" is not a decimal number; write it like "10\\.00"`)
+          : /is not a decimal number/,
+      );
     }
   });
 
   test('an echoed bad value is cut short, so a pasted essay does not flood the error', () => {
     const junk = 'x'.repeat(5_000);
-    assert.throws(() => parseMoney(junk), (e: TallyError) => e.message.length < 200);
+    assert.throws(
+      () => parseMoney(junk),
+      (e: TallyError) => e.message.length < 200,
+    );
   });
 
   test('more than 6 decimal places is refused: the smallest unit is 0.000001', () => {

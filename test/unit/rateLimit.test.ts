@@ -9,7 +9,9 @@ import { MemoryRateLimiter, RedisRateLimiter, addressKey, type RateLimiter } fro
 // and windows that end.
 const redisUrl = process.env.TALLY_TEST_REDIS_URL;
 const redis = redisUrl ? new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
-after(async () => { await redis?.quit(); });
+after(async () => {
+  await redis?.quit();
+});
 
 const kinds: Array<[string, () => RateLimiter]> = [['memory', () => new MemoryRateLimiter()]];
 if (redis) kinds.push(['redis', () => new RedisRateLimiter(redis, `tally:test:rl:${randomBytes(6).toString('hex')}:`)]);

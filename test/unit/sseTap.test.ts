@@ -9,11 +9,16 @@ import { SseUsageTap } from '../../src/gateway/sse.ts';
 
 const usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 };
 const ev = (obj: unknown, nl = '\n') => `data: ${JSON.stringify(obj)}${nl}${nl}`;
-const delta = (content: string, nl = '\n') => ev({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: null }], usage: null }, nl);
+const delta = (content: string, nl = '\n') =>
+  ev({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: null }], usage: null }, nl);
 const usageEvent = (nl = '\n') => ev({ id: 'c1', object: 'chat.completion.chunk', choices: [], usage }, nl);
 
 function stream(nl = '\n') {
-  const head = delta('Hé, ', nl) + delta('世界 ', nl) + delta('🙂 done', nl) + ev({ id: 'c1', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: null }, nl);
+  const head =
+    delta('Hé, ', nl) +
+    delta('世界 ', nl) +
+    delta('🙂 done', nl) +
+    ev({ id: 'c1', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: null }, nl);
   const u = usageEvent(nl);
   const done = `data: [DONE]${nl}${nl}`;
   return { all: head + u + done, withoutUsage: head + done };
@@ -64,7 +69,11 @@ describe('SSE usage tap', () => {
 
     test(`${label}: one chunk per byte still works, and multi-byte characters split across chunks are counted right`, () => {
       const tap = new SseUsageTap(true);
-      const got = feed(tap, bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1));
+      const got = feed(
+        tap,
+        bytes,
+        Array.from({ length: bytes.length - 1 }, (_, i) => i + 1),
+      );
       assert.equal(got.toString('utf8'), withoutUsage);
       assert.equal(tap.producedText(), 'Hé, 世界 🙂 done');
     });

@@ -76,7 +76,12 @@ describe('bounded token counting', () => {
 
 describe('the prompt estimate', () => {
   test('the bound is count + 10% under the byte ceiling, and the floor is below both', async () => {
-    const body = { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: english }] };
+    const body = {
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: english },
+      ],
+    };
     const p = collectPrompt(body);
     const e = await estimatePrompt(p);
     assert.ok(e.count !== null);
@@ -88,7 +93,10 @@ describe('the prompt estimate', () => {
         const est = estimatePrompt(q);
         assert.ok(!(est instanceof Promise));
         assert.ok(est.count !== null && promptFloor(q) <= est.count && est.count <= est.bound && est.bound <= promptCeiling(q));
-        assert.equal(q.bytes, q.pieces.reduce((n, x) => n + utf8Bytes(x) + 1, 0));
+        assert.equal(
+          q.bytes,
+          q.pieces.reduce((n, x) => n + utf8Bytes(x) + 1, 0),
+        );
       }),
       { numRuns: 200 },
     );
@@ -101,7 +109,18 @@ describe('the prompt estimate', () => {
   });
 
   test('content parts Tally does not know are counted by their JSON text, images by a fixed figure', () => {
-    const p = collectPrompt({ messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'https://x/y.png' } }, { type: 'file', file: { file_data: 'QUJD' } }] }] });
+    const p = collectPrompt({
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'hi' },
+            { type: 'image_url', image_url: { url: 'https://x/y.png' } },
+            { type: 'file', file: { file_data: 'QUJD' } },
+          ],
+        },
+      ],
+    });
     assert.match(p.pieces.join(''), /file_data/);
     assert.equal(p.fixed, 3 + 4 + 1_105);
   });
@@ -123,8 +142,17 @@ describe('reading an upstream body Tally did not expect', () => {
     assert.deepEqual(readWholeBody(Buffer.from(sse)), { usage: null, output: 'Hello', shape: 'sse' });
     const sseUsage = sse + `data: ${JSON.stringify({ choices: [], usage: u })}\n\n`;
     assert.equal(readWholeBody(Buffer.from(sseUsage)).usage?.completionTokens, 4);
-    assert.deepEqual(readWholeBody(Buffer.from('<html>502 Bad Gateway</html>')), { usage: null, output: '<html>502 Bad Gateway</html>', shape: 'unrecognised' });
+    assert.deepEqual(readWholeBody(Buffer.from('<html>502 Bad Gateway</html>')), {
+      usage: null,
+      output: '<html>502 Bad Gateway</html>',
+      shape: 'unrecognised',
+    });
     assert.equal(readWholeBody(Buffer.from('"just a string"')).output, '"just a string"');
-    assert.equal(readWholeBody(Buffer.from(JSON.stringify({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 'x' } } }))).usage?.cachedTokens, 0);
+    assert.equal(
+      readWholeBody(
+        Buffer.from(JSON.stringify({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 'x' } } })),
+      ).usage?.cachedTokens,
+      0,
+    );
   });
 });

@@ -22,9 +22,20 @@ import { AdminApprovals } from './pages/admin/Approvals.tsx';
 import { Help } from './pages/Help.tsx';
 import { FEATURES } from './features.ts';
 
-export interface PageProps { me: Me; refreshMe(): void; params: Record<string, string>; search: string }
+export interface PageProps {
+  me: Me;
+  refreshMe(): void;
+  params: Record<string, string>;
+  search: string;
+}
 
-interface Route { path: string; nav?: MessageKey; staff?: boolean; page(p: PageProps): ReactNode; enabled?: boolean }
+interface Route {
+  path: string;
+  nav?: MessageKey;
+  staff?: boolean;
+  page(p: PageProps): ReactNode;
+  enabled?: boolean;
+}
 
 const ALL_ROUTES: Route[] = [
   { path: '/', nav: 'nav.dashboard', page: (p) => <Dashboard {...p} /> },
@@ -64,10 +75,17 @@ export function App() {
   const [sandbox, setSandbox] = useState<boolean | undefined>(undefined);
   useEffect(() => {
     refreshMe();
-    api<{ enabled: boolean }>('/api/payments/sandbox/status', { quiet401: true }).then((s) => setSandbox(s.enabled === true), () => setSandbox(false));
+    api<{ enabled: boolean }>('/api/payments/sandbox/status', { quiet401: true }).then(
+      (s) => setSandbox(s.enabled === true),
+      () => setSandbox(false),
+    );
     return onUnauthorized(() => setMe(null));
   }, []);
-  const sandboxBanner = sandbox && <div className="sandbox-banner" role="note" data-testid="sandbox-banner">{t('sandbox.banner')}</div>;
+  const sandboxBanner = sandbox && (
+    <div className="sandbox-banner" role="note" data-testid="sandbox-banner">
+      {t('sandbox.banner')}
+    </div>
+  );
   useEffect(() => setMenuOpen(false), [path]);
   // Move focus to the new page's heading so screen readers announce the navigation.
   useEffect(() => {
@@ -77,7 +95,14 @@ export function App() {
   const langSwitch = (
     <div className="lang" role="group" aria-label={t('lang.label')}>
       {(['zh', 'en'] as Lang[]).map((l) => (
-        <button key={l} type="button" className={l === lang ? 'on' : ''} aria-pressed={l === lang} lang={l === 'zh' ? 'zh-CN' : 'en'} onClick={() => setLang(l)}>
+        <button
+          key={l}
+          type="button"
+          className={l === lang ? 'on' : ''}
+          aria-pressed={l === lang}
+          lang={l === 'zh' ? 'zh-CN' : 'en'}
+          onClick={() => setLang(l)}
+        >
           {l === 'zh' ? '中文' : 'English'}
         </button>
       ))}
@@ -85,9 +110,20 @@ export function App() {
   );
 
   if (me === undefined || sandbox === undefined) {
-    return <div className="boot" aria-busy="true"><Skeleton width="12rem" height="2rem" /><span className="sr-only">{t('common.loading')}</span></div>;
+    return (
+      <div className="boot" aria-busy="true">
+        <Skeleton width="12rem" height="2rem" />
+        <span className="sr-only">{t('common.loading')}</span>
+      </div>
+    );
   }
-  if (me === null) return <>{sandboxBanner}<SignIn langSwitch={langSwitch} onSignedIn={refreshMe} /></>;
+  if (me === null)
+    return (
+      <>
+        {sandboxBanner}
+        <SignIn langSwitch={langSwitch} onSignedIn={refreshMe} />
+      </>
+    );
 
   const staff = me.role === 'admin' || me.role === 'support';
   let content: ReactNode = <Notice kind="warn">{t('common.pageNotFound')}</Notice>;
@@ -101,22 +137,30 @@ export function App() {
     const active = r.path === '/' ? path === '/' : path === r.path || path.startsWith(r.path + '/');
     return (
       <li key={r.path}>
-        <Link to={r.path} className={active ? 'active' : undefined} aria-current={active ? 'page' : undefined}>{t(r.nav!)}</Link>
+        <Link to={r.path} className={active ? 'active' : undefined} aria-current={active ? 'page' : undefined}>
+          {t(r.nav!)}
+        </Link>
       </li>
     );
   };
 
   return (
     <>
-      <a href="#main" className="skip">{t('app.skip')}</a>
+      <a href="#main" className="skip">
+        {t('app.skip')}
+      </a>
       <header className="topbar">
         <button type="button" className="menu-button" aria-expanded={menuOpen} aria-controls="sidenav" onClick={() => setMenuOpen(!menuOpen)}>
           <span aria-hidden="true">☰</span> <span className="sr-only">{t('nav.menu')}</span>
         </button>
-        <Link to="/" className="brand">Tally</Link>
+        <Link to="/" className="brand">
+          Tally
+        </Link>
         <div className="spacer" />
         {langSwitch}
-        <span className="who" title={me.email}>{me.email}</span>
+        <span className="who" title={me.email}>
+          {me.email}
+        </span>
         <button
           type="button"
           className="secondary small"
@@ -139,7 +183,10 @@ export function App() {
             </>
           )}
         </nav>
-        <main id="main">{sandboxBanner}{content}</main>
+        <main id="main">
+          {sandboxBanner}
+          {content}
+        </main>
       </div>
     </>
   );

@@ -1,7 +1,12 @@
 // The console talks to the account and admin APIs with the session cookie
 // (same origin). Errors keep the server's stable code so pages can translate them.
 export class ApiError extends Error {
-  constructor(public status: number, public code: string, message: string, public details?: unknown) {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+    public details?: unknown,
+  ) {
     super(message);
   }
 }
@@ -41,16 +46,59 @@ export const qs = (params: Record<string, string | number | undefined | null>) =
 };
 
 export interface Me {
-  id: string; email: string; nickname: string | null; role: 'user' | 'support' | 'admin'; group: string | null;
-  currency: string; balance: string; pending: string; available: string;
+  id: string;
+  email: string;
+  nickname: string | null;
+  role: 'user' | 'support' | 'admin';
+  group: string | null;
+  currency: string;
+  balance: string;
+  pending: string;
+  available: string;
 }
 export interface UsageRow {
-  id: string; created_at: string; endpoint: string; model: string | null; key: string | null; key_id: string | null; stream: boolean; status: number;
-  error_code: string | null; error_message: string | null; prompt_tokens: number; completion_tokens: number; cached_tokens: number;
-  cost: string; charged: boolean; charged_amount: string; uncollected: string; charge_reason: string | null; transfer_id: string | null; latency_ms: number | null;
+  id: string;
+  created_at: string;
+  endpoint: string;
+  model: string | null;
+  key: string | null;
+  key_id: string | null;
+  stream: boolean;
+  status: number;
+  error_code: string | null;
+  error_message: string | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cached_tokens: number;
+  cost: string;
+  charged: boolean;
+  charged_amount: string;
+  uncollected: string;
+  charge_reason: string | null;
+  transfer_id: string | null;
+  latency_ms: number | null;
 }
 export interface KeyRow {
-  id: string; name: string | null; display: string; label: string; status: string; expires_at: string | null; limit: string | null; spent: string;
-  models: string[] | null; ip_allowlist: string[] | null; created_at: string; last_used_at: string | null; key?: string;
+  id: string;
+  name: string | null;
+  display: string;
+  label: string;
+  status: string;
+  expires_at: string | null;
+  limit: string | null;
+  spent: string;
+  models: string[] | null;
+  ip_allowlist: string[] | null;
+  created_at: string;
+  last_used_at: string | null;
+  key?: string;
 }
-export interface StatementLine { id: string; kind: string; amount: string; balance_after: string; reference: string | null; reason: string | null; created_at: string }
+export interface StatementLine {
+  id: string;
+  kind: string;
+  amount: string;
+  balance_after: string;
+  reference: string | null;
+  reason: string | null;
+  created_at: string;
+}

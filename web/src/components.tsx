@@ -3,7 +3,18 @@ import { useI18n } from './i18n.tsx';
 import { navigate, BASE } from './router.ts';
 
 /** An in-console link: a real <a href> (open in new tab works), navigated without a reload. */
-export function Link({ to, children, className, ...rest }: { to: string; children: ReactNode; className?: string; 'aria-current'?: 'page' | undefined; 'aria-label'?: string }) {
+export function Link({
+  to,
+  children,
+  className,
+  ...rest
+}: {
+  to: string;
+  children: ReactNode;
+  className?: string;
+  'aria-current'?: 'page' | undefined;
+  'aria-label'?: string;
+}) {
   return (
     <a
       href={BASE + to}
@@ -21,7 +32,9 @@ export function Link({ to, children, className, ...rest }: { to: string; childre
 }
 
 /** A grey block the size of what will load, so nothing moves when it arrives. */
-export const Skeleton = ({ width = '100%', height = '1em' }: { width?: string; height?: string }) => <span className="skeleton" style={{ width, height }} aria-hidden="true" />;
+export const Skeleton = ({ width = '100%', height = '1em' }: { width?: string; height?: string }) => (
+  <span className="skeleton" style={{ width, height }} aria-hidden="true" />
+);
 
 export function Notice({ kind = 'info', children }: { kind?: 'info' | 'warn' | 'error' | 'ok'; children: ReactNode }) {
   return (
@@ -73,8 +86,24 @@ export function Dialog({ open, title, onClose, children }: { open: boolean; titl
   );
 }
 
-export function Confirm({ open, title, message, onConfirm, onCancel, busy, children, confirmLabel }: {
-  open: boolean; title: string; message: string; onConfirm(): void; onCancel(): void; busy?: boolean; children?: ReactNode; confirmLabel?: string;
+export function Confirm({
+  open,
+  title,
+  message,
+  onConfirm,
+  onCancel,
+  busy,
+  children,
+  confirmLabel,
+}: {
+  open: boolean;
+  title: string;
+  message: string;
+  onConfirm(): void;
+  onCancel(): void;
+  busy?: boolean;
+  children?: ReactNode;
+  confirmLabel?: string;
 }) {
   const { t } = useI18n();
   return (
@@ -82,8 +111,12 @@ export function Confirm({ open, title, message, onConfirm, onCancel, busy, child
       <p>{message}</p>
       {children}
       <div className="row end">
-        <button type="button" className="secondary" onClick={onCancel}>{t('common.cancel')}</button>
-        <button type="button" className="danger" onClick={onConfirm} disabled={busy}>{confirmLabel ?? t('common.confirm')}</button>
+        <button type="button" className="secondary" onClick={onCancel}>
+          {t('common.cancel')}
+        </button>
+        <button type="button" className="danger" onClick={onConfirm} disabled={busy}>
+          {confirmLabel ?? t('common.confirm')}
+        </button>
       </div>
     </Dialog>
   );
@@ -117,10 +150,24 @@ export function CopyButton({ text }: { text: string }) {
  * A table that keeps its size while loading: `rows` placeholder lines until
  * data arrives. On a phone each row becomes a card (labels from data-label).
  */
-export function Table<R>({ caption, columns, rows, loading, placeholderRows = 5, rowKey, onRowClick, rowLabel }: {
+export function Table<R>({
+  caption,
+  columns,
+  rows,
+  loading,
+  placeholderRows = 5,
+  rowKey,
+  onRowClick,
+  rowLabel,
+}: {
   caption: string;
   columns: { key: string; label: string; render(r: R): ReactNode; numeric?: boolean; width?: string }[];
-  rows: R[] | null; loading?: boolean; placeholderRows?: number; rowKey(r: R): string; onRowClick?(r: R): void; rowLabel?(r: R): string;
+  rows: R[] | null;
+  loading?: boolean;
+  placeholderRows?: number;
+  rowKey(r: R): string;
+  onRowClick?(r: R): void;
+  rowLabel?(r: R): string;
 }) {
   const { t } = useI18n();
   return (
@@ -128,49 +175,105 @@ export function Table<R>({ caption, columns, rows, loading, placeholderRows = 5,
       <table className={onRowClick ? 'clickable' : undefined}>
         <caption className="sr-only">{caption}</caption>
         <thead>
-          <tr>{columns.map((c) => <th key={c.key} scope="col" className={c.numeric ? 'num' : undefined} style={c.width ? { width: c.width } : undefined}>{c.label}</th>)}</tr>
+          <tr>
+            {columns.map((c) => (
+              <th key={c.key} scope="col" className={c.numeric ? 'num' : undefined} style={c.width ? { width: c.width } : undefined}>
+                {c.label}
+              </th>
+            ))}
+          </tr>
         </thead>
         <tbody aria-busy={loading || rows === null}>
-          {rows === null
-            ? Array.from({ length: placeholderRows }, (_, i) => (
-                <tr key={i} className="placeholder">{columns.map((c) => <td key={c.key} data-label={c.label}><Skeleton width="70%" /></td>)}</tr>
-              ))
-            : rows.length === 0
-              ? <tr><td colSpan={columns.length} className="empty">{t('common.none')}</td></tr>
-              : rows.map((r) => (
-                  <tr
-                    key={rowKey(r)}
-                    onClick={onRowClick ? () => onRowClick(r) : undefined}
-                    onKeyDown={onRowClick ? (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); onRowClick(r); } } : undefined}
-                    tabIndex={onRowClick ? 0 : undefined}
-                    aria-label={rowLabel?.(r)}
-                  >
-                    {columns.map((c) => <td key={c.key} data-label={c.label} className={c.numeric ? 'num' : undefined}>{c.render(r)}</td>)}
-                  </tr>
+          {rows === null ? (
+            Array.from({ length: placeholderRows }, (_, i) => (
+              <tr key={i} className="placeholder">
+                {columns.map((c) => (
+                  <td key={c.key} data-label={c.label}>
+                    <Skeleton width="70%" />
+                  </td>
                 ))}
+              </tr>
+            ))
+          ) : rows.length === 0 ? (
+            <tr>
+              <td colSpan={columns.length} className="empty">
+                {t('common.none')}
+              </td>
+            </tr>
+          ) : (
+            rows.map((r) => (
+              <tr
+                key={rowKey(r)}
+                onClick={onRowClick ? () => onRowClick(r) : undefined}
+                onKeyDown={
+                  onRowClick
+                    ? (e) => {
+                        if (e.key === 'Enter' || e.key === ' ') {
+                          e.preventDefault();
+                          onRowClick(r);
+                        }
+                      }
+                    : undefined
+                }
+                tabIndex={onRowClick ? 0 : undefined}
+                aria-label={rowLabel?.(r)}
+              >
+                {columns.map((c) => (
+                  <td key={c.key} data-label={c.label} className={c.numeric ? 'num' : undefined}>
+                    {c.render(r)}
+                  </td>
+                ))}
+              </tr>
+            ))
+          )}
         </tbody>
       </table>
     </div>
   );
 }
 
-export const Badge = ({ tone, children }: { tone: 'ok' | 'warn' | 'bad' | 'muted'; children: ReactNode }) => <span className={`badge badge-${tone}`}>{children}</span>;
+export const Badge = ({ tone, children }: { tone: 'ok' | 'warn' | 'bad' | 'muted'; children: ReactNode }) => (
+  <span className={`badge badge-${tone}`}>{children}</span>
+);
 
-export const splitList = (s: string) => s.split(/[,\s]+/).map((x) => x.trim()).filter(Boolean);
+export const splitList = (s: string) =>
+  s
+    .split(/[,\s]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 /**
  * A staff action behind a confirmation that asks for the reason (written to
  * the audit log). `onSubmit` gets the trimmed reason; its error stays in the dialog.
  */
-export function ReasonDialog({ open, title, message, onCancel, onSubmit, children, confirmLabel, minLength = 1 }: {
-  open: boolean; title: string; message: string; onCancel(): void; onSubmit(reason: string): Promise<void>; children?: ReactNode; confirmLabel?: string; minLength?: number;
+export function ReasonDialog({
+  open,
+  title,
+  message,
+  onCancel,
+  onSubmit,
+  children,
+  confirmLabel,
+  minLength = 1,
+}: {
+  open: boolean;
+  title: string;
+  message: string;
+  onCancel(): void;
+  onSubmit(reason: string): Promise<void>;
+  children?: ReactNode;
+  confirmLabel?: string;
+  minLength?: number;
 }) {
   const { t } = useI18n();
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    if (open) { setReason(''); setError(null); }
+    if (open) {
+      setReason('');
+      setError(null);
+    }
   }, [open]);
   return (
     <Confirm
@@ -197,7 +300,9 @@ export function ReasonDialog({ open, title, message, onCancel, onSubmit, childre
       }}
     >
       {children}
-      <Field label={t('admin.reason')}>{(id) => <textarea id={id} name="reason" required maxLength={500} rows={3} value={reason} onChange={(e) => setReason(e.target.value)} />}</Field>
+      <Field label={t('admin.reason')}>
+        {(id) => <textarea id={id} name="reason" required maxLength={500} rows={3} value={reason} onChange={(e) => setReason(e.target.value)} />}
+      </Field>
       {error && <Notice kind="error">{error}</Notice>}
     </Confirm>
   );
@@ -212,11 +317,29 @@ export const maskEmail = (email: string) => {
 export const shownEmail = (email: string, role: string) => (role === 'admin' ? email : maskEmail(email));
 
 /** Segmented buttons (aria-pressed) for a small set of views. */
-export function Segmented<V extends string>({ label, value, options, onChange }: { label: string; value: V; options: { value: V; label: string }[]; onChange(v: V): void }) {
+export function Segmented<V extends string>({
+  label,
+  value,
+  options,
+  onChange,
+}: {
+  label: string;
+  value: V;
+  options: { value: V; label: string }[];
+  onChange(v: V): void;
+}) {
   return (
     <div className="segmented" role="group" aria-label={label}>
       {options.map((o) => (
-        <button key={o.value} type="button" className={o.value === value ? 'on' : 'secondary'} aria-pressed={o.value === value} onClick={() => onChange(o.value)}>{o.label}</button>
+        <button
+          key={o.value}
+          type="button"
+          className={o.value === value ? 'on' : 'secondary'}
+          aria-pressed={o.value === value}
+          onClick={() => onChange(o.value)}
+        >
+          {o.label}
+        </button>
       ))}
     </div>
   );

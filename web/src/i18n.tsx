@@ -173,7 +173,8 @@ const en = {
   'help.cause': 'Cause',
   'help.next': 'Next step',
   'help.ticket': 'Still stuck? Open a ticket',
-  'help.redactionWarning': 'Do not paste full codes, card numbers, keys or passwords. Tally removes them before saving (keeping the last 4 characters) — but anything pasted elsewhere can be used by whoever sees it.',
+  'help.redactionWarning':
+    'Do not paste full codes, card numbers, keys or passwords. Tally removes them before saving (keeping the last 4 characters) — but anything pasted elsewhere can be used by whoever sees it.',
   'help.subject': 'Subject',
   'help.message': 'Message',
   'help.openTicket': 'Open ticket',
@@ -231,7 +232,8 @@ const en = {
   'err.approval_already_decided': 'This request has already been decided.',
   'err.approval_expired': 'This request expired before anyone decided it; ask for it again if it is still right.',
   'err.rate_limited': 'Too many attempts; try again later.',
-  'err.invalid_reference': 'The reference is the order id (or at least its last 4 characters) or the last 4 characters of a redeem code: letters and digits only. Never enter a full redeem code.',
+  'err.invalid_reference':
+    'The reference is the order id (or at least its last 4 characters) or the last 4 characters of a redeem code: letters and digits only. Never enter a full redeem code.',
   'err.invalid_key_hint': 'Enter the last 4 characters of the API key (letters and digits).',
   'nav.adminOrders': 'Order queues',
   'nav.tickets': 'Tickets',
@@ -300,7 +302,8 @@ const en = {
   'admin.orders.action.fail': 'Mark failed',
   'admin.orders.confirm.check': 'Ask the provider about order {id} now and apply its answer (credits at most once)?',
   'admin.orders.confirm.reconcile': 'Reconcile order {id} with its provider and apply the answer (credits at most once)?',
-  'admin.orders.confirm.credit': 'Credit order {id} by hand? Give the provider’s trade reference you checked; the credit goes through the same exactly-once path.',
+  'admin.orders.confirm.credit':
+    'Credit order {id} by hand? Give the provider’s trade reference you checked; the credit goes through the same exactly-once path.',
   'admin.orders.confirm.refund': 'Refund order {id} to the original payment method? The matching credit is taken back from the wallet.',
   'admin.orders.confirm.compensate': 'Give the user a goodwill credit for order {id}? It is booked as compensation and shown on their statement.',
   'admin.orders.confirm.fail': 'Mark order {id} failed? A later confirmed payment still credits it.',
@@ -749,7 +752,12 @@ function initialLang(): Lang {
 }
 
 export type T = (key: MessageKey, vars?: Record<string, string | number>) => string;
-interface I18n { lang: Lang; setLang(l: Lang): void; t: T; fmtTime(iso: string | null): string }
+interface I18n {
+  lang: Lang;
+  setLang(l: Lang): void;
+  t: T;
+  fmtTime(iso: string | null): string;
+}
 const Ctx = createContext<I18n | null>(null);
 
 export function I18nProvider({ children }: { children: ReactNode }) {
@@ -766,7 +774,14 @@ export function I18nProvider({ children }: { children: ReactNode }) {
     if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
     return s;
   };
-  const dtf = new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const dtf = new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', {
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
   const fmtTime = (iso: string | null) => (iso ? dtf.format(new Date(iso)) : '—');
   return <Ctx.Provider value={{ lang, setLang, t, fmtTime }}>{children}</Ctx.Provider>;
 }

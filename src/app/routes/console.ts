@@ -13,15 +13,28 @@ import type { AppContext } from '../../context.ts';
 export const WEB_DIST = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml',
-  '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json', '.woff2': 'font/woff2', '.txt': 'text/plain; charset=utf-8', '.map': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+  '.map': 'application/json',
 };
 
 // The console needs nothing from other origins; its inline styles are set through the CSSOM (React), which CSP allows.
-const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const CSP =
+  "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 function securityHeaders(reply: FastifyReply) {
-  reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'same-origin').header('content-security-policy', CSP);
+  reply
+    .header('x-content-type-options', 'nosniff')
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'same-origin')
+    .header('content-security-policy', CSP);
 }
 
 async function fileIn(dir: string, rel: string): Promise<string | null> {
@@ -40,7 +53,12 @@ export function consoleRoutes(app: FastifyInstance, _ctx: AppContext, dist = WEB
     reply.header('cache-control', 'no-cache');
     const index = await fileIn(dist, 'index.html');
     if (!index) {
-      return reply.code(503).type('text/html; charset=utf-8').send('<!doctype html><title>Tally console</title><p>The console is not built. Run <code>node scripts/build-web.mjs</code> (or <code>npm start</code>, which builds it).</p>');
+      return reply
+        .code(503)
+        .type('text/html; charset=utf-8')
+        .send(
+          '<!doctype html><title>Tally console</title><p>The console is not built. Run <code>node scripts/build-web.mjs</code> (or <code>npm start</code>, which builds it).</p>',
+        );
     }
     return reply.type(TYPES['.html']).send(await readFile(index));
   };

@@ -4,7 +4,18 @@ import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput } from '../validate.ts';
 import { formatMoney } from '../../ledger/money.ts';
-import { createOrder, getOrder, listOrders, explainOrder, reconcileOrder, cancelOrder, payments, ORDER_STATUSES, type Order, type ReconcileItem } from '../../payments/index.ts';
+import {
+  createOrder,
+  getOrder,
+  listOrders,
+  explainOrder,
+  reconcileOrder,
+  cancelOrder,
+  payments,
+  ORDER_STATUSES,
+  type Order,
+  type ReconcileItem,
+} from '../../payments/index.ts';
 import { conflict, isTallyError } from '../../lib/errors.ts';
 
 const CreateBody = z.object({
@@ -14,7 +25,11 @@ const CreateBody = z.object({
   provider: z.string().max(20).optional(),
   method: z.string().max(20).optional(),
 });
-const ListQuery = z.object({ status: z.enum(ORDER_STATUSES as [string, ...string[]]).optional(), limit: z.coerce.number().int().min(1).max(200).optional(), before: z.string().max(64).optional() });
+const ListQuery = z.object({
+  status: z.enum(ORDER_STATUSES as [string, ...string[]]).optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+  before: z.string().max(64).optional(),
+});
 
 const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : null);
 
@@ -53,7 +68,14 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/orders', async (req, reply) => {
     const user = await requireUser(ctx, req);
     const body = parseInput(CreateBody, req.body);
-    const order = await createOrder(ctx, { userId: user.id, amount: body.amount, currency: body.currency, provider: body.provider, method: body.method, baseUrl: publicBaseUrl(ctx, req) });
+    const order = await createOrder(ctx, {
+      userId: user.id,
+      amount: body.amount,
+      currency: body.currency,
+      provider: body.provider,
+      method: body.method,
+      baseUrl: publicBaseUrl(ctx, req),
+    });
     reply.code(201);
     return orderView(order, ctx.now());
   });
@@ -76,7 +98,10 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
     const order = await getOrder(ctx.db, req.params.id, { userId: user.id });
     const r = await cancelOrder(ctx.db, { orderId: order.id, source: 'user', now: ctx.now() });
     if (!r.ok) {
-      throw conflict('order_not_cancelable', `the order is ${r.current}; only an order that is not paid yet can be canceled${r.current === 'credited' ? ' (it was paid and credited: ask support for a refund instead)' : ''}`);
+      throw conflict(
+        'order_not_cancelable',
+        `the order is ${r.current}; only an order that is not paid yet can be canceled${r.current === 'credited' ? ' (it was paid and credited: ask support for a refund instead)' : ''}`,
+      );
     }
     return orderView(await getOrder(ctx.db, order.id), ctx.now());
   });
@@ -114,4 +139,4 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 }
 
-const wantsHtml = (accept: string | undefined) => Boolean(accept && accept.includes('text/html'));
+const wantsHtml = (accept: string | undefined) => Boolean(accept?.includes('text/html'));

@@ -21,7 +21,9 @@ function badSignature(ctx: AppContext, req: FastifyRequest, provider: string, e:
 
 export function paymentCallbackRoutes(app: FastifyInstance, ctx: AppContext) {
   let stopWorker: () => void = () => undefined;
-  app.addHook('onReady', async () => { stopWorker = startReconcileWorker(ctx); });
+  app.addHook('onReady', async () => {
+    stopWorker = startReconcileWorker(ctx);
+  });
   app.addHook('onClose', async () => stopWorker());
 
   app.register(async (raw) => {

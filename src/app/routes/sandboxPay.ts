@@ -3,7 +3,13 @@ import type { AppContext } from '../../context.ts';
 import { invalid, notFound, isTallyError } from '../../lib/errors.ts';
 import { formatMoney } from '../../ledger/money.ts';
 import { payments, type Order } from '../../payments/index.ts';
-import { SandboxProvider, SANDBOX_OUTCOMES, SANDBOX_SIGNATURE_HEADER, sandboxOrderOfOwner, type SandboxOutcome } from '../../payments/providers/sandbox.ts';
+import {
+  type SandboxProvider,
+  SANDBOX_OUTCOMES,
+  SANDBOX_SIGNATURE_HEADER,
+  sandboxOrderOfOwner,
+  type SandboxOutcome,
+} from '../../payments/providers/sandbox.ts';
 import type { User } from '../../accounts/users.ts';
 import { requireUser } from '../auth.ts';
 
@@ -21,7 +27,8 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
   const sandbox = (): SandboxProvider => {
     const p = payments(ctx).providers.get('sandbox');
-    if (!p) throw notFound('sandbox_disabled', 'the sandbox payment provider is not enabled on this server (an operator enables it with TALLY_PAYMENT_SANDBOX=on)');
+    if (!p)
+      throw notFound('sandbox_disabled', 'the sandbox payment provider is not enabled on this server (an operator enables it with TALLY_PAYMENT_SANDBOX=on)');
     return p as SandboxProvider;
   };
   /** The signed-in owner of a sandbox order; a browser without a session gets a page asking to sign in. */
@@ -32,7 +39,9 @@ export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
       if (!(isTallyError(e) && e.status === 401) || !wantsHtml(req.headers.accept)) throw e;
       reply.code(401).type('text/html; charset=utf-8');
       const back = `/console/orders/${encodeURIComponent(req.params.id)}`;
-      reply.send(`<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p>Sign in first: only the order's owner can pay it. 请先登录：只有订单的所有者可以支付。</p><p><a href="${esc(back)}">Sign in and open the order 登录并打开订单</a></p>`);
+      reply.send(
+        `<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p>Sign in first: only the order's owner can pay it. 请先登录：只有订单的所有者可以支付。</p><p><a href="${esc(back)}">Sign in and open the order 登录并打开订单</a></p>`,
+      );
       return null;
     }
   };
@@ -54,45 +63,54 @@ export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
   // The pay page's buttons are plain HTML forms: a browser posts them as
   // application/x-www-form-urlencoded, parsed here (in this scope only).
   app.register(async (scoped) => {
-  scoped.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))));
-  scoped.post<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
-    const provider = sandbox();
-    const user = await owner(req, reply);
-    if (!user) return reply;
-    const o = await sandboxOrderOfOwner(ctx.db, req.params.id, user.id);
-    const outcome = ((req.body as { outcome?: string } | undefined)?.outcome ?? (req.query as { outcome?: string }).outcome) as SandboxOutcome;
-    if (!SANDBOX_OUTCOMES.includes(outcome)) throw invalid('invalid_outcome', `outcome must be one of ${SANDBOX_OUTCOMES.join(', ')}`, 'outcome');
-    const notifyUrl = `http://127.0.0.1:${req.socket.localPort}/api/payments/sandbox/notify`;
-    const deliver = async (n: { body: string; signature: string }) => {
-      try {
-        const res = await fetch(notifyUrl, { method: 'POST', headers: { 'content-type': 'application/json', [SANDBOX_SIGNATURE_HEADER]: n.signature }, body: n.body });
-        return res.status;
-      } catch (e) {
-        ctx.log.warn({ err: e, orderId: o.id }, 'sandbox callback delivery failed');
-        return 0;
+    scoped.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+      done(null, Object.fromEntries(new URLSearchParams(String(body)))),
+    );
+    scoped.post<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
+      const provider = sandbox();
+      const user = await owner(req, reply);
+      if (!user) return reply;
+      const o = await sandboxOrderOfOwner(ctx.db, req.params.id, user.id);
+      const outcome = ((req.body as { outcome?: string } | undefined)?.outcome ?? (req.query as { outcome?: string }).outcome) as SandboxOutcome;
+      if (!SANDBOX_OUTCOMES.includes(outcome)) throw invalid('invalid_outcome', `outcome must be one of ${SANDBOX_OUTCOMES.join(', ')}`, 'outcome');
+      const notifyUrl = `http://127.0.0.1:${req.socket.localPort}/api/payments/sandbox/notify`;
+      const deliver = async (n: { body: string; signature: string }) => {
+        try {
+          const res = await fetch(notifyUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', [SANDBOX_SIGNATURE_HEADER]: n.signature },
+            body: n.body,
+          });
+          return res.status;
+        } catch (e) {
+          ctx.log.warn({ err: e, orderId: o.id }, 'sandbox callback delivery failed');
+          return 0;
+        }
+      };
+      if (outcome === 'late') {
+        const wait = Math.max(0, o.expiresAt - ctx.now() + 20);
+        setTimeout(() => {
+          provider
+            .recordTrade(o, 'paid')
+            .then(deliver)
+            .catch((e) => ctx.log.error({ err: e }, 'sandbox late payment failed'));
+        }, wait).unref();
+        reply.code(202);
+        if (wantsHtml(req.headers.accept)) return donePage(reply, o, outcome);
+        return { outcome, order_id: o.id, pays_at: new Date(ctx.now() + wait).toISOString() };
       }
-    };
-    if (outcome === 'late') {
-      const wait = Math.max(0, o.expiresAt - ctx.now() + 20);
-      setTimeout(() => {
-        provider.recordTrade(o, 'paid').then(deliver).catch((e) => ctx.log.error({ err: e }, 'sandbox late payment failed'));
-      }, wait).unref();
-      reply.code(202);
+      const n = await provider.recordTrade(o, outcome === 'fail' ? 'failed' : 'paid');
+      let callbacks: number[] = [];
+      if (outcome === 'twice') callbacks = await Promise.all([deliver(n), deliver(n)]);
+      else if (outcome !== 'never') callbacks = [await deliver(n)];
       if (wantsHtml(req.headers.accept)) return donePage(reply, o, outcome);
-      return { outcome, order_id: o.id, pays_at: new Date(ctx.now() + wait).toISOString() };
-    }
-    const n = await provider.recordTrade(o, outcome === 'fail' ? 'failed' : 'paid');
-    let callbacks: number[] = [];
-    if (outcome === 'twice') callbacks = await Promise.all([deliver(n), deliver(n)]);
-    else if (outcome !== 'never') callbacks = [await deliver(n)];
-    if (wantsHtml(req.headers.accept)) return donePage(reply, o, outcome);
-    return { outcome, order_id: o.id, trade_id: n.tradeId, callbacks };
-  });
+      return { outcome, order_id: o.id, trade_id: n.tradeId, callbacks };
+    });
   });
 }
 
 // A browser that pressed a button gets a page back with a link to the order in the console, not JSON.
-const wantsHtml = (accept: string | undefined) => Boolean(accept && accept.includes('text/html'));
+const wantsHtml = (accept: string | undefined) => Boolean(accept?.includes('text/html'));
 function donePage(reply: FastifyReply, o: Order, outcome: string) {
   reply.type('text/html; charset=utf-8');
   return `<!doctype html><meta charset="utf-8"><title>Sandbox payment</title><h1>Sandbox payment 沙盒支付</h1><p>Order ${esc(o.id)}: outcome <strong>${esc(outcome)}</strong>.</p><p><a href="/console/orders/${encodeURIComponent(o.id)}">Back to the order 返回订单</a></p>`;

@@ -8,7 +8,11 @@ import { openTicket, listTickets, getTicketView, addTicketMessage, TICKET_STATES
 import { checkOrderWithProvider } from '../../support/actions.ts';
 import { getOrder } from '../../payments/index.ts';
 
-const ListQuery = z.object({ status: z.enum(TICKET_STATES).optional(), limit: z.coerce.number().int().min(1).max(200).optional(), before: z.string().max(64).optional() });
+const ListQuery = z.object({
+  status: z.enum(TICKET_STATES).optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+  before: z.string().max(64).optional(),
+});
 const MessageBody = z.object({ message: z.string().min(1).max(10_000) });
 
 // The signed-in user's side of support: their own diagnosis, their own tickets.
@@ -24,7 +28,10 @@ export function supportRoutes(app: FastifyInstance, ctx: AppContext) {
   // inside it answers `not_due` from the stored state without asking the provider, and says when the next check is.
   app.post<{ Params: { id: string } }>('/api/support/orders/:id/check', async (req) => {
     const user = await requireUser(ctx, req);
-    const r = await checkOrderWithProvider({ ctx, input: { orderId: req.params.id, userId: user.id, actor: { type: 'user', userId: user.id, role: user.role } } });
+    const r = await checkOrderWithProvider({
+      ctx,
+      input: { orderId: req.params.id, userId: user.id, actor: { type: 'user', userId: user.id, role: user.role } },
+    });
     const after = await getOrder(ctx.db, req.params.id, { userId: user.id });
     return { ...r, next_check_at: after.nextCheckAt === null ? null : new Date(after.nextCheckAt).toISOString() };
   });
@@ -39,7 +46,9 @@ export function supportRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/tickets', async (req) => {
     const user = await requireUser(ctx, req);
     const q = parseInput(ListQuery, req.query);
-    return { data: await listTickets(ctx.db, { userId: user.id, status: q.status as TicketState | undefined, limit: q.limit, before: q.before, audience: 'user' }) };
+    return {
+      data: await listTickets(ctx.db, { userId: user.id, status: q.status as TicketState | undefined, limit: q.limit, before: q.before, audience: 'user' }),
+    };
   });
 
   app.get<{ Params: { id: string } }>('/api/tickets/:id', async (req) => {
@@ -50,7 +59,10 @@ export function supportRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post<{ Params: { id: string } }>('/api/tickets/:id/messages', async (req, reply) => {
     const user = await requireUser(ctx, req);
     const body = parseInput(MessageBody, req.body);
-    const r = await addTicketMessage({ ctx, input: { ticketId: req.params.id, asUserId: user.id, actor: { type: 'user', userId: user.id, role: user.role }, body: body.message } });
+    const r = await addTicketMessage({
+      ctx,
+      input: { ticketId: req.params.id, asUserId: user.id, actor: { type: 'user', userId: user.id, role: user.role }, body: body.message },
+    });
     reply.code(201);
     return r;
   });

@@ -28,8 +28,14 @@ export function usageRoutes(app: FastifyInstance, ctx: AppContext) {
     const user = await requireUser(ctx, req);
     const q = parseInput(UsageQuery, req.query);
     const data = await listUsage(ctx.db, {
-      userId: user.id, model: q.model, keyId: q.key_id, charged: q.charged === undefined ? undefined : q.charged === 'true',
-      since: time(q.since, 'since'), until: time(q.until, 'until'), before: q.before, limit: q.limit,
+      userId: user.id,
+      model: q.model,
+      keyId: q.key_id,
+      charged: q.charged === undefined ? undefined : q.charged === 'true',
+      since: time(q.since, 'since'),
+      until: time(q.until, 'until'),
+      before: q.before,
+      limit: q.limit,
     });
     return { data, next_before: data.length === (q.limit ?? 50) ? data[data.length - 1].id : null };
   });

@@ -21,9 +21,17 @@ export function adminCommands(program: Command) {
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        const { user, generatedPassword } = await createUser(ctx.db, { email: o.email, password: o.password, nickname: o.nickname, role: o.role as Role, group: o.group }, { actor: { type: 'cli' }, currency: ctx.config.currency });
+        const { user, generatedPassword } = await createUser(
+          ctx.db,
+          { email: o.email, password: o.password, nickname: o.nickname, role: o.role as Role, group: o.group },
+          { actor: { type: 'cli' }, currency: ctx.config.currency },
+        );
         return {
-          result: { ok: true, user: { id: user.id, email: user.email, nickname: user.nickname, role: user.role, group: user.group }, ...(generatedPassword ? { password: generatedPassword } : {}) },
+          result: {
+            ok: true,
+            user: { id: user.id, email: user.email, nickname: user.nickname, role: user.role, group: user.group },
+            ...(generatedPassword ? { password: generatedPassword } : {}),
+          },
           human: [`created ${user.role} ${user.email} (${user.id})`, ...(generatedPassword ? [`password: ${generatedPassword}  (shown once)`] : [])],
         };
       }),
@@ -34,7 +42,7 @@ export function adminCommands(program: Command) {
     .description('credit (or, with a negative amount, debit) a wallet; recorded in the ledger and the audit log')
     .requiredOption('--user <idOrEmail>')
     .requiredOption('--amount <decimal>', 'e.g. 10.00; negative to debit')
-    .requiredOption('--reason <text>', 'shown on the user\'s statement')
+    .requiredOption('--reason <text>', "shown on the user's statement")
     .option('--idempotency-key <key>', 'repeat the command with the same key and it credits once')
     .option('--json', 'print one JSON object')
     .action((o) =>
@@ -44,7 +52,15 @@ export function adminCommands(program: Command) {
         const r = await adjustBalanceManually(ctx.db, { userId: user.id, amount, reason: o.reason, actor: { type: 'cli' }, idempotencyKey: o.idempotencyKey });
         const b = await getUserBalance(ctx.db, user.id);
         return {
-          result: { ok: true, user_id: user.id, transfer_id: r.transfer.id, replayed: r.replayed, amount: formatMoney(amount), balance: formatMoney(b.balance), available: formatMoney(b.available) },
+          result: {
+            ok: true,
+            user_id: user.id,
+            transfer_id: r.transfer.id,
+            replayed: r.replayed,
+            amount: formatMoney(amount),
+            balance: formatMoney(b.balance),
+            available: formatMoney(b.available),
+          },
           human: `${r.replayed ? 'already applied' : 'applied'}: ${formatMoney(amount)} ${b.currency} to ${user.email} (${r.transfer.id}); balance ${formatMoney(b.balance)}`,
         };
       }),
@@ -52,7 +68,7 @@ export function adminCommands(program: Command) {
 
   admin
     .command('balance')
-    .description('show a user\'s balance, pending holds and available amount')
+    .description("show a user's balance, pending holds and available amount")
     .requiredOption('--user <idOrEmail>')
     .option('--json', 'print one JSON object')
     .action((o) =>
@@ -60,7 +76,15 @@ export function adminCommands(program: Command) {
         const user = await resolveUser(ctx.db, o.user);
         const b = await getUserBalance(ctx.db, user.id);
         return {
-          result: { ok: true, user_id: user.id, email: user.email, currency: b.currency, balance: formatMoney(b.balance), pending: formatMoney(b.pending), available: formatMoney(b.available) },
+          result: {
+            ok: true,
+            user_id: user.id,
+            email: user.email,
+            currency: b.currency,
+            balance: formatMoney(b.balance),
+            pending: formatMoney(b.pending),
+            available: formatMoney(b.available),
+          },
           human: `${user.email}: balance ${formatMoney(b.balance)} ${b.currency}, pending ${formatMoney(b.pending)}, available ${formatMoney(b.available)}`,
         };
       }),
@@ -79,7 +103,12 @@ export function adminCommands(program: Command) {
         const rows = await listApprovals(ctx.db, { status: o.status as ApprovalStatus, limit: Number(o.limit) || 50 });
         return {
           result: { ok: true, approvals: rows.map((a) => approvalView(a, ctx.config.currency)) },
-          human: rows.length ? rows.map((a) => `${a.id}  ${a.status.padEnd(9)} ${a.action.padEnd(17)} ${formatMoney(a.value)} ${ctx.config.currency}  user ${a.targetUserId}  by ${a.requestedBy}: ${a.reason}`) : `no ${o.status} approvals`,
+          human: rows.length
+            ? rows.map(
+                (a) =>
+                  `${a.id}  ${a.status.padEnd(9)} ${a.action.padEnd(17)} ${formatMoney(a.value)} ${ctx.config.currency}  user ${a.targetUserId}  by ${a.requestedBy}: ${a.reason}`,
+              )
+            : `no ${o.status} approvals`,
         };
       }),
     );
@@ -95,7 +124,10 @@ export function adminCommands(program: Command) {
         runCommand(o, async (ctx) => {
           const input = { id: o.id, reason: o.reason, actor: { type: 'cli' } as const };
           const r = verb === 'approve' ? await approveApproval(ctx, input) : await rejectApproval(ctx, input);
-          return { result: { ok: true, replayed: r.replayed, approval: approvalView(r.approval, ctx.config.currency) }, human: `${r.replayed ? 'already ' : ''}${r.approval.status}: ${r.approval.id} (${r.approval.action}, ${formatMoney(r.approval.value)} ${ctx.config.currency})` };
+          return {
+            result: { ok: true, replayed: r.replayed, approval: approvalView(r.approval, ctx.config.currency) },
+            human: `${r.replayed ? 'already ' : ''}${r.approval.status}: ${r.approval.id} (${r.approval.action}, ${formatMoney(r.approval.value)} ${ctx.config.currency})`,
+          };
         }),
       );
   }

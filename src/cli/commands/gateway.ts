@@ -9,7 +9,13 @@ import { recordAudit } from '../../support/audit.ts';
 import { channelView, priceView } from '../../app/routes/admin/gateway.ts';
 import { invalid } from '../../lib/errors.ts';
 
-const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
+const list = (s?: string) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : [];
 const int = (s: string | undefined, name: string) => {
   if (s === undefined) return undefined;
   const n = Number(s);
@@ -34,10 +40,22 @@ export function gatewayCommands(program: Command) {
     .action((o) =>
       runCommand(o, async (ctx) => {
         const c = await createChannel(ctx.db, ctx.config.secret, {
-          name: o.name, type: o.type as ChannelType, baseUrl: o.baseUrl, apiKey: o.apiKey, models: list(o.models), modelMap: parseModelMap(o.map),
-          priority: int(o.priority, 'priority'), weight: int(o.weight, 'weight'), firstByteTimeoutMs: int(o.timeoutMs, 'timeout-ms'),
+          name: o.name,
+          type: o.type as ChannelType,
+          baseUrl: o.baseUrl,
+          apiKey: o.apiKey,
+          models: list(o.models),
+          modelMap: parseModelMap(o.map),
+          priority: int(o.priority, 'priority'),
+          weight: int(o.weight, 'weight'),
+          firstByteTimeoutMs: int(o.timeoutMs, 'timeout-ms'),
         });
-        await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'channel.create', target: c.id, data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models } });
+        await recordAudit(ctx.db, {
+          actor: { type: 'cli' },
+          action: 'channel.create',
+          target: c.id,
+          data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models },
+        });
         await ctx.catalog.reload();
         return { result: { ok: true, channel: channelView(ctx, c) }, human: `added channel ${c.name} (${c.id}) serving ${c.models.join(', ')}` };
       }),
@@ -50,7 +68,9 @@ export function gatewayCommands(program: Command) {
         const rows = ctx.catalog.channels.map((c) => channelView(ctx, c));
         return {
           result: { ok: true, channels: rows },
-          human: rows.length ? rows.map((c) => `${c.id}  ${c.name.padEnd(16)} ${c.type.padEnd(9)} p${c.priority} w${c.weight} ${c.status.padEnd(15)} ${c.models.join(',')}`) : 'no channels',
+          human: rows.length
+            ? rows.map((c) => `${c.id}  ${c.name.padEnd(16)} ${c.type.padEnd(9)} p${c.priority} w${c.weight} ${c.status.padEnd(15)} ${c.models.join(',')}`)
+            : 'no channels',
         };
       }),
     );
@@ -62,7 +82,11 @@ export function gatewayCommands(program: Command) {
       runCommand(o, async (ctx) => {
         const c = await findChannel(ctx.db, idOrName);
         const r = await testChannel(ctx, c.id);
-        return { result: { ...r }, human: `${r.ok ? 'ok' : 'FAILED'}: ${r.channel} ${r.model} -> ${r.status} in ${r.latency_ms} ms: ${r.message}`, exitCode: r.ok ? 0 : 1 };
+        return {
+          result: { ...r },
+          human: `${r.ok ? 'ok' : 'FAILED'}: ${r.channel} ${r.model} -> ${r.status} in ${r.latency_ms} ms: ${r.message}`,
+          exitCode: r.ok ? 0 : 1,
+        };
       }),
     );
   for (const action of ['disable', 'enable'] as const) {
@@ -73,7 +97,11 @@ export function gatewayCommands(program: Command) {
       .action((idOrName, o) =>
         runCommand(o, async (ctx) => {
           const c = await findChannel(ctx.db, idOrName);
-          await setChannelStatus(ctx.db, { id: c.id, status: action === 'disable' ? 'disabled' : 'enabled', reason: action === 'disable' ? 'disabled by an operator' : null });
+          await setChannelStatus(ctx.db, {
+            id: c.id,
+            status: action === 'disable' ? 'disabled' : 'enabled',
+            reason: action === 'disable' ? 'disabled by an operator' : null,
+          });
           await recordAudit(ctx.db, { actor: { type: 'cli' }, action: `channel.${action}`, target: c.id });
           return { result: { ok: true, id: c.id, status: action === 'disable' ? 'disabled' : 'enabled' }, human: `${action}d channel ${c.name}` };
         }),
@@ -93,11 +121,18 @@ export function gatewayCommands(program: Command) {
     .action((o) =>
       runCommand(o, async (ctx) => {
         const p = await setModelPrice(ctx.db, {
-          model: o.model, inputPer1M: parseMoney(o.input, { field: 'input' }), outputPer1M: parseMoney(o.output, { field: 'output' }),
-          cachedInputPer1M: o.cachedInput === undefined ? null : parseMoney(o.cachedInput, { field: 'cached-input' }), kind: o.kind, maxOutputTokens: int(o.maxOutput, 'max-output'),
+          model: o.model,
+          inputPer1M: parseMoney(o.input, { field: 'input' }),
+          outputPer1M: parseMoney(o.output, { field: 'output' }),
+          cachedInputPer1M: o.cachedInput === undefined ? null : parseMoney(o.cachedInput, { field: 'cached-input' }),
+          kind: o.kind,
+          maxOutputTokens: int(o.maxOutput, 'max-output'),
         });
         await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'model.set_price', target: p.model, data: priceView(p) });
-        return { result: { ok: true, price: priceView(p) }, human: `${p.model}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${p.cachedInputPer1M !== null ? `, cached ${formatMoney(p.cachedInputPer1M)}/1M` : ''}` };
+        return {
+          result: { ok: true, price: priceView(p) },
+          human: `${p.model}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${p.cachedInputPer1M !== null ? `, cached ${formatMoney(p.cachedInputPer1M)}/1M` : ''}`,
+        };
       }),
     );
   model
@@ -106,7 +141,10 @@ export function gatewayCommands(program: Command) {
     .action((o) =>
       runCommand(o, async (ctx) => {
         const prices = (await listPrices(ctx.db)).map(priceView);
-        return { result: { ok: true, models: prices }, human: prices.length ? prices.map((p) => `${p.model.padEnd(28)} in ${p.input_per_1m}/1M  out ${p.output_per_1m}/1M`) : 'no priced models' };
+        return {
+          result: { ok: true, models: prices },
+          human: prices.length ? prices.map((p) => `${p.model.padEnd(28)} in ${p.input_per_1m}/1M  out ${p.output_per_1m}/1M`) : 'no priced models',
+        };
       }),
     );
 
@@ -122,7 +160,10 @@ export function gatewayCommands(program: Command) {
       runCommand(o, async (ctx) => {
         const g = await upsertGroup(ctx.db, { name: o.name, multiplierPpm: parseMultiplier(o.multiplier), models: o.models ? list(o.models) : null });
         await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'group.upsert', target: g.name, data: { multiplier: o.multiplier, models: g.models } });
-        return { result: { ok: true, group: { name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models } }, human: `group ${g.name}: x${formatMoney(g.multiplierPpm, 1)}, models ${g.models ? g.models.join(',') : 'all'}` };
+        return {
+          result: { ok: true, group: { name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models } },
+          human: `group ${g.name}: x${formatMoney(g.multiplierPpm, 1)}, models ${g.models ? g.models.join(',') : 'all'}`,
+        };
       }),
     );
 }

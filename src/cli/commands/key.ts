@@ -5,7 +5,13 @@ import { createApiKey } from '../../accounts/apiKeys.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
 import { keyView, parseExpiry } from '../../app/routes/keys.ts';
 
-const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : null);
+const list = (s?: string) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : null;
 
 export function keyCommands(program: Command) {
   const key = program.command('key').description('API keys');
@@ -25,10 +31,21 @@ export function keyCommands(program: Command) {
         const user = await resolveUser(ctx.db, o.user);
         const { key: k, secret } = await createApiKey(
           ctx.db,
-          { userId: user.id, name: o.name, label: o.label, models: list(o.models), spendLimit: o.limit ? parsePositiveMoney(o.limit, 'limit') : null, expiresAt: parseExpiry(o.expires), ipAllowlist: list(o.ip) },
+          {
+            userId: user.id,
+            name: o.name,
+            label: o.label,
+            models: list(o.models),
+            spendLimit: o.limit ? parsePositiveMoney(o.limit, 'limit') : null,
+            expiresAt: parseExpiry(o.expires),
+            ipAllowlist: list(o.ip),
+          },
           ctx.now(),
         );
-        return { result: { ok: true, ...keyView(k), user_id: user.id, key: secret }, human: [`created key ${k.id} (${k.name}) for ${user.email}`, secret, '(the full key is shown only this once)'] };
+        return {
+          result: { ok: true, ...keyView(k), user_id: user.id, key: secret },
+          human: [`created key ${k.id} (${k.name}) for ${user.email}`, secret, '(the full key is shown only this once)'],
+        };
       }),
     );
 }

@@ -20,7 +20,9 @@ export function ledgerCommands(program: Command) {
         const swept = o.sweep ? await expireHolds(ctx.db) : 0;
         const r = await verifyBooks(ctx.db, { now: ctx.now() });
         const lines = r.checks.flatMap((c) => [`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`, ...(c.violations ?? []).map((v) => `       ${v}`)]);
-        lines.push(`${r.accounts} accounts, ${r.transfers} transfers, ${r.holds} holds${o.sweep ? `, ${swept} expired holds voided` : ''}: ${r.ok ? 'ledger OK' : 'LEDGER VIOLATIONS FOUND'}`);
+        lines.push(
+          `${r.accounts} accounts, ${r.transfers} transfers, ${r.holds} holds${o.sweep ? `, ${swept} expired holds voided` : ''}: ${r.ok ? 'ledger OK' : 'LEDGER VIOLATIONS FOUND'}`,
+        );
         return { result: { ...r, swept }, human: lines, exitCode: r.ok ? 0 : 1 };
       }),
     );

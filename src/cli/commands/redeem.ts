@@ -43,7 +43,15 @@ export function redeemCommands(program: Command) {
         return {
           result: {
             ok: true,
-            batch: { id: batch.id, name: batch.name, amount: formatMoney(batch.amount), currency: batch.currency, max_uses: batch.maxUses, code_count: batch.codeCount, expires_at: expires },
+            batch: {
+              id: batch.id,
+              name: batch.name,
+              amount: formatMoney(batch.amount),
+              currency: batch.currency,
+              max_uses: batch.maxUses,
+              code_count: batch.codeCount,
+              expires_at: expires,
+            },
             codes: codes.map((c) => ({ id: c.id, code: c.code, display: c.display })),
             ...(o.csv ? { csv: o.csv } : {}),
           },

@@ -86,8 +86,18 @@ export function serveCommand(program: Command) {
         const f = t.firstStart;
         const credentialsFile = f && !process.stdout.isTTY ? writeCredentialsFile(config.dataDir, f, base) : null;
         if (o.json) {
-          const firstStart = f && credentialsFile ? { admin_email: f.adminEmail, demo_email: f.demoEmail || null, demo_key: f.demoKey ? displayKey(f.demoKey) : null, credentials_file: credentialsFile } : f;
-          process.stdout.write(JSON.stringify({ ok: true, url: base, port: t.port, database: t.ctx.dialect, first_start: firstStart, warnings: t.warnings }) + '\n');
+          const firstStart =
+            f && credentialsFile
+              ? {
+                  admin_email: f.adminEmail,
+                  demo_email: f.demoEmail || null,
+                  demo_key: f.demoKey ? displayKey(f.demoKey) : null,
+                  credentials_file: credentialsFile,
+                }
+              : f;
+          process.stdout.write(
+            JSON.stringify({ ok: true, url: base, port: t.port, database: t.ctx.dialect, first_start: firstStart, warnings: t.warnings }) + '\n',
+          );
         } else {
           if (f) process.stdout.write(firstStartBanner(f, base, credentialsFile) + '\n');
           t.ctx.log.info({ url: base, database: t.ctx.dialect }, 'Tally is listening');

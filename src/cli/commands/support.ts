@@ -22,7 +22,15 @@ export function supportCommands(program: Command) {
         const d = await classifyBillingCases({ ctx, input: { userId: user.id, hints, audience: 'staff' } });
         const human = [`${d.user.account} (${d.user.id}): balance ${d.balance.balance} ${d.balance.currency}, ${d.summary.en}`];
         for (const c of d.cases) {
-          human.push('', `[${c.class}] ${c.state}: ${c.title.en}`, `  cause: ${c.cause.en}`, `  原因: ${c.cause.zh}`, `  next: ${c.next_step.en}`, ...c.evidence.map((e) => `  - ${e}`), `  help: ${c.help.url}`);
+          human.push(
+            '',
+            `[${c.class}] ${c.state}: ${c.title.en}`,
+            `  cause: ${c.cause.en}`,
+            `  原因: ${c.cause.zh}`,
+            `  next: ${c.next_step.en}`,
+            ...c.evidence.map((e) => `  - ${e}`),
+            `  help: ${c.help.url}`,
+          );
           if (c.fix) human.push(`  fix: ${c.fix.label.en} (POST ${c.fix.path})`);
         }
         return { result: { ok: true, ...d }, human };

@@ -39,7 +39,13 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('ledger_transfers_reference').on('ledger_transfers').column('reference').execute();
   // At most one reversal per transfer, enforced by the database. Partial: the
   // usage transfers written on every request carry no reversal and skip it.
-  await db.schema.createIndex('ledger_transfers_reverses').on('ledger_transfers').column('reverses_transfer_id').unique().where(sql.ref('reverses_transfer_id'), 'is not', null).execute();
+  await db.schema
+    .createIndex('ledger_transfers_reverses')
+    .on('ledger_transfers')
+    .column('reverses_transfer_id')
+    .unique()
+    .where(sql.ref('reverses_transfer_id'), 'is not', null)
+    .execute();
 
   await db.schema
     .createTable('ledger_holds')

@@ -1,4 +1,4 @@
-import { type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 // Channels (upstream accounts), model prices, groups, and the request log.
 export async function up(db: Kysely<any>): Promise<void> {

@@ -1,4 +1,4 @@
-import { type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 // Redeem codes: batches, codes (stored as an HMAC and a last-4 display form,
 // never in plaintext), redemptions (one per code and user) and every attempt.

@@ -1,4 +1,4 @@
-import { type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 // Payments: top-up orders (one row per order, the state machine's current
 // state), their append-only event timeline, every provider trade seen for an

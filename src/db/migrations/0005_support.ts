@@ -1,4 +1,4 @@
-import { type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 // Support: tickets (fields support needs, stored only after secret redaction),
 // their messages, handoff notes, and before/after snapshots on audit rows.

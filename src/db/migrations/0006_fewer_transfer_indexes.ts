@@ -1,4 +1,4 @@
-import { type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 // Every relayed request writes a usage transfer, so each index on
 // ledger_transfers is a B-tree insert on the hot path. Nothing looks transfers

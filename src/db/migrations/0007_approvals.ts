@@ -1,4 +1,4 @@
-import { type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 // Approvals: a money action support asked for above its limit (or without the
 // provider's confirmation) waits here until a different staff member with the

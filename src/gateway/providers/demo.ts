@@ -11,7 +11,10 @@ export const DEMO_MODELS = { chat: 'demo-chat', embed: 'demo-embed' } as const;
 
 // Counted like Tally counts (a large text on the counting thread: this upstream shares Tally's event loop).
 async function promptTokens(messages: any[]): Promise<number> {
-  return (await countForBilling(messages.map((m) => (typeof m?.content === 'string' ? m.content : JSON.stringify(m?.content ?? ''))).join('\n'))) + 3 * messages.length;
+  return (
+    (await countForBilling(messages.map((m) => (typeof m?.content === 'string' ? m.content : JSON.stringify(m?.content ?? ''))).join('\n'))) +
+    3 * messages.length
+  );
 }
 
 function reply(messages: any[]): string {
@@ -38,7 +41,11 @@ export async function demoChat(body: any, res: ServerResponse): Promise<void> {
   const finish = pieces.length < reply(messages).split(/(?<= )/).length ? 'length' : 'stop';
   if (body?.stream !== true) {
     const out = JSON.stringify({
-      id, object: 'chat.completion', created, model, system_fingerprint: 'fp_tally_demo',
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      system_fingerprint: 'fp_tally_demo',
       choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: finish }],
       usage,
     });
@@ -53,7 +60,8 @@ export async function demoChat(body: any, res: ServerResponse): Promise<void> {
   res.write(chunk({ role: 'assistant', content: '', refusal: null }, null));
   for (const p of pieces) res.write(chunk({ content: p }, null));
   res.write(chunk({}, finish));
-  if (withUsage) res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_tally_demo', choices: [], usage })}\n\n`);
+  if (withUsage)
+    res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_tally_demo', choices: [], usage })}\n\n`);
   res.end('data: [DONE]\n\n');
 }
 

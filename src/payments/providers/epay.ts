@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { safeEqual } from '../../lib/crypto.ts';
 import { parseMoney } from '../../ledger/money.ts';
-import { PaymentSignatureError, providerUnavailable, refundOutcomeUnknown } from '../errors.ts';
+import { PaymentSignatureError, refundOutcomeUnknown } from '../errors.ts';
 import { formatForProvider } from '../currency.ts';
 import type { Order } from '../orders.ts';
 import type { CallbackInput, Checkout, CheckoutLinks, PaymentProvider, QueryResult, RefundRequest, RefundResult, VerifiedCallback } from './types.ts';
@@ -18,7 +18,9 @@ export function epaySign(params: Record<string, string | undefined | null>, key:
     .sort()
     .map((k) => `${k}=${params[k]}`)
     .join('&');
-  return createHash('md5').update(base + key, 'utf8').digest('hex');
+  return createHash('md5')
+    .update(base + key, 'utf8')
+    .digest('hex');
 }
 
 export interface EpayConfig {
@@ -31,7 +33,10 @@ export class EpayProvider implements PaymentProvider {
   readonly name = 'epay' as const;
   readonly refundsIdempotent = false; // act=refund has no request id: a repeat could refund twice
   readonly currencies = ['CNY'];
-  constructor(private readonly cfg: EpayConfig, private readonly fetchImpl: typeof fetch = fetch) {}
+  constructor(
+    private readonly cfg: EpayConfig,
+    private readonly fetchImpl: typeof fetch = fetch,
+  ) {}
 
   async createCheckout(order: Order, links: CheckoutLinks): Promise<Checkout> {
     const params: Record<string, string> = {
@@ -52,10 +57,16 @@ export class EpayProvider implements PaymentProvider {
     const p = input.params;
     const expected = epaySign(p, this.cfg.key);
     // Constant-time comparison: a timing oracle would let anyone forge a notify byte by byte.
-    if (typeof p.sign !== 'string' || !safeEqual(p.sign.toLowerCase(), expected)) throw new PaymentSignatureError('the EPay sign does not match the parameters');
+    if (typeof p.sign !== 'string' || !safeEqual(p.sign.toLowerCase(), expected))
+      throw new PaymentSignatureError('the EPay sign does not match the parameters');
     if (p.pid !== this.cfg.pid) throw new PaymentSignatureError('the EPay notify is for another merchant (pid)');
     if (p.trade_status !== 'TRADE_SUCCESS') {
-      return { eventId: null, eventType: `epay.${p.trade_status ?? 'unknown'}`, facts: [{ type: 'ignored', reason: `trade_status ${p.trade_status ?? '(none)'} is not a success` }], payload: p };
+      return {
+        eventId: null,
+        eventType: `epay.${p.trade_status ?? 'unknown'}`,
+        facts: [{ type: 'ignored', reason: `trade_status ${p.trade_status ?? '(none)'} is not a success` }],
+        payload: p,
+      };
     }
     let amount: bigint;
     try {
@@ -88,14 +99,24 @@ export class EpayProvider implements PaymentProvider {
 
   /** Rainbow-EPay merchants expose act=refund; where it is missing or refuses, the refund is recorded as manual. */
   async refund(order: Order, req: RefundRequest): Promise<RefundResult> {
-    const form = new URLSearchParams({ act: 'refund', pid: this.cfg.pid, key: this.cfg.key, out_trade_no: order.id, money: formatForProvider(req.amount, order.currency) });
+    const form = new URLSearchParams({
+      act: 'refund',
+      pid: this.cfg.pid,
+      key: this.cfg.key,
+      out_trade_no: order.id,
+      money: formatForProvider(req.amount, order.currency),
+    });
     const tradeNo = req.tradeId ?? order.providerTradeId;
     if (tradeNo) form.set('trade_no', tradeNo);
     try {
       const res = await this.fetchImpl(`${this.cfg.url}/api.php?act=refund`, { method: 'POST', body: form, signal: AbortSignal.timeout(10_000) });
       const body: any = await res.json().catch(() => null);
       if (res.ok && Number(body?.code) === 1) return { providerRefundId: `epay:${req.refundId}`, status: 'succeeded' };
-      return { providerRefundId: null, status: 'manual', note: `EPay refused the refund (${String(body?.msg ?? res.status).slice(0, 200)}); return the money by hand in the EPay merchant console` };
+      return {
+        providerRefundId: null,
+        status: 'manual',
+        note: `EPay refused the refund (${String(body?.msg ?? res.status).slice(0, 200)}); return the money by hand in the EPay merchant console`,
+      };
     } catch (e) {
       throw refundOutcomeUnknown('epay', 'the refund request did not get an answer', e);
     }

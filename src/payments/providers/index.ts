@@ -31,9 +31,18 @@ export function payments(ctx: AppContext): Payments {
     provider(name: string) {
       const pr = providers.get(name as ProviderName);
       if (!pr && name === 'sandbox') {
-        throw invalid('sandbox_disabled', `the sandbox payment provider is off on this server (it credits balances without real money; an operator enables it for demos and tests with TALLY_PAYMENT_SANDBOX=on); enabled: ${[...providers.keys()].join(', ') || 'none'}`, 'provider');
+        throw invalid(
+          'sandbox_disabled',
+          `the sandbox payment provider is off on this server (it credits balances without real money; an operator enables it for demos and tests with TALLY_PAYMENT_SANDBOX=on); enabled: ${[...providers.keys()].join(', ') || 'none'}`,
+          'provider',
+        );
       }
-      if (!pr) throw invalid('unknown_provider', `payment provider "${String(name).slice(0, 40)}" is not enabled here; enabled: ${[...providers.keys()].join(', ') || 'none'}`, 'provider');
+      if (!pr)
+        throw invalid(
+          'unknown_provider',
+          `payment provider "${String(name).slice(0, 40)}" is not enabled here; enabled: ${[...providers.keys()].join(', ') || 'none'}`,
+          'provider',
+        );
       return pr;
     },
   };

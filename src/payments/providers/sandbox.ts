@@ -36,7 +36,7 @@ export interface SandboxNotice {
  */
 export async function sandboxOrderOfOwner(db: DbOrTx, id: string, userId: string): Promise<Order> {
   const o = await findOrder(db, id);
-  if (!o || o.provider !== 'sandbox' || o.userId !== userId) throw notFound('order_not_found', 'no sandbox order of yours has this id');
+  if (o?.provider !== 'sandbox' || o.userId !== userId) throw notFound('order_not_found', 'no sandbox order of yours has this id');
   return o;
 }
 
@@ -44,7 +44,11 @@ export class SandboxProvider implements PaymentProvider {
   readonly name = 'sandbox' as const;
   readonly refundsIdempotent = true; // keyed by refund id
   readonly currencies = null;
-  constructor(private readonly db: Db, private readonly secret: string, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly db: Db,
+    private readonly secret: string,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async createCheckout(order: Order, links: CheckoutLinks): Promise<Checkout> {
     return { providerRef: order.id, checkoutUrl: `${links.baseUrl}/api/payments/sandbox/pay/${order.id}`, qr: null };
@@ -53,16 +57,18 @@ export class SandboxProvider implements PaymentProvider {
   async verifyCallback(input: CallbackInput): Promise<VerifiedCallback> {
     const raw = input.rawBody === null ? '' : input.rawBody.toString();
     const sig = input.headers[SANDBOX_SIGNATURE_HEADER];
-    if (typeof sig !== 'string' || !safeEqual(sig, signSandbox(this.secret, raw))) throw new PaymentSignatureError('the sandbox signature does not match the body');
+    if (typeof sig !== 'string' || !safeEqual(sig, signSandbox(this.secret, raw)))
+      throw new PaymentSignatureError('the sandbox signature does not match the body');
     let n: SandboxNotice;
     try {
       n = JSON.parse(raw);
     } catch {
       throw new PaymentSignatureError('the sandbox callback body is not JSON');
     }
-    const facts = n.status === 'paid'
-      ? [{ type: 'payment_succeeded' as const, orderId: n.order_id, tradeId: n.trade_id, amount: parseMoney(n.amount), currency: n.currency }]
-      : [{ type: 'payment_failed' as const, orderId: n.order_id, reason: 'the sandbox payment was declined' }];
+    const facts =
+      n.status === 'paid'
+        ? [{ type: 'payment_succeeded' as const, orderId: n.order_id, tradeId: n.trade_id, amount: parseMoney(n.amount), currency: n.currency }]
+        : [{ type: 'payment_failed' as const, orderId: n.order_id, reason: 'the sandbox payment was declined' }];
     return { eventId: null, eventType: `sandbox.${n.status}`, facts, payload: n };
   }
 
@@ -81,7 +87,10 @@ export class SandboxProvider implements PaymentProvider {
   /** The provider side of a payment: book the trade, return the signed notice to deliver. */
   async recordTrade(order: Order, state: 'paid' | 'failed'): Promise<{ body: string; signature: string; tradeId: string }> {
     const tradeId = `sbt_${randomBase62(20)}`;
-    await this.db.insertInto('payment_sandbox_trades').values({ id: tradeId, order_id: order.id, state, amount: order.amount, currency: order.currency, created_at: this.now() }).execute();
+    await this.db
+      .insertInto('payment_sandbox_trades')
+      .values({ id: tradeId, order_id: order.id, state, amount: order.amount, currency: order.currency, created_at: this.now() })
+      .execute();
     const notice: SandboxNotice = { order_id: order.id, trade_id: tradeId, status: state, amount: formatMoney(order.amount), currency: order.currency };
     const body = JSON.stringify(notice);
     return { body, signature: signSandbox(this.secret, body), tradeId };

@@ -4,7 +4,18 @@ import { z } from 'zod';
 import { PaymentEventShapeError, PaymentSignatureError, providerUnavailable, refundOutcomeUnknown } from '../errors.ts';
 import { toMinorUnits, fromMinorUnits } from '../currency.ts';
 import type { Order } from '../orders.ts';
-import type { CallbackInput, Checkout, CheckoutLinks, PaymentFact, PaymentProvider, QueryResult, RefundRequest, RefundResult, RefundState, VerifiedCallback } from './types.ts';
+import type {
+  CallbackInput,
+  Checkout,
+  CheckoutLinks,
+  PaymentFact,
+  PaymentProvider,
+  QueryResult,
+  RefundRequest,
+  RefundResult,
+  RefundState,
+  VerifiedCallback,
+} from './types.ts';
 
 // Stripe Checkout. The webhook is verified by the `stripe` package on the raw
 // body (HMAC over "<t>.<body>", 300 s tolerance). Events arrive duplicated and
@@ -44,8 +55,14 @@ const minor = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const currency = z.string().regex(/^[A-Za-z]{3}$/, 'a 3-letter currency code');
 const metadata = z.record(z.string(), z.string()).nullish();
 const SessionShape = z.object({
-  id, client_reference_id: z.string().max(255).nullish(), metadata, payment_intent: ref,
-  payment_status: z.string().max(64), status: z.string().max(64).nullish(), currency: currency.nullish(), amount_total: minor.nullish(),
+  id,
+  client_reference_id: z.string().max(255).nullish(),
+  metadata,
+  payment_intent: ref,
+  payment_status: z.string().max(64),
+  status: z.string().max(64).nullish(),
+  currency: currency.nullish(),
+  amount_total: minor.nullish(),
 });
 /** A session whose payment counts as money: its amount and currency are required. */
 const PaidSessionShape = SessionShape.extend({ currency, amount_total: minor });
@@ -57,7 +74,7 @@ const EventShape = z.object({ id, type: z.string().min(1).max(255), data: z.obje
 
 type SessionFields = z.infer<typeof SessionShape>;
 const orderIdOf = (s: { client_reference_id?: string | null; metadata?: Record<string, string> | null }) => s.client_reference_id ?? s.metadata?.order_id ?? '';
-const idOf = (x: string | { id: string } | null | undefined) => (typeof x === 'string' ? x : x?.id ?? null);
+const idOf = (x: string | { id: string } | null | undefined) => (typeof x === 'string' ? x : (x?.id ?? null));
 
 export function sessionFacts(raw: Stripe.Checkout.Session | SessionFields, eventType: string): PaymentFact[] {
   const s = SessionShape.parse(raw);
@@ -71,7 +88,8 @@ export function sessionFacts(raw: Stripe.Checkout.Session | SessionFields, event
     case 'checkout.session.completed':
       // Only payment_status=paid is money; `unpaid` means an async method (bank debit) is still running.
       if (s.payment_status === 'paid') return [paid()];
-      if (s.payment_status === 'unpaid') return [{ type: 'payment_pending', orderId, reason: 'checkout completed; the payment method confirms asynchronously' }];
+      if (s.payment_status === 'unpaid')
+        return [{ type: 'payment_pending', orderId, reason: 'checkout completed; the payment method confirms asynchronously' }];
       return [{ type: 'ignored', reason: `payment_status ${s.payment_status}` }];
     case 'checkout.session.async_payment_succeeded':
       return [paid()];
@@ -90,7 +108,16 @@ function eventFacts(type: string, obj: Record<string, unknown>): PaymentFact[] {
   if (type === 'charge.refunded') {
     const c = ChargeShape.parse(obj);
     const ccy = c.currency.toUpperCase();
-    return [{ type: 'provider_refunded', orderId: c.metadata?.order_id ?? null, tradeId: idOf(c.payment_intent) ?? c.id, refundedTotal: fromMinorUnits(c.amount_refunded, ccy), currency: ccy, refundRef: `${c.id}:${c.amount_refunded}` }];
+    return [
+      {
+        type: 'provider_refunded',
+        orderId: c.metadata?.order_id ?? null,
+        tradeId: idOf(c.payment_intent) ?? c.id,
+        refundedTotal: fromMinorUnits(c.amount_refunded, ccy),
+        currency: ccy,
+        refundRef: `${c.id}:${c.amount_refunded}`,
+      },
+    ];
   }
   if (type === 'charge.refund.updated' || type === 'refund.updated' || type === 'refund.failed') {
     const r = RefundShape.parse(obj);
@@ -103,7 +130,17 @@ function eventFacts(type: string, obj: Record<string, unknown>): PaymentFact[] {
   if (type === 'charge.dispute.created') {
     const d = DisputeShape.parse(obj);
     const ccy = d.currency.toUpperCase();
-    return [{ type: 'dispute_opened', orderId: d.metadata?.order_id ?? null, tradeId: idOf(d.payment_intent) ?? idOf(d.charge) ?? d.id, amount: fromMinorUnits(d.amount, ccy), currency: ccy, disputeId: d.id, reason: d.reason }];
+    return [
+      {
+        type: 'dispute_opened',
+        orderId: d.metadata?.order_id ?? null,
+        tradeId: idOf(d.payment_intent) ?? idOf(d.charge) ?? d.id,
+        amount: fromMinorUnits(d.amount, ccy),
+        currency: ccy,
+        disputeId: d.id,
+        reason: d.reason,
+      },
+    ];
   }
   return [{ type: 'ignored', reason: `unhandled event ${type}` }];
 }
@@ -111,7 +148,11 @@ function eventFacts(type: string, obj: Record<string, unknown>): PaymentFact[] {
 /** Where the shape is wrong, as field paths and expectations (never the values, which may be personal data). */
 function shapeProblem(e: unknown): string {
   if (e instanceof z.ZodError) {
-    return e.issues.slice(0, 3).map((i) => `data.object${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`).join('; ').slice(0, 300);
+    return e.issues
+      .slice(0, 3)
+      .map((i) => `data.object${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`)
+      .join('; ')
+      .slice(0, 300);
   }
   return `unreadable (${e instanceof Error ? e.name : 'error'})`;
 }
@@ -130,7 +171,10 @@ export class StripeProvider implements PaymentProvider {
   readonly refundsIdempotent = true; // idempotencyKey tally-refund-<refund id>
   readonly currencies = null;
   readonly client: Stripe;
-  constructor(private readonly cfg: StripeConfig, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly cfg: StripeConfig,
+    private readonly now: () => number = Date.now,
+  ) {
     this.client = stripeClient(cfg);
   }
 
@@ -140,7 +184,16 @@ export class StripeProvider implements PaymentProvider {
       client_reference_id: order.id,
       metadata: { order_id: order.id },
       payment_intent_data: { metadata: { order_id: order.id } },
-      line_items: [{ quantity: 1, price_data: { currency: order.currency.toLowerCase(), unit_amount: Number(toMinorUnits(order.amount, order.currency)), product_data: { name: 'Tally balance top-up' } } }],
+      line_items: [
+        {
+          quantity: 1,
+          price_data: {
+            currency: order.currency.toLowerCase(),
+            unit_amount: Number(toMinorUnits(order.amount, order.currency)),
+            product_data: { name: 'Tally balance top-up' },
+          },
+        },
+      ],
       success_url: `${links.returnUrl}?session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: links.returnUrl,
     };
@@ -170,8 +223,17 @@ export class StripeProvider implements PaymentProvider {
     const env = EventShape.safeParse(event);
     if (!env.success) {
       const e = event as unknown as { id?: unknown; type?: unknown; data?: { object?: unknown } };
-      const problem = env.error.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`).join('; ').slice(0, 300);
-      throw new PaymentEventShapeError({ id: typeof e?.id === 'string' ? e.id.slice(0, 255) : null, type: typeof e?.type === 'string' ? e.type.slice(0, 255) : null, orderId: namedOrderId(e?.data?.object), problem });
+      const problem = env.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`)
+        .join('; ')
+        .slice(0, 300);
+      throw new PaymentEventShapeError({
+        id: typeof e?.id === 'string' ? e.id.slice(0, 255) : null,
+        type: typeof e?.type === 'string' ? e.type.slice(0, 255) : null,
+        orderId: namedOrderId(e?.data?.object),
+        problem,
+      });
     }
     const obj = event.data.object as any;
     let facts: PaymentFact[];
@@ -180,7 +242,26 @@ export class StripeProvider implements PaymentProvider {
     } catch (e) {
       throw new PaymentEventShapeError({ id: event.id, type: event.type, orderId: namedOrderId(obj), problem: shapeProblem(e) });
     }
-    return { eventId: event.id, eventType: event.type, facts, payload: { id: event.id, type: event.type, object: { id: obj?.id, object: obj?.object, status: obj?.status, payment_status: obj?.payment_status, amount_total: obj?.amount_total, amount_refunded: obj?.amount_refunded, amount: obj?.amount, currency: obj?.currency, payment_intent: obj?.payment_intent } } };
+    return {
+      eventId: event.id,
+      eventType: event.type,
+      facts,
+      payload: {
+        id: event.id,
+        type: event.type,
+        object: {
+          id: obj?.id,
+          object: obj?.object,
+          status: obj?.status,
+          payment_status: obj?.payment_status,
+          amount_total: obj?.amount_total,
+          amount_refunded: obj?.amount_refunded,
+          amount: obj?.amount,
+          currency: obj?.currency,
+          payment_intent: obj?.payment_intent,
+        },
+      },
+    };
   }
 
   async queryOrder(order: Order): Promise<QueryResult> {
@@ -212,7 +293,8 @@ export class StripeProvider implements PaymentProvider {
   async refund(order: Order, req: RefundRequest): Promise<RefundResult> {
     const target = req.tradeId ?? order.providerTradeId;
     if (!target) throw providerUnavailable('stripe', 'the order has no payment intent to refund');
-    if (!/^(pi|ch|py)_/.test(target)) throw providerUnavailable('stripe', `trade ${target.slice(0, 64)} is not a payment intent or charge; refund it in the Stripe dashboard`);
+    if (!/^(pi|ch|py)_/.test(target))
+      throw providerUnavailable('stripe', `trade ${target.slice(0, 64)} is not a payment intent or charge; refund it in the Stripe dashboard`);
     try {
       const r = await this.client.refunds.create(
         {

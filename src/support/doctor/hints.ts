@@ -41,11 +41,19 @@ const REFERENCE = /^([a-z]{3}_)?([0-9a-z]{4,26})$/;
 const CROCKFORD = /^[0-9a-hjkmnp-tv-z]+$/;
 
 export function parseReference(raw: string): string {
-  const s = raw.trim().replace(/^.*[…*.]+/, '').replace(/^[-\s]+/, '').toLowerCase();
+  const s = raw
+    .trim()
+    .replace(/^.*[…*.]+/, '')
+    .replace(/^[-\s]+/, '')
+    .toLowerCase();
   const m = REFERENCE.exec(s);
   const body = m?.[2].replace(/[il]/g, '1').replace(/o/g, '0');
   if (!m || !body || !CROCKFORD.test(body)) {
-    throw invalid('invalid_reference', 'reference must be an order id (ord_…) or at least its last 4 characters, or the last 4 characters of a redeem code: letters and digits only (never a full redeem code)', 'reference');
+    throw invalid(
+      'invalid_reference',
+      'reference must be an order id (ord_…) or at least its last 4 characters, or the last 4 characters of a redeem code: letters and digits only (never a full redeem code)',
+      'reference',
+    );
   }
   return (m[1] ?? '') + body;
 }
@@ -53,7 +61,8 @@ export function parseReference(raw: string): string {
 // API keys are `sk-` and base62: the hint is the last 4 of those characters.
 export function parseKeyTail(raw: string): string {
   const s = raw.trim().slice(-4);
-  if (!/^[A-Za-z0-9]{4}$/.test(s)) throw invalid('invalid_key_hint', 'key must be the last 4 characters of the API key (letters and digits), e.g. from sk-…a1B2', 'key');
+  if (!/^[A-Za-z0-9]{4}$/.test(s))
+    throw invalid('invalid_key_hint', 'key must be the last 4 characters of the API key (letters and digits), e.g. from sk-…a1B2', 'key');
   return s;
 }
 

@@ -43,8 +43,14 @@ async function userIdentityCases(env: DoctorEnv): Promise<SupportCase[]> {
         class: hints.problem && ORDER_CLASSES.includes(hints.problem) ? hints.problem : 'paid_not_credited',
         state: 'open',
         title: { en: 'The order belongs to another account', zh: '该订单属于另一个账号' },
-        cause: { en: `The order ending ${ref} was not placed by the signed-in account ${me}: it belongs to another account, and any payment for it is credited there.`, zh: `尾号 ${ref} 的订单不是当前登录的账号 ${me} 创建的:它属于另一个账号,其付款也入账到那个账号。` },
-        next_step: { en: 'If you have another account, sign in to it to see the order and its balance. If not, open a ticket with the full order id and support will check it.', zh: '如果您还有其他账号,请登录该账号查看订单和余额。否则请提交工单并附上完整订单号,客服会核实。' },
+        cause: {
+          en: `The order ending ${ref} was not placed by the signed-in account ${me}: it belongs to another account, and any payment for it is credited there.`,
+          zh: `尾号 ${ref} 的订单不是当前登录的账号 ${me} 创建的:它属于另一个账号,其付款也入账到那个账号。`,
+        },
+        next_step: {
+          en: 'If you have another account, sign in to it to see the order and its balance. If not, open a ticket with the full order id and support will check it.',
+          zh: '如果您还有其他账号,请登录该账号查看订单和余额。否则请提交工单并附上完整订单号,客服会核实。',
+        },
         evidence: [`order ending ${ref}: not on ${me}`],
         records: {},
         help: helpFor('paid_not_credited'),
@@ -58,10 +64,17 @@ async function userIdentityCases(env: DoctorEnv): Promise<SupportCase[]> {
     if (!mine) {
       const cls = hints.problem === 'unexpected_balance_drop' || hints.problem === 'charged_for_failed_request' ? hints.problem : 'insufficient_balance';
       cases.push({
-        class: cls, state: 'open',
-        title: { en: 'The API key is not one of this account\'s keys', zh: '正在调用的 API Key 不属于当前账号' },
-        cause: { en: `No key of the signed-in account ${me} ends with ${key}. A key ending ${key} belongs to another account (or the characters were misread): its requests are charged to that account, and a top-up on ${me} does not reach it.`, zh: `当前登录的账号 ${me} 没有以 ${key} 结尾的 Key。以 ${key} 结尾的 Key 属于另一个账号(或末位看错了):它的请求从那个账号扣费,在 ${me} 的充值不会用于该 Key。` },
-        next_step: { en: `Create a key on ${me} and put it in your client, or sign in to the account that owns the key and top up there.`, zh: `请在 ${me} 创建新 Key 并配置到客户端,或登录该 Key 所属的账号充值。` },
+        class: cls,
+        state: 'open',
+        title: { en: "The API key is not one of this account's keys", zh: '正在调用的 API Key 不属于当前账号' },
+        cause: {
+          en: `No key of the signed-in account ${me} ends with ${key}. A key ending ${key} belongs to another account (or the characters were misread): its requests are charged to that account, and a top-up on ${me} does not reach it.`,
+          zh: `当前登录的账号 ${me} 没有以 ${key} 结尾的 Key。以 ${key} 结尾的 Key 属于另一个账号(或末位看错了):它的请求从那个账号扣费,在 ${me} 的充值不会用于该 Key。`,
+        },
+        next_step: {
+          en: `Create a key on ${me} and put it in your client, or sign in to the account that owns the key and top up there.`,
+          zh: `请在 ${me} 创建新 Key 并配置到客户端,或登录该 Key 所属的账号充值。`,
+        },
         evidence: [`no key of ${me} ends with ${key}`],
         records: {},
         help: helpFor(cls),
@@ -77,7 +90,9 @@ async function staffIdentityCases(env: DoctorEnv): Promise<SupportCase[]> {
   const cases: SupportCase[] = [];
   const me = maskEmail(env.email);
   if (hints.reference && hints.reference.length >= 4) {
-    const found = (await findOrdersByIdSuffix(ctx.db, hints.reference, 3)).filter((o) => hints.amount === undefined || hints.amount === o.amount || hints.amount === o.creditAmount);
+    const found = (await findOrdersByIdSuffix(ctx.db, hints.reference, 3)).filter(
+      (o) => hints.amount === undefined || hints.amount === o.amount || hints.amount === o.creditAmount,
+    );
     // Only an unambiguous match is reported: a short tail shared by several orders says nothing.
     if (found.length === 1 && found[0].userId !== userId) {
       const o = found[0];
@@ -89,10 +104,18 @@ async function staffIdentityCases(env: DoctorEnv): Promise<SupportCase[]> {
         class: hints.problem && ORDER_CLASSES.includes(hints.problem) ? hints.problem : 'paid_not_credited',
         state: 'open',
         title: { en: 'The order belongs to another account', zh: '该订单属于另一个账号' },
-        cause: { en: `Order ${tail(o.id)} (${money(o.amount, o.currency)}, ${o.status}) was placed by ${owner}, not by the signed-in account ${me}. Its credit goes to ${owner}. ${ex.en}`, zh: `订单 ${tail(o.id)}(${money(o.amount, o.currency)},${o.status})由账号 ${owner} 创建,而不是当前登录的 ${me}。入账到 ${owner}。${ex.zh}` },
-        next_step: { en: `Sign in as ${owner} to see and use that balance. If you need it on this account, open a ticket from both accounts.`, zh: `请登录 ${owner} 查看和使用该余额。如需转到当前账号,请分别从两个账号提交工单。` },
+        cause: {
+          en: `Order ${tail(o.id)} (${money(o.amount, o.currency)}, ${o.status}) was placed by ${owner}, not by the signed-in account ${me}. Its credit goes to ${owner}. ${ex.en}`,
+          zh: `订单 ${tail(o.id)}(${money(o.amount, o.currency)},${o.status})由账号 ${owner} 创建,而不是当前登录的 ${me}。入账到 ${owner}。${ex.zh}`,
+        },
+        next_step: {
+          en: `Sign in as ${owner} to see and use that balance. If you need it on this account, open a ticket from both accounts.`,
+          zh: `请登录 ${owner} 查看和使用该余额。如需转到当前账号,请分别从两个账号提交工单。`,
+        },
         evidence: [`order ${tail(o.id)} owner ${owner}; signed in as ${me}`, `created ${iso(o.createdAt)}, status ${o.status}`],
-        records: { orders: [{ type: 'order', id: `${tail(o.id)}`, status: o.status, amount: money(o.amount, o.currency), created_at: iso(o.createdAt), account: owner }] },
+        records: {
+          orders: [{ type: 'order', id: `${tail(o.id)}`, status: o.status, amount: money(o.amount, o.currency), created_at: iso(o.createdAt), account: owner }],
+        },
         help: helpFor('paid_not_credited'),
         identity: { signed_in_account: me, order_account: owner },
       });
@@ -104,10 +127,17 @@ async function staffIdentityCases(env: DoctorEnv): Promise<SupportCase[]> {
       const owner = maskEmail((await getUser(ctx.db, keys[0].userId)).email);
       const cls = hints.problem === 'unexpected_balance_drop' || hints.problem === 'charged_for_failed_request' ? hints.problem : 'insufficient_balance';
       cases.push({
-        class: cls, state: 'open',
+        class: cls,
+        state: 'open',
         title: { en: 'The API key belongs to another account', zh: '正在调用的 API Key 属于另一个账号' },
-        cause: { en: `The key ${keys[0].display} belongs to ${owner}, not to the signed-in account ${me}: its requests are charged to ${owner}'s balance, and a top-up on ${me} does not reach it.`, zh: `Key ${keys[0].display} 属于 ${owner},而不是当前登录的 ${me}:它的请求从 ${owner} 的余额扣费,在 ${me} 的充值不会用于该 Key。` },
-        next_step: { en: `Create a key on ${me} and put it in your client, or top up ${owner}.`, zh: `请在 ${me} 创建新 Key 并配置到客户端,或为 ${owner} 充值。` },
+        cause: {
+          en: `The key ${keys[0].display} belongs to ${owner}, not to the signed-in account ${me}: its requests are charged to ${owner}'s balance, and a top-up on ${me} does not reach it.`,
+          zh: `Key ${keys[0].display} 属于 ${owner},而不是当前登录的 ${me}:它的请求从 ${owner} 的余额扣费,在 ${me} 的充值不会用于该 Key。`,
+        },
+        next_step: {
+          en: `Create a key on ${me} and put it in your client, or top up ${owner}.`,
+          zh: `请在 ${me} 创建新 Key 并配置到客户端,或为 ${owner} 充值。`,
+        },
         evidence: [`key ${keys[0].display} owner ${owner}; signed in as ${me}`],
         records: {},
         help: helpFor(cls),

@@ -35,8 +35,14 @@ export async function classifyBillingCases({ ctx, input }: { ctx: AppContext; in
   // A user's short reference is matched against their own records only; say how to look further.
   const shortRef = env.audience === 'user' && !!hints.reference && hints.reference.replace(/^[a-z]{3}_/, '').length < MIN_USER_REFERENCE;
   const none = shortRef
-    ? { en: `No open billing case found in this account's records. If the order may be on another account, give its full id (or at least its last ${MIN_USER_REFERENCE} characters).`, zh: `本账号的记录中未发现待处理的账务问题。如果订单可能在另一个账号下,请提供完整订单号(或至少末 ${MIN_USER_REFERENCE} 位)。` }
-    : { en: 'No open billing case found in the records. Add a hint (order id tail, amount, time) or open a ticket.', zh: '记录中未发现待处理的账务问题。可以补充提示(订单号末位、金额、时间)或提交工单。' };
+    ? {
+        en: `No open billing case found in this account's records. If the order may be on another account, give its full id (or at least its last ${MIN_USER_REFERENCE} characters).`,
+        zh: `本账号的记录中未发现待处理的账务问题。如果订单可能在另一个账号下,请提供完整订单号(或至少末 ${MIN_USER_REFERENCE} 位)。`,
+      }
+    : {
+        en: 'No open billing case found in the records. Add a hint (order id tail, amount, time) or open a ticket.',
+        zh: '记录中未发现待处理的账务问题。可以补充提示(订单号末位、金额、时间)或提交工单。',
+      };
   return {
     user: { id: user.id, account: maskEmail(user.email) },
     generated_at: new Date(env.now).toISOString(),
@@ -44,7 +50,10 @@ export async function classifyBillingCases({ ctx, input }: { ctx: AppContext; in
     balance: { balance: formatMoney(bal.balance), available: formatMoney(bal.available), currency: bal.currency },
     cases,
     summary: cases.length
-      ? { en: `${cases.length} case(s): ${[...new Set(cases.map((c) => c.class))].join(', ')}`, zh: `共 ${cases.length} 个问题:${[...new Set(cases.map((c) => c.class))].join('、')}` }
+      ? {
+          en: `${cases.length} case(s): ${[...new Set(cases.map((c) => c.class))].join(', ')}`,
+          zh: `共 ${cases.length} 个问题:${[...new Set(cases.map((c) => c.class))].join('、')}`,
+        }
       : none,
   };
 }
@@ -53,8 +62,13 @@ export type Diagnosis = Awaited<ReturnType<typeof classifyBillingCases>>;
 
 function hintsView(h: DiagnoseHints) {
   return {
-    problem: h.problem ?? null, method: h.method ?? null, order_time: h.orderTime ? new Date(h.orderTime).toISOString() : null,
-    amount: h.amount !== undefined ? formatMoney(h.amount) : null, reference: h.reference ?? null, key: h.key ?? null,
-    page_message: h.pageMessage ?? null, submitted_twice: h.submittedTwice ?? null,
+    problem: h.problem ?? null,
+    method: h.method ?? null,
+    order_time: h.orderTime ? new Date(h.orderTime).toISOString() : null,
+    amount: h.amount !== undefined ? formatMoney(h.amount) : null,
+    reference: h.reference ?? null,
+    key: h.key ?? null,
+    page_message: h.pageMessage ?? null,
+    submitted_twice: h.submittedTwice ?? null,
   };
 }

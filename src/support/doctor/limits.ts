@@ -29,7 +29,10 @@ export async function countDiagnosis(
   input: { userId: string; ip: string | null; limits?: DoctorLimits },
 ): Promise<{ allowed: boolean; retryAfterMs: number }> {
   const l = input.limits ?? DOCTOR_LIMITS;
-  const hits = [limiter.hit(`doctor:user:${input.userId}:1m`, l.perUserPerMinute, MINUTE), limiter.hit(`doctor:user:${input.userId}:1h`, l.perUserPerHour, HOUR)];
+  const hits = [
+    limiter.hit(`doctor:user:${input.userId}:1m`, l.perUserPerMinute, MINUTE),
+    limiter.hit(`doctor:user:${input.userId}:1h`, l.perUserPerHour, HOUR),
+  ];
   if (input.ip) {
     // IPv6 by its /64, like sign-in and redeem: one subscriber cannot take a fresh address per run.
     const ip = addressKey(input.ip);

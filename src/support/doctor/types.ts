@@ -1,8 +1,15 @@
 import type { AppContext } from '../../context.ts';
 
 export const CASE_CLASSES = [
-  'payment_failed', 'order_processing', 'paid_not_credited', 'duplicate_payment', 'refund_or_compensation', 'redeem_not_credited',
-  'charged_for_failed_request', 'unexpected_balance_drop', 'insufficient_balance',
+  'payment_failed',
+  'order_processing',
+  'paid_not_credited',
+  'duplicate_payment',
+  'refund_or_compensation',
+  'redeem_not_credited',
+  'charged_for_failed_request',
+  'unexpected_balance_drop',
+  'insufficient_balance',
 ] as const;
 export type CaseClass = (typeof CASE_CLASSES)[number];
 

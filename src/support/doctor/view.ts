@@ -17,9 +17,21 @@ export function maskIp(ip: string | null, audience: Audience): string | null {
 
 export function orderRecord(o: Order, events: OrderEvent[]) {
   return {
-    type: 'order', id: o.id, status: o.status, provider: o.provider, method: o.method, amount: formatMoney(o.amount), currency: o.currency,
-    credit_amount: formatMoney(o.creditAmount), status_reason: o.statusReason, created_at: iso(o.createdAt), expires_at: iso(o.expiresAt),
-    paid_at: iso(o.paidAt), credited_at: iso(o.creditedAt), credit_transfer_id: o.creditTransferId, possible_duplicate_of: o.possibleDuplicateOf,
+    type: 'order',
+    id: o.id,
+    status: o.status,
+    provider: o.provider,
+    method: o.method,
+    amount: formatMoney(o.amount),
+    currency: o.currency,
+    credit_amount: formatMoney(o.creditAmount),
+    status_reason: o.statusReason,
+    created_at: iso(o.createdAt),
+    expires_at: iso(o.expiresAt),
+    paid_at: iso(o.paidAt),
+    credited_at: iso(o.creditedAt),
+    credit_transfer_id: o.creditTransferId,
+    possible_duplicate_of: o.possibleDuplicateOf,
     // Provider payloads stay out: the timeline says what happened, not who paid with what.
     timeline: events.map((e) => ({ at: iso(e.createdAt), kind: e.kind, from: e.from, to: e.to, source: e.source, reason: e.reason })),
   };

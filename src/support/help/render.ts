@@ -6,17 +6,29 @@ const shell = (title: string, body: string) =>
   `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>body{font:16px/1.6 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}section{margin:2rem 0}.answer{font-size:1.05rem;background:#f5f5f5;padding:1rem;border-radius:6px}</style></head><body>${body}<p><a href="/help">帮助中心 / Help center</a> · <a href="/help/index.json">index.json</a> · <a href="/llms.txt">llms.txt</a></p></body></html>`;
 
 export function renderHelpPage(p: HelpPage): string {
-  const part = (lang: 'zh' | 'en') => `<section lang="${lang === 'zh' ? 'zh-CN' : 'en'}"><h1>${esc(p.title[lang])}</h1><p class="answer">${esc(p.answer[lang])}</p><h2>${lang === 'zh' ? '适用情况' : 'When it applies'}</h2>${list(p.applies[lang])}<h2>${lang === 'zh' ? '需要准备的信息' : 'Evidence to collect'}</h2>${list(p.evidence[lang])}</section>`;
+  const part = (lang: 'zh' | 'en') =>
+    `<section lang="${lang === 'zh' ? 'zh-CN' : 'en'}"><h1>${esc(p.title[lang])}</h1><p class="answer">${esc(p.answer[lang])}</p><h2>${lang === 'zh' ? '适用情况' : 'When it applies'}</h2>${list(p.applies[lang])}<h2>${lang === 'zh' ? '需要准备的信息' : 'Evidence to collect'}</h2>${list(p.evidence[lang])}</section>`;
   return shell(`${p.title.zh} / ${p.title.en}`, part('zh') + '<hr>' + part('en'));
 }
 
 export function renderHelpIndex(): string {
-  return shell('帮助中心 / Help center', `<h1>帮助中心 / Help center</h1><ul>${HELP_PAGES.map((p) => `<li><a href="/help/${p.slug}">${esc(p.title.zh)}<br>${esc(p.title.en)}</a></li>`).join('')}</ul>`);
+  return shell(
+    '帮助中心 / Help center',
+    `<h1>帮助中心 / Help center</h1><ul>${HELP_PAGES.map((p) => `<li><a href="/help/${p.slug}">${esc(p.title.zh)}<br>${esc(p.title.en)}</a></li>`).join('')}</ul>`,
+  );
 }
 
 export function helpIndexJson(base = '') {
   return {
-    pages: HELP_PAGES.map((p) => ({ slug: p.slug, url: `${base}/help/${p.slug}`, title: p.title, short_answer: p.answer, applies_when: p.applies, evidence: p.evidence, case_classes: p.cases })),
+    pages: HELP_PAGES.map((p) => ({
+      slug: p.slug,
+      url: `${base}/help/${p.slug}`,
+      title: p.title,
+      short_answer: p.answer,
+      applies_when: p.applies,
+      evidence: p.evidence,
+      case_classes: p.cases,
+    })),
   };
 }
 

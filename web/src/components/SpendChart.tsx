@@ -1,7 +1,12 @@
 import { useI18n } from '../i18n.tsx';
 import { fromMicros } from '../money.ts';
 
-export interface Series { name: string; days: bigint[]; total: bigint; count: number }
+export interface Series {
+  name: string;
+  days: bigint[];
+  total: bigint;
+  count: number;
+}
 
 const W = 600;
 const H = 200;
@@ -39,7 +44,9 @@ export function SpendChart({ series, start, label }: { series: Series[]; start: 
               })}
               {(d % 7 === 0 || d === 29) && d !== 28 && (
                 // The first and last labels are anchored inside the chart so they are never clipped.
-                <text x={d === 0 ? 0 : d === 29 ? W : d * bw + bw / 2} y={H - 4} textAnchor={d === 0 ? 'start' : d === 29 ? 'end' : 'middle'} className="tick">{fmtDay.format(day)}</text>
+                <text x={d === 0 ? 0 : d === 29 ? W : d * bw + bw / 2} y={H - 4} textAnchor={d === 0 ? 'start' : d === 29 ? 'end' : 'middle'} className="tick">
+                  {fmtDay.format(day)}
+                </text>
               )}
             </g>
           );

@@ -63,35 +63,53 @@ export function Dashboard({ me, refreshMe }: PageProps) {
       <div className="notice-slot">
         {low && (
           <Notice kind="warn">
-            {t('dash.lowBalance', { amount: me.available, currency: me.currency })}{' '}
-            <Link to="/redeem">{t('dash.lowBalanceAction')}</Link>
-            {FEATURES.orders && <> · <Link to="/topup">{t('dash.lowBalanceTopUp')}</Link></>}
+            {t('dash.lowBalance', { amount: me.available, currency: me.currency })} <Link to="/redeem">{t('dash.lowBalanceAction')}</Link>
+            {FEATURES.orders && (
+              <>
+                {' '}
+                · <Link to="/topup">{t('dash.lowBalanceTopUp')}</Link>
+              </>
+            )}
           </Notice>
         )}
       </div>
       <section className="stats" aria-label={t('dash.balance')}>
         <div className="card stat">
           <h2>{t('dash.balance')}</h2>
-          <p className="figure" data-testid="balance">{me.balance} <small>{me.currency}</small></p>
+          <p className="figure" data-testid="balance">
+            {me.balance} <small>{me.currency}</small>
+          </p>
         </div>
         <div className="card stat">
           <h2>{t('dash.available')}</h2>
-          <p className="figure" data-testid="available">{me.available} <small>{me.currency}</small></p>
-          <p className="muted">{t('dash.pending')}: {me.pending}</p>
+          <p className="figure" data-testid="available">
+            {me.available} <small>{me.currency}</small>
+          </p>
+          <p className="muted">
+            {t('dash.pending')}: {me.pending}
+          </p>
         </div>
       </section>
       <section className="card" aria-labelledby="spend-h">
         <div className="row between wrap">
           <h2 id="spend-h">{t('dash.spend30')}</h2>
           <div className="segmented" role="group" aria-label={t('dash.spend30')}>
-            <button type="button" aria-pressed={by === 'model'} onClick={() => setBy('model')}>{t('dash.byModel')}</button>
-            <button type="button" aria-pressed={by === 'key'} onClick={() => setBy('key')}>{t('dash.byKey')}</button>
+            <button type="button" aria-pressed={by === 'model'} onClick={() => setBy('model')}>
+              {t('dash.byModel')}
+            </button>
+            <button type="button" aria-pressed={by === 'key'} onClick={() => setBy('key')}>
+              {t('dash.byKey')}
+            </button>
           </div>
         </div>
         {series === null ? (
-          <div className="chart-frame"><Skeleton height="100%" /></div>
+          <div className="chart-frame">
+            <Skeleton height="100%" />
+          </div>
         ) : series.length === 0 ? (
-          <div className="chart-frame empty-chart"><p>{t('dash.noSpend')}</p></div>
+          <div className="chart-frame empty-chart">
+            <p>{t('dash.noSpend')}</p>
+          </div>
         ) : (
           <SpendChart series={series} start={start} label={t('dash.chartLabel', { what: by === 'model' ? t('usage.model') : t('usage.key') })} />
         )}
@@ -100,14 +118,18 @@ export function Dashboard({ me, refreshMe }: PageProps) {
             <li key={s.name}>
               <span className={`swatch c${i}`} aria-hidden="true" />
               <span className="legend-name">{s.name}</span>
-              <span className="num">{fromMicros(s.total)} {me.currency}</span>
+              <span className="num">
+                {fromMicros(s.total)} {me.currency}
+              </span>
               <span className="muted">{t('dash.requests', { n: s.count })}</span>
             </li>
           ))}
           {series && series.length > 0 && (
             <li className="legend-total">
               <span className="legend-name">{t('dash.total')}</span>
-              <span className="num">{fromMicros(series.reduce((a, s) => a + s.total, 0n))} {me.currency}</span>
+              <span className="num">
+                {fromMicros(series.reduce((a, s) => a + s.total, 0n))} {me.currency}
+              </span>
             </li>
           )}
         </ul>

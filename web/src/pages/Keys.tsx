@@ -45,26 +45,54 @@ export function Keys({ me }: PageProps) {
     <>
       <PageTitle>{t('keys.title')}</PageTitle>
       <form className="card form-grid" onSubmit={create} aria-labelledby="create-key-h">
-        <h2 id="create-key-h" className="span-all">{t('keys.create')}</h2>
+        <h2 id="create-key-h" className="span-all">
+          {t('keys.create')}
+        </h2>
         <Field label={t('keys.name')}>{(id) => <input id={id} name="name" maxLength={100} value={form.name} onChange={set('name')} />}</Field>
-        <Field label={t('keys.models')}>{(id) => <input id={id} name="models" placeholder="gpt-4o-mini, deepseek-chat" value={form.models} onChange={set('models')} />}</Field>
-        <Field label={t('keys.limit')}>{(id) => <input id={id} name="limit" inputMode="decimal" pattern="\d+(\.\d{1,6})?" placeholder={`5.00 ${me.currency}`} value={form.limit} onChange={set('limit')} />}</Field>
+        <Field label={t('keys.models')}>
+          {(id) => <input id={id} name="models" placeholder="gpt-4o-mini, deepseek-chat" value={form.models} onChange={set('models')} />}
+        </Field>
+        <Field label={t('keys.limit')}>
+          {(id) => (
+            <input
+              id={id}
+              name="limit"
+              inputMode="decimal"
+              pattern="\d+(\.\d{1,6})?"
+              placeholder={`5.00 ${me.currency}`}
+              value={form.limit}
+              onChange={set('limit')}
+            />
+          )}
+        </Field>
         <Field label={t('keys.expires')}>{(id) => <input id={id} name="expires" type="date" value={form.expires} onChange={set('expires')} />}</Field>
         <Field label={t('keys.ip')}>{(id) => <input id={id} name="ip" placeholder="203.0.113.0/24" value={form.ip} onChange={set('ip')} />}</Field>
         <div className="span-all row between wrap">
           <div className="notice-slot grow">{error && <Notice kind="error">{error}</Notice>}</div>
-          <button type="submit" disabled={busy}>{t('keys.submit')}</button>
+          <button type="submit" disabled={busy}>
+            {t('keys.submit')}
+          </button>
         </div>
       </form>
 
       <Dialog open={created !== null} title={t('keys.create')} onClose={() => setCreated(null)}>
         <p>{t('keys.created')}</p>
         <div className="row">
-          <input className="mono grow" readOnly value={created?.key ?? ''} aria-label={t('keys.key')} data-copy-source data-testid="new-key" onFocus={(e) => e.target.select()} />
+          <input
+            className="mono grow"
+            readOnly
+            value={created?.key ?? ''}
+            aria-label={t('keys.key')}
+            data-copy-source
+            data-testid="new-key"
+            onFocus={(e) => e.target.select()}
+          />
           <CopyButton text={created?.key ?? ''} />
         </div>
         <div className="row end">
-          <button type="button" onClick={() => setCreated(null)}>{t('keys.done')}</button>
+          <button type="button" onClick={() => setCreated(null)}>
+            {t('keys.done')}
+          </button>
         </div>
       </Dialog>
 
@@ -92,15 +120,39 @@ export function Keys({ me }: PageProps) {
           rows={keys.data?.data ?? (keys.error ? [] : null)}
           rowKey={(k) => k.id}
           columns={[
-            { key: 'name', label: t('keys.name'), render: (k) => <><strong>{k.name ?? '—'}</strong><br /><span className="mono muted">{k.display}</span></> },
-            { key: 'status', label: t('keys.status'), render: (k) => <Badge tone={statusTone(k.status)}>{t(`keys.status.${k.status}` as 'keys.status.active')}</Badge> },
-            { key: 'models', label: t('usage.model'), render: (k) => (k.models?.length ? k.models.join(', ') : <span className="muted">{t('keys.anyModel')}</span>) },
+            {
+              key: 'name',
+              label: t('keys.name'),
+              render: (k) => (
+                <>
+                  <strong>{k.name ?? '—'}</strong>
+                  <br />
+                  <span className="mono muted">{k.display}</span>
+                </>
+              ),
+            },
+            {
+              key: 'status',
+              label: t('keys.status'),
+              render: (k) => <Badge tone={statusTone(k.status)}>{t(`keys.status.${k.status}` as 'keys.status.active')}</Badge>,
+            },
+            {
+              key: 'models',
+              label: t('usage.model'),
+              render: (k) => (k.models?.length ? k.models.join(', ') : <span className="muted">{t('keys.anyModel')}</span>),
+            },
             { key: 'spent', label: t('keys.spent'), numeric: true, render: (k) => `${tidy(k.spent)} / ${k.limit ? tidy(k.limit) : '∞'}` },
             { key: 'expires', label: t('keys.expiresCol'), render: (k) => (k.expires_at ? fmtTime(k.expires_at) : t('common.never')) },
             { key: 'used', label: t('keys.lastUsed'), render: (k) => (k.last_used_at ? fmtTime(k.last_used_at) : t('common.never')) },
             {
-              key: 'act', label: '', render: (k) =>
-                k.status === 'active' ? <button type="button" className="danger small" aria-label={`${t('keys.revoke')} ${k.name ?? k.display}`} onClick={() => setRevoking(k)}>{t('keys.revoke')}</button> : null,
+              key: 'act',
+              label: '',
+              render: (k) =>
+                k.status === 'active' ? (
+                  <button type="button" className="danger small" aria-label={`${t('keys.revoke')} ${k.name ?? k.display}`} onClick={() => setRevoking(k)}>
+                    {t('keys.revoke')}
+                  </button>
+                ) : null,
             },
           ]}
         />

@@ -8,8 +8,18 @@ import { tidy } from '../money.ts';
 import type { PageProps } from '../App.tsx';
 
 interface Order {
-  id: string; status: string; provider: string; amount: string; currency: string; credit_amount: string; credit_currency: string;
-  checkout_url: string | null; status_reason: string | null; created_at: string; expires_at: string | null; credited_at: string | null;
+  id: string;
+  status: string;
+  provider: string;
+  amount: string;
+  currency: string;
+  credit_amount: string;
+  credit_currency: string;
+  checkout_url: string | null;
+  status_reason: string | null;
+  created_at: string;
+  expires_at: string | null;
+  credited_at: string | null;
   explanation: { en: string; zh: string };
 }
 const OPEN = ['created', 'pending', 'paid'];
@@ -17,7 +27,12 @@ const tone = (s: string) => (s === 'credited' ? 'ok' : OPEN.includes(s) ? 'warn'
 export const orderTone = tone;
 /** An order status in words ("Processing"), falling back to the raw status for one this console does not know. */
 export const statusLabel = (t: T, s: string) => (`order.state.${s}` in STATE_KEYS ? t(`order.state.${s}` as MessageKey) : s);
-const STATE_KEYS: Record<string, true> = Object.fromEntries(['created', 'pending', 'paid', 'credited', 'failed', 'expired', 'canceled', 'flagged', 'refunded', 'partially_refunded', 'disputed'].map((s) => [`order.state.${s}`, true]));
+const STATE_KEYS: Record<string, true> = Object.fromEntries(
+  ['created', 'pending', 'paid', 'credited', 'failed', 'expired', 'canceled', 'flagged', 'refunded', 'partially_refunded', 'disputed'].map((s) => [
+    `order.state.${s}`,
+    true,
+  ]),
+);
 const PROVIDER_NAMES: Record<string, string> = { sandbox: 'Sandbox', stripe: 'Stripe', epay: 'EPay 易支付' };
 
 export function TopUp({ me }: PageProps) {
@@ -49,17 +64,27 @@ export function TopUp({ me }: PageProps) {
           }
         }}
       >
-        <Field label={`${t('topup.amount')} (${me.currency})`}>{(id) => <input id={id} name="amount" inputMode="decimal" pattern="\d+(\.\d{1,2})?" required value={amount} onChange={(e) => setAmount(e.target.value)} />}</Field>
+        <Field label={`${t('topup.amount')} (${me.currency})`}>
+          {(id) => (
+            <input id={id} name="amount" inputMode="decimal" pattern="\d+(\.\d{1,2})?" required value={amount} onChange={(e) => setAmount(e.target.value)} />
+          )}
+        </Field>
         <Field label={t('topup.provider')}>
           {(id) => (
             <select id={id} name="provider" value={chosen} disabled={!names} onChange={(e) => setProvider(e.target.value)}>
-              {(names ?? []).map((n) => <option key={n} value={n}>{PROVIDER_NAMES[n] ?? n}</option>)}
+              {(names ?? []).map((n) => (
+                <option key={n} value={n}>
+                  {PROVIDER_NAMES[n] ?? n}
+                </option>
+              ))}
             </select>
           )}
         </Field>
         <div className="notice-slot">{error && <Notice kind="error">{error}</Notice>}</div>
         {names?.length === 0 && <Notice kind="warn">{t('topup.noProviders')}</Notice>}
-        <button type="submit" disabled={busy || !chosen}>{t('topup.submit')}</button>
+        <button type="submit" disabled={busy || !chosen}>
+          {t('topup.submit')}
+        </button>
       </form>
     </>
   );
@@ -70,7 +95,15 @@ export function Orders(_: PageProps) {
   const { data, error } = useApi<{ data: Order[] }>('/api/orders');
   return (
     <>
-      <PageTitle actions={<Link to="/topup" className="button">{t('nav.topup')}</Link>}>{t('orders.title')}</PageTitle>
+      <PageTitle
+        actions={
+          <Link to="/topup" className="button">
+            {t('nav.topup')}
+          </Link>
+        }
+      >
+        {t('orders.title')}
+      </PageTitle>
       <section className="card" aria-label={t('orders.title')}>
         {Boolean(error) && <Notice kind="error">{errorText(t, error)}</Notice>}
         <Table
@@ -138,17 +171,28 @@ export function OrderDetail({ params, refreshMe }: PageProps) {
           <Notice kind="error">{(error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, error)}</Notice>
         ) : (
           <>
-            <p className="status-line" data-testid="order-status">{order ? <Badge tone={tone(order.status)}>{statusLabel(t, order.status)}</Badge> : <Skeleton width="6rem" />}</p>
+            <p className="status-line" data-testid="order-status">
+              {order ? <Badge tone={tone(order.status)}>{statusLabel(t, order.status)}</Badge> : <Skeleton width="6rem" />}
+            </p>
             <p className="explanation-text">{order ? order.explanation[lang] : <Skeleton width="90%" height="3em" />}</p>
             <dl className="facts">
-              <dt>{t('orders.amount')}</dt><dd>{order ? `${tidy(order.amount)} ${order.currency}` : <Skeleton width="6rem" />}</dd>
-              <dt>{t('orders.credit')}</dt><dd>{order ? `${tidy(order.credit_amount)} ${order.credit_currency}` : <Skeleton width="6rem" />}</dd>
-              <dt>{t('orders.created')}</dt><dd>{order ? fmtTime(order.created_at) : <Skeleton width="10rem" />}</dd>
+              <dt>{t('orders.amount')}</dt>
+              <dd>{order ? `${tidy(order.amount)} ${order.currency}` : <Skeleton width="6rem" />}</dd>
+              <dt>{t('orders.credit')}</dt>
+              <dd>{order ? `${tidy(order.credit_amount)} ${order.credit_currency}` : <Skeleton width="6rem" />}</dd>
+              <dt>{t('orders.created')}</dt>
+              <dd>{order ? fmtTime(order.created_at) : <Skeleton width="10rem" />}</dd>
             </dl>
             <div className="row">
-              {order && OPEN.includes(order.status) && order.checkout_url && <a className="button" href={order.checkout_url}>{t('orders.pay')}</a>}
+              {order && OPEN.includes(order.status) && order.checkout_url && (
+                <a className="button" href={order.checkout_url}>
+                  {t('orders.pay')}
+                </a>
+              )}
               {order && (order.status === 'created' || order.status === 'pending') && (
-                <button type="button" className="secondary" onClick={cancel} disabled={canceling}>{t('orders.cancel')}</button>
+                <button type="button" className="secondary" onClick={cancel} disabled={canceling}>
+                  {t('orders.cancel')}
+                </button>
               )}
             </div>
             {cancelError ? <Notice kind="error">{errorText(t, cancelError)}</Notice> : null}

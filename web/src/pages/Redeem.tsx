@@ -33,8 +33,20 @@ export function Redeem({ me, refreshMe }: PageProps) {
       >
         <Field label={t('redeem.code')} hint={t('redeem.hint')}>
           {(id, hint) => (
-            <input id={id} name="code" className="mono" aria-describedby={hint} autoComplete="off" autoCapitalize="characters" spellCheck={false} required maxLength={200}
-              placeholder="TALLY-XXXX-XXXX-XXXX-XXXX-XXXX" value={code} onChange={(e) => setCode(e.target.value)} />
+            <input
+              id={id}
+              name="code"
+              className="mono"
+              aria-describedby={hint}
+              autoComplete="off"
+              autoCapitalize="characters"
+              spellCheck={false}
+              required
+              maxLength={200}
+              placeholder="TALLY-XXXX-XXXX-XXXX-XXXX-XXXX"
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+            />
           )}
         </Field>
         <div className="notice-slot">
@@ -44,7 +56,9 @@ export function Redeem({ me, refreshMe }: PageProps) {
             </Notice>
           )}
         </div>
-        <button type="submit" disabled={busy}>{t('redeem.submit')}</button>
+        <button type="submit" disabled={busy}>
+          {t('redeem.submit')}
+        </button>
       </form>
     </>
   );

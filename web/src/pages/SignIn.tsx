@@ -28,12 +28,30 @@ export function SignIn({ langSwitch, onSignedIn }: { langSwitch: ReactNode; onSi
           }
         }}
       >
-        <p className="brand big" aria-hidden="true">Tally</p>
+        <p className="brand big" aria-hidden="true">
+          Tally
+        </p>
         <h1>{t('signin.title')}</h1>
-        <Field label={t('signin.email')}>{(id) => <input id={id} name="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />}</Field>
-        <Field label={t('signin.password')}>{(id) => <input id={id} name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />}</Field>
+        <Field label={t('signin.email')}>
+          {(id) => <input id={id} name="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />}
+        </Field>
+        <Field label={t('signin.password')}>
+          {(id) => (
+            <input
+              id={id}
+              name="password"
+              type="password"
+              autoComplete="current-password"
+              required
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+          )}
+        </Field>
         <div className="notice-slot">{error && <Notice kind="error">{error}</Notice>}</div>
-        <button type="submit" disabled={busy}>{t('signin.submit')}</button>
+        <button type="submit" disabled={busy}>
+          {t('signin.submit')}
+        </button>
       </form>
     </main>
   );

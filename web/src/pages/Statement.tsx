@@ -17,8 +17,18 @@ export const kindLabel = (t: T, kind: string) => {
 /** A statement line's reference as a link to what caused it, where the console has a page for it. */
 export function Reference({ value }: { value: string | null }) {
   if (!value) return <span className="muted">—</span>;
-  if (value.startsWith('req_')) return <Link to={`/usage/${value}`} className="mono">{value}</Link>;
-  if (value.startsWith('ord_') && FEATURES.orders) return <Link to={`/orders/${value}`} className="mono">{value}</Link>;
+  if (value.startsWith('req_'))
+    return (
+      <Link to={`/usage/${value}`} className="mono">
+        {value}
+      </Link>
+    );
+  if (value.startsWith('ord_') && FEATURES.orders)
+    return (
+      <Link to={`/orders/${value}`} className="mono">
+        {value}
+      </Link>
+    );
   return <span className="mono">{value}</span>;
 }
 
@@ -31,7 +41,9 @@ const textCell = (s: string | null) => {
 
 export function statementCsv(lines: StatementLine[], t: T) {
   const head = ['time', 'kind', 'amount', 'balance_after', 'reason', 'reference', 'transfer_id'];
-  const body = lines.map((l) => [l.created_at, textCell(kindLabel(t, l.kind)), l.amount, l.balance_after, textCell(l.reason), textCell(l.reference), l.id].join(','));
+  const body = lines.map((l) =>
+    [l.created_at, textCell(kindLabel(t, l.kind)), l.amount, l.balance_after, textCell(l.reason), textCell(l.reference), l.id].join(','),
+  );
   // The BOM makes Excel read the file as UTF-8 (Chinese reasons and labels).
   return '\ufeff' + [head.join(','), ...body].join('\r\n') + '\r\n';
 }
@@ -83,7 +95,15 @@ export function Statement({ me }: PageProps) {
 
   return (
     <>
-      <PageTitle actions={<button type="button" className="secondary" onClick={exportCsv} disabled={exporting}>{t('stmt.csv')}</button>}>{t('stmt.title')}</PageTitle>
+      <PageTitle
+        actions={
+          <button type="button" className="secondary" onClick={exportCsv} disabled={exporting}>
+            {t('stmt.csv')}
+          </button>
+        }
+      >
+        {t('stmt.title')}
+      </PageTitle>
       <section className="card" aria-label={t('stmt.title')}>
         {Boolean(error) && <Notice kind="error">{errorText(t, error)}</Notice>}
         <Table
@@ -93,13 +113,29 @@ export function Statement({ me }: PageProps) {
           columns={[
             { key: 'time', label: t('usage.time'), render: (r) => fmtTime(r.created_at) },
             { key: 'kind', label: t('stmt.kind'), render: (r) => kindLabel(t, r.kind) },
-            { key: 'amount', label: t('stmt.amount'), numeric: true, render: (r) => <span className={r.amount.startsWith('-') ? 'neg' : 'pos'}>{r.amount.startsWith('-') ? '' : '+'}{tidy(r.amount)}</span> },
+            {
+              key: 'amount',
+              label: t('stmt.amount'),
+              numeric: true,
+              render: (r) => (
+                <span className={r.amount.startsWith('-') ? 'neg' : 'pos'}>
+                  {r.amount.startsWith('-') ? '' : '+'}
+                  {tidy(r.amount)}
+                </span>
+              ),
+            },
             { key: 'after', label: t('stmt.balanceAfter'), numeric: true, render: (r) => `${tidy(r.balance_after)} ${me.currency}` },
             { key: 'reason', label: t('stmt.reason'), render: (r) => r.reason ?? <span className="muted">—</span> },
             { key: 'ref', label: t('stmt.reference'), render: (r) => <Reference value={r.reference} /> },
           ]}
         />
-        {next && <div className="row center"><button type="button" className="secondary" onClick={() => load(next)}>{t('common.loadMore')}</button></div>}
+        {next && (
+          <div className="row center">
+            <button type="button" className="secondary" onClick={() => load(next)}>
+              {t('common.loadMore')}
+            </button>
+          </div>
+        )}
       </section>
     </>
   );

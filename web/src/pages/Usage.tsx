@@ -7,7 +7,13 @@ import { navigate } from '../router.ts';
 import { tidy } from '../money.ts';
 import type { PageProps } from '../App.tsx';
 
-interface Filters { model: string; key_id: string; charged: '' | 'true' | 'false'; since: string; until: string }
+interface Filters {
+  model: string;
+  key_id: string;
+  charged: '' | 'true' | 'false';
+  since: string;
+  until: string;
+}
 const EMPTY: Filters = { model: '', key_id: '', charged: '', since: '', until: '' };
 const dayStart = (d: string) => (d ? new Date(`${d}T00:00:00`).toISOString() : undefined);
 const dayEnd = (d: string) => (d ? new Date(new Date(`${d}T00:00:00`).getTime() + 86_400_000).toISOString() : undefined);
@@ -22,7 +28,15 @@ export function Usage({ params, me }: PageProps) {
   const [error, setError] = useState<unknown>(null);
 
   const load = async (before?: string) => {
-    const q = qs({ model: filters.model, key_id: filters.key_id, charged: filters.charged, since: dayStart(filters.since), until: dayEnd(filters.until), before, limit: 50 });
+    const q = qs({
+      model: filters.model,
+      key_id: filters.key_id,
+      charged: filters.charged,
+      since: dayStart(filters.since),
+      until: dayEnd(filters.until),
+      before,
+      limit: 50,
+    });
     try {
       const page = await api<{ data: UsageRow[]; next_before: string | null }>(`/api/usage${q}`);
       setRows((prev) => (before ? [...(prev ?? []), ...page.data] : page.data));
@@ -56,7 +70,11 @@ export function Usage({ params, me }: PageProps) {
           {(id) => (
             <select id={id} name="key_id" value={draft.key_id} onChange={set('key_id')}>
               <option value="">{t('common.all')}</option>
-              {keys.data?.data.map((k) => <option key={k.id} value={k.id}>{k.name ?? k.display}</option>)}
+              {keys.data?.data.map((k) => (
+                <option key={k.id} value={k.id}>
+                  {k.name ?? k.display}
+                </option>
+              ))}
             </select>
           )}
         </Field>
@@ -71,7 +89,9 @@ export function Usage({ params, me }: PageProps) {
         </Field>
         <Field label={t('usage.since')}>{(id) => <input id={id} type="date" name="since" value={draft.since} onChange={set('since')} />}</Field>
         <Field label={t('usage.until')}>{(id) => <input id={id} type="date" name="until" value={draft.until} onChange={set('until')} />}</Field>
-        <div className="field end"><button type="submit">{t('usage.apply')}</button></div>
+        <div className="field end">
+          <button type="submit">{t('usage.apply')}</button>
+        </div>
       </form>
       <section className="card" aria-label={t('usage.title')}>
         {Boolean(error) && <Notice kind="error">{errorText(t, error)}</Notice>}
@@ -87,11 +107,21 @@ export function Usage({ params, me }: PageProps) {
             { key: 'key', label: t('usage.key'), render: (r) => <span className="mono">{r.key ?? '—'}</span> },
             { key: 'tokens', label: t('usage.tokens'), numeric: true, render: (r) => `${r.prompt_tokens} / ${r.completion_tokens}` },
             { key: 'cost', label: t('usage.cost'), numeric: true, render: (r) => tidy(r.charged_amount) },
-            { key: 'charged', label: t('usage.charged'), render: (r) => <Badge tone={r.charged ? 'ok' : 'muted'}>{r.charged ? t('common.yes') : t('common.no')}</Badge> },
+            {
+              key: 'charged',
+              label: t('usage.charged'),
+              render: (r) => <Badge tone={r.charged ? 'ok' : 'muted'}>{r.charged ? t('common.yes') : t('common.no')}</Badge>,
+            },
             { key: 'status', label: t('usage.status'), render: (r) => <Badge tone={r.status < 400 ? 'ok' : 'bad'}>{r.status}</Badge> },
           ]}
         />
-        {next && <div className="row center"><button type="button" className="secondary" onClick={() => load(next)}>{t('common.loadMore')}</button></div>}
+        {next && (
+          <div className="row center">
+            <button type="button" className="secondary" onClick={() => load(next)}>
+              {t('common.loadMore')}
+            </button>
+          </div>
+        )}
       </section>
     </>
   );
@@ -99,27 +129,71 @@ export function Usage({ params, me }: PageProps) {
 
 function UsageDetail({ id, currency }: { id: string; currency: string }) {
   const { t, fmtTime } = useI18n();
-  const { data, error } = useApi<UsageRow & { explanation: string | null; pricing: Record<string, string | null> | null }>(`/api/usage/${encodeURIComponent(id)}`);
+  const { data, error } = useApi<UsageRow & { explanation: string | null; pricing: Record<string, string | null> | null }>(
+    `/api/usage/${encodeURIComponent(id)}`,
+  );
   return (
     <section className="card detail" aria-labelledby="detail-h" data-testid="usage-detail">
       <div className="row between">
-        <h2 id="detail-h" className="mono">{t('usage.detail', { id })}</h2>
-        <Link to="/usage" aria-label={t('common.close')}>{t('common.close')}</Link>
+        <h2 id="detail-h" className="mono">
+          {t('usage.detail', { id })}
+        </h2>
+        <Link to="/usage" aria-label={t('common.close')}>
+          {t('common.close')}
+        </Link>
       </div>
       {error ? (
         <Notice kind="error">{(error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, error)}</Notice>
       ) : (
         <dl className="facts">
-          <dt>{t('usage.time')}</dt><dd>{data ? fmtTime(data.created_at) : <Skeleton width="10rem" />}</dd>
-          <dt>{t('usage.model')}</dt><dd>{data ? data.model ?? '—' : <Skeleton width="8rem" />}</dd>
-          <dt>{t('usage.key')}</dt><dd className="mono">{data ? data.key ?? '—' : <Skeleton width="8rem" />}</dd>
-          <dt>{t('usage.tokens')}</dt><dd>{data ? `${data.prompt_tokens} / ${data.completion_tokens}${data.cached_tokens ? ` (cached ${data.cached_tokens})` : ''}` : <Skeleton width="6rem" />}</dd>
-          <dt>{t('usage.charged')}</dt><dd>{data ? <><Badge tone={data.charged ? 'ok' : 'muted'}>{data.charged ? t('common.yes') : t('common.no')}</Badge> {tidy(data.charged_amount)} {currency}</> : <Skeleton width="6rem" />}</dd>
-          <dt>{t('usage.chargeReason')}</dt><dd>{data ? data.charge_reason ?? '—' : <Skeleton width="12rem" />}</dd>
-          {data && data.uncollected !== '0.000000' && toNonZero(data.uncollected) && <><dt>{t('usage.uncollected')}</dt><dd>{tidy(data.uncollected)} {currency}</dd></>}
-          {data?.error_code && <><dt>{t('usage.error')}</dt><dd>{data.error_code}: {data.error_message}</dd></>}
-          <dt>{t('usage.explanation')}</dt><dd className="mono explanation" data-testid="usage-explanation">{data ? data.explanation ?? t('usage.noPricing') : <Skeleton width="16rem" />}</dd>
-          <dt>{t('usage.transfer')}</dt><dd className="mono">{data ? data.transfer_id ?? '—' : <Skeleton width="10rem" />}</dd>
+          <dt>{t('usage.time')}</dt>
+          <dd>{data ? fmtTime(data.created_at) : <Skeleton width="10rem" />}</dd>
+          <dt>{t('usage.model')}</dt>
+          <dd>{data ? (data.model ?? '—') : <Skeleton width="8rem" />}</dd>
+          <dt>{t('usage.key')}</dt>
+          <dd className="mono">{data ? (data.key ?? '—') : <Skeleton width="8rem" />}</dd>
+          <dt>{t('usage.tokens')}</dt>
+          <dd>
+            {data ? (
+              `${data.prompt_tokens} / ${data.completion_tokens}${data.cached_tokens ? ` (cached ${data.cached_tokens})` : ''}`
+            ) : (
+              <Skeleton width="6rem" />
+            )}
+          </dd>
+          <dt>{t('usage.charged')}</dt>
+          <dd>
+            {data ? (
+              <>
+                <Badge tone={data.charged ? 'ok' : 'muted'}>{data.charged ? t('common.yes') : t('common.no')}</Badge> {tidy(data.charged_amount)} {currency}
+              </>
+            ) : (
+              <Skeleton width="6rem" />
+            )}
+          </dd>
+          <dt>{t('usage.chargeReason')}</dt>
+          <dd>{data ? (data.charge_reason ?? '—') : <Skeleton width="12rem" />}</dd>
+          {data && data.uncollected !== '0.000000' && toNonZero(data.uncollected) && (
+            <>
+              <dt>{t('usage.uncollected')}</dt>
+              <dd>
+                {tidy(data.uncollected)} {currency}
+              </dd>
+            </>
+          )}
+          {data?.error_code && (
+            <>
+              <dt>{t('usage.error')}</dt>
+              <dd>
+                {data.error_code}: {data.error_message}
+              </dd>
+            </>
+          )}
+          <dt>{t('usage.explanation')}</dt>
+          <dd className="mono explanation" data-testid="usage-explanation">
+            {data ? (data.explanation ?? t('usage.noPricing')) : <Skeleton width="16rem" />}
+          </dd>
+          <dt>{t('usage.transfer')}</dt>
+          <dd className="mono">{data ? (data.transfer_id ?? '—') : <Skeleton width="10rem" />}</dd>
         </dl>
       )}
     </section>

@@ -4,10 +4,24 @@ import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../validate.ts';
 import { resolveUser } from '../../../accounts/users.ts';
-import { listApprovals, getApproval, approveApproval, rejectApproval, approvalView, APPROVAL_STATUSES, type Approval, type ApprovalStatus } from '../../../support/approvals.ts';
+import {
+  listApprovals,
+  getApproval,
+  approveApproval,
+  rejectApproval,
+  approvalView,
+  APPROVAL_STATUSES,
+  type Approval,
+  type ApprovalStatus,
+} from '../../../support/approvals.ts';
 import type { Guarded } from '../../../support/actions.ts';
 
-const ListQuery = z.object({ status: z.enum(APPROVAL_STATUSES).optional(), user: z.string().max(320).optional(), limit: z.coerce.number().int().min(1).max(500).optional(), before: z.string().max(64).optional() });
+const ListQuery = z.object({
+  status: z.enum(APPROVAL_STATUSES).optional(),
+  user: z.string().max(320).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  before: z.string().max(64).optional(),
+});
 const DecideBody = z.object({ reason: z.string().min(1).max(500) });
 
 /**
@@ -18,7 +32,12 @@ const DecideBody = z.object({ reason: z.string().min(1).max(500) });
 export function answerGuarded<T>(ctx: AppContext, reply: FastifyReply, r: Guarded<T>, view: (x: T) => unknown) {
   if (r.kind === 'done') return view(r.result);
   reply.code(202);
-  return { status: 'approval_pending', replayed: r.replayed, approval: approvalView(r.approval, ctx.config.currency), message: `above what support may do alone: request ${r.approval.id} waits for an admin's approval` };
+  return {
+    status: 'approval_pending',
+    replayed: r.replayed,
+    approval: approvalView(r.approval, ctx.config.currency),
+    message: `above what support may do alone: request ${r.approval.id} waits for an admin's approval`,
+  };
 }
 
 // The second person: support's requests wait here; an admin other than the requester approves (it runs once) or rejects.

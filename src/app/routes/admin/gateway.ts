@@ -22,7 +22,12 @@ const ChannelBody = z.object({
   weight: z.number().int().min(0).max(1_000_000).optional(),
   connect_timeout_ms: z.number().int().min(100).max(600_000).optional(),
   first_byte_timeout_ms: z.number().int().min(100).max(3_600_000).optional(),
-  total_timeout_ms: z.number().int().min(100).max(24 * 3_600_000).optional(),
+  total_timeout_ms: z
+    .number()
+    .int()
+    .min(100)
+    .max(24 * 3_600_000)
+    .optional(),
 });
 
 const PriceBody = z.object({
@@ -39,16 +44,29 @@ const GroupBody = z.object({ name: z.string().min(1).max(64), multiplier: z.stri
 export function channelView(ctx: AppContext, c: Channel) {
   const rt = ctx.catalog.channels.find((x) => x.id === c.id);
   return {
-    id: c.id, name: c.name, type: c.type, base_url: c.baseUrl, models: c.models, model_map: c.modelMap, priority: c.priority, weight: c.weight,
-    status: c.status, status_reason: c.statusReason, has_api_key: c.hasApiKey,
+    id: c.id,
+    name: c.name,
+    type: c.type,
+    base_url: c.baseUrl,
+    models: c.models,
+    model_map: c.modelMap,
+    priority: c.priority,
+    weight: c.weight,
+    status: c.status,
+    status_reason: c.statusReason,
+    has_api_key: c.hasApiKey,
     timeouts_ms: { connect: c.connectTimeoutMs, first_byte: c.firstByteTimeoutMs, total: c.totalTimeoutMs },
     health: rt ? rt.breaker.snapshot(Date.now()) : null,
   };
 }
 
 export const priceView = (p: ModelPrice) => ({
-  model: p.model, kind: p.kind, input_per_1m: formatMoney(p.inputPer1M), output_per_1m: formatMoney(p.outputPer1M),
-  cached_input_per_1m: p.cachedInputPer1M === null ? null : formatMoney(p.cachedInputPer1M), max_output_tokens: p.maxOutputTokens,
+  model: p.model,
+  kind: p.kind,
+  input_per_1m: formatMoney(p.inputPer1M),
+  output_per_1m: formatMoney(p.outputPer1M),
+  cached_input_per_1m: p.cachedInputPer1M === null ? null : formatMoney(p.cachedInputPer1M),
+  max_output_tokens: p.maxOutputTokens,
 });
 
 export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
@@ -62,8 +80,17 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     const actor = await requireStaff(ctx, req, 'channels.create');
     const b = parseInput(ChannelBody, req.body);
     const c = await createChannel(ctx.db, ctx.config.secret, {
-      name: b.name, type: b.type, baseUrl: b.base_url, apiKey: b.api_key, models: b.models, modelMap: b.model_map, priority: b.priority, weight: b.weight,
-      connectTimeoutMs: b.connect_timeout_ms, firstByteTimeoutMs: b.first_byte_timeout_ms, totalTimeoutMs: b.total_timeout_ms,
+      name: b.name,
+      type: b.type,
+      baseUrl: b.base_url,
+      apiKey: b.api_key,
+      models: b.models,
+      modelMap: b.model_map,
+      priority: b.priority,
+      weight: b.weight,
+      connectTimeoutMs: b.connect_timeout_ms,
+      firstByteTimeoutMs: b.first_byte_timeout_ms,
+      totalTimeoutMs: b.total_timeout_ms,
     });
     await recordAudit(ctx.db, { actor, action: 'channel.create', target: c.id, data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models } });
     await ctx.events.publish({ type: 'catalog_changed' });
@@ -77,7 +104,11 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     const c = await findChannel(ctx.db, req.params.id);
     if (action === 'test') return testChannel(ctx, c.id);
     if (action !== 'disable' && action !== 'enable') throw Object.assign(new Error(`unknown action ${action}`), { statusCode: 404 });
-    await setChannelStatus(ctx.db, { id: c.id, status: action === 'disable' ? 'disabled' : 'enabled', reason: action === 'disable' ? 'disabled by an operator' : null });
+    await setChannelStatus(ctx.db, {
+      id: c.id,
+      status: action === 'disable' ? 'disabled' : 'enabled',
+      reason: action === 'disable' ? 'disabled by an operator' : null,
+    });
     await recordAudit(ctx.db, { actor, action: `channel.${action}`, target: c.id });
     await ctx.events.publish({ type: 'catalog_changed' });
     return channelView(ctx, await findChannel(ctx.db, c.id));
@@ -92,8 +123,12 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     const actor = await requireStaff(ctx, req, 'models.set');
     const b = parseInput(PriceBody, req.body);
     const p = await setModelPrice(ctx.db, {
-      model: b.model, inputPer1M: parseMoney(b.input, { field: 'input' }), outputPer1M: parseMoney(b.output, { field: 'output' }),
-      cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }), kind: b.kind, maxOutputTokens: b.max_output_tokens,
+      model: b.model,
+      inputPer1M: parseMoney(b.input, { field: 'input' }),
+      outputPer1M: parseMoney(b.output, { field: 'output' }),
+      cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }),
+      kind: b.kind,
+      maxOutputTokens: b.max_output_tokens,
     });
     await recordAudit(ctx.db, { actor, action: 'model.set_price', target: p.model, data: priceView(p) });
     await ctx.events.publish({ type: 'catalog_changed' });

@@ -7,8 +7,21 @@ import { invalid } from '../../../lib/errors.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
 import { resolveUser } from '../../../accounts/users.ts';
 import {
-  getOrder, listOrders, listOrderEvents, listRefunds, failOrderBySupport, reconcileOrder, reconcilePayments,
-  payments, ORDER_STATUSES, REFUND_REASONS, type Order, type RefundReason, type Refund, type DuplicateRefundResult, type KeepDuplicateResult,
+  getOrder,
+  listOrders,
+  listOrderEvents,
+  listRefunds,
+  failOrderBySupport,
+  reconcileOrder,
+  reconcilePayments,
+  payments,
+  ORDER_STATUSES,
+  REFUND_REASONS,
+  type Order,
+  type RefundReason,
+  type Refund,
+  type DuplicateRefundResult,
+  type KeepDuplicateResult,
 } from '../../../payments/index.ts';
 import { compensate, creditOrder, refund, decideDuplicate } from '../../../support/actions.ts';
 import { answerGuarded } from './approvals.ts';
@@ -22,16 +35,38 @@ const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).optional(),
   before: z.string().max(64).optional(),
 });
-const RefundBody = z.object({ amount: z.string().max(40).optional(), reason: z.enum(REFUND_REASONS), note: z.string().max(500).optional(), force: z.boolean().optional() });
+const RefundBody = z.object({
+  amount: z.string().max(40).optional(),
+  reason: z.enum(REFUND_REASONS),
+  note: z.string().max(500).optional(),
+  force: z.boolean().optional(),
+});
 const ReasonBody = z.object({ reason: z.string().min(1).max(500) });
 const OptionalReasonBody = z.object({ reason: z.string().max(500).optional() }).optional();
 const DuplicateBody = z.object({ reason: z.string().min(1).max(500), provider: z.string().max(20).optional() });
 const CreditBody = z.object({ provider_reference: z.string().min(1).max(200), reason: z.string().min(1).max(500), force: z.boolean().optional() });
-const CompensateBody = z.object({ amount: z.string().max(40), reason: z.string().min(1).max(500), ticket: z.string().min(1).max(100), order_id: z.string().max(64).optional(), idempotency_key: z.string().min(1).max(200).optional() });
+const CompensateBody = z.object({
+  amount: z.string().max(40),
+  reason: z.string().min(1).max(500),
+  ticket: z.string().min(1).max(100),
+  order_id: z.string().max(64).optional(),
+  idempotency_key: z.string().min(1).max(200).optional(),
+});
 
 export const refundView = (r: Refund) => ({
-  id: r.id, amount: formatMoney(r.amount), credit_taken_back: formatMoney(r.creditAmount), from_wallet: formatMoney(r.fromWallet), uncollected: formatMoney(r.uncollected),
-  reason: r.reason, note: r.note, origin: r.origin, status: r.status, provider_refund_id: r.providerRefundId, forced: r.forced, actor: r.actor, created_at: new Date(r.createdAt).toISOString(),
+  id: r.id,
+  amount: formatMoney(r.amount),
+  credit_taken_back: formatMoney(r.creditAmount),
+  from_wallet: formatMoney(r.fromWallet),
+  uncollected: formatMoney(r.uncollected),
+  reason: r.reason,
+  note: r.note,
+  origin: r.origin,
+  status: r.status,
+  provider_refund_id: r.providerRefundId,
+  forced: r.forced,
+  actor: r.actor,
+  created_at: new Date(r.createdAt).toISOString(),
 });
 
 async function orderDetail(ctx: AppContext, o: Order) {
@@ -44,7 +79,15 @@ async function orderDetail(ctx: AppContext, o: Order) {
     credit_transfer_id: o.creditTransferId,
     check_attempts: o.checkAttempts,
     timeline: (await listOrderEvents(ctx.db, o.id)).map((e) => ({ ...e, at: new Date(e.createdAt).toISOString() })),
-    trades: trades.map((t) => ({ id: t.id, trade_id: t.trade_id, amount: formatMoney(BigInt(t.amount)), currency: t.currency, outcome: t.outcome, decision: t.decision, at: new Date(Number(t.created_at)).toISOString() })),
+    trades: trades.map((t) => ({
+      id: t.id,
+      trade_id: t.trade_id,
+      amount: formatMoney(BigInt(t.amount)),
+      currency: t.currency,
+      outcome: t.outcome,
+      decision: t.decision,
+      at: new Date(Number(t.created_at)).toISOString(),
+    })),
     refunds: (await listRefunds(ctx.db, o.id)).map(refundView),
   };
 }
@@ -54,7 +97,14 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     await requireStaff(ctx, req, 'orders.list');
     const q = parseInput(ListQuery, req.query);
     const userId = q.user ? (await resolveUser(ctx.db, q.user)).id : undefined;
-    const orders = await listOrders(ctx.db, { status: q.status as Order['status'] | undefined, view: q.view, userId, limit: q.limit, before: q.before, stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs });
+    const orders = await listOrders(ctx.db, {
+      status: q.status as Order['status'] | undefined,
+      view: q.view,
+      userId,
+      limit: q.limit,
+      before: q.before,
+      stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs,
+    });
     return { data: orders.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
   });
 
@@ -67,7 +117,17 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     const actor = await requireStaff(ctx, req, 'orders.refund');
     const body = parseInput(RefundBody, req.body);
     // Forcing (a loss booked to uncollected) is for admins; support above its limit gets a request for approval (support/actions.ts).
-    const r = await refund({ ctx, input: { orderId: req.params.id, amount: body.amount === undefined ? undefined : parsePositiveMoney(body.amount), reason: body.reason as RefundReason, note: body.note, force: body.force, actor } });
+    const r = await refund({
+      ctx,
+      input: {
+        orderId: req.params.id,
+        amount: body.amount === undefined ? undefined : parsePositiveMoney(body.amount),
+        reason: body.reason as RefundReason,
+        note: body.note,
+        force: body.force,
+        actor,
+      },
+    });
     return answerGuarded(ctx, reply, r, (x) => ({ refund: refundView(x.refund), order: orderView(x.order, ctx.now()) }));
   });
 
@@ -85,7 +145,10 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post<{ Params: { id: string } }>('/api/admin/orders/:id/credit', async (req, reply) => {
     const actor = await requireStaff(ctx, req, 'orders.credit');
     const body = parseInput(CreditBody, req.body);
-    const r = await creditOrder({ ctx, input: { orderId: req.params.id, providerReference: body.provider_reference, reason: body.reason, force: body.force, actor } });
+    const r = await creditOrder({
+      ctx,
+      input: { orderId: req.params.id, providerReference: body.provider_reference, reason: body.reason, force: body.force, actor },
+    });
     return answerGuarded(ctx, reply, r, (x) => ({ outcome: x.outcome, provider_check: x.providerCheck, order: orderView(x.order, ctx.now()) }));
   });
 
@@ -112,7 +175,12 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     const r = await decideDuplicate({ ctx, input: { trade: req.params.trade, provider: body.provider, reason: body.reason, decision: 'refund', actor } });
     return answerGuarded(ctx, reply, r, (x) => {
       const d = x as DuplicateRefundResult;
-      return { replayed: d.replayed, trade: { id: d.trade.id, trade_id: d.trade.tradeId, provider: d.trade.provider, decision: d.trade.decision }, refund: refundView(d.refund), order: orderView(d.order, ctx.now()) };
+      return {
+        replayed: d.replayed,
+        trade: { id: d.trade.id, trade_id: d.trade.tradeId, provider: d.trade.provider, decision: d.trade.decision },
+        refund: refundView(d.refund),
+        order: orderView(d.order, ctx.now()),
+      };
     });
   });
 
@@ -122,7 +190,12 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     const r = await decideDuplicate({ ctx, input: { trade: req.params.trade, provider: body.provider, reason: body.reason, decision: 'keep', actor } });
     return answerGuarded(ctx, reply, r, (x) => {
       const k = x as KeepDuplicateResult;
-      return { replayed: k.replayed, trade: { id: k.trade.id, trade_id: k.trade.tradeId, provider: k.trade.provider, decision: k.trade.decision }, transfer_id: k.transferId, credit: formatMoney(k.credit) };
+      return {
+        replayed: k.replayed,
+        trade: { id: k.trade.id, trade_id: k.trade.tradeId, provider: k.trade.provider, decision: k.trade.decision },
+        transfer_id: k.transferId,
+        credit: formatMoney(k.credit),
+      };
     });
   });
 
@@ -131,7 +204,10 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     const body = parseInput(CompensateBody, req.body);
     const user = await resolveUser(ctx.db, req.params.id);
     const amount = parsePositiveMoney(body.amount);
-    const r = await compensate({ ctx, input: { userId: user.id, amount, reason: body.reason, ticket: body.ticket, orderId: body.order_id ?? null, actor, idempotencyKey: body.idempotency_key } });
+    const r = await compensate({
+      ctx,
+      input: { userId: user.id, amount, reason: body.reason, ticket: body.ticket, orderId: body.order_id ?? null, actor, idempotencyKey: body.idempotency_key },
+    });
     return answerGuarded(ctx, reply, r, (x) => ({ transfer_id: x.transfer.id, replayed: x.replayed, amount: formatMoney(amount), kind: x.transfer.kind }));
   });
 }

@@ -7,8 +7,17 @@ import { parseInput } from '../../validate.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
 import { parseExpiry } from '../keys.ts';
 import {
-  generateRedeemBatch, listRedeemBatches, listBatchCodes, disableRedeemBatch, disableRedeemCode, reverseRedemption, listRedeemAttempts, redeemCodesCsv,
-  type RedeemBatch, type BatchSummary, type CodeView,
+  generateRedeemBatch,
+  listRedeemBatches,
+  listBatchCodes,
+  disableRedeemBatch,
+  disableRedeemCode,
+  reverseRedemption,
+  listRedeemAttempts,
+  redeemCodesCsv,
+  type RedeemBatch,
+  type BatchSummary,
+  type CodeView,
 } from '../../../redeem/index.ts';
 import { attemptView } from '../redeem.ts';
 
@@ -59,7 +68,15 @@ export const codeView = (c: CodeView, actor: Actor) => ({
   max_uses: c.maxUses,
   disabled_at: iso(c.disabledAt),
   disabled_reason: c.disabledReason,
-  redemptions: c.redemptions.map((r) => ({ id: r.id, user_id: r.userId, email: r.email ? emailFor(actor, r.email) : r.email, redeemed_at: iso(r.redeemedAt), status: r.status, transfer_id: r.transferId, reversed_at: iso(r.reversedAt) })),
+  redemptions: c.redemptions.map((r) => ({
+    id: r.id,
+    user_id: r.userId,
+    email: r.email ? emailFor(actor, r.email) : r.email,
+    redeemed_at: iso(r.redeemedAt),
+    status: r.status,
+    transfer_id: r.transferId,
+    reversed_at: iso(r.reversedAt),
+  })),
 });
 
 export function adminRedeemRoutes(app: FastifyInstance, ctx: AppContext) {

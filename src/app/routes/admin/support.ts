@@ -11,14 +11,24 @@ import { checkOrderWithProvider, revealUserField, REVEALABLE } from '../../../su
 import { listAudit } from '../../../support/audit.ts';
 import { adminApprovalRoutes } from './approvals.ts';
 
-const TicketQuery = z.object({ status: z.enum(TICKET_STATES).optional(), user: z.string().max(320).optional(), limit: z.coerce.number().int().min(1).max(200).optional(), before: z.string().max(64).optional() });
+const TicketQuery = z.object({
+  status: z.enum(TICKET_STATES).optional(),
+  user: z.string().max(320).optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+  before: z.string().max(64).optional(),
+});
 const ReplyBody = z.object({ message: z.string().min(1).max(10_000), status: z.enum(TICKET_STATES).optional(), reason: z.string().max(500).optional() });
 const StatusBody = z.object({ status: z.enum(TICKET_STATES), reason: z.string().max(500).optional(), assignee: z.string().max(200).nullable().optional() });
 const RevealBody = z.object({ field: z.enum(REVEALABLE), reason: z.string().min(1).max(500) });
 const CheckBody = z.object({ reason: z.string().max(500).optional() });
 const AuditQuery = z.object({
-  target: z.string().max(100).optional(), action: z.string().max(100).optional(), actor: z.string().max(100).optional(),
-  since: z.string().max(40).optional(), until: z.string().max(40).optional(), before: z.string().max(64).optional(), limit: z.coerce.number().int().min(1).max(500).optional(),
+  target: z.string().max(100).optional(),
+  action: z.string().max(100).optional(),
+  actor: z.string().max(100).optional(),
+  since: z.string().max(40).optional(),
+  until: z.string().max(40).optional(),
+  before: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
 });
 
 const time = (v: string | undefined, field: string) => {
@@ -66,7 +76,10 @@ export function adminSupportRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post<{ Params: { id: string } }>('/api/admin/tickets/:id/messages', async (req, reply) => {
     const actor = await requireStaff(ctx, req, 'tickets.reply');
     const body = parseInput(ReplyBody, req.body);
-    const r = await addTicketMessage({ ctx, input: { ticketId: req.params.id, actor, body: body.message, status: body.status as TicketState | undefined, reason: body.reason } });
+    const r = await addTicketMessage({
+      ctx,
+      input: { ticketId: req.params.id, actor, body: body.message, status: body.status as TicketState | undefined, reason: body.reason },
+    });
     reply.code(201);
     return r;
   });
@@ -74,7 +87,10 @@ export function adminSupportRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post<{ Params: { id: string } }>('/api/admin/tickets/:id/status', async (req) => {
     const actor = await requireStaff(ctx, req, 'tickets.status');
     const body = parseInput(StatusBody, req.body);
-    return setTicketStatus({ ctx, input: { ticketId: req.params.id, status: body.status as TicketState, reason: body.reason, assignee: body.assignee, actor } });
+    return setTicketStatus({
+      ctx,
+      input: { ticketId: req.params.id, status: body.status as TicketState, reason: body.reason, assignee: body.assignee, actor },
+    });
   });
 
   app.put<{ Params: { id: string } }>('/api/admin/tickets/:id/handoff', async (req) => {
@@ -85,7 +101,18 @@ export function adminSupportRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/audit', async (req) => {
     await requireStaff(ctx, req, 'audit.list');
     const q = parseInput(AuditQuery, req.query);
-    const rows = await listAudit(ctx.db, { target: q.target, action: q.action, actor: q.actor, since: time(q.since, 'since'), until: time(q.until, 'until'), before: q.before, limit: q.limit });
-    return { data: rows.map((r) => ({ ...r, created_at: new Date(r.createdAt).toISOString() })), next_before: rows.length === (q.limit ?? 100) ? rows[rows.length - 1].id : null };
+    const rows = await listAudit(ctx.db, {
+      target: q.target,
+      action: q.action,
+      actor: q.actor,
+      since: time(q.since, 'since'),
+      until: time(q.until, 'until'),
+      before: q.before,
+      limit: q.limit,
+    });
+    return {
+      data: rows.map((r) => ({ ...r, created_at: new Date(r.createdAt).toISOString() })),
+      next_before: rows.length === (q.limit ?? 100) ? rows[rows.length - 1].id : null,
+    };
   });
 }

@@ -28,7 +28,15 @@ const CreditBody = z.object({
 
 const ListQuery = z.object({ q: z.string().max(200).optional(), limit: z.coerce.number().int().min(1).max(200).optional() });
 
-export const userView = (u: User, actor: Actor) => ({ id: u.id, email: emailFor(actor, u.email), nickname: u.nickname, role: u.role, status: u.status, group: u.group, created_at: new Date(u.createdAt).toISOString() });
+export const userView = (u: User, actor: Actor) => ({
+  id: u.id,
+  email: emailFor(actor, u.email),
+  nickname: u.nickname,
+  role: u.role,
+  status: u.status,
+  group: u.group,
+  created_at: new Date(u.createdAt).toISOString(),
+});
 
 export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/users', async (req) => {
@@ -49,7 +57,13 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
     const actor = await requireStaff(ctx, req, 'users.get');
     const user = await resolveUser(ctx.db, req.params.id);
     const b = await getUserBalance(ctx.db, user.id);
-    return { ...userView(user, actor), balance: formatMoney(b.balance), pending: formatMoney(b.pending), available: formatMoney(b.available), currency: b.currency };
+    return {
+      ...userView(user, actor),
+      balance: formatMoney(b.balance),
+      pending: formatMoney(b.pending),
+      available: formatMoney(b.available),
+      currency: b.currency,
+    };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/users/:id/credit', async (req) => {

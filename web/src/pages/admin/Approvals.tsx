@@ -7,8 +7,19 @@ import { tidy } from '../../money.ts';
 import type { PageProps } from '../../App.tsx';
 
 interface ApprovalRow {
-  id: string; action: string; target: string; user_id: string; amount: string; currency: string; reason: string; status: string;
-  requested_by: string; decided_by: string | null; decision_reason: string | null; result: { error?: { message: string } } | null; created_at: string;
+  id: string;
+  action: string;
+  target: string;
+  user_id: string;
+  amount: string;
+  currency: string;
+  reason: string;
+  status: string;
+  requested_by: string;
+  decided_by: string | null;
+  decision_reason: string | null;
+  result: { error?: { message: string } } | null;
+  created_at: string;
 }
 type View = 'pending' | 'all';
 
@@ -25,7 +36,15 @@ export function AdminApprovals({ me }: PageProps) {
     <>
       <PageTitle>{t('admin.approvals.title')}</PageTitle>
       <div className="card row wrap">
-        <Segmented<View> label={t('admin.approvals.show')} value={view} onChange={setView} options={[{ value: 'pending', label: t('admin.approvals.pending') }, { value: 'all', label: t('admin.approvals.all') }]} />
+        <Segmented<View>
+          label={t('admin.approvals.show')}
+          value={view}
+          onChange={setView}
+          options={[
+            { value: 'pending', label: t('admin.approvals.pending') },
+            { value: 'all', label: t('admin.approvals.all') },
+          ]}
+        />
       </div>
       <div className="notice-slot">{msg && <Notice kind={msg.kind}>{msg.text}</Notice>}</div>
       {me.role !== 'admin' && <p className="muted">{t('admin.approvals.supportNote')}</p>}
@@ -37,18 +56,51 @@ export function AdminApprovals({ me }: PageProps) {
           rowKey={(r) => r.id}
           columns={[
             { key: 'at', label: t('usage.time'), render: (r) => fmtTime(r.created_at) },
-            { key: 'action', label: t('admin.approvals.action'), render: (r) => <Link to={targetLink(r)}>{t(`admin.approvals.kind.${r.action}` as MessageKey)}</Link> },
+            {
+              key: 'action',
+              label: t('admin.approvals.action'),
+              render: (r) => <Link to={targetLink(r)}>{t(`admin.approvals.kind.${r.action}` as MessageKey)}</Link>,
+            },
             { key: 'amount', label: t('admin.orders.compensateAmount'), numeric: true, render: (r) => `${tidy(r.amount)} ${r.currency}` },
             { key: 'by', label: t('admin.approvals.requestedBy'), render: (r) => <span className="mono">{r.requested_by}</span> },
             { key: 'reason', label: t('admin.reason'), render: (r) => r.reason },
-            { key: 'status', label: t('orders.status'), render: (r) => <Badge tone={r.status === 'executed' ? 'ok' : r.status === 'pending' || r.status === 'approved' ? 'warn' : 'bad'}>{r.status}</Badge> },
             {
-              key: 'act', label: t('admin.orders.actions'), render: (r) => (mayDecide(r)
-                ? <span className="row wrap">
-                    <button type="button" className="small" onClick={() => { setMsg(null); setDeciding({ row: r, verb: 'approve' }); }}>{t('admin.approvals.approve')}</button>
-                    <button type="button" className="secondary small" onClick={() => { setMsg(null); setDeciding({ row: r, verb: 'reject' }); }}>{t('admin.approvals.reject')}</button>
+              key: 'status',
+              label: t('orders.status'),
+              render: (r) => (
+                <Badge tone={r.status === 'executed' ? 'ok' : r.status === 'pending' || r.status === 'approved' ? 'warn' : 'bad'}>{r.status}</Badge>
+              ),
+            },
+            {
+              key: 'act',
+              label: t('admin.orders.actions'),
+              render: (r) =>
+                mayDecide(r) ? (
+                  <span className="row wrap">
+                    <button
+                      type="button"
+                      className="small"
+                      onClick={() => {
+                        setMsg(null);
+                        setDeciding({ row: r, verb: 'approve' });
+                      }}
+                    >
+                      {t('admin.approvals.approve')}
+                    </button>
+                    <button
+                      type="button"
+                      className="secondary small"
+                      onClick={() => {
+                        setMsg(null);
+                        setDeciding({ row: r, verb: 'reject' });
+                      }}
+                    >
+                      {t('admin.approvals.reject')}
+                    </button>
                   </span>
-                : r.decision_reason ?? r.result?.error?.message ?? '—'),
+                ) : (
+                  (r.decision_reason ?? r.result?.error?.message ?? '—')
+                ),
             },
           ]}
         />
@@ -61,7 +113,9 @@ export function AdminApprovals({ me }: PageProps) {
         onSubmit={async (reason) => {
           if (!deciding) return;
           try {
-            const r = await api<{ approval: ApprovalRow }>(`/api/admin/approvals/${encodeURIComponent(deciding.row.id)}/${deciding.verb}`, { body: { reason } });
+            const r = await api<{ approval: ApprovalRow }>(`/api/admin/approvals/${encodeURIComponent(deciding.row.id)}/${deciding.verb}`, {
+              body: { reason },
+            });
             setMsg({ kind: 'ok', text: t('admin.approvals.done', { id: r.approval.id, status: r.approval.status }) });
             setDeciding(null);
             rows.reload();

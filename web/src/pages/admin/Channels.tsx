@@ -5,7 +5,18 @@ import { Badge, Field, Notice, PageTitle, Table, splitList } from '../../compone
 import { useApi } from '../../useApi.ts';
 import type { PageProps } from '../../App.tsx';
 
-interface Channel { id: string; name: string; type: string; base_url: string; models: string[]; priority: number; weight: number; status: string; status_reason: string | null; health: Record<string, unknown> | null }
+interface Channel {
+  id: string;
+  name: string;
+  type: string;
+  base_url: string;
+  models: string[];
+  priority: number;
+  weight: number;
+  status: string;
+  status_reason: string | null;
+  health: Record<string, unknown> | null;
+}
 
 export function AdminChannels({ me }: PageProps) {
   const { t } = useI18n();
@@ -35,20 +46,66 @@ export function AdminChannels({ me }: PageProps) {
           rows={channels.data?.data ?? (channels.error ? [] : null)}
           rowKey={(c) => c.id}
           columns={[
-            { key: 'name', label: t('admin.channels.name'), render: (c) => <><strong>{c.name}</strong><br /><span className="muted">{c.type} · {c.base_url}</span></> },
-            { key: 'models', label: t('admin.channels.models'), render: (c) => c.models.join(', ') },
-            { key: 'prio', label: `${t('admin.channels.priority')} / ${t('admin.channels.weight')}`, numeric: true, render: (c) => `${c.priority} / ${c.weight}` },
-            { key: 'status', label: t('admin.channels.status'), render: (c) => <><Badge tone={c.status === 'enabled' ? 'ok' : 'bad'}>{c.status}</Badge>{c.status_reason && <><br /><small className="muted">{c.status_reason}</small></>}</> },
-            { key: 'health', label: t('admin.channels.health'), render: (c) => <small className="mono">{c.health ? String((c.health as { state?: string }).state ?? JSON.stringify(c.health)) : '—'}</small> },
             {
-              key: 'act', label: '', render: (c) => canWrite && (
-                <div className="row">
-                  <button type="button" className="secondary small" aria-label={`${t('admin.channels.test')} ${c.name}`} onClick={() => act(c, 'test')}>{t('admin.channels.test')}</button>
-                  {c.status === 'disabled'
-                    ? <button type="button" className="secondary small" aria-label={`${t('admin.channels.enable')} ${c.name}`} onClick={() => act(c, 'enable')}>{t('admin.channels.enable')}</button>
-                    : <button type="button" className="danger small" aria-label={`${t('admin.channels.disable')} ${c.name}`} onClick={() => act(c, 'disable')}>{t('admin.channels.disable')}</button>}
-                </div>
+              key: 'name',
+              label: t('admin.channels.name'),
+              render: (c) => (
+                <>
+                  <strong>{c.name}</strong>
+                  <br />
+                  <span className="muted">
+                    {c.type} · {c.base_url}
+                  </span>
+                </>
               ),
+            },
+            { key: 'models', label: t('admin.channels.models'), render: (c) => c.models.join(', ') },
+            {
+              key: 'prio',
+              label: `${t('admin.channels.priority')} / ${t('admin.channels.weight')}`,
+              numeric: true,
+              render: (c) => `${c.priority} / ${c.weight}`,
+            },
+            {
+              key: 'status',
+              label: t('admin.channels.status'),
+              render: (c) => (
+                <>
+                  <Badge tone={c.status === 'enabled' ? 'ok' : 'bad'}>{c.status}</Badge>
+                  {c.status_reason && (
+                    <>
+                      <br />
+                      <small className="muted">{c.status_reason}</small>
+                    </>
+                  )}
+                </>
+              ),
+            },
+            {
+              key: 'health',
+              label: t('admin.channels.health'),
+              render: (c) => <small className="mono">{c.health ? String((c.health as { state?: string }).state ?? JSON.stringify(c.health)) : '—'}</small>,
+            },
+            {
+              key: 'act',
+              label: '',
+              render: (c) =>
+                canWrite && (
+                  <div className="row">
+                    <button type="button" className="secondary small" aria-label={`${t('admin.channels.test')} ${c.name}`} onClick={() => act(c, 'test')}>
+                      {t('admin.channels.test')}
+                    </button>
+                    {c.status === 'disabled' ? (
+                      <button type="button" className="secondary small" aria-label={`${t('admin.channels.enable')} ${c.name}`} onClick={() => act(c, 'enable')}>
+                        {t('admin.channels.enable')}
+                      </button>
+                    ) : (
+                      <button type="button" className="danger small" aria-label={`${t('admin.channels.disable')} ${c.name}`} onClick={() => act(c, 'disable')}>
+                        {t('admin.channels.disable')}
+                      </button>
+                    )}
+                  </div>
+                ),
             },
           ]}
         />
@@ -61,7 +118,17 @@ export function AdminChannels({ me }: PageProps) {
             e.preventDefault();
             setMsg(null);
             try {
-              await api('/api/admin/channels', { body: { name: form.name, type: form.type, base_url: form.base_url, api_key: form.api_key || undefined, models: splitList(form.models), priority: Number(form.priority), weight: Number(form.weight) } });
+              await api('/api/admin/channels', {
+                body: {
+                  name: form.name,
+                  type: form.type,
+                  base_url: form.base_url,
+                  api_key: form.api_key || undefined,
+                  models: splitList(form.models),
+                  priority: Number(form.priority),
+                  weight: Number(form.weight),
+                },
+              });
               setForm({ ...form, name: '', base_url: '', api_key: '', models: '' });
               channels.reload();
             } catch (err) {
@@ -69,15 +136,31 @@ export function AdminChannels({ me }: PageProps) {
             }
           }}
         >
-          <h2 id="add-ch-h" className="span-all">{t('admin.channels.add')}</h2>
+          <h2 id="add-ch-h" className="span-all">
+            {t('admin.channels.add')}
+          </h2>
           <Field label={t('admin.channels.name')}>{(id) => <input id={id} required value={form.name} onChange={set('name')} />}</Field>
-          <Field label={t('admin.channels.type')}>{(id) => <select id={id} value={form.type} onChange={set('type')}><option>openai</option><option>anthropic</option><option>gemini</option></select>}</Field>
-          <Field label={t('admin.channels.baseUrl')}>{(id) => <input id={id} type="url" required placeholder="https://api.openai.com/v1" value={form.base_url} onChange={set('base_url')} />}</Field>
-          <Field label={t('admin.channels.apiKey')}>{(id) => <input id={id} type="password" autoComplete="off" value={form.api_key} onChange={set('api_key')} />}</Field>
+          <Field label={t('admin.channels.type')}>
+            {(id) => (
+              <select id={id} value={form.type} onChange={set('type')}>
+                <option>openai</option>
+                <option>anthropic</option>
+                <option>gemini</option>
+              </select>
+            )}
+          </Field>
+          <Field label={t('admin.channels.baseUrl')}>
+            {(id) => <input id={id} type="url" required placeholder="https://api.openai.com/v1" value={form.base_url} onChange={set('base_url')} />}
+          </Field>
+          <Field label={t('admin.channels.apiKey')}>
+            {(id) => <input id={id} type="password" autoComplete="off" value={form.api_key} onChange={set('api_key')} />}
+          </Field>
           <Field label={t('admin.channels.models')}>{(id) => <input id={id} required value={form.models} onChange={set('models')} />}</Field>
           <Field label={t('admin.channels.priority')}>{(id) => <input id={id} type="number" min={0} value={form.priority} onChange={set('priority')} />}</Field>
           <Field label={t('admin.channels.weight')}>{(id) => <input id={id} type="number" min={0} value={form.weight} onChange={set('weight')} />}</Field>
-          <div className="span-all row end"><button type="submit">{t('admin.channels.add')}</button></div>
+          <div className="span-all row end">
+            <button type="submit">{t('admin.channels.add')}</button>
+          </div>
         </form>
       )}
     </>

@@ -5,7 +5,11 @@ import { Field, Notice, PageTitle, Table, splitList } from '../../components.tsx
 import { useApi } from '../../useApi.ts';
 import type { PageProps } from '../../App.tsx';
 
-interface Group { name: string; multiplier: string; models: string[] | null }
+interface Group {
+  name: string;
+  multiplier: string;
+  models: string[] | null;
+}
 
 export function AdminGroups({ me }: PageProps) {
   const { t } = useI18n();
@@ -37,16 +41,22 @@ export function AdminGroups({ me }: PageProps) {
             e.preventDefault();
             setError(null);
             try {
-              await api('/api/admin/groups', { body: { name: form.name, multiplier: form.multiplier, models: form.models.trim() ? splitList(form.models) : null } });
+              await api('/api/admin/groups', {
+                body: { name: form.name, multiplier: form.multiplier, models: form.models.trim() ? splitList(form.models) : null },
+              });
               groups.reload();
             } catch (err) {
               setError(errorText(t, err));
             }
           }}
         >
-          <h2 id="group-h" className="span-all">{t('admin.groups.set')}</h2>
+          <h2 id="group-h" className="span-all">
+            {t('admin.groups.set')}
+          </h2>
           <Field label={t('admin.groups.name')}>{(id) => <input id={id} required value={form.name} onChange={set('name')} />}</Field>
-          <Field label={t('admin.groups.multiplier')}>{(id) => <input id={id} required inputMode="decimal" value={form.multiplier} onChange={set('multiplier')} />}</Field>
+          <Field label={t('admin.groups.multiplier')}>
+            {(id) => <input id={id} required inputMode="decimal" value={form.multiplier} onChange={set('multiplier')} />}
+          </Field>
           <Field label={t('admin.groups.models')}>{(id) => <input id={id} value={form.models} onChange={set('models')} />}</Field>
           <div className="span-all row between wrap">
             <div className="notice-slot grow">{error && <Notice kind="error">{error}</Notice>}</div>

@@ -6,7 +6,14 @@ import { useApi } from '../../useApi.ts';
 import { tidy } from '../../money.ts';
 import type { PageProps } from '../../App.tsx';
 
-interface Price { model: string; kind: string; input_per_1m: string; output_per_1m: string; cached_input_per_1m: string | null; max_output_tokens: number }
+interface Price {
+  model: string;
+  kind: string;
+  input_per_1m: string;
+  output_per_1m: string;
+  cached_input_per_1m: string | null;
+  max_output_tokens: number;
+}
 
 export function AdminModels({ me }: PageProps) {
   const { t } = useI18n();
@@ -23,7 +30,18 @@ export function AdminModels({ me }: PageProps) {
           caption={t('admin.models.title')}
           rows={prices.data?.data ?? (prices.error ? [] : null)}
           rowKey={(p) => p.model}
-          onRowClick={me.role === 'admin' ? (p) => setForm({ model: p.model, input: tidy(p.input_per_1m), output: tidy(p.output_per_1m), cached_input: p.cached_input_per_1m ? tidy(p.cached_input_per_1m) : '', kind: p.kind }) : undefined}
+          onRowClick={
+            me.role === 'admin'
+              ? (p) =>
+                  setForm({
+                    model: p.model,
+                    input: tidy(p.input_per_1m),
+                    output: tidy(p.output_per_1m),
+                    cached_input: p.cached_input_per_1m ? tidy(p.cached_input_per_1m) : '',
+                    kind: p.kind,
+                  })
+              : undefined
+          }
           rowLabel={(p) => p.model}
           columns={[
             { key: 'model', label: t('admin.models.model'), render: (p) => <strong>{p.model}</strong> },
@@ -42,19 +60,32 @@ export function AdminModels({ me }: PageProps) {
             e.preventDefault();
             setError(null);
             try {
-              await api('/api/admin/models', { body: { model: form.model, input: form.input, output: form.output, cached_input: form.cached_input || undefined, kind: form.kind } });
+              await api('/api/admin/models', {
+                body: { model: form.model, input: form.input, output: form.output, cached_input: form.cached_input || undefined, kind: form.kind },
+              });
               prices.reload();
             } catch (err) {
               setError(errorText(t, err));
             }
           }}
         >
-          <h2 id="price-h" className="span-all">{t('admin.models.set')}</h2>
+          <h2 id="price-h" className="span-all">
+            {t('admin.models.set')}
+          </h2>
           <Field label={t('admin.models.model')}>{(id) => <input id={id} required value={form.model} onChange={set('model')} />}</Field>
-          <Field label={t('admin.models.kind')}>{(id) => <select id={id} value={form.kind} onChange={set('kind')}><option>chat</option><option>embedding</option></select>}</Field>
+          <Field label={t('admin.models.kind')}>
+            {(id) => (
+              <select id={id} value={form.kind} onChange={set('kind')}>
+                <option>chat</option>
+                <option>embedding</option>
+              </select>
+            )}
+          </Field>
           <Field label={t('admin.models.input')}>{(id) => <input id={id} required inputMode="decimal" value={form.input} onChange={set('input')} />}</Field>
           <Field label={t('admin.models.output')}>{(id) => <input id={id} required inputMode="decimal" value={form.output} onChange={set('output')} />}</Field>
-          <Field label={t('admin.models.cached')}>{(id) => <input id={id} inputMode="decimal" value={form.cached_input} onChange={set('cached_input')} />}</Field>
+          <Field label={t('admin.models.cached')}>
+            {(id) => <input id={id} inputMode="decimal" value={form.cached_input} onChange={set('cached_input')} />}
+          </Field>
           <div className="span-all row between wrap">
             <div className="notice-slot grow">{error && <Notice kind="error">{error}</Notice>}</div>
             <button type="submit">{t('common.save')}</button>

@@ -9,16 +9,58 @@ import { orderTone, statusLabel } from '../Orders.tsx';
 import type { PageProps } from '../../App.tsx';
 
 export interface AdminOrderRow {
-  id: string; user_id: string; status: string; provider: string; amount: string; currency: string; credit_amount: string; credit_currency: string;
-  status_reason: string | null; possible_duplicate_of: string | null; refunded_amount: string; created_at: string; expires_at: string | null; paid_at: string | null; credited_at: string | null;
+  id: string;
+  user_id: string;
+  status: string;
+  provider: string;
+  amount: string;
+  currency: string;
+  credit_amount: string;
+  credit_currency: string;
+  status_reason: string | null;
+  possible_duplicate_of: string | null;
+  refunded_amount: string;
+  created_at: string;
+  expires_at: string | null;
+  paid_at: string | null;
+  credited_at: string | null;
   explanation: { en: string; zh: string };
 }
-interface OrderEventRow { id: string; kind: string; from: string | null; to: string | null; source: string; reason: string | null; at: string }
-interface TradeRow { id: string; trade_id: string; amount: string; currency: string; outcome: string; decision: string | null; at: string }
-interface RefundRow { id: string; amount: string; reason: string; note: string | null; status: string; origin: string; created_at: string }
+interface OrderEventRow {
+  id: string;
+  kind: string;
+  from: string | null;
+  to: string | null;
+  source: string;
+  reason: string | null;
+  at: string;
+}
+interface TradeRow {
+  id: string;
+  trade_id: string;
+  amount: string;
+  currency: string;
+  outcome: string;
+  decision: string | null;
+  at: string;
+}
+interface RefundRow {
+  id: string;
+  amount: string;
+  reason: string;
+  note: string | null;
+  status: string;
+  origin: string;
+  created_at: string;
+}
 interface AdminOrderDetail extends AdminOrderRow {
-  provider_ref: string | null; provider_trade_id: string | null; credit_transfer_id: string | null; check_attempts: number;
-  timeline: OrderEventRow[]; trades: TradeRow[]; refunds: RefundRow[];
+  provider_ref: string | null;
+  provider_trade_id: string | null;
+  credit_transfer_id: string | null;
+  check_attempts: number;
+  timeline: OrderEventRow[];
+  trades: TradeRow[];
+  refunds: RefundRow[];
 }
 
 type View = 'stuck' | 'flagged' | 'duplicate' | 'possible_duplicate' | 'all';
@@ -59,24 +101,46 @@ export function AdminOrders({ search }: PageProps) {
     <>
       <PageTitle
         actions={
-          <button type="button" className="secondary" onClick={async () => {
-            setMsg(null);
-            try {
-              const r = await api<{ checked: number; stuck: unknown[] }>('/api/admin/payments/reconcile', { method: 'POST', body: {} });
-              setMsg({ kind: 'ok', text: t('admin.orders.reconciledAll', { checked: r.checked, stuck: r.stuck.length }) });
-              orders.reload();
-            } catch (e) {
-              setMsg({ kind: 'error', text: errorText(t, e) });
-            }
-          }}>{t('admin.orders.reconcileAll')}</button>
+          <button
+            type="button"
+            className="secondary"
+            onClick={async () => {
+              setMsg(null);
+              try {
+                const r = await api<{ checked: number; stuck: unknown[] }>('/api/admin/payments/reconcile', { method: 'POST', body: {} });
+                setMsg({ kind: 'ok', text: t('admin.orders.reconciledAll', { checked: r.checked, stuck: r.stuck.length }) });
+                orders.reload();
+              } catch (e) {
+                setMsg({ kind: 'error', text: errorText(t, e) });
+              }
+            }}
+          >
+            {t('admin.orders.reconcileAll')}
+          </button>
         }
       >
         {t('admin.orders.title')}
       </PageTitle>
-      <form className="card row wrap" role="search" onSubmit={(e) => { e.preventDefault(); setUser(userDraft.trim()); }}>
-        <Segmented<View> label={t('admin.orders.queue')} value={view} onChange={setView} options={VIEWS.map((v) => ({ value: v, label: t(`admin.orders.view.${v}` as MessageKey) }))} />
-        <Field label={t('admin.orders.userFilter')}>{(id) => <input id={id} type="search" value={userDraft} onChange={(e) => setUserDraft(e.target.value)} />}</Field>
-        <div className="field end"><button type="submit">{t('common.search')}</button></div>
+      <form
+        className="card row wrap"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setUser(userDraft.trim());
+        }}
+      >
+        <Segmented<View>
+          label={t('admin.orders.queue')}
+          value={view}
+          onChange={setView}
+          options={VIEWS.map((v) => ({ value: v, label: t(`admin.orders.view.${v}` as MessageKey) }))}
+        />
+        <Field label={t('admin.orders.userFilter')}>
+          {(id) => <input id={id} type="search" value={userDraft} onChange={(e) => setUserDraft(e.target.value)} />}
+        </Field>
+        <div className="field end">
+          <button type="submit">{t('common.search')}</button>
+        </div>
       </form>
       <div className="notice-slot">{msg && <Notice kind={msg.kind}>{msg.text}</Notice>}</div>
       <section className="card" aria-label={t('admin.orders.title')}>
@@ -100,7 +164,13 @@ export function AdminOrder({ params, me }: PageProps) {
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
   const id = encodeURIComponent(params.id);
 
-  if (order.error) return <><PageTitle>{t('admin.orders.title')}</PageTitle><Notice kind="error">{(order.error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, order.error)}</Notice></>;
+  if (order.error)
+    return (
+      <>
+        <PageTitle>{t('admin.orders.title')}</PageTitle>
+        <Notice kind="error">{(order.error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, order.error)}</Notice>
+      </>
+    );
 
   const run = async (reason: string) => {
     if (!o || !action) return;
@@ -115,11 +185,15 @@ export function AdminOrder({ params, me }: PageProps) {
       const r = await api<{ result: string; status: string }>(`/api/admin/support/orders/${id}/check`, { body: { reason } });
       text = t('admin.orders.result', { result: r.result, status: statusLabel(t, r.status) });
     } else if (action === 'credit') {
-      const r = await api<Pending & { outcome: string; order: { status: string } }>(`/api/admin/orders/${id}/credit`, { body: { provider_reference: form.provider_reference.trim(), reason } });
+      const r = await api<Pending & { outcome: string; order: { status: string } }>(`/api/admin/orders/${id}/credit`, {
+        body: { provider_reference: form.provider_reference.trim(), reason },
+      });
       answer = r;
       if (r.order) text = t('admin.orders.result', { result: r.outcome, status: statusLabel(t, r.order.status) });
     } else if (action === 'refund') {
-      const r = await api<Pending & { order: { status: string } }>(`/api/admin/orders/${id}/refund`, { body: { amount: form.amount.trim() || undefined, reason: form.refund_reason, note: reason } });
+      const r = await api<Pending & { order: { status: string } }>(`/api/admin/orders/${id}/refund`, {
+        body: { amount: form.amount.trim() || undefined, reason: form.refund_reason, note: reason },
+      });
       answer = r;
       if (r.order) text = t('admin.orders.result', { result: 'refunded', status: statusLabel(t, r.order.status) });
     } else if (action === 'fail') {
@@ -127,7 +201,13 @@ export function AdminOrder({ params, me }: PageProps) {
       text = t('admin.orders.result', { result: 'failed', status: statusLabel(t, r.status) });
     } else if (action === 'compensate') {
       const r = await api<Pending & { amount: string; transfer_id: string }>(`/api/admin/users/${encodeURIComponent(o.user_id)}/compensate`, {
-        body: { amount: form.amount.trim(), reason, ticket: form.ticket.trim() || o.id, order_id: o.id, idempotency_key: `console:${o.id}:${form.amount}:${reason}` },
+        body: {
+          amount: form.amount.trim(),
+          reason,
+          ticket: form.ticket.trim() || o.id,
+          order_id: o.id,
+          idempotency_key: `console:${o.id}:${form.amount}:${reason}`,
+        },
       });
       answer = r;
       if (r.transfer_id) text = t('admin.orders.compensated', { amount: r.amount, transfer: r.transfer_id });
@@ -141,8 +221,10 @@ export function AdminOrder({ params, me }: PageProps) {
     order.reload();
   };
 
-  const actionTitle = (a: Action) => (typeof a === 'string' ? t(`admin.orders.action.${a}` as MessageKey) : t(a.decision === 'refund' ? 'admin.orders.trade.refund' : 'admin.orders.trade.keep'));
-  const actionMessage = (a: Action) => (typeof a === 'string' ? t(`admin.orders.confirm.${a}` as MessageKey, { id: params.id }) : t('admin.orders.confirm.trade', { trade: a.trade }));
+  const actionTitle = (a: Action) =>
+    typeof a === 'string' ? t(`admin.orders.action.${a}` as MessageKey) : t(a.decision === 'refund' ? 'admin.orders.trade.refund' : 'admin.orders.trade.keep');
+  const actionMessage = (a: Action) =>
+    typeof a === 'string' ? t(`admin.orders.confirm.${a}` as MessageKey, { id: params.id }) : t('admin.orders.confirm.trade', { trade: a.trade });
 
   return (
     <>
@@ -151,27 +233,112 @@ export function AdminOrder({ params, me }: PageProps) {
         <p className="status-line">{o ? <Badge tone={orderTone(o.status)}>{statusLabel(t, o.status)}</Badge> : <Skeleton width="6rem" />}</p>
         <p className="explanation-text">{o ? o.explanation[lang] : <Skeleton width="90%" height="3em" />}</p>
         <dl className="facts">
-          <dt>{t('admin.orders.user')}</dt><dd>{o ? <Link to={`/admin/users/${o.user_id}`}><span className="mono">{o.user_id}</span></Link> : <Skeleton width="8rem" />}</dd>
-          <dt>{t('topup.provider')}</dt><dd>{o ? o.provider : <Skeleton width="5rem" />}</dd>
-          <dt>{t('orders.amount')}</dt><dd>{o ? `${tidy(o.amount)} ${o.currency}` : <Skeleton width="6rem" />}</dd>
-          <dt>{t('orders.credit')}</dt><dd>{o ? `${tidy(o.credit_amount)} ${o.credit_currency}` : <Skeleton width="6rem" />}</dd>
-          <dt>{t('admin.orders.providerTrade')}</dt><dd className="mono">{o ? o.provider_trade_id ?? '—' : <Skeleton width="8rem" />}</dd>
-          <dt>{t('admin.orders.reason')}</dt><dd>{o ? o.status_reason ?? '—' : <Skeleton width="8rem" />}</dd>
-          <dt>{t('orders.created')}</dt><dd>{o ? fmtTime(o.created_at) : <Skeleton width="10rem" />}</dd>
-          <dt>{t('admin.orders.expires')}</dt><dd>{o ? fmtTime(o.expires_at) : <Skeleton width="10rem" />}</dd>
-          <dt>{t('admin.orders.creditedAt')}</dt><dd>{o ? fmtTime(o.credited_at) : <Skeleton width="10rem" />}</dd>
-          {o?.possible_duplicate_of && <><dt>{t('admin.orders.possibleDuplicate')}</dt><dd><Link to={`/admin/orders/${o.possible_duplicate_of}`}><span className="mono">{o.possible_duplicate_of}</span></Link></dd></>}
+          <dt>{t('admin.orders.user')}</dt>
+          <dd>
+            {o ? (
+              <Link to={`/admin/users/${o.user_id}`}>
+                <span className="mono">{o.user_id}</span>
+              </Link>
+            ) : (
+              <Skeleton width="8rem" />
+            )}
+          </dd>
+          <dt>{t('topup.provider')}</dt>
+          <dd>{o ? o.provider : <Skeleton width="5rem" />}</dd>
+          <dt>{t('orders.amount')}</dt>
+          <dd>{o ? `${tidy(o.amount)} ${o.currency}` : <Skeleton width="6rem" />}</dd>
+          <dt>{t('orders.credit')}</dt>
+          <dd>{o ? `${tidy(o.credit_amount)} ${o.credit_currency}` : <Skeleton width="6rem" />}</dd>
+          <dt>{t('admin.orders.providerTrade')}</dt>
+          <dd className="mono">{o ? (o.provider_trade_id ?? '—') : <Skeleton width="8rem" />}</dd>
+          <dt>{t('admin.orders.reason')}</dt>
+          <dd>{o ? (o.status_reason ?? '—') : <Skeleton width="8rem" />}</dd>
+          <dt>{t('orders.created')}</dt>
+          <dd>{o ? fmtTime(o.created_at) : <Skeleton width="10rem" />}</dd>
+          <dt>{t('admin.orders.expires')}</dt>
+          <dd>{o ? fmtTime(o.expires_at) : <Skeleton width="10rem" />}</dd>
+          <dt>{t('admin.orders.creditedAt')}</dt>
+          <dd>{o ? fmtTime(o.credited_at) : <Skeleton width="10rem" />}</dd>
+          {o?.possible_duplicate_of && (
+            <>
+              <dt>{t('admin.orders.possibleDuplicate')}</dt>
+              <dd>
+                <Link to={`/admin/orders/${o.possible_duplicate_of}`}>
+                  <span className="mono">{o.possible_duplicate_of}</span>
+                </Link>
+              </dd>
+            </>
+          )}
         </dl>
       </section>
       <section className="card" aria-labelledby="actions-h">
         <h2 id="actions-h">{t('admin.orders.actions')}</h2>
         <div className="row wrap">
-          <button type="button" onClick={() => { setMsg(null); setAction('check'); }} disabled={!o || !OPENISH.includes(o.status)}>{t('admin.orders.action.check')}</button>
-          <button type="button" className="secondary" onClick={() => { setMsg(null); setAction('reconcile'); }} disabled={!o}>{t('admin.orders.action.reconcile')}</button>
-          <button type="button" className="secondary" onClick={() => { setMsg(null); setAction('credit'); }} disabled={!o || !OPENISH.includes(o.status)}>{t('admin.orders.action.credit')}</button>
-          <button type="button" className="secondary" onClick={() => { setMsg(null); setAction('refund'); }} disabled={!o || !['credited', 'partially_refunded'].includes(o.status)}>{t('admin.orders.action.refund')}</button>
-          <button type="button" className="secondary" onClick={() => { setMsg(null); setAction('compensate'); }} disabled={!o}>{t('admin.orders.action.compensate')}</button>
-          <button type="button" className="secondary" onClick={() => { setMsg(null); setAction('fail'); }} disabled={!o || !['created', 'pending', 'expired', 'flagged'].includes(o.status)}>{t('admin.orders.action.fail')}</button>
+          <button
+            type="button"
+            onClick={() => {
+              setMsg(null);
+              setAction('check');
+            }}
+            disabled={!o || !OPENISH.includes(o.status)}
+          >
+            {t('admin.orders.action.check')}
+          </button>
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => {
+              setMsg(null);
+              setAction('reconcile');
+            }}
+            disabled={!o}
+          >
+            {t('admin.orders.action.reconcile')}
+          </button>
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => {
+              setMsg(null);
+              setAction('credit');
+            }}
+            disabled={!o || !OPENISH.includes(o.status)}
+          >
+            {t('admin.orders.action.credit')}
+          </button>
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => {
+              setMsg(null);
+              setAction('refund');
+            }}
+            disabled={!o || !['credited', 'partially_refunded'].includes(o.status)}
+          >
+            {t('admin.orders.action.refund')}
+          </button>
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => {
+              setMsg(null);
+              setAction('compensate');
+            }}
+            disabled={!o}
+          >
+            {t('admin.orders.action.compensate')}
+          </button>
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => {
+              setMsg(null);
+              setAction('fail');
+            }}
+            disabled={!o || !['created', 'pending', 'expired', 'flagged'].includes(o.status)}
+          >
+            {t('admin.orders.action.fail')}
+          </button>
         </div>
         <div className="notice-slot">{msg && <Notice kind={msg.kind}>{msg.text}</Notice>}</div>
         {me.role !== 'admin' && <p className="muted">{t('admin.orders.supportNote')}</p>}
@@ -185,7 +352,11 @@ export function AdminOrder({ params, me }: PageProps) {
           rowKey={(e) => e.id}
           columns={[
             { key: 'at', label: t('usage.time'), render: (e) => fmtTime(e.at) },
-            { key: 'change', label: t('admin.orders.change'), render: (e) => (e.kind === 'transition' ? `${e.from ?? '∅'} → ${e.to}` : `${e.kind}${e.to ? ` (${e.from ?? '∅'} → ${e.to})` : ''}`) },
+            {
+              key: 'change',
+              label: t('admin.orders.change'),
+              render: (e) => (e.kind === 'transition' ? `${e.from ?? '∅'} → ${e.to}` : `${e.kind}${e.to ? ` (${e.from ?? '∅'} → ${e.to})` : ''}`),
+            },
             { key: 'source', label: t('admin.orders.source'), render: (e) => e.source },
             { key: 'reason', label: t('admin.orders.reason'), render: (e) => e.reason ?? '—' },
           ]}
@@ -204,19 +375,34 @@ export function AdminOrder({ params, me }: PageProps) {
             { key: 'outcome', label: t('admin.orders.outcome'), render: (x) => `${x.outcome}${x.decision ? ` / ${x.decision}` : ''}` },
             { key: 'at', label: t('usage.time'), render: (x) => fmtTime(x.at) },
             {
-              key: 'act', label: t('admin.orders.actions'), render: (x) => (x.decision === 'pending'
-                ? <span className="row wrap">
-                    <button type="button" className="secondary small" onClick={() => setAction({ trade: x.id, decision: 'refund' })}>{t('admin.orders.trade.refund')}</button>
-                    <button type="button" className="secondary small" onClick={() => setAction({ trade: x.id, decision: 'keep' })}>{t('admin.orders.trade.keep')}</button>
+              key: 'act',
+              label: t('admin.orders.actions'),
+              render: (x) =>
+                x.decision === 'pending' ? (
+                  <span className="row wrap">
+                    <button type="button" className="secondary small" onClick={() => setAction({ trade: x.id, decision: 'refund' })}>
+                      {t('admin.orders.trade.refund')}
+                    </button>
+                    <button type="button" className="secondary small" onClick={() => setAction({ trade: x.id, decision: 'keep' })}>
+                      {t('admin.orders.trade.keep')}
+                    </button>
                   </span>
-                : '—'),
+                ) : (
+                  '—'
+                ),
             },
           ]}
         />
         {o && o.refunds.length > 0 && (
           <>
             <h3>{t('admin.orders.refunds')}</h3>
-            <ul>{o.refunds.map((r) => <li key={r.id}><span className="mono">{r.id}</span> {tidy(r.amount)} {o.currency} · {r.reason} · {r.status} · {fmtTime(r.created_at)}</li>)}</ul>
+            <ul>
+              {o.refunds.map((r) => (
+                <li key={r.id}>
+                  <span className="mono">{r.id}</span> {tidy(r.amount)} {o.currency} · {r.reason} · {r.status} · {fmtTime(r.created_at)}
+                </li>
+              ))}
+            </ul>
           </>
         )}
       </section>
@@ -233,16 +419,32 @@ export function AdminOrder({ params, me }: PageProps) {
           }
         }}
       >
-        {action === 'credit' && <Field label={t('admin.orders.providerReference')}>{(fid) => <input id={fid} className="mono" required value={form.provider_reference} onChange={set('provider_reference')} />}</Field>}
+        {action === 'credit' && (
+          <Field label={t('admin.orders.providerReference')}>
+            {(fid) => <input id={fid} className="mono" required value={form.provider_reference} onChange={set('provider_reference')} />}
+          </Field>
+        )}
         {(action === 'refund' || action === 'compensate') && (
-          <Field label={action === 'refund' ? t('admin.orders.refundAmount') : t('admin.orders.compensateAmount')}>{(fid) => <input id={fid} inputMode="decimal" value={form.amount} onChange={set('amount')} />}</Field>
+          <Field label={action === 'refund' ? t('admin.orders.refundAmount') : t('admin.orders.compensateAmount')}>
+            {(fid) => <input id={fid} inputMode="decimal" value={form.amount} onChange={set('amount')} />}
+          </Field>
         )}
         {action === 'refund' && (
           <Field label={t('admin.orders.refundReason')}>
-            {(fid) => <select id={fid} value={form.refund_reason} onChange={set('refund_reason')}>{['requested_by_customer', 'duplicate', 'fraudulent', 'other'].map((r) => <option key={r} value={r}>{r}</option>)}</select>}
+            {(fid) => (
+              <select id={fid} value={form.refund_reason} onChange={set('refund_reason')}>
+                {['requested_by_customer', 'duplicate', 'fraudulent', 'other'].map((r) => (
+                  <option key={r} value={r}>
+                    {r}
+                  </option>
+                ))}
+              </select>
+            )}
           </Field>
         )}
-        {action === 'compensate' && <Field label={t('admin.orders.ticket')}>{(fid) => <input id={fid} value={form.ticket} placeholder="tkt_…" onChange={set('ticket')} />}</Field>}
+        {action === 'compensate' && (
+          <Field label={t('admin.orders.ticket')}>{(fid) => <input id={fid} value={form.ticket} placeholder="tkt_…" onChange={set('ticket')} />}</Field>
+        )}
       </ReasonDialog>
     </>
   );

@@ -6,8 +6,24 @@ import { useApi } from '../../useApi.ts';
 import { tidy } from '../../money.ts';
 import type { PageProps } from '../../App.tsx';
 
-interface Batch { id: string; name: string | null; amount: string; currency: string; max_uses: number; code_count: number; expires_at: string | null; status: string; created_at: string; redemptions?: number; redeemed_amount?: string }
-interface Generated { batch: Batch; codes: { id: string; code: string; display: string }[]; csv: string }
+interface Batch {
+  id: string;
+  name: string | null;
+  amount: string;
+  currency: string;
+  max_uses: number;
+  code_count: number;
+  expires_at: string | null;
+  status: string;
+  created_at: string;
+  redemptions?: number;
+  redeemed_amount?: string;
+}
+interface Generated {
+  batch: Batch;
+  codes: { id: string; code: string; display: string }[];
+  csv: string;
+}
 
 export function AdminRedeem({ me }: PageProps) {
   const { t, fmtTime } = useI18n();
@@ -36,7 +52,13 @@ export function AdminRedeem({ me }: PageProps) {
             setBusy(true);
             try {
               const r = await api<Generated>('/api/admin/redeem/batches', {
-                body: { name: form.name.trim() || null, count: Number(form.count), amount: form.amount.trim(), expires_at: form.expires_at ? new Date(form.expires_at).toISOString() : null, max_uses: Number(form.max_uses) || 1 },
+                body: {
+                  name: form.name.trim() || null,
+                  count: Number(form.count),
+                  amount: form.amount.trim(),
+                  expires_at: form.expires_at ? new Date(form.expires_at).toISOString() : null,
+                  max_uses: Number(form.max_uses) || 1,
+                },
               });
               setDownloaded(false);
               setGenerated(r);
@@ -48,15 +70,25 @@ export function AdminRedeem({ me }: PageProps) {
             }
           }}
         >
-          <h2 id="gen-h" className="span-all">{t('admin.redeem.generate')}</h2>
+          <h2 id="gen-h" className="span-all">
+            {t('admin.redeem.generate')}
+          </h2>
           <Field label={t('admin.redeem.name')}>{(id) => <input id={id} maxLength={100} value={form.name} onChange={set('name')} />}</Field>
-          <Field label={t('admin.redeem.count')}>{(id) => <input id={id} type="number" min={1} max={10000} required value={form.count} onChange={set('count')} />}</Field>
-          <Field label={`${t('admin.redeem.amount')} (${me.currency})`}>{(id) => <input id={id} inputMode="decimal" required value={form.amount} onChange={set('amount')} />}</Field>
+          <Field label={t('admin.redeem.count')}>
+            {(id) => <input id={id} type="number" min={1} max={10000} required value={form.count} onChange={set('count')} />}
+          </Field>
+          <Field label={`${t('admin.redeem.amount')} (${me.currency})`}>
+            {(id) => <input id={id} inputMode="decimal" required value={form.amount} onChange={set('amount')} />}
+          </Field>
           <Field label={t('admin.redeem.maxUses')}>{(id) => <input id={id} type="number" min={1} value={form.max_uses} onChange={set('max_uses')} />}</Field>
-          <Field label={t('admin.redeem.expires')}>{(id) => <input id={id} type="datetime-local" value={form.expires_at} onChange={set('expires_at')} />}</Field>
+          <Field label={t('admin.redeem.expires')}>
+            {(id) => <input id={id} type="datetime-local" value={form.expires_at} onChange={set('expires_at')} />}
+          </Field>
           <div className="span-all row between wrap">
             <div className="notice-slot grow">{error && <Notice kind="error">{error}</Notice>}</div>
-            <button type="submit" disabled={busy}>{t('admin.redeem.submit')}</button>
+            <button type="submit" disabled={busy}>
+              {t('admin.redeem.submit')}
+            </button>
           </div>
         </form>
       )}
@@ -70,15 +102,41 @@ export function AdminRedeem({ me }: PageProps) {
           rowKey={(b) => b.id}
           rowLabel={(b) => `${b.name ?? b.id}`}
           columns={[
-            { key: 'name', label: t('admin.redeem.name'), render: (b) => <><strong>{b.name ?? '—'}</strong><br /><span className="mono muted">{b.id}</span></> },
+            {
+              key: 'name',
+              label: t('admin.redeem.name'),
+              render: (b) => (
+                <>
+                  <strong>{b.name ?? '—'}</strong>
+                  <br />
+                  <span className="mono muted">{b.id}</span>
+                </>
+              ),
+            },
             { key: 'amount', label: t('admin.redeem.amount'), numeric: true, render: (b) => `${tidy(b.amount)} ${b.currency}` },
             { key: 'codes', label: t('admin.redeem.used'), numeric: true, render: (b) => `${b.redemptions ?? 0} / ${b.code_count * b.max_uses}` },
             { key: 'expires', label: t('admin.redeem.expires'), render: (b) => fmtTime(b.expires_at) },
             { key: 'status', label: t('orders.status'), render: (b) => <Badge tone={b.status === 'active' ? 'ok' : 'muted'}>{b.status}</Badge> },
             { key: 'created', label: t('orders.created'), render: (b) => fmtTime(b.created_at) },
             {
-              key: 'act', label: t('admin.orders.actions'),
-              render: (b) => (isAdmin && b.status === 'active' ? <button type="button" className="secondary small" aria-label={t('admin.redeem.disableBatch', { name: b.name ?? b.id })} onClick={() => { setMsg(null); setDisabling(b); }}>{t('admin.channels.disable')}</button> : '—'),
+              key: 'act',
+              label: t('admin.orders.actions'),
+              render: (b) =>
+                isAdmin && b.status === 'active' ? (
+                  <button
+                    type="button"
+                    className="secondary small"
+                    aria-label={t('admin.redeem.disableBatch', { name: b.name ?? b.id })}
+                    onClick={() => {
+                      setMsg(null);
+                      setDisabling(b);
+                    }}
+                  >
+                    {t('admin.channels.disable')}
+                  </button>
+                ) : (
+                  '—'
+                ),
             },
           ]}
         />
@@ -87,13 +145,29 @@ export function AdminRedeem({ me }: PageProps) {
         {generated && (
           <>
             <Notice kind="warn">{t('admin.redeem.once', { count: generated.codes.length })}</Notice>
-            <textarea className="mono codes" readOnly rows={Math.min(10, generated.codes.length)} aria-label={t('admin.redeem.codes')} data-testid="generated-codes" value={generated.codes.map((c) => c.code).join('\n')} />
+            <textarea
+              className="mono codes"
+              readOnly
+              rows={Math.min(10, generated.codes.length)}
+              aria-label={t('admin.redeem.codes')}
+              data-testid="generated-codes"
+              value={generated.codes.map((c) => c.code).join('\n')}
+            />
             <div className="row end">
-              <button type="button" className="secondary" disabled={downloaded} onClick={() => {
-                downloadText(`tally-redeem-${generated.batch.id}.csv`, generated.csv);
-                setDownloaded(true);
-              }}>{downloaded ? t('admin.redeem.downloaded') : t('admin.redeem.download')}</button>
-              <button type="button" onClick={() => setGenerated(null)}>{t('keys.done')}</button>
+              <button
+                type="button"
+                className="secondary"
+                disabled={downloaded}
+                onClick={() => {
+                  downloadText(`tally-redeem-${generated.batch.id}.csv`, generated.csv);
+                  setDownloaded(true);
+                }}
+              >
+                {downloaded ? t('admin.redeem.downloaded') : t('admin.redeem.download')}
+              </button>
+              <button type="button" onClick={() => setGenerated(null)}>
+                {t('keys.done')}
+              </button>
             </div>
           </>
         )}

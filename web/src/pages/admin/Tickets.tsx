@@ -6,9 +6,20 @@ import { useApi } from '../../useApi.ts';
 import { navigate } from '../../router.ts';
 import type { PageProps } from '../../App.tsx';
 
-export interface TicketRow { id: string; user_id: string; subject: string; status: string; assignee: string | null; fields: Record<string, unknown>; created_at: string; updated_at: string }
+export interface TicketRow {
+  id: string;
+  user_id: string;
+  subject: string;
+  status: string;
+  assignee: string | null;
+  fields: Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+}
 interface TicketView extends TicketRow {
-  account: string; redactions: { kind: string }[]; diagnosis: { summary?: { en: string; zh: string } } | null;
+  account: string;
+  redactions: { kind: string }[];
+  diagnosis: { summary?: { en: string; zh: string } } | null;
   messages: { id: string; author_role: string; author?: string; body: string; created_at: string }[];
 }
 export const TICKET_STATES = ['open', 'waiting_on_user', 'waiting_on_support', 'resolved', 'closed'] as const;
@@ -43,7 +54,15 @@ export function AdminTickets(_: PageProps) {
     <>
       <PageTitle>{t('admin.tickets.title')}</PageTitle>
       <div className="card">
-        <Segmented label={t('orders.status')} value={status} onChange={setStatus} options={[...TICKET_STATES.map((s) => ({ value: s as string, label: t(`ticket.state.${s}` as MessageKey) })), { value: 'all', label: t('common.all') }]} />
+        <Segmented
+          label={t('orders.status')}
+          value={status}
+          onChange={setStatus}
+          options={[
+            ...TICKET_STATES.map((s) => ({ value: s as string, label: t(`ticket.state.${s}` as MessageKey) })),
+            { value: 'all', label: t('common.all') },
+          ]}
+        />
       </div>
       <section className="card" aria-label={t('admin.tickets.title')}>
         {Boolean(tickets.error) && <Notice kind="error">{errorText(t, tickets.error)}</Notice>}
@@ -63,17 +82,35 @@ export function AdminTicket({ params }: PageProps) {
   const [msg, setMsg] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const x = ticket.data;
   const id = encodeURIComponent(params.id);
-  if (ticket.error) return <><PageTitle>{t('admin.tickets.title')}</PageTitle><Notice kind="error">{(ticket.error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, ticket.error)}</Notice></>;
+  if (ticket.error)
+    return (
+      <>
+        <PageTitle>{t('admin.tickets.title')}</PageTitle>
+        <Notice kind="error">{(ticket.error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, ticket.error)}</Notice>
+      </>
+    );
   return (
     <>
       <PageTitle actions={<Link to="/admin/tickets">{t('common.back')}</Link>}>{x ? x.subject : t('admin.tickets.title')}</PageTitle>
       <section className="card">
         <dl className="facts">
-          <dt>ID</dt><dd className="mono">{params.id}</dd>
-          <dt>{t('orders.status')}</dt><dd>{x ? <Badge tone={ticketTone(x.status)}>{t(`ticket.state.${x.status}` as MessageKey)}</Badge> : <Skeleton width="5rem" />}</dd>
-          <dt>{t('admin.tickets.account')}</dt><dd>{x ? <Link to={`/admin/users/${x.user_id}`}>{x.account}</Link> : <Skeleton width="10rem" />}</dd>
-          <dt>{t('orders.created')}</dt><dd>{x ? fmtTime(x.created_at) : <Skeleton width="10rem" />}</dd>
-          {x && Object.entries(x.fields).filter(([, v]) => v !== null && v !== undefined && v !== '').map(([k, v]) => <Fragment key={k}><dt>{k}</dt><dd>{String(v)}</dd></Fragment>)}
+          <dt>ID</dt>
+          <dd className="mono">{params.id}</dd>
+          <dt>{t('orders.status')}</dt>
+          <dd>{x ? <Badge tone={ticketTone(x.status)}>{t(`ticket.state.${x.status}` as MessageKey)}</Badge> : <Skeleton width="5rem" />}</dd>
+          <dt>{t('admin.tickets.account')}</dt>
+          <dd>{x ? <Link to={`/admin/users/${x.user_id}`}>{x.account}</Link> : <Skeleton width="10rem" />}</dd>
+          <dt>{t('orders.created')}</dt>
+          <dd>{x ? fmtTime(x.created_at) : <Skeleton width="10rem" />}</dd>
+          {x &&
+            Object.entries(x.fields)
+              .filter(([, v]) => v !== null && v !== undefined && v !== '')
+              .map(([k, v]) => (
+                <Fragment key={k}>
+                  <dt>{k}</dt>
+                  <dd>{String(v)}</dd>
+                </Fragment>
+              ))}
         </dl>
         {x?.diagnosis?.summary && <Notice>{x.diagnosis.summary[lang]}</Notice>}
       </section>
@@ -81,9 +118,17 @@ export function AdminTicket({ params }: PageProps) {
         <h2 id="msgs-h">{t('admin.tickets.messages')}</h2>
         {x ? (
           <ol className="messages">
-            {x.messages.map((m) => <li key={m.id}><strong>{m.author_role}</strong>{m.author ? ` (${m.author})` : ''} · {fmtTime(m.created_at)}<p className="pre">{m.body}</p></li>)}
+            {x.messages.map((m) => (
+              <li key={m.id}>
+                <strong>{m.author_role}</strong>
+                {m.author ? ` (${m.author})` : ''} · {fmtTime(m.created_at)}
+                <p className="pre">{m.body}</p>
+              </li>
+            ))}
           </ol>
-        ) : <Skeleton height="4em" />}
+        ) : (
+          <Skeleton height="4em" />
+        )}
       </section>
       <form
         className="card"
@@ -102,9 +147,23 @@ export function AdminTicket({ params }: PageProps) {
         }}
       >
         <h2 id="reply-h">{t('admin.tickets.reply')}</h2>
-        <Field label={t('help.message')}>{(fid) => <textarea id={fid} required rows={4} maxLength={10000} value={reply} onChange={(e) => setReply(e.target.value)} />}</Field>
-        <Field label={t('admin.tickets.statusAfter')}>{(fid) => <select id={fid} value={replyStatus} onChange={(e) => setReplyStatus(e.target.value)}>{TICKET_STATES.map((s) => <option key={s} value={s}>{t(`ticket.state.${s}` as MessageKey)}</option>)}</select>}</Field>
-        <div className="row end"><button type="submit">{t('admin.tickets.send')}</button></div>
+        <Field label={t('help.message')}>
+          {(fid) => <textarea id={fid} required rows={4} maxLength={10000} value={reply} onChange={(e) => setReply(e.target.value)} />}
+        </Field>
+        <Field label={t('admin.tickets.statusAfter')}>
+          {(fid) => (
+            <select id={fid} value={replyStatus} onChange={(e) => setReplyStatus(e.target.value)}>
+              {TICKET_STATES.map((s) => (
+                <option key={s} value={s}>
+                  {t(`ticket.state.${s}` as MessageKey)}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <div className="row end">
+          <button type="submit">{t('admin.tickets.send')}</button>
+        </div>
       </form>
       <form
         className="card form-grid"
@@ -122,10 +181,28 @@ export function AdminTicket({ params }: PageProps) {
           }
         }}
       >
-        <h2 id="status-h" className="span-all">{t('admin.tickets.changeStatus')}</h2>
-        <Field label={t('admin.tickets.newStatus')}>{(fid) => <select id={fid} value={newStatus} onChange={(e) => setNewStatus(e.target.value)}>{TICKET_STATES.map((s) => <option key={s} value={s}>{t(`ticket.state.${s}` as MessageKey)}</option>)}</select>}</Field>
-        <Field label={t('admin.reason')}>{(fid) => <input id={fid} maxLength={500} value={statusReason} onChange={(e) => setStatusReason(e.target.value)} />}</Field>
-        <div className="span-all row end"><button type="submit" className="secondary">{t('admin.tickets.setStatus')}</button></div>
+        <h2 id="status-h" className="span-all">
+          {t('admin.tickets.changeStatus')}
+        </h2>
+        <Field label={t('admin.tickets.newStatus')}>
+          {(fid) => (
+            <select id={fid} value={newStatus} onChange={(e) => setNewStatus(e.target.value)}>
+              {TICKET_STATES.map((s) => (
+                <option key={s} value={s}>
+                  {t(`ticket.state.${s}` as MessageKey)}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label={t('admin.reason')}>
+          {(fid) => <input id={fid} maxLength={500} value={statusReason} onChange={(e) => setStatusReason(e.target.value)} />}
+        </Field>
+        <div className="span-all row end">
+          <button type="submit" className="secondary">
+            {t('admin.tickets.setStatus')}
+          </button>
+        </div>
       </form>
       <div className="notice-slot">{msg && <Notice kind={msg.kind}>{msg.text}</Notice>}</div>
     </>

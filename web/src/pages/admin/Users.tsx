@@ -10,8 +10,21 @@ import { navigate } from '../../router.ts';
 import { tidy } from '../../money.ts';
 import type { PageProps } from '../../App.tsx';
 
-interface AdminUserRow { id: string; email: string; nickname: string | null; role: string; status: string; group: string | null; created_at: string }
-interface AdminUserView extends AdminUserRow { balance: string; pending: string; available: string; currency: string }
+interface AdminUserRow {
+  id: string;
+  email: string;
+  nickname: string | null;
+  role: string;
+  status: string;
+  group: string | null;
+  created_at: string;
+}
+interface AdminUserView extends AdminUserRow {
+  balance: string;
+  pending: string;
+  available: string;
+  currency: string;
+}
 
 export function AdminUsers({ me }: PageProps) {
   const { t, fmtTime } = useI18n();
@@ -21,9 +34,20 @@ export function AdminUsers({ me }: PageProps) {
   return (
     <>
       <PageTitle>{t('admin.users.title')}</PageTitle>
-      <form className="card row wrap" role="search" onSubmit={(e) => { e.preventDefault(); setQ(draft.trim()); }}>
-        <Field label={t('admin.users.search')}>{(id) => <input id={id} type="search" name="q" value={draft} onChange={(e) => setDraft(e.target.value)} />}</Field>
-        <div className="field end"><button type="submit">{t('common.search')}</button></div>
+      <form
+        className="card row wrap"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setQ(draft.trim());
+        }}
+      >
+        <Field label={t('admin.users.search')}>
+          {(id) => <input id={id} type="search" name="q" value={draft} onChange={(e) => setDraft(e.target.value)} />}
+        </Field>
+        <div className="field end">
+          <button type="submit">{t('common.search')}</button>
+        </div>
       </form>
       <section className="card" aria-label={t('admin.users.title')}>
         {Boolean(users.error) && <Notice kind="error">{errorText(t, users.error)}</Notice>}
@@ -34,7 +58,17 @@ export function AdminUsers({ me }: PageProps) {
           onRowClick={(u) => navigate(`/admin/users/${u.id}`)}
           rowLabel={(u) => shownEmail(u.email, me.role)}
           columns={[
-            { key: 'email', label: t('admin.users.email'), render: (u) => <><strong>{shownEmail(u.email, me.role)}</strong><br /><span className="mono muted">{u.id}</span></> },
+            {
+              key: 'email',
+              label: t('admin.users.email'),
+              render: (u) => (
+                <>
+                  <strong>{shownEmail(u.email, me.role)}</strong>
+                  <br />
+                  <span className="mono muted">{u.id}</span>
+                </>
+              ),
+            },
             { key: 'role', label: t('admin.users.role'), render: (u) => u.role },
             { key: 'group', label: t('admin.users.group'), render: (u) => u.group ?? '—' },
             { key: 'status', label: t('admin.users.status'), render: (u) => <Badge tone={u.status === 'active' ? 'ok' : 'bad'}>{u.status}</Badge> },
@@ -59,27 +93,82 @@ export function AdminUser({ params, me }: PageProps) {
   const u = user.data;
   const canWrite = me.role === 'admin';
 
-  if (user.error) return <><PageTitle>{t('admin.users.title')}</PageTitle><Notice kind="error">{(user.error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, user.error)}</Notice></>;
+  if (user.error)
+    return (
+      <>
+        <PageTitle>{t('admin.users.title')}</PageTitle>
+        <Notice kind="error">{(user.error as { status?: number }).status === 404 ? t('common.notFound') : errorText(t, user.error)}</Notice>
+      </>
+    );
   return (
     <>
       <PageTitle actions={<Link to="/admin/users">{t('common.back')}</Link>}>{u ? shownEmail(u.email, me.role) : t('admin.users.title')}</PageTitle>
       <section className="stats">
-        <div className="card stat"><h2>{t('dash.balance')}</h2><p className="figure">{u ? <>{tidy(u.balance)} <small>{u.currency}</small></> : <Skeleton width="8rem" />}</p></div>
-        <div className="card stat"><h2>{t('dash.available')}</h2><p className="figure">{u ? <>{tidy(u.available)} <small>{u.currency}</small></> : <Skeleton width="8rem" />}</p></div>
+        <div className="card stat">
+          <h2>{t('dash.balance')}</h2>
+          <p className="figure">
+            {u ? (
+              <>
+                {tidy(u.balance)} <small>{u.currency}</small>
+              </>
+            ) : (
+              <Skeleton width="8rem" />
+            )}
+          </p>
+        </div>
+        <div className="card stat">
+          <h2>{t('dash.available')}</h2>
+          <p className="figure">
+            {u ? (
+              <>
+                {tidy(u.available)} <small>{u.currency}</small>
+              </>
+            ) : (
+              <Skeleton width="8rem" />
+            )}
+          </p>
+        </div>
       </section>
       <section className="card">
         <dl className="facts">
-          <dt>ID</dt><dd className="mono">{params.id}</dd>
-          <dt>{t('admin.users.role')}</dt><dd>{u ? u.role : <Skeleton width="4rem" />}</dd>
-          <dt>{t('admin.users.group')}</dt><dd>{u ? u.group ?? '—' : <Skeleton width="4rem" />}</dd>
-          <dt>{t('admin.users.status')}</dt><dd>{u ? u.status : <Skeleton width="4rem" />}</dd>
-          <dt>{t('admin.users.created')}</dt><dd>{u ? fmtTime(u.created_at) : <Skeleton width="10rem" />}</dd>
+          <dt>ID</dt>
+          <dd className="mono">{params.id}</dd>
+          <dt>{t('admin.users.role')}</dt>
+          <dd>{u ? u.role : <Skeleton width="4rem" />}</dd>
+          <dt>{t('admin.users.group')}</dt>
+          <dd>{u ? (u.group ?? '—') : <Skeleton width="4rem" />}</dd>
+          <dt>{t('admin.users.status')}</dt>
+          <dd>{u ? u.status : <Skeleton width="4rem" />}</dd>
+          <dt>{t('admin.users.created')}</dt>
+          <dd>{u ? fmtTime(u.created_at) : <Skeleton width="10rem" />}</dd>
         </dl>
       </section>
       {canWrite ? (
-        <form className="card form-grid" aria-labelledby="credit-h" onSubmit={(e) => { e.preventDefault(); setMsg(null); setConfirming(true); }}>
-          <h2 id="credit-h" className="span-all">{t('admin.user.credit')}</h2>
-          <Field label={t('admin.user.amount')}>{(id) => <input id={id} name="amount" inputMode="decimal" pattern="-?\d+(\.\d{1,6})?" required value={amount} onChange={(e) => setAmount(e.target.value)} />}</Field>
+        <form
+          className="card form-grid"
+          aria-labelledby="credit-h"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setMsg(null);
+            setConfirming(true);
+          }}
+        >
+          <h2 id="credit-h" className="span-all">
+            {t('admin.user.credit')}
+          </h2>
+          <Field label={t('admin.user.amount')}>
+            {(id) => (
+              <input
+                id={id}
+                name="amount"
+                inputMode="decimal"
+                pattern="-?\d+(\.\d{1,6})?"
+                required
+                value={amount}
+                onChange={(e) => setAmount(e.target.value)}
+              />
+            )}
+          </Field>
           <div className="span-all row between wrap">
             <div className="notice-slot grow">{msg && <Notice kind={msg.kind}>{msg.text}</Notice>}</div>
             <button type="submit">{t('admin.user.creditSubmit')}</button>
@@ -101,7 +190,9 @@ export function AdminUser({ params, me }: PageProps) {
           }
           setBusy(true);
           try {
-            const r = await api<{ balance: string }>(`/api/admin/users/${encodeURIComponent(params.id)}/credit`, { body: { amount, reason: reason.trim(), idempotency_key: idem } });
+            const r = await api<{ balance: string }>(`/api/admin/users/${encodeURIComponent(params.id)}/credit`, {
+              body: { amount, reason: reason.trim(), idempotency_key: idem },
+            });
             setMsg({ kind: 'ok', text: t('admin.user.credited', { balance: tidy(r.balance) }) });
             setAmount('');
             setReason('');
@@ -115,7 +206,9 @@ export function AdminUser({ params, me }: PageProps) {
           }
         }}
       >
-        <Field label={t('admin.user.reason')}>{(id) => <textarea id={id} name="reason" required maxLength={500} rows={3} value={reason} onChange={(e) => setReason(e.target.value)} />}</Field>
+        <Field label={t('admin.user.reason')}>
+          {(id) => <textarea id={id} name="reason" required maxLength={500} rows={3} value={reason} onChange={(e) => setReason(e.target.value)} />}
+        </Field>
         {msg?.kind === 'error' && confirming && <Notice kind="error">{msg.text}</Notice>}
       </Confirm>
       <User360 userId={params.id} isAdmin={canWrite} />
@@ -124,8 +217,18 @@ export function AdminUser({ params, me }: PageProps) {
 }
 
 type Bi = { en: string; zh: string };
-interface Diagnosis { summary: Bi; cases: { class: string; state: string; title: Bi; cause: Bi; next_step: Bi; evidence: string[] }[] }
-interface Attempt { id: string; code: string; outcome: string; times?: number; ip: string | null; created_at: string }
+interface Diagnosis {
+  summary: Bi;
+  cases: { class: string; state: string; title: Bi; cause: Bi; next_step: Bi; evidence: string[] }[];
+}
+interface Attempt {
+  id: string;
+  code: string;
+  outcome: string;
+  times?: number;
+  ip: string | null;
+  created_at: string;
+}
 
 /** A user's 360° view for staff: orders, ledger, redemptions, requests, tickets and the billing doctor. */
 function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
@@ -146,10 +249,20 @@ function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
       <section className="card" aria-labelledby="doctor-h">
         <div className="row between wrap">
           <h2 id="doctor-h">{t('admin.user360.doctor')}</h2>
-          <button type="button" className="secondary" onClick={async () => {
-            setDiagError(null);
-            try { setDiag(await api<Diagnosis>(`/api/admin/users/${uid}/diagnose`)); } catch (e) { setDiagError(errorText(t, e)); }
-          }}>{t('admin.user360.runDoctor')}</button>
+          <button
+            type="button"
+            className="secondary"
+            onClick={async () => {
+              setDiagError(null);
+              try {
+                setDiag(await api<Diagnosis>(`/api/admin/users/${uid}/diagnose`));
+              } catch (e) {
+                setDiagError(errorText(t, e));
+              }
+            }}
+          >
+            {t('admin.user360.runDoctor')}
+          </button>
         </div>
         {diagError && <Notice kind="error">{diagError}</Notice>}
         {diag && (
@@ -157,10 +270,24 @@ function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
             <p>{diag.summary[lang]}</p>
             {diag.cases.map((c, i) => (
               <article key={i} className="case">
-                <h3>{c.title[lang]} <Badge tone={c.state === 'open' ? 'warn' : 'ok'}>{c.class}</Badge></h3>
-                <p><strong>{t('help.cause')}:</strong> {c.cause[lang]}</p>
-                <p><strong>{t('help.next')}:</strong> {c.next_step[lang]}</p>
-                {c.evidence.length > 0 && <ul className="evidence">{c.evidence.map((e, j) => <li key={j} className="mono">{e}</li>)}</ul>}
+                <h3>
+                  {c.title[lang]} <Badge tone={c.state === 'open' ? 'warn' : 'ok'}>{c.class}</Badge>
+                </h3>
+                <p>
+                  <strong>{t('help.cause')}:</strong> {c.cause[lang]}
+                </p>
+                <p>
+                  <strong>{t('help.next')}:</strong> {c.next_step[lang]}
+                </p>
+                {c.evidence.length > 0 && (
+                  <ul className="evidence">
+                    {c.evidence.map((e, j) => (
+                      <li key={j} className="mono">
+                        {e}
+                      </li>
+                    ))}
+                  </ul>
+                )}
               </article>
             ))}
           </div>
@@ -206,7 +333,11 @@ function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
       <section className="card" aria-labelledby="u-req-h">
         <div className="row between wrap">
           <h2 id="u-req-h">{t('admin.user360.requests')}</h2>
-          {isAdmin && <button type="button" className="secondary small" onClick={() => setRevealing(true)}>{t('admin.user360.revealIps')}</button>}
+          {isAdmin && (
+            <button type="button" className="secondary small" onClick={() => setRevealing(true)}>
+              {t('admin.user360.revealIps')}
+            </button>
+          )}
         </div>
         {revealed && <Notice>{t('admin.user360.ips', { ips: revealed.join(', ') || '—' })}</Notice>}
         <Table
@@ -247,4 +378,9 @@ function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
     </>
   );
 }
-const KIND_KEYS: Record<string, true> = Object.fromEntries(['usage', 'manual_credit', 'manual_debit', 'demo_credit', 'task', 'redeem', 'payment', 'refund', 'compensation', 'uncollected', 'reversal'].map((k) => [`kind.${k}`, true]));
+const KIND_KEYS: Record<string, true> = Object.fromEntries(
+  ['usage', 'manual_credit', 'manual_debit', 'demo_credit', 'task', 'redeem', 'payment', 'refund', 'compensation', 'uncollected', 'reversal'].map((k) => [
+    `kind.${k}`,
+    true,
+  ]),
+);
