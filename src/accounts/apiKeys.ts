@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid, notFound } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { randomBase62, sha256Hex } from '../lib/crypto.ts';
 import { toBig } from '../ledger/money.ts';
 
@@ -66,12 +66,14 @@ export function parseCidr(entry: string): { address: string; prefix: number; fam
   const parts = entry.trim().split('/');
   const [address, p] = parts;
   const v = isIP(address);
-  if (!v || parts.length > 2) throw invalid('invalid_ip_allowlist', `"${entry}" is not an IP address or CIDR range`, 'ip_allowlist');
+  if (!v || parts.length > 2) throw new TallyError('invalid_ip_allowlist', `"${entry}" is not an IP address or CIDR range`, { param: 'ip_allowlist' });
   const max = v === 4 ? 32 : 128;
   // "10.0.0.0/" must not read as /0 (allow everyone): the prefix is digits or absent.
-  if (p !== undefined && !/^\d{1,3}$/.test(p)) throw invalid('invalid_ip_allowlist', `"${entry}" has an invalid prefix length`, 'ip_allowlist');
+  if (p !== undefined && !/^\d{1,3}$/.test(p))
+    throw new TallyError('invalid_ip_allowlist', `"${entry}" has an invalid prefix length`, { param: 'ip_allowlist' });
   const prefix = p === undefined ? max : Number(p);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw invalid('invalid_ip_allowlist', `"${entry}" has an invalid prefix length`, 'ip_allowlist');
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max)
+    throw new TallyError('invalid_ip_allowlist', `"${entry}" has an invalid prefix length`, { param: 'ip_allowlist' });
   return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
 }
 
@@ -93,15 +95,15 @@ export function ipAllowed(list: BlockList, ip: string): boolean {
 
 export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date.now()): Promise<{ key: ApiKey; secret: string }> {
   const name = (input.name ?? 'default').trim();
-  if (!name || name.length > 100) throw invalid('invalid_name', 'key name must be 1 to 100 characters', 'name');
+  if (!name || name.length > 100) throw new TallyError('invalid_name', 'key name must be 1 to 100 characters', { param: 'name' });
   if (input.expiresAt !== undefined && input.expiresAt !== null && (!Number.isFinite(input.expiresAt) || input.expiresAt <= now)) {
-    throw invalid('invalid_expiry', 'expiry must be a time in the future', 'expires_at');
+    throw new TallyError('invalid_expiry', 'expiry must be a time in the future', { param: 'expires_at' });
   }
   if (input.spendLimit !== undefined && input.spendLimit !== null && input.spendLimit <= 0n)
-    throw invalid('invalid_limit', 'spend limit must be greater than zero', 'limit');
+    throw new TallyError('invalid_limit', 'spend limit must be greater than zero', { param: 'limit' });
   if (input.models) {
     if (!Array.isArray(input.models) || input.models.some((m) => typeof m !== 'string' || !m.trim()))
-      throw invalid('invalid_models', 'models must be a list of model names', 'models');
+      throw new TallyError('invalid_models', 'models must be a list of model names', { param: 'models' });
   }
   if (input.ipAllowlist) buildIpAllowlist(input.ipAllowlist);
   const secret = KEY_PREFIX + randomBase62(KEY_BODY);
@@ -147,7 +149,7 @@ export async function revokeApiKey(db: DbOrTx, input: { userId: string; keyId: s
     .returningAll()
     .executeTakeFirst();
   // Another user's key id answers exactly like a missing one.
-  if (!r) throw notFound('key_not_found', `no API key ${input.keyId} on this account`);
+  if (!r) throw new TallyError('key_not_found', `no API key ${input.keyId} on this account`);
   return { key: rowToApiKey(r), hash: r.key_hash };
 }
 

@@ -1,6 +1,6 @@
 import type { BlockList } from 'node:net';
 import type { DbOrTx } from '../db/index.ts';
-import { TallyError } from '../lib/errors.ts';
+import { TallyError, type ErrorCode } from '../lib/errors.ts';
 import { findApiKeyByHash, hashApiKey, looksLikeApiKey, buildIpAllowlist, ipAllowed, type ApiKey } from './apiKeys.ts';
 import { getUser, type User } from './users.ts';
 
@@ -16,7 +16,7 @@ interface Entry {
   until: number;
 }
 
-const unauthorized = (code: string, message: string) => new TallyError(code, message, { status: 401, type: 'authentication_error', retryable: false });
+const unauthorized = (code: ErrorCode, message: string) => new TallyError(code, message);
 
 /**
  * Verifies API keys from memory. A hit costs one sha256 and one Map lookup.
@@ -51,7 +51,7 @@ export class KeyCache {
       throw unauthorized('api_key_expired', `this API key expired at ${new Date(p.key.expiresAt).toISOString()}`);
     if (p.user.status !== 'active') throw unauthorized('account_disabled', 'the account that owns this API key is disabled');
     if (p.ipList && !ipAllowed(p.ipList, ip)) {
-      throw new TallyError('ip_not_allowed', `requests from ${ip} are not allowed for this API key (IP allowlist)`, { status: 403, retryable: false });
+      throw new TallyError('ip_not_allowed', `requests from ${ip} are not allowed for this API key (IP allowlist)`);
     }
     return p;
   }

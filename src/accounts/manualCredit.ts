@@ -1,5 +1,5 @@
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey, type TransferResult } from '../ledger/transfers.ts';
@@ -19,9 +19,9 @@ export async function adjustBalanceManually(
   input: { userId: string; amount: bigint; reason: string; actor: Actor; idempotencyKey?: string; kind?: 'manual_credit' | 'demo_credit' },
 ): Promise<TransferResult> {
   const reason = input.reason?.trim();
-  if (!reason) throw invalid('reason_required', 'say why: a manual balance change needs --reason', 'reason');
-  if (reason.length > 500) throw invalid('reason_too_long', 'the reason must be at most 500 characters', 'reason');
-  if (input.amount === 0n) throw invalid('invalid_amount', 'amount must not be zero', 'amount');
+  if (!reason) throw new TallyError('reason_required', 'say why: a manual balance change needs --reason', { param: 'reason' });
+  if (reason.length > 500) throw new TallyError('reason_too_long', 'the reason must be at most 500 characters', { param: 'reason' });
+  if (input.amount === 0n) throw new TallyError('invalid_amount', 'amount must not be zero', { param: 'amount' });
   decideMoneyAction(input.actor, 'users.credit', {
     targetUserId: input.userId,
     value: input.amount < 0n ? -input.amount : input.amount,

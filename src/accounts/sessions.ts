@@ -9,7 +9,7 @@ import { verifyPassword, DUMMY_HASH } from './passwords.ts';
 export const SESSION_COOKIE = 'tally_session';
 export const SESSION_TTL_MS = 7 * 24 * 3600_000;
 
-const badLogin = () => new TallyError('invalid_credentials', 'email or password is incorrect', { status: 401, retryable: false });
+const badLogin = () => new TallyError('invalid_credentials', 'email or password is incorrect');
 
 /** Checks a password and opens a session. The same error for unknown email and wrong password. */
 export async function login(
@@ -19,7 +19,7 @@ export async function login(
   const u = await findUserByEmail(db, input.email ?? '');
   const ok = await verifyPassword(input.password ?? '', u?.passwordHash ?? DUMMY_HASH);
   if (!u || !ok) throw badLogin();
-  if (u.status !== 'active') throw new TallyError('account_disabled', 'this account is disabled; contact support', { status: 403, retryable: false });
+  if (u.status !== 'active') throw new TallyError('account_disabled', 'this account is disabled; contact support');
   const now = input.now ?? Date.now();
   const token = randomBytes(32).toString('base64url');
   const expiresAt = now + SESSION_TTL_MS;

@@ -1,7 +1,7 @@
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { likeContains } from '../lib/sqlLike.ts';
-import { invalid, conflict, notFound } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { openWallet, getAccount, walletAccountId } from '../ledger/accounts.ts';
 import { hashPassword, generatePassword, checkPasswordStrength } from './passwords.ts';
 import { recordAudit, type Actor } from '../support/audit.ts';
@@ -52,13 +52,13 @@ export async function createUser(
   opts: { actor?: Actor; currency?: string; now?: number } = {},
 ): Promise<{ user: User; generatedPassword: string | null }> {
   const email = input.email?.trim();
-  if (!email || !EMAIL.test(email)) throw invalid('invalid_email', `"${(email ?? '').slice(0, 80)}" is not a valid email address`, 'email');
+  if (!email || !EMAIL.test(email)) throw new TallyError('invalid_email', `"${(email ?? '').slice(0, 80)}" is not a valid email address`, { param: 'email' });
   const role = input.role ?? 'user';
-  if (!ROLES.includes(role)) throw invalid('invalid_role', `role must be one of ${ROLES.join(', ')}`, 'role');
+  if (!ROLES.includes(role)) throw new TallyError('invalid_role', `role must be one of ${ROLES.join(', ')}`, { param: 'role' });
   const generatedPassword = input.password ? null : generatePassword();
   const password = input.password ?? generatedPassword!;
   const weak = checkPasswordStrength(password);
-  if (weak) throw invalid('weak_password', weak, 'password');
+  if (weak) throw new TallyError('weak_password', weak, { param: 'password' });
   const passwordHash = await hashPassword(password);
   const now = opts.now ?? Date.now();
   const row = {
@@ -79,7 +79,7 @@ export async function createUser(
       await recordAudit(tx, { actor: opts.actor ?? { type: 'system' }, action: 'user.create', target: row.id, data: { role } });
     });
   } catch (e) {
-    if (isUniqueViolation(e)) throw conflict('email_taken', `a user with email ${email} already exists`);
+    if (isUniqueViolation(e)) throw new TallyError('email_taken', `a user with email ${email} already exists`);
     throw e;
   }
   return { user: rowToUser(row), generatedPassword };
@@ -92,16 +92,16 @@ export async function findUserByEmail(db: DbOrTx, email: string): Promise<(User 
 
 export async function getUser(db: DbOrTx, id: string): Promise<User> {
   const r = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!r) throw notFound('user_not_found', `no user with id ${id}`);
+  if (!r) throw new TallyError('user_not_found', `no user with id ${id}`);
   return rowToUser(r);
 }
 
 /** Accepts a user id (usr_...) or an email, as the CLI's --user does. */
 export async function resolveUser(db: DbOrTx, idOrEmail: string): Promise<User> {
-  if (!idOrEmail) throw invalid('user_required', 'name a user by id (usr_...) or email');
+  if (!idOrEmail) throw new TallyError('user_required', 'name a user by id (usr_...) or email');
   if (idOrEmail.includes('@')) {
     const u = await findUserByEmail(db, idOrEmail);
-    if (!u) throw notFound('user_not_found', `no user with email ${idOrEmail}`);
+    if (!u) throw new TallyError('user_not_found', `no user with email ${idOrEmail}`);
     const { passwordHash: _omit, ...user } = u;
     return user;
   }

@@ -8,7 +8,7 @@ import { isAdminActor, type Actor } from '../support/audit.ts';
 import { rolesFor, PERMISSIONS, type StaffAction } from '../support/permissions.ts';
 import { maskEmail } from '../accounts/users.ts';
 
-const unauthenticated = () => new TallyError('not_signed_in', 'sign in first (POST /api/auth/login)', { status: 401, retryable: false });
+const unauthenticated = () => new TallyError('not_signed_in', 'sign in first (POST /api/auth/login)');
 
 /** The signed-in user of a console request, or 401. */
 export async function requireUser(ctx: AppContext, req: FastifyRequest): Promise<User> {
@@ -30,11 +30,11 @@ export async function requireStaff(ctx: AppContext, req: FastifyRequest, rolesOr
   const token = adminTokenOf(req);
   if (token !== null) {
     if (ctx.config.adminToken && safeEqual(token, ctx.config.adminToken)) return { type: 'admin_token' };
-    throw new TallyError('invalid_admin_token', 'the admin token is not valid', { status: 401, retryable: false });
+    throw new TallyError('invalid_admin_token', 'the admin token is not valid');
   }
   const user = await requireUser(ctx, req);
   if (!roles.includes(user.role)) {
-    throw new TallyError('forbidden', `this needs the ${roles.join(' or ')} role`, { status: 403, retryable: false });
+    throw new TallyError('forbidden', `this needs the ${roles.join(' or ')} role`);
   }
   return { type: 'user', userId: user.id, role: user.role };
 }

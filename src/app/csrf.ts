@@ -119,7 +119,7 @@ function refused(req: FastifyRequest, origin: string): TallyError {
     'cross_origin_refused',
     `this request comes from another site (${origin}) and was refused; changes are accepted only from this server's own pages (${req.host}). ` +
       'If the console is served from another address, add its origin to TALLY_ALLOWED_ORIGINS; behind a reverse proxy, pass the Host header through or set TALLY_TRUST_PROXY.',
-    { status: 403, retryable: false, details: { origin, expected_host: req.host } },
+    { details: { origin, expected_host: req.host } },
   );
 }
 
@@ -134,6 +134,5 @@ function checkContentType(req: FastifyRequest, policy: 'json' | 'form'): void {
   throw new TallyError(
     'unsupported_media_type',
     `send the body as JSON with "Content-Type: application/json" (got ${type ? `"${type}"` : 'a body without a content type'}); this endpoint does not take form or text bodies`,
-    { status: 415, retryable: false },
   );
 }

@@ -14,23 +14,21 @@ export function normalizeError(e: unknown): TallyError {
   if (isTallyError(e)) return e;
   const f = (e ?? {}) as FastifyLikeError;
   if (f?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || f?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return new TallyError('invalid_json', 'the request body is not valid JSON', { status: 400, retryable: false });
+    return new TallyError('invalid_json', 'the request body is not valid JSON');
   }
   if (f?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new TallyError('body_too_large', 'the request body is larger than this server accepts', { status: 413, retryable: false });
+    return new TallyError('body_too_large', 'the request body is larger than this server accepts');
   }
   if (f?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return new TallyError('unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"', { status: 415, retryable: false });
+    return new TallyError('unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"');
   }
-  if (f?.validation) return new TallyError('invalid_request', f.message ?? 'invalid request', { status: 400, retryable: false });
+  if (f?.validation) return new TallyError('invalid_request', f.message ?? 'invalid request');
+  if (f?.statusCode === 404) return new TallyError('route_not_found', f.message ?? 'no such route');
+  if (f?.statusCode === 405) return new TallyError('method_not_allowed', f.message ?? 'this route does not take that method');
   if (typeof f?.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) {
-    return new TallyError('invalid_request', f.message ?? 'invalid request', { status: f.statusCode, retryable: false });
+    return new TallyError('invalid_request', f.message ?? 'invalid request');
   }
-  return new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', {
-    status: 500,
-    type: 'internal_error',
-    cause: e,
-  });
+  return new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { cause: e });
 }
 
 /** Console/account API shape: { error: { code, message, param?, details? } }. */

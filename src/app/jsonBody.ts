@@ -41,10 +41,7 @@ export function jsonNestsDeeperThan(text: string, max = MAX_JSON_DEPTH): boolean
 }
 
 export function tooDeep(): TallyError {
-  return new TallyError('json_too_deep', `the JSON body nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep; send a flatter body`, {
-    status: 400,
-    retryable: false,
-  });
+  return new TallyError('json_too_deep', `the JSON body nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep; send a flatter body`);
 }
 
 /** Parses a request body: 400 json_too_deep or invalid_json instead of anything thrown later. */
@@ -53,7 +50,7 @@ export function parseJsonBody(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new TallyError('invalid_json', 'the request body is not valid JSON', { status: 400, retryable: false });
+    throw new TallyError('invalid_json', 'the request body is not valid JSON');
   }
 }
 

@@ -43,11 +43,7 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
       res.shouldKeepAlive = false;
-      fail(
-        res,
-        requestId,
-        new TallyError('body_too_large', `the request body is ${declared} bytes; this server accepts at most ${limit}`, { status: 413, retryable: false }),
-      );
+      fail(res, requestId, new TallyError('body_too_large', `the request body is ${declared} bytes; this server accepts at most ${limit}`));
       req.resume();
       return true;
     }
@@ -60,11 +56,7 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       if (size > limit) {
         tooLarge = true;
         res.shouldKeepAlive = false;
-        fail(
-          res,
-          requestId,
-          new TallyError('body_too_large', `the request body is larger than the ${limit} bytes this server accepts`, { status: 413, retryable: false }),
-        );
+        fail(res, requestId, new TallyError('body_too_large', `the request body is larger than the ${limit} bytes this server accepts`));
         return;
       }
       chunks.push(c);
@@ -82,7 +74,7 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       const handle = () =>
         ctx.relay.handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res }).catch((e) => {
           ctx.log.error({ err: e, requestId }, 'relay failed');
-          fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500 }));
+          fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id'));
         });
       // A large body has just cost a decode and a parse on the event loop: let other requests run before its prompt is read.
       if (raw.length > LARGE_BODY) setImmediate(handle);

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 
 /** Validates a request body or query with zod; the first problem becomes a 400 that names the field. */
 export function parseInput<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
@@ -7,5 +7,5 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown): z.in
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const field = issue.path.join('.') || 'body';
-  throw invalid('invalid_request', `${field}: ${issue.message}`, field);
+  throw new TallyError('invalid_request', `${field}: ${issue.message}`, { param: field });
 }

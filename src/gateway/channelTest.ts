@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.ts';
-import { notFound } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { stripSecrets, upstreamMessage } from './upstreamErrors.ts';
 
 /**
@@ -10,7 +10,7 @@ import { stripSecrets, upstreamMessage } from './upstreamErrors.ts';
 export async function testChannel(ctx: AppContext, channelId: string) {
   await ctx.catalog.reload();
   const ch = ctx.catalog.channels.find((c) => c.id === channelId);
-  if (!ch) throw notFound('channel_not_found', `no channel ${channelId}`);
+  if (!ch) throw new TallyError('channel_not_found', `no channel ${channelId}`);
   const model = ch.models[0];
   const upstreamModel = ch.modelMap[model] ?? model;
   const kind = ctx.catalog.prices.get(model)?.kind ?? 'chat';

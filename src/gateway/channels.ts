@@ -1,6 +1,6 @@
 import type { DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid, conflict, notFound } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { encryptSecret, decryptSecret } from '../lib/crypto.ts';
 import { isUniqueViolation } from '../db/index.ts';
 
@@ -71,30 +71,32 @@ export function parseModelMap(s: string | undefined | null): Record<string, stri
     .map((p) => p.trim())
     .filter(Boolean)) {
     const [k, v] = pair.split('=').map((x) => x?.trim());
-    if (!k || !v) throw invalid('invalid_model_map', `model map entry "${pair}" must look like public=upstream`, 'map');
+    if (!k || !v) throw new TallyError('invalid_model_map', `model map entry "${pair}" must look like public=upstream`, { param: 'map' });
     out[k] = v;
   }
   return out;
 }
 
 function validate(input: ChannelInput): void {
-  if (!input.name?.trim() || input.name.length > 100) throw invalid('invalid_name', 'channel name must be 1 to 100 characters', 'name');
-  if (!CHANNEL_TYPES.includes(input.type)) throw invalid('invalid_channel_type', `type must be one of ${CHANNEL_TYPES.join(', ')}`, 'type');
+  if (!input.name?.trim() || input.name.length > 100) throw new TallyError('invalid_name', 'channel name must be 1 to 100 characters', { param: 'name' });
+  if (!CHANNEL_TYPES.includes(input.type)) throw new TallyError('invalid_channel_type', `type must be one of ${CHANNEL_TYPES.join(', ')}`, { param: 'type' });
   if (input.type !== 'demo') {
     let u: URL;
     try {
       u = new URL(input.baseUrl);
     } catch {
-      throw invalid('invalid_base_url', `base URL "${input.baseUrl}" is not a URL such as https://api.openai.com/v1`, 'base_url');
+      throw new TallyError('invalid_base_url', `base URL "${input.baseUrl}" is not a URL such as https://api.openai.com/v1`, { param: 'base_url' });
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid('invalid_base_url', 'base URL must be http or https', 'base_url');
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TallyError('invalid_base_url', 'base URL must be http or https', { param: 'base_url' });
   }
-  if (!Array.isArray(input.models) || input.models.length === 0) throw invalid('invalid_models', 'a channel must serve at least one model', 'models');
+  if (!Array.isArray(input.models) || input.models.length === 0)
+    throw new TallyError('invalid_models', 'a channel must serve at least one model', { param: 'models' });
   for (const [k, v] of [
     ['priority', input.priority],
     ['weight', input.weight],
   ] as const) {
-    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 1_000_000)) throw invalid(`invalid_${k}`, `${k} must be a whole number from 0 to 1000000`, k);
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 1_000_000))
+      throw new TallyError(`invalid_${k}`, `${k} must be a whole number from 0 to 1000000`, { param: k });
   }
 }
 
@@ -121,7 +123,7 @@ export async function createChannel(db: DbOrTx, secret: string, input: ChannelIn
   try {
     await db.insertInto('channels').values(row).execute();
   } catch (e) {
-    if (isUniqueViolation(e)) throw conflict('channel_exists', `a channel named "${row.name}" already exists`);
+    if (isUniqueViolation(e)) throw new TallyError('channel_exists', `a channel named "${row.name}" already exists`);
     throw e;
   }
   return rowToChannel(row);
@@ -137,7 +139,7 @@ export async function findChannel(db: DbOrTx, idOrName: string): Promise<Channel
     .selectAll()
     .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
     .executeTakeFirst();
-  if (!r) throw notFound('channel_not_found', `no channel "${idOrName}"`);
+  if (!r) throw new TallyError('channel_not_found', `no channel "${idOrName}"`);
   return rowToChannel(r);
 }
 

@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../db/index.ts';
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { toBig } from '../ledger/money.ts';
 
 export interface Group {
@@ -19,15 +19,15 @@ export function rowToGroup(r: any): Group {
 /** Parses a multiplier like "1.5" into parts per million, exactly. */
 export function parseMultiplier(s: string): bigint {
   const m = /^(\d{1,6})(?:\.(\d{1,6}))?$/.exec(String(s).trim());
-  if (!m) throw invalid('invalid_multiplier', `multiplier "${s}" must be a decimal such as 1.0 or 0.8`, 'multiplier');
+  if (!m) throw new TallyError('invalid_multiplier', `multiplier "${s}" must be a decimal such as 1.0 or 0.8`, { param: 'multiplier' });
   const v = BigInt(m[1]) * 1_000_000n + BigInt((m[2] ?? '').padEnd(6, '0'));
-  if (v <= 0n) throw invalid('invalid_multiplier', 'multiplier must be greater than zero', 'multiplier');
+  if (v <= 0n) throw new TallyError('invalid_multiplier', 'multiplier must be greater than zero', { param: 'multiplier' });
   return v;
 }
 
 export async function upsertGroup(db: DbOrTx, input: { name: string; multiplierPpm: bigint; models: string[] | null }, now = Date.now()): Promise<Group> {
   const name = input.name?.trim();
-  if (!name || !/^[\w.-]{1,64}$/.test(name)) throw invalid('invalid_group', 'group name must be 1 to 64 letters, digits, _ . -', 'name');
+  if (!name || !/^[\w.-]{1,64}$/.test(name)) throw new TallyError('invalid_group', 'group name must be 1 to 64 letters, digits, _ . -', { param: 'name' });
   const row = { name, multiplier_ppm: input.multiplierPpm, models: input.models ? JSON.stringify(input.models) : null, created_at: now, updated_at: now };
   await db
     .insertInto('groups')

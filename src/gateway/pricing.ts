@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../db/index.ts';
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { divCeil, formatMoney, toBig } from '../ledger/money.ts';
 
 // Prices are micro-units per 1M tokens; group multipliers are parts per
@@ -72,17 +72,17 @@ export async function setModelPrice(
   now = Date.now(),
 ): Promise<ModelPrice> {
   const model = input.model?.trim();
-  if (!model || model.length > 200) throw invalid('invalid_model', 'model name must be 1 to 200 characters', 'model');
+  if (!model || model.length > 200) throw new TallyError('invalid_model', 'model name must be 1 to 200 characters', { param: 'model' });
   for (const [k, v] of [
     ['input', input.inputPer1M],
     ['output', input.outputPer1M],
     ['cached-input', input.cachedInputPer1M ?? 0n],
   ] as const) {
-    if (v < 0n) throw invalid('invalid_price', `${k} price must not be negative`, k);
+    if (v < 0n) throw new TallyError('invalid_price', `${k} price must not be negative`, { param: k });
   }
   const maxOut = input.maxOutputTokens ?? 4096;
   if (!Number.isInteger(maxOut) || maxOut < 1 || maxOut > 10_000_000)
-    throw invalid('invalid_max_output', 'max output tokens must be a whole number from 1 to 10,000,000', 'max_output_tokens');
+    throw new TallyError('invalid_max_output', 'max output tokens must be a whole number from 1 to 10,000,000', { param: 'max_output_tokens' });
   const row = {
     model,
     kind: input.kind ?? 'chat',

@@ -110,9 +110,7 @@ export class Relay {
       prepared = await this.prepare(call, log);
       await this.relay(call, prepared, log, started);
     } catch (e) {
-      const err = isTallyError(e)
-        ? e
-        : new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { status: 500, cause: e });
+      const err = isTallyError(e) ? e : new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { cause: e });
       if (!isTallyError(e)) this.d.log.error({ err: e, requestId: call.requestId }, 'relay failed');
       log.status = err.status;
       log.error_code = err.code;
@@ -136,15 +134,12 @@ export class Relay {
       const rl = await this.d.limiter.hit(`rpm:${principal.key.id}`, this.d.config.keyRpm, 60_000);
       if (!rl.allowed) {
         throw new TallyError('rate_limited', `this key is limited to ${this.d.config.keyRpm} requests per minute`, {
-          status: 429,
-          type: 'rate_limit_error',
           details: { retry_after: String(Math.ceil(rl.retryAfterMs / 1000)) },
         });
       }
     }
     const body = call.body;
-    if (!body || typeof body !== 'object' || Array.isArray(body))
-      throw new TallyError('invalid_request', 'the request body must be a JSON object', { status: 400, retryable: false });
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new TallyError('invalid_request', 'the request body must be a JSON object');
     const b = body as Record<string, any>;
     const fields = readBillingFields(call.endpoint, b);
     const { model, stream } = fields;
@@ -158,28 +153,25 @@ export class Relay {
       throw new TallyError(
         'model_not_found',
         `the model "${model}" does not exist${hint ? ` (did you mean "${hint}"?)` : ''}; GET /v1/models lists the models this key can use`,
-        { status: 404, param: 'model', retryable: false },
+        { param: 'model' },
       );
     }
     const group = cat.group(principal.user.group);
     if (principal.key.models && !principal.key.models.includes(model)) {
       throw new TallyError('model_not_allowed', `this API key may not use "${model}"; it is limited to: ${principal.key.models.join(', ')}`, {
-        status: 403,
         param: 'model',
-        retryable: false,
       });
     }
     if (group.models && !group.models.includes(model)) {
-      throw new TallyError('model_not_allowed', `the "${group.name}" group may not use "${model}"`, { status: 403, param: 'model', retryable: false });
+      throw new TallyError('model_not_allowed', `the "${group.name}" group may not use "${model}"`, { param: 'model' });
     }
     if (!price) {
       throw new TallyError(
         'model_not_priced',
         `"${model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${model} ...)`,
-        { status: 503, type: 'unavailable_error', retryable: false },
       );
     }
-    if (!routed) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`, { status: 503, type: 'unavailable_error' });
+    if (!routed) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`);
 
     const n = fields.choices;
     const maxOut = call.endpoint === 'embeddings' ? 0 : (fields.requestedMax ?? price.maxOutputTokens);
@@ -262,11 +254,7 @@ export class Relay {
 
   private async relay(call: RelayCall, p: Prepared, log: LogRow, started: number): Promise<void> {
     const candidates = this.orderChannels(p.model);
-    if (!candidates.length)
-      throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, {
-        status: 503,
-        type: 'unavailable_error',
-      });
+    if (!candidates.length) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`);
     const client = new ClientWatch(call.res);
     let lastFailure: AttemptFailure | null = null;
     let attempts = 0;
@@ -291,13 +279,9 @@ export class Relay {
     }
     if (client.gone) {
       log.charge_reason = 'not charged: the client disconnected before any output';
-      throw new TallyError('client_closed_request', 'the client closed the connection before the upstream answered', { status: 499, retryable: false });
+      throw new TallyError('client_closed_request', 'the client closed the connection before the upstream answered');
     }
-    if (!lastFailure)
-      throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`, {
-        status: 503,
-        type: 'unavailable_error',
-      });
+    if (!lastFailure) throw new TallyError('no_channel_available', `every upstream channel for "${p.model}" is failing right now; try again shortly`);
     throw lastFailure.error;
   }
   private async markNeedsAttention(ch: RuntimeChannel, status: number): Promise<void> {
@@ -500,9 +484,6 @@ function weightedShuffle<T extends { weight: number }>(items: T[]): T[] {
 
 function insufficient(r: ReserveRefusal): TallyError {
   return new TallyError('insufficient_balance', r.message, {
-    status: 402,
-    type: 'insufficient_balance',
-    retryable: false,
     details: { limit: r.limit, needed: formatMoney(r.needed, 6), available: formatMoney(r.usable > 0n ? r.usable : 0n, 6) },
   });
 }

@@ -29,7 +29,7 @@ export interface BillingFields {
 }
 
 function bad(param: string, message: string): TallyError {
-  return new TallyError('invalid_request', message, { status: 400, param, retryable: false });
+  return new TallyError('invalid_request', message, { param });
 }
 
 function describe(v: unknown): string {

@@ -1,4 +1,4 @@
-import { TallyError } from '../lib/errors.ts';
+import { TallyError, type ErrorCode } from '../lib/errors.ts';
 
 // Upstream failures, classified for failover and for the caller. Upstream
 // messages are kept (they help the user) with anything secret-looking masked.
@@ -33,6 +33,9 @@ export interface AttemptFailure {
   error: TallyError;
 }
 
+/** An upstream 4xx the caller should see with its own status; any other is a 400 (a 404 included: the model path is Tally's). */
+const REJECTED: Partial<Record<number, ErrorCode>> = { 413: 'upstream_request_too_large', 422: 'upstream_unprocessable' };
+
 export function classifyStatus(status: number, body: string, apiKey: string | null, channelName: string, retryAfter: string | null): AttemptFailure {
   const msg = stripSecrets(upstreamMessage(body), [apiKey]);
   if (status === 401 || status === 403) {
@@ -40,11 +43,7 @@ export function classifyStatus(status: number, body: string, apiKey: string | nu
       failover: true,
       needsAttention: true,
       breaker: true,
-      error: new TallyError(
-        'upstream_auth_failed',
-        `upstream channel "${channelName}" refused Tally's credentials (${status}); the operator has been alerted`,
-        { status: 502, type: 'upstream_error' },
-      ),
+      error: new TallyError('upstream_auth_failed', `upstream channel "${channelName}" refused Tally's credentials (${status}); the operator has been alerted`),
     };
   }
   if (status === 429) {
@@ -53,8 +52,6 @@ export function classifyStatus(status: number, body: string, apiKey: string | nu
       needsAttention: false,
       breaker: false,
       error: new TallyError('upstream_rate_limited', `the upstream provider is rate limiting: ${msg}`, {
-        status: 429,
-        type: 'rate_limit_error',
         details: retryAfter ? { retry_after: retryAfter } : undefined,
       }),
     };
@@ -64,7 +61,7 @@ export function classifyStatus(status: number, body: string, apiKey: string | nu
       failover: true,
       needsAttention: false,
       breaker: true,
-      error: new TallyError('upstream_error', `upstream error ${status}: ${msg}`, { status: 502, type: 'upstream_error' }),
+      error: new TallyError('upstream_error', `upstream error ${status}: ${msg}`),
     };
   }
   // Other 4xx: the request itself is wrong; another channel would say the same.
@@ -72,11 +69,7 @@ export function classifyStatus(status: number, body: string, apiKey: string | nu
     failover: false,
     needsAttention: false,
     breaker: false,
-    error: new TallyError('upstream_rejected_request', `the upstream provider rejected the request (${status}): ${msg}`, {
-      status: status === 404 ? 400 : status,
-      type: 'invalid_request_error',
-      retryable: false,
-    }),
+    error: new TallyError(REJECTED[status] ?? 'upstream_rejected_request', `the upstream provider rejected the request (${status}): ${msg}`),
   };
 }
 
@@ -88,16 +81,13 @@ export function classifyNetworkError(e: unknown, channelName: string): AttemptFa
       failover: true,
       needsAttention: false,
       breaker: true,
-      error: new TallyError('upstream_timeout', `upstream channel "${channelName}" did not answer in time`, { status: 504, type: 'timeout_error' }),
+      error: new TallyError('upstream_timeout', `upstream channel "${channelName}" did not answer in time`),
     };
   }
   return {
     failover: true,
     needsAttention: false,
     breaker: true,
-    error: new TallyError('upstream_unreachable', `could not reach upstream channel "${channelName}" (${code || name || 'network error'})`, {
-      status: 502,
-      type: 'upstream_error',
-    }),
+    error: new TallyError('upstream_unreachable', `could not reach upstream channel "${channelName}" (${code || name || 'network error'})`),
   };
 }

@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../db/index.ts';
-import { notFound } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { explainCost, type ModelPrice } from './pricing.ts';
 
@@ -67,7 +67,7 @@ export async function explainUsage(db: DbOrTx, input: { userId: string | null; r
   let q = db.selectFrom('request_logs').selectAll().where('id', '=', input.requestId);
   if (input.userId) q = q.where('user_id', '=', input.userId);
   const r = await q.executeTakeFirst();
-  if (!r) throw notFound('request_not_found', `no request ${input.requestId} on this account`);
+  if (!r) throw new TallyError('request_not_found', `no request ${input.requestId} on this account`);
   const view = usageView(r);
   let explanation: string | null = null;
   if (r.pricing) {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
 import { toBig, formatMoney } from './money.ts';
-import { notFound, conflict } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 
 // Every account lives in one table, user wallets and system accounts alike, so
 // the sum of all balances is always zero. Balance = credits - debits: a wallet
@@ -93,7 +93,7 @@ export async function openWallet(db: DbOrTx, input: { userId: string; currency?:
 
 export async function getAccount(db: DbOrTx, id: string): Promise<Account> {
   const r = await db.selectFrom('ledger_accounts').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!r) throw notFound('account_not_found', `ledger account ${id} does not exist`);
+  if (!r) throw new TallyError('account_not_found', `ledger account ${id} does not exist`);
   return rowToAccount(r);
 }
 
@@ -121,8 +121,11 @@ export async function setOverdraftLimit(db: DbOrTx, accountId: string, limit: bi
     .executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) {
     const acc = await findAccount(db, accountId);
-    if (acc?.type !== 'wallet') throw notFound('account_not_found', `wallet ${accountId} does not exist`);
-    throw conflict('overdraft_in_use', `the wallet has ${formatMoney(acc.available)} available; a limit of ${formatMoney(limit)} would leave it overdrawn`);
+    if (acc?.type !== 'wallet') throw new TallyError('account_not_found', `wallet ${accountId} does not exist`);
+    throw new TallyError(
+      'overdraft_in_use',
+      `the wallet has ${formatMoney(acc.available)} available; a limit of ${formatMoney(limit)} would leave it overdrawn`,
+    );
   }
 }
 

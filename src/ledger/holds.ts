@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid, conflict, notFound, type TallyError } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { toBig, formatMoney, MAX_MICROS } from './money.ts';
 import { withinLimit } from './accounts.ts';
 import { applyTransfer, explainFailedDebit, rowToTransfer, type Transfer } from './transfers.ts';
@@ -63,7 +63,7 @@ export function rowToHold(r: any): Hold {
 
 export async function getHold(db: DbOrTx, id: string): Promise<Hold> {
   const r = await db.selectFrom('ledger_holds').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!r) throw notFound('hold_not_found', `hold ${id} does not exist`);
+  if (!r) throw new TallyError('hold_not_found', `hold ${id} does not exist`);
   return rowToHold(r);
 }
 
@@ -80,15 +80,17 @@ function assertSameHold(h: Hold, input: HoldInput): void {
     h.kind === input.kind &&
     (h.reference ?? null) === (input.reference ?? null);
   if (!same)
-    throw conflict('idempotency_key_reused', `idempotency key "${input.idempotencyKey}" was already used for a different hold (${h.id})`, { holdId: h.id });
+    throw new TallyError('idempotency_key_reused', `idempotency key "${input.idempotencyKey}" was already used for a different hold (${h.id})`, {
+      details: { holdId: h.id },
+    });
 }
 
 /** Reserves `amount` of the debit account's available balance, or throws insufficient_balance. */
 export async function createHold(db: DbOrTx, input: HoldInput): Promise<{ hold: Hold; replayed: boolean }> {
-  if (typeof input.amount !== 'bigint' || input.amount <= 0n) throw invalid('invalid_amount', 'a hold amount must be a positive number of micro-units');
-  if (input.debitAccountId === input.creditAccountId) throw invalid('same_account', 'a hold needs two different accounts');
-  if (input.amount > MAX_MICROS) throw invalid('invalid_amount', `a hold amount must be at most ${formatMoney(MAX_MICROS)}`);
-  if (!(input.timeoutMs > 0)) throw invalid('invalid_timeout', 'a hold needs a positive timeout');
+  if (typeof input.amount !== 'bigint' || input.amount <= 0n) throw new TallyError('invalid_amount', 'a hold amount must be a positive number of micro-units');
+  if (input.debitAccountId === input.creditAccountId) throw new TallyError('same_account', 'a hold needs two different accounts');
+  if (input.amount > MAX_MICROS) throw new TallyError('invalid_amount', `a hold amount must be at most ${formatMoney(MAX_MICROS)}`);
+  if (!(input.timeoutMs > 0)) throw new TallyError('invalid_timeout', 'a hold needs a positive timeout');
   const run = () =>
     withTransaction(db, async (tx) => {
       const existing = await findHoldByKey(tx, input.idempotencyKey);
@@ -124,7 +126,7 @@ export async function applyHold(tx: Tx, input: HoldInput): Promise<Hold> {
     .executeTakeFirst();
   if (!r) await explainFailedDebit(tx, input.debitAccountId, input.amount);
   const credit = await tx.selectFrom('ledger_accounts').select('id').where('id', '=', input.creditAccountId).executeTakeFirst();
-  if (!credit) throw notFound('account_not_found', `ledger account ${input.creditAccountId} does not exist`);
+  if (!credit) throw new TallyError('account_not_found', `ledger account ${input.creditAccountId} does not exist`);
   const row = {
     id: newId('hld'),
     debit_account_id: input.debitAccountId,
@@ -154,7 +156,7 @@ async function releasePending(tx: Tx, accountId: string, amount: bigint): Promis
 }
 
 function notPending(h: Hold): TallyError {
-  return conflict('hold_not_pending', `hold ${h.id} is already ${h.status}`, { holdId: h.id, status: h.status });
+  return new TallyError('hold_not_pending', `hold ${h.id} is already ${h.status}`, { details: { holdId: h.id, status: h.status } });
 }
 
 /**
@@ -166,7 +168,7 @@ export async function postHold(
   db: DbOrTx,
   input: { holdId: string; amount: bigint; metadata?: Record<string, unknown> | null; now?: number },
 ): Promise<{ hold: Hold; transfer: Transfer | null; replayed: boolean }> {
-  if (typeof input.amount !== 'bigint' || input.amount < 0n) throw invalid('invalid_amount', 'a posted amount must be zero or more micro-units');
+  if (typeof input.amount !== 'bigint' || input.amount < 0n) throw new TallyError('invalid_amount', 'a posted amount must be zero or more micro-units');
   return withTransaction(db, async (tx) => {
     const now = input.now ?? Date.now();
     const claimed = await tx
@@ -185,8 +187,9 @@ export async function postHold(
         return { hold: h, transfer: t ? rowToTransfer(t) : null, replayed: true };
       }
       if (h.status !== 'pending') throw notPending(h);
-      if (input.amount > h.amount) throw invalid('post_exceeds_hold', `cannot post ${formatMoney(input.amount)}: the hold is for ${formatMoney(h.amount)}`);
-      throw conflict('hold_expired', `hold ${h.id} expired at ${new Date(h.expiresAt).toISOString()}; it will be voided`, { holdId: h.id });
+      if (input.amount > h.amount)
+        throw new TallyError('post_exceeds_hold', `cannot post ${formatMoney(input.amount)}: the hold is for ${formatMoney(h.amount)}`);
+      throw new TallyError('hold_expired', `hold ${h.id} expired at ${new Date(h.expiresAt).toISOString()}; it will be voided`, { details: { holdId: h.id } });
     }
     const hold = rowToHold(claimed);
     let transfer: Transfer | null = null;

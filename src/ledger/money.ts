@@ -1,4 +1,4 @@
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 
 // Money is an integer number of micro-units (1 USD = 1_000_000) held as bigint.
 // Decimal strings ("10.00") at every API edge; no float ever touches money.
@@ -27,24 +27,25 @@ export function parseMoney(input: unknown, opts: ParseOptions = {}): Micros {
   const field = opts.field ?? 'amount';
   if (typeof input === 'bigint') return checkRange(input, field, opts);
   if (typeof input === 'number') {
-    throw invalid('invalid_amount', `${field} must be a decimal string such as "10.00", not a JSON number`, field);
+    throw new TallyError('invalid_amount', `${field} must be a decimal string such as "10.00", not a JSON number`, { param: field });
   }
-  if (typeof input !== 'string') throw invalid('invalid_amount', `${field} is required, as a decimal string such as "10.00"`, field);
+  if (typeof input !== 'string') throw new TallyError('invalid_amount', `${field} is required, as a decimal string such as "10.00"`, { param: field });
   const s = input.trim();
   const m = DECIMAL.exec(s);
-  if (!m) throw invalid('invalid_amount', `${field} "${s.slice(0, 40)}" is not a decimal number; write it like "10.00"`, field);
+  if (!m) throw new TallyError('invalid_amount', `${field} "${s.slice(0, 40)}" is not a decimal number; write it like "10.00"`, { param: field });
   const [, sign, whole, frac = ''] = m;
-  if (frac.length > 6) throw invalid('invalid_amount', `${field} has more than 6 decimal places; the smallest unit is 0.000001`, field);
-  if (whole.length > 13) throw invalid('invalid_amount', `${field} is too large; the maximum is ${formatMoney(MAX_MICROS)}`, field);
+  if (frac.length > 6) throw new TallyError('invalid_amount', `${field} has more than 6 decimal places; the smallest unit is 0.000001`, { param: field });
+  if (whole.length > 13) throw new TallyError('invalid_amount', `${field} is too large; the maximum is ${formatMoney(MAX_MICROS)}`, { param: field });
   let v = BigInt(whole) * MICROS_PER_UNIT + BigInt(frac.padEnd(6, '0'));
   if (sign) v = -v;
   return checkRange(v, field, opts);
 }
 
 function checkRange(v: bigint, field: string, opts: ParseOptions): Micros {
-  if (v < 0n && !opts.allowNegative) throw invalid('invalid_amount', `${field} must not be negative`, field);
-  if (v === 0n && opts.allowZero === false) throw invalid('invalid_amount', `${field} must be greater than zero`, field);
-  if (v > MAX_MICROS || v < -MAX_MICROS) throw invalid('invalid_amount', `${field} is too large; the maximum is ${formatMoney(MAX_MICROS)}`, field);
+  if (v < 0n && !opts.allowNegative) throw new TallyError('invalid_amount', `${field} must not be negative`, { param: field });
+  if (v === 0n && opts.allowZero === false) throw new TallyError('invalid_amount', `${field} must be greater than zero`, { param: field });
+  if (v > MAX_MICROS || v < -MAX_MICROS)
+    throw new TallyError('invalid_amount', `${field} is too large; the maximum is ${formatMoney(MAX_MICROS)}`, { param: field });
   return v;
 }
 

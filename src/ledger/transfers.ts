@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { TallyError, invalid, conflict, notFound } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { toBig, formatMoney, MAX_MICROS } from './money.ts';
 import { withinLimit } from './accounts.ts';
 
@@ -72,11 +72,12 @@ export function rowToTransfer(r: any): Transfer {
 }
 
 function validate(input: TransferInput): void {
-  if (typeof input.amount !== 'bigint' || input.amount <= 0n) throw invalid('invalid_amount', 'a transfer amount must be a positive number of micro-units');
-  if (input.amount > MAX_MICROS) throw invalid('invalid_amount', `a transfer amount must be at most ${formatMoney(MAX_MICROS)}`);
-  if (input.debitAccountId === input.creditAccountId) throw invalid('same_account', 'a transfer needs two different accounts');
+  if (typeof input.amount !== 'bigint' || input.amount <= 0n)
+    throw new TallyError('invalid_amount', 'a transfer amount must be a positive number of micro-units');
+  if (input.amount > MAX_MICROS) throw new TallyError('invalid_amount', `a transfer amount must be at most ${formatMoney(MAX_MICROS)}`);
+  if (input.debitAccountId === input.creditAccountId) throw new TallyError('same_account', 'a transfer needs two different accounts');
   if (!input.idempotencyKey || input.idempotencyKey.length > 200)
-    throw invalid('invalid_idempotency_key', 'an idempotency key of 1 to 200 characters is required');
+    throw new TallyError('invalid_idempotency_key', 'an idempotency key of 1 to 200 characters is required');
 }
 
 /** Same key with different fields is a caller bug, refused as TigerBeetle and Stripe do. */
@@ -88,8 +89,10 @@ function assertSameTransfer(existing: Transfer, input: TransferInput): void {
     existing.kind === input.kind &&
     (existing.reference ?? null) === (input.reference ?? null);
   if (!same) {
-    throw conflict('idempotency_key_reused', `idempotency key "${input.idempotencyKey}" was already used for a different transfer (${existing.id})`, {
-      transferId: existing.id,
+    throw new TallyError('idempotency_key_reused', `idempotency key "${input.idempotencyKey}" was already used for a different transfer (${existing.id})`, {
+      details: {
+        transferId: existing.id,
+      },
     });
   }
 }
@@ -101,15 +104,13 @@ export async function findTransferByKey(db: DbOrTx, key: string): Promise<Transf
 
 export async function getTransfer(db: DbOrTx, id: string): Promise<Transfer> {
   const r = await db.selectFrom('ledger_transfers').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!r) throw notFound('transfer_not_found', `transfer ${id} does not exist`);
+  if (!r) throw new TallyError('transfer_not_found', `transfer ${id} does not exist`);
   return rowToTransfer(r);
 }
 
 export class InsufficientFundsError extends TallyError {
   constructor(accountId: string, needed: bigint, available: bigint) {
     super('insufficient_balance', `insufficient balance: ${formatMoney(needed)} needed, ${formatMoney(available)} available`, {
-      status: 402,
-      retryable: false,
       details: { accountId, needed: formatMoney(needed), available: formatMoney(available) },
     });
   }
@@ -118,7 +119,7 @@ export class InsufficientFundsError extends TallyError {
 /** Throws the precise reason a conditional debit matched no row. */
 export async function explainFailedDebit(tx: DbOrTx, accountId: string, amount: bigint): Promise<never> {
   const acc = await tx.selectFrom('ledger_accounts').select(['balance', 'pending_debits', 'overdraft_limit']).where('id', '=', accountId).executeTakeFirst();
-  if (!acc) throw notFound('account_not_found', `ledger account ${accountId} does not exist`);
+  if (!acc) throw new TallyError('account_not_found', `ledger account ${accountId} does not exist`);
   const available = toBig(acc.balance) - toBig(acc.pending_debits) + (acc.overdraft_limit === null ? 0n : toBig(acc.overdraft_limit));
   throw new InsufficientFundsError(accountId, amount, available);
 }
@@ -163,7 +164,7 @@ export async function applyTransfer(
         .where('id', '=', id)
         .returning('balance')
         .executeTakeFirst();
-      if (!r) throw notFound('account_not_found', `ledger account ${id} does not exist`);
+      if (!r) throw new TallyError('account_not_found', `ledger account ${id} does not exist`);
       balances.set(id, toBig(r.balance));
     }
   }
@@ -225,13 +226,13 @@ export async function reverseTransfer(
   db: DbOrTx,
   input: { transferId: string; reason: string; idempotencyKey?: string; amount?: bigint; now?: number },
 ): Promise<TransferResult> {
-  if (!input.reason?.trim()) throw invalid('reason_required', 'a reversal needs a reason');
+  if (!input.reason?.trim()) throw new TallyError('reason_required', 'a reversal needs a reason');
   const key = input.idempotencyKey ?? `reversal:${input.transferId}`;
   const run = () =>
     withTransaction(db, async (tx) => {
       const original = await getTransfer(tx, input.transferId);
       const amount = input.amount ?? original.amount;
-      if (amount <= 0n || amount > original.amount) throw invalid('invalid_amount', `a reversal can return at most ${formatMoney(original.amount)}`);
+      if (amount <= 0n || amount > original.amount) throw new TallyError('invalid_amount', `a reversal can return at most ${formatMoney(original.amount)}`);
       const spec: TransferInput = {
         debitAccountId: original.creditAccountId,
         creditAccountId: original.debitAccountId,
@@ -247,9 +248,9 @@ export async function reverseTransfer(
         assertSameTransfer(existing, spec);
         return { transfer: existing, replayed: true };
       }
-      if (original.reversesTransferId) throw invalid('cannot_reverse_reversal', 'a reversal cannot itself be reversed; make a new transfer instead');
+      if (original.reversesTransferId) throw new TallyError('cannot_reverse_reversal', 'a reversal cannot itself be reversed; make a new transfer instead');
       const prior = await tx.selectFrom('ledger_transfers').select('id').where('reverses_transfer_id', '=', original.id).executeTakeFirst();
-      if (prior) throw conflict('already_reversed', `transfer ${original.id} was already reversed by ${prior.id}`);
+      if (prior) throw new TallyError('already_reversed', `transfer ${original.id} was already reversed by ${prior.id}`);
       return { transfer: await applyTransfer(tx, { ...spec, reversesTransferId: original.id }), replayed: false };
     });
   try {

@@ -1,5 +1,5 @@
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey, type TransferResult } from '../ledger/transfers.ts';
@@ -26,10 +26,10 @@ export interface CompensationInput {
 export function checkCompensation(input: { amount: bigint; reason: string; ticket: string }): { reason: string; ticket: string } {
   const reason = input.reason?.trim();
   const ticket = input.ticket?.trim();
-  if (!reason) throw invalid('reason_required', 'a compensation needs a reason', 'reason');
-  if (!ticket) throw invalid('ticket_required', 'a compensation needs the support ticket reference', 'ticket');
-  if (reason.length > 500 || ticket.length > 100) throw invalid('too_long', 'reason ≤ 500 and ticket ≤ 100 characters', 'reason');
-  if (input.amount <= 0n) throw invalid('invalid_amount', 'a compensation must be positive', 'amount');
+  if (!reason) throw new TallyError('reason_required', 'a compensation needs a reason', { param: 'reason' });
+  if (!ticket) throw new TallyError('ticket_required', 'a compensation needs the support ticket reference', { param: 'ticket' });
+  if (reason.length > 500 || ticket.length > 100) throw new TallyError('too_long', 'reason ≤ 500 and ticket ≤ 100 characters', { param: 'reason' });
+  if (input.amount <= 0n) throw new TallyError('invalid_amount', 'a compensation must be positive', { param: 'amount' });
   return { reason, ticket };
 }
 

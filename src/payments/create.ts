@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.ts';
 import { withTransaction } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { parsePositiveMoney, formatMoney } from '../ledger/money.ts';
 import { payments } from './providers/index.ts';
 import { toMinorUnits, convertAtRate } from './currency.ts';
@@ -26,37 +26,37 @@ export interface CreateOrderInput {
 export async function createOrder(ctx: AppContext, input: CreateOrderInput): Promise<Order> {
   const pay = payments(ctx);
   const providerName = input.provider ?? pay.settings.defaultProvider;
-  if (!providerName) throw invalid('no_payment_provider', 'no payment provider is configured on this server', 'provider');
+  if (!providerName) throw new TallyError('no_payment_provider', 'no payment provider is configured on this server', { param: 'provider' });
   const provider = pay.provider(providerName);
   const currency = (input.currency ?? provider.currencies?.[0] ?? pay.settings.platformCurrency).toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) throw invalid('invalid_currency', 'currency must be a 3-letter code such as USD or CNY', 'currency');
+  if (!/^[A-Z]{3}$/.test(currency)) throw new TallyError('invalid_currency', 'currency must be a 3-letter code such as USD or CNY', { param: 'currency' });
   if (provider.currencies && !provider.currencies.includes(currency))
-    throw invalid('unsupported_currency', `${provider.name} accepts ${provider.currencies.join(', ')}`, 'currency');
+    throw new TallyError('unsupported_currency', `${provider.name} accepts ${provider.currencies.join(', ')}`, { param: 'currency' });
   const rate = pay.settings.rates.get(currency);
   if (!rate)
-    throw invalid(
+    throw new TallyError(
       'unsupported_currency',
       `no exchange rate for ${currency} is configured (TALLY_PAYMENT_RATES); accepted: ${[...pay.settings.rates.keys()].join(', ')}`,
-      'currency',
+      { param: 'currency' },
     );
   const amount = parsePositiveMoney(input.amount);
   toMinorUnits(amount, currency); // refuses amounts the currency cannot represent
   const credit = convertAtRate(amount, rate);
   const { minCredit, maxCredit, platformCurrency } = pay.settings;
   if (credit < minCredit)
-    throw invalid(
+    throw new TallyError(
       'amount_too_small',
       `the minimum top-up is ${formatMoney(minCredit)} ${platformCurrency} (this order would credit ${formatMoney(credit)})`,
-      'amount',
+      { param: 'amount' },
     );
   if (credit > maxCredit)
-    throw invalid(
+    throw new TallyError(
       'amount_too_large',
       `the maximum top-up is ${formatMoney(maxCredit)} ${platformCurrency} (this order would credit ${formatMoney(credit)})`,
-      'amount',
+      { param: 'amount' },
     );
   if (input.method !== undefined && !/^[a-z0-9_]{1,20}$/.test(input.method))
-    throw invalid('invalid_method', 'method is a short payment-method code such as alipay or wxpay', 'method');
+    throw new TallyError('invalid_method', 'method is a short payment-method code such as alipay or wxpay', { param: 'method' });
 
   const now = ctx.now();
   const id = newId('ord');

@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid, notFound, conflict } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { recordAudit, actorLabel, approvalData, walletState, type Actor, type ApprovalRef } from '../support/audit.ts';
 import { accessOf, decideMoneyAction } from '../support/permissions.ts';
 import { payments } from './providers/index.ts';
@@ -306,11 +306,12 @@ export async function prepareCreditByHand(
   input: Pick<CreditByHandInput, 'orderId' | 'providerReference' | 'reason' | 'actor'>,
 ): Promise<{ order: Order; reason: string; ref: string }> {
   const reason = input.reason?.trim();
-  if (!reason) throw invalid('reason_required', 'say why the order is credited by hand', 'reason');
+  if (!reason) throw new TallyError('reason_required', 'say why the order is credited by hand', { param: 'reason' });
   const ref = input.providerReference?.trim();
-  if (!ref) throw invalid('provider_reference_required', 'the provider reference (trade id) of the payment is required', 'provider_reference');
+  if (!ref)
+    throw new TallyError('provider_reference_required', 'the provider reference (trade id) of the payment is required', { param: 'provider_reference' });
   const order = await findOrder(db, input.orderId);
-  if (!order) throw notFound('order_not_found', `order ${input.orderId.slice(0, 64)} does not exist`);
+  if (!order) throw new TallyError('order_not_found', `order ${input.orderId.slice(0, 64)} does not exist`);
   decideMoneyAction(input.actor, 'orders.credit', { targetUserId: order.userId, value: order.creditAmount, limit: 0n, what: 'credit an order by hand' });
   return { order, reason, ref };
 }
@@ -338,17 +339,17 @@ export async function creditOrderByHand(
   const admin = accessOf(input.actor, 'orders.credit') === 'yes';
   const answer = input.providerCheck ?? (await askProviderAboutOrder(ctx, order));
   if (answer.check === 'not_paid' && !(admin && input.force)) {
-    throw conflict(
+    throw new TallyError(
       'provider_says_not_paid',
       `${answer.detail}; not credited. If the customer's receipt proves otherwise, an admin can force it (force: true) with a reason.`,
-      { provider_check: 'not_paid' },
+      { details: { provider_check: 'not_paid' } },
     );
   }
   if (answer.check === 'unavailable' && !admin) {
-    throw conflict(
+    throw new TallyError(
       'provider_unavailable',
       `the provider could not confirm the payment (${answer.detail}); only an admin can credit it without that confirmation — request an approval`,
-      { provider_check: 'unavailable' },
+      { details: { provider_check: 'unavailable' } },
     );
   }
   const providerCheck = answer.check === 'not_paid' ? ('not_paid_forced' as const) : answer.check;
@@ -410,9 +411,9 @@ export async function failOrderBySupport(
   input: { orderId: string; reason: string; actor: Actor },
 ): Promise<{ ok: true; order: Order } | { ok: false; current: OrderStatus | null }> {
   const reason = input.reason?.trim();
-  if (!reason) throw invalid('reason_required', 'say why the order is marked failed', 'reason');
+  if (!reason) throw new TallyError('reason_required', 'say why the order is marked failed', { param: 'reason' });
   const order = await findOrder(ctx.db, input.orderId);
-  if (!order) throw notFound('order_not_found', `order ${input.orderId.slice(0, 64)} does not exist`);
+  if (!order) throw new TallyError('order_not_found', `order ${input.orderId.slice(0, 64)} does not exist`);
   const r = await withTransaction(ctx.db, async (tx) => {
     const now = ctx.now();
     const t = await transitionOrder(tx, {

@@ -1,4 +1,4 @@
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { MICROS_PER_UNIT, formatMoney } from '../ledger/money.ts';
 
 // Providers speak minor units (Stripe: cents) or 2-decimal strings (EPay);
@@ -10,7 +10,8 @@ export const minorUnitMicros = (currency: string): bigint => (ZERO_DECIMAL.has(c
 
 export function toMinorUnits(amount: bigint, currency: string): bigint {
   const unit = minorUnitMicros(currency);
-  if (amount % unit !== 0n) throw invalid('invalid_amount', `${currency} amounts have at most ${unit === MICROS_PER_UNIT ? 0 : 2} decimal places`, 'amount');
+  if (amount % unit !== 0n)
+    throw new TallyError('invalid_amount', `${currency} amounts have at most ${unit === MICROS_PER_UNIT ? 0 : 2} decimal places`, { param: 'amount' });
   return amount / unit;
 }
 

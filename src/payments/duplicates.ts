@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
-import { invalid, notFound, conflict } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
@@ -59,19 +59,21 @@ const rowToTrade = (t: any): DuplicateTrade => ({
 /** A duplicate trade by our row id (`trd_…`) or by the provider's trade id (optionally narrowed by provider). */
 export async function findDuplicateTrade(db: DbOrTx, ref: string, provider?: string): Promise<DuplicateTrade> {
   const r = String(ref ?? '').trim();
-  if (!r || r.length > 200) throw invalid('trade_required', 'the trade (trd_… or the provider trade id) is required', 'trade');
+  if (!r || r.length > 200) throw new TallyError('trade_required', 'the trade (trd_… or the provider trade id) is required', { param: 'trade' });
   let q = db
     .selectFrom('payment_trades')
     .selectAll()
     .where((eb) => eb.or([eb('id', '=', r), eb('trade_id', '=', r)]));
   if (provider) q = q.where('provider', '=', provider);
   const rows = await q.execute();
-  if (rows.length === 0) throw notFound('trade_not_found', `no payment trade ${r.slice(0, 64)}`);
+  if (rows.length === 0) throw new TallyError('trade_not_found', `no payment trade ${r.slice(0, 64)}`);
   if (rows.length > 1)
-    throw invalid('trade_ambiguous', `${rows.length} providers have a trade ${r.slice(0, 64)}; name the provider or use the trd_ id`, 'trade');
+    throw new TallyError('trade_ambiguous', `${rows.length} providers have a trade ${r.slice(0, 64)}; name the provider or use the trd_ id`, {
+      param: 'trade',
+    });
   const t = rowToTrade(rows[0]);
   if (rows[0].outcome !== 'duplicate_payment')
-    throw conflict('not_a_duplicate', `trade ${t.tradeId} is ${rows[0].outcome}, not a duplicate payment; refund the order instead`);
+    throw new TallyError('not_a_duplicate', `trade ${t.tradeId} is ${rows[0].outcome}, not a duplicate payment; refund the order instead`);
   return t;
 }
 
@@ -93,8 +95,9 @@ export interface DuplicateDecisionInput {
  */
 export async function authorizeDuplicateDecision(db: DbOrTx, input: DuplicateDecisionInput, decision: 'refund' | 'keep') {
   const reason = input.reason?.trim();
-  if (!reason) throw invalid('reason_required', `say why the duplicate payment is ${decision === 'refund' ? 'refunded' : 'kept as credit'}`, 'reason');
-  if (reason.length > 500) throw invalid('too_long', 'reason ≤ 500 characters', 'reason');
+  if (!reason)
+    throw new TallyError('reason_required', `say why the duplicate payment is ${decision === 'refund' ? 'refunded' : 'kept as credit'}`, { param: 'reason' });
+  if (reason.length > 500) throw new TallyError('too_long', 'reason ≤ 500 characters', { param: 'reason' });
   const trade = await findDuplicateTrade(db, input.trade, input.provider);
   const order = (await findOrder(db, trade.orderId))!;
   const value = creditFor(order, trade);
@@ -146,12 +149,12 @@ export async function refundDuplicatePayment(ctx: AppContext, input: DuplicateDe
       return { kind: 'replay' as const, refund: done! };
     }
     if (cur.decision === 'kept')
-      throw conflict('duplicate_already_decided', `the duplicate payment ${cur.tradeId} was kept as credit; it cannot be refunded now`);
+      throw new TallyError('duplicate_already_decided', `the duplicate payment ${cur.tradeId} was kept as credit; it cannot be refunded now`);
     if (cur.decision === 'refunding') {
       const last = (await refundsOfTrade(tx, cur)).pop();
       const row = last ? await tx.selectFrom('payment_refunds').select(['updated_at', 'status']).where('id', '=', last.id).executeTakeFirst() : null;
       if (!last || !row || row.status !== 'pending' || Number(row.updated_at) >= now - REFUND_LEASE_MS) {
-        throw conflict(
+        throw new TallyError(
           'refund_in_progress',
           `a refund of the duplicate payment ${cur.tradeId} is being sent to ${cur.provider} right now; try again in a minute`,
         );
@@ -164,7 +167,7 @@ export async function refundDuplicatePayment(ctx: AppContext, input: DuplicateDe
         .where('updated_at', '=', row.updated_at)
         .executeTakeFirst();
       if (Number(took.numUpdatedRows) !== 1)
-        throw conflict('refund_in_progress', `a refund of the duplicate payment ${cur.tradeId} is being sent right now; try again in a minute`);
+        throw new TallyError('refund_in_progress', `a refund of the duplicate payment ${cur.tradeId} is being sent right now; try again in a minute`);
       return { kind: 'send' as const, refundId: last.id, takeover: true };
     }
     const moved = await tx
@@ -173,7 +176,7 @@ export async function refundDuplicatePayment(ctx: AppContext, input: DuplicateDe
       .where('id', '=', trade.id)
       .where('decision', '=', 'pending')
       .executeTakeFirst();
-    if (Number(moved.numUpdatedRows) !== 1) throw conflict('refund_in_progress', `the duplicate payment ${cur.tradeId} changed meanwhile; try again`);
+    if (Number(moved.numUpdatedRows) !== 1) throw new TallyError('refund_in_progress', `the duplicate payment ${cur.tradeId} changed meanwhile; try again`);
     const attempt = (await refundsOfTrade(tx, cur)).length + 1;
     const refundId = `${refundPrefix(cur)}${attempt}`;
     await tx
@@ -326,7 +329,7 @@ export async function keepDuplicateAsCredit(ctx: { db: DbOrTx; now(): number }, 
         const cur = await tx.selectFrom('payment_trades').select('decision').where('id', '=', trade.id).executeTakeFirstOrThrow();
         const t = cur.decision === 'kept' ? await findTransferByKey(tx, key) : null;
         if (t) return { trade: { ...trade, decision: 'kept' }, transferId: t.id, credit, replayed: true };
-        throw conflict('duplicate_already_decided', `the duplicate payment ${trade.tradeId} is ${cur.decision}; it cannot be kept as credit`);
+        throw new TallyError('duplicate_already_decided', `the duplicate payment ${trade.tradeId} is ${cur.decision}; it cannot be kept as credit`);
       }
       const { transfer } = await createTransfer(tx, {
         debitAccountId: SYSTEM_ACCOUNTS.paymentsIn,

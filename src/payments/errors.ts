@@ -2,12 +2,12 @@ import { TallyError } from '../lib/errors.ts';
 
 export class PaymentSignatureError extends TallyError {
   constructor(message: string) {
-    super('invalid_signature', message, { status: 400, retryable: false });
+    super('invalid_signature', message);
   }
 }
 
 export const providerUnavailable = (provider: string, message: string, cause?: unknown) =>
-  new TallyError('payment_provider_error', `${provider}: ${message}`, { status: 502, retryable: true, cause });
+  new TallyError('payment_provider_error', `${provider}: ${message}`, { cause });
 
 /**
  * A refund request whose outcome is unknown: no answer, a dropped connection,
@@ -15,7 +15,7 @@ export const providerUnavailable = (provider: string, message: string, cause?: u
  * stay; the refund is finished later with the same refund id.
  */
 export const refundOutcomeUnknown = (provider: string, message: string, cause?: unknown) =>
-  new TallyError('refund_outcome_unknown', `${provider}: ${message}`, { status: 502, retryable: false, cause });
+  new TallyError('refund_outcome_unknown', `${provider}: ${message}`, { cause });
 
 export const isRefundOutcomeUnknown = (e: unknown): boolean => e instanceof TallyError && e.code === 'refund_outcome_unknown';
 
@@ -30,7 +30,6 @@ export class PaymentEventShapeError extends TallyError {
     super(
       'invalid_event',
       `the ${event.type ?? 'event'}${event.id ? ` ${event.id}` : ''} has a valid signature but an unexpected shape (${event.problem}); it was not applied`,
-      { status: 400, retryable: false },
     );
   }
 }

@@ -2,7 +2,7 @@ import type { DbOrTx } from '../db/index.ts';
 import { toNum, toNumOrNull } from '../db/index.ts';
 import { toBig } from '../ledger/money.ts';
 import { newId } from '../lib/ids.ts';
-import { notFound } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { stripSecrets } from './redact.ts';
 import { canTransition, statesThatMayBecome, type OrderStatus } from './stateMachine.ts';
 
@@ -75,7 +75,7 @@ export async function findOrder(db: DbOrTx, id: string): Promise<Order | null> {
 export async function getOrder(db: DbOrTx, id: string, opts: { userId?: string } = {}): Promise<Order> {
   const o = await findOrder(db, id);
   // Another user's order is answered exactly like a missing one: ids are not an oracle.
-  if (!o || (opts.userId !== undefined && o.userId !== opts.userId)) throw notFound('order_not_found', `order ${String(id).slice(0, 64)} does not exist`);
+  if (!o || (opts.userId !== undefined && o.userId !== opts.userId)) throw new TallyError('order_not_found', `order ${String(id).slice(0, 64)} does not exist`);
   return o;
 }
 

@@ -2,7 +2,7 @@ import type { AppContext } from '../context.ts';
 import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { likePrefix } from '../lib/sqlLike.ts';
-import { invalid, conflict, TallyError } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
@@ -82,16 +82,16 @@ interface BookInput {
 /** Books a refund against a credited order in the caller's transaction. */
 async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
   const order = await findOrder(tx, input.orderId);
-  if (!order) throw invalid('order_not_found', `order ${input.orderId} does not exist`);
+  if (!order) throw new TallyError('order_not_found', `order ${input.orderId} does not exist`);
   if (!CREDITED_STATES.includes(order.status) || order.status === 'refunded') {
-    throw conflict('order_not_refundable', `order ${order.id} is ${order.status}; only a credited order with money left to refund can be refunded`);
+    throw new TallyError('order_not_refundable', `order ${order.id} is ${order.status}; only a credited order with money left to refund can be refunded`);
   }
   const remaining = order.amount - order.refundedAmount;
   if (input.amount <= 0n || input.amount > remaining) {
-    throw invalid(
+    throw new TallyError(
       'invalid_refund_amount',
       `a refund of this order can be at most ${formatMoney(remaining)} ${order.currency} (paid ${formatMoney(order.amount)}, refunded ${formatMoney(order.refundedAmount)})`,
-      'amount',
+      { param: 'amount' },
     );
   }
   const refundedAfter = order.refundedAmount + input.amount;
@@ -107,7 +107,7 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
     throw new TallyError(
       'refund_exceeds_balance',
       `refusing the refund: it takes back ${formatMoney(creditBack)} ${order.creditCurrency} of credit, but the wallet has only ${formatMoney(available < 0n ? 0n : available)} available — the user already spent ${formatMoney(shortfall)} of it. An admin can force it (force=true): the wallet gives what it has and ${formatMoney(shortfall)} is booked to system:uncollected.`,
-      { status: 409, retryable: false, details: { credit_back: formatMoney(creditBack), available: formatMoney(available), spent: formatMoney(shortfall) } },
+      { details: { credit_back: formatMoney(creditBack), available: formatMoney(available), spent: formatMoney(shortfall) } },
     );
   }
   const moved = await tx
@@ -122,8 +122,7 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
     .where('refunded_amount', '=', order.refundedAmount)
     .where('status', '=', order.status)
     .executeTakeFirst();
-  if (Number(moved.numUpdatedRows) !== 1)
-    throw new TallyError('order_changed', 'the order changed while the refund was booked; try again', { status: 409, retryable: true });
+  if (Number(moved.numUpdatedRows) !== 1) throw new TallyError('order_changed', 'the order changed while the refund was booked; try again');
   const id = input.refundId ?? newId('rfd');
   const walletBefore = input.actor.type !== 'system' ? await walletState(tx, order.userId) : null;
   const meta = { order_id: order.id, refund_id: id, reason: input.reason, note: input.note ?? null, origin: input.origin };
@@ -232,18 +231,19 @@ export async function authorizeRefund(
   db: DbOrTx,
   input: Omit<RefundOrderInput, 'approval'>,
 ): Promise<{ order: Order; amount: bigint; value: bigint; decision: 'act' | 'approval' }> {
-  if (!REFUND_REASONS.includes(input.reason)) throw invalid('invalid_reason', `reason must be one of ${REFUND_REASONS.join(', ')}`, 'reason');
+  if (!REFUND_REASONS.includes(input.reason)) throw new TallyError('invalid_reason', `reason must be one of ${REFUND_REASONS.join(', ')}`, { param: 'reason' });
   const order = await getOrder(db, input.orderId);
-  if (input.force && accessOf(input.actor, 'orders.refund') !== 'yes') throw invalid('forbidden', 'only an admin can force a refund', 'force');
+  if (input.force && accessOf(input.actor, 'orders.refund') !== 'yes')
+    throw new TallyError('forbidden', 'only an admin can force a refund', { param: 'force' });
   if (!CREDITED_STATES.includes(order.status) || order.status === 'refunded') {
-    throw conflict('order_not_refundable', `order ${order.id} is ${order.status}; only a credited order with money left to refund can be refunded`);
+    throw new TallyError('order_not_refundable', `order ${order.id} is ${order.status}; only a credited order with money left to refund can be refunded`);
   }
   const amount = input.amount ?? order.amount - order.refundedAmount;
   if (amount <= 0n || amount > order.amount - order.refundedAmount) {
-    throw invalid(
+    throw new TallyError(
       'invalid_refund_amount',
       `a refund of this order can be at most ${formatMoney(order.amount - order.refundedAmount)} ${order.currency} (paid ${formatMoney(order.amount)}, refunded ${formatMoney(order.refundedAmount)})`,
-      'amount',
+      { param: 'amount' },
     );
   }
   const value = order.amount === 0n ? 0n : (order.creditAmount * amount) / order.amount;
@@ -405,7 +405,7 @@ export async function bookProviderRefund(
 ): Promise<Refund | null> {
   return withTransaction(db, async (tx) => {
     const order = (await findOrder(tx, input.order.id))!;
-    if (input.currency.toUpperCase() !== order.currency) throw invalid('currency_mismatch', 'the provider refund is in another currency');
+    if (input.currency.toUpperCase() !== order.currency) throw new TallyError('currency_mismatch', 'the provider refund is in another currency');
     const delta = input.refundedTotal - order.refundedAmount;
     if (delta <= 0n) return null; // already booked (ours, or an earlier delivery)
     return bookRefund(tx, {

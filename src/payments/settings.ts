@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.ts';
 import { parseMoney, MICROS_PER_UNIT } from '../ledger/money.ts';
-import { invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 
 // Operator settings for payments, read from the environment (TALLY_PAYMENT_*).
 export type ProviderName = 'sandbox' | 'stripe' | 'epay';
@@ -30,7 +30,7 @@ export function paymentSettings(config: Config): PaymentSettings {
     .map((x) => x.trim())
     .filter(Boolean)) {
     const m = /^([A-Z]{3})=(\d+(?:\.\d{1,6})?)$/.exec(part);
-    if (!m) throw invalid('invalid_payment_rate', `TALLY_PAYMENT_RATES: "${part}" is not like CNY=0.138`);
+    if (!m) throw new TallyError('invalid_payment_rate', `TALLY_PAYMENT_RATES: "${part}" is not like CNY=0.138`);
     rates.set(m[1], parseMoney(m[2], { field: 'TALLY_PAYMENT_RATES', allowZero: false }));
   }
   const stripe = e.TALLY_STRIPE_SECRET_KEY
@@ -49,7 +49,7 @@ export function paymentSettings(config: Config): PaymentSettings {
       .map((x) => x.trim())
       .filter(Boolean) as ProviderName[];
     if (providers.includes('sandbox') && !sandbox) {
-      throw invalid(
+      throw new TallyError(
         'sandbox_not_enabled',
         'TALLY_PAYMENT_PROVIDERS lists sandbox, but the sandbox lets users credit themselves without paying: set TALLY_PAYMENT_SANDBOX=on as well to enable it (demos and tests only)',
       );

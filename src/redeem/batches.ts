@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { withTransaction, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid, notFound } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { toBig, formatMoney, MAX_MICROS } from '../ledger/money.ts';
 import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
 import { generateNormalizedCode, formatCode, displayCode, hashRedeemCode } from './format.ts';
@@ -68,17 +68,17 @@ export interface GenerateBatchInput {
 export async function generateRedeemBatch(db: DbOrTx, input: GenerateBatchInput): Promise<{ batch: RedeemBatch; codes: GeneratedCode[] }> {
   const now = input.now ?? Date.now();
   if (!Number.isInteger(input.count) || input.count < 1 || input.count > MAX_CODES_PER_BATCH) {
-    throw invalid('invalid_count', `count must be a whole number from 1 to ${MAX_CODES_PER_BATCH}`, 'count');
+    throw new TallyError('invalid_count', `count must be a whole number from 1 to ${MAX_CODES_PER_BATCH}`, { param: 'count' });
   }
   if (typeof input.amount !== 'bigint' || input.amount <= 0n || input.amount > MAX_MICROS)
-    throw invalid('invalid_amount', 'amount must be greater than zero', 'amount');
+    throw new TallyError('invalid_amount', 'amount must be greater than zero', { param: 'amount' });
   const maxUses = input.maxUses ?? 1;
   if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > MAX_USES_PER_CODE)
-    throw invalid('invalid_max_uses', `max_uses must be a whole number from 1 to ${MAX_USES_PER_CODE}`, 'max_uses');
+    throw new TallyError('invalid_max_uses', `max_uses must be a whole number from 1 to ${MAX_USES_PER_CODE}`, { param: 'max_uses' });
   if (input.expiresAt != null && input.expiresAt <= now)
-    throw invalid('invalid_expiry', 'expires_at is in the past; a code must be redeemable for some time', 'expires_at');
+    throw new TallyError('invalid_expiry', 'expires_at is in the past; a code must be redeemable for some time', { param: 'expires_at' });
   const name = input.name?.trim() || null;
-  if (name && name.length > 100) throw invalid('invalid_name', 'the batch name must be at most 100 characters', 'name');
+  if (name && name.length > 100) throw new TallyError('invalid_name', 'the batch name must be at most 100 characters', { param: 'name' });
 
   const batchRow = {
     id: newId('rdb'),
@@ -136,7 +136,7 @@ export async function generateRedeemBatch(db: DbOrTx, input: GenerateBatchInput)
 
 export async function getRedeemBatch(db: DbOrTx, id: string): Promise<RedeemBatch> {
   const r = await db.selectFrom('redeem_batches').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!r) throw notFound('batch_not_found', `no redeem batch with id ${id}`);
+  if (!r) throw new TallyError('batch_not_found', `no redeem batch with id ${id}`);
   return rowToBatch(r);
 }
 
@@ -285,7 +285,7 @@ export async function disableRedeemCode(
   const reason = input.reason?.trim() || null;
   return withTransaction(db, async (tx) => {
     const code = await tx.selectFrom('redeem_codes').select(['id', 'display', 'status']).where('id', '=', input.codeId).executeTakeFirst();
-    if (!code) throw notFound('code_not_found', `no redeem code with id ${input.codeId}`);
+    if (!code) throw new TallyError('code_not_found', `no redeem code with id ${input.codeId}`);
     const r = await tx
       .updateTable('redeem_codes')
       .set({ status: 'disabled', disabled_at: now, disabled_reason: reason })

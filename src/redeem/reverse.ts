@@ -1,5 +1,5 @@
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
-import { invalid, notFound, conflict } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { reverseTransfer, type Transfer } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
 import { recordAudit, type Actor } from '../support/audit.ts';
@@ -16,8 +16,8 @@ export async function reverseRedemption(
   input: { redemptionId: string; reason: string; actor: Actor; now?: number },
 ): Promise<{ redemption: Redemption; reversal: Transfer; replayed: boolean }> {
   const reason = input.reason?.trim();
-  if (!reason) throw invalid('reason_required', 'say why: reversing a redemption needs a reason', 'reason');
-  if (reason.length > 500) throw invalid('reason_too_long', 'the reason must be at most 500 characters', 'reason');
+  if (!reason) throw new TallyError('reason_required', 'say why: reversing a redemption needs a reason', { param: 'reason' });
+  if (reason.length > 500) throw new TallyError('reason_too_long', 'the reason must be at most 500 characters', { param: 'reason' });
   const now = input.now ?? Date.now();
   const run = () =>
     withTransaction(db, async (tx) => {
@@ -28,7 +28,7 @@ export async function reverseRedemption(
         .select('c.display')
         .where('r.id', '=', input.redemptionId)
         .executeTakeFirst();
-      if (!row) throw notFound('redemption_not_found', `no redemption with id ${input.redemptionId}`);
+      if (!row) throw new TallyError('redemption_not_found', `no redemption with id ${input.redemptionId}`);
       const { transfer, replayed } = await reverseTransfer(tx, {
         transferId: row.transfer_id,
         reason,
@@ -37,7 +37,7 @@ export async function reverseRedemption(
       }).catch((e) => {
         // Reversed before with another reason: the first reversal stands.
         if (e?.code === 'idempotency_key_reused' && row.status === 'reversed')
-          throw conflict('already_reversed', `redemption ${row.id} was already reversed at ${new Date(Number(row.reversed_at)).toISOString()}`);
+          throw new TallyError('already_reversed', `redemption ${row.id} was already reversed at ${new Date(Number(row.reversed_at)).toISOString()}`);
         throw e;
       });
       if (!replayed) {

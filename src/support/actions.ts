@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts';
 import { withTransaction } from '../db/index.ts';
-import { TallyError, invalid } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { getUser } from '../accounts/users.ts';
 import { listUsage } from '../gateway/usageLog.ts';
 import { getOrder, reconcileOrder } from '../payments/index.ts';
@@ -59,12 +59,12 @@ export type RevealableField = (typeof REVEALABLE)[number];
 
 /** An admin reveals one masked field of a user, with a stated reason; the reveal is audited in the same transaction as the read. */
 export async function revealUserField({ ctx, input }: { ctx: AppContext; input: { userId: string; field: string; reason: string; actor: Actor } }) {
-  if (accessOf(input.actor, 'users.reveal') !== 'yes')
-    throw new TallyError('forbidden', 'only an admin can reveal a masked field', { status: 403, retryable: false });
+  if (accessOf(input.actor, 'users.reveal') !== 'yes') throw new TallyError('forbidden', 'only an admin can reveal a masked field');
   assertNotSelf(input.actor, input.userId, 'reveal a masked field');
   const reason = input.reason?.trim();
-  if (!reason || reason.length < 5) throw invalid('reason_required', 'say why the field is revealed (at least 5 characters)', 'reason');
-  if (!REVEALABLE.includes(input.field as RevealableField)) throw invalid('invalid_field', `field must be one of ${REVEALABLE.join(', ')}`, 'field');
+  if (!reason || reason.length < 5) throw new TallyError('reason_required', 'say why the field is revealed (at least 5 characters)', { param: 'reason' });
+  if (!REVEALABLE.includes(input.field as RevealableField))
+    throw new TallyError('invalid_field', `field must be one of ${REVEALABLE.join(', ')}`, { param: 'field' });
   return withTransaction(ctx.db, async (tx) => {
     const user = await getUser(tx, input.userId);
     const value =

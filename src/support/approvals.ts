@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
-import { TallyError, invalid, notFound, conflict, isTallyError } from '../lib/errors.ts';
+import { TallyError, isTallyError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { formatMoney, parseMoney, toBig } from '../ledger/money.ts';
 import { compensateUser } from '../payments/compensation.ts';
@@ -83,7 +83,7 @@ export async function findApproval(db: DbOrTx, id: string): Promise<Approval | n
 
 export async function getApproval(db: DbOrTx, id: string): Promise<Approval> {
   const a = await findApproval(db, id);
-  if (!a) throw notFound('approval_not_found', `no approval request ${String(id).slice(0, 64)}`);
+  if (!a) throw new TallyError('approval_not_found', `no approval request ${String(id).slice(0, 64)}`);
   return a;
 }
 
@@ -173,18 +173,18 @@ export async function requestApproval(ctx: { db: DbOrTx; now(): number }, input:
 
 function assertMayDecide(actor: Actor, a: Approval, verb: 'approve' | 'reject') {
   if (accessOf(actor, verb === 'approve' ? 'approvals.approve' : 'approvals.reject') !== 'yes') {
-    throw new TallyError('forbidden', `only an admin can ${verb} a request`, { status: 403, retryable: false });
+    throw new TallyError('forbidden', `only an admin can ${verb} a request`);
   }
   if (actor.type === 'user' && a.requestedByUserId === actor.userId) {
-    throw new TallyError('self_approval_forbidden', `you asked for this yourself; another admin must ${verb} it`, { status: 403, retryable: false });
+    throw new TallyError('self_approval_forbidden', `you asked for this yourself; another admin must ${verb} it`);
   }
   if (actor.type === 'user' && a.targetUserId === actor.userId) throw selfActionForbidden(`${verb} a request`);
 }
 
 function decisionReason(reason: string | undefined | null): string {
   const r = reason?.trim();
-  if (!r) throw invalid('reason_required', 'say why you decide so (reason)', 'reason');
-  if (r.length > 500) throw invalid('reason_too_long', 'the reason must be at most 500 characters', 'reason');
+  if (!r) throw new TallyError('reason_required', 'say why you decide so (reason)', { param: 'reason' });
+  if (r.length > 500) throw new TallyError('reason_too_long', 'the reason must be at most 500 characters', { param: 'reason' });
   return r;
 }
 
@@ -225,7 +225,8 @@ export async function rejectApproval(
     return true;
   });
   const after = await getApproval(ctx.db, a.id);
-  if (!done && after.status !== 'rejected') throw conflict('approval_already_decided', `request ${a.id} is ${after.status}; it can no longer be rejected`);
+  if (!done && after.status !== 'rejected')
+    throw new TallyError('approval_already_decided', `request ${a.id} is ${after.status}; it can no longer be rejected`);
   return { approval: after, replayed: !done };
 }
 
@@ -308,13 +309,13 @@ export async function approveApproval(
     return cur.status;
   });
   if (claimed === 'expired')
-    throw conflict(
+    throw new TallyError(
       'approval_expired',
       `request ${a.id} was not decided within ${APPROVAL_TTL_MS / 86_400_000} days; ask support to send it again if it is still right`,
     );
   if (claimed === 'executed') return { approval: await getApproval(ctx.db, a.id), replayed: true };
-  if (claimed === 'approved') throw conflict('approval_in_progress', `request ${a.id} was approved and is running right now; look again in a moment`);
-  if (claimed !== 'claimed') throw conflict('approval_already_decided', `request ${a.id} is ${claimed}; it can no longer be approved`);
+  if (claimed === 'approved') throw new TallyError('approval_in_progress', `request ${a.id} was approved and is running right now; look again in a moment`);
+  if (claimed !== 'claimed') throw new TallyError('approval_already_decided', `request ${a.id} is ${claimed}; it can no longer be approved`);
 
   const ref: ApprovalRef = { approvalId: a.id, requestedBy: a.requestedBy };
   let result: Record<string, unknown>;

@@ -160,7 +160,7 @@ export function accessOf(actor: Actor, action: StaffAction): Access {
 }
 
 export function selfActionForbidden(what: string) {
-  return new TallyError('self_action_forbidden', `staff cannot ${what} on their own account; ask another admin to do it`, { status: 403, retryable: false });
+  return new TallyError('self_action_forbidden', `staff cannot ${what} on their own account; ask another admin to do it`);
 }
 
 /** Nobody acts on their own account: a staff session whose user is the target is refused (the operator has no account). */
@@ -168,8 +168,7 @@ export function assertNotSelf(actor: Actor, targetUserId: string | null | undefi
   if (actor.type === 'user' && targetUserId && actor.userId === targetUserId) throw selfActionForbidden(what);
 }
 
-const forbidden = (action: StaffAction) =>
-  new TallyError('forbidden', `this needs the admin role (${PERMISSIONS[action].what})`, { status: 403, retryable: false });
+const forbidden = (action: StaffAction) => new TallyError('forbidden', `this needs the admin role (${PERMISSIONS[action].what})`);
 
 /**
  * The decision for a money action with a value (in platform micro-units):
@@ -192,7 +191,6 @@ export function approvalRequired(action: StaffAction, value: bigint, limit: bigi
   return new TallyError(
     'approval_required',
     `${PERMISSIONS[action].what}: ${formatMoney(value)} is above the support limit of ${formatMoney(limit)} (TALLY_SUPPORT_APPROVAL_ABOVE); request an approval instead`,
-    { status: 403, retryable: false },
   );
 }
 

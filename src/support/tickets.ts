@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { withTransaction, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
-import { invalid, notFound, conflict, TallyError } from '../lib/errors.ts';
+import { TallyError } from '../lib/errors.ts';
 import { parseInput } from '../app/validate.ts';
 import { getUser, maskEmail } from '../accounts/users.ts';
 import { recordAudit, actorLabel, type Actor } from './audit.ts';
@@ -55,7 +55,8 @@ const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint'
 export async function getTicketRow(db: DbOrTx, id: string, opts: { userId?: string } = {}) {
   const r = typeof id === 'string' && id.length <= 64 ? await db.selectFrom('support_tickets').selectAll().where('id', '=', id).executeTakeFirst() : undefined;
   // Another user's ticket answers exactly like a missing one.
-  if (!r || (opts.userId !== undefined && r.user_id !== opts.userId)) throw notFound('ticket_not_found', `ticket ${String(id).slice(0, 64)} does not exist`);
+  if (!r || (opts.userId !== undefined && r.user_id !== opts.userId))
+    throw new TallyError('ticket_not_found', `ticket ${String(id).slice(0, 64)} does not exist`);
   return r;
 }
 
@@ -94,7 +95,7 @@ export async function openTicket({ ctx, input }: { ctx: AppContext; input: { use
   // doctor's limits; past them it is run on the account's own records alone.
   const { allowed } = await countDiagnosis(ctx.limiter, { userId: input.userId, ip: null });
   try {
-    if (!allowed) throw new TallyError('rate_limited', 'the billing doctor was run too often', { status: 429 });
+    if (!allowed) throw new TallyError('rate_limited', 'the billing doctor was run too often');
     const hints = parseHints({
       amount: rest.amount,
       order_time: rest.order_time,
@@ -217,16 +218,16 @@ export async function addTicketMessage({
   input: { ticketId: string; actor: Actor; asUserId?: string; body: string; status?: TicketState; reason?: string };
 }) {
   const text = typeof input.body === 'string' ? input.body.trim() : '';
-  if (!text || text.length > 10_000) throw invalid('invalid_message', 'a message of 1 to 10000 characters is required', 'message');
+  if (!text || text.length > 10_000) throw new TallyError('invalid_message', 'a message of 1 to 10000 characters is required', { param: 'message' });
   const red = redactSecrets(text);
   const byUser = input.asUserId !== undefined;
   const now = ctx.now();
   await withTransaction(ctx.db, async (tx) => {
     const t = await getTicketRow(tx, input.ticketId, byUser ? { userId: input.asUserId } : {});
     const from = t.status as TicketState;
-    if (from === 'closed') throw conflict('ticket_closed', 'this ticket is closed; open a new one');
+    if (from === 'closed') throw new TallyError('ticket_closed', 'this ticket is closed; open a new one');
     const to: TicketState = input.status ?? (byUser ? 'waiting_on_support' : 'waiting_on_user');
-    if (to !== from && !canMoveTicket(from, to)) throw conflict('illegal_ticket_transition', `a ticket that is ${from} cannot become ${to}`);
+    if (to !== from && !canMoveTicket(from, to)) throw new TallyError('illegal_ticket_transition', `a ticket that is ${from} cannot become ${to}`);
     await tx
       .insertInto('support_ticket_messages')
       .values({
@@ -270,7 +271,7 @@ async function moveTicket(tx: DbOrTx, id: string, from: TicketState, to: TicketS
     .where('id', '=', id)
     .where('status', '=', from)
     .executeTakeFirst();
-  if (Number(r.numUpdatedRows) !== 1) throw conflict('ticket_changed', 'the ticket changed meanwhile; reload and try again');
+  if (Number(r.numUpdatedRows) !== 1) throw new TallyError('ticket_changed', 'the ticket changed meanwhile; reload and try again');
 }
 
 /** Support resolves, closes or re-assigns a ticket: one audit row with before/after, same transaction. */
@@ -281,13 +282,13 @@ export async function setTicketStatus({
   ctx: AppContext;
   input: { ticketId: string; status: TicketState; actor: Actor; reason?: string; assignee?: string | null };
 }) {
-  if (!TICKET_STATES.includes(input.status)) throw invalid('invalid_status', `status must be one of ${TICKET_STATES.join(', ')}`, 'status');
+  if (!TICKET_STATES.includes(input.status)) throw new TallyError('invalid_status', `status must be one of ${TICKET_STATES.join(', ')}`, { param: 'status' });
   const now = ctx.now();
   await withTransaction(ctx.db, async (tx) => {
     const t = await getTicketRow(tx, input.ticketId);
     const from = t.status as TicketState;
     if (from !== input.status && !canMoveTicket(from, input.status))
-      throw conflict('illegal_ticket_transition', `a ticket that is ${from} cannot become ${input.status}`);
+      throw new TallyError('illegal_ticket_transition', `a ticket that is ${from} cannot become ${input.status}`);
     if (from !== input.status) await moveTicket(tx, t.id, from, input.status, now);
     if (input.assignee !== undefined) await tx.updateTable('support_tickets').set({ assignee: input.assignee }).where('id', '=', t.id).execute();
     await recordAudit(tx, {
@@ -311,7 +312,7 @@ export async function writeHandoffNote({ ctx, input }: { ctx: AppContext; input:
   let next: number | null = null;
   if (n.next_review_at) {
     next = Date.parse(n.next_review_at);
-    if (!Number.isFinite(next)) throw invalid('invalid_next_review_at', 'next_review_at must be a date and time', 'next_review_at');
+    if (!Number.isFinite(next)) throw new TallyError('invalid_next_review_at', 'next_review_at must be a date and time', { param: 'next_review_at' });
   }
   const now = ctx.now();
   await withTransaction(ctx.db, async (tx) => {

@@ -151,9 +151,9 @@ for (const dialect of testDialects()) {
       const { secret: fresh } = await createApiKey(t.ctx.db, { userId: u.user.id, name: 'never used' });
       await t.ctx.keys.authenticate(u.apiKey, '127.0.0.1'); // cached while the account was active
       await t.ctx.db.updateTable('users').set({ status: 'disabled' }).where('id', '=', u.user.id).execute();
-      await assert.rejects(t.ctx.keys.authenticate(fresh, '127.0.0.1'), refused('account_disabled'));
+      await assert.rejects(t.ctx.keys.authenticate(fresh, '127.0.0.1'), refused('account_disabled', 403)); // a known key of a disabled account: 403, as at sign-in;
       t.ctx.keys.invalidateUser(u.user.id);
-      await assert.rejects(t.ctx.keys.authenticate(u.apiKey, '127.0.0.1'), refused('account_disabled'));
+      await assert.rejects(t.ctx.keys.authenticate(u.apiKey, '127.0.0.1'), refused('account_disabled', 403)); // a known key of a disabled account: 403, as at sign-in;
     });
 
     test("revoking one key leaves the owner's other keys working", async () => {

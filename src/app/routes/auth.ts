@@ -15,7 +15,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext) {
     const limit = await countLoginAttempt(ctx.limiter, ctx.db, { email: body.email, ip: req.ip, now: ctx.now() });
     if (!limit.allowed) {
       const wait = Math.ceil(limit.retryAfterMs / 1000);
-      throw new TallyError('rate_limited', `too many sign-in attempts; try again in ${wait} s`, { status: 429, details: { retry_after: String(wait) } });
+      throw new TallyError('rate_limited', `too many sign-in attempts; try again in ${wait} s`, { details: { retry_after: String(wait) } });
     }
     const s = await login(ctx.db, { ...body, ip: req.ip, userAgent: req.headers['user-agent'] ?? null, now: ctx.now() });
     await clearLoginFailures(ctx.limiter, { email: body.email, ip: req.ip, counted: limit });

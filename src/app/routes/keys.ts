@@ -5,7 +5,7 @@ import { requireUser } from '../auth.ts';
 import { parseInput } from '../validate.ts';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from '../../accounts/apiKeys.ts';
 import { parsePositiveMoney, formatMoney } from '../../ledger/money.ts';
-import { invalid } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 
 const CreateKeyBody = z.object({
   name: z.string().min(1).max(100).optional(),
@@ -36,7 +36,7 @@ export function keyView(k: ApiKey) {
 export function parseExpiry(s: string | null | undefined): number | null {
   if (!s) return null;
   const t = Date.parse(s);
-  if (Number.isNaN(t)) throw invalid('invalid_expiry', `expires_at "${s}" is not an ISO date such as 2027-01-31T00:00:00Z`, 'expires_at');
+  if (Number.isNaN(t)) throw new TallyError('invalid_expiry', `expires_at "${s}" is not an ISO date such as 2027-01-31T00:00:00Z`, { param: 'expires_at' });
   return t;
 }
 

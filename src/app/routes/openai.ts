@@ -32,11 +32,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: AppContext) {
       const p = await auth(req);
       const id = req.params['*'];
       if (!modelsFor(ctx, p).includes(id)) {
-        throw new TallyError('model_not_found', `the model "${id}" does not exist or this key may not use it`, {
-          status: 404,
-          param: 'model',
-          retryable: false,
-        });
+        throw new TallyError('model_not_found', `the model "${id}" does not exist or this key may not use it`, { param: 'model' });
       }
       return modelObject(id, ctx.catalog.prices.get(id)?.updatedAt ?? Date.now());
     });

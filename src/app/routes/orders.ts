@@ -16,7 +16,7 @@ import {
   type Order,
   type ReconcileItem,
 } from '../../payments/index.ts';
-import { conflict, isTallyError } from '../../lib/errors.ts';
+import { TallyError, isTallyError } from '../../lib/errors.ts';
 
 const CreateBody = z.object({
   // A number is let through so parseMoney can say why it is refused ("10.00" as a string).
@@ -98,7 +98,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
     const order = await getOrder(ctx.db, req.params.id, { userId: user.id });
     const r = await cancelOrder(ctx.db, { orderId: order.id, source: 'user', now: ctx.now() });
     if (!r.ok) {
-      throw conflict(
+      throw new TallyError(
         'order_not_cancelable',
         `the order is ${r.current}; only an order that is not paid yet can be canceled${r.current === 'credited' ? ' (it was paid and credited: ask support for a refund instead)' : ''}`,
       );

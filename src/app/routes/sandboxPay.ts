@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
-import { invalid, notFound, isTallyError } from '../../lib/errors.ts';
+import { TallyError, isTallyError } from '../../lib/errors.ts';
 import { formatMoney } from '../../ledger/money.ts';
 import { payments, type Order } from '../../payments/index.ts';
 import {
@@ -28,7 +28,10 @@ export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
   const sandbox = (): SandboxProvider => {
     const p = payments(ctx).providers.get('sandbox');
     if (!p)
-      throw notFound('sandbox_disabled', 'the sandbox payment provider is not enabled on this server (an operator enables it with TALLY_PAYMENT_SANDBOX=on)');
+      throw new TallyError(
+        'route_not_found',
+        'no sandbox payment page: the sandbox payment provider is not enabled on this server (an operator enables it with TALLY_PAYMENT_SANDBOX=on)',
+      );
     return p as SandboxProvider;
   };
   /** The signed-in owner of a sandbox order; a browser without a session gets a page asking to sign in. */
@@ -72,7 +75,8 @@ export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
       if (!user) return reply;
       const o = await sandboxOrderOfOwner(ctx.db, req.params.id, user.id);
       const outcome = ((req.body as { outcome?: string } | undefined)?.outcome ?? (req.query as { outcome?: string }).outcome) as SandboxOutcome;
-      if (!SANDBOX_OUTCOMES.includes(outcome)) throw invalid('invalid_outcome', `outcome must be one of ${SANDBOX_OUTCOMES.join(', ')}`, 'outcome');
+      if (!SANDBOX_OUTCOMES.includes(outcome))
+        throw new TallyError('invalid_outcome', `outcome must be one of ${SANDBOX_OUTCOMES.join(', ')}`, { param: 'outcome' });
       const notifyUrl = `http://127.0.0.1:${req.socket.localPort}/api/payments/sandbox/notify`;
       const deliver = async (n: { body: string; signature: string }) => {
         try {

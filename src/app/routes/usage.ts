@@ -4,7 +4,7 @@ import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput } from '../validate.ts';
 import { listUsage, explainUsage } from '../../gateway/usageLog.ts';
-import { invalid } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 
 const UsageQuery = z.object({
   model: z.string().max(200).optional(),
@@ -19,7 +19,7 @@ const UsageQuery = z.object({
 const time = (s: string | undefined, field: string) => {
   if (!s) return undefined;
   const t = Date.parse(s);
-  if (Number.isNaN(t)) throw invalid('invalid_time', `${field} must be an ISO time such as 2026-11-01T00:00:00Z`, field);
+  if (Number.isNaN(t)) throw new TallyError('invalid_time', `${field} must be an ISO time such as 2026-11-01T00:00:00Z`, { param: field });
   return t;
 };
 

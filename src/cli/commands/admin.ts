@@ -5,7 +5,7 @@ import { adjustBalanceManually } from '../../accounts/manualCredit.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { listApprovals, approveApproval, rejectApproval, approvalView, APPROVAL_STATUSES, type ApprovalStatus } from '../../support/approvals.ts';
 import { permissionTableMarkdown, PERMISSIONS } from '../../support/permissions.ts';
-import { invalid } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 
 export function adminCommands(program: Command) {
   const admin = program.command('admin').description('users and balances');
@@ -99,7 +99,7 @@ export function adminCommands(program: Command) {
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        if (!APPROVAL_STATUSES.includes(o.status)) throw invalid('invalid_status', `--status must be one of ${APPROVAL_STATUSES.join(', ')}`);
+        if (!APPROVAL_STATUSES.includes(o.status)) throw new TallyError('invalid_status', `--status must be one of ${APPROVAL_STATUSES.join(', ')}`);
         const rows = await listApprovals(ctx.db, { status: o.status as ApprovalStatus, limit: Number(o.limit) || 50 });
         return {
           result: { ok: true, approvals: rows.map((a) => approvalView(a, ctx.config.currency)) },

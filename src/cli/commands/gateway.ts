@@ -7,7 +7,7 @@ import { testChannel } from '../../gateway/channelTest.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { recordAudit } from '../../support/audit.ts';
 import { channelView, priceView } from '../../app/routes/admin/gateway.ts';
-import { invalid } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 
 const list = (s?: string) =>
   s
@@ -19,7 +19,7 @@ const list = (s?: string) =>
 const int = (s: string | undefined, name: string) => {
   if (s === undefined) return undefined;
   const n = Number(s);
-  if (!Number.isInteger(n)) throw invalid('invalid_request', `--${name} must be a whole number`, name);
+  if (!Number.isInteger(n)) throw new TallyError('invalid_request', `--${name} must be a whole number`, { param: name });
   return n;
 };
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { runCommand } from '../run.ts';
 import { parsePositiveMoney, formatMoney } from '../../ledger/money.ts';
 import { resolveUser } from '../../accounts/users.ts';
-import { invalid } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 import {
   reconcilePayments,
   listOrders,
@@ -74,9 +74,9 @@ export function paymentsCommands(program: Command) {
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        if (o.status && !ORDER_STATUSES.includes(o.status)) throw invalid('invalid_status', `--status must be one of ${ORDER_STATUSES.join(', ')}`);
+        if (o.status && !ORDER_STATUSES.includes(o.status)) throw new TallyError('invalid_status', `--status must be one of ${ORDER_STATUSES.join(', ')}`);
         if (o.view && !['stuck', 'flagged', 'duplicate', 'possible_duplicate'].includes(o.view))
-          throw invalid('invalid_view', '--view must be stuck, flagged, duplicate or possible_duplicate');
+          throw new TallyError('invalid_view', '--view must be stuck, flagged, duplicate or possible_duplicate');
         const userId = o.user ? (await resolveUser(ctx.db, o.user)).id : undefined;
         const orders = await listOrders(ctx.db, {
           status: o.status,

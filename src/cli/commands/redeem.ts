@@ -3,12 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { runCommand } from '../run.ts';
 import { parsePositiveMoney, formatMoney } from '../../ledger/money.ts';
 import { parseExpiry } from '../../app/routes/keys.ts';
-import { invalid } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 import { generateRedeemBatch, redeemCodesCsv } from '../../redeem/index.ts';
 
-const wholeNumber = (v: string | undefined, field: string, fallback?: number): number => {
+const WHOLE_NUMBER_CODES = { count: 'invalid_count', 'max-uses': 'invalid_max_uses' } as const;
+
+const wholeNumber = (v: string | undefined, field: keyof typeof WHOLE_NUMBER_CODES, fallback?: number): number => {
   if (v === undefined && fallback !== undefined) return fallback;
-  if (!v || !/^\d+$/.test(v)) throw invalid(`invalid_${field.replace('-', '_')}`, `--${field} must be a whole number`, field);
+  if (!v || !/^\d+$/.test(v)) throw new TallyError(WHOLE_NUMBER_CODES[field], `--${field} must be a whole number`, { param: field });
   return Number(v);
 };
 

@@ -1,6 +1,6 @@
 import type { AppContext } from '../../context.ts';
 import { paymentSettings, type PaymentSettings, type ProviderName } from '../settings.ts';
-import { invalid } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 import type { PaymentProvider } from './types.ts';
 import { SandboxProvider } from './sandbox.ts';
 import { StripeProvider } from './stripe.ts';
@@ -31,17 +31,17 @@ export function payments(ctx: AppContext): Payments {
     provider(name: string) {
       const pr = providers.get(name as ProviderName);
       if (!pr && name === 'sandbox') {
-        throw invalid(
+        throw new TallyError(
           'sandbox_disabled',
           `the sandbox payment provider is off on this server (it credits balances without real money; an operator enables it for demos and tests with TALLY_PAYMENT_SANDBOX=on); enabled: ${[...providers.keys()].join(', ') || 'none'}`,
-          'provider',
+          { param: 'provider' },
         );
       }
       if (!pr)
-        throw invalid(
+        throw new TallyError(
           'unknown_provider',
           `payment provider "${String(name).slice(0, 40)}" is not enabled here; enabled: ${[...providers.keys()].join(', ') || 'none'}`,
-          'provider',
+          { param: 'provider' },
         );
       return pr;
     },

@@ -1,6 +1,6 @@
 import type { Db, DbOrTx } from '../../db/index.ts';
 import { hmacHex, safeEqual, randomBase62 } from '../../lib/crypto.ts';
-import { notFound } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { PaymentSignatureError } from '../errors.ts';
 import { findOrder, type Order } from '../orders.ts';
@@ -36,7 +36,7 @@ export interface SandboxNotice {
  */
 export async function sandboxOrderOfOwner(db: DbOrTx, id: string, userId: string): Promise<Order> {
   const o = await findOrder(db, id);
-  if (o?.provider !== 'sandbox' || o.userId !== userId) throw notFound('order_not_found', 'no sandbox order of yours has this id');
+  if (o?.provider !== 'sandbox' || o.userId !== userId) throw new TallyError('order_not_found', 'no sandbox order of yours has this id');
   return o;
 }
 

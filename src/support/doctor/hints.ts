@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseInput } from '../../app/validate.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
-import { invalid } from '../../lib/errors.ts';
+import { TallyError } from '../../lib/errors.ts';
 import { CASE_CLASSES, type CaseClass, type DiagnoseHints } from './types.ts';
 
 const HintSchema = z.object({
@@ -49,10 +49,10 @@ export function parseReference(raw: string): string {
   const m = REFERENCE.exec(s);
   const body = m?.[2].replace(/[il]/g, '1').replace(/o/g, '0');
   if (!m || !body || !CROCKFORD.test(body)) {
-    throw invalid(
+    throw new TallyError(
       'invalid_reference',
       'reference must be an order id (ord_…) or at least its last 4 characters, or the last 4 characters of a redeem code: letters and digits only (never a full redeem code)',
-      'reference',
+      { param: 'reference' },
     );
   }
   return (m[1] ?? '') + body;
@@ -62,7 +62,7 @@ export function parseReference(raw: string): string {
 export function parseKeyTail(raw: string): string {
   const s = raw.trim().slice(-4);
   if (!/^[A-Za-z0-9]{4}$/.test(s))
-    throw invalid('invalid_key_hint', 'key must be the last 4 characters of the API key (letters and digits), e.g. from sk-…a1B2', 'key');
+    throw new TallyError('invalid_key_hint', 'key must be the last 4 characters of the API key (letters and digits), e.g. from sk-…a1B2', { param: 'key' });
   return s;
 }
 
@@ -74,7 +74,8 @@ export function parseHints(raw: unknown): DiagnoseHints {
   if (q.method) h.method = q.method.trim().toLowerCase();
   if (q.order_time) {
     const t = Date.parse(q.order_time);
-    if (!Number.isFinite(t)) throw invalid('invalid_order_time', 'order_time must be a date and time, e.g. 2025-05-01T14:30:00+08:00', 'order_time');
+    if (!Number.isFinite(t))
+      throw new TallyError('invalid_order_time', 'order_time must be a date and time, e.g. 2025-05-01T14:30:00+08:00', { param: 'order_time' });
     h.orderTime = t;
   }
   if (q.amount) h.amount = parsePositiveMoney(q.amount);

@@ -47,5 +47,5 @@ export async function limitDiagnosis(limiter: RateLimiter, input: { userId: stri
   const r = await countDiagnosis(limiter, input);
   if (r.allowed) return;
   const wait = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
-  throw new TallyError('rate_limited', `the billing doctor was run too often; try again in ${wait} s`, { status: 429, details: { retry_after: String(wait) } });
+  throw new TallyError('rate_limited', `the billing doctor was run too often; try again in ${wait} s`, { details: { retry_after: String(wait) } });
 }

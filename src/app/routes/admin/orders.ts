@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../validate.ts';
-import { invalid } from '../../../lib/errors.ts';
+import { TallyError } from '../../../lib/errors.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
 import { resolveUser } from '../../../accounts/users.ts';
 import {
@@ -137,7 +137,7 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
     const o = await getOrder(ctx.db, req.params.id);
     // The transition and its audit row commit together (failOrderBySupport).
     const r = await failOrderBySupport(ctx, { orderId: o.id, reason: body.reason, actor });
-    if (!r.ok) throw invalid('illegal_transition', `order ${o.id} is ${r.current}; it cannot be marked failed`);
+    if (!r.ok) throw new TallyError('illegal_transition', `order ${o.id} is ${r.current}; it cannot be marked failed`);
     return orderView(r.order, ctx.now());
   });
 

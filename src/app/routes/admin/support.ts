@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../validate.ts';
-import { invalid } from '../../../lib/errors.ts';
+import { TallyError } from '../../../lib/errors.ts';
 import { resolveUser } from '../../../accounts/users.ts';
 import { classifyBillingCases, parseHints } from '../../../support/doctor/index.ts';
 import { listTickets, getTicketView, addTicketMessage, setTicketStatus, writeHandoffNote, TICKET_STATES, type TicketState } from '../../../support/tickets.ts';
@@ -34,7 +34,7 @@ const AuditQuery = z.object({
 const time = (v: string | undefined, field: string) => {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
-  if (!Number.isFinite(t)) throw invalid('invalid_time', `${field} must be a date and time`, field);
+  if (!Number.isFinite(t)) throw new TallyError('invalid_time', `${field} must be a date and time`, { param: field });
   return t;
 };
 
