@@ -91,8 +91,8 @@ export const HELP_PAGES: HelpPage[] = [
     slug: 'base-url-setup',
     title: { zh: '如何在 SDK 和客户端中配置 base_url?', en: 'How to set base_url in SDKs and clients' },
     answer: {
-      zh: 'Base URL 填本平台地址加 /v1(例如 https://你的域名/v1),API Key 填控制台创建的 sk- 开头的 Key。Python OpenAI SDK 用 base_url,Node.js SDK 用 baseURL;Chatbox、Cherry Studio 等客户端选择"OpenAI 兼容"并填写同样的地址;Anthropic 兼容接口为 POST /v1/messages。Key 只放在服务端环境变量中,不要写进前端代码或公开仓库。',
-      en: 'Set the base URL to this platform\'s address plus /v1 (e.g. https://your-host/v1) and the API key to an sk- key from the console. The Python OpenAI SDK calls it base_url, the Node.js SDK baseURL; clients such as Chatbox or Cherry Studio: choose "OpenAI compatible" and enter the same address; the Anthropic-compatible endpoint is POST /v1/messages. Keep the key in server-side environment variables, never in front-end code or a public repository.',
+      zh: 'Base URL 填本平台地址加 /v1(例如 https://你的域名/v1),API Key 填控制台创建的 sk- 开头的 Key。Python OpenAI SDK 用 base_url,Node.js SDK 用 baseURL;Chatbox、Cherry Studio 等客户端选择"OpenAI 兼容"并填写同样的地址。目前只提供 OpenAI 格式的接口(/v1/chat/completions、/v1/completions、/v1/embeddings、/v1/models);Claude 模型也通过这些接口调用,Claude Code 所用的 Anthropic 原生 Messages 接口尚未开放。Key 只放在服务端环境变量中,不要写进前端代码或公开仓库。',
+      en: 'Set the base URL to this platform\'s address plus /v1 (e.g. https://your-host/v1) and the API key to an sk- key from the console. The Python OpenAI SDK calls it base_url, the Node.js SDK baseURL; clients such as Chatbox or Cherry Studio: choose "OpenAI compatible" and enter the same address. For now the API speaks the OpenAI format only (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models); Claude models are called through it too, and the native Anthropic Messages API, which Claude Code uses, is not available yet. Keep the key in server-side environment variables, never in front-end code or a public repository.',
     },
     applies: { zh: ['第一次接入', '报 401、404 或连接错误'], en: ['Connecting for the first time', '401, 404 or connection errors'] },
     evidence: {
