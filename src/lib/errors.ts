@@ -231,6 +231,16 @@ function defaultType(status: number): ErrorType {
   return 'invalid_request_error';
 }
 
+/** The registry as a Markdown table (README "Error codes"; `tally admin errors`). */
+export function errorTableMarkdown(): string {
+  const rows = (Object.entries(ERRORS) as Array<[string, ErrorSpec]>).sort(([a, x], [b, y]) => x.status - y.status || a.localeCompare(b));
+  return [
+    '| code | HTTP | type | retry |',
+    '|---|---|---|---|',
+    ...rows.map(([c, s]) => `| \`${c}\` | ${s.status} | ${s.type} | ${s.retryable ? 'yes' : 'no'} |`),
+  ].join('\n');
+}
+
 export function isTallyError(e: unknown): e is TallyError {
   return e instanceof TallyError;
 }

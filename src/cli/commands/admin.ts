@@ -5,6 +5,7 @@ import { adjustBalanceManually } from '../../accounts/manualCredit.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { listApprovals, approveApproval, rejectApproval, approvalView, APPROVAL_STATUSES, type ApprovalStatus } from '../../support/approvals.ts';
 import { permissionTableMarkdown, PERMISSIONS } from '../../support/permissions.ts';
+import { ERRORS, errorTableMarkdown } from '../../lib/errors.ts';
 import { TallyError } from '../../lib/errors.ts';
 
 export function adminCommands(program: Command) {
@@ -137,4 +138,10 @@ export function adminCommands(program: Command) {
     .description('the role table: who may call each staff route (the checks read the same table)')
     .option('--json', 'print one JSON object')
     .action((o) => runCommand(o, async () => ({ result: { ok: true, permissions: PERMISSIONS }, human: permissionTableMarkdown() })));
+
+  admin
+    .command('errors')
+    .description('the error registry: every error code the API can answer, with its HTTP status, type and retry advice')
+    .option('--json', 'print one JSON object')
+    .action((o) => runCommand(o, async () => ({ result: { ok: true, errors: ERRORS }, human: errorTableMarkdown() })));
 }

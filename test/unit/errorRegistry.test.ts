@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ERRORS, isErrorCode } from '../../src/lib/errors.ts';
+import { readFileSync } from 'node:fs';
+import { ERRORS, errorTableMarkdown, isErrorCode } from '../../src/lib/errors.ts';
 import { en } from '../../web/src/i18n/en.ts';
 import { zh } from '../../web/src/i18n/zh.ts';
 
@@ -38,5 +39,16 @@ describe('console error messages and the error registry', () => {
       if (spec.status < 500 && spec.status !== 429 && code !== 'order_changed')
         assert.equal(spec.retryable, false, `${code} is a ${spec.status} marked retryable`);
     }
+  });
+
+  test('the README lists the registry as it is (paste `tally admin errors` between the markers)', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const m = /<!-- error-table:start -->\n([\s\S]*?)\n<!-- error-table:end -->/.exec(readme);
+    assert.ok(m, 'README.md has no error-table markers');
+    assert.equal(
+      m[1].trim(),
+      errorTableMarkdown().trim(),
+      'README.md error table differs from src/lib/errors.ts: paste `tally admin errors` between the markers',
+    );
   });
 });
