@@ -3,6 +3,7 @@
 // official @anthropic-ai/sdk pointed straight at it, with no Tally in between.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import {
   startMockAnthropic,
   mockAnthropicInputTokens,
@@ -486,4 +487,58 @@ describe('mock Anthropic upstream, driven by the official @anthropic-ai/sdk', { 
     await assert.rejects(client.messages.stream({ model: MODEL, max_tokens: 1024, messages }).finalMessage());
     mock.setBehavior({});
   });
+});
+
+// ---------------------------------------------------------------------------
+// The recorded Claude Code request shapes (test/fixtures/claude-code) replay against the mock
+// unchanged apart from the key: the mock must accept what the real client sends.
+describe('Claude Code fixtures replay against the mock', () => {
+  const dir = new URL('../fixtures/claude-code/', import.meta.url);
+  const fixtures = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => ({ file: f, ...JSON.parse(readFileSync(new URL(f, dir), 'utf8')) }));
+  let mock: MockAnthropic;
+  before(async () => {
+    mock = await startMockAnthropic({ apiKey: KEY, acceptBearer: true, models: null });
+  });
+  after(async () => {
+    await mock.close();
+  });
+
+  test('there are four Claude Code fixtures, the main one with 18 tools, cache_control, thinking, metadata.user_id and max_tokens 32000', () => {
+    assert.equal(fixtures.length, 4);
+    const main = fixtures.find((f) => f.file === 'messages-main-stream.json')!;
+    assert.equal(main.body.tools.length, 18);
+    assert.equal(main.body.max_tokens, 32000);
+    assert.equal(main.body.stream, true);
+    assert.ok(main.body.system.some((b: any) => b.cache_control?.type === 'ephemeral'));
+    assert.ok(JSON.parse(main.body.metadata.user_id).session_id);
+    assert.deepEqual(main.query, { beta: 'true' });
+    assert.match(main.headers['anthropic-beta'], /claude-code-20250219/);
+  });
+
+  for (const f of fixtures) {
+    test(`${f.file} is accepted and answered in its own shape`, async () => {
+      const headers: Record<string, string> = { ...f.headers };
+      if (headers.authorization) headers.authorization = `Bearer ${KEY}`;
+      else headers['x-api-key'] = KEY;
+      delete headers['accept-encoding'];
+      const qs = new URLSearchParams(f.query).toString();
+      const res = await fetch(`${mock.url}${f.path}${qs ? `?${qs}` : ''}`, { method: f.method, headers, body: JSON.stringify(f.body) });
+      assert.equal(res.status, 200, await res.clone().text());
+      const rec = mock.requests.at(-1)!;
+      assert.deepEqual(rec.query, f.query);
+      assert.deepEqual(rec.betas, f.headers['anthropic-beta'].split(','));
+      if (f.path.endsWith('/count_tokens')) {
+        assert.deepEqual(await res.json(), { input_tokens: mockAnthropicInputTokens(f.body) });
+      } else if (f.body.stream) {
+        const events = parseAnthropicSse(await res.text());
+        assert.equal(events[0].event, 'message_start');
+        assert.equal(events.at(-1)!.event, 'message_stop');
+        assert.equal(events[0].data.message.usage.input_tokens, mockAnthropicInputTokens(f.body));
+      } else {
+        assert.equal(((await res.json()) as any).type, 'message');
+      }
+    });
+  }
 });
