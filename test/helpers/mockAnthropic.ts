@@ -114,7 +114,7 @@ export interface AnthropicMockRequest {
 export interface AnthropicMockOptions {
   /** When set, every request must carry `x-api-key: <apiKey>` (401 authentication_error otherwise). */
   apiKey?: string;
-  /** Also accept `Authorization: Bearer <apiKey>` (how Claude Code sends ANTHROPIC_AUTH_TOKEN). Default false, like the real API for API keys. */
+  /** Also accept `Authorization: Bearer <apiKey>` (the official SDK from 1.x sends its apiKey so, and Claude Code sends ANTHROPIC_AUTH_TOKEN so). Default true; false to insist on x-api-key. */
   acceptBearer?: boolean;
   /** Models served; others get 404 not_found_error. null accepts any model. */
   models?: string[] | null;
@@ -577,7 +577,7 @@ export async function startMockAnthropic(opts: AnthropicMockOptions = {}): Promi
 
     // Authentication first, as the real API does: a missing or wrong key is 401 whatever else is wrong.
     if (opts.apiKey !== undefined) {
-      const key = header(req.headers, 'x-api-key') ?? (opts.acceptBearer ? bearer(req.headers) : null);
+      const key = header(req.headers, 'x-api-key') ?? (opts.acceptBearer !== false ? bearer(req.headers) : null);
       if (!key) return sendError(res, 401, 'x-api-key header is required');
       if (key !== opts.apiKey) return sendError(res, 401, 'invalid x-api-key');
     }
