@@ -11,6 +11,8 @@ export async function testChannel(ctx: AppContext, channelId: string) {
   await ctx.catalog.reload();
   const ch = ctx.catalog.channels.find((c) => c.id === channelId);
   if (!ch) throw new TallyError('channel_not_found', `no channel ${channelId}`);
+  // A stored channel of a type this version has no provider adapter for (providers/index.ts) is never sent OpenAI's format.
+  if (!ch.provider) throw new TallyError('unsupported_channel_type', `channel "${ch.name}" has type "${ch.type}", which this version cannot send requests to`);
   const model = ch.models[0];
   const upstreamModel = ch.modelMap[model] ?? model;
   const kind = ctx.catalog.prices.get(model)?.kind ?? 'chat';
