@@ -3,10 +3,11 @@ import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { encryptSecret, decryptSecret } from '../lib/crypto.ts';
 import { isUniqueViolation } from '../db/index.ts';
+import type { ChannelsTable } from '../db/schema.ts';
 import { SUPPORTED_CHANNEL_TYPES } from './providers/index.ts';
 
-export type ChannelType = 'openai' | 'anthropic' | 'gemini' | 'demo';
-export type ChannelStatus = 'enabled' | 'disabled' | 'needs_attention';
+export type ChannelType = ChannelsTable['type'];
+export type ChannelStatus = ChannelsTable['status'];
 /** Every type a channel row may have; only those with a provider adapter (providers/index.ts) can be created or routed. */
 export const CHANNEL_TYPES: ChannelType[] = ['openai', 'anthropic', 'gemini', 'demo'];
 
@@ -29,7 +30,7 @@ export interface Channel {
   updatedAt: number;
 }
 
-export function rowToChannel(r: any): Channel {
+export function rowToChannel(r: ChannelsTable): Channel {
   return {
     id: r.id,
     name: r.name,
