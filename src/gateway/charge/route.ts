@@ -10,7 +10,9 @@ import { setChannelStatus } from '../channels.ts';
 
 export function orderChannels(catalog: Catalog, model: string): RuntimeChannel[] {
   const now = Date.now();
-  const all = catalog.channelsFor(model).filter((c) => c.status === 'enabled' && c.breaker.state(now) !== 'open');
+  const all: RuntimeChannel[] = [];
+  for (const c of catalog.channelsFor(model)) if (c.status === 'enabled' && c.breaker.state(now) !== 'open') all.push(c);
+  if (all.length < 2) return all; // the common case: nothing to order
   const tiers = new Map<number, RuntimeChannel[]>();
   for (const c of all) tiers.set(c.priority, [...(tiers.get(c.priority) ?? []), c]);
   const out: RuntimeChannel[] = [];
