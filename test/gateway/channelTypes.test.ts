@@ -15,6 +15,7 @@ import { setModelPrice } from '../../src/gateway/pricing.ts';
 import { Catalog } from '../../src/gateway/catalog.ts';
 import { isTallyError } from '../../src/lib/errors.ts';
 import { requestLogRow, verifyThenClose } from '../helpers/relay.ts';
+import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 
 const channelBody = (type: string, name = `ch-${type}`) => ({
   name,
@@ -27,12 +28,14 @@ const channelBody = (type: string, name = `ch-${type}`) => ({
 for (const dialect of testDialects()) {
   describe(`channel types on ${dialect}`, () => {
     let t: TestTally;
+    let mock: MockOpenAI;
 
     before(async () => {
       t = await startTestTally(dialect);
+      mock = await startMockOpenAI({ apiKey: 'sk-upstream-probe-0123456789' });
     });
     after(async () => {
-      await verifyThenClose(t);
+      await verifyThenClose(t, mock);
     });
 
     test('the admin API refuses an anthropic or gemini channel with 400 unsupported_channel_type, naming what works', async () => {
@@ -103,6 +106,22 @@ for (const dialect of testDialects()) {
       assert.equal(body.error.code, 'no_channel_available');
       const row = await requestLogRow(t, res.headers.get('x-request-id'));
       assert.equal(Number(row.charged), 0, row.charge_reason);
+    });
+
+    test("`channel test` probes an openai channel in its provider's format, and refuses a stored unsupported one", async () => {
+      const c = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'probe-me',
+        type: 'openai',
+        baseUrl: mock.url,
+        apiKey: 'sk-upstream-probe-0123456789',
+        models: ['gpt-4o-mini'],
+      });
+      const r = await expectJson<{ ok: boolean; status: number }>(await asAdminToken(t, 'POST', `/api/admin/channels/${c.id}/test`));
+      assert.equal(r.ok, true, JSON.stringify(r));
+      const probe = mock.requestsTo('/chat/completions').at(-1)!;
+      assert.equal(probe.headers.authorization, 'Bearer sk-upstream-probe-0123456789');
+      assert.equal(probe.body.max_tokens, 1);
+      await expectError(await asAdminToken(t, 'POST', '/api/admin/channels/chn_legacyanthropic/test'), 400, 'unsupported_channel_type');
     });
   });
 }

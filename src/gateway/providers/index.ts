@@ -34,6 +34,8 @@ export interface StreamTap {
 export interface Provider {
   /** The request to send to `ch`; `maxTokens` > 0 lowers the output cap to it (quote.ts). */
   request(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions;
+  /** The smallest real request to `ch`, outside billing (`tally channel test`). */
+  probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
   readAnswer(body: Buffer): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
 }

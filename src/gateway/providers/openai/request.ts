@@ -37,6 +37,20 @@ export function upstreamBody(call: GatewayCall, upstreamModel: string, maxTokens
   return JSON.stringify(b);
 }
 
+/** The smallest real request (`tally channel test`): a 1-token chat, or a short embedding. */
+export function openaiProbe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions {
+  const body =
+    kind === 'embedding' ? { model: upstreamModel, input: 'ping' } : { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 };
+  return {
+    path: ch.pathPrefix + (kind === 'embedding' ? '/embeddings' : '/chat/completions'),
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
+    headersTimeout: ch.firstByteTimeoutMs,
+    bodyTimeout: ch.firstByteTimeoutMs,
+  };
+}
+
 export function openaiRequest(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions {
   const accept = call.stream ? 'text/event-stream' : 'application/json';
   return {
