@@ -8,8 +8,10 @@
 // (gpt-tokenizer straight on the joined text), for comparison.
 import { countTokens } from 'gpt-tokenizer/encoding/cl100k_base';
 import { parseJsonBody } from '../src/app/jsonBody.ts';
-import { readBillingFields } from '../src/gateway/requestFields.ts';
-import { collectPrompt, estimatePrompt } from '../src/gateway/promptEstimate.ts';
+import type { Inbound } from '../src/gateway/call.ts';
+import { estimatePrompt } from '../src/gateway/promptEstimate.ts';
+import { openaiProtocol } from '../src/gateway/protocols/openai/index.ts';
+import { parseOpenAICall } from '../src/gateway/protocols/openai/parse.ts';
 
 function chinese(chars: number): string {
   const common =
@@ -85,8 +87,8 @@ async function once(raw: string): Promise<{ parse: number; loop: number; total: 
   const t0 = performance.now();
   const body = parseJsonBody(raw) as Record<string, any>;
   const t1 = performance.now();
-  readBillingFields('chat.completions', body);
-  const est = estimatePrompt(collectPrompt(body));
+  const call = parseOpenAICall({ protocol: openaiProtocol, endpoint: 'chat.completions', body, raw } as Inbound);
+  const est = estimatePrompt(call.prompt);
   const loop = performance.now() - t1;
   const e = est instanceof Promise ? await est : est;
   return { parse: t1 - t0, loop, total: performance.now() - t1, count: e.count, bound: e.bound };

@@ -66,7 +66,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   if (config.redisUrl) await events.connect(config.redisUrl);
   closers.push(() => events.close());
   const limiter: RateLimiter = events.redis ? new RedisRateLimiter(events.redis) : new MemoryRateLimiter();
-  const catalog = new Catalog(dbh.db, config.secret, config.breaker);
+  const catalog = new Catalog(dbh.db, config.secret, config.breaker, log);
   await catalog.reload();
   events.on(async (e) => {
     if (e.type === 'key_revoked') keys.invalidate(e.hash);

@@ -44,10 +44,7 @@ export function accountApiError(err: TallyError, requestId: string) {
   };
 }
 
-/** OpenAI shape: { error: { message, type, param, code } }. */
-export function openAIError(err: TallyError) {
-  return { error: { message: err.message, type: err.type, param: err.param, code: err.code, ...(err.details ? { details: err.details } : {}) } };
-}
+// OpenAI's shape is written by src/gateway/protocols/openai/errors.ts.
 
 const ANTHROPIC_TYPES: Record<number, string> = {
   400: 'invalid_request_error',

@@ -3,14 +3,14 @@ import proxyaddr from '@fastify/proxy-addr';
 import type { AppContext } from '../context.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
-import { sendError, type Endpoint } from '../gateway/relay.ts';
+import type { Endpoint } from '../gateway/call.ts';
+import { PROTOCOLS, type Protocol } from '../gateway/protocols/index.ts';
 import { parseJsonBody } from './jsonBody.ts';
 
-const ENDPOINTS: Array<[string, Endpoint]> = [
-  ['/chat/completions', 'chat.completions'],
-  ['/completions', 'completions'],
-  ['/embeddings', 'embeddings'],
-];
+interface Route {
+  protocol: Protocol;
+  endpoint: Endpoint;
+}
 
 /** A body this large is decoded and parsed in one turn of the event loop, and its prompt read in the next. */
 const LARGE_BODY = 256 * 1024;
@@ -22,13 +22,16 @@ const LARGE_BODY = 256 * 1024;
  * path every request takes (measured in bench/). Everything else goes to
  * fastify. Returns a handler that answers true when it took the request.
  */
-function fail(res: ServerResponse, requestId: string, err: TallyError): void {
-  if (!res.headersSent) sendError(res, err, requestId);
+function fail(res: ServerResponse, requestId: string, protocol: Protocol, err: TallyError): void {
+  if (!res.headersSent) protocol.writeError(res, err, requestId);
 }
 
 export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const routes = new Map<string, Endpoint>();
-  for (const prefix of ctx.config.apiPrefixes) for (const [path, ep] of ENDPOINTS) routes.set(prefix + path, ep);
+  // Every protocol's routes under every API prefix (protocols/index.ts).
+  const routes = new Map<string, Route>();
+  for (const prefix of ctx.config.apiPrefixes) {
+    for (const protocol of PROTOCOLS) for (const [path, endpoint] of protocol.routes) routes.set(prefix + path, { protocol, endpoint });
+  }
   const limit = ctx.config.maxBodyBytes;
   const trust = ctx.config.trustProxy === false ? null : proxyaddr.compile(ctx.config.trustProxy);
   const clientIp = (req: IncomingMessage) => (trust ? proxyaddr(req, trust) : (req.socket.remoteAddress ?? ''));
@@ -37,13 +40,14 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
     if (req.method !== 'POST') return false;
     const url = req.url ?? '';
     const q = url.indexOf('?');
-    const endpoint = routes.get(q < 0 ? url : url.slice(0, q));
-    if (!endpoint) return false;
+    const route = routes.get(q < 0 ? url : url.slice(0, q));
+    if (!route) return false;
+    const { protocol, endpoint } = route;
     const requestId = newId('req');
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
       res.shouldKeepAlive = false;
-      fail(res, requestId, new TallyError('body_too_large', `the request body is ${declared} bytes; this server accepts at most ${limit}`));
+      fail(res, requestId, protocol, new TallyError('body_too_large', `the request body is ${declared} bytes; this server accepts at most ${limit}`));
       req.resume();
       return true;
     }
@@ -56,7 +60,7 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       if (size > limit) {
         tooLarge = true;
         res.shouldKeepAlive = false;
-        fail(res, requestId, new TallyError('body_too_large', `the request body is larger than the ${limit} bytes this server accepts`));
+        fail(res, requestId, protocol, new TallyError('body_too_large', `the request body is larger than the ${limit} bytes this server accepts`));
         return;
       }
       chunks.push(c);
@@ -68,13 +72,13 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       try {
         body = parseJsonBody(raw);
       } catch (e) {
-        fail(res, requestId, e as TallyError);
+        fail(res, requestId, protocol, e as TallyError);
         return;
       }
       const handle = () =>
-        ctx.relay.handle({ endpoint, body, raw, authorization: req.headers.authorization, ip: clientIp(req), requestId, req, res }).catch((e) => {
+        ctx.relay.handle({ protocol, endpoint, body, raw, ip: clientIp(req), requestId, req, res }).catch((e) => {
           ctx.log.error({ err: e, requestId }, 'relay failed');
-          fail(res, requestId, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id'));
+          fail(res, requestId, protocol, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id'));
         });
       // A large body has just cost a decode and a parse on the event loop: let other requests run before its prompt is read.
       if (raw.length > LARGE_BODY) setImmediate(handle);

@@ -5,7 +5,7 @@ import { createContext, type AppContext } from '../context.ts';
 import { buildServer } from './server.ts';
 import { expireHolds } from '../ledger/holds.ts';
 import { bootstrapFirstStart, type FirstStart } from '../accounts/bootstrap.ts';
-import { seedDemoChannel } from '../gateway/demoSeed.ts';
+import { seedDemoChannel } from '../gateway/demo/seed.ts';
 import { payments } from '../payments/index.ts';
 
 export interface RunningTally {

@@ -1,10 +1,12 @@
 import { Pool } from 'undici';
+import type { Logger } from 'pino';
 import type { DbOrTx } from '../db/index.ts';
 import { decryptSecret } from '../lib/crypto.ts';
 import { rowToChannel, type Channel } from './channels.ts';
 import { rowToPrice, type ModelPrice } from './pricing.ts';
 import { rowToGroup, implicitGroup, type Group } from './groups.ts';
 import { Breaker, type BreakerOptions } from './breaker.ts';
+import { providerFor, SUPPORTED_CHANNEL_TYPES, type Provider } from './providers/index.ts';
 
 export interface RuntimeChannel extends Channel {
   apiKey: string | null;
@@ -13,6 +15,8 @@ export interface RuntimeChannel extends Channel {
   pathPrefix: string;
   pool: Pool;
   breaker: Breaker;
+  /** How requests to it are built and its answers read; null for a type Tally cannot send to (never routed). */
+  provider: Provider | null;
 }
 
 /**
@@ -33,11 +37,14 @@ export class Catalog {
   private loading: Promise<void> | null = null;
   /** Where `internal:demo` channels point: this instance's own demo upstream. */
   selfUrl = 'http://127.0.0.1:8080';
+  /** Channels of an unsupported type already warned about (once each, not on every reload). */
+  private warned = new Set<string>();
 
   constructor(
     private readonly db: DbOrTx,
     private readonly secret: string,
     private readonly breakerOpts: BreakerOptions = { threshold: 3, cooldownMs: 30_000 },
+    private readonly log?: Logger,
   ) {}
 
   async reload(): Promise<void> {
@@ -52,6 +59,10 @@ export class Catalog {
       const byModel = new Map<string, RuntimeChannel[]>();
       for (const c of channels) {
         if (c.status !== 'enabled') continue;
+        if (!c.provider) {
+          this.warnUnsupported(c);
+          continue;
+        }
         for (const m of c.models) {
           const list = byModel.get(m) ?? [];
           list.push(c);
@@ -73,6 +84,15 @@ export class Catalog {
     }
   }
 
+  private warnUnsupported(c: Channel): void {
+    if (this.warned.has(c.id)) return;
+    this.warned.add(c.id);
+    this.log?.warn(
+      { channel: c.name, type: c.type, supported: SUPPORTED_CHANNEL_TYPES },
+      `channel "${c.name}" has type "${c.type}", which this version cannot send requests to; it is not routed`,
+    );
+  }
+
   private toRuntime(c: Channel, apiKeyEnc: string | null): RuntimeChannel {
     const base = c.baseUrl === 'internal:demo' ? `${this.selfUrl}/_demo/v1` : c.baseUrl;
     const u = new URL(base);
@@ -90,7 +110,15 @@ export class Catalog {
       breaker = new Breaker(this.breakerOpts);
       this.breakers.set(c.id, breaker);
     }
-    return { ...c, apiKey: apiKeyEnc ? decryptSecret(this.secret, apiKeyEnc) : null, origin, pathPrefix, pool, breaker };
+    return {
+      ...c,
+      apiKey: apiKeyEnc ? decryptSecret(this.secret, apiKeyEnc) : null,
+      origin,
+      pathPrefix,
+      pool,
+      breaker,
+      provider: providerFor(c.type),
+    };
   }
 
   channelsFor(model: string): RuntimeChannel[] {

@@ -3,30 +3,22 @@ import { TallyError } from '../lib/errors.ts';
 import { stripSecrets, upstreamMessage } from './upstreamErrors.ts';
 
 /**
- * Sends one tiny real request to a channel (a 1-token chat, or a short
- * embedding) straight to the upstream, outside billing, and reports what
- * happened. Used by `tally channel test` and the admin API.
+ * Sends one tiny real request to a channel (its provider's probe: a 1-token
+ * chat, or a short embedding) straight to the upstream, outside billing, and
+ * reports what happened. Used by `tally channel test` and the admin API.
  */
 export async function testChannel(ctx: AppContext, channelId: string) {
   await ctx.catalog.reload();
   const ch = ctx.catalog.channels.find((c) => c.id === channelId);
   if (!ch) throw new TallyError('channel_not_found', `no channel ${channelId}`);
+  // A stored channel of a type this version has no provider adapter for (providers/index.ts) is not probed.
+  if (!ch.provider) throw new TallyError('unsupported_channel_type', `channel "${ch.name}" has type "${ch.type}", which this version cannot send requests to`);
   const model = ch.models[0];
   const upstreamModel = ch.modelMap[model] ?? model;
   const kind = ctx.catalog.prices.get(model)?.kind ?? 'chat';
-  const path = ch.pathPrefix + (kind === 'embedding' ? '/embeddings' : '/chat/completions');
-  const body =
-    kind === 'embedding' ? { model: upstreamModel, input: 'ping' } : { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 };
   const started = Date.now();
   try {
-    const res = await ch.pool.request({
-      path,
-      method: 'POST',
-      body: JSON.stringify(body),
-      headers: { 'content-type': 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
-      headersTimeout: ch.firstByteTimeoutMs,
-      bodyTimeout: ch.firstByteTimeoutMs,
-    });
+    const res = await ch.pool.request(ch.provider.probe(ch, upstreamModel, kind));
     const text = await res.body.text();
     const ok = res.statusCode < 400;
     return {

@@ -3,9 +3,12 @@ import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { encryptSecret, decryptSecret } from '../lib/crypto.ts';
 import { isUniqueViolation } from '../db/index.ts';
+import type { ChannelsTable } from '../db/schema.ts';
+import { SUPPORTED_CHANNEL_TYPES } from './providers/index.ts';
 
-export type ChannelType = 'openai' | 'anthropic' | 'gemini' | 'demo';
-export type ChannelStatus = 'enabled' | 'disabled' | 'needs_attention';
+export type ChannelType = ChannelsTable['type'];
+export type ChannelStatus = ChannelsTable['status'];
+/** Every type a channel row may have; only those with a provider adapter (providers/index.ts) can be created or routed. */
 export const CHANNEL_TYPES: ChannelType[] = ['openai', 'anthropic', 'gemini', 'demo'];
 
 export interface Channel {
@@ -27,7 +30,7 @@ export interface Channel {
   updatedAt: number;
 }
 
-export function rowToChannel(r: any): Channel {
+export function rowToChannel(r: ChannelsTable): Channel {
   return {
     id: r.id,
     name: r.name,
@@ -80,6 +83,15 @@ export function parseModelMap(s: string | undefined | null): Record<string, stri
 function validate(input: ChannelInput): void {
   if (!input.name?.trim() || input.name.length > 100) throw new TallyError('invalid_name', 'channel name must be 1 to 100 characters', { param: 'name' });
   if (!CHANNEL_TYPES.includes(input.type)) throw new TallyError('invalid_channel_type', `type must be one of ${CHANNEL_TYPES.join(', ')}`, { param: 'type' });
+  // Until its provider adapter exists, such a channel would be sent OpenAI's wire format (which it does not speak).
+  if (!SUPPORTED_CHANNEL_TYPES.includes(input.type)) {
+    const usable = SUPPORTED_CHANNEL_TYPES.filter((t) => t !== 'demo').join(', ');
+    throw new TallyError(
+      'unsupported_channel_type',
+      `this version cannot send requests to "${input.type}" channels; it supports: ${usable} (any OpenAI-compatible upstream). Anthropic and Gemini channels arrive with the next release`,
+      { param: 'type' },
+    );
+  }
   if (input.type !== 'demo') {
     let u: URL;
     try {

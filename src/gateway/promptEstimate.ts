@@ -22,6 +22,7 @@ import { BILL_COUNT_BUDGET_MS, countWithin, HOLD_COUNT_BUDGET_MS } from './token
 // Images and audio are not text: they count a fixed PER_IMAGE each (OpenAI's
 // tile formula tops out at 1,105 tokens for a high-detail image). A token id
 // array (completions `prompt`, embeddings `input`) is already tokens: one each.
+// What in a request is prompt depends on its protocol: protocols/<name>/prompt.ts.
 
 const PER_MESSAGE = 4;
 const PER_IMAGE = 1_105;
@@ -52,65 +53,42 @@ export interface PromptEstimate {
   bound: number;
 }
 
-function isTokenIds(v: unknown): v is number[] {
-  return Array.isArray(v) && v.length > 0 && typeof v[0] === 'number';
-}
-
-class Acc {
+/**
+ * Builds a PromptText piece by piece; each protocol's adapter walks its own
+ * request shape with it (protocols/<name>/prompt.ts).
+ */
+export class PromptBuilder {
   pieces: string[] = [];
   bytes = 0;
   fixed = PRIMING;
 
+  /** Text the upstream tokenizes. */
   add(s: string): void {
     if (!s) return;
     this.pieces.push(s);
     this.bytes += utf8Bytes(s) + 1;
   }
-}
 
-function partsText(content: unknown, acc: Acc): void {
-  if (typeof content === 'string') acc.add(content);
-  else if (Array.isArray(content)) {
-    for (const part of content) {
-      if (typeof part === 'string') acc.add(part);
-      else if (!part || typeof part !== 'object') continue;
-      else if (part.type === 'text' && typeof part.text === 'string') acc.add(part.text);
-      else if (part.type === 'image_url' || part.type === 'input_image' || part.type === 'image') acc.fixed += PER_IMAGE;
-      else if (part.type === 'input_audio') acc.fixed += 2 * PER_IMAGE;
-      else acc.add(JSON.stringify(part)); // a part Tally does not know: its JSON text, so the ceiling still covers it
-    }
-  } else if (content && typeof content === 'object') acc.add(JSON.stringify(content));
-}
-
-/** Token ids, strings, or arrays of either (completions `prompt`, embeddings `input`). */
-function promptText(v: unknown, acc: Acc): void {
-  if (typeof v === 'string') acc.add(v);
-  else if (isTokenIds(v)) acc.fixed += v.length;
-  else if (Array.isArray(v)) for (const x of v) promptText(x, acc); // one level: requestFields.ts allows no deeper
-}
-
-/**
- * The prompt of a request body (already checked by requestFields.ts, and at
- * most MAX_JSON_DEPTH deep, so JSON.stringify here cannot overflow the stack).
- */
-export function collectPrompt(body: Record<string, any>): PromptText {
-  const acc = new Acc();
-  if (Array.isArray(body.messages)) {
-    for (const m of body.messages) {
-      acc.fixed += PER_MESSAGE;
-      if (!m || typeof m !== 'object') continue;
-      partsText(m.content, acc);
-      if (m.tool_calls) acc.add(JSON.stringify(m.tool_calls));
-      if (m.function_call) acc.add(JSON.stringify(m.function_call));
-      if (typeof m.name === 'string') acc.add(m.name);
-    }
+  /** Tokens known without a tokenizer (token ids, per-message overhead). */
+  addTokens(n: number): void {
+    this.fixed += n;
   }
-  if (body.prompt !== undefined && body.prompt !== null) promptText(body.prompt, acc);
-  if (body.input !== undefined && body.input !== null) promptText(body.input, acc);
-  if (body.tools) acc.add(JSON.stringify(body.tools));
-  if (body.functions) acc.add(JSON.stringify(body.functions));
-  if (body.response_format?.json_schema) acc.add(JSON.stringify(body.response_format.json_schema));
-  return { pieces: acc.pieces, bytes: acc.bytes, fixed: acc.fixed };
+
+  message(): void {
+    this.fixed += PER_MESSAGE;
+  }
+
+  image(): void {
+    this.fixed += PER_IMAGE;
+  }
+
+  audio(): void {
+    this.fixed += 2 * PER_IMAGE;
+  }
+
+  done(): PromptText {
+    return { pieces: this.pieces, bytes: this.bytes, fixed: this.fixed };
+  }
 }
 
 /** The fewest prompt tokens `estimatePrompt` can answer, without tokenizing. */

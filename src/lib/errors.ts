@@ -2,7 +2,7 @@
 // Every code is declared here once, with its HTTP status and type; code below
 // the HTTP edge throws `new TallyError(code, message, { param, details })` and
 // cannot choose another status. The edge writes it in the caller's protocol
-// (src/app/errors.ts). Messages say what to fix and never contain a secret.
+// (src/gateway/protocols/<name>/errors.ts; the account API: src/app/errors.ts). Messages say what to fix and never contain a secret.
 
 export type ErrorType =
   | 'invalid_request_error'
@@ -92,6 +92,7 @@ export const ERRORS = {
   trade_ambiguous: e(400),
   trade_required: e(400),
   unknown_provider: e(400),
+  unsupported_channel_type: e(400),
   unsupported_currency: e(400),
   upstream_rejected_request: e(400, { type: 'invalid_request_error' }),
   user_required: e(400),

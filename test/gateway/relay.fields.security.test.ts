@@ -15,7 +15,8 @@ import { startMockOpenAI, mockReplyText, DEFAULT_REPLY_WORDS, type MockOpenAI } 
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { countText } from '../../src/gateway/tokens.ts';
-import { collectPrompt, estimatePrompt } from '../../src/gateway/promptEstimate.ts';
+import { estimatePrompt } from '../../src/gateway/promptEstimate.ts';
+import { collectPrompt } from '../../src/gateway/protocols/openai/prompt.ts';
 import { toBig } from '../../src/ledger/index.ts';
 import { requestLogRow, settledWallet, verifyThenClose } from '../helpers/relay.ts';
 

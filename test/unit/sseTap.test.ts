@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { SseUsageTap } from '../../src/gateway/sse.ts';
+import { SseUsageTap } from '../../src/gateway/protocols/openai/sse.ts';
 
 // The usage tap sits between upstream and client on every stream. Whatever
 // way upstream's bytes are cut into chunks, the client must get exactly the

@@ -4,8 +4,9 @@ import fc from 'fast-check';
 import { countTokens } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countText, countTextBefore, utf8Bytes, RUN_LIMIT } from '../../src/gateway/tokens.ts';
 import { countWithin, cheapToCount } from '../../src/gateway/tokenCounter.ts';
-import { collectPrompt, estimatePrompt, promptFloor, promptCeiling, billablePrompt } from '../../src/gateway/promptEstimate.ts';
-import { readWholeBody } from '../../src/gateway/responseUsage.ts';
+import { estimatePrompt, promptFloor, promptCeiling, billablePrompt } from '../../src/gateway/promptEstimate.ts';
+import { collectPrompt } from '../../src/gateway/protocols/openai/prompt.ts';
+import { readWholeBody } from '../../src/gateway/protocols/openai/usage.ts';
 
 // Counting must cost time linear in the text whatever the text (a long run
 // with no pre-token split was quadratic: 100,000 repeated characters took

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.ts';
-import { demoChat, demoEmbeddings, DEMO_MODELS } from '../../gateway/providers/demo.ts';
+import { demoChat, demoEmbeddings, DEMO_MODELS } from '../../gateway/demo/upstream.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 

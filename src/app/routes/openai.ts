@@ -1,12 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
-import { openAIError } from '../errors.ts';
 import { TallyError } from '../../lib/errors.ts';
-
-function modelsFor(ctx: AppContext, p: { key: { models: string[] | null }; user: { group: string } }): string[] {
-  const group = ctx.catalog.group(p.user.group);
-  return ctx.catalog.servedModels().filter((m) => (!p.key.models || p.key.models.includes(m)) && (!group.models || group.models.includes(m)));
-}
+import { modelsFor } from '../../gateway/charge/admit.ts';
+import { openAIError } from '../../gateway/protocols/openai/errors.ts';
 
 function modelObject(id: string, created: number) {
   return { id, object: 'model', created: Math.floor(created / 1000), owned_by: 'tally' };
@@ -20,18 +16,18 @@ export function openaiRoutes(app: FastifyInstance, ctx: AppContext) {
   const auth = (req: FastifyRequest) => ctx.keys.authenticate(req.headers.authorization?.replace(/^Bearer\s+/i, '').trim(), req.ip);
 
   for (const prefix of ctx.config.apiPrefixes) {
-    // POST chat/completions, completions and embeddings are served by relayFastPath.ts.
+    // POST chat/completions, completions and embeddings are served by relayFastPath.ts (gateway/protocols/openai/).
 
     app.get(prefix + '/models', { onRequest: openAIShape }, async (req) => {
       const p = await auth(req);
       const created = p.key.createdAt;
-      return { object: 'list', data: modelsFor(ctx, p).map((m) => modelObject(m, ctx.catalog.prices.get(m)?.updatedAt ?? created)) };
+      return { object: 'list', data: modelsFor(ctx.catalog, p).map((m) => modelObject(m, ctx.catalog.prices.get(m)?.updatedAt ?? created)) };
     });
 
     app.get<{ Params: { '*': string } }>(prefix + '/models/*', { onRequest: openAIShape }, async (req) => {
       const p = await auth(req);
       const id = req.params['*'];
-      if (!modelsFor(ctx, p).includes(id)) {
+      if (!modelsFor(ctx.catalog, p).includes(id)) {
         throw new TallyError('model_not_found', `the model "${id}" does not exist or this key may not use it`, { param: 'model' });
       }
       return modelObject(id, ctx.catalog.prices.get(id)?.updatedAt ?? Date.now());

@@ -28,7 +28,7 @@ export function gatewayCommands(program: Command) {
   channel
     .command('add')
     .requiredOption('--name <name>')
-    .requiredOption('--type <type>', 'openai | anthropic | gemini')
+    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream; anthropic and gemini arrive with the next release)')
     .requiredOption('--base-url <url>', 'e.g. https://api.openai.com/v1')
     .option('--api-key <key>', 'the upstream API key (stored encrypted, never printed)')
     .requiredOption('--models <a,b>', 'public model names this channel serves')

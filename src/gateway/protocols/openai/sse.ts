@@ -1,5 +1,5 @@
-// Reads `usage` out of an OpenAI-style SSE stream while the bytes go to the
-// client unchanged and at once. The tap works on bytes: a chunk that holds
+// Reads `usage` out of an OpenAI SSE stream (usage.ts parses it) while the
+// bytes go to the client unchanged and at once. The tap works on bytes: a chunk that holds
 // whole events and no usage object (nearly every chunk) is forwarded as the
 // same Buffer after one native search, without being decoded. The chunks are
 // kept by reference so that, if upstream never reports usage, the produced
@@ -7,12 +7,9 @@
 // Tally did (to bill exactly), the usage-only event is cut out of what the
 // client receives, at event boundaries; every other byte passes as it came.
 
-export interface StreamUsage {
-  prompt_tokens?: number;
-  completion_tokens?: number;
-  total_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number } | null;
-}
+import type { Usage } from '../../pricing.ts';
+import type { StreamTap } from '../../providers/index.ts';
+import { eventUsage, parseEvent, readSse, usageFrom, type StreamUsage } from './usage.ts';
 
 const USAGE_MARK = Buffer.from('"usage":{');
 const LF2 = Buffer.from('\n\n');
@@ -46,7 +43,7 @@ function endsWithEvent(b: Buffer): boolean {
   return n >= 2 && b[n - 1] === 10 && (b[n - 2] === 10 || (n >= 4 && b[n - 2] === 13 && b[n - 3] === 10 && b[n - 4] === 13));
 }
 
-export class SseUsageTap {
+export class SseUsageTap implements StreamTap {
   usage: StreamUsage | null = null;
   /** Every upstream chunk, by reference (for counting when upstream reports no usage). */
   private readonly chunks: Buffer[] = [];
@@ -75,8 +72,9 @@ export class SseUsageTap {
       const evStart = eventStart(complete, at);
       const evEnd = eventEnd(complete, at);
       const obj = parseEvent(complete.toString('utf8', evStart, evEnd));
-      if (obj?.usage && typeof obj.usage === 'object') {
-        this.usage = obj.usage;
+      const usage = eventUsage(obj);
+      if (usage) {
+        this.usage = usage;
         if (this.stripUsage && Array.isArray(obj.choices) && obj.choices.length === 0) {
           kept.push(complete.subarray(from, evStart));
           from = evEnd;
@@ -97,6 +95,11 @@ export class SseUsageTap {
     return this.stripUsage ? rest : EMPTY;
   }
 
+  /** The usage upstream reported, as Tally bills it (null until it does). */
+  reportedUsage(): Usage | null {
+    return usageFrom(this.usage);
+  }
+
   /** Every byte received so far. */
   received(): Buffer {
     return Buffer.concat(this.chunks);
@@ -104,53 +107,6 @@ export class SseUsageTap {
 
   /** The text the model produced so far (content, tool call arguments, refusals, reasoning), for counting. */
   producedText(): string {
-    return producedText(this.received().toString('utf8'));
-  }
-}
-
-/** The text the model produced in an SSE body (content, tool call arguments, refusals, reasoning), for counting. */
-export function producedText(text: string): string {
-  let out = '';
-  for (const ev of text.split(/\r?\n\r?\n/)) {
-    const obj = parseEvent(ev);
-    for (const c of Array.isArray(obj?.choices) ? obj.choices : []) {
-      if (!c || typeof c !== 'object') continue;
-      const d = c.delta && typeof c.delta === 'object' ? c.delta : {};
-      if (typeof c.text === 'string') out += c.text; // legacy completions
-      if (typeof d.content === 'string') out += d.content;
-      if (typeof d.reasoning_content === 'string') out += d.reasoning_content;
-      if (typeof d.refusal === 'string') out += d.refusal;
-      for (const t of Array.isArray(d.tool_calls) ? d.tool_calls : []) {
-        if (typeof t?.function?.name === 'string') out += t.function.name;
-        if (typeof t?.function?.arguments === 'string') out += t.function.arguments;
-      }
-    }
-  }
-  return out;
-}
-
-/** The usage object an SSE body reports (the last one), or null. */
-export function sseUsage(text: string): StreamUsage | null {
-  let usage: StreamUsage | null = null;
-  for (const ev of text.split(/\r?\n\r?\n/)) {
-    if (!ev.includes('"usage"')) continue;
-    const obj = parseEvent(ev);
-    if (obj?.usage && typeof obj.usage === 'object') usage = obj.usage;
-  }
-  return usage;
-}
-
-/** The JSON of one event's data lines, or null ([DONE], comments, malformed events: forwarded as is, never billed from). */
-function parseEvent(ev: string): any {
-  let data = '';
-  for (const line of ev.split(/\r?\n/)) {
-    if (!line.startsWith('data:')) continue;
-    data += (data ? '\n' : '') + line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
-  }
-  if (!data || data === '[DONE]') return null;
-  try {
-    return JSON.parse(data);
-  } catch {
-    return null;
+    return readSse(this.received().toString('utf8')).output;
   }
 }

@@ -1,7 +1,7 @@
-import type { DbOrTx } from '../db/index.ts';
-import { createChannel } from './channels.ts';
-import { setModelPrice } from './pricing.ts';
-import { DEMO_MODELS } from './providers/demo.ts';
+import type { DbOrTx } from '../../db/index.ts';
+import { createChannel } from '../channels.ts';
+import { setModelPrice } from '../pricing.ts';
+import { DEMO_MODELS } from './upstream.ts';
 
 /** The demo channel and its prices, created on the first start when demo mode is on. */
 export async function seedDemoChannel(db: DbOrTx, secret: string): Promise<void> {

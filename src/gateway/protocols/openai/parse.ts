@@ -1,8 +1,10 @@
-import { TallyError } from '../lib/errors.ts';
-import type { Endpoint } from './relay.ts';
+import { TallyError } from '../../../lib/errors.ts';
+import type { Endpoint, GatewayCall, Inbound } from '../../call.ts';
+import { collectPrompt } from './prompt.ts';
 
-// The request fields that decide what a request costs, checked before
-// anything is forwarded. Tally forwards the client's JSON as is, so a field
+// Reads an OpenAI chat.completions, completions or embeddings request into
+// the neutral call (call.ts). The fields that decide what a request costs
+// are checked before anything is forwarded. Tally forwards the client's JSON as is, so a field
 // Tally reads one way and the upstream another is a way around the bill:
 // `"stream": "true"` is not `true` to Tally (no stream, no usage tap) but is
 // to an upstream that coerces like pydantic's lax mode (vLLM-style servers),
@@ -16,17 +18,6 @@ import type { Endpoint } from './relay.ts';
 /** OpenAI's limits: at most 128 choices, best_of at most 20. */
 const MAX_N = 128;
 const MAX_BEST_OF = 20;
-
-export interface BillingFields {
-  model: string;
-  stream: boolean;
-  /** The client asked for the usage chunk itself (stream_options.include_usage: true). */
-  clientWantsUsage: boolean;
-  /** Completions generated (and billed) upstream: n, or best_of when larger. */
-  choices: number;
-  /** max_completion_tokens, else max_tokens, when the client set one. */
-  requestedMax: number | null;
-}
 
 function bad(param: string, message: string): TallyError {
   return new TallyError('invalid_request', message, { param });
@@ -92,8 +83,15 @@ function checkMessages(messages: unknown): void {
   }
 }
 
-/** Checks the body's billing fields (400 naming the field) and returns them as Tally bills them. */
-export function readBillingFields(ep: Endpoint, b: Record<string, any>): BillingFields {
+/**
+ * Checks the body's billing fields (400 naming the field) and returns the call
+ * as Tally bills it. The body is the parsed JSON of `inb.raw`.
+ */
+export function parseOpenAICall(inb: Inbound): GatewayCall {
+  const body = inb.body;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new TallyError('invalid_request', 'the request body must be a JSON object');
+  const b = body as Record<string, any>;
+  const ep: Endpoint = inb.endpoint;
   if (typeof b.model !== 'string' || !b.model) throw bad('model', 'model is required (a string such as "gpt-4o-mini")');
   if (ep === 'chat.completions') checkMessages(b.messages);
   if (ep === 'completions') {
@@ -119,10 +117,18 @@ export function readBillingFields(ep: Endpoint, b: Record<string, any>): Billing
   const bestOf = ep === 'completions' ? optionalCount(b, 'best_of', MAX_BEST_OF) : null;
   if (bestOf !== null && bestOf < n) throw bad('best_of', `best_of (${bestOf}) must be at least n (${n})`);
   return {
+    protocol: inb.protocol,
+    endpoint: ep,
     model: b.model,
+    messages: b.messages,
+    input: ep === 'completions' ? b.prompt : b.input,
+    tools: b.tools,
     stream,
     clientWantsUsage,
     choices: ep === 'embeddings' ? 0 : Math.max(n, bestOf ?? 1),
     requestedMax: ep === 'embeddings' ? null : (maxCompletionTokens ?? maxTokens),
+    prompt: collectPrompt(b),
+    body: b,
+    raw: inb.raw,
   };
 }

@@ -1,0 +1,50 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PromptText } from './promptEstimate.ts';
+import type { Protocol } from './protocols/index.ts';
+
+// What flows through the charge pipeline, whatever protocol the caller
+// speaks. A protocol adapter (protocols/<name>/) reads its wire format into a
+// GatewayCall; the steps in charge/ read only the neutral fields; a provider
+// adapter (providers/<type>/) turns the call into the upstream's request.
+
+/** The operation the caller asked for, as the protocol's routes name it. */
+export type Endpoint = 'chat.completions' | 'completions' | 'embeddings';
+
+/** A request on one of the relay's routes, as it arrived (before anything in it is checked). */
+export interface Inbound {
+  protocol: Protocol;
+  endpoint: Endpoint;
+  /** The JSON body, parsed but not checked. */
+  body: unknown;
+  /** The body as received (JSON text). */
+  raw: string;
+  ip: string;
+  requestId: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+/** The protocol-neutral call. */
+export interface GatewayCall {
+  /** The caller's protocol and endpoint (errors and answers go back in that shape). */
+  protocol: Protocol;
+  endpoint: Endpoint;
+  model: string;
+  /** The conversation, the input (completions prompt, embeddings input) and the tools, as the caller's protocol writes them. */
+  messages: unknown;
+  input: unknown;
+  tools: unknown;
+  stream: boolean;
+  /** The caller asked for the usage report in its answer (in a stream: an event of its own). */
+  clientWantsUsage: boolean;
+  /** Completions generated (and billed) upstream: n, or best_of when larger; 0 when the endpoint produces no output (embeddings). */
+  choices: number;
+  /** The output cap the caller set, if any. */
+  requestedMax: number | null;
+  /** The prompt as Tally counts it (promptEstimate.ts). */
+  prompt: PromptText;
+  /** The checked body, in the caller's wire format. */
+  body: Record<string, any>;
+  /** Its JSON text as received: sent upstream byte for byte when protocol and provider speak the same format and nothing changes. */
+  raw: string;
+}

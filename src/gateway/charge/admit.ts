@@ -1,0 +1,74 @@
+import { TallyError } from '../../lib/errors.ts';
+import type { Catalog } from '../catalog.ts';
+import type { Group } from '../groups.ts';
+import { didYouMean } from '../suggest.ts';
+import type { RelayDeps, RequestCharge } from './requestCharge.ts';
+
+// Step 1: may this caller make this call? The key (and its requests per
+// minute), then the call itself (read by its protocol), then the model: it
+// exists, the key and the group may use it, it has a price and a channel.
+// Nothing is held yet, so a refusal here costs nothing.
+
+/** The one rule for which models a key may use (the relay and GET /v1/models). */
+export function mayUseModel(key: { models: string[] | null }, group: Group, model: string): boolean {
+  return (!key.models || key.models.includes(model)) && (!group.models || group.models.includes(model));
+}
+
+/** The models a key can be served: priced, routed, and allowed to it (GET /v1/models). */
+export function modelsFor(catalog: Catalog, p: { key: { models: string[] | null }; user: { group: string } }): string[] {
+  const group = catalog.group(p.user.group);
+  return catalog.servedModels().filter((m) => mayUseModel(p.key, group, m));
+}
+
+function notAllowed(keyModels: string[] | null, group: Group, model: string): TallyError {
+  if (keyModels && !keyModels.includes(model)) {
+    return new TallyError('model_not_allowed', `this API key may not use "${model}"; it is limited to: ${keyModels.join(', ')}`, { param: 'model' });
+  }
+  return new TallyError('model_not_allowed', `the "${group.name}" group may not use "${model}"`, { param: 'model' });
+}
+
+export async function admit(d: RelayDeps, c: RequestCharge): Promise<void> {
+  const inb = c.inbound;
+  const log = c.log;
+  const principal = await d.keys.authenticate(inb.protocol.apiKey(inb.req.headers), inb.ip);
+  c.principal = principal;
+  log.user_id = principal.user.id;
+  log.key_id = principal.key.id;
+  log.key_display = principal.key.display;
+  log.group_name = principal.user.group;
+  if (d.config.keyRpm > 0) {
+    const rl = await d.limiter.hit(`rpm:${principal.key.id}`, d.config.keyRpm, 60_000);
+    if (!rl.allowed) {
+      throw new TallyError('rate_limited', `this key is limited to ${d.config.keyRpm} requests per minute`, {
+        details: { retry_after: String(Math.ceil(rl.retryAfterMs / 1000)) },
+      });
+    }
+  }
+  const call = inb.protocol.parse(inb);
+  c.call = call;
+  const model = call.model;
+  log.model = model;
+  log.stream = call.stream ? 1 : 0;
+  const cat = d.catalog;
+  const price = cat.prices.get(model);
+  const routed = cat.channelsFor(model).length > 0;
+  if (!price && !routed) {
+    const hint = didYouMean(model, cat.servedModels());
+    throw new TallyError(
+      'model_not_found',
+      `the model "${model}" does not exist${hint ? ` (did you mean "${hint}"?)` : ''}; GET /v1/models lists the models this key can use`,
+      { param: 'model' },
+    );
+  }
+  const group = cat.group(principal.user.group);
+  if (!mayUseModel(principal.key, group, model)) throw notAllowed(principal.key.models, group, model);
+  if (!price) {
+    throw new TallyError(
+      'model_not_priced',
+      `"${model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${model} ...)`,
+    );
+  }
+  if (!routed) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`);
+  c.price = price;
+  c.group = group;
+}

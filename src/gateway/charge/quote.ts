@@ -1,0 +1,106 @@
+import type { KeyPrincipal } from '../../accounts/keyCache.ts';
+import { TallyError } from '../../lib/errors.ts';
+import { formatMoney } from '../../ledger/money.ts';
+import type { Group } from '../groups.ts';
+import { affordableOutputTokens, computeCost, type ModelPrice } from '../pricing.ts';
+import { estimatePrompt, promptFloor } from '../promptEstimate.ts';
+import type { Reservation, ReserveRefusal } from '../reservations.ts';
+import type { RelayDeps, RequestCharge } from './requestCharge.ts';
+
+// Step 2: the most this call can cost, held before anything is sent. The
+// bound is the prompt's estimate (promptEstimate.ts) plus every choice's
+// output cap, at the group's price. A wallet that cannot pay even the
+// prompt's floor and the least output is refused before any tokenizer work;
+// one that cannot pay the bound gets max_tokens lowered to what it can pay
+// (TALLY_OVERSPEND=cap, at least TALLY_MIN_OUTPUT_TOKENS), else a 402.
+
+export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
+  const { call, price, group, principal } = c;
+  const cfg = d.config;
+  const n = call.choices;
+  const producesOutput = n > 0;
+  const maxOut = producesOutput ? (call.requestedMax ?? price.maxOutputTokens) : 0;
+  const leastOut = cfg.overspend === 'cap' ? Math.min(maxOut, cfg.minOutputTokens) : maxOut;
+  await refuseUnaffordable(
+    d,
+    principal,
+    computeCost(price, { promptTokens: promptFloor(call.prompt), completionTokens: n * leastOut, cachedTokens: 0 }, group.multiplierPpm),
+  );
+  const counted = estimatePrompt(call.prompt);
+  const estimate = counted instanceof Promise ? await counted : counted;
+  c.estimate = estimate;
+  const promptBound = estimate.bound;
+  let reservation = await reserveOrRefresh(
+    d,
+    principal,
+    computeCost(price, { promptTokens: promptBound, completionTokens: n * maxOut, cachedTokens: 0 }, group.multiplierPpm),
+  );
+  if (!('walletId' in reservation)) {
+    const refusal = reservation;
+    // Cap max_tokens to what the wallet (or key limit) can pay, if allowed and worth it.
+    if (cfg.overspend === 'cap' && producesOutput) {
+      const perChoice = Math.floor(affordableOutputTokens(price, promptBound, group.multiplierPpm, refusal.usable) / n);
+      if (perChoice >= cfg.minOutputTokens) {
+        const capped = Math.min(perChoice, maxOut);
+        const bound = computeCost(price, { promptTokens: promptBound, completionTokens: n * capped, cachedTokens: 0 }, group.multiplierPpm);
+        const second = await d.book.reserve(principal.user.id, principal.key, bound);
+        if ('walletId' in second) {
+          reservation = second;
+          c.maxTokensCap = capped;
+          c.cappedBy = refusal.limit;
+        }
+      }
+    }
+    if (!('walletId' in reservation)) throw insufficient(refusal);
+  }
+  c.reservation = reservation;
+  c.log.held = reservation.amount;
+  c.log.pricing = pricingSnapshot(price, group);
+}
+
+/** 402 unless the wallet (and key limit) can pay `least`; re-reads the wallet once first (a top-up may have landed). */
+async function refuseUnaffordable(d: RelayDeps, p: KeyPrincipal, least: bigint): Promise<void> {
+  if (least <= 0n) return;
+  let refusal = await d.book.check(p.user.id, p.key, least);
+  if (refusal?.limit === 'wallet') {
+    await d.settlement.refreshWallet(`user:${p.user.id}`);
+    refusal = await d.book.check(p.user.id, p.key, least);
+  }
+  if (refusal) throw insufficient(refusal);
+}
+
+/** Reserve; if refused, re-read the wallet once (a top-up may have landed) and try again. */
+async function reserveOrRefresh(d: RelayDeps, p: KeyPrincipal, amount: bigint): Promise<Reservation | ReserveRefusal> {
+  const first = await d.book.reserve(p.user.id, p.key, amount);
+  if ('walletId' in first || first.limit !== 'wallet') return first;
+  await d.settlement.refreshWallet(`user:${p.user.id}`);
+  return d.book.reserve(p.user.id, p.key, amount);
+}
+
+function insufficient(r: ReserveRefusal): TallyError {
+  return new TallyError('insufficient_balance', r.message, {
+    details: { limit: r.limit, needed: formatMoney(r.needed, 6), available: formatMoney(r.usable > 0n ? r.usable : 0n, 6) },
+  });
+}
+
+// The pricing snapshot stored with each log row, built once per price and group
+// (price objects are replaced when the catalog reloads, so the cache follows).
+const snapshots = new WeakMap<ModelPrice, Map<string, string>>();
+
+function pricingSnapshot(price: ModelPrice, group: Group): string {
+  let byGroup = snapshots.get(price);
+  if (!byGroup) snapshots.set(price, (byGroup = new Map()));
+  const k = `${group.name}\u0000${group.multiplierPpm}`;
+  let json = byGroup.get(k);
+  if (json === undefined) {
+    json = JSON.stringify({
+      input_per_1m: String(price.inputPer1M),
+      output_per_1m: String(price.outputPer1M),
+      cached_input_per_1m: price.cachedInputPer1M === null ? null : String(price.cachedInputPer1M),
+      multiplier_ppm: String(group.multiplierPpm),
+      group: group.name,
+    });
+    byGroup.set(k, json);
+  }
+  return json;
+}

@@ -1,0 +1,126 @@
+import type { Logger } from 'pino';
+import type { TallyError } from '../../lib/errors.ts';
+import { computeCost, type Usage } from '../pricing.ts';
+import { billablePrompt } from '../promptEstimate.ts';
+import type { AnswerRead, Provider, StreamTap } from '../providers/index.ts';
+import type { ReservationBook } from '../reservations.ts';
+import type { SettlementQueue } from '../settlement.ts';
+import { countForBilling } from '../tokenCounter.ts';
+import { isNotCharged, REASON, reasonForError, renderChargeReason, type ChargeReason } from './reasons.ts';
+import type { RequestCharge } from './requestCharge.ts';
+
+// Step 5, where a request is charged: the actual cost from the usage the
+// upstream reported (or, when it reported none, from Tally's own count of the
+// prompt and the output), the hold released down to it, and the settlement
+// (transfer + log row) queued for the group commit (settlement.ts). Whether
+// and why it was charged is decided here as a ChargeReason (reasons.ts).
+
+const NO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+
+function wholeReason(read: AnswerRead): ChargeReason {
+  if (read.shape === 'json') return REASON.completedResponse;
+  return read.shape === 'sse' ? REASON.countedSse : REASON.countedUnreadable;
+}
+
+export class Settler {
+  /** Settlements waiting for a count (settleCounted). */
+  private readonly counting = new Set<Promise<void>>();
+
+  constructor(private readonly d: { book: ReservationBook; settlement: SettlementQueue; log: Logger }) {}
+
+  /** Resolves when no settlement is waiting for a count. */
+  async flush(): Promise<void> {
+    while (this.counting.size) await Promise.all(this.counting);
+  }
+
+  /** A whole answer went to the client: settle from its usage, or count it. */
+  whole(c: RequestCharge, provider: Provider, body: Buffer, status: number): void {
+    const read = provider.readAnswer(body);
+    if (read.usage) this.settle(c, read.usage, 'upstream', status, REASON.completedResponse);
+    else this.settleCounted(c, read.output, status, wholeReason(read));
+  }
+
+  /**
+   * A stream ended: normally, or broken off by the upstream or by the client.
+   * An interrupted stream is charged only if output (content or tool-call
+   * text) was produced; a bare role chunk is not output.
+   */
+  stream(c: RequestCharge, provider: Provider, tap: StreamTap, status: number, contentType: string | null, upstreamBroke: boolean, clientGone: boolean): void {
+    const interrupted = upstreamBroke || clientGone;
+    let usage = tap.reportedUsage();
+    let output = '';
+    if (!usage && !interrupted && !/event-stream/i.test(contentType ?? 'text/event-stream')) {
+      // Asked to stream, answered with a whole body: read it as one.
+      const read = provider.readAnswer(tap.received());
+      usage = read.usage;
+      output = read.output;
+    } else if (!usage || interrupted) output = tap.producedText();
+    const produced = !interrupted || output.length > 0;
+    let reason: ChargeReason = REASON.completedStream;
+    if (clientGone) reason = produced ? REASON.outputBeforeClientDisconnect : REASON.clientDisconnectedBeforeOutput;
+    else if (upstreamBroke) reason = produced ? REASON.outputBeforeUpstreamBreak : REASON.upstreamBrokeBeforeOutput;
+    if (interrupted) {
+      c.log.error_code = clientGone ? 'client_disconnected' : 'upstream_disconnected';
+      c.log.error_message = renderChargeReason(reason);
+    }
+    if (!produced) this.settle(c, NO_USAGE, usage ? 'upstream' : 'counted', status, reason);
+    else if (usage) this.settle(c, usage, 'upstream', status, reason);
+    else this.settleCounted(c, output, status, reason);
+  }
+
+  /** The request failed before any output: nothing is charged, the hold is released, the log row says why. */
+  failed(c: RequestCharge, err: TallyError): void {
+    const log = c.log;
+    log.status = err.status;
+    log.error_code = err.code;
+    log.error_message = err.message.slice(0, 500);
+    log.charge_reason = renderChargeReason(reasonForError(err));
+    if (c.reservation) this.d.book.release(c.reservation, 0n);
+    log.latency_ms = Date.now() - c.started;
+    this.d.settlement.enqueue({ requestId: log.id, walletId: null, keyId: null, keyLimited: false, cost: 0n, log });
+  }
+
+  /**
+   * Settles from Tally's own count (the upstream reported no usage): the
+   * prompt as counted for the hold, the output counted now. A large text is
+   * counted on the counting thread, so the settlement may land a moment later;
+   * flush() waits for it.
+   */
+  private settleCounted(c: RequestCharge, output: string, status: number, reason: ChargeReason): void {
+    const prompt = billablePrompt(c.call.prompt, c.estimate);
+    const completion = countForBilling(output);
+    if (typeof prompt === 'number' && typeof completion === 'number') {
+      this.settle(c, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }, 'counted', status, reason);
+      return;
+    }
+    const done = Promise.all([prompt, completion])
+      .then(([pt, ct]) => this.settle(c, { promptTokens: pt, completionTokens: ct, cachedTokens: 0 }, 'counted', status, reason))
+      .catch((e) => this.d.log.error({ err: e, requestId: c.log.id }, 'could not settle a counted request'))
+      .finally(() => this.counting.delete(done));
+    this.counting.add(done);
+  }
+
+  private settle(c: RequestCharge, usage: Usage, source: 'upstream' | 'counted', status: number, reason: ChargeReason): void {
+    const cost = computeCost(c.price, usage, c.group.multiplierPpm);
+    const reservation = c.reservation!;
+    this.d.book.release(reservation, cost);
+    const log = c.log;
+    log.status = status;
+    log.prompt_tokens = usage.promptTokens;
+    log.completion_tokens = usage.completionTokens;
+    log.cached_tokens = usage.cachedTokens;
+    log.usage_source = source;
+    log.cost = cost;
+    if (cost > 0n) log.charge_reason = renderChargeReason(reason, c.cappedBy, c.maxTokensCap);
+    else log.charge_reason = renderChargeReason(isNotCharged(reason) ? reason : REASON.zeroCost);
+    log.latency_ms = Date.now() - c.started;
+    this.d.settlement.enqueue({
+      requestId: log.id,
+      walletId: reservation.walletId,
+      keyId: c.principal.key.id,
+      keyLimited: reservation.keyLimited,
+      cost,
+      log,
+    });
+  }
+}

@@ -1,0 +1,54 @@
+import type { Dispatcher } from 'undici';
+import type { GatewayCall } from '../call.ts';
+import type { RuntimeChannel } from '../catalog.ts';
+import type { ChannelType } from '../channels.ts';
+import type { Usage } from '../pricing.ts';
+import { openaiProvider } from './openai/index.ts';
+
+// The upstream side: one adapter per channel type, in its own folder (build
+// the upstream request, read the answer's usage whole and streamed), and one
+// line in PROVIDERS. A channel type without an adapter cannot be created
+// (channels.ts) and is not routed (catalog.ts).
+
+/** What Tally reads from a whole answer: its usage, or else the output text to count. */
+export interface AnswerRead {
+  usage: Usage | null;
+  output: string;
+  /** How the body was read, for the log ('json': as the provider answers). */
+  shape: 'json' | 'sse' | 'unrecognised';
+}
+
+/** Sits on a streamed answer: forwards the bytes and reads the usage as they pass. */
+export interface StreamTap {
+  /** Feeds upstream bytes; returns what to send to the client now. */
+  push(chunk: Buffer): Buffer;
+  /** What the stream left unterminated, to send at the end. */
+  flushCarry(): Buffer;
+  reportedUsage(): Usage | null;
+  /** Every byte received (read as a whole answer when the "stream" was not one). */
+  received(): Buffer;
+  /** The text produced so far, for counting when no usage was reported. */
+  producedText(): string;
+}
+
+export interface Provider {
+  /** The request to send to `ch`; `maxTokens` > 0 lowers the output cap to it (quote.ts). */
+  request(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions;
+  /** The smallest real request to `ch`, outside billing (`tally channel test`). */
+  probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
+  readAnswer(body: Buffer): AnswerRead;
+  streamTap(call: GatewayCall): StreamTap;
+}
+
+export const PROVIDERS: Partial<Record<ChannelType, Provider>> = {
+  openai: openaiProvider,
+  // The built-in demo upstream (demo/upstream.ts) is an OpenAI-compatible server.
+  demo: openaiProvider,
+};
+
+/** The channel types Tally can send requests to. */
+export const SUPPORTED_CHANNEL_TYPES = Object.keys(PROVIDERS) as ChannelType[];
+
+export function providerFor(type: ChannelType): Provider | null {
+  return PROVIDERS[type] ?? null;
+}

@@ -1,0 +1,64 @@
+import type { Dispatcher } from 'undici';
+import type { Endpoint, GatewayCall } from '../../call.ts';
+import type { RuntimeChannel } from '../../catalog.ts';
+
+// The request to an `openai` channel (any OpenAI-compatible upstream):
+// `<base>/chat/completions` (or /completions, /embeddings) with a Bearer key.
+
+const UPSTREAM_PATH: Record<Endpoint, string> = { 'chat.completions': '/chat/completions', completions: '/completions', embeddings: '/embeddings' };
+
+/** Lowers the output cap in whichever field the client used (max_tokens when it used none: every upstream knows it). */
+function capMaxTokens(out: Record<string, any>, from: Record<string, any>, n: number): void {
+  if (from.max_completion_tokens !== undefined) out.max_completion_tokens = n;
+  if (from.max_tokens !== undefined || from.max_completion_tokens === undefined) out.max_tokens = n;
+}
+
+/**
+ * The upstream body: the client's body with the upstream model name, the
+ * output cap when quote.ts lowered it (`maxTokens` > 0), and for streams
+ * `stream_options.include_usage` (Tally bills from it). When nothing else
+ * changes and the model is not renamed, the client's own JSON text is reused,
+ * with the usage option appended if it is missing, rather than serialising
+ * the body again.
+ */
+export function upstreamBody(call: GatewayCall, upstreamModel: string, maxTokens: number): string {
+  const body = call.body;
+  const so = body.stream_options;
+  if (maxTokens === 0 && upstreamModel === call.model) {
+    if (!call.stream || so?.include_usage === true) return call.raw;
+    if (so === undefined) {
+      const close = call.raw.lastIndexOf('}');
+      if (close > 0) return `${call.raw.slice(0, close)},"stream_options":{"include_usage":true}${call.raw.slice(close)}`;
+    }
+  }
+  const b: Record<string, any> = { ...body, model: upstreamModel };
+  if (maxTokens > 0) capMaxTokens(b, body, maxTokens);
+  if (call.stream) b.stream_options = { ...(so ?? {}), include_usage: true };
+  return JSON.stringify(b);
+}
+
+/** The smallest real request (`tally channel test`): a 1-token chat, or a short embedding. */
+export function openaiProbe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions {
+  const body =
+    kind === 'embedding' ? { model: upstreamModel, input: 'ping' } : { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 };
+  return {
+    path: ch.pathPrefix + (kind === 'embedding' ? '/embeddings' : '/chat/completions'),
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...(ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {}) },
+    headersTimeout: ch.firstByteTimeoutMs,
+    bodyTimeout: ch.firstByteTimeoutMs,
+  };
+}
+
+export function openaiRequest(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions {
+  const accept = call.stream ? 'text/event-stream' : 'application/json';
+  return {
+    path: ch.pathPrefix + UPSTREAM_PATH[call.endpoint],
+    method: 'POST',
+    headers: ch.apiKey ? { 'content-type': 'application/json', accept, authorization: `Bearer ${ch.apiKey}` } : { 'content-type': 'application/json', accept },
+    body: upstreamBody(call, upstreamModel, maxTokens),
+    headersTimeout: ch.firstByteTimeoutMs,
+    bodyTimeout: ch.firstByteTimeoutMs,
+  };
+}

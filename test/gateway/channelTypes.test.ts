@@ -1,0 +1,127 @@
+// A channel type Tally has no provider adapter for (src/gateway/providers/)
+// used to be accepted and then sent OpenAI's wire format, which an Anthropic
+// or Gemini upstream does not speak. Such a channel is now refused when it is
+// created, by the admin API and the CLI alike, with a code that says which
+// types work; a row of that type already in the database is not routed, and
+// the operator is told once.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Logger } from 'pino';
+import { testDialects } from '../helpers/db.ts';
+import { startTestTally, seedUser, type TestTally } from '../helpers/tally.ts';
+import { asAdminToken, expectError, expectJson } from '../accounts/http.ts';
+import { createChannel } from '../../src/gateway/channels.ts';
+import { setModelPrice } from '../../src/gateway/pricing.ts';
+import { Catalog } from '../../src/gateway/catalog.ts';
+import { isTallyError } from '../../src/lib/errors.ts';
+import { requestLogRow, verifyThenClose } from '../helpers/relay.ts';
+import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
+
+const channelBody = (type: string, name = `ch-${type}`) => ({
+  name,
+  type,
+  base_url: type === 'anthropic' ? 'https://api.anthropic.com' : 'https://generativelanguage.googleapis.com',
+  api_key: 'sk-upstream-0123456789',
+  models: [`${type}-model`],
+});
+
+for (const dialect of testDialects()) {
+  describe(`channel types on ${dialect}`, () => {
+    let t: TestTally;
+    let mock: MockOpenAI;
+
+    before(async () => {
+      t = await startTestTally(dialect);
+      mock = await startMockOpenAI({ apiKey: 'sk-upstream-probe-0123456789' });
+    });
+    after(async () => {
+      await verifyThenClose(t, mock);
+    });
+
+    test('the admin API refuses an anthropic or gemini channel with 400 unsupported_channel_type, naming what works', async () => {
+      for (const type of ['anthropic', 'gemini']) {
+        const err = await expectError(await asAdminToken(t, 'POST', '/api/admin/channels', channelBody(type)), 400, 'unsupported_channel_type', 'type');
+        assert.match(err.message, /openai/);
+        assert.match(err.message, /next release/);
+      }
+      const list = await expectJson<{ data: unknown[] }>(await asAdminToken(t, 'GET', '/api/admin/channels'));
+      assert.equal(list.data.length, 0, 'nothing was created');
+    });
+
+    test('createChannel (what the CLI calls) refuses it the same way', async () => {
+      await assert.rejects(
+        createChannel(t.ctx.db, t.config.secret, { name: 'x', type: 'anthropic', baseUrl: 'https://api.anthropic.com', models: ['claude-x'] }),
+        (e) => isTallyError(e) && e.code === 'unsupported_channel_type' && e.status === 400,
+      );
+    });
+
+    test('a stored channel of an unsupported type is not routed, and is reported once', async () => {
+      const now = Date.now();
+      await t.ctx.db
+        .insertInto('channels')
+        .values({
+          id: 'chn_legacyanthropic',
+          name: 'legacy-anthropic',
+          type: 'anthropic',
+          base_url: 'https://api.anthropic.com',
+          api_key_enc: null,
+          models: JSON.stringify(['claude-legacy']),
+          model_map: null,
+          priority: 0,
+          weight: 1,
+          connect_timeout_ms: 10_000,
+          first_byte_timeout_ms: 60_000,
+          total_timeout_ms: 600_000,
+          status: 'enabled',
+          status_reason: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      await setModelPrice(t.ctx.db, { model: 'claude-legacy', inputPer1M: 1_000_000n, outputPer1M: 1_000_000n });
+
+      const warnings: string[] = [];
+      const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Logger;
+      const catalog = new Catalog(t.ctx.db, t.config.secret, undefined, log);
+      try {
+        await catalog.reload();
+        await catalog.reload();
+        assert.equal(catalog.channelsFor('claude-legacy').length, 0);
+        assert.equal(warnings.length, 1, 'one warning, not one per reload');
+        assert.match(warnings[0], /legacy-anthropic.*anthropic/);
+      } finally {
+        await catalog.close();
+      }
+
+      // Through the relay: no channel serves the model, and nothing is charged.
+      await t.ctx.catalog.reload();
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const res = await fetch(`${t.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${u.apiKey}` },
+        body: JSON.stringify({ model: 'claude-legacy', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      const body = (await res.json()) as { error: { code: string } };
+      assert.equal(res.status, 503);
+      assert.equal(body.error.code, 'no_channel_available');
+      const row = await requestLogRow(t, res.headers.get('x-request-id'));
+      assert.equal(Number(row.charged), 0, row.charge_reason);
+    });
+
+    test("`channel test` probes an openai channel in its provider's format, and refuses a stored unsupported one", async () => {
+      const c = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'probe-me',
+        type: 'openai',
+        baseUrl: mock.url,
+        apiKey: 'sk-upstream-probe-0123456789',
+        models: ['gpt-4o-mini'],
+      });
+      const r = await expectJson<{ ok: boolean; status: number }>(await asAdminToken(t, 'POST', `/api/admin/channels/${c.id}/test`));
+      assert.equal(r.ok, true, JSON.stringify(r));
+      const probe = mock.requestsTo('/chat/completions').at(-1)!;
+      assert.equal(probe.headers.authorization, 'Bearer sk-upstream-probe-0123456789');
+      assert.equal(probe.body.max_tokens, 1);
+      await expectError(await asAdminToken(t, 'POST', '/api/admin/channels/chn_legacyanthropic/test'), 400, 'unsupported_channel_type');
+    });
+  });
+}
