@@ -18,10 +18,22 @@ export interface ModelPrice {
   updatedAt: number;
 }
 
+/**
+ * Token counts of one request, in one convention whatever the provider: the
+ * prompt total includes the tokens read from and written to a prompt cache
+ * (OpenAI's convention; Anthropic reports its input_tokens without them, so
+ * its reader adds them up).
+ */
 export interface Usage {
+  /** Every prompt token: uncached + cache reads + cache writes. */
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens read from a prompt cache (OpenAI cached_tokens, Anthropic cache_read_input_tokens). */
   cachedTokens: number;
+  /** Prompt tokens written to a 5-minute prompt cache (Anthropic cache_creation: ephemeral_5m, or an unsplit count). */
+  cacheWriteTokens?: number;
+  /** Prompt tokens written to a 1-hour prompt cache (Anthropic cache_creation.ephemeral_1h_input_tokens). */
+  cacheWrite1hTokens?: number;
 }
 
 export function rowToPrice(r: any): ModelPrice {
