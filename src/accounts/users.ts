@@ -4,7 +4,7 @@ import { likeContains } from '../lib/sqlLike.ts';
 import { TallyError } from '../lib/errors.ts';
 import { openWallet, getAccount, walletAccountId } from '../ledger/accounts.ts';
 import { hashPassword, generatePassword, checkPasswordStrength } from './passwords.ts';
-import { recordAudit, type Actor } from '../support/audit.ts';
+import { recordAudit, type Actor } from '../audit/index.ts';
 
 export type Role = 'user' | 'support' | 'admin';
 export const ROLES: Role[] = ['user', 'support', 'admin'];

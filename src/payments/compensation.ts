@@ -4,7 +4,8 @@ import { newId } from '../lib/ids.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey, type TransferResult } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
-import { recordAudit, walletState, approvalData, type Actor, type ApprovalRef } from '../support/audit.ts';
+import { recordAudit, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
+import { walletState } from '../audit/walletState.ts';
 import { decideMoneyAction, approvalRequired } from '../support/permissions.ts';
 
 export interface CompensationInput {

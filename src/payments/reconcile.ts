@@ -4,7 +4,7 @@ import { payments } from './providers/index.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { findOrder, recordOrderEvent, listOrders, type Order } from './orders.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
-import { recordAudit, type Actor } from '../support/audit.ts';
+import { recordAudit, type Actor } from '../audit/index.ts';
 import { resumeInterruptedRefunds, checkPendingProviderRefunds, type ResumedRefund } from './refunds.ts';
 
 // The reconcile worker asks providers about orders that have waited longer

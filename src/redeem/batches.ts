@@ -3,7 +3,7 @@ import { withTransaction, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { toBig, formatMoney, MAX_MICROS } from '../ledger/money.ts';
-import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
+import { recordAudit, actorLabel, type Actor } from '../audit/index.ts';
 import { generateNormalizedCode, formatCode, displayCode, hashRedeemCode } from './format.ts';
 
 export const MAX_CODES_PER_BATCH = 10_000;

@@ -2,7 +2,7 @@ import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts'
 import { TallyError } from '../lib/errors.ts';
 import { reverseTransfer, type Transfer } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
-import { recordAudit, type Actor } from '../support/audit.ts';
+import { recordAudit, type Actor } from '../audit/index.ts';
 import { rowToRedemption, type Redemption } from './redeem.ts';
 
 /**

@@ -17,7 +17,7 @@ import {
 import type { Order } from '../payments/orders.ts';
 import type { TransferResult } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
-import { recordAudit, type Actor } from './audit.ts';
+import { recordAudit, type Actor } from '../audit/index.ts';
 import { accessOf, assertNotSelf, decideMoneyAction, supportApprovalLimit } from './permissions.ts';
 import { requestApproval, type Approval } from './approvals.ts';
 

@@ -8,7 +8,7 @@ import { creditOrderByHand } from '../payments/credit.ts';
 import { refundOrder, type RefundReason } from '../payments/refunds.ts';
 import { refundDuplicatePayment, keepDuplicateAsCredit } from '../payments/duplicates.ts';
 import { isRefundOutcomeUnknown } from '../payments/errors.ts';
-import { recordAudit, actorLabel, type Actor, type ApprovalRef } from './audit.ts';
+import { recordAudit, actorLabel, type Actor, type ApprovalRef } from '../audit/index.ts';
 import { accessOf, selfActionForbidden, type StaffAction } from './permissions.ts';
 
 // The second person. A support money action above the support limit (or a

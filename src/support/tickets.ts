@@ -3,9 +3,9 @@ import type { AppContext } from '../context.ts';
 import { withTransaction, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
-import { parseInput } from '../app/validate.ts';
+import { parseInput } from '../lib/validate.ts';
 import { getUser, maskEmail } from '../accounts/users.ts';
-import { recordAudit, actorLabel, type Actor } from './audit.ts';
+import { recordAudit, actorLabel, type Actor } from '../audit/index.ts';
 import { redactSecrets, redactFields, redactionNotice, type SecretKind } from './redaction.ts';
 import { classifyBillingCases, parseHints, countDiagnosis } from './doctor/index.ts';
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
-import { parseInput } from '../validate.ts';
+import { parseInput } from '../../lib/validate.ts';
 import { redeemCode, listRedeemAttempts, type Redemption, type RedeemAttempt } from '../../redeem/index.ts';
 import { getUserBalance } from '../../accounts/users.ts';
 import { formatMoney } from '../../ledger/money.ts';

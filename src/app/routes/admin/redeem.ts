@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff, emailFor } from '../../auth.ts';
-import type { Actor } from '../../../support/audit.ts';
-import { parseInput } from '../../validate.ts';
+import type { Actor } from '../../../audit/index.ts';
+import { parseInput } from '../../../lib/validate.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
 import { parseExpiry } from '../keys.ts';
 import {
