@@ -1,6 +1,5 @@
 import type { AppContext } from '../context.ts';
 import { isUniqueViolation } from '../db/index.ts';
-import { payments } from './providers/index.ts';
 import type { CallbackInput, PaymentFact } from './providers/types.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { bookProviderRefund, bookDispute, applyProviderRefundStatus, closeDispute } from './refunds.ts';
@@ -41,7 +40,7 @@ export async function handleProviderCallback(
   input: CallbackInput,
   meta: { ip: string; source?: EventSource },
 ): Promise<CallbackResult> {
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const provider = pay.provider(providerName);
   let verified;
   try {
@@ -155,7 +154,7 @@ export async function applyFact(
         source,
         payload,
         now,
-        duplicateWindowMs: payments(ctx).settings.duplicateWindowMs,
+        duplicateWindowMs: ctx.payments.settings.duplicateWindowMs,
       });
       if (r.outcome === 'unknown_order') return unknown(fact.orderId);
       if (r.outcome === 'credited') ctx.log.info({ orderId: fact.orderId, provider, source }, 'order credited');

@@ -3,7 +3,6 @@ import { withTransaction } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { parsePositiveMoney, formatMoney } from '../ledger/money.ts';
-import { payments } from './providers/index.ts';
 import { toMinorUnits, convertAtRate } from './currency.ts';
 import { findOrder, recordOrderEvent, transitionOrder, type Order } from './orders.ts';
 import { providerUnavailable } from './errors.ts';
@@ -24,7 +23,7 @@ export interface CreateOrderInput {
  * change never alters it), an expiry, and where to pay.
  */
 export async function createOrder(ctx: AppContext, input: CreateOrderInput): Promise<Order> {
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const providerName = input.provider ?? pay.settings.defaultProvider;
   if (!providerName) throw new TallyError('no_payment_provider', 'no payment provider is configured on this server', { param: 'provider' });
   const provider = pay.provider(providerName);

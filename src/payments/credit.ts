@@ -5,7 +5,6 @@ import { TallyError } from '../lib/errors.ts';
 import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
 import { walletState } from '../audit/walletState.ts';
 import { accessOf, decideMoneyAction } from '../support/permissions.ts';
-import { payments } from './providers/index.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
@@ -270,7 +269,7 @@ export type ProviderCheck =
 
 /** Asks the order's provider whether it was paid (outside any transaction: a network call). Never throws. */
 export async function askProviderAboutOrder(ctx: AppContext, order: Order): Promise<ProviderCheck> {
-  const provider = payments(ctx).providers.get(order.provider as never);
+  const provider = ctx.payments.providers.get(order.provider as never);
   if (!provider) return { check: 'unavailable', detail: `the order's provider (${order.provider}) is not configured on this instance` };
   try {
     const q = await provider.queryOrder(order);

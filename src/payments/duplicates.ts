@@ -7,7 +7,6 @@ import { formatMoney, toBig } from '../ledger/money.ts';
 import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
 import { walletState } from '../audit/walletState.ts';
 import { decideMoneyAction, approvalRequired } from '../support/permissions.ts';
-import { payments } from './providers/index.ts';
 import type { RefundResult } from './providers/types.ts';
 import { isRefundOutcomeUnknown } from './errors.ts';
 import { findOrder, recordOrderEvent, type Order } from './orders.ts';
@@ -139,7 +138,7 @@ export interface DuplicateRefundResult {
 export async function refundDuplicatePayment(ctx: AppContext, input: DuplicateDecisionInput): Promise<DuplicateRefundResult> {
   const { reason, trade, order, value, action, verdict } = await authorizeDuplicateDecision(ctx.db, input, 'refund');
   if (verdict === 'approval') throw approvalRequired(action, value, input.supportLimit ?? 0n);
-  const provider = payments(ctx).provider(trade.provider);
+  const provider = ctx.payments.provider(trade.provider);
 
   // 1. Claim the decision (or take over a stale claim), and write the pending refund row.
   const claim = await withTransaction(ctx.db, async (tx) => {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../context.ts';
-import { payments } from './providers/index.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { findOrder, recordOrderEvent, listOrders, type Order } from './orders.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
@@ -118,7 +117,7 @@ export async function reconcileOrder(
   const source = opts.source ?? 'reconcile';
   const actor = opts.audit?.actor;
   const honourBackoff = opts.honourBackoff ?? (actor?.type === 'user' && actor.role === 'user');
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const owner = opts.owner ?? `${INSTANCE}:${randomBytes(4).toString('hex')}`;
   const now = ctx.now();
   let audited = false;
@@ -250,7 +249,7 @@ export async function reconcilePayments(
   ctx: AppContext,
   opts: { limit?: number; all?: boolean; actor?: Actor } = {},
 ): Promise<{ checked: ReconcileItem[]; refunds: ResumedRefund[]; stuck: Order[] }> {
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const now = ctx.now();
   let q = ctx.db
     .selectFrom('payment_orders')
@@ -302,12 +301,12 @@ export async function reconcilePayments(
 
 /** Orders waiting beyond the second threshold, or flagged: support's queue. */
 export async function listStuckOrders(ctx: AppContext, limit = 100): Promise<Order[]> {
-  return listOrders(ctx.db, { view: 'stuck', stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs, limit });
+  return listOrders(ctx.db, { view: 'stuck', stuckBefore: ctx.now() - ctx.payments.settings.stuckAfterMs, limit });
 }
 
 /** The background worker; returns a stop function. */
 export function startReconcileWorker(ctx: AppContext): () => void {
-  const interval = payments(ctx).settings.reconcileIntervalMs;
+  const interval = ctx.payments.settings.reconcileIntervalMs;
   if (!interval) return () => undefined;
   let running = false;
   const timer = setInterval(() => {

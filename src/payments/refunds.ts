@@ -9,7 +9,6 @@ import { formatMoney, toBig } from '../ledger/money.ts';
 import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
 import { walletState } from '../audit/walletState.ts';
 import { accessOf, decideMoneyAction, approvalRequired } from '../support/permissions.ts';
-import { payments } from './providers/index.ts';
 import { isRefundOutcomeUnknown } from './errors.ts';
 import type { RefundResult, RefundState } from './providers/types.ts';
 import { findOrder, getOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
@@ -260,7 +259,7 @@ export async function authorizeRefund(
 export async function refundOrder(ctx: AppContext, input: RefundOrderInput): Promise<{ refund: Refund; order: Order }> {
   const { order, amount, value, decision } = await authorizeRefund(ctx.db, input);
   if (decision === 'approval') throw approvalRequired('orders.refund', value, input.supportLimit ?? 0n);
-  const provider = payments(ctx).provider(order.provider);
+  const provider = ctx.payments.provider(order.provider);
   const now = ctx.now();
   if (input.approval) {
     // An approved request runs once: its refund id is fixed, so a second run finds it instead of refunding again.
@@ -553,7 +552,7 @@ export interface ResumedRefund {
  * with several instances one sends it. Runs in every reconcile pass.
  */
 export async function resumeInterruptedRefunds(ctx: AppContext, opts: { olderThanMs?: number; limit?: number } = {}): Promise<ResumedRefund[]> {
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const now = ctx.now();
   const out: ResumedRefund[] = [];
   for await (const row of claimDueRefunds(ctx, { providerAnswered: false, olderThanMs: opts.olderThanMs ?? REFUND_RESUME_AFTER_MS, limit: opts.limit })) {
@@ -646,7 +645,7 @@ export async function checkPendingProviderRefunds(
   ctx: AppContext,
   opts: { olderThanMs?: number; limit?: number } = {},
 ): Promise<Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }>> {
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const out: Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }> = [];
   for await (const row of claimDueRefunds(ctx, { providerAnswered: true, olderThanMs: opts.olderThanMs ?? PENDING_REFUND_CHECK_AFTER_MS, limit: opts.limit })) {
     const order = await findOrder(ctx.db, row.order_id);

@@ -11,7 +11,6 @@ import {
   explainOrder,
   reconcileOrder,
   cancelOrder,
-  payments,
   ORDER_STATUSES,
   type Order,
   type ReconcileItem,
@@ -62,7 +61,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
   // The providers enabled on this instance, for the top-up page's choice.
   app.get('/api/payments/providers', async (req) => {
     await requireUser(ctx, req);
-    return { data: [...payments(ctx).providers.keys()].map((name) => ({ name })) };
+    return { data: [...ctx.payments.providers.keys()].map((name) => ({ name })) };
   });
 
   app.post('/api/orders', async (req, reply) => {

@@ -14,7 +14,6 @@ import {
   failOrderBySupport,
   reconcileOrder,
   reconcilePayments,
-  payments,
   ORDER_STATUSES,
   REFUND_REASONS,
   type Order,
@@ -103,7 +102,7 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
       userId,
       limit: q.limit,
       before: q.before,
-      stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs,
+      stuckBefore: ctx.now() - ctx.payments.settings.stuckAfterMs,
     });
     return { data: orders.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
   });
