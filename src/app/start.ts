@@ -6,6 +6,7 @@ import { buildServer } from './server.ts';
 import { expireHolds } from '../ledger/holds.ts';
 import { bootstrapFirstStart, type FirstStart } from '../accounts/bootstrap.ts';
 import { seedDemoChannel } from '../gateway/demoSeed.ts';
+import { startReconcileWorker } from '../payments/reconcile.ts';
 
 export interface RunningTally {
   app: FastifyInstance;
@@ -38,7 +39,9 @@ export function startupWarnings(config: Config, ctx: AppContext): string[] {
 
 /**
  * Starts a Tally instance: migrate, sweep holds a crash may have stranded,
- * bootstrap an empty database, listen, and keep sweeping expired holds.
+ * bootstrap an empty database, listen, and start the background workers
+ * (expired-hold sweeper, catalog reload, WAL checkpointer, payments reconcile);
+ * stop() ends them after the HTTP server and before the context closes.
  */
 export async function startTally(config: Config, opts: { ctx?: AppContext; bootstrap?: boolean } = {}): Promise<RunningTally> {
   const ctx = opts.ctx ?? (await createContext(config));
@@ -63,6 +66,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   }, config.holdSweepMs);
   sweeper.unref();
   const checkpointer = startWalCheckpointer(ctx.dbh, ctx.log);
+  const reconciler = startReconcileWorker(ctx);
   let stopped = false;
   return {
     app,
@@ -76,6 +80,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
       stopped = true;
       clearInterval(sweeper);
       await app.close();
+      await reconciler.stop();
       await checkpointer?.stop();
       await ctx.close();
     },

@@ -304,23 +304,35 @@ export async function listStuckOrders(ctx: AppContext, limit = 100): Promise<Ord
   return listOrders(ctx.db, { view: 'stuck', stuckBefore: ctx.now() - ctx.payments.settings.stuckAfterMs, limit });
 }
 
-/** The background worker; returns a stop function. */
-export function startReconcileWorker(ctx: AppContext): () => void {
+export interface ReconcileWorker {
+  /** Stops the timer and waits for a pass in flight, so the database is not closed under it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The background reconcile pass every TALLY_PAYMENT_RECONCILE_INTERVAL_MS (0: none).
+ * Started and stopped with the server's other background workers (src/app/start.ts).
+ */
+export function startReconcileWorker(ctx: AppContext): ReconcileWorker {
   const interval = ctx.payments.settings.reconcileIntervalMs;
-  if (!interval) return () => undefined;
-  let running = false;
+  if (!interval) return { stop: async () => undefined };
+  let running: Promise<void> | null = null;
   const timer = setInterval(() => {
     if (running) return;
-    running = true;
-    reconcilePayments(ctx)
+    running = reconcilePayments(ctx)
       .then((r) => {
         if (r.checked.length || r.refunds.length) ctx.log.info({ checked: r.checked.length, refunds: r.refunds }, 'payments reconciled');
       })
       .catch((e) => ctx.log.error({ err: e }, 'payments reconcile pass failed'))
       .finally(() => {
-        running = false;
+        running = null;
       });
   }, interval);
   timer.unref();
-  return () => clearInterval(timer);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
