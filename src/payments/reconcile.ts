@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../context.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { findOrder, recordOrderEvent, listOrders, type Order } from './orders.ts';
-import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
+import type { DbOrTx } from '../db/index.ts';
+import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { recordAudit, type Actor } from '../audit/index.ts';
 import { resumeInterruptedRefunds, checkPendingProviderRefunds, type ResumedRefund } from './refunds.ts';
 
@@ -139,18 +140,11 @@ export async function reconcileOrder(
   /** Applies an outcome; with an audit, in one transaction with its audit row (retried whole after a lost unique race). */
   const apply = async <T>(fn: (db: DbOrTx) => Promise<T>, item: (r: T) => ReconcileItem): Promise<ReconcileItem> => {
     if (!opts.audit) return item(await fn(ctx.db));
-    const run = () =>
-      withTransaction(ctx.db, async (tx) => {
-        const it = item(await fn(tx));
-        await auditRow(tx, it);
-        return it;
-      });
-    try {
-      return await run();
-    } catch (e) {
-      if (isUniqueViolation(e)) return run();
-      throw e;
-    }
+    return withIdempotentTransaction(ctx.db, async (tx) => {
+      const it = item(await fn(tx));
+      await auditRow(tx, it);
+      return it;
+    });
   };
   const finish = async (item: ReconcileItem): Promise<ReconcileItem> => {
     if (opts.audit && !audited) await auditRow(ctx.db, item); // nothing changed: a standalone row
