@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput } from '../../lib/validate.ts';
-import { formatMoney } from '../../ledger/money.ts';
+import { orderView, nextCheckAt } from '../../payments/present.ts';
 import {
   createOrder,
   getOrder,
@@ -28,30 +28,6 @@ const ListQuery = z.object({
   status: z.enum(ORDER_STATUSES as [string, ...string[]]).optional(),
   limit: z.coerce.number().int().min(1).max(200).optional(),
   before: z.string().max(64).optional(),
-});
-
-const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : null);
-
-export const orderView = (o: Order, now: number) => ({
-  id: o.id,
-  status: o.status,
-  provider: o.provider,
-  method: o.method,
-  amount: formatMoney(o.amount),
-  currency: o.currency,
-  credit_amount: formatMoney(o.creditAmount),
-  credit_currency: o.creditCurrency,
-  exchange_rate: o.exchangeRate,
-  checkout_url: o.checkoutUrl,
-  status_reason: o.statusReason,
-  refunded_amount: formatMoney(o.refundedAmount),
-  possible_duplicate_of: o.possibleDuplicateOf,
-  created_at: iso(o.createdAt),
-  expires_at: iso(o.expiresAt),
-  paid_at: iso(o.paidAt),
-  credited_at: iso(o.creditedAt),
-  next_check_at: ['created', 'pending', 'expired'].includes(o.status) ? iso(o.nextCheckAt) : null,
-  explanation: explainOrder(o, now),
 });
 
 /** The base URL providers and browsers should use to reach this instance. */
@@ -133,7 +109,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
       status: order.status,
       explanation: explainOrder(order, ctx.now()),
       checked_with_provider: check !== null && check.result !== 'not_due' && check.result !== 'locked',
-      next_check_at: ['created', 'pending', 'expired'].includes(order.status) ? iso(order.nextCheckAt) : null,
+      next_check_at: nextCheckAt(order),
     };
   });
 }

@@ -18,13 +18,12 @@ import {
   REFUND_REASONS,
   type Order,
   type RefundReason,
-  type Refund,
   type DuplicateRefundResult,
   type KeepDuplicateResult,
 } from '../../../payments/index.ts';
 import { compensate, creditOrder, refund, decideDuplicate } from '../../../support/actions.ts';
 import { answerGuarded } from './approvals.ts';
-import { orderView } from '../orders.ts';
+import { orderView, refundView } from '../../../payments/present.ts';
 import type { ResumedRefund } from '../../../payments/refunds.ts';
 
 const ListQuery = z.object({
@@ -50,22 +49,6 @@ const CompensateBody = z.object({
   ticket: z.string().min(1).max(100),
   order_id: z.string().max(64).optional(),
   idempotency_key: z.string().min(1).max(200).optional(),
-});
-
-export const refundView = (r: Refund) => ({
-  id: r.id,
-  amount: formatMoney(r.amount),
-  credit_taken_back: formatMoney(r.creditAmount),
-  from_wallet: formatMoney(r.fromWallet),
-  uncollected: formatMoney(r.uncollected),
-  reason: r.reason,
-  note: r.note,
-  origin: r.origin,
-  status: r.status,
-  provider_refund_id: r.providerRefundId,
-  forced: r.forced,
-  actor: r.actor,
-  created_at: new Date(r.createdAt).toISOString(),
 });
 
 async function orderDetail(ctx: AppContext, o: Order) {
