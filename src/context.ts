@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import type { Redis } from 'ioredis';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config/index.ts';
@@ -34,6 +35,8 @@ export interface AppContext {
   payments: Payments;
   /** Invalidation events (key revoked, catalog changed), shared through Redis when configured. */
   events: EventBus;
+  /** The shared Redis (TALLY_REDIS_URL), or null: the ServiceContext's. */
+  redis: Redis | null;
   now(): number;
   /** Functions run at shutdown, last registered first. */
   onClose(fn: () => Promise<void> | void): void;
@@ -112,6 +115,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     relay,
     payments: buildPayments(paymentConfig, { db: dbh.db, secret: config.secret, now: () => ctx.now() }),
     events,
+    redis: events.redis,
     now: () => Date.now(),
     onClose: (fn) => void closers.push(fn),
     close: async () => {

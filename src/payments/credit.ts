@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { PaymentsContext } from './context.ts';
 import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { newId } from '../lib/ids.ts';
@@ -263,7 +263,7 @@ export type ProviderCheck =
   | { check: 'unavailable'; detail: string };
 
 /** Asks the order's provider whether it was paid (outside any transaction: a network call). Never throws. */
-export async function askProviderAboutOrder(ctx: AppContext, order: Order): Promise<ProviderCheck> {
+export async function askProviderAboutOrder(ctx: PaymentsContext, order: Order): Promise<ProviderCheck> {
   const provider = ctx.payments.providers.get(order.provider as never);
   if (!provider) return { check: 'unavailable', detail: `the order's provider (${order.provider}) is not configured on this instance` };
   try {
@@ -327,7 +327,7 @@ export async function prepareCreditByHand(
  * written in the crediting transaction.
  */
 export async function creditOrderByHand(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   input: CreditByHandInput,
 ): Promise<{ outcome: CreditOutcome; order: Order; providerCheck: ProviderCheck['check'] | 'not_paid_forced' }> {
   const { order, reason, ref } = await prepareCreditByHand(ctx.db, input);

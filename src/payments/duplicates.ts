@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { PaymentsContext } from './context.ts';
 import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { TallyError } from '../lib/errors.ts';
@@ -136,7 +136,7 @@ export interface DuplicateRefundResult {
  * Refunds a duplicate payment to the payer through its provider, without
  * touching the wallet. Exactly once: see the comment at the top.
  */
-export async function refundDuplicatePayment(ctx: AppContext, input: DuplicateDecisionInput): Promise<DuplicateRefundResult> {
+export async function refundDuplicatePayment(ctx: PaymentsContext, input: DuplicateDecisionInput): Promise<DuplicateRefundResult> {
   const { reason, trade, order, value, action, verdict } = await authorizeDuplicateDecision(ctx.db, input, 'refund');
   if (verdict === 'approval') throw approvalRequired(action, value, input.supportLimit ?? 0n);
   const provider = ctx.payments.provider(trade.provider);

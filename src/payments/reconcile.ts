@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AppContext } from '../context.ts';
+import type { PaymentsContext } from './context.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { findOrder, recordOrderEvent, listOrders, type Order } from './orders.ts';
 import type { DbOrTx } from '../db/index.ts';
@@ -39,8 +39,8 @@ export interface ReconcileItem {
 export const checkIsDue = (o: Pick<Order, 'checkAttempts' | 'nextCheckAt'>, now: number) =>
   o.checkAttempts === 0 || (o.nextCheckAt !== null && o.nextCheckAt <= now);
 
-async function acquire(ctx: AppContext, orderId: string, owner: string, now: number, opts: { onlyIfDue?: boolean } = {}): Promise<boolean> {
-  const redis = ctx.events.redis;
+async function acquire(ctx: PaymentsContext, orderId: string, owner: string, now: number, opts: { onlyIfDue?: boolean } = {}): Promise<boolean> {
+  const redis = ctx.redis;
   const lockKey = `tally:payments:reconcile:${orderId}`;
   if (redis) {
     const ok = await redis.set(lockKey, owner, 'PX', LEASE_MS, 'NX').catch(() => 'OK');
@@ -64,14 +64,14 @@ async function acquire(ctx: AppContext, orderId: string, owner: string, now: num
   return false;
 }
 
-async function release(ctx: AppContext, orderId: string, owner: string, attempts: number, nextCheckAt: number | null): Promise<void> {
+async function release(ctx: PaymentsContext, orderId: string, owner: string, attempts: number, nextCheckAt: number | null): Promise<void> {
   await ctx.db
     .updateTable('payment_orders')
     .set({ lease_owner: null, lease_until: null, check_attempts: attempts, next_check_at: nextCheckAt })
     .where('id', '=', orderId)
     .where('lease_owner', '=', owner)
     .execute();
-  const redis = ctx.events.redis;
+  const redis = ctx.redis;
   if (redis) {
     // Delete only our own lock (compare-and-delete).
     await redis
@@ -111,7 +111,7 @@ export interface ReconcileAudit {
  * transaction to join, and a standalone row records the attempt and its answer.
  */
 export async function reconcileOrder(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   order: Order,
   opts: { owner?: string; source?: 'reconcile' | 'return_page' | 'support'; audit?: ReconcileAudit; honourBackoff?: boolean } = {},
 ): Promise<ReconcileItem> {
@@ -240,7 +240,7 @@ function notDue(o: Order): ReconcileItem {
 
 /** One pass: every order due for a check (waiting longer than the threshold, next check time reached). */
 export async function reconcilePayments(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   opts: { limit?: number; all?: boolean; actor?: Actor } = {},
 ): Promise<{ checked: ReconcileItem[]; refunds: ResumedRefund[]; stuck: Order[] }> {
   const pay = ctx.payments;
@@ -294,7 +294,7 @@ export async function reconcilePayments(
 }
 
 /** Orders waiting beyond the second threshold, or flagged: support's queue. */
-export async function listStuckOrders(ctx: AppContext, limit = 100): Promise<Order[]> {
+export async function listStuckOrders(ctx: PaymentsContext, limit = 100): Promise<Order[]> {
   return listOrders(ctx.db, { view: 'stuck', stuckBefore: ctx.now() - ctx.payments.settings.stuckAfterMs, limit });
 }
 
@@ -307,7 +307,7 @@ export interface ReconcileWorker {
  * The background reconcile pass every TALLY_PAYMENT_RECONCILE_INTERVAL_MS (0: none).
  * Started and stopped with the server's other background workers (src/app/start.ts).
  */
-export function startReconcileWorker(ctx: AppContext): ReconcileWorker {
+export function startReconcileWorker(ctx: PaymentsContext): ReconcileWorker {
   const interval = ctx.payments.settings.reconcileIntervalMs;
   if (!interval) return { stop: async () => undefined };
   let running: Promise<void> | null = null;

@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { PaymentsContext } from '../payments/context.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { TallyError, isTallyError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
@@ -236,7 +236,7 @@ export async function rejectApproval(
  * `replayed: true` with the result when it already ran.
  */
 export async function approveApproval(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   input: { id: string; reason: string; actor: Actor },
 ): Promise<{ approval: Approval; replayed: boolean }> {
   const reason = decisionReason(input.reason);
@@ -357,7 +357,7 @@ async function finish(ctx: { db: DbOrTx; now(): number }, a: Approval, actor: Ac
 }
 
 /** The action itself, as the approver, through the same verbs as a direct call. */
-async function runApproved(ctx: AppContext, a: Approval, actor: Actor, approval: ApprovalRef): Promise<Record<string, unknown>> {
+async function runApproved(ctx: PaymentsContext, a: Approval, actor: Actor, approval: ApprovalRef): Promise<Record<string, unknown>> {
   const p = a.params;
   switch (a.action) {
     case 'users.compensate': {

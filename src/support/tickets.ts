@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import type { AppContext } from '../context.ts';
+import type { ServiceContext } from '../service.ts';
+import type { RateLimiter } from '../lib/rateLimit.ts';
+
+/** Opening a ticket runs a diagnosis, which is rate limited per user. */
+type TicketsContext = ServiceContext & { limiter: RateLimiter };
 import { withTransaction, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
@@ -78,7 +82,7 @@ const summaryOf = (r: any, audience: 'user' | 'staff') => {
 };
 
 /** A user opens a ticket: redact, attach the doctor's result, store, audit, all in one transaction. */
-export async function openTicket({ ctx, input }: { ctx: AppContext; input: { userId: string; body: unknown; actor: Actor } }) {
+export async function openTicket({ ctx, input }: { ctx: TicketsContext; input: { userId: string; body: unknown; actor: Actor } }) {
   const b = parseInput(TicketBody, input.body);
   const { message, subject, ...rest } = b;
   const subj = redactSecrets(subject);
@@ -214,7 +218,7 @@ export async function addTicketMessage({
   ctx,
   input,
 }: {
-  ctx: AppContext;
+  ctx: TicketsContext;
   input: { ticketId: string; actor: Actor; asUserId?: string; body: string; status?: TicketState; reason?: string };
 }) {
   const text = typeof input.body === 'string' ? input.body.trim() : '';
@@ -279,7 +283,7 @@ export async function setTicketStatus({
   ctx,
   input,
 }: {
-  ctx: AppContext;
+  ctx: TicketsContext;
   input: { ticketId: string; status: TicketState; actor: Actor; reason?: string; assignee?: string | null };
 }) {
   if (!TICKET_STATES.includes(input.status)) throw new TallyError('invalid_status', `status must be one of ${TICKET_STATES.join(', ')}`, { param: 'status' });
@@ -305,7 +309,7 @@ export async function setTicketStatus({
 }
 
 /** The handoff note (owner, environment, capability, last known good, symptom, evidence, next review). */
-export async function writeHandoffNote({ ctx, input }: { ctx: AppContext; input: { ticketId: string; actor: Actor; body: unknown } }) {
+export async function writeHandoffNote({ ctx, input }: { ctx: TicketsContext; input: { ticketId: string; actor: Actor; body: unknown } }) {
   const b = parseInput(HandoffBody, input.body);
   const red = redactFields(b as Record<string, unknown>);
   const n = red.fields as typeof b;
