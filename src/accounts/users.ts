@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { UsersTable } from '../db/schema.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { likeContains } from '../lib/sqlLike.ts';
@@ -19,7 +21,7 @@ export interface User {
   createdAt: number;
 }
 
-export function rowToUser(r: any): User {
+export function rowToUser(r: Selectable<UsersTable>): User {
   return { id: r.id, email: r.email, nickname: r.nickname, role: r.role, status: r.status, group: r.group_name, createdAt: Number(r.created_at) };
 }
 

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { PaymentTradesTable } from '../db/schema.ts';
 import type { PaymentsContext } from './context.ts';
 import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { withIdempotentTransaction } from '../db/idempotent.ts';
@@ -46,7 +48,7 @@ export interface DuplicateTrade {
   createdAt: number;
 }
 
-const rowToTrade = (t: any): DuplicateTrade => ({
+const rowToTrade = (t: Selectable<PaymentTradesTable>): DuplicateTrade => ({
   id: t.id,
   provider: t.provider,
   tradeId: t.trade_id,

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { PaymentRefundsTable } from '../db/schema.ts';
 import type { PaymentsContext } from './context.ts';
 import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
@@ -41,7 +43,7 @@ export interface Refund {
   createdAt: number;
 }
 
-const rowToRefund = (r: any): Refund => ({
+const rowToRefund = (r: Selectable<PaymentRefundsTable>): Refund => ({
   id: r.id,
   orderId: r.order_id,
   amount: toBig(r.amount),

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { RedeemBatchesTable } from '../db/schema.ts';
 import { sql } from 'kysely';
 import { withTransaction, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
@@ -24,7 +26,7 @@ export interface RedeemBatch {
   disabledReason: string | null;
 }
 
-export function rowToBatch(r: any): RedeemBatch {
+export function rowToBatch(r: Selectable<RedeemBatchesTable>): RedeemBatch {
   return {
     id: r.id,
     name: r.name ?? null,

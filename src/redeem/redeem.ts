@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { RedeemRedemptionsTable } from '../db/schema.ts';
 import type { DbOrTx, Tx } from '../db/index.ts';
 import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { newId } from '../lib/ids.ts';
@@ -153,7 +155,7 @@ async function claimAndCredit(tx: Tx, input: RedeemInput & { hash: string; now: 
   return { outcome: 'redeemed', redemption: rowToRedemption(row, code.display), codeId: code.id };
 }
 
-export function rowToRedemption(r: any, display: string): Redemption {
+export function rowToRedemption(r: Selectable<RedeemRedemptionsTable>, display: string): Redemption {
   return {
     id: r.id,
     codeId: r.code_id,

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { SupportApprovalsTable } from '../db/schema.ts';
 import type { PaymentsContext } from '../payments/context.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { TallyError, isTallyError } from '../lib/errors.ts';
@@ -56,9 +58,9 @@ export interface Approval {
 }
 
 const parse = (s: string | null) => (s ? JSON.parse(s) : null);
-const rowToApproval = (r: any): Approval => ({
+const rowToApproval = (r: Selectable<SupportApprovalsTable>): Approval => ({
   id: r.id,
-  action: r.action,
+  action: r.action as ApprovableAction, // a text column; only requestApproval writes it, from the typed input
   target: r.target,
   targetUserId: r.target_user_id,
   value: toBig(r.value),

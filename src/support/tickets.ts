@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { SupportHandoffNotesTable, SupportTicketsTable } from '../db/schema.ts';
 import { z } from 'zod';
 import type { ServiceContext } from '../service.ts';
 import type { RateLimiter } from '../lib/rateLimit.ts';
@@ -64,7 +66,7 @@ export async function getTicketRow(db: DbOrTx, id: string, opts: { userId?: stri
   return r;
 }
 
-const summaryOf = (r: any, audience: 'user' | 'staff') => {
+const summaryOf = (r: Selectable<SupportTicketsTable>, audience: 'user' | 'staff') => {
   const fields = JSON.parse(r.fields);
   if (audience === 'staff' && typeof fields.contact === 'string' && fields.contact.includes('@')) fields.contact = maskEmail(fields.contact);
   return {
@@ -197,7 +199,7 @@ export async function getTicketView(db: DbOrTx, id: string, opts: { userId?: str
   };
 }
 
-const noteView = (n: any) => ({
+const noteView = (n: Selectable<SupportHandoffNotesTable>) => ({
   owner: n.owner,
   environment: n.environment,
   capability: n.capability,
