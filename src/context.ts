@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import type { Redis } from 'ioredis';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config/index.ts';
@@ -13,6 +14,8 @@ import { ReservationBook } from './gateway/reservations.ts';
 import { SettlementQueue } from './gateway/settlement.ts';
 import { inProcessWriter, workerWriter } from './gateway/settlementWriter.ts';
 import { Relay } from './gateway/relay.ts';
+import { paymentSettings } from './payments/settings.ts';
+import { buildPayments, type Payments } from './payments/providers/index.ts';
 
 // Everything a verb or route may need, passed explicitly (no module singletons),
 // so tests build one per server with their own database.
@@ -28,8 +31,12 @@ export interface AppContext {
   book: ReservationBook;
   settlement: SettlementQueue;
   relay: Relay;
+  /** The payment providers, built and checked once at start. */
+  payments: Payments;
   /** Invalidation events (key revoked, catalog changed), shared through Redis when configured. */
   events: EventBus;
+  /** The shared Redis (TALLY_REDIS_URL), or null: the ServiceContext's. */
+  redis: Redis | null;
   now(): number;
   /** Functions run at shutdown, last registered first. */
   onClose(fn: () => Promise<void> | void): void;
@@ -57,6 +64,8 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 
 export async function createContext(config: Config, opts: { log?: Logger; migrate?: boolean } = {}): Promise<AppContext> {
   const log = opts.log ?? createLogger(config);
+  // Checked before anything opens: a bad TALLY_PAYMENT_* stops the start, not the first order.
+  const paymentConfig = paymentSettings(config);
   const dbh = openDb(config.databaseUrl);
   if (opts.migrate !== false) await migrateToLatest(dbh);
   await ensureSystemAccounts(dbh.db, config.currency);
@@ -104,7 +113,9 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     book,
     settlement,
     relay,
+    payments: buildPayments(paymentConfig, { db: dbh.db, secret: config.secret, now: () => ctx.now() }),
     events,
+    redis: events.redis,
     now: () => Date.now(),
     onClose: (fn) => void closers.push(fn),
     close: async () => {

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { ApiKeysTable } from '../db/schema.ts';
 import { BlockList, isIP } from 'node:net';
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
@@ -29,7 +31,7 @@ export interface ApiKey {
   lastUsedAt: number | null;
 }
 
-export function rowToApiKey(r: any): ApiKey {
+export function rowToApiKey(r: Selectable<ApiKeysTable>): ApiKey {
   return {
     id: r.id,
     userId: r.user_id,

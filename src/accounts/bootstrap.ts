@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { ServiceContext } from '../service.ts';
 import { createUser } from './users.ts';
 import { createApiKey } from './apiKeys.ts';
 import { adjustBalanceManually } from './manualCredit.ts';
@@ -21,7 +21,7 @@ export interface FirstStart {
  * demo balance and a demo API key. Claimed through a settings row, so when
  * several instances start at once exactly one of them bootstraps.
  */
-export async function bootstrapFirstStart(ctx: AppContext): Promise<FirstStart | null> {
+export async function bootstrapFirstStart(ctx: ServiceContext): Promise<FirstStart | null> {
   const claim = await ctx.db
     .insertInto('settings')
     .values({ key: 'bootstrap', value: new Date(ctx.now()).toISOString(), updated_at: ctx.now() })

@@ -1,10 +1,12 @@
-import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
+import type { DbOrTx } from '../db/index.ts';
+import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { TallyError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey, type TransferResult } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
-import { recordAudit, walletState, type Actor } from '../support/audit.ts';
+import { recordAudit, type Actor } from '../audit/index.ts';
+import { walletState } from '../audit/walletState.ts';
 import { decideMoneyAction } from '../support/permissions.ts';
 
 /**
@@ -31,37 +33,30 @@ export async function adjustBalanceManually(
   const wallet = walletAccountId(input.userId);
   const credit = input.amount > 0n;
   const key = input.idempotencyKey ?? `manual:${newId('aud')}`;
-  const run = () =>
-    withTransaction(db, async (tx) => {
-      const before = await findTransferByKey(tx, key);
-      const snapshot = before ? null : await walletState(tx, input.userId);
-      const result = await createTransfer(tx, {
-        debitAccountId: credit ? SYSTEM_ACCOUNTS.manual : wallet,
-        creditAccountId: credit ? wallet : SYSTEM_ACCOUNTS.manual,
-        amount: credit ? input.amount : -input.amount,
-        kind: input.kind ?? (credit ? 'manual_credit' : 'manual_debit'),
-        reference: null,
-        idempotencyKey: key,
-        metadata: { reason },
-      });
-      if (!before) {
-        await recordAudit(tx, {
-          actor: input.actor,
-          action: credit ? 'balance.credit' : 'balance.debit',
-          target: input.userId,
-          reason,
-          before: snapshot,
-          after: await walletState(tx, input.userId),
-          data: { amount: formatMoney(input.amount), transferId: result.transfer.id },
-        });
-      }
-      return result;
+  // A concurrent retry with the same key won the insert: answer with its result.
+  return withIdempotentTransaction(db, async (tx) => {
+    const before = await findTransferByKey(tx, key);
+    const snapshot = before ? null : await walletState(tx, input.userId);
+    const result = await createTransfer(tx, {
+      debitAccountId: credit ? SYSTEM_ACCOUNTS.manual : wallet,
+      creditAccountId: credit ? wallet : SYSTEM_ACCOUNTS.manual,
+      amount: credit ? input.amount : -input.amount,
+      kind: input.kind ?? (credit ? 'manual_credit' : 'manual_debit'),
+      reference: null,
+      idempotencyKey: key,
+      metadata: { reason },
     });
-  try {
-    return await run();
-  } catch (e) {
-    // A concurrent retry with the same key won the insert: answer with its result.
-    if (!db.isTransaction && isUniqueViolation(e)) return run();
-    throw e;
-  }
+    if (!before) {
+      await recordAudit(tx, {
+        actor: input.actor,
+        action: credit ? 'balance.credit' : 'balance.debit',
+        target: input.userId,
+        reason,
+        before: snapshot,
+        after: await walletState(tx, input.userId),
+        data: { amount: formatMoney(input.amount), transferId: result.transfer.id },
+      });
+    }
+    return result;
+  });
 }

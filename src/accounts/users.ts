@@ -1,10 +1,12 @@
+import type { Selectable } from 'kysely';
+import type { UsersTable } from '../db/schema.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { likeContains } from '../lib/sqlLike.ts';
 import { TallyError } from '../lib/errors.ts';
 import { openWallet, getAccount, walletAccountId } from '../ledger/accounts.ts';
 import { hashPassword, generatePassword, checkPasswordStrength } from './passwords.ts';
-import { recordAudit, type Actor } from '../support/audit.ts';
+import { recordAudit, type Actor } from '../audit/index.ts';
 
 export type Role = 'user' | 'support' | 'admin';
 export const ROLES: Role[] = ['user', 'support', 'admin'];
@@ -19,7 +21,7 @@ export interface User {
   createdAt: number;
 }
 
-export function rowToUser(r: any): User {
+export function rowToUser(r: Selectable<UsersTable>): User {
   return { id: r.id, email: r.email, nickname: r.nickname, role: r.role, status: r.status, group: r.group_name, createdAt: Number(r.created_at) };
 }
 

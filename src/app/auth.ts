@@ -4,7 +4,7 @@ import { TallyError } from '../lib/errors.ts';
 import { safeEqual } from '../lib/crypto.ts';
 import { SESSION_COOKIE, userForSession } from '../accounts/sessions.ts';
 import type { Role, User } from '../accounts/users.ts';
-import { isAdminActor, type Actor } from '../support/audit.ts';
+import { isAdminActor, type Actor } from '../audit/index.ts';
 import { rolesFor, PERMISSIONS, type StaffAction } from '../support/permissions.ts';
 import { maskEmail } from '../accounts/users.ts';
 

@@ -6,7 +6,7 @@ import { buildServer } from './server.ts';
 import { expireHolds } from '../ledger/holds.ts';
 import { bootstrapFirstStart, type FirstStart } from '../accounts/bootstrap.ts';
 import { seedDemoChannel } from '../gateway/demo/seed.ts';
-import { payments } from '../payments/index.ts';
+import { startReconcileWorker } from '../payments/reconcile.ts';
 
 export interface RunningTally {
   app: FastifyInstance;
@@ -22,7 +22,7 @@ export interface RunningTally {
 /** Settings that are legal but dangerous: said loudly at every start. */
 export function startupWarnings(config: Config, ctx: AppContext): string[] {
   const warnings: string[] = [];
-  if (payments(ctx).providers.has('sandbox')) {
+  if (ctx.payments.providers.has('sandbox')) {
     warnings.push(
       'The SANDBOX payment provider is ON (TALLY_PAYMENT_SANDBOX=on): every signed-in user can top up their own balance without paying. Use it for demos and tests only, never where balances buy real upstream usage.',
     );
@@ -39,13 +39,15 @@ export function startupWarnings(config: Config, ctx: AppContext): string[] {
 
 /**
  * Starts a Tally instance: migrate, sweep holds a crash may have stranded,
- * bootstrap an empty database, listen, and keep sweeping expired holds.
+ * bootstrap an empty database, listen, and start the background workers
+ * (expired-hold sweeper, catalog reload, WAL checkpointer, payments reconcile);
+ * stop() ends them after the HTTP server and before the context closes.
  */
 export async function startTally(config: Config, opts: { ctx?: AppContext; bootstrap?: boolean } = {}): Promise<RunningTally> {
   const ctx = opts.ctx ?? (await createContext(config));
   const swept = await expireHolds(ctx.db, { now: ctx.now() });
   if (swept) ctx.log.info({ swept }, 'voided holds that expired while Tally was down');
-  const warnings = startupWarnings(config, ctx); // also refuses a contradictory payment configuration before anything is set up
+  const warnings = startupWarnings(config, ctx);
   for (const w of warnings) ctx.log.warn(w);
   const firstStart = opts.bootstrap === false ? null : await bootstrapFirstStart(ctx);
   if (firstStart && config.demo) await seedDemoChannel(ctx.db, config.secret);
@@ -64,6 +66,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   }, config.holdSweepMs);
   sweeper.unref();
   const checkpointer = startWalCheckpointer(ctx.dbh, ctx.log);
+  const reconciler = startReconcileWorker(ctx);
   let stopped = false;
   return {
     app,
@@ -77,6 +80,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
       stopped = true;
       clearInterval(sweeper);
       await app.close();
+      await reconciler.stop();
       await checkpointer?.stop();
       await ctx.close();
     },

@@ -63,6 +63,7 @@ export const ERRORS = {
   invalid_next_review_at: e(400),
   invalid_order_time: e(400),
   invalid_outcome: e(400),
+  invalid_payment_config: e(400),
   invalid_payment_rate: e(400),
   invalid_price: e(400),
   invalid_priority: e(400),

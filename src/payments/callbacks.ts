@@ -1,6 +1,5 @@
-import type { AppContext } from '../context.ts';
+import type { PaymentsContext } from './context.ts';
 import { isUniqueViolation } from '../db/index.ts';
-import { payments } from './providers/index.ts';
 import type { CallbackInput, PaymentFact } from './providers/types.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { bookProviderRefund, bookDispute, applyProviderRefundStatus, closeDispute } from './refunds.ts';
@@ -36,12 +35,12 @@ export interface CallbackResult {
  * authentic event Tally cannot read (recorded here, answered 400; nothing changes).
  */
 export async function handleProviderCallback(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   providerName: string,
   input: CallbackInput,
   meta: { ip: string; source?: EventSource },
 ): Promise<CallbackResult> {
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const provider = pay.provider(providerName);
   let verified;
   try {
@@ -84,7 +83,7 @@ export async function handleProviderCallback(
  * that Stripe reports did not arrive. A redelivery of the same event adds no
  * second note.
  */
-async function recordRefusedEvent(ctx: AppContext, provider: string, e: PaymentEventShapeError, meta: { ip: string }) {
+async function recordRefusedEvent(ctx: PaymentsContext, provider: string, e: PaymentEventShapeError, meta: { ip: string }) {
   const { id, type, orderId, problem } = e.event;
   ctx.log.warn(
     { provider, eventId: id, eventType: type, orderId, problem, ip: meta.ip },
@@ -113,7 +112,7 @@ const orderIdOfFacts = (facts: PaymentFact[]) => {
   return null;
 };
 
-async function orderForTrade(ctx: AppContext, provider: string, orderId: string | null, tradeId: string): Promise<Order | null> {
+async function orderForTrade(ctx: PaymentsContext, provider: string, orderId: string | null, tradeId: string): Promise<Order | null> {
   if (orderId) {
     const o = await findOrder(ctx.db, orderId);
     if (o && o.provider === provider) return o;
@@ -129,7 +128,7 @@ async function orderForTrade(ctx: AppContext, provider: string, orderId: string 
 }
 
 export async function applyFact(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   provider: string,
   fact: PaymentFact,
   payload: unknown,
@@ -155,7 +154,7 @@ export async function applyFact(
         source,
         payload,
         now,
-        duplicateWindowMs: payments(ctx).settings.duplicateWindowMs,
+        duplicateWindowMs: ctx.payments.settings.duplicateWindowMs,
       });
       if (r.outcome === 'unknown_order') return unknown(fact.orderId);
       if (r.outcome === 'credited') ctx.log.info({ orderId: fact.orderId, provider, source }, 'order credited');
@@ -228,7 +227,14 @@ export async function applyFact(
  * credited: it must not take back the order's credit. Recorded on the order's
  * timeline for support; returns true when the trade is such a duplicate.
  */
-async function duplicateTradeNote(ctx: AppContext, provider: string, tradeId: string, reason: string, payload: unknown, source: EventSource): Promise<boolean> {
+async function duplicateTradeNote(
+  ctx: PaymentsContext,
+  provider: string,
+  tradeId: string,
+  reason: string,
+  payload: unknown,
+  source: EventSource,
+): Promise<boolean> {
   const t = await ctx.db
     .selectFrom('payment_trades')
     .select(['order_id', 'outcome', 'decision'])

@@ -1,10 +1,12 @@
-import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
+import type { DbOrTx } from '../db/index.ts';
+import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { TallyError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey, type TransferResult } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
-import { recordAudit, walletState, approvalData, type Actor, type ApprovalRef } from '../support/audit.ts';
+import { recordAudit, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
+import { walletState } from '../audit/walletState.ts';
 import { decideMoneyAction, approvalRequired } from '../support/permissions.ts';
 
 export interface CompensationInput {
@@ -54,38 +56,31 @@ export async function compensateUser(db: DbOrTx, input: CompensationInput): Prom
     throw approvalRequired('users.compensate', input.amount, input.supportLimit ?? 0n);
   }
   const key = input.idempotencyKey ?? `compensation:${newId('aud')}`;
-  const run = () =>
-    withTransaction(db, async (tx) => {
-      const before = await findTransferByKey(tx, key);
-      const wallet = before ? null : await walletState(tx, input.userId);
-      const r = await createTransfer(tx, {
-        debitAccountId: SYSTEM_ACCOUNTS.compensation,
-        creditAccountId: walletAccountId(input.userId),
-        amount: input.amount,
-        kind: 'compensation',
-        reference: input.orderId ?? ticket,
-        idempotencyKey: key,
-        metadata: { reason, ticket, order_id: input.orderId ?? null, ...(input.approval ? { approval_id: input.approval.approvalId } : {}) },
+  return withIdempotentTransaction(db, async (tx) => {
+    const before = await findTransferByKey(tx, key);
+    const wallet = before ? null : await walletState(tx, input.userId);
+    const r = await createTransfer(tx, {
+      debitAccountId: SYSTEM_ACCOUNTS.compensation,
+      creditAccountId: walletAccountId(input.userId),
+      amount: input.amount,
+      kind: 'compensation',
+      reference: input.orderId ?? ticket,
+      idempotencyKey: key,
+      metadata: { reason, ticket, order_id: input.orderId ?? null, ...(input.approval ? { approval_id: input.approval.approvalId } : {}) },
+      now: input.now,
+    });
+    if (!before) {
+      await recordAudit(tx, {
+        actor: input.actor,
+        action: 'balance.compensate',
+        target: input.userId,
+        reason,
+        before: wallet,
+        after: await walletState(tx, input.userId),
+        data: { amount: formatMoney(input.amount), ticket, order_id: input.orderId ?? null, transferId: r.transfer.id, ...approvalData(input.approval) },
         now: input.now,
       });
-      if (!before) {
-        await recordAudit(tx, {
-          actor: input.actor,
-          action: 'balance.compensate',
-          target: input.userId,
-          reason,
-          before: wallet,
-          after: await walletState(tx, input.userId),
-          data: { amount: formatMoney(input.amount), ticket, order_id: input.orderId ?? null, transferId: r.transfer.id, ...approvalData(input.approval) },
-          now: input.now,
-        });
-      }
-      return r;
-    });
-  try {
-    return await run();
-  } catch (e) {
-    if (!db.isTransaction && isUniqueViolation(e)) return run();
-    throw e;
-  }
+    }
+    return r;
+  });
 }

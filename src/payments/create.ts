@@ -1,9 +1,8 @@
-import type { AppContext } from '../context.ts';
+import type { PaymentsContext } from './context.ts';
 import { withTransaction } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { parsePositiveMoney, formatMoney } from '../ledger/money.ts';
-import { payments } from './providers/index.ts';
 import { toMinorUnits, convertAtRate } from './currency.ts';
 import { findOrder, recordOrderEvent, transitionOrder, type Order } from './orders.ts';
 import { providerUnavailable } from './errors.ts';
@@ -23,8 +22,8 @@ export interface CreateOrderInput {
  * currency at the operator's rate (snapshotted on the order, so a later rate
  * change never alters it), an expiry, and where to pay.
  */
-export async function createOrder(ctx: AppContext, input: CreateOrderInput): Promise<Order> {
-  const pay = payments(ctx);
+export async function createOrder(ctx: PaymentsContext, input: CreateOrderInput): Promise<Order> {
+  const pay = ctx.payments;
   const providerName = input.provider ?? pay.settings.defaultProvider;
   if (!providerName) throw new TallyError('no_payment_provider', 'no payment provider is configured on this server', { param: 'provider' });
   const provider = pay.provider(providerName);

@@ -1,10 +1,11 @@
-import type { AppContext } from '../context.ts';
-import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
+import type { PaymentsContext } from './context.ts';
+import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
+import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
-import { recordAudit, actorLabel, approvalData, walletState, type Actor, type ApprovalRef } from '../support/audit.ts';
+import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
+import { walletState } from '../audit/walletState.ts';
 import { accessOf, decideMoneyAction } from '../support/permissions.ts';
-import { payments } from './providers/index.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
@@ -53,14 +54,8 @@ async function recordTrade(tx: Tx, p: PaymentSuccess, outcome: 'credited' | 'dup
  * exactly one wins the conditional UPDATE; the others read the result.
  */
 export async function creditPaidOrder(db: DbOrTx, p: PaymentSuccess): Promise<{ outcome: CreditOutcome; order: Order | null }> {
-  const run = () => withTransaction(db, (tx) => creditInTx(tx, p));
-  try {
-    return await run();
-  } catch (e) {
-    // A concurrent delivery of the same trade won the unique (provider, trade_id) insert: answer from its result.
-    if (!db.isTransaction && isUniqueViolation(e)) return run();
-    throw e;
-  }
+  // A concurrent delivery of the same trade won the unique (provider, trade_id) insert: answer from its result.
+  return withIdempotentTransaction(db, (tx) => creditInTx(tx, p));
 }
 
 async function creditInTx(tx: Tx, p: PaymentSuccess): Promise<{ outcome: CreditOutcome; order: Order | null }> {
@@ -268,8 +263,8 @@ export type ProviderCheck =
   | { check: 'unavailable'; detail: string };
 
 /** Asks the order's provider whether it was paid (outside any transaction: a network call). Never throws. */
-export async function askProviderAboutOrder(ctx: AppContext, order: Order): Promise<ProviderCheck> {
-  const provider = payments(ctx).providers.get(order.provider as never);
+export async function askProviderAboutOrder(ctx: PaymentsContext, order: Order): Promise<ProviderCheck> {
+  const provider = ctx.payments.providers.get(order.provider as never);
   if (!provider) return { check: 'unavailable', detail: `the order's provider (${order.provider}) is not configured on this instance` };
   try {
     const q = await provider.queryOrder(order);
@@ -332,7 +327,7 @@ export async function prepareCreditByHand(
  * written in the crediting transaction.
  */
 export async function creditOrderByHand(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   input: CreditByHandInput,
 ): Promise<{ outcome: CreditOutcome; order: Order; providerCheck: ProviderCheck['check'] | 'not_paid_forced' }> {
   const { order, reason, ref } = await prepareCreditByHand(ctx.db, input);
@@ -355,49 +350,42 @@ export async function creditOrderByHand(
   const providerCheck = answer.check === 'not_paid' ? ('not_paid_forced' as const) : answer.check;
   // Confirmed: the provider's trade id and amount, so the later callback for the same trade is recognised and a mismatch is flagged.
   const paid = answer.check === 'confirmed' ? answer : { tradeId: ref, amount: order.amount, currency: order.currency };
-  const run = () =>
-    withTransaction(ctx.db, async (tx) => {
-      const now = ctx.now();
-      const before = (await findOrder(tx, order.id))!;
-      const walletBefore = await walletState(tx, order.userId);
-      const r = await creditPaidOrder(tx, {
-        orderId: order.id,
-        provider: order.provider,
-        tradeId: paid.tradeId,
-        amount: paid.amount,
-        currency: paid.currency,
-        source: 'support',
-        note: `credited by hand (provider check: ${providerCheck}): ${reason}`,
-        now,
-      });
-      const after = r.order ?? before;
-      await recordAudit(tx, {
-        actor: input.actor,
-        action: 'payment.credit_order',
-        target: order.id,
-        reason,
-        before: { status: before.status, wallet: walletBefore },
-        after: { status: after.status, wallet: await walletState(tx, order.userId) },
-        data: {
-          provider_reference: ref,
-          trade_id: paid.tradeId,
-          provider_check: providerCheck,
-          provider_detail: answer.detail,
-          outcome: r.outcome,
-          user_id: order.userId,
-          amount: formatMoney(order.creditAmount),
-          ...approvalData(input.approval),
-        },
-        now,
-      });
-      return { outcome: r.outcome, order: after, providerCheck };
+  return withIdempotentTransaction(ctx.db, async (tx) => {
+    const now = ctx.now();
+    const before = (await findOrder(tx, order.id))!;
+    const walletBefore = await walletState(tx, order.userId);
+    const r = await creditPaidOrder(tx, {
+      orderId: order.id,
+      provider: order.provider,
+      tradeId: paid.tradeId,
+      amount: paid.amount,
+      currency: paid.currency,
+      source: 'support',
+      note: `credited by hand (provider check: ${providerCheck}): ${reason}`,
+      now,
     });
-  try {
-    return await run();
-  } catch (e) {
-    if (isUniqueViolation(e)) return run();
-    throw e;
-  }
+    const after = r.order ?? before;
+    await recordAudit(tx, {
+      actor: input.actor,
+      action: 'payment.credit_order',
+      target: order.id,
+      reason,
+      before: { status: before.status, wallet: walletBefore },
+      after: { status: after.status, wallet: await walletState(tx, order.userId) },
+      data: {
+        provider_reference: ref,
+        trade_id: paid.tradeId,
+        provider_check: providerCheck,
+        provider_detail: answer.detail,
+        outcome: r.outcome,
+        user_id: order.userId,
+        amount: formatMoney(order.creditAmount),
+        ...approvalData(input.approval),
+      },
+      now,
+    });
+    return { outcome: r.outcome, order: after, providerCheck };
+  });
 }
 
 /**

@@ -1,12 +1,15 @@
-import type { AppContext } from '../context.ts';
-import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
+import type { Selectable } from 'kysely';
+import type { PaymentTradesTable } from '../db/schema.ts';
+import type { PaymentsContext } from './context.ts';
+import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
+import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { TallyError } from '../lib/errors.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
-import { recordAudit, actorLabel, approvalData, walletState, type Actor, type ApprovalRef } from '../support/audit.ts';
+import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
+import { walletState } from '../audit/walletState.ts';
 import { decideMoneyAction, approvalRequired } from '../support/permissions.ts';
-import { payments } from './providers/index.ts';
 import type { RefundResult } from './providers/types.ts';
 import { isRefundOutcomeUnknown } from './errors.ts';
 import { findOrder, recordOrderEvent, type Order } from './orders.ts';
@@ -45,7 +48,7 @@ export interface DuplicateTrade {
   createdAt: number;
 }
 
-const rowToTrade = (t: any): DuplicateTrade => ({
+const rowToTrade = (t: Selectable<PaymentTradesTable>): DuplicateTrade => ({
   id: t.id,
   provider: t.provider,
   tradeId: t.trade_id,
@@ -135,10 +138,10 @@ export interface DuplicateRefundResult {
  * Refunds a duplicate payment to the payer through its provider, without
  * touching the wallet. Exactly once: see the comment at the top.
  */
-export async function refundDuplicatePayment(ctx: AppContext, input: DuplicateDecisionInput): Promise<DuplicateRefundResult> {
+export async function refundDuplicatePayment(ctx: PaymentsContext, input: DuplicateDecisionInput): Promise<DuplicateRefundResult> {
   const { reason, trade, order, value, action, verdict } = await authorizeDuplicateDecision(ctx.db, input, 'refund');
   if (verdict === 'approval') throw approvalRequired(action, value, input.supportLimit ?? 0n);
-  const provider = payments(ctx).provider(trade.provider);
+  const provider = ctx.payments.provider(trade.provider);
 
   // 1. Claim the decision (or take over a stale claim), and write the pending refund row.
   const claim = await withTransaction(ctx.db, async (tx) => {
@@ -313,65 +316,58 @@ export async function keepDuplicateAsCredit(ctx: { db: DbOrTx; now(): number }, 
   const { reason, trade, value, action, verdict } = await authorizeDuplicateDecision(ctx.db, input, 'keep');
   if (verdict === 'approval') throw approvalRequired(action, value, input.supportLimit ?? 0n);
   const key = `duplicate:${trade.id}`;
-  const run = () =>
-    withTransaction(ctx.db, async (tx: Tx) => {
-      const now = ctx.now();
-      const order = (await findOrder(tx, trade.orderId))!;
-      const credit = creditFor(order, trade);
-      const walletBefore = await walletState(tx, order.userId);
-      const moved = await tx
-        .updateTable('payment_trades')
-        .set({ decision: 'kept' })
-        .where('id', '=', trade.id)
-        .where('decision', '=', 'pending')
-        .executeTakeFirst();
-      if (Number(moved.numUpdatedRows) !== 1) {
-        const cur = await tx.selectFrom('payment_trades').select('decision').where('id', '=', trade.id).executeTakeFirstOrThrow();
-        const t = cur.decision === 'kept' ? await findTransferByKey(tx, key) : null;
-        if (t) return { trade: { ...trade, decision: 'kept' }, transferId: t.id, credit, replayed: true };
-        throw new TallyError('duplicate_already_decided', `the duplicate payment ${trade.tradeId} is ${cur.decision}; it cannot be kept as credit`);
-      }
-      const { transfer } = await createTransfer(tx, {
-        debitAccountId: SYSTEM_ACCOUNTS.paymentsIn,
-        creditAccountId: walletAccountId(order.userId),
-        amount: credit,
-        kind: 'payment',
-        reference: order.id,
-        idempotencyKey: key,
-        metadata: {
-          order_id: order.id,
-          provider: trade.provider,
-          trade_id: trade.tradeId,
-          duplicate_kept: true,
-          paid: `${formatMoney(trade.amount)} ${trade.currency}`,
-          rate: order.exchangeRate,
-          reason,
-        },
-        now,
-      });
-      await recordOrderEvent(tx, {
-        orderId: order.id,
-        kind: 'note',
-        source: 'support',
-        now,
-        reason: `duplicate payment ${trade.tradeId} (${formatMoney(trade.amount)} ${trade.currency}) kept as credit: ${formatMoney(credit)} ${order.creditCurrency} to the wallet (${reason})`,
-      });
-      await recordAudit(tx, {
-        actor: input.actor,
-        action: 'payment.keep_duplicate',
-        target: order.id,
+  return withIdempotentTransaction(ctx.db, async (tx: Tx) => {
+    const now = ctx.now();
+    const order = (await findOrder(tx, trade.orderId))!;
+    const credit = creditFor(order, trade);
+    const walletBefore = await walletState(tx, order.userId);
+    const moved = await tx
+      .updateTable('payment_trades')
+      .set({ decision: 'kept' })
+      .where('id', '=', trade.id)
+      .where('decision', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) !== 1) {
+      const cur = await tx.selectFrom('payment_trades').select('decision').where('id', '=', trade.id).executeTakeFirstOrThrow();
+      const t = cur.decision === 'kept' ? await findTransferByKey(tx, key) : null;
+      if (t) return { trade: { ...trade, decision: 'kept' }, transferId: t.id, credit, replayed: true };
+      throw new TallyError('duplicate_already_decided', `the duplicate payment ${trade.tradeId} is ${cur.decision}; it cannot be kept as credit`);
+    }
+    const { transfer } = await createTransfer(tx, {
+      debitAccountId: SYSTEM_ACCOUNTS.paymentsIn,
+      creditAccountId: walletAccountId(order.userId),
+      amount: credit,
+      kind: 'payment',
+      reference: order.id,
+      idempotencyKey: key,
+      metadata: {
+        order_id: order.id,
+        provider: trade.provider,
+        trade_id: trade.tradeId,
+        duplicate_kept: true,
+        paid: `${formatMoney(trade.amount)} ${trade.currency}`,
+        rate: order.exchangeRate,
         reason,
-        before: { trade: trade.tradeId, decision: 'pending', wallet: walletBefore },
-        after: { trade: trade.tradeId, decision: 'kept', wallet: await walletState(tx, order.userId) },
-        data: { trade_row: trade.id, credit: formatMoney(credit), transfer_id: transfer.id, user_id: order.userId, ...approvalData(input.approval) },
-        now,
-      });
-      return { trade: { ...trade, decision: 'kept' }, transferId: transfer.id, credit, replayed: false };
+      },
+      now,
     });
-  try {
-    return await run();
-  } catch (e) {
-    if (!ctx.db.isTransaction && isUniqueViolation(e)) return run();
-    throw e;
-  }
+    await recordOrderEvent(tx, {
+      orderId: order.id,
+      kind: 'note',
+      source: 'support',
+      now,
+      reason: `duplicate payment ${trade.tradeId} (${formatMoney(trade.amount)} ${trade.currency}) kept as credit: ${formatMoney(credit)} ${order.creditCurrency} to the wallet (${reason})`,
+    });
+    await recordAudit(tx, {
+      actor: input.actor,
+      action: 'payment.keep_duplicate',
+      target: order.id,
+      reason,
+      before: { trade: trade.tradeId, decision: 'pending', wallet: walletBefore },
+      after: { trade: trade.tradeId, decision: 'kept', wallet: await walletState(tx, order.userId) },
+      data: { trade_row: trade.id, credit: formatMoney(credit), transfer_id: transfer.id, user_id: order.userId, ...approvalData(input.approval) },
+      now,
+    });
+    return { trade: { ...trade, decision: 'kept' }, transferId: transfer.id, credit, replayed: false };
+  });
 }

@@ -9,4 +9,4 @@ export * from './reconcile.ts';
 export * from './compensation.ts';
 export * from './duplicates.ts';
 export * from './explain.ts';
-export { payments } from './providers/index.ts';
+export type { Payments } from './providers/index.ts';

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { PaymentOrdersTable } from '../db/schema.ts';
 import type { DbOrTx } from '../db/index.ts';
 import { toNum, toNumOrNull } from '../db/index.ts';
 import { toBig } from '../ledger/money.ts';
@@ -36,13 +38,13 @@ export interface Order {
   updatedAt: number;
 }
 
-export function rowToOrder(r: any): Order {
+export function rowToOrder(r: Selectable<PaymentOrdersTable>): Order {
   return {
     id: r.id,
     userId: r.user_id,
     provider: r.provider,
     method: r.method ?? null,
-    status: r.status,
+    status: r.status as OrderStatus, // a text column; only the state machine (canTransition) writes it
     amount: toBig(r.amount),
     currency: r.currency,
     creditAmount: toBig(r.credit_amount),

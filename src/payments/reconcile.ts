@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { AppContext } from '../context.ts';
-import { payments } from './providers/index.ts';
+import type { PaymentsContext } from './context.ts';
 import { creditPaidOrder, failOrder, expireOrder, type CreditOutcome } from './credit.ts';
 import { findOrder, recordOrderEvent, listOrders, type Order } from './orders.ts';
-import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
-import { recordAudit, type Actor } from '../support/audit.ts';
+import type { DbOrTx } from '../db/index.ts';
+import { withIdempotentTransaction } from '../db/idempotent.ts';
+import { recordAudit, type Actor } from '../audit/index.ts';
 import { resumeInterruptedRefunds, checkPendingProviderRefunds, type ResumedRefund } from './refunds.ts';
 
 // The reconcile worker asks providers about orders that have waited longer
@@ -39,8 +39,8 @@ export interface ReconcileItem {
 export const checkIsDue = (o: Pick<Order, 'checkAttempts' | 'nextCheckAt'>, now: number) =>
   o.checkAttempts === 0 || (o.nextCheckAt !== null && o.nextCheckAt <= now);
 
-async function acquire(ctx: AppContext, orderId: string, owner: string, now: number, opts: { onlyIfDue?: boolean } = {}): Promise<boolean> {
-  const redis = ctx.events.redis;
+async function acquire(ctx: PaymentsContext, orderId: string, owner: string, now: number, opts: { onlyIfDue?: boolean } = {}): Promise<boolean> {
+  const redis = ctx.redis;
   const lockKey = `tally:payments:reconcile:${orderId}`;
   if (redis) {
     const ok = await redis.set(lockKey, owner, 'PX', LEASE_MS, 'NX').catch(() => 'OK');
@@ -64,14 +64,14 @@ async function acquire(ctx: AppContext, orderId: string, owner: string, now: num
   return false;
 }
 
-async function release(ctx: AppContext, orderId: string, owner: string, attempts: number, nextCheckAt: number | null): Promise<void> {
+async function release(ctx: PaymentsContext, orderId: string, owner: string, attempts: number, nextCheckAt: number | null): Promise<void> {
   await ctx.db
     .updateTable('payment_orders')
     .set({ lease_owner: null, lease_until: null, check_attempts: attempts, next_check_at: nextCheckAt })
     .where('id', '=', orderId)
     .where('lease_owner', '=', owner)
     .execute();
-  const redis = ctx.events.redis;
+  const redis = ctx.redis;
   if (redis) {
     // Delete only our own lock (compare-and-delete).
     await redis
@@ -111,14 +111,14 @@ export interface ReconcileAudit {
  * transaction to join, and a standalone row records the attempt and its answer.
  */
 export async function reconcileOrder(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   order: Order,
   opts: { owner?: string; source?: 'reconcile' | 'return_page' | 'support'; audit?: ReconcileAudit; honourBackoff?: boolean } = {},
 ): Promise<ReconcileItem> {
   const source = opts.source ?? 'reconcile';
   const actor = opts.audit?.actor;
   const honourBackoff = opts.honourBackoff ?? (actor?.type === 'user' && actor.role === 'user');
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const owner = opts.owner ?? `${INSTANCE}:${randomBytes(4).toString('hex')}`;
   const now = ctx.now();
   let audited = false;
@@ -140,18 +140,11 @@ export async function reconcileOrder(
   /** Applies an outcome; with an audit, in one transaction with its audit row (retried whole after a lost unique race). */
   const apply = async <T>(fn: (db: DbOrTx) => Promise<T>, item: (r: T) => ReconcileItem): Promise<ReconcileItem> => {
     if (!opts.audit) return item(await fn(ctx.db));
-    const run = () =>
-      withTransaction(ctx.db, async (tx) => {
-        const it = item(await fn(tx));
-        await auditRow(tx, it);
-        return it;
-      });
-    try {
-      return await run();
-    } catch (e) {
-      if (isUniqueViolation(e)) return run();
-      throw e;
-    }
+    return withIdempotentTransaction(ctx.db, async (tx) => {
+      const it = item(await fn(tx));
+      await auditRow(tx, it);
+      return it;
+    });
   };
   const finish = async (item: ReconcileItem): Promise<ReconcileItem> => {
     if (opts.audit && !audited) await auditRow(ctx.db, item); // nothing changed: a standalone row
@@ -247,10 +240,10 @@ function notDue(o: Order): ReconcileItem {
 
 /** One pass: every order due for a check (waiting longer than the threshold, next check time reached). */
 export async function reconcilePayments(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   opts: { limit?: number; all?: boolean; actor?: Actor } = {},
 ): Promise<{ checked: ReconcileItem[]; refunds: ResumedRefund[]; stuck: Order[] }> {
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const now = ctx.now();
   let q = ctx.db
     .selectFrom('payment_orders')
@@ -301,27 +294,39 @@ export async function reconcilePayments(
 }
 
 /** Orders waiting beyond the second threshold, or flagged: support's queue. */
-export async function listStuckOrders(ctx: AppContext, limit = 100): Promise<Order[]> {
-  return listOrders(ctx.db, { view: 'stuck', stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs, limit });
+export async function listStuckOrders(ctx: PaymentsContext, limit = 100): Promise<Order[]> {
+  return listOrders(ctx.db, { view: 'stuck', stuckBefore: ctx.now() - ctx.payments.settings.stuckAfterMs, limit });
 }
 
-/** The background worker; returns a stop function. */
-export function startReconcileWorker(ctx: AppContext): () => void {
-  const interval = payments(ctx).settings.reconcileIntervalMs;
-  if (!interval) return () => undefined;
-  let running = false;
+export interface ReconcileWorker {
+  /** Stops the timer and waits for a pass in flight, so the database is not closed under it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The background reconcile pass every TALLY_PAYMENT_RECONCILE_INTERVAL_MS (0: none).
+ * Started and stopped with the server's other background workers (src/app/start.ts).
+ */
+export function startReconcileWorker(ctx: PaymentsContext): ReconcileWorker {
+  const interval = ctx.payments.settings.reconcileIntervalMs;
+  if (!interval) return { stop: async () => undefined };
+  let running: Promise<void> | null = null;
   const timer = setInterval(() => {
     if (running) return;
-    running = true;
-    reconcilePayments(ctx)
+    running = reconcilePayments(ctx)
       .then((r) => {
         if (r.checked.length || r.refunds.length) ctx.log.info({ checked: r.checked.length, refunds: r.refunds }, 'payments reconciled');
       })
       .catch((e) => ctx.log.error({ err: e }, 'payments reconcile pass failed'))
       .finally(() => {
-        running = false;
+        running = null;
       });
   }, interval);
   timer.unref();
-  return () => clearInterval(timer);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

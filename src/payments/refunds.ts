@@ -1,4 +1,6 @@
-import type { AppContext } from '../context.ts';
+import type { Selectable } from 'kysely';
+import type { PaymentRefundsTable } from '../db/schema.ts';
+import type { PaymentsContext } from './context.ts';
 import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { likePrefix } from '../lib/sqlLike.ts';
@@ -6,9 +8,9 @@ import { TallyError } from '../lib/errors.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
-import { recordAudit, actorLabel, walletState, approvalData, type Actor, type ApprovalRef } from '../support/audit.ts';
+import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
+import { walletState } from '../audit/walletState.ts';
 import { accessOf, decideMoneyAction, approvalRequired } from '../support/permissions.ts';
-import { payments } from './providers/index.ts';
 import { isRefundOutcomeUnknown } from './errors.ts';
 import type { RefundResult, RefundState } from './providers/types.ts';
 import { findOrder, getOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
@@ -41,7 +43,7 @@ export interface Refund {
   createdAt: number;
 }
 
-const rowToRefund = (r: any): Refund => ({
+const rowToRefund = (r: Selectable<PaymentRefundsTable>): Refund => ({
   id: r.id,
   orderId: r.order_id,
   amount: toBig(r.amount),
@@ -256,10 +258,10 @@ export async function authorizeRefund(
   return { order, amount, value, decision };
 }
 
-export async function refundOrder(ctx: AppContext, input: RefundOrderInput): Promise<{ refund: Refund; order: Order }> {
+export async function refundOrder(ctx: PaymentsContext, input: RefundOrderInput): Promise<{ refund: Refund; order: Order }> {
   const { order, amount, value, decision } = await authorizeRefund(ctx.db, input);
   if (decision === 'approval') throw approvalRequired('orders.refund', value, input.supportLimit ?? 0n);
-  const provider = payments(ctx).provider(order.provider);
+  const provider = ctx.payments.provider(order.provider);
   const now = ctx.now();
   if (input.approval) {
     // An approved request runs once: its refund id is fixed, so a second run finds it instead of refunding again.
@@ -310,7 +312,7 @@ export const approvalRefundId = (approvalId: string) => `rfd_${approvalId}`;
  * no provider id changes (an interrupted refund sent again by
  * resumeInterruptedRefunds may have recorded it first). True if this call did.
  */
-async function recordRefundResult(ctx: AppContext, refund: Refund, r: RefundResult, source: EventSource, prefix = ''): Promise<boolean> {
+async function recordRefundResult(ctx: PaymentsContext, refund: Refund, r: RefundResult, source: EventSource, prefix = ''): Promise<boolean> {
   return withTransaction(ctx.db, async (tx) => {
     const now = ctx.now();
     const done = await tx
@@ -505,7 +507,7 @@ export async function bookDispute(db: DbOrTx, input: { order: Order; amount: big
  * is yielded by moving its updated_at: another pass or instance then leaves
  * it alone until it is due again.
  */
-async function* claimDueRefunds(ctx: AppContext, opts: { providerAnswered: boolean; olderThanMs: number; limit?: number }) {
+async function* claimDueRefunds(ctx: PaymentsContext, opts: { providerAnswered: boolean; olderThanMs: number; limit?: number }) {
   let q = ctx.db
     .selectFrom('payment_refunds')
     .selectAll()
@@ -551,8 +553,8 @@ export interface ResumedRefund {
  * handed to the operator. Each refund is claimed by a conditional update, so
  * with several instances one sends it. Runs in every reconcile pass.
  */
-export async function resumeInterruptedRefunds(ctx: AppContext, opts: { olderThanMs?: number; limit?: number } = {}): Promise<ResumedRefund[]> {
-  const pay = payments(ctx);
+export async function resumeInterruptedRefunds(ctx: PaymentsContext, opts: { olderThanMs?: number; limit?: number } = {}): Promise<ResumedRefund[]> {
+  const pay = ctx.payments;
   const now = ctx.now();
   const out: ResumedRefund[] = [];
   for await (const row of claimDueRefunds(ctx, { providerAnswered: false, olderThanMs: opts.olderThanMs ?? REFUND_RESUME_AFTER_MS, limit: opts.limit })) {
@@ -603,7 +605,7 @@ export type ProviderRefundOutcome = 'refund_confirmed' | 'refund_failed' | 'noth
  * reconcile check arriving together act once.
  */
 export async function applyProviderRefundStatus(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   input: { providerRefundId: string; status: RefundState; reason: string | null; source: EventSource },
 ): Promise<ProviderRefundOutcome> {
   if (input.status === 'pending') return 'nothing_to_do';
@@ -642,10 +644,10 @@ export async function applyProviderRefundStatus(
 
 /** Asks the provider about refunds it accepted as pending a while ago (in case its webhook never came). Runs in every reconcile pass. */
 export async function checkPendingProviderRefunds(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   opts: { olderThanMs?: number; limit?: number } = {},
 ): Promise<Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }>> {
-  const pay = payments(ctx);
+  const pay = ctx.payments;
   const out: Array<{ refundId: string; orderId: string; outcome: ProviderRefundOutcome | 'still_pending' | 'check_failed' }> = [];
   for await (const row of claimDueRefunds(ctx, { providerAnswered: true, olderThanMs: opts.olderThanMs ?? PENDING_REFUND_CHECK_AFTER_MS, limit: opts.limit })) {
     const order = await findOrder(ctx.db, row.order_id);

@@ -1,9 +1,11 @@
+import type { Selectable } from 'kysely';
+import type { RedeemBatchesTable } from '../db/schema.ts';
 import { sql } from 'kysely';
 import { withTransaction, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { toBig, formatMoney, MAX_MICROS } from '../ledger/money.ts';
-import { recordAudit, actorLabel, type Actor } from '../support/audit.ts';
+import { recordAudit, actorLabel, type Actor } from '../audit/index.ts';
 import { generateNormalizedCode, formatCode, displayCode, hashRedeemCode } from './format.ts';
 
 export const MAX_CODES_PER_BATCH = 10_000;
@@ -24,7 +26,7 @@ export interface RedeemBatch {
   disabledReason: string | null;
 }
 
-export function rowToBatch(r: any): RedeemBatch {
+export function rowToBatch(r: Selectable<RedeemBatchesTable>): RedeemBatch {
   return {
     id: r.id,
     name: r.name ?? null,

@@ -33,7 +33,9 @@ function codeQuery(db: DbOrTx) {
     .select(['c.id as code_id', 'c.display', 'c.status', 'c.uses', 'c.max_uses', 'c.batch_id', 'b.status as batch_status', 'b.amount', 'b.expires_at']);
 }
 
-const toFacts = (r: any): CodeFacts => ({
+type CodeRow = Awaited<ReturnType<ReturnType<typeof codeQuery>['executeTakeFirstOrThrow']>>;
+
+const toFacts = (r: CodeRow): CodeFacts => ({
   codeId: r.code_id,
   display: r.display,
   status: r.status,

@@ -1,4 +1,7 @@
-import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
+import type { Selectable } from 'kysely';
+import type { RedeemRedemptionsTable } from '../db/schema.ts';
+import type { DbOrTx, Tx } from '../db/index.ts';
+import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { newId } from '../lib/ids.ts';
 import type { TallyError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rateLimit.ts';
@@ -71,15 +74,9 @@ async function attemptRedemption(db: DbOrTx, input: RedeemInput, now: number): P
   const n = normalizeRedeemCode(input.code);
   if (!n.ok) return { outcome: n.reason, error: n.reason === 'mistyped' ? redeemErrors.mistyped() : redeemErrors.invalidFormat(), codeId: null };
   const hash = hashRedeemCode(input.secret, n.normalized);
-  const run = () => withTransaction(db, (tx) => claimAndCredit(tx, { ...input, hash, now }));
-  try {
-    return await run();
-  } catch (e) {
-    // The same account redeeming one multi-use code twice at once: the loser's
-    // insert hits the unique index; run again and it finds the first result.
-    if (!db.isTransaction && isUniqueViolation(e)) return run();
-    throw e;
-  }
+  // The same account redeeming one multi-use code twice at once: the loser's
+  // insert hits the unique index; run again and it finds the first result.
+  return withIdempotentTransaction(db, (tx) => claimAndCredit(tx, { ...input, hash, now }));
 }
 
 async function claimAndCredit(tx: Tx, input: RedeemInput & { hash: string; now: number }): Promise<Attempt> {
@@ -158,7 +155,7 @@ async function claimAndCredit(tx: Tx, input: RedeemInput & { hash: string; now: 
   return { outcome: 'redeemed', redemption: rowToRedemption(row, code.display), codeId: code.id };
 }
 
-export function rowToRedemption(r: any, display: string): Redemption {
+export function rowToRedemption(r: Selectable<RedeemRedemptionsTable>, display: string): Redemption {
   return {
     id: r.id,
     codeId: r.code_id,

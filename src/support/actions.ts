@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { PaymentsContext } from '../payments/context.ts';
 import { withTransaction } from '../db/index.ts';
 import { TallyError } from '../lib/errors.ts';
 import { getUser } from '../accounts/users.ts';
@@ -17,7 +17,7 @@ import {
 import type { Order } from '../payments/orders.ts';
 import type { TransferResult } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
-import { recordAudit, type Actor } from './audit.ts';
+import { recordAudit, type Actor } from '../audit/index.ts';
 import { accessOf, assertNotSelf, decideMoneyAction, supportApprovalLimit } from './permissions.ts';
 import { requestApproval, type Approval } from './approvals.ts';
 
@@ -29,7 +29,13 @@ import { requestApproval, type Approval } from './approvals.ts';
  * (state before and after) is written by reconcileOrder in the transaction
  * that applies the outcome, or standalone when nothing changed.
  */
-export async function checkOrderWithProvider({ ctx, input }: { ctx: AppContext; input: { orderId: string; actor: Actor; userId?: string; reason?: string } }) {
+export async function checkOrderWithProvider({
+  ctx,
+  input,
+}: {
+  ctx: PaymentsContext;
+  input: { orderId: string; actor: Actor; userId?: string; reason?: string };
+}) {
   const order = await getOrder(ctx.db, input.orderId, input.userId ? { userId: input.userId } : {});
   if (!['created', 'pending', 'expired', 'failed'].includes(order.status)) {
     // Nothing was asked of the provider. Staff actions still leave their row; a user's repeated click does not.
@@ -58,7 +64,7 @@ export const REVEALABLE = ['email', 'client_ips'] as const;
 export type RevealableField = (typeof REVEALABLE)[number];
 
 /** An admin reveals one masked field of a user, with a stated reason; the reveal is audited in the same transaction as the read. */
-export async function revealUserField({ ctx, input }: { ctx: AppContext; input: { userId: string; field: string; reason: string; actor: Actor } }) {
+export async function revealUserField({ ctx, input }: { ctx: PaymentsContext; input: { userId: string; field: string; reason: string; actor: Actor } }) {
   if (accessOf(input.actor, 'users.reveal') !== 'yes') throw new TallyError('forbidden', 'only an admin can reveal a masked field');
   assertNotSelf(input.actor, input.userId, 'reveal a masked field');
   const reason = input.reason?.trim();
@@ -81,13 +87,13 @@ export async function revealUserField({ ctx, input }: { ctx: AppContext; input: 
 
 export type Guarded<T> = { kind: 'done'; result: T } | { kind: 'approval_pending'; approval: Approval; replayed: boolean };
 
-const limitOf = (ctx: AppContext) => supportApprovalLimit(ctx.config.env);
+const limitOf = (ctx: PaymentsContext) => supportApprovalLimit(ctx.config.env);
 
 export async function compensate({
   ctx,
   input,
 }: {
-  ctx: AppContext;
+  ctx: PaymentsContext;
   input: { userId: string; amount: bigint; reason: string; ticket: string; orderId?: string | null; idempotencyKey?: string; actor: Actor };
 }): Promise<Guarded<TransferResult>> {
   const { reason, ticket } = checkCompensation(input);
@@ -112,7 +118,7 @@ export async function creditOrder({
   ctx,
   input,
 }: {
-  ctx: AppContext;
+  ctx: PaymentsContext;
   input: { orderId: string; providerReference: string; reason: string; force?: boolean; actor: Actor };
 }): Promise<Guarded<{ outcome: CreditOutcome; order: Order; providerCheck: ProviderCheck['check'] | 'not_paid_forced' }>> {
   const { order, reason, ref } = await prepareCreditByHand(ctx.db, input);
@@ -144,7 +150,7 @@ export async function refund({
   ctx,
   input,
 }: {
-  ctx: AppContext;
+  ctx: PaymentsContext;
   input: { orderId: string; amount?: bigint; reason: RefundReason; note?: string; force?: boolean; actor: Actor };
 }): Promise<Guarded<{ refund: Refund; order: Order }>> {
   const limit = limitOf(ctx);
@@ -171,7 +177,7 @@ export async function decideDuplicate({
   ctx,
   input,
 }: {
-  ctx: AppContext;
+  ctx: PaymentsContext;
   input: { trade: string; provider?: string; reason: string; decision: 'refund' | 'keep'; actor: Actor };
 }): Promise<Guarded<DuplicateRefundResult | KeepDuplicateResult>> {
   const limit = limitOf(ctx);

@@ -1,4 +1,6 @@
-import type { AppContext } from '../context.ts';
+import type { Selectable } from 'kysely';
+import type { SupportApprovalsTable } from '../db/schema.ts';
+import type { PaymentsContext } from '../payments/context.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { TallyError, isTallyError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
@@ -8,7 +10,7 @@ import { creditOrderByHand } from '../payments/credit.ts';
 import { refundOrder, type RefundReason } from '../payments/refunds.ts';
 import { refundDuplicatePayment, keepDuplicateAsCredit } from '../payments/duplicates.ts';
 import { isRefundOutcomeUnknown } from '../payments/errors.ts';
-import { recordAudit, actorLabel, type Actor, type ApprovalRef } from './audit.ts';
+import { recordAudit, actorLabel, type Actor, type ApprovalRef } from '../audit/index.ts';
 import { accessOf, selfActionForbidden, type StaffAction } from './permissions.ts';
 
 // The second person. A support money action above the support limit (or a
@@ -56,9 +58,9 @@ export interface Approval {
 }
 
 const parse = (s: string | null) => (s ? JSON.parse(s) : null);
-const rowToApproval = (r: any): Approval => ({
+const rowToApproval = (r: Selectable<SupportApprovalsTable>): Approval => ({
   id: r.id,
-  action: r.action,
+  action: r.action as ApprovableAction, // a text column; only requestApproval writes it, from the typed input
   target: r.target,
   targetUserId: r.target_user_id,
   value: toBig(r.value),
@@ -236,7 +238,7 @@ export async function rejectApproval(
  * `replayed: true` with the result when it already ran.
  */
 export async function approveApproval(
-  ctx: AppContext,
+  ctx: PaymentsContext,
   input: { id: string; reason: string; actor: Actor },
 ): Promise<{ approval: Approval; replayed: boolean }> {
   const reason = decisionReason(input.reason);
@@ -357,7 +359,7 @@ async function finish(ctx: { db: DbOrTx; now(): number }, a: Approval, actor: Ac
 }
 
 /** The action itself, as the approver, through the same verbs as a direct call. */
-async function runApproved(ctx: AppContext, a: Approval, actor: Actor, approval: ApprovalRef): Promise<Record<string, unknown>> {
+async function runApproved(ctx: PaymentsContext, a: Approval, actor: Actor, approval: ApprovalRef): Promise<Record<string, unknown>> {
   const p = a.params;
   switch (a.action) {
     case 'users.compensate': {

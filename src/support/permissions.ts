@@ -1,6 +1,6 @@
 import { TallyError } from '../lib/errors.ts';
 import { formatMoney, parseMoney } from '../ledger/money.ts';
-import type { Actor } from './audit.ts';
+import type { Actor } from '../audit/index.ts';
 
 // Who may do what on the staff API. This table is the one rule: every
 // /api/admin route names its entry (requireStaff reads the roles from it),

@@ -1,11 +1,17 @@
+import type { Selectable } from 'kysely';
+import type { SupportHandoffNotesTable, SupportTicketsTable } from '../db/schema.ts';
 import { z } from 'zod';
-import type { AppContext } from '../context.ts';
+import type { ServiceContext } from '../service.ts';
+import type { RateLimiter } from '../lib/rateLimit.ts';
+
+/** Opening a ticket runs a diagnosis, which is rate limited per user. */
+type TicketsContext = ServiceContext & { limiter: RateLimiter };
 import { withTransaction, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
-import { parseInput } from '../app/validate.ts';
+import { parseInput } from '../lib/validate.ts';
 import { getUser, maskEmail } from '../accounts/users.ts';
-import { recordAudit, actorLabel, type Actor } from './audit.ts';
+import { recordAudit, actorLabel, type Actor } from '../audit/index.ts';
 import { redactSecrets, redactFields, redactionNotice, type SecretKind } from './redaction.ts';
 import { classifyBillingCases, parseHints, countDiagnosis } from './doctor/index.ts';
 
@@ -60,7 +66,7 @@ export async function getTicketRow(db: DbOrTx, id: string, opts: { userId?: stri
   return r;
 }
 
-const summaryOf = (r: any, audience: 'user' | 'staff') => {
+const summaryOf = (r: Selectable<SupportTicketsTable>, audience: 'user' | 'staff') => {
   const fields = JSON.parse(r.fields);
   if (audience === 'staff' && typeof fields.contact === 'string' && fields.contact.includes('@')) fields.contact = maskEmail(fields.contact);
   return {
@@ -78,7 +84,7 @@ const summaryOf = (r: any, audience: 'user' | 'staff') => {
 };
 
 /** A user opens a ticket: redact, attach the doctor's result, store, audit, all in one transaction. */
-export async function openTicket({ ctx, input }: { ctx: AppContext; input: { userId: string; body: unknown; actor: Actor } }) {
+export async function openTicket({ ctx, input }: { ctx: TicketsContext; input: { userId: string; body: unknown; actor: Actor } }) {
   const b = parseInput(TicketBody, input.body);
   const { message, subject, ...rest } = b;
   const subj = redactSecrets(subject);
@@ -193,7 +199,7 @@ export async function getTicketView(db: DbOrTx, id: string, opts: { userId?: str
   };
 }
 
-const noteView = (n: any) => ({
+const noteView = (n: Selectable<SupportHandoffNotesTable>) => ({
   owner: n.owner,
   environment: n.environment,
   capability: n.capability,
@@ -214,7 +220,7 @@ export async function addTicketMessage({
   ctx,
   input,
 }: {
-  ctx: AppContext;
+  ctx: TicketsContext;
   input: { ticketId: string; actor: Actor; asUserId?: string; body: string; status?: TicketState; reason?: string };
 }) {
   const text = typeof input.body === 'string' ? input.body.trim() : '';
@@ -279,7 +285,7 @@ export async function setTicketStatus({
   ctx,
   input,
 }: {
-  ctx: AppContext;
+  ctx: TicketsContext;
   input: { ticketId: string; status: TicketState; actor: Actor; reason?: string; assignee?: string | null };
 }) {
   if (!TICKET_STATES.includes(input.status)) throw new TallyError('invalid_status', `status must be one of ${TICKET_STATES.join(', ')}`, { param: 'status' });
@@ -305,7 +311,7 @@ export async function setTicketStatus({
 }
 
 /** The handoff note (owner, environment, capability, last known good, symptom, evidence, next review). */
-export async function writeHandoffNote({ ctx, input }: { ctx: AppContext; input: { ticketId: string; actor: Actor; body: unknown } }) {
+export async function writeHandoffNote({ ctx, input }: { ctx: TicketsContext; input: { ticketId: string; actor: Actor; body: unknown } }) {
   const b = parseInput(HandoffBody, input.body);
   const red = redactFields(b as Record<string, unknown>);
   const n = red.fields as typeof b;

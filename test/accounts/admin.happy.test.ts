@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { startTestTally, seedUser, signIn, ADMIN_TOKEN, type TestTally } from '../helpers/tally.ts';
-import { listAudit } from '../../src/support/audit.ts';
+import { listAudit } from '../../src/audit/index.ts';
 import { asAdminToken, call, send, login, expectJson, assertLedgerOk } from './http.ts';
 
 async function transfersOf(t: TestTally, userId: string) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { seedUser, signIn } from '../helpers/tally.ts';
 import { runTally as tally, type Run } from '../helpers/cli.ts';
-import { listAudit } from '../../src/support/audit.ts';
+import { listAudit } from '../../src/audit/index.ts';
 import { startPayWorld, customer, order, json, balance, assertLedgerOk, type PayWorld } from '../payments/helpers.ts';
 
 // The operator's side of issue 11 item 3 from the host: `tally admin approvals

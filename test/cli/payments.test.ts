@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { runTally as tally, type Run } from '../helpers/cli.ts';
-import { listAudit } from '../../src/support/audit.ts';
+import { listAudit } from '../../src/audit/index.ts';
 import { startPayWorld, customer, order, json, balance, sandboxPay, paymentTransfers, assertLedgerOk, type PayWorld } from '../payments/helpers.ts';
 
 // `tally payments …` in a child process against a database a running Tally

@@ -1,7 +1,7 @@
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
-import { listAudit } from '../../src/support/audit.ts';
+import { listAudit } from '../../src/audit/index.ts';
 import { APPROVAL_LEASE_MS } from '../../src/support/approvals.ts';
 import { compensateUser } from '../../src/payments/compensation.ts';
 import { parseMoney } from '../../src/ledger/money.ts';

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { POSTGRES_URL, whileNoSchemaIsDropped } from '../helpers/db.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { startTally, type RunningTally } from '../../src/app/start.ts';
-import { payments, reconcilePayments } from '../../src/payments/index.ts';
+import { reconcilePayments } from '../../src/payments/index.ts';
 import type { Order } from '../../src/payments/orders.ts';
 import { startPayWorld, customer, order, balance, sandboxPay, paymentTransfers, assertLedgerOk, type PayWorld } from './helpers.ts';
 
@@ -52,7 +52,7 @@ describe('reconcile on two instances with Redis', {
       ['A', second],
       ['B', third],
     ] as const) {
-      const p = payments(t.ctx).provider('sandbox');
+      const p = t.ctx.payments.provider('sandbox');
       const query = p.queryOrder.bind(p);
       p.queryOrder = async (o: Order) => {
         const start = performance.now();

@@ -8,7 +8,6 @@ import { testDialects } from '../helpers/db.ts';
 import { startPayWorld, customer, order, json, balance, admin, stripeWebhook, epayNotify, assertLedgerOk, type PayWorld, type Customer } from './helpers.ts';
 import { resumeInterruptedRefunds, checkPendingProviderRefunds, REFUND_RESUME_AFTER_MS, PENDING_REFUND_CHECK_AFTER_MS } from '../../src/payments/refunds.ts';
 import { reconcilePayments } from '../../src/payments/reconcile.ts';
-import { payments } from '../../src/payments/providers/index.ts';
 import { providerUnavailable } from '../../src/payments/errors.ts';
 
 for (const dialect of testDialects()) {
@@ -248,7 +247,7 @@ for (const dialect of testDialects()) {
       const o = await order(c, { amount: '50.00', currency: 'CNY', provider: 'epay' });
       assert.equal(await (await epayNotify(w.t.url, w.epay.notify(o.id, '50.00'))).text(), 'success');
       assert.equal(await balance(w.t, c.userId), '7.00');
-      const epay = payments(w.t.ctx).provider('epay');
+      const epay = w.t.ctx.payments.provider('epay');
       const realRefund = epay.refund.bind(epay);
       let stop = () => {};
       epay.refund = () =>

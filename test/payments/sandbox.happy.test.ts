@@ -1,7 +1,7 @@
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
-import { listAudit } from '../../src/support/audit.ts';
+import { listAudit } from '../../src/audit/index.ts';
 import { startPayWorld, customer, order, json, balance, admin, sandboxPay, paymentTransfers, assertLedgerOk, type PayWorld } from './helpers.ts';
 
 for (const dialect of testDialects()) {

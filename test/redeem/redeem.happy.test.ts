@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import type { TestTally } from '../helpers/tally.ts';
-import { listAudit } from '../../src/support/audit.ts';
+import { listAudit } from '../../src/audit/index.ts';
 import { expectJson, assertLedgerOk } from '../accounts/http.ts';
 import { startRedeemTally, person, redeem, admin, generate, balanceOf } from './helpers.ts';
 

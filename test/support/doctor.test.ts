@@ -10,7 +10,7 @@ import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice } from '../../src/gateway/pricing.ts';
 import { signSandbox, SANDBOX_SIGNATURE_HEADER } from '../../src/payments/providers/sandbox.ts';
-import { listAudit } from '../../src/support/audit.ts';
+import { listAudit } from '../../src/audit/index.ts';
 import { maskEmail } from '../../src/accounts/users.ts';
 import { DOCTOR_LIMITS } from '../../src/support/doctor/index.ts';
 import { verifyLedger } from '../../src/ledger/verify.ts';

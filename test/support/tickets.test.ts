@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
 import { seedUser, signIn } from '../helpers/tally.ts';
-import { listAudit } from '../../src/support/audit.ts';
+import { listAudit } from '../../src/audit/index.ts';
 import { verifyLedger } from '../../src/ledger/verify.ts';
 import { startPayWorld, customer, json, admin, type PayWorld } from '../payments/helpers.ts';
 

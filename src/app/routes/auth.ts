@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
-import { parseInput } from '../validate.ts';
+import { parseInput } from '../../lib/validate.ts';
 import { login, logout, SESSION_COOKIE } from '../../accounts/sessions.ts';
 import { countLoginAttempt, clearLoginFailures } from '../../accounts/loginLimits.ts';
 import { TallyError } from '../../lib/errors.ts';

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
-import { parseInput } from '../validate.ts';
+import { parseInput } from '../../lib/validate.ts';
 import { getUserBalance } from '../../accounts/users.ts';
 import { listStatement, walletAccountId, formatMoney, type StatementEntry } from '../../ledger/index.ts';
 

@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
-import { parseInput } from '../validate.ts';
-import { formatMoney } from '../../ledger/money.ts';
+import { parseInput } from '../../lib/validate.ts';
+import { orderView, nextCheckAt } from '../../payments/present.ts';
 import {
   createOrder,
   getOrder,
@@ -11,7 +11,6 @@ import {
   explainOrder,
   reconcileOrder,
   cancelOrder,
-  payments,
   ORDER_STATUSES,
   type Order,
   type ReconcileItem,
@@ -31,30 +30,6 @@ const ListQuery = z.object({
   before: z.string().max(64).optional(),
 });
 
-const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : null);
-
-export const orderView = (o: Order, now: number) => ({
-  id: o.id,
-  status: o.status,
-  provider: o.provider,
-  method: o.method,
-  amount: formatMoney(o.amount),
-  currency: o.currency,
-  credit_amount: formatMoney(o.creditAmount),
-  credit_currency: o.creditCurrency,
-  exchange_rate: o.exchangeRate,
-  checkout_url: o.checkoutUrl,
-  status_reason: o.statusReason,
-  refunded_amount: formatMoney(o.refundedAmount),
-  possible_duplicate_of: o.possibleDuplicateOf,
-  created_at: iso(o.createdAt),
-  expires_at: iso(o.expiresAt),
-  paid_at: iso(o.paidAt),
-  credited_at: iso(o.creditedAt),
-  next_check_at: ['created', 'pending', 'expired'].includes(o.status) ? iso(o.nextCheckAt) : null,
-  explanation: explainOrder(o, now),
-});
-
 /** The base URL providers and browsers should use to reach this instance. */
 export const publicBaseUrl = (ctx: AppContext, req: FastifyRequest) => (ctx.config.publicUrl ?? `${req.protocol}://${req.host}`).replace(/\/$/, '');
 
@@ -62,7 +37,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
   // The providers enabled on this instance, for the top-up page's choice.
   app.get('/api/payments/providers', async (req) => {
     await requireUser(ctx, req);
-    return { data: [...payments(ctx).providers.keys()].map((name) => ({ name })) };
+    return { data: [...ctx.payments.providers.keys()].map((name) => ({ name })) };
   });
 
   app.post('/api/orders', async (req, reply) => {
@@ -134,7 +109,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
       status: order.status,
       explanation: explainOrder(order, ctx.now()),
       checked_with_provider: check !== null && check.result !== 'not_due' && check.result !== 'locked',
-      next_check_at: ['created', 'pending', 'expired'].includes(order.status) ? iso(order.nextCheckAt) : null,
+      next_check_at: nextCheckAt(order),
     };
   });
 }

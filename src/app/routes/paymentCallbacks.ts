@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
-import { handleProviderCallback, startReconcileWorker, type CallbackResult } from '../../payments/index.ts';
+import { handleProviderCallback, type CallbackResult } from '../../payments/index.ts';
 import type { CallbackInput } from '../../payments/providers/types.ts';
 import { PaymentEventShapeError, PaymentSignatureError } from '../../payments/errors.ts';
 
@@ -20,12 +20,6 @@ function badSignature(ctx: AppContext, req: FastifyRequest, provider: string, e:
 }
 
 export function paymentCallbackRoutes(app: FastifyInstance, ctx: AppContext) {
-  let stopWorker: () => void = () => undefined;
-  app.addHook('onReady', async () => {
-    stopWorker = startReconcileWorker(ctx);
-  });
-  app.addHook('onClose', async () => stopWorker());
-
   app.register(async (raw) => {
     raw.removeAllContentTypeParsers();
     raw.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));

@@ -2,8 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
-import { parseInput } from '../validate.ts';
-import { redeemCode, listRedeemAttempts, type Redemption, type RedeemAttempt } from '../../redeem/index.ts';
+import { parseInput } from '../../lib/validate.ts';
+import { redeemCode, listRedeemAttempts } from '../../redeem/index.ts';
+import { redemptionView, attemptView } from '../../redeem/present.ts';
 import { getUserBalance } from '../../accounts/users.ts';
 import { formatMoney } from '../../ledger/money.ts';
 
@@ -12,27 +13,6 @@ import { formatMoney } from '../../ledger/money.ts';
 const RedeemBody = z.object({ code: z.string().max(200) });
 
 const AttemptsQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).optional(), before: z.string().max(64).optional() });
-
-export const redemptionView = (r: Redemption) => ({
-  result: 'redeemed' as const,
-  redemption_id: r.id,
-  code: r.code,
-  amount: formatMoney(r.amount),
-  transfer_id: r.transferId,
-  status: r.status,
-  redeemed_at: new Date(r.createdAt).toISOString(),
-});
-
-// `times` > 1: refused attempts folded into one row ("rate_limited ×N" until `last_at`).
-export const attemptView = (a: RedeemAttempt) => ({
-  id: a.id,
-  code: a.code,
-  outcome: a.outcome,
-  times: a.times,
-  ip: a.ip,
-  created_at: new Date(a.createdAt).toISOString(),
-  ...(a.lastAt !== null ? { last_at: new Date(a.lastAt).toISOString() } : {}),
-});
 
 export function redeemRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/redeem', async (req) => {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
 import { TallyError, isTallyError } from '../../lib/errors.ts';
 import { formatMoney } from '../../ledger/money.ts';
-import { payments, type Order } from '../../payments/index.ts';
+import type { Order } from '../../payments/index.ts';
 import {
   type SandboxProvider,
   SANDBOX_OUTCOMES,
@@ -26,7 +26,7 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
   const sandbox = (): SandboxProvider => {
-    const p = payments(ctx).providers.get('sandbox');
+    const p = ctx.payments.providers.get('sandbox');
     if (!p)
       throw new TallyError(
         'route_not_found',
@@ -50,7 +50,7 @@ export function sandboxPayRoutes(app: FastifyInstance, ctx: AppContext) {
   };
 
   // Public: whether this server takes sandbox payments, for the console's warning banner (shown before sign-in too).
-  app.get('/api/payments/sandbox/status', async () => ({ enabled: payments(ctx).providers.has('sandbox') }));
+  app.get('/api/payments/sandbox/status', async () => ({ enabled: ctx.payments.providers.has('sandbox') }));
 
   app.get<{ Params: { id: string } }>('/api/payments/sandbox/pay/:id', async (req, reply) => {
     sandbox();

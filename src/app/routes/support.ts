@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
-import { parseInput } from '../validate.ts';
+import { parseInput } from '../../lib/validate.ts';
 import { classifyBillingCases, parseHints, limitDiagnosis } from '../../support/doctor/index.ts';
 import { openTicket, listTickets, getTicketView, addTicketMessage, TICKET_STATES, type TicketState } from '../../support/tickets.ts';
 import { checkOrderWithProvider } from '../../support/actions.ts';

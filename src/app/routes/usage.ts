@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
-import { parseInput } from '../validate.ts';
+import { parseInput } from '../../lib/validate.ts';
 import { listUsage, explainUsage } from '../../gateway/usageLog.ts';
 import { TallyError } from '../../lib/errors.ts';
 

@@ -5,7 +5,7 @@ import { setModelPrice, listPrices } from '../../gateway/pricing.ts';
 import { upsertGroup, parseMultiplier } from '../../gateway/groups.ts';
 import { testChannel } from '../../gateway/channelTest.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
-import { recordAudit } from '../../support/audit.ts';
+import { recordAudit } from '../../audit/index.ts';
 import { channelView, priceView } from '../../app/routes/admin/gateway.ts';
 import { TallyError } from '../../lib/errors.ts';
 

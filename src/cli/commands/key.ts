@@ -3,7 +3,8 @@ import { runCommand } from '../run.ts';
 import { resolveUser } from '../../accounts/users.ts';
 import { createApiKey } from '../../accounts/apiKeys.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
-import { keyView, parseExpiry } from '../../app/routes/keys.ts';
+import { keyView } from '../../accounts/present.ts';
+import { parseExpiry } from '../../lib/validate.ts';
 
 const list = (s?: string) =>
   s

@@ -9,7 +9,6 @@ import {
   refundOrder,
   compensateUser,
   creditOrderByHand,
-  payments,
   ORDER_STATUSES,
   REFUND_REASONS,
   refundDuplicatePayment,
@@ -83,7 +82,7 @@ export function paymentsCommands(program: Command) {
           view: o.view,
           userId,
           limit: Number(o.limit) || 50,
-          stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs,
+          stuckBefore: ctx.now() - ctx.payments.settings.stuckAfterMs,
         });
         return { result: { ok: true, orders: orders.map(brief) }, human: orders.length ? orders.map(line) : 'no orders' };
       }),

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { runCommand } from '../run.ts';
 import { parsePositiveMoney, formatMoney } from '../../ledger/money.ts';
-import { parseExpiry } from '../../app/routes/keys.ts';
+import { parseExpiry } from '../../lib/validate.ts';
 import { TallyError } from '../../lib/errors.ts';
 import { generateRedeemBatch, redeemCodesCsv } from '../../redeem/index.ts';
 

@@ -1,5 +1,5 @@
-import type { AppContext } from '../../context.ts';
-import { paymentSettings, type PaymentSettings, type ProviderName } from '../settings.ts';
+import type { Db } from '../../db/index.ts';
+import type { PaymentSettings, ProviderName } from '../settings.ts';
 import { TallyError } from '../../lib/errors.ts';
 import type { PaymentProvider } from './types.ts';
 import { SandboxProvider } from './sandbox.ts';
@@ -12,20 +12,18 @@ export interface Payments {
   provider(name: string): PaymentProvider;
 }
 
-const cache = new WeakMap<AppContext, Payments>();
-
-/** The configured providers for one Tally context (built once, kept with the context). */
-export function payments(ctx: AppContext): Payments {
-  let p = cache.get(ctx);
-  if (p) return p;
-  const settings = paymentSettings(ctx.config);
+/**
+ * Builds the configured providers once, when the context is built (src/context.ts):
+ * the settings are checked there, so a bad configuration fails at start.
+ */
+export function buildPayments(settings: PaymentSettings, deps: { db: Db; secret: string; now: () => number }): Payments {
   const providers = new Map<ProviderName, PaymentProvider>();
   for (const name of settings.providers) {
-    if (name === 'sandbox') providers.set(name, new SandboxProvider(ctx.db, ctx.config.secret, () => ctx.now()));
-    else if (name === 'stripe' && settings.stripe) providers.set(name, new StripeProvider(settings.stripe, () => ctx.now()));
+    if (name === 'sandbox') providers.set(name, new SandboxProvider(deps.db, deps.secret, deps.now));
+    else if (name === 'stripe' && settings.stripe) providers.set(name, new StripeProvider(settings.stripe, deps.now));
     else if (name === 'epay' && settings.epay) providers.set(name, new EpayProvider(settings.epay));
   }
-  p = {
+  return {
     settings,
     providers,
     provider(name: string) {
@@ -46,8 +44,6 @@ export function payments(ctx: AppContext): Payments {
       return pr;
     },
   };
-  cache.set(ctx, p);
-  return p;
 }
 
 export type { PaymentProvider } from './types.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseInput } from '../../app/validate.ts';
+import { parseInput } from '../../lib/validate.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
 import { TallyError } from '../../lib/errors.ts';
 import { CASE_CLASSES, type CaseClass, type DiagnoseHints } from './types.ts';

@@ -1,4 +1,4 @@
-import type { AppContext } from '../../context.ts';
+import type { ServiceContext } from '../../service.ts';
 import { getUser, getUserBalance, maskEmail } from '../../accounts/users.ts';
 import { listStatement, walletAccountId, formatMoney } from '../../ledger/index.ts';
 import { paymentCases } from './payments.ts';
@@ -17,7 +17,7 @@ export { countDiagnosis, limitDiagnosis, DOCTOR_LIMITS, type DoctorLimits } from
  * evidence, its most likely cause in Chinese and English, and the next step.
  * Read-only: the one fix it offers (ask the provider now) is a separate call.
  */
-export async function classifyBillingCases({ ctx, input }: { ctx: AppContext; input: { userId: string; hints?: DiagnoseHints; audience?: Audience } }) {
+export async function classifyBillingCases({ ctx, input }: { ctx: ServiceContext; input: { userId: string; hints?: DiagnoseHints; audience?: Audience } }) {
   const user = await getUser(ctx.db, input.userId);
   const hints = input.hints ?? {};
   const env: DoctorEnv = { ctx, userId: user.id, email: user.email, hints, audience: input.audience ?? 'user', now: ctx.now() };

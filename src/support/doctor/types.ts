@@ -1,4 +1,4 @@
-import type { AppContext } from '../../context.ts';
+import type { ServiceContext } from '../../service.ts';
 
 export const CASE_CLASSES = [
   'payment_failed',
@@ -60,7 +60,7 @@ export interface SupportCase {
 }
 
 export interface DoctorEnv {
-  ctx: AppContext;
+  ctx: ServiceContext;
   userId: string;
   email: string;
   hints: DiagnoseHints;

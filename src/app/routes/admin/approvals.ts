@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
-import { parseInput } from '../../validate.ts';
+import { parseInput } from '../../../lib/validate.ts';
 import { resolveUser } from '../../../accounts/users.ts';
 import {
   listApprovals,

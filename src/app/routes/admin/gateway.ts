@@ -2,13 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
-import { parseInput } from '../../validate.ts';
+import { parseInput } from '../../../lib/validate.ts';
 import { createChannel, findChannel, setChannelStatus, CHANNEL_TYPES, type Channel, type ChannelType } from '../../../gateway/channels.ts';
 import { setModelPrice, listPrices, type ModelPrice } from '../../../gateway/pricing.ts';
 import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
 import { testChannel } from '../../../gateway/channelTest.ts';
 import { parseMoney, formatMoney } from '../../../ledger/money.ts';
-import { recordAudit } from '../../../support/audit.ts';
+import { recordAudit } from '../../../audit/index.ts';
 import { explainUsage } from '../../../gateway/usageLog.ts';
 
 const ChannelBody = z.object({

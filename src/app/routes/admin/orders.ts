@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
-import { parseInput } from '../../validate.ts';
+import { parseInput } from '../../../lib/validate.ts';
 import { TallyError } from '../../../lib/errors.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
 import { resolveUser } from '../../../accounts/users.ts';
@@ -14,18 +14,16 @@ import {
   failOrderBySupport,
   reconcileOrder,
   reconcilePayments,
-  payments,
   ORDER_STATUSES,
   REFUND_REASONS,
   type Order,
   type RefundReason,
-  type Refund,
   type DuplicateRefundResult,
   type KeepDuplicateResult,
 } from '../../../payments/index.ts';
 import { compensate, creditOrder, refund, decideDuplicate } from '../../../support/actions.ts';
 import { answerGuarded } from './approvals.ts';
-import { orderView } from '../orders.ts';
+import { orderView, refundView } from '../../../payments/present.ts';
 import type { ResumedRefund } from '../../../payments/refunds.ts';
 
 const ListQuery = z.object({
@@ -51,22 +49,6 @@ const CompensateBody = z.object({
   ticket: z.string().min(1).max(100),
   order_id: z.string().max(64).optional(),
   idempotency_key: z.string().min(1).max(200).optional(),
-});
-
-export const refundView = (r: Refund) => ({
-  id: r.id,
-  amount: formatMoney(r.amount),
-  credit_taken_back: formatMoney(r.creditAmount),
-  from_wallet: formatMoney(r.fromWallet),
-  uncollected: formatMoney(r.uncollected),
-  reason: r.reason,
-  note: r.note,
-  origin: r.origin,
-  status: r.status,
-  provider_refund_id: r.providerRefundId,
-  forced: r.forced,
-  actor: r.actor,
-  created_at: new Date(r.createdAt).toISOString(),
 });
 
 async function orderDetail(ctx: AppContext, o: Order) {
@@ -103,7 +85,7 @@ export function adminOrderRoutes(app: FastifyInstance, ctx: AppContext) {
       userId,
       limit: q.limit,
       before: q.before,
-      stuckBefore: ctx.now() - payments(ctx).settings.stuckAfterMs,
+      stuckBefore: ctx.now() - ctx.payments.settings.stuckAfterMs,
     });
     return { data: orders.map((o) => ({ ...orderView(o, ctx.now()), user_id: o.userId })) };
   });

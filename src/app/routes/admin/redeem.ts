@@ -2,10 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff, emailFor } from '../../auth.ts';
-import type { Actor } from '../../../support/audit.ts';
-import { parseInput } from '../../validate.ts';
+import type { Actor } from '../../../audit/index.ts';
+import { parseInput, parseExpiry } from '../../../lib/validate.ts';
 import { parsePositiveMoney, formatMoney } from '../../../ledger/money.ts';
-import { parseExpiry } from '../keys.ts';
 import {
   generateRedeemBatch,
   listRedeemBatches,
@@ -19,7 +18,7 @@ import {
   type BatchSummary,
   type CodeView,
 } from '../../../redeem/index.ts';
-import { attemptView } from '../redeem.ts';
+import { attemptView } from '../../../redeem/present.ts';
 
 const GenerateBody = z.object({
   count: z.number().int().min(1).max(10_000),

@@ -2,13 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
-import { parseInput } from '../../validate.ts';
+import { parseInput } from '../../../lib/validate.ts';
 import { TallyError } from '../../../lib/errors.ts';
 import { resolveUser } from '../../../accounts/users.ts';
 import { classifyBillingCases, parseHints } from '../../../support/doctor/index.ts';
 import { listTickets, getTicketView, addTicketMessage, setTicketStatus, writeHandoffNote, TICKET_STATES, type TicketState } from '../../../support/tickets.ts';
 import { checkOrderWithProvider, revealUserField, REVEALABLE } from '../../../support/actions.ts';
-import { listAudit } from '../../../support/audit.ts';
+import { listAudit } from '../../../audit/index.ts';
 import { adminApprovalRoutes } from './approvals.ts';
 
 const TicketQuery = z.object({

@@ -1,8 +1,9 @@
+// The audit trail: who did what to which target, written in the transaction of the
+// action it records. It sits low (below accounts, payments, redeem, support) so any
+// module can record an action without importing a module above it.
 import type { DbOrTx } from '../db/index.ts';
 import { likePrefix } from '../lib/sqlLike.ts';
 import { newId } from '../lib/ids.ts';
-import { getAccount, walletAccountId } from '../ledger/accounts.ts';
-import { formatMoney } from '../ledger/money.ts';
 
 /** Who did something: a signed-in user (with role), the admin token, the CLI on the host, or Tally itself. */
 export type Actor = { type: 'user'; userId: string; role: 'user' | 'support' | 'admin' } | { type: 'admin_token' } | { type: 'cli' } | { type: 'system' };
@@ -13,12 +14,6 @@ export function actorLabel(a: Actor): string {
 
 /** Admins (and the admin token, and the host's CLI) may do what support may not: reveal, force. */
 export const isAdminActor = (a: Actor): boolean => a.type === 'admin_token' || a.type === 'cli' || (a.type === 'user' && a.role === 'admin');
-
-/** The before/after snapshot of a wallet for a money action's audit row (read inside the action's transaction). */
-export async function walletState(db: DbOrTx, userId: string): Promise<{ balance: string; available: string }> {
-  const a = await getAccount(db, walletAccountId(userId));
-  return { balance: formatMoney(a.balance), available: formatMoney(a.available) };
-}
 
 /** When a money action runs because an admin approved a support request, its audit row says so. */
 export interface ApprovalRef {
