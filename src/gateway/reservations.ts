@@ -1,6 +1,7 @@
 import type { DbOrTx } from '../db/index.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
 import { walletAccountId } from '../ledger/accounts.ts';
+import { readSpendable } from '../ledger/available.ts';
 
 // Reservations for in-flight requests, kept in process memory (DESIGN.md,
 // "Performance notes"): a reservation is not money movement, so losing one in
@@ -8,7 +9,8 @@ import { walletAccountId } from '../ledger/accounts.ts';
 // and can never take a wallet below its limit (see settlement.ts).
 //
 // Per wallet the book knows: `base` = what the database said was available
-// when last read (balance - pending holds + overdraft limit), `reserved` =
+// when last read (spendable: balance - pending holds + overdraft limit, see
+// src/ledger/available.ts), `reserved` =
 // in-flight upper bounds, `unsettled` = actual costs queued for the next
 // group commit. Usable = base - reserved - unsettled. All `base` updates
 // happen in the settlement flusher, serially with commits, so a read never
@@ -87,15 +89,7 @@ export class ReservationBook {
     return p;
   }
 
-  private loadWallet = async (walletId: string): Promise<bigint> => {
-    const r = await this.db
-      .selectFrom('ledger_accounts')
-      .select(['balance', 'pending_debits', 'overdraft_limit'])
-      .where('id', '=', walletId)
-      .executeTakeFirst();
-    if (!r) return 0n;
-    return toBig(r.balance) - toBig(r.pending_debits) + (r.overdraft_limit === null ? 0n : toBig(r.overdraft_limit));
-  };
+  private loadWallet = async (walletId: string): Promise<bigint> => (await readSpendable(this.db, [walletId])).get(walletId) ?? 0n;
 
   private loadKeyRemaining = async (keyId: string, limit: bigint): Promise<bigint> => {
     const r = await this.db.selectFrom('api_keys').select('spent').where('id', '=', keyId).executeTakeFirst();
@@ -210,11 +204,10 @@ export class ReservationBook {
       else live.push(id);
     }
     if (!live.length) return;
-    const rows = await this.db.selectFrom('ledger_accounts').select(['id', 'balance', 'pending_debits', 'overdraft_limit']).where('id', 'in', live).execute();
-    for (const r of rows) {
-      const e = this.wallets.get(r.id);
+    for (const [id, spendable] of await readSpendable(this.db, live)) {
+      const e = this.wallets.get(id);
       if (!e) continue;
-      e.base = toBig(r.balance) - toBig(r.pending_debits) + (r.overdraft_limit === null ? 0n : toBig(r.overdraft_limit));
+      e.base = spendable;
       e.loadedAt = now;
     }
     for (const [id, k] of this.keys) {
