@@ -1,6 +1,4 @@
 import pino, { type Logger } from 'pino';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Config } from './config/index.ts';
 import { openDb, type Db, type DbHandle, type Dialect } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -12,6 +10,7 @@ import { Catalog } from './gateway/catalog.ts';
 import { ReservationBook } from './gateway/reservations.ts';
 import { SettlementQueue } from './gateway/settlement.ts';
 import { inProcessWriter, workerWriter } from './gateway/settlementWriter.ts';
+import { appendDeadLetter, deadLetterFile } from './gateway/deadLetters.ts';
 import { Relay } from './gateway/relay.ts';
 
 // Everything a verb or route may need, passed explicitly (no module singletons),
@@ -74,7 +73,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     else if (e.type === 'catalog_changed') await catalog.reload();
   });
   const book = new ReservationBook(dbh.db);
-  const deadLetterFile = join(config.dataDir, 'unsettled.jsonl');
+  const deadLetters = deadLetterFile(config.dataDir);
   // SQLite (file): settlement writes run on a worker thread with its own connection.
   const writer =
     dbh.dialect === 'sqlite' && !dbh.url.endsWith(':memory:') && config.settleWorker ? workerWriter(dbh.url) : inProcessWriter(dbh.db, dbh.dialect);
@@ -82,9 +81,8 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     intervalMs: config.settleIntervalMs,
     maxIntervalMs: config.settleMaxIntervalMs,
     deadLetter: (item, error) => {
-      mkdirSync(config.dataDir, { recursive: true });
-      appendFileSync(deadLetterFile, JSON.stringify({ item, error: String(error) }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
-      log.error({ requestId: item.requestId, file: deadLetterFile }, 'a request settlement was written to the dead-letter file');
+      appendDeadLetter(deadLetters, item, error);
+      log.error({ requestId: item.requestId, file: deadLetters }, 'a request settlement was written to the dead-letter file');
     },
   });
   const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, config: config.relay });
