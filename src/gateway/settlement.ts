@@ -181,7 +181,9 @@ export class SettlementQueue {
 
   private deadLetter(item: SettlementItem, error: unknown): void {
     this.stats.deadLettered++;
+    // Not in the ledger: the book stops counting it as unsettled (the wallet and key may use the money until a replay takes it).
     this.book.committed(item.walletId ?? '', item.cost, null);
+    if (item.keyId && item.keyLimited) this.book.committedKey(item.keyId, item.cost, null);
     try {
       this.opts.deadLetter?.(item, error);
     } catch (e) {

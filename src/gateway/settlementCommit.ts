@@ -1,5 +1,6 @@
 import { withTransaction, type DbOrTx, type Dialect, type Tx } from '../db/index.ts';
-import { formatMoney } from '../ledger/money.ts';
+import { formatMoney, toBig } from '../ledger/money.ts';
+import { readSpendable } from '../ledger/available.ts';
 import { postUsage, type UsageCharge } from '../ledger/usagePost.ts';
 import type { RequestLogsTable } from '../db/schema.ts';
 import { batchInserter } from '../db/batchInsert.ts';
@@ -93,11 +94,22 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
   return { walletAvailable: walletSpendable, keySpent };
 }
 
-/** One request, skipped if an earlier (maybe committed) attempt already wrote it. */
+/**
+ * One request, skipped if an earlier (maybe committed) attempt already wrote
+ * it. A skipped request's cost is in the ledger already, so the wallet's and
+ * key's figures are read back: the reservation book must not go on counting
+ * that money as free.
+ */
 export async function commitSettlementItemOnce(db: DbOrTx, dialect: Dialect, item: SettlementItem): Promise<Committed> {
   return withTransaction(db, async (tx) => {
     const exists = await tx.selectFrom('request_logs').select('id').where('id', '=', item.requestId).executeTakeFirst();
-    if (exists) return { walletAvailable: new Map(), keySpent: new Map() };
-    return commitSettlementBatch(tx, dialect, [item]);
+    if (!exists) return commitSettlementBatch(tx, dialect, [item]);
+    const walletAvailable = item.walletId ? await readSpendable(tx, [item.walletId]) : new Map<string, bigint>();
+    const keySpent = new Map<string, bigint>();
+    if (item.keyId) {
+      const k = await tx.selectFrom('api_keys').select('spent').where('id', '=', item.keyId).executeTakeFirst();
+      if (k) keySpent.set(item.keyId, toBig(k.spent));
+    }
+    return { walletAvailable, keySpent };
   });
 }
