@@ -631,7 +631,7 @@ class MoneyPathSim {
 
   // ---------------------------------------------------------- invariants
 
-  async checkInvariants(): Promise<void> {
+  async checkInvariants(opts: { book?: boolean } = {}): Promise<void> {
     const db = this.db.db;
     assert.equal(this.processed, this.calls.length, 'a write is still running at a quiet point');
     // Exactly the settled requests have log rows, one each.
@@ -671,7 +671,7 @@ class MoneyPathSim {
     }
     // The book may lag behind a top-up (it under-promises), never ahead of the ledger: what it offers is at most what the wallet can
     // pay less the requests in flight and those waiting to be written.
-    for (const u of this.users) {
+    for (const u of opts.book === false ? [] : this.users) {
       const owed = [...this.requests.values()]
         .filter((r) => r.user === u && (r.state === 'inflight' || r.state === 'queued'))
         .reduce((s, r) => s + (r.state === 'inflight' ? r.reserved : r.failed ? 0n : r.cost), 0n);
@@ -696,7 +696,8 @@ class MoneyPathSim {
       await this.proc.stop();
       await this.reconcile();
       await this.replayDeadLetters();
-      await this.checkInvariants();
+      // The server is stopped; its book never saw this last replay (a running server re-reads a wallet within 5 s).
+      await this.checkInvariants({ book: false });
     } finally {
       if (!this.proc.dead) await this.proc.kill();
       rmSync(this.dir, { recursive: true, force: true });
