@@ -2,7 +2,7 @@ import { type Selectable, sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
 import type { LedgerAccountsTable } from '../db/schema.ts';
 import { toBig, formatMoney } from './money.ts';
-import { availableOf } from './available.ts';
+import { availableOf, availableSql } from './available.ts';
 import { TallyError } from '../lib/errors.ts';
 
 // Every account lives in one table, user wallets and system accounts alike, so
@@ -118,7 +118,7 @@ export async function setOverdraftLimit(db: DbOrTx, accountId: string, limit: bi
     .set({ overdraft_limit: limit })
     .where('id', '=', accountId)
     .where('type', '=', 'wallet')
-    .where(sql<boolean>`balance - pending_debits >= ${-limit}`)
+    .where(sql<boolean>`${availableSql} >= ${-limit}`)
     .executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) {
     const acc = await findAccount(db, accountId);

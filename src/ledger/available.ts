@@ -34,8 +34,11 @@ export function spendableOf(r: BalanceFigures): bigint {
   return availableOf(r) + (r.overdraft_limit === null || r.overdraft_limit === undefined ? 0n : toBig(r.overdraft_limit));
 }
 
+/** available in SQL, for a statement that must check it atomically. */
+export const availableSql = sql<bigint>`(balance - pending_debits)`;
+
 /** SQL for "debiting `amount` keeps the account within its overdraft limit": spendable >= amount, or no limit. */
-export const withinLimit = (amount: bigint) => sql<boolean>`(overdraft_limit IS NULL OR balance - pending_debits - ${amount} >= -overdraft_limit)`;
+export const withinLimit = (amount: bigint) => sql<boolean>`(overdraft_limit IS NULL OR ${availableSql} - ${amount} >= -overdraft_limit)`;
 
 /** What each of these accounts can spend now (missing accounts are left out). */
 export async function readSpendable(db: DbOrTx, accountIds: string[]): Promise<Map<string, bigint>> {

@@ -19,8 +19,9 @@ import { spendableOf, withinLimit } from './available.ts';
 //
 // Exactly once per request id: both transfer keys are unique, so posting a
 // request that was already posted fails the caller's transaction with a
-// unique violation (nothing of it is applied); `findPostedUsage` lets a
-// caller that replays (the per-item retry, dead letters) skip those first.
+// unique violation, and nothing of it is applied. A caller that replays (the
+// settlement queue's per-item retry, dead letters) skips requests it already
+// wrote: the gateway looks for its log row, written in the same transaction.
 // A request with nothing to charge (cost 0 or no wallet) moves no money.
 //
 // Performance: each wallet is debited once for all its requests in the batch
@@ -258,12 +259,4 @@ export async function postUsage(tx: Tx, dialect: Dialect, charges: UsageCharge[]
   }
   await insertTransfers(tx, transfers as unknown as Record<string, unknown>[]);
   return { postings, walletSpendable, keySpent };
-}
-
-/** The request ids among these whose usage was already posted (a usage or uncollected transfer exists). */
-export async function findPostedUsage(tx: Tx, requestIds: string[]): Promise<Set<string>> {
-  if (!requestIds.length) return new Set();
-  const keys = requestIds.flatMap((id) => [usageKey(id), uncollectedKey(id)]);
-  const rows = await tx.selectFrom('ledger_transfers').select('reference').where('idempotency_key', 'in', keys).execute();
-  return new Set(rows.map((r) => r.reference ?? ''));
 }

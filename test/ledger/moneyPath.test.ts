@@ -349,7 +349,7 @@ class MoneyPathSim {
     const roll = this.rng.int(0, 99);
     const failed = roll < 8;
     const overHold = !failed && roll >= 94;
-    const cost = failed ? 0n : overHold ? upper + this.rng.big(1, 4_000) : roll < 12 ? 0n : this.rng.big(1, Number(upper));
+    const cost = failed ? 0n : overHold ? upper + this.rng.big(1, this.rng.chance(0.5) ? 4_000 : 60_000) : roll < 12 ? 0n : this.rng.big(1, Number(upper));
     const p = this.proc;
     if (this.rng.chance(0.2)) await p.book.check(user.userId, key, this.rng.big(1, 200));
     let r = await p.book.reserve(user.userId, key, upper);
