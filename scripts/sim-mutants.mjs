@@ -68,14 +68,14 @@ const MUTANTS = [
   },
   {
     name: 'dead-letter-keeps-key-unsettled',
-    what: 'a dead-lettered request is left unsettled on its key (found by the simulation, fixed)',
+    what: 'a dead-lettered request is left unsettled on its key (a real defect, fixed on this branch)',
     file: 'src/gateway/settlement.ts',
     from: '    if (item.keyId && item.keyLimited) this.book.committedKey(item.keyId, item.cost, null);\n',
     to: '',
   },
   {
     name: 'already-written-leaves-book-stale',
-    what: 'a request the per-item retry finds already written does not refresh the book (fixed)',
+    what: 'a request the per-item retry finds already written does not refresh the book (a real defect, fixed on this branch)',
     file: 'src/gateway/settlementCommit.ts',
     from: '    const walletAvailable = item.walletId ? await readSpendable(tx, [item.walletId]) : new Map<string, bigint>();\n',
     to: '    const walletAvailable = new Map<string, bigint>();\n',
