@@ -80,6 +80,13 @@ const MUTANTS = [
     from: '    const walletAvailable = item.walletId ? await readSpendable(tx, [item.walletId]) : new Map<string, bigint>();\n',
     to: '    const walletAvailable = new Map<string, bigint>();\n',
   },
+  {
+    name: 'key-never-reread',
+    what: "the book never re-reads a key, so another process's charges to it go unseen (the gap closed on this branch)",
+    file: 'src/gateway/reservations.ts',
+    from: '      else if (k.limit !== undefined && now - k.loadedAt > this.staleMs) staleKeys.push(id);\n',
+    to: '',
+  },
 ];
 
 const only = process.argv[2];

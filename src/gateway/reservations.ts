@@ -193,7 +193,12 @@ export class ReservationBook {
     return out;
   }
 
-  /** Re-reads wallets; must run in the flusher, between commits. Idle entries are dropped instead. */
+  /**
+   * Re-reads wallets, and the keys not re-read for `staleMs` (another process,
+   * such as `tally ledger settle-dead-letters` or a second instance, may have
+   * charged them); must run in the flusher, between commits. Idle entries are
+   * dropped instead.
+   */
   async refreshWallets(ids: string[]): Promise<void> {
     const now = this.now();
     const live: string[] = [];
@@ -203,15 +208,24 @@ export class ReservationBook {
       if (e.reserved === 0n && e.unsettled === 0n && now - e.lastUsedAt > 60_000) this.wallets.delete(id);
       else live.push(id);
     }
-    if (!live.length) return;
     for (const [id, spendable] of await readSpendable(this.db, live)) {
       const e = this.wallets.get(id);
       if (!e) continue;
       e.base = spendable;
       e.loadedAt = now;
     }
+    const staleKeys: string[] = [];
     for (const [id, k] of this.keys) {
       if (k.reserved === 0n && k.unsettled === 0n && now - k.lastUsedAt > 60_000) this.keys.delete(id);
+      else if (k.limit !== undefined && now - k.loadedAt > this.staleMs) staleKeys.push(id);
+    }
+    if (!staleKeys.length) return;
+    const rows = await this.db.selectFrom('api_keys').select(['id', 'spent']).where('id', 'in', staleKeys).execute();
+    for (const r of rows) {
+      const k = this.keys.get(r.id);
+      if (!k || k.limit === undefined) continue;
+      k.base = k.limit - toBig(r.spent);
+      k.loadedAt = now;
     }
   }
 

@@ -6,7 +6,8 @@
 // (src/ledger/usagePost.ts through the gateway's settlement writer: the
 // worker thread on SQLite, in process on PostgreSQL), top-ups landing
 // concurrently, key spend limits, process crashes between enqueue and
-// commit, and `tally ledger settle-dead-letters` replays.
+// commit, and `tally ledger settle-dead-letters` replays (at a restart, and
+// from a process of their own while the server runs).
 //
 // The model keeps what every wallet, key and system account should hold. It
 // learns only *which* writes happened and in what order (the writer records
@@ -414,7 +415,8 @@ class MoneyPathSim {
         this.stats.lost++;
       }
     }
-    // The operator replays the dead letters before the server comes back (sometimes twice, sometimes after a replay that died half way).
+    // The operator replays the dead letters before the server comes back (sometimes twice, sometimes after a replay that died half way);
+    // steps also replay them while the server runs.
     await this.replayDeadLetters();
     this.proc = new Proc(this, this.generation++);
     await this.proc.queue.ready();
@@ -475,6 +477,12 @@ class MoneyPathSim {
       }
     }
     await Promise.all(actions.map((f) => f()));
+    if (this.rng.chance(0.05) && existsSync(this.deadLetters)) {
+      // The operator runs `tally ledger settle-dead-letters` while the server runs: the server's book sees it at its next re-read.
+      await this.replayDeadLetters();
+      this.clock += 5_001;
+      await this.proc.queue.refreshWallet(this.users[0].walletId);
+    }
     const roll = this.rng.int(0, 99);
     if (roll < 3) await this.crash();
     else if (roll < 15 || i === STEPS - 1) await this.drain();
