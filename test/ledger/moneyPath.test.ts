@@ -625,9 +625,9 @@ class MoneyPathSim {
       const r = this.requests.get(item.requestId)!;
       const log = logs.get(r.id)!;
       const what = `${r.id} (cost ${r.cost}, reserved ${r.reserved})`;
-      assert.equal(toBig(log.cost), r.cost, `${what}: log cost`);
-      assert.equal(toBig(log.charged_amount), r.charged, `${what}: charged`);
-      assert.equal(toBig(log.uncollected), r.uncollected, `${what}: uncollected`);
+      same(toBig(log.cost), r.cost, `${what}: log cost`);
+      same(toBig(log.charged_amount), r.charged, `${what}: charged`);
+      same(toBig(log.uncollected), r.uncollected, `${what}: uncollected`);
       assert.equal(Number(log.charged), r.charged! > 0n ? 1 : 0, `${what}: charged flag`);
       assert.equal(log.transfer_id !== null, r.charged! > 0n, `${what}: linked to a usage transfer exactly when charged`);
       assert.ok(!/micro-unit/.test(log.charge_reason), `${what}: the charge reason shows raw micro-units: ${log.charge_reason}`);
@@ -659,16 +659,16 @@ class MoneyPathSim {
     // Every account holds what the model says.
     const accounts = new Map((await db.selectFrom('ledger_accounts').select(['id', 'balance', 'pending_debits']).execute()).map((a) => [a.id, a]));
     for (const [walletId, balance] of this.model.balance) {
-      assert.equal(toBig(accounts.get(walletId)!.balance), balance, `${walletId} balance`);
+      same(toBig(accounts.get(walletId)!.balance), balance, `${walletId} balance`);
       assert.equal(toBig(accounts.get(walletId)!.pending_debits), 0n, `${walletId} has pending debits (the money path holds nothing in the ledger)`);
     }
-    assert.equal(toBig(accounts.get(SYSTEM_ACCOUNTS.usageRevenue)!.balance), this.model.revenue, 'usage revenue');
-    assert.equal(toBig(accounts.get(SYSTEM_ACCOUNTS.uncollected)!.balance), this.model.uncollected, 'uncollected');
-    assert.equal(toBig(accounts.get(SYSTEM_ACCOUNTS.paymentsIn)!.balance), this.model.paymentsIn, 'payments in');
+    same(toBig(accounts.get(SYSTEM_ACCOUNTS.usageRevenue)!.balance), this.model.revenue, 'usage revenue');
+    same(toBig(accounts.get(SYSTEM_ACCOUNTS.uncollected)!.balance), this.model.uncollected, 'uncollected');
+    same(toBig(accounts.get(SYSTEM_ACCOUNTS.paymentsIn)!.balance), this.model.paymentsIn, 'payments in');
     const total = [...accounts.values()].reduce((s, a) => s + toBig(a.balance), 0n);
     assert.equal(total, 0n, 'the sum of all balances is zero (double entry)');
     const keys = await db.selectFrom('api_keys').select(['id', 'spent']).execute();
-    for (const k of keys) assert.equal(toBig(k.spent), this.model.keySpent.get(k.id) ?? 0n, `key ${k.id} spend`);
+    for (const k of keys) same(toBig(k.spent), this.model.keySpent.get(k.id) ?? 0n, `key ${k.id} spend`);
     // Reservations: a wallet is short (uncollected) only by what no reservation covered.
     for (const [walletId, booked] of this.model.uncollectedBy) {
       const allowed = this.model.allowedUncollected.get(walletId) ?? 0n;
@@ -711,6 +711,11 @@ class MoneyPathSim {
       rmSync(this.dir, { recursive: true, force: true });
     }
   }
+}
+
+/** assert.equal whose message keeps both figures (a custom message would otherwise replace them). */
+function same(actual: bigint | number, expected: bigint | number | undefined, what: string): void {
+  assert.equal(actual, expected, `${what}: the database says ${actual}, the model ${expected}`);
 }
 
 function logRow(r: SimRequest, now: number): LogRow {
