@@ -1,7 +1,5 @@
 import pino, { type Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Config } from './config/index.ts';
 import { openDb, type Db, type DbHandle, type Dialect } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -13,6 +11,7 @@ import { Catalog } from './gateway/catalog.ts';
 import { ReservationBook } from './gateway/reservations.ts';
 import { SettlementQueue } from './gateway/settlement.ts';
 import { inProcessWriter, workerWriter } from './gateway/settlementWriter.ts';
+import { appendDeadLetter, deadLetterFile } from './gateway/deadLetters.ts';
 import { Relay } from './gateway/relay.ts';
 import { paymentSettings } from './payments/settings.ts';
 import { buildPayments, type Payments } from './payments/providers/index.ts';
@@ -83,7 +82,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     else if (e.type === 'catalog_changed') await catalog.reload();
   });
   const book = new ReservationBook(dbh.db);
-  const deadLetterFile = join(config.dataDir, 'unsettled.jsonl');
+  const deadLetters = deadLetterFile(config.dataDir);
   // SQLite (file): settlement writes run on a worker thread with its own connection.
   const writer =
     dbh.dialect === 'sqlite' && !dbh.url.endsWith(':memory:') && config.settleWorker ? workerWriter(dbh.url) : inProcessWriter(dbh.db, dbh.dialect);
@@ -91,9 +90,8 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     intervalMs: config.settleIntervalMs,
     maxIntervalMs: config.settleMaxIntervalMs,
     deadLetter: (item, error) => {
-      mkdirSync(config.dataDir, { recursive: true });
-      appendFileSync(deadLetterFile, JSON.stringify({ item, error: String(error) }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
-      log.error({ requestId: item.requestId, file: deadLetterFile }, 'a request settlement was written to the dead-letter file');
+      appendDeadLetter(deadLetters, item, error);
+      log.error({ requestId: item.requestId, file: deadLetters }, 'a request settlement was written to the dead-letter file');
     },
   });
   const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, config: config.relay });

@@ -1,6 +1,7 @@
 import type { DbOrTx } from '../db/index.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
 import { walletAccountId } from '../ledger/accounts.ts';
+import { readSpendable } from '../ledger/available.ts';
 
 // Reservations for in-flight requests, kept in process memory (DESIGN.md,
 // "Performance notes"): a reservation is not money movement, so losing one in
@@ -8,7 +9,8 @@ import { walletAccountId } from '../ledger/accounts.ts';
 // and can never take a wallet below its limit (see settlement.ts).
 //
 // Per wallet the book knows: `base` = what the database said was available
-// when last read (balance - pending holds + overdraft limit), `reserved` =
+// when last read (spendable: balance - pending holds + overdraft limit, see
+// src/ledger/available.ts), `reserved` =
 // in-flight upper bounds, `unsettled` = actual costs queued for the next
 // group commit. Usable = base - reserved - unsettled. All `base` updates
 // happen in the settlement flusher, serially with commits, so a read never
@@ -87,15 +89,7 @@ export class ReservationBook {
     return p;
   }
 
-  private loadWallet = async (walletId: string): Promise<bigint> => {
-    const r = await this.db
-      .selectFrom('ledger_accounts')
-      .select(['balance', 'pending_debits', 'overdraft_limit'])
-      .where('id', '=', walletId)
-      .executeTakeFirst();
-    if (!r) return 0n;
-    return toBig(r.balance) - toBig(r.pending_debits) + (r.overdraft_limit === null ? 0n : toBig(r.overdraft_limit));
-  };
+  private loadWallet = async (walletId: string): Promise<bigint> => (await readSpendable(this.db, [walletId])).get(walletId) ?? 0n;
 
   private loadKeyRemaining = async (keyId: string, limit: bigint): Promise<bigint> => {
     const r = await this.db.selectFrom('api_keys').select('spent').where('id', '=', keyId).executeTakeFirst();
@@ -199,7 +193,12 @@ export class ReservationBook {
     return out;
   }
 
-  /** Re-reads wallets; must run in the flusher, between commits. Idle entries are dropped instead. */
+  /**
+   * Re-reads wallets, and the keys not re-read for `staleMs` (another process,
+   * such as `tally ledger settle-dead-letters` or a second instance, may have
+   * charged them); must run in the flusher, between commits. Idle entries are
+   * dropped instead.
+   */
   async refreshWallets(ids: string[]): Promise<void> {
     const now = this.now();
     const live: string[] = [];
@@ -209,16 +208,24 @@ export class ReservationBook {
       if (e.reserved === 0n && e.unsettled === 0n && now - e.lastUsedAt > 60_000) this.wallets.delete(id);
       else live.push(id);
     }
-    if (!live.length) return;
-    const rows = await this.db.selectFrom('ledger_accounts').select(['id', 'balance', 'pending_debits', 'overdraft_limit']).where('id', 'in', live).execute();
-    for (const r of rows) {
-      const e = this.wallets.get(r.id);
+    for (const [id, spendable] of await readSpendable(this.db, live)) {
+      const e = this.wallets.get(id);
       if (!e) continue;
-      e.base = toBig(r.balance) - toBig(r.pending_debits) + (r.overdraft_limit === null ? 0n : toBig(r.overdraft_limit));
+      e.base = spendable;
       e.loadedAt = now;
     }
+    const staleKeys: string[] = [];
     for (const [id, k] of this.keys) {
       if (k.reserved === 0n && k.unsettled === 0n && now - k.lastUsedAt > 60_000) this.keys.delete(id);
+      else if (k.limit !== undefined && now - k.loadedAt > this.staleMs) staleKeys.push(id);
+    }
+    if (!staleKeys.length) return;
+    const rows = await this.db.selectFrom('api_keys').select(['id', 'spent']).where('id', 'in', staleKeys).execute();
+    for (const r of rows) {
+      const k = this.keys.get(r.id);
+      if (!k || k.limit === undefined) continue;
+      k.base = k.limit - toBig(r.spent);
+      k.loadedAt = now;
     }
   }
 

@@ -30,6 +30,9 @@ export type { SettlementItem, LogRow } from './settlementCommit.ts';
 
 export class SettlementQueue {
   private queue: SettlementItem[] = [];
+  /** Items ever queued and ever taken into a batch: flush() waits until everything queued before it was taken and written. */
+  private queuedTotal = 0;
+  private takenTotal = 0;
   /** When each queued item was queued (performance.now()), parallel to `queue`. */
   private queuedAt: number[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -51,6 +54,8 @@ export class SettlementQueue {
       maxBatch?: number;
       /** Where a request that cannot be written after many tries goes, so one poisoned item never stops the queue. */
       deadLetter?: (item: SettlementItem, error: unknown) => void;
+      /** Waits between retries (tests pass a faster one; the delays are the production back-off). */
+      sleep?: (ms: number) => Promise<void>;
     } = {},
   ) {}
 
@@ -61,6 +66,7 @@ export class SettlementQueue {
 
   enqueue(item: SettlementItem): void {
     this.queue.push(item);
+    this.queuedTotal++;
     this.queuedAt.push(performance.now());
     this.schedule();
   }
@@ -95,22 +101,30 @@ export class SettlementQueue {
     }, delay);
   }
 
-  /** Writes everything queued so far; resolves when it is committed. */
+  /** Writes everything queued so far (in as many batches as it takes); resolves when it is committed. */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    this.flushing = this.runOnce().finally(() => {
-      this.flushing = null;
-      this.schedule();
-    });
-    await this.flushing;
+    const target = this.queuedTotal;
+    do {
+      while (this.flushing) await this.flushing;
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = null;
+      }
+      this.flushing = this.runOnce().finally(() => {
+        this.flushing = null;
+        this.schedule();
+      });
+      await this.flushing;
+    } while (this.takenTotal < target);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return this.opts.sleep ? this.opts.sleep(ms) : new Promise((r) => setTimeout(r, ms));
   }
 
   private async runOnce(): Promise<void> {
     const batch = this.queue.splice(0, this.opts.maxBatch ?? 256);
+    this.takenTotal += batch.length;
     this.queuedAt.splice(0, batch.length);
     if (batch.length) await this.commitWithRetry(batch);
     const force = this.forcedRefresh;
@@ -141,7 +155,7 @@ export class SettlementQueue {
         this.stats.retries++;
         if (attempt >= 2) break;
         this.log.warn({ err: e, attempt }, 'settlement batch failed; retrying');
-        await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
+        await this.sleep(20 * (attempt + 1));
       }
     }
     // One item at a time, each skipping what an earlier (maybe committed) attempt already wrote.
@@ -159,7 +173,7 @@ export class SettlementQueue {
             this.deadLetter(item, e);
             break;
           }
-          await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
+          await this.sleep(Math.min(5_000, 100 * 2 ** attempt));
         }
       }
     }
@@ -167,7 +181,9 @@ export class SettlementQueue {
 
   private deadLetter(item: SettlementItem, error: unknown): void {
     this.stats.deadLettered++;
+    // Not in the ledger: the book stops counting it as unsettled (the wallet and key may use the money until a replay takes it).
     this.book.committed(item.walletId ?? '', item.cost, null);
+    if (item.keyId && item.keyLimited) this.book.committedKey(item.keyId, item.cost, null);
     try {
       this.opts.deadLetter?.(item, error);
     } catch (e) {

@@ -1,6 +1,8 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
+import type { LedgerAccountsTable } from '../db/schema.ts';
 import { toBig, formatMoney } from './money.ts';
+import { availableOf, availableSql } from './available.ts';
 import { TallyError } from '../lib/errors.ts';
 
 // Every account lives in one table, user wallets and system accounts alike, so
@@ -28,23 +30,22 @@ export interface Account {
   currency: string;
   balance: bigint;
   pendingDebits: bigint;
+  /** balance - pending holds (see available.ts for the rule). */
   available: bigint;
   overdraftLimit: bigint | null;
   createdAt: number;
 }
 
-export function rowToAccount(r: any): Account {
-  const balance = toBig(r.balance);
-  const pending = toBig(r.pending_debits);
+export function rowToAccount(r: Selectable<LedgerAccountsTable>): Account {
   return {
     id: r.id,
     type: r.type,
     userId: r.user_id ?? null,
     name: r.name,
     currency: r.currency,
-    balance,
-    pendingDebits: pending,
-    available: balance - pending,
+    balance: toBig(r.balance),
+    pendingDebits: toBig(r.pending_debits),
+    available: availableOf(r),
     overdraftLimit: r.overdraft_limit === null ? null : toBig(r.overdraft_limit),
     createdAt: Number(r.created_at),
   };
@@ -117,7 +118,7 @@ export async function setOverdraftLimit(db: DbOrTx, accountId: string, limit: bi
     .set({ overdraft_limit: limit })
     .where('id', '=', accountId)
     .where('type', '=', 'wallet')
-    .where(sql<boolean>`balance - pending_debits >= ${-limit}`)
+    .where(sql<boolean>`${availableSql} >= ${-limit}`)
     .executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) {
     const acc = await findAccount(db, accountId);
@@ -128,10 +129,3 @@ export async function setOverdraftLimit(db: DbOrTx, accountId: string, limit: bi
     );
   }
 }
-
-/**
- * The conditional debit both databases run the same way: it succeeds only when
- * the account stays within its overdraft limit after taking `amount` from what
- * is available (posted balance minus pending holds). Never read-then-write.
- */
-export const withinLimit = (amount: bigint) => sql<boolean>`(overdraft_limit IS NULL OR balance - pending_debits - ${amount} >= -overdraft_limit)`;

@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
+import type { LedgerHoldsTable } from '../db/schema.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { toBig, formatMoney, MAX_MICROS } from './money.ts';
-import { withinLimit } from './accounts.ts';
+import { withinLimit } from './available.ts';
 import { applyTransfer, explainFailedDebit, rowToTransfer, type Transfer } from './transfers.ts';
 
 // Two-phase transfers with TigerBeetle's semantics: a hold reserves available
@@ -42,7 +43,7 @@ export interface HoldInput {
   now?: number;
 }
 
-export function rowToHold(r: any): Hold {
+export function rowToHold(r: Selectable<LedgerHoldsTable>): Hold {
   return {
     id: r.id,
     debitAccountId: r.debit_account_id,

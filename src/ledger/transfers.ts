@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
+import type { LedgerTransfersTable } from '../db/schema.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { toBig, formatMoney, MAX_MICROS } from './money.ts';
-import { withinLimit } from './accounts.ts';
+import { spendableOf, withinLimit } from './available.ts';
 
 export type TransferKind =
   | 'manual_credit'
@@ -53,7 +54,7 @@ export interface TransferResult {
   replayed: boolean;
 }
 
-export function rowToTransfer(r: any): Transfer {
+export function rowToTransfer(r: Selectable<LedgerTransfersTable>): Transfer {
   return {
     id: r.id,
     debitAccountId: r.debit_account_id,
@@ -120,8 +121,7 @@ export class InsufficientFundsError extends TallyError {
 export async function explainFailedDebit(tx: DbOrTx, accountId: string, amount: bigint): Promise<never> {
   const acc = await tx.selectFrom('ledger_accounts').select(['balance', 'pending_debits', 'overdraft_limit']).where('id', '=', accountId).executeTakeFirst();
   if (!acc) throw new TallyError('account_not_found', `ledger account ${accountId} does not exist`);
-  const available = toBig(acc.balance) - toBig(acc.pending_debits) + (acc.overdraft_limit === null ? 0n : toBig(acc.overdraft_limit));
-  throw new InsufficientFundsError(accountId, amount, available);
+  throw new InsufficientFundsError(accountId, amount, spendableOf(acc));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
 import { toBig, formatMoney } from './money.ts';
+import { availableOf } from './available.ts';
 
 export interface VerifyCheck {
   name: string;
@@ -69,8 +70,8 @@ export async function verifyLedger(db: DbOrTx, opts: { now?: number; graceMs?: n
   checks.push(check('each pending total equals its pending holds', pendingViolations, 'pending totals match'));
 
   const overdrawn = accounts
-    .filter((a) => a.overdraft_limit !== null && toBig(a.balance) - toBig(a.pending_debits) < -toBig(a.overdraft_limit))
-    .map((a) => `${a.id}: available ${formatMoney(toBig(a.balance) - toBig(a.pending_debits))}, limit -${formatMoney(toBig(a.overdraft_limit))}`);
+    .filter((a) => a.overdraft_limit !== null && availableOf(a) < -toBig(a.overdraft_limit))
+    .map((a) => `${a.id}: available ${formatMoney(availableOf(a))}, limit -${formatMoney(toBig(a.overdraft_limit))}`);
   checks.push(check('no account below its overdraft limit', overdrawn, 'no account overdrawn'));
 
   const stale = await db

@@ -8,6 +8,7 @@ import { TallyError } from '../lib/errors.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
+import { availableOf } from '../ledger/available.ts';
 import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
 import { walletState } from '../audit/walletState.ts';
 import { accessOf, decideMoneyAction, approvalRequired } from '../support/permissions.ts';
@@ -102,7 +103,7 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
   const creditBack = creditAfter - order.refundedCredit;
   const wallet = walletAccountId(order.userId);
   const acc = await tx.selectFrom('ledger_accounts').select(['balance', 'pending_debits']).where('id', '=', wallet).executeTakeFirstOrThrow();
-  const available = toBig(acc.balance) - toBig(acc.pending_debits);
+  const available = availableOf(acc);
   const fromWallet = available <= 0n ? 0n : available < creditBack ? available : creditBack;
   const shortfall = creditBack - fromWallet;
   if (shortfall > 0n && !input.force) {

@@ -2,11 +2,7 @@ import type { Command } from 'commander';
 import { runCommand } from '../run.ts';
 import { verifyBooks } from '../../verifyBooks.ts';
 import { expireHolds } from '../../ledger/holds.ts';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
-import type { SettlementItem } from '../../gateway/settlement.ts';
-
-const BIGINT_LOG_FIELDS = ['held', 'cost', 'charged_amount', 'uncollected'] as const;
+import { deadLetterFile, settleDeadLetters } from '../../gateway/deadLetters.ts';
 
 export function ledgerCommands(program: Command) {
   const ledger = program.command('ledger').description('the double-entry ledger');
@@ -33,19 +29,9 @@ export function ledgerCommands(program: Command) {
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        const file = join(ctx.config.dataDir, 'unsettled.jsonl');
-        if (!existsSync(file)) return { result: { ok: true, settled: 0 }, human: 'no dead-lettered settlements' };
-        const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-        for (const line of lines) {
-          const { item } = JSON.parse(line) as { item: any };
-          for (const f of BIGINT_LOG_FIELDS) item.log[f] = BigInt(item.log[f]);
-          const restored: SettlementItem = { ...item, cost: BigInt(item.cost) };
-          // A request already in the ledger is skipped by the queue's per-item path.
-          ctx.settlement.enqueue(restored);
-        }
-        await ctx.settlement.flush();
-        renameSync(file, `${file}.settled-${Date.now()}`);
-        return { result: { ok: true, settled: lines.length }, human: `settled ${lines.length} dead-lettered request(s)` };
+        const settled = await settleDeadLetters(deadLetterFile(ctx.config.dataDir), ctx.settlement, ctx.now());
+        if (!settled) return { result: { ok: true, settled: 0 }, human: 'no dead-lettered settlements' };
+        return { result: { ok: true, settled }, human: `settled ${settled} dead-lettered request(s)` };
       }),
     );
 }
