@@ -9,8 +9,10 @@
 // `response_format: {type:'text'}`, `modalities: ['text']`, and earlier turns'
 // `reasoning_content` (Anthropic needs a signature to take thinking back, and
 // ignores earlier turns' thinking anyway). Unknown fields are dropped too.
+// `response_format: json_schema` becomes `output_config.format` (Anthropic
+// structured outputs; the schema object is passed as is, `name`/`strict` dropped).
 // A 400 (untranslatable_field) for: n > 1, logprobs, top_logprobs, non-zero
-// penalties, logit_bias, response_format json_object/json_schema, audio
+// penalties, logit_bias, response_format json_object (no schema to give), audio
 // output, web_search_options, legacy functions/function_call, temperature
 // above 1, non-function tools, audio/other content parts, non-JSON tool
 // arguments, and a reasoning_effort whose thinking budget cannot fit.
@@ -75,6 +77,8 @@ export function chatToMessagesRequest(
       throw untranslatable('temperature', P, 'thinking (reasoning_effort) works only with temperature 1; drop temperature or reasoning_effort');
     out.thinking = { type: 'enabled', budget_tokens: budget };
   }
+  const rf = body.response_format;
+  if (rf?.type === 'json_schema') out.output_config = { format: { type: 'json_schema', schema: rf.json_schema.schema } };
   if (body.stream === true) out.stream = true;
   return out;
 }
@@ -86,11 +90,11 @@ function refuseUntranslatable(b: Record<string, any>): void {
   for (const f of ['frequency_penalty', 'presence_penalty']) if (b[f] != null && b[f] !== 0) throw untranslatable(f, P, `they have no ${f}; drop it`);
   if (b.logit_bias != null && Object.keys(b.logit_bias).length > 0) throw untranslatable('logit_bias', P, 'they have no logit_bias; drop it');
   const rf = b.response_format;
-  if (rf != null && rf.type !== 'text')
+  if (rf != null && rf.type !== 'text' && !(rf.type === 'json_schema' && rf.json_schema?.schema != null))
     throw untranslatable(
       'response_format',
       P,
-      `${rf.type} output is not translated; describe the JSON in the prompt, or give a tool whose parameters are the schema and set tool_choice to it`,
+      `${rf.type} output is not translated; send {type:"json_schema", json_schema:{schema}} (Anthropic structured outputs), or describe the JSON in the prompt`,
     );
   if (b.audio != null || (Array.isArray(b.modalities) && b.modalities.some((m: unknown) => m !== 'text')))
     throw untranslatable('modalities', P, 'they answer in text only; drop audio output');
@@ -118,7 +122,7 @@ function convertMessages(messages: unknown): { system: SystemBlock[]; messages: 
       if (typeof c === 'string') {
         if (c.length > 0) system.push({ type: 'text', text: c });
       } else if (Array.isArray(c)) {
-        for (const p of c) if (p?.type === 'text' && p.text) system.push({ type: 'text', text: p.text });
+        for (const p of c) if (p?.type === 'text' && p.text) system.push(textBlock(p));
       }
     } else if (role === 'user') {
       const content = typeof m.content === 'string' ? m.content : userParts(m.content, i);
@@ -161,7 +165,7 @@ function userParts(parts: unknown, i: number): Array<Record<string, any>> {
   for (let j = 0; j < parts.length; j++) {
     const p = parts[j];
     if (p?.type === 'text') {
-      if (p.text) out.push({ type: 'text', text: p.text });
+      if (p.text) out.push(textBlock(p));
     } else if (p?.type === 'image_url') {
       out.push(imageBlock(p.image_url, `messages[${i}].content[${j}].image_url`));
     } else if (p?.type === 'file') {
@@ -175,6 +179,11 @@ function userParts(parts: unknown, i: number): Array<Record<string, any>> {
     }
   }
   return out;
+}
+
+/** A text part as a text block; a `cache_control` some OpenAI clients put on parts (for Claude) is kept. */
+function textBlock(p: Record<string, any>): SystemBlock {
+  return p.cache_control == null ? { type: 'text', text: p.text } : { type: 'text', text: p.text, cache_control: p.cache_control };
 }
 
 const DATA_URL = /^data:([^;,]+);base64,/;
