@@ -61,10 +61,13 @@ export function readAnthropicUsage(u: Record<string, any> | null | undefined, c:
   if (typeof u.input_tokens === 'number') c.input = u.input_tokens;
   if (typeof u.cache_read_input_tokens === 'number') c.cacheRead = u.cache_read_input_tokens;
   if (typeof u.cache_creation_input_tokens === 'number') {
+    const total = u.cache_creation_input_tokens;
     const split = u.cache_creation;
-    const h1 = split && typeof split.ephemeral_1h_input_tokens === 'number' ? split.ephemeral_1h_input_tokens : 0;
-    c.cacheWrite1h = h1;
-    c.cacheWrite = u.cache_creation_input_tokens - h1;
+    // A message_delta repeats the total without the split: keep the split message_start gave.
+    // An unsplit count otherwise is 5-minute.
+    if (split && typeof split.ephemeral_1h_input_tokens === 'number') c.cacheWrite1h = split.ephemeral_1h_input_tokens;
+    else if (total !== c.cacheWrite + c.cacheWrite1h) c.cacheWrite1h = 0;
+    c.cacheWrite = total - c.cacheWrite1h;
   }
   if (typeof u.output_tokens === 'number') c.output = u.output_tokens;
 }

@@ -3,8 +3,9 @@
 // \r\n or \r; `:` lines are comments; several `data:` lines join with \n; an
 // event is dispatched at a blank line when it has data. `id` and `retry` are
 // not needed by the relay and are ignored. Linear in the input: each byte is
-// scanned once (a partial line is rescanned only from where the last scan
-// stopped).
+// scanned once, and a line cut across chunks is kept in pieces and joined
+// once at its end (appending to one string would make V8 flatten a rope on
+// every scan: quadratic for a large event arriving in small chunks).
 import { StringDecoder } from 'node:string_decoder';
 
 export interface SseEvent {
@@ -14,46 +15,54 @@ export interface SseEvent {
 
 export class SseEventParser {
   private readonly decoder = new StringDecoder('utf8');
-  private buf = '';
-  /** How far into `buf` the search for a line end has already looked. */
-  private scanned = 0;
+  /** The start of a line whose end has not arrived yet, in pieces (joined once, at the line end). */
+  private partial: string[] = [];
+  /** The last chunk ended in \r: a \n opening the next one belongs to it. */
+  private skipLF = false;
   private event: string | null = null;
   private data: string[] = [];
 
   push(chunk: Buffer | string): SseEvent[] {
     const text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
-    this.buf = this.buf.length === 0 ? text : this.buf + text;
     const out: SseEvent[] = [];
-    const buf = this.buf;
+    const n = text.length;
     let start = 0;
-    let i = this.scanned;
-    const n = buf.length;
+    let i = 0;
+    if (this.skipLF && n > 0) {
+      if (text.charCodeAt(0) === 10) start = i = 1;
+      this.skipLF = false;
+    }
     while (i < n) {
-      const c = buf.charCodeAt(i);
+      const c = text.charCodeAt(i);
       if (c !== 10 && c !== 13) {
         i++;
         continue;
       }
-      // A \r at the very end may be the first half of \r\n: wait for the next chunk.
-      if (c === 13 && i + 1 === n) break;
-      this.line(buf, start, i, out);
-      i += c === 13 && buf.charCodeAt(i + 1) === 10 ? 2 : 1;
-      start = i;
+      let line = text.slice(start, i);
+      if (this.partial.length > 0) {
+        this.partial.push(line);
+        line = this.partial.join('');
+        this.partial = [];
+      }
+      this.line(line, out);
+      if (c === 13) {
+        if (i + 1 === n) this.skipLF = true;
+        else if (text.charCodeAt(i + 1) === 10) i++;
+      }
+      start = ++i;
     }
-    this.buf = start === 0 ? buf : buf.slice(start);
-    this.scanned = i - start;
+    if (start < n) this.partial.push(start === 0 ? text : text.slice(start));
     return out;
   }
 
-  private line(buf: string, start: number, end: number, out: SseEvent[]): void {
-    if (start === end) {
+  private line(line: string, out: SseEvent[]): void {
+    if (line.length === 0) {
       if (this.data.length > 0) out.push({ event: this.event, data: this.data.length === 1 ? this.data[0] : this.data.join('\n') });
       this.event = null;
       this.data = [];
       return;
     }
-    if (buf.charCodeAt(start) === 58) return; // ':' comment
-    const line = buf.slice(start, end);
+    if (line.charCodeAt(0) === 58) return; // ':' comment
     const colon = line.indexOf(':');
     const name = colon === -1 ? line : line.slice(0, colon);
     const valueStart = colon === -1 ? line.length : line.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1;
