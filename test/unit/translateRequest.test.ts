@@ -193,6 +193,27 @@ describe('OpenAI chat request → Anthropic Messages request', () => {
     refused(() => toA({ messages: m, reasoning_effort: 'low', temperature: 0.3 }), 'temperature');
   });
 
+  test('in a tool loop whose assistant turn has no signed thinking, thinking is left out (Anthropic would refuse it); signed thinking_blocks go back first', () => {
+    const loop = [
+      { role: 'user', content: 'ls' },
+      {
+        role: 'assistant',
+        content: null,
+        reasoning_content: 'unsigned',
+        tool_calls: [{ id: 'c1', type: 'function', function: { name: 'sh', arguments: '{}' } }],
+      },
+      { role: 'tool', tool_call_id: 'c1', content: 'a.txt' },
+    ];
+    const tools = [{ type: 'function', function: { name: 'sh', parameters: { type: 'object' } } }];
+    assert.equal(toA({ messages: loop, tools, reasoning_effort: 'low', max_tokens: 8000 }).thinking, undefined);
+    const signed = structuredClone(loop) as any[];
+    signed[1].thinking_blocks = [{ type: 'thinking', thinking: 'signed', signature: 'EqQB' }];
+    const a = toA({ messages: signed, tools, reasoning_effort: 'low', max_tokens: 8000 });
+    assert.deepEqual(a.thinking, { type: 'enabled', budget_tokens: 4096 });
+    assert.deepEqual(a.messages[1].content[0], { type: 'thinking', thinking: 'signed', signature: 'EqQB' });
+    assert.equal(a.messages[1].content[1].type, 'tool_use');
+  });
+
   test('response_format json_schema → output_config.format; text is harmless', () => {
     const m = [{ role: 'user', content: 'x' }];
     const schema = { type: 'object', properties: { a: { type: 'string' } } };

@@ -333,6 +333,11 @@ describe('OpenAI chat chunks → Anthropic stream', () => {
     const e = new SseEventParser().push(new ChatStreamToMessages({ model: 'm' }).error('overloaded_error', 'Upstream went away'));
     assert.equal(e[0].event, 'error');
     assert.deepEqual(JSON.parse(e[0].data), { type: 'error', error: { type: 'overloaded_error', message: 'Upstream went away' } });
+    const u = new ChatStreamToMessages({ model: 'm' });
+    u.push(chunk({ content: 'partial' }));
+    const err = new SseEventParser().push(u.push({ error: { message: 'model crashed', type: 'server_error' } }));
+    assert.deepEqual(JSON.parse(err[0].data), { type: 'error', error: { type: 'api_error', message: 'model crashed' } });
+    assert.equal(u.end(), '', 'nothing after an error');
   });
 
   test('round trip: Anthropic stream → chat chunks → Anthropic stream keeps the content', () => {

@@ -51,6 +51,8 @@ export class ChatStreamToMessages {
   }
 
   push(chunk: Record<string, any>): string {
+    // Some OpenAI-compatible upstreams report a failure mid-stream as a data line holding `error`.
+    if (chunk.error != null) return this.error('api_error', String(chunk.error.message ?? 'the upstream stream failed'));
     let out = this.started ? '' : this.start(chunk.id);
     if (chunk.usage) {
       readOpenAIUsage(chunk.usage, this.counts);

@@ -8,7 +8,8 @@
 // `logprobs: false`, `n: 1`, zero penalties, an empty `logit_bias`,
 // `response_format: {type:'text'}`, `modalities: ['text']`, and earlier turns'
 // `reasoning_content` (Anthropic needs a signature to take thinking back, and
-// ignores earlier turns' thinking anyway). Unknown fields are dropped too.
+// ignores earlier turns' thinking anyway; signed `thinking_blocks`, LiteLLM's
+// field, are passed back). Unknown fields are dropped too.
 // `response_format: json_schema` becomes `output_config.format` (Anthropic
 // structured outputs; the schema object is passed as is, `name`/`strict` dropped).
 // A 400 (untranslatable_field) for: n > 1, logprobs, top_logprobs, non-zero
@@ -75,7 +76,10 @@ export function chatToMessagesRequest(
       );
     if (body.temperature != null && body.temperature !== 1)
       throw untranslatable('temperature', P, 'thinking (reasoning_effort) works only with temperature 1; drop temperature or reasoning_effort');
-    out.thinking = { type: 'enabled', budget_tokens: budget };
+    // Anthropic refuses thinking when the tool loop in progress has an assistant
+    // tool_use turn without its signed thinking block (chat clients keep no
+    // signature): that continuation is asked without thinking rather than failed.
+    if (!toolLoopLacksThinking(messages)) out.thinking = { type: 'enabled', budget_tokens: budget };
   }
   const rf = body.response_format;
   if (rf?.type === 'json_schema') out.output_config = { format: { type: 'json_schema', schema: rf.json_schema.schema } };
@@ -217,8 +221,22 @@ function toolResultParts(parts: unknown, i: number): Array<Record<string, any>> 
   return out;
 }
 
+function toolLoopLacksThinking(messages: Array<Record<string, any>>): boolean {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m.role !== 'assistant') continue;
+    const c = m.content as Array<Record<string, any>>;
+    const first = c[0]?.type;
+    return first !== 'thinking' && first !== 'redacted_thinking' && c.some((b) => b.type === 'tool_use');
+  }
+  return false;
+}
+
 function assistantBlocks(m: Record<string, any>, i: number): Array<Record<string, any>> {
   const out: Array<Record<string, any>> = [];
+  // Signed thinking echoed back the way LiteLLM's clients do (`thinking_blocks`) goes first, as Anthropic wants.
+  if (Array.isArray(m.thinking_blocks))
+    for (const b of m.thinking_blocks) if ((b?.type === 'thinking' && b.signature) || (b?.type === 'redacted_thinking' && b.data)) out.push(b);
   const c = m.content;
   if (typeof c === 'string') {
     if (c.length > 0) out.push({ type: 'text', text: c });
