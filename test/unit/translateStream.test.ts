@@ -296,6 +296,23 @@ describe('OpenAI chat chunks → Anthropic stream', () => {
     assert.equal(t.end(), '', 'end() once');
   });
 
+  test('tool calls told apart by id only (every one numbered 0), or with the id repeated on each delta', () => {
+    const t = new ChatStreamToMessages({ model: 'm' });
+    let out = '';
+    for (const c of [
+      chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'f', arguments: '{"n":' } }] }),
+      chunk({ tool_calls: [{ index: 0, id: 'call_a', function: { arguments: '1}' } }] }),
+      chunk({ tool_calls: [{ index: 0, id: 'call_b', type: 'function', function: { name: 'g', arguments: '{}' } }] }),
+      chunk({}, 'tool_calls'),
+    ])
+      out += t.push(c);
+    const msg = assembleMessage(out + t.end());
+    assert.deepEqual(msg.content, [
+      { type: 'tool_use', id: 'call_a', name: 'f', input: { n: 1 } },
+      { type: 'tool_use', id: 'call_b', name: 'g', input: {} },
+    ]);
+  });
+
   test('message_start carries the input-token hint; without an upstream usage chunk the hint is reported', () => {
     const t = new ChatStreamToMessages({ model: 'm', id: 'msg_fixed', inputTokensHint: 33 });
     const first = t.push(chunk({ role: 'assistant', content: 'Hi' }));

@@ -30,6 +30,8 @@ export class ChatStreamToMessages {
   private index = -1;
   /** Anthropic block index of each OpenAI tool-call index. */
   private readonly blockOfTool: number[] = [];
+  /** The id each OpenAI tool-call index was opened with. */
+  private readonly idOfTool: Array<string | undefined> = [];
   private finishReason: unknown = null;
   private readonly counts: OpenAICounts = { prompt: 0, cached: 0, completion: 0 };
   private sawUsage = false;
@@ -126,7 +128,8 @@ export class ChatStreamToMessages {
     const k: number = typeof tc.index === 'number' ? tc.index : 0;
     let out = '';
     let block = this.blockOfTool[k];
-    if (block === undefined) {
+    // Some upstreams number every call 0 and tell them apart by id only; others repeat the id on each delta.
+    if (block === undefined || (typeof tc.id === 'string' && tc.id.length > 0 && this.idOfTool[k] !== undefined && tc.id !== this.idOfTool[k])) {
       const f = tc.function ?? {};
       out = this.openBlock(
         TOOL,
@@ -134,6 +137,7 @@ export class ChatStreamToMessages {
       );
       block = this.index;
       this.blockOfTool[k] = block;
+      this.idOfTool[k] = tc.id;
     }
     const args = tc.function?.arguments;
     if (typeof args === 'string' && args.length > 0)
