@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../../lib/validate.ts';
+import { SUPPORTED_CHANNEL_TYPES } from '../../../gateway/providers/index.ts';
 import { createChannel, findChannel, setChannelStatus, CHANNEL_TYPES, type Channel, type ChannelType } from '../../../gateway/channels.ts';
 import { setModelPrice, listPrices, type ModelPrice } from '../../../gateway/pricing.ts';
 import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
@@ -73,7 +74,9 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/channels', async (req) => {
     await requireStaff(ctx, req, 'channels.list');
     await ctx.catalog.reload();
-    return { data: ctx.catalog.channels.map((c) => channelView(ctx, c)) };
+    // The types a channel can be created with: those Tally has a provider adapter for (the console's picker).
+    const types = SUPPORTED_CHANNEL_TYPES.filter((t) => t !== 'demo');
+    return { data: ctx.catalog.channels.map((c) => channelView(ctx, c)), supported_types: types };
   });
 
   app.post('/api/admin/channels', async (req, reply) => {
