@@ -1,7 +1,7 @@
 import type { DbOrTx } from '../db/index.ts';
 import { TallyError } from '../lib/errors.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
-import { explainCost, type ModelPrice } from './pricing.ts';
+import { explainCost, modelPrice } from './pricing.ts';
 
 export interface UsageFilter {
   userId: string;
@@ -32,6 +32,8 @@ export function usageView(r: any) {
     prompt_tokens: Number(r.prompt_tokens),
     completion_tokens: Number(r.completion_tokens),
     cached_tokens: Number(r.cached_tokens),
+    cache_write_tokens: Number(r.cache_write_tokens ?? 0),
+    cache_write_1h_tokens: Number(r.cache_write_1h_tokens ?? 0),
     usage_source: r.usage_source,
     cost: formatMoney(toBig(r.cost), 6),
     charged: Number(r.charged) === 1,
@@ -62,6 +64,8 @@ export async function listUsage(db: DbOrTx, f: UsageFilter) {
   return (await q.execute()).map(usageView);
 }
 
+const optionalPrice = (v: string | null | undefined): bigint | null => (v === null || v === undefined ? null : BigInt(v));
+
 /** One request with the arithmetic of its charge: tokens x price x multiplier = cost. */
 export async function explainUsage(db: DbOrTx, input: { userId: string | null; requestId: string }) {
   let q = db.selectFrom('request_logs').selectAll().where('id', '=', input.requestId);
@@ -72,26 +76,38 @@ export async function explainUsage(db: DbOrTx, input: { userId: string | null; r
   let explanation: string | null = null;
   if (r.pricing) {
     const p = JSON.parse(r.pricing);
-    const price: ModelPrice = {
+    // A snapshot from before the cache-write prices existed has none: those tokens were billed at the input price.
+    const price = modelPrice({
       model: r.model ?? '',
       kind: 'chat',
       inputPer1M: BigInt(p.input_per_1m),
       outputPer1M: BigInt(p.output_per_1m),
-      cachedInputPer1M: p.cached_input_per_1m === null ? null : BigInt(p.cached_input_per_1m),
+      cachedInputPer1M: optionalPrice(p.cached_input_per_1m),
+      cacheWritePer1M: optionalPrice(p.cache_write_per_1m),
+      cacheWrite1hPer1M: optionalPrice(p.cache_write_1h_per_1m),
       maxOutputTokens: 0,
       updatedAt: 0,
-    };
+    });
     explanation = explainCost(
       price,
-      { promptTokens: view.prompt_tokens, completionTokens: view.completion_tokens, cachedTokens: view.cached_tokens },
+      {
+        promptTokens: view.prompt_tokens,
+        completionTokens: view.completion_tokens,
+        cachedTokens: view.cached_tokens,
+        cacheWriteTokens: view.cache_write_tokens,
+        cacheWrite1hTokens: view.cache_write_1h_tokens,
+      },
       BigInt(p.multiplier_ppm),
     );
+    const shown = (v: bigint | null) => (v === null ? null : formatMoney(v));
     return {
       ...view,
       pricing: {
         input_per_1m: formatMoney(price.inputPer1M),
         output_per_1m: formatMoney(price.outputPer1M),
-        cached_input_per_1m: price.cachedInputPer1M === null ? null : formatMoney(price.cachedInputPer1M),
+        cached_input_per_1m: shown(price.cachedInputPer1M),
+        cache_write_per_1m: shown(price.cacheWritePer1M),
+        cache_write_1h_per_1m: shown(price.cacheWrite1hPer1M),
         multiplier: formatMoney(BigInt(p.multiplier_ppm), 1),
         group: p.group,
       },
