@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { Catalog } from './catalog.ts';
 import { TallyError } from '../lib/errors.ts';
 import { stripSecrets, upstreamMessage } from './upstreamErrors.ts';
 
@@ -7,15 +7,15 @@ import { stripSecrets, upstreamMessage } from './upstreamErrors.ts';
  * chat, or a short embedding) straight to the upstream, outside billing, and
  * reports what happened. Used by `tally channel test` and the admin API.
  */
-export async function testChannel(ctx: AppContext, channelId: string) {
-  await ctx.catalog.reload();
-  const ch = ctx.catalog.channels.find((c) => c.id === channelId);
+export async function testChannel(catalog: Catalog, channelId: string) {
+  await catalog.reload();
+  const ch = catalog.channels.find((c) => c.id === channelId);
   if (!ch) throw new TallyError('channel_not_found', `no channel ${channelId}`);
   // A stored channel of a type this version has no provider adapter for (providers/index.ts) is not probed.
   if (!ch.provider) throw new TallyError('unsupported_channel_type', `channel "${ch.name}" has type "${ch.type}", which this version cannot send requests to`);
   const model = ch.models[0];
   const upstreamModel = ch.modelMap[model] ?? model;
-  const kind = ctx.catalog.prices.get(model)?.kind ?? 'chat';
+  const kind = catalog.prices.get(model)?.kind ?? 'chat';
   const started = Date.now();
   try {
     const res = await ch.pool.request(ch.provider.probe(ch, upstreamModel, kind));

@@ -6,7 +6,8 @@ import { upsertGroup, parseMultiplier } from '../../gateway/groups.ts';
 import { testChannel } from '../../gateway/channelTest.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { recordAudit } from '../../audit/index.ts';
-import { channelView, priceView } from '../../app/routes/admin/gateway.ts';
+import { priceView } from '../../app/routes/admin/gateway.ts';
+import { channelView } from '../../gateway/present.ts';
 import { TallyError } from '../../lib/errors.ts';
 
 const list = (s?: string) =>
@@ -60,7 +61,7 @@ export function gatewayCommands(program: Command) {
           data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models },
         });
         await ctx.catalog.reload();
-        return { result: { ok: true, channel: channelView(ctx, c) }, human: `added channel ${c.name} (${c.id}) serving ${c.models.join(', ')}` };
+        return { result: { ok: true, channel: channelView(ctx.catalog, c) }, human: `added channel ${c.name} (${c.id}) serving ${c.models.join(', ')}` };
       }),
     );
   channel
@@ -68,7 +69,7 @@ export function gatewayCommands(program: Command) {
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        const rows = ctx.catalog.channels.map((c) => channelView(ctx, c));
+        const rows = ctx.catalog.channels.map((c) => channelView(ctx.catalog, c));
         return {
           result: { ok: true, channels: rows },
           human: rows.length
@@ -84,7 +85,7 @@ export function gatewayCommands(program: Command) {
     .action((idOrName, o) =>
       runCommand(o, async (ctx) => {
         const c = await findChannel(ctx.db, idOrName);
-        const r = await testChannel(ctx, c.id);
+        const r = await testChannel(ctx.catalog, c.id);
         return {
           result: { ...r },
           human: `${r.ok ? 'ok' : 'FAILED'}: ${r.channel} ${r.model} -> ${r.status} in ${r.latency_ms} ms: ${r.message}`,

@@ -3,10 +3,12 @@ import { z } from 'zod';
 import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../../lib/validate.ts';
-import { createChannel, findChannel, setChannelStatus, CHANNEL_TYPES, type Channel, type ChannelType } from '../../../gateway/channels.ts';
+import { SUPPORTED_CHANNEL_TYPES } from '../../../gateway/providers/index.ts';
+import { createChannel, findChannel, setChannelStatus, CHANNEL_TYPES, type ChannelType } from '../../../gateway/channels.ts';
 import { setModelPrice, listPrices, type ModelPrice } from '../../../gateway/pricing.ts';
 import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
 import { testChannel } from '../../../gateway/channelTest.ts';
+import { channelView } from '../../../gateway/present.ts';
 import { parseMoney, formatMoney } from '../../../ledger/money.ts';
 import { recordAudit } from '../../../audit/index.ts';
 import { explainUsage } from '../../../gateway/usageLog.ts';
@@ -43,25 +45,6 @@ const PriceBody = z.object({
 
 const GroupBody = z.object({ name: z.string().min(1).max(64), multiplier: z.string().max(20), models: z.array(z.string()).nullable().optional() });
 
-export function channelView(ctx: AppContext, c: Channel) {
-  const rt = ctx.catalog.channels.find((x) => x.id === c.id);
-  return {
-    id: c.id,
-    name: c.name,
-    type: c.type,
-    base_url: c.baseUrl,
-    models: c.models,
-    model_map: c.modelMap,
-    priority: c.priority,
-    weight: c.weight,
-    status: c.status,
-    status_reason: c.statusReason,
-    has_api_key: c.hasApiKey,
-    timeouts_ms: { connect: c.connectTimeoutMs, first_byte: c.firstByteTimeoutMs, total: c.totalTimeoutMs },
-    health: rt ? rt.breaker.snapshot(Date.now()) : null,
-  };
-}
-
 const optionalPrice = (v: bigint | null): string | null => (v === null ? null : formatMoney(v));
 
 export const priceView = (p: ModelPrice) => ({
@@ -79,7 +62,9 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/channels', async (req) => {
     await requireStaff(ctx, req, 'channels.list');
     await ctx.catalog.reload();
-    return { data: ctx.catalog.channels.map((c) => channelView(ctx, c)) };
+    // The types a channel can be created with: those Tally has a provider adapter for (the console's picker).
+    const types = SUPPORTED_CHANNEL_TYPES.filter((t) => t !== 'demo');
+    return { data: ctx.catalog.channels.map((c) => channelView(ctx.catalog, c)), supported_types: types };
   });
 
   app.post('/api/admin/channels', async (req, reply) => {
@@ -101,14 +86,14 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     await recordAudit(ctx.db, { actor, action: 'channel.create', target: c.id, data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models } });
     await ctx.events.publish({ type: 'catalog_changed' });
     reply.code(201);
-    return channelView(ctx, c);
+    return channelView(ctx.catalog, c);
   });
 
   app.post<{ Params: { id: string; action: string } }>('/api/admin/channels/:id/:action', async (req) => {
     const actor = await requireStaff(ctx, req, 'channels.action');
     const action = req.params.action;
     const c = await findChannel(ctx.db, req.params.id);
-    if (action === 'test') return testChannel(ctx, c.id);
+    if (action === 'test') return testChannel(ctx.catalog, c.id);
     if (action !== 'disable' && action !== 'enable') throw Object.assign(new Error(`unknown action ${action}`), { statusCode: 404 });
     await setChannelStatus(ctx.db, {
       id: c.id,
@@ -117,7 +102,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     });
     await recordAudit(ctx.db, { actor, action: `channel.${action}`, target: c.id });
     await ctx.events.publish({ type: 'catalog_changed' });
-    return channelView(ctx, await findChannel(ctx.db, c.id));
+    return channelView(ctx.catalog, await findChannel(ctx.db, c.id));
   });
 
   app.get('/api/admin/models', async (req) => {

@@ -20,7 +20,7 @@ interface Channel {
 
 export function AdminChannels({ me }: PageProps) {
   const { t } = useI18n();
-  const channels = useApi<{ data: Channel[] }>('/api/admin/channels');
+  const channels = useApi<{ data: Channel[]; supported_types?: string[] }>('/api/admin/channels');
   const [form, setForm] = useState({ name: '', type: 'openai', base_url: '', api_key: '', models: '', priority: '0', weight: '1' });
   const [msg, setMsg] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const canWrite = me.role === 'admin';
@@ -143,9 +143,9 @@ export function AdminChannels({ me }: PageProps) {
           <Field label={t('admin.channels.type')}>
             {(id) => (
               <select id={id} value={form.type} onChange={set('type')}>
-                <option>openai</option>
-                <option>anthropic</option>
-                <option>gemini</option>
+                {(channels.data?.supported_types ?? ['openai']).map((type) => (
+                  <option key={type}>{type}</option>
+                ))}
               </select>
             )}
           </Field>
