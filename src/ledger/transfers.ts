@@ -1,5 +1,6 @@
 import { type Selectable, sql } from 'kysely';
 import { withTransaction, isUniqueViolation, type DbOrTx, type Tx } from '../db/index.ts';
+import { withIdempotentTransaction } from '../db/idempotent.ts';
 import type { LedgerTransfersTable } from '../db/schema.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
@@ -228,37 +229,31 @@ export async function reverseTransfer(
 ): Promise<TransferResult> {
   if (!input.reason?.trim()) throw new TallyError('reason_required', 'a reversal needs a reason');
   const key = input.idempotencyKey ?? `reversal:${input.transferId}`;
-  const run = () =>
-    withTransaction(db, async (tx) => {
-      const original = await getTransfer(tx, input.transferId);
-      const amount = input.amount ?? original.amount;
-      if (amount <= 0n || amount > original.amount) throw new TallyError('invalid_amount', `a reversal can return at most ${formatMoney(original.amount)}`);
-      const spec: TransferInput = {
-        debitAccountId: original.creditAccountId,
-        creditAccountId: original.debitAccountId,
-        amount,
-        kind: 'reversal',
-        reference: original.id,
-        idempotencyKey: key,
-        metadata: { reason: input.reason, reversedKind: original.kind },
-        now: input.now,
-      };
-      const existing = await findTransferByKey(tx, key);
-      if (existing) {
-        assertSameTransfer(existing, spec);
-        return { transfer: existing, replayed: true };
-      }
-      if (original.reversesTransferId) throw new TallyError('cannot_reverse_reversal', 'a reversal cannot itself be reversed; make a new transfer instead');
-      const prior = await tx.selectFrom('ledger_transfers').select('id').where('reverses_transfer_id', '=', original.id).executeTakeFirst();
-      if (prior) throw new TallyError('already_reversed', `transfer ${original.id} was already reversed by ${prior.id}`);
-      return { transfer: await applyTransfer(tx, { ...spec, reversesTransferId: original.id }), replayed: false };
-    });
-  try {
-    return await run();
-  } catch (e) {
-    if (!db.isTransaction && isUniqueViolation(e)) return run();
-    throw e;
-  }
+  // Keyed by the reversal's idempotency key: a lost race re-runs once and answers as a replay.
+  return withIdempotentTransaction(db, async (tx) => {
+    const original = await getTransfer(tx, input.transferId);
+    const amount = input.amount ?? original.amount;
+    if (amount <= 0n || amount > original.amount) throw new TallyError('invalid_amount', `a reversal can return at most ${formatMoney(original.amount)}`);
+    const spec: TransferInput = {
+      debitAccountId: original.creditAccountId,
+      creditAccountId: original.debitAccountId,
+      amount,
+      kind: 'reversal',
+      reference: original.id,
+      idempotencyKey: key,
+      metadata: { reason: input.reason, reversedKind: original.kind },
+      now: input.now,
+    };
+    const existing = await findTransferByKey(tx, key);
+    if (existing) {
+      assertSameTransfer(existing, spec);
+      return { transfer: existing, replayed: true };
+    }
+    if (original.reversesTransferId) throw new TallyError('cannot_reverse_reversal', 'a reversal cannot itself be reversed; make a new transfer instead');
+    const prior = await tx.selectFrom('ledger_transfers').select('id').where('reverses_transfer_id', '=', original.id).executeTakeFirst();
+    if (prior) throw new TallyError('already_reversed', `transfer ${original.id} was already reversed by ${prior.id}`);
+    return { transfer: await applyTransfer(tx, { ...spec, reversesTransferId: original.id }), replayed: false };
+  });
 }
 
 export interface StatementEntry {
