@@ -134,6 +134,10 @@ export interface ModelPricesTable {
   input_per_1m: Int;
   output_per_1m: Int;
   cached_input_per_1m: Int | null;
+  /** A 5-minute prompt-cache write; null: billed at the input price. */
+  cache_write_per_1m: Int | null;
+  /** A 1-hour prompt-cache write; null: billed at the input price. */
+  cache_write_1h_per_1m: Int | null;
   max_output_tokens: Int;
   updated_at: Int;
 }
@@ -164,6 +168,10 @@ export interface RequestLogsTable {
   prompt_tokens: Int;
   completion_tokens: Int;
   cached_tokens: Int;
+  /** Prompt tokens written to a 5-minute prompt cache (part of prompt_tokens). */
+  cache_write_tokens: Int;
+  /** Prompt tokens written to a 1-hour prompt cache (part of prompt_tokens). */
+  cache_write_1h_tokens: Int;
   usage_source: string | null;
   held: Int;
   cost: Int;

@@ -12,7 +12,13 @@ import { batchInserter } from '../db/batchInsert.ts';
 // or the reverse. Used in process (PostgreSQL) or from a worker thread with
 // its own connection (SQLite), see settlementWriter.ts.
 
-export type LogRow = RequestLogsTable;
+/**
+ * A request log row as the relay fills it. The cache-write counts may be
+ * absent (0): a dead letter written by a version before they existed is
+ * replayed with them missing.
+ */
+export type LogRow = Omit<RequestLogsTable, CacheWriteCounts> & Partial<Pick<RequestLogsTable, CacheWriteCounts>>;
+type CacheWriteCounts = 'cache_write_tokens' | 'cache_write_1h_tokens';
 
 export interface SettlementItem {
   requestId: string;
@@ -50,6 +56,8 @@ const insertLogs = batchInserter(
     'prompt_tokens',
     'completion_tokens',
     'cached_tokens',
+    'cache_write_tokens',
+    'cache_write_1h_tokens',
     'usage_source',
     'held',
     'cost',
@@ -79,8 +87,10 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
   const { postings, walletSpendable, keySpent } = await postUsage(tx, dialect, batch.map(chargeOf));
   batch.forEach((item, i) => {
     const p = postings[i];
-    if (!item.walletId || item.cost <= 0n) return; // nothing was posted: the row keeps what the relay wrote
     const log = item.log;
+    log.cache_write_tokens ??= 0;
+    log.cache_write_1h_tokens ??= 0;
+    if (!item.walletId || item.cost <= 0n) return; // nothing was posted: the row keeps what the relay wrote
     log.transfer_id = p.transferId;
     log.charged_amount = p.charged;
     log.uncollected = p.uncollected;

@@ -1,7 +1,7 @@
 import type { DbOrTx } from '../db/index.ts';
 import { TallyError } from '../lib/errors.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
-import { explainCost, type ModelPrice } from './pricing.ts';
+import { explainCost, modelPrice } from './pricing.ts';
 
 export interface UsageFilter {
   userId: string;
@@ -32,6 +32,8 @@ export function usageView(r: any) {
     prompt_tokens: Number(r.prompt_tokens),
     completion_tokens: Number(r.completion_tokens),
     cached_tokens: Number(r.cached_tokens),
+    cache_write_tokens: Number(r.cache_write_tokens ?? 0),
+    cache_write_1h_tokens: Number(r.cache_write_1h_tokens ?? 0),
     usage_source: r.usage_source,
     cost: formatMoney(toBig(r.cost), 6),
     charged: Number(r.charged) === 1,
@@ -46,7 +48,7 @@ export function usageView(r: any) {
   };
 }
 
-export async function listUsage(db: DbOrTx, f: UsageFilter) {
+function usageQuery(db: DbOrTx, f: UsageFilter) {
   let q = db
     .selectFrom('request_logs')
     .selectAll()
@@ -59,7 +61,63 @@ export async function listUsage(db: DbOrTx, f: UsageFilter) {
   if (f.since !== undefined) q = q.where('created_at', '>=', f.since);
   if (f.until !== undefined) q = q.where('created_at', '<', f.until);
   if (f.before) q = q.where('id', '<', f.before);
-  return (await q.execute()).map(usageView);
+  return q;
+}
+
+export async function listUsage(db: DbOrTx, f: UsageFilter) {
+  return (await usageQuery(db, f).execute()).map(usageView);
+}
+
+/** The same rows, each with the prices it was charged at and the arithmetic (for the billing doctor's evidence). */
+export async function listUsageWithArithmetic(db: DbOrTx, f: UsageFilter) {
+  return (await usageQuery(db, f).execute()).map((r) => {
+    const view = usageView(r);
+    return { ...view, ...chargeArithmetic(r, view) };
+  });
+}
+
+const optionalPrice = (v: string | null | undefined): bigint | null => (v === null || v === undefined ? null : BigInt(v));
+const shownPrice = (v: bigint | null) => (v === null ? null : formatMoney(v));
+
+/**
+ * The prices a request was charged at (the snapshot stored with its row) and
+ * the arithmetic: each token count x its price x the multiplier = the cost.
+ * A snapshot from before the cache-write prices existed has none: such tokens
+ * were billed at the input price, which is what an unset price means.
+ */
+function chargeArithmetic(r: { pricing: string | null; model: string | null }, view: ReturnType<typeof usageView>) {
+  if (!r.pricing) return { pricing: null, explanation: null };
+  const p = JSON.parse(r.pricing);
+  const price = modelPrice({
+    model: r.model ?? '',
+    kind: 'chat',
+    inputPer1M: BigInt(p.input_per_1m),
+    outputPer1M: BigInt(p.output_per_1m),
+    cachedInputPer1M: optionalPrice(p.cached_input_per_1m),
+    cacheWritePer1M: optionalPrice(p.cache_write_per_1m),
+    cacheWrite1hPer1M: optionalPrice(p.cache_write_1h_per_1m),
+    maxOutputTokens: 0,
+    updatedAt: 0,
+  });
+  const usage = {
+    promptTokens: view.prompt_tokens,
+    completionTokens: view.completion_tokens,
+    cachedTokens: view.cached_tokens,
+    cacheWriteTokens: view.cache_write_tokens,
+    cacheWrite1hTokens: view.cache_write_1h_tokens,
+  };
+  return {
+    pricing: {
+      input_per_1m: formatMoney(price.inputPer1M),
+      output_per_1m: formatMoney(price.outputPer1M),
+      cached_input_per_1m: shownPrice(price.cachedInputPer1M),
+      cache_write_per_1m: shownPrice(price.cacheWritePer1M),
+      cache_write_1h_per_1m: shownPrice(price.cacheWrite1hPer1M),
+      multiplier: formatMoney(BigInt(p.multiplier_ppm), 1),
+      group: p.group as string,
+    },
+    explanation: explainCost(price, usage, BigInt(p.multiplier_ppm)),
+  };
 }
 
 /** One request with the arithmetic of its charge: tokens x price x multiplier = cost. */
@@ -69,34 +127,5 @@ export async function explainUsage(db: DbOrTx, input: { userId: string | null; r
   const r = await q.executeTakeFirst();
   if (!r) throw new TallyError('request_not_found', `no request ${input.requestId} on this account`);
   const view = usageView(r);
-  let explanation: string | null = null;
-  if (r.pricing) {
-    const p = JSON.parse(r.pricing);
-    const price: ModelPrice = {
-      model: r.model ?? '',
-      kind: 'chat',
-      inputPer1M: BigInt(p.input_per_1m),
-      outputPer1M: BigInt(p.output_per_1m),
-      cachedInputPer1M: p.cached_input_per_1m === null ? null : BigInt(p.cached_input_per_1m),
-      maxOutputTokens: 0,
-      updatedAt: 0,
-    };
-    explanation = explainCost(
-      price,
-      { promptTokens: view.prompt_tokens, completionTokens: view.completion_tokens, cachedTokens: view.cached_tokens },
-      BigInt(p.multiplier_ppm),
-    );
-    return {
-      ...view,
-      pricing: {
-        input_per_1m: formatMoney(price.inputPer1M),
-        output_per_1m: formatMoney(price.outputPer1M),
-        cached_input_per_1m: price.cachedInputPer1M === null ? null : formatMoney(price.cachedInputPer1M),
-        multiplier: formatMoney(BigInt(p.multiplier_ppm), 1),
-        group: p.group,
-      },
-      explanation,
-    };
-  }
-  return { ...view, pricing: null, explanation };
+  return { ...view, ...chargeArithmetic(r, view) };
 }

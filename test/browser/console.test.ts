@@ -600,4 +600,34 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     assert.deepEqual(problemsOf(user.page), []);
     await user.ctx.close();
   });
+
+  test('an admin sets the prompt-cache prices of a model on the models page; they are stored, listed and loaded back for editing', async () => {
+    const { ctx, page } = await newPage(env);
+    await signInUi(page, admin.email, admin.password);
+    await nav(page, 'Models & prices').click();
+    await page.getByRole('row', { name: new RegExp(CHAT) }).waitFor();
+    await page.getByLabel('Model', { exact: true }).fill('claude-console');
+    await page.getByLabel('Input / 1M', { exact: true }).fill('3');
+    await page.getByLabel('Output / 1M', { exact: true }).fill('15');
+    await page.getByLabel('Cached input / 1M', { exact: true }).fill('0.30');
+    await page.getByLabel('Cache write 5m / 1M', { exact: true }).fill('3.75');
+    await page.getByLabel('Cache write 1h / 1M', { exact: true }).fill('6');
+    await page.getByText('A cache price left empty bills those tokens at the input price.').waitFor();
+    await page.getByRole('button', { name: 'Save' }).click();
+    const row = page.getByRole('row', { name: /claude-console/ });
+    await row.waitFor();
+    await row.getByText('3.75').waitFor();
+    await row.getByText('6.00', { exact: true }).waitFor();
+    await shot(page, 'admin-models-cache-prices');
+    const stored = await env.t.ctx.db.selectFrom('model_prices').selectAll().where('model', '=', 'claude-console').executeTakeFirstOrThrow();
+    assert.deepEqual([stored.cache_write_per_1m, stored.cache_write_1h_per_1m].map(String), ['3750000', '6000000']);
+    // Picking another model and then this one loads its cache prices back into the form.
+    await page.getByRole('row', { name: new RegExp(CHAT) }).click();
+    assert.equal(await page.getByLabel('Cache write 5m / 1M', { exact: true }).inputValue(), '');
+    await row.click();
+    assert.equal(await page.getByLabel('Cache write 5m / 1M', { exact: true }).inputValue(), '3.75');
+    assert.equal(await page.getByLabel('Cache write 1h / 1M', { exact: true }).inputValue(), '6.00');
+    assert.deepEqual(problemsOf(page), []);
+    await ctx.close();
+  });
 });

@@ -307,6 +307,28 @@ for (const dialect of testDialects()) {
       );
     });
 
+    test('request records carry each count billed, the prices and the arithmetic of the charge', async () => {
+      const u = await seedUser(w.t, { balance: 2_000_000n });
+      const c = { f: await signIn(w.t, u.email, u.password) };
+      const sdk = new OpenAI({ baseURL: `${w.t.url}/v1`, apiKey: u.apiKey, maxRetries: 0 });
+      mock.setBehavior({ usageOverride: { prompt_tokens: 1001, completion_tokens: 7, cached_tokens: 600 } });
+      try {
+        for (let i = 0; i < 3; i++) await sdk.chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'the cached question' }] });
+      } finally {
+        mock.setBehavior({});
+      }
+      await w.t.ctx.relay.flush();
+      const [k] = ofClass(await diagnose(c, '?problem=unexpected_balance_drop'), 'unexpected_balance_drop');
+      assert.ok(k, 'the burst is a case');
+      const r = k.records.requests[0];
+      assert.deepEqual([r.prompt_tokens, r.cached_tokens, r.cache_write_tokens, r.cache_write_1h_tokens, r.completion_tokens], [1001, 600, 0, 0, 7]);
+      assert.equal(r.pricing.input_per_1m, '2.50');
+      assert.equal(r.pricing.cached_input_per_1m, null, 'no cached price: reads were billed at the input price');
+      assert.equal(r.pricing.cache_write_per_1m, null);
+      assert.equal(r.explanation, '(401 input x 2.50/1M + 600 cached x 2.50/1M + 7 output x 10.00/1M) x 1.00 = 0.002573 (rounded up to the micro-unit)');
+      assert.equal(r.cost, '0.002573');
+    });
+
     test("a user cannot see another user's cases; support sees them with the IP masked", async () => {
       const a = await customer(w.t);
       const o = await order(a, { amount: '4.00', provider: 'sandbox' });

@@ -70,6 +70,8 @@ export interface UsageRow {
   prompt_tokens: number;
   completion_tokens: number;
   cached_tokens: number;
+  cache_write_tokens: number;
+  cache_write_1h_tokens: number;
   cost: string;
   charged: boolean;
   charged_amount: string;

@@ -17,6 +17,9 @@ const list = (s?: string) =>
         .map((x) => x.trim())
         .filter(Boolean)
     : [];
+/** ", <label> X/1M" for a price that is set, else nothing. */
+const optional = (label: string, v: bigint | null) => (v === null ? '' : `, ${label} ${formatMoney(v)}/1M`);
+
 const int = (s: string | undefined, name: string) => {
   if (s === undefined) return undefined;
   const n = Number(s);
@@ -115,7 +118,9 @@ export function gatewayCommands(program: Command) {
     .requiredOption('--model <name>')
     .requiredOption('--input <usd>', 'price per 1M input tokens, e.g. 0.15')
     .requiredOption('--output <usd>', 'price per 1M output tokens, e.g. 0.60')
-    .option('--cached-input <usd>', 'price per 1M cached input tokens')
+    .option('--cached-input <usd>', 'price per 1M cached input tokens (cache reads); unset: the input price')
+    .option('--cache-write <usd>', 'price per 1M tokens written to a 5-minute prompt cache; unset: the input price')
+    .option('--cache-write-1h <usd>', 'price per 1M tokens written to a 1-hour prompt cache; unset: the input price')
     .option('--kind <kind>', 'chat | embedding', 'chat')
     .option('--max-output <tokens>', 'output tokens reserved when a request sets no max_tokens', '4096')
     .option('--json', 'print one JSON object')
@@ -126,13 +131,15 @@ export function gatewayCommands(program: Command) {
           inputPer1M: parseMoney(o.input, { field: 'input' }),
           outputPer1M: parseMoney(o.output, { field: 'output' }),
           cachedInputPer1M: o.cachedInput === undefined ? null : parseMoney(o.cachedInput, { field: 'cached-input' }),
+          cacheWritePer1M: o.cacheWrite === undefined ? null : parseMoney(o.cacheWrite, { field: 'cache-write' }),
+          cacheWrite1hPer1M: o.cacheWrite1h === undefined ? null : parseMoney(o.cacheWrite1h, { field: 'cache-write-1h' }),
           kind: o.kind,
           maxOutputTokens: int(o.maxOutput, 'max-output'),
         });
         await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'model.set_price', target: p.model, data: priceView(p) });
         return {
           result: { ok: true, price: priceView(p) },
-          human: `${p.model}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${p.cachedInputPer1M !== null ? `, cached ${formatMoney(p.cachedInputPer1M)}/1M` : ''}`,
+          human: `${p.model}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${optional('cached', p.cachedInputPer1M)}${optional('cache write 5m', p.cacheWritePer1M)}${optional('cache write 1h', p.cacheWrite1hPer1M)}`,
         };
       }),
     );
@@ -144,7 +151,19 @@ export function gatewayCommands(program: Command) {
         const prices = (await listPrices(ctx.db)).map(priceView);
         return {
           result: { ok: true, models: prices },
-          human: prices.length ? prices.map((p) => `${p.model.padEnd(28)} in ${p.input_per_1m}/1M  out ${p.output_per_1m}/1M`) : 'no priced models',
+          human: prices.length
+            ? prices.map(
+                (p) =>
+                  `${p.model.padEnd(28)} in ${p.input_per_1m}/1M  out ${p.output_per_1m}/1M${[
+                    ['cached', p.cached_input_per_1m],
+                    ['cache write 5m', p.cache_write_per_1m],
+                    ['cache write 1h', p.cache_write_1h_per_1m],
+                  ]
+                    .filter(([, v]) => v !== null)
+                    .map(([k, v]) => `  ${k} ${v}/1M`)
+                    .join('')}`,
+              )
+            : 'no priced models',
         };
       }),
     );

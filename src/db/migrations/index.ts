@@ -7,6 +7,7 @@ import * as m0005 from './0005_support.ts';
 import * as m0006 from './0006_fewer_transfer_indexes.ts';
 import * as m0007 from './0007_approvals.ts';
 import * as m0008 from './0008_bounded_attempt_records.ts';
+import * as m0009 from './0009_prompt_cache_writes.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0006_fewer_transfer_indexes': m0006,
   '0007_approvals': m0007,
   '0008_bounded_attempt_records': m0008,
+  '0009_prompt_cache_writes': m0009,
 };

@@ -2,14 +2,17 @@ import type { KeyPrincipal } from '../../accounts/keyCache.ts';
 import { TallyError } from '../../lib/errors.ts';
 import { formatMoney } from '../../ledger/money.ts';
 import type { Group } from '../groups.ts';
-import { affordableOutputTokens, computeCost, type ModelPrice } from '../pricing.ts';
+import { affordableOutputTokens, computeCost, costBound, type ModelPrice } from '../pricing.ts';
 import { estimatePrompt, promptFloor } from '../promptEstimate.ts';
 import type { Reservation, ReserveRefusal } from '../reservations.ts';
 import type { RelayDeps, RequestCharge } from './requestCharge.ts';
 
 // Step 2: the most this call can cost, held before anything is sent. The
 // bound is the prompt's estimate (promptEstimate.ts) plus every choice's
-// output cap, at the group's price. A wallet that cannot pay even the
+// output cap, at the group's price; the prompt at the highest price a prompt
+// token can have (pricing.ts costBound: a cache write may cost more than
+// plain input, and whether the upstream writes the prompt to its cache is
+// known only from the answer's usage). A wallet that cannot pay even the
 // prompt's floor and the least output is refused before any tokenizer work;
 // one that cannot pay the bound gets max_tokens lowered to what it can pay
 // (TALLY_OVERSPEND=cap, at least TALLY_MIN_OUTPUT_TOKENS), else a 402.
@@ -30,11 +33,7 @@ export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
   const estimate = counted instanceof Promise ? await counted : counted;
   c.estimate = estimate;
   const promptBound = estimate.bound;
-  let reservation = await reserveOrRefresh(
-    d,
-    principal,
-    computeCost(price, { promptTokens: promptBound, completionTokens: n * maxOut, cachedTokens: 0 }, group.multiplierPpm),
-  );
+  let reservation = await reserveOrRefresh(d, principal, costBound(price, promptBound, n * maxOut, group.multiplierPpm));
   if (!('walletId' in reservation)) {
     const refusal = reservation;
     // Cap max_tokens to what the wallet (or key limit) can pay, if allowed and worth it.
@@ -42,7 +41,7 @@ export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
       const perChoice = Math.floor(affordableOutputTokens(price, promptBound, group.multiplierPpm, refusal.usable) / n);
       if (perChoice >= cfg.minOutputTokens) {
         const capped = Math.min(perChoice, maxOut);
-        const bound = computeCost(price, { promptTokens: promptBound, completionTokens: n * capped, cachedTokens: 0 }, group.multiplierPpm);
+        const bound = costBound(price, promptBound, n * capped, group.multiplierPpm);
         const second = await d.book.reserve(principal.user.id, principal.key, bound);
         if ('walletId' in second) {
           reservation = second;
@@ -87,6 +86,8 @@ function insufficient(r: ReserveRefusal): TallyError {
 // (price objects are replaced when the catalog reloads, so the cache follows).
 const snapshots = new WeakMap<ModelPrice, Map<string, string>>();
 
+const optional = (v: bigint | null): string | null => (v === null ? null : String(v));
+
 function pricingSnapshot(price: ModelPrice, group: Group): string {
   let byGroup = snapshots.get(price);
   if (!byGroup) snapshots.set(price, (byGroup = new Map()));
@@ -96,7 +97,9 @@ function pricingSnapshot(price: ModelPrice, group: Group): string {
     json = JSON.stringify({
       input_per_1m: String(price.inputPer1M),
       output_per_1m: String(price.outputPer1M),
-      cached_input_per_1m: price.cachedInputPer1M === null ? null : String(price.cachedInputPer1M),
+      cached_input_per_1m: optional(price.cachedInputPer1M),
+      cache_write_per_1m: optional(price.cacheWritePer1M),
+      cache_write_1h_per_1m: optional(price.cacheWrite1hPer1M),
       multiplier_ppm: String(group.multiplierPpm),
       group: group.name,
     });

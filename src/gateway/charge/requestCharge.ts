@@ -75,6 +75,8 @@ function newLogRow(inb: Inbound, now: number): LogRow {
     prompt_tokens: 0,
     completion_tokens: 0,
     cached_tokens: 0,
+    cache_write_tokens: 0,
+    cache_write_1h_tokens: 0,
     usage_source: null,
     held: 0n,
     cost: 0n,

@@ -109,6 +109,8 @@ export class Settler {
     log.prompt_tokens = usage.promptTokens;
     log.completion_tokens = usage.completionTokens;
     log.cached_tokens = usage.cachedTokens;
+    log.cache_write_tokens = usage.cacheWriteTokens ?? 0;
+    log.cache_write_1h_tokens = usage.cacheWrite1hTokens ?? 0;
     log.usage_source = source;
     log.cost = cost;
     if (cost > 0n) log.charge_reason = renderChargeReason(reason, c.cappedBy, c.maxTokensCap);

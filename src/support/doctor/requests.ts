@@ -1,4 +1,4 @@
-import { listUsage } from '../../gateway/usageLog.ts';
+import { listUsage, listUsageWithArithmetic } from '../../gateway/usageLog.ts';
 import { listApiKeys } from '../../accounts/apiKeys.ts';
 import { getUserBalance } from '../../accounts/users.ts';
 import { formatMoney, parseMoney } from '../../ledger/money.ts';
@@ -10,7 +10,7 @@ import type { DoctorEnv, SupportCase } from './types.ts';
 // with every settlement: whether each request was charged and why.
 
 const WINDOW_MS = 7 * 86400_000;
-type Row = Awaited<ReturnType<typeof listUsage>>[number];
+type Row = Awaited<ReturnType<typeof listUsageWithArithmetic>>[number];
 
 const rowRecord = (r: Row, env: DoctorEnv) => ({
   type: 'request',
@@ -23,18 +23,26 @@ const rowRecord = (r: Row, env: DoctorEnv) => ({
   charged: r.charged,
   charged_amount: r.charged_amount,
   charge_reason: r.charge_reason,
+  // Each count billed, the prices it was billed at, and the arithmetic (usageLog.ts).
+  prompt_tokens: r.prompt_tokens,
+  cached_tokens: r.cached_tokens,
+  cache_write_tokens: r.cache_write_tokens,
+  cache_write_1h_tokens: r.cache_write_1h_tokens,
   completion_tokens: r.completion_tokens,
+  cost: r.cost,
+  pricing: r.pricing,
+  explanation: r.explanation,
   client_ip: maskIp(r.client_ip, env.audience),
 });
 const line = (r: Row) =>
-  `${r.created_at} ${r.id} ${r.model ?? '—'} via ${r.key ?? '—'}: HTTP ${r.status}${r.error_code ? ` ${r.error_code}` : ''}, charged ${r.charged ? r.charged_amount : 'no'} (${r.charge_reason})`;
+  `${r.created_at} ${r.id} ${r.model ?? '—'} via ${r.key ?? '—'}: HTTP ${r.status}${r.error_code ? ` ${r.error_code}` : ''}, charged ${r.charged ? r.charged_amount : 'no'} (${r.charge_reason})${r.charged && r.explanation ? `: ${r.explanation}` : ''}`;
 const micros = (s: string) => parseMoney(s);
 
 export async function requestCases(env: DoctorEnv): Promise<SupportCase[]> {
   const { ctx, userId, hints, now } = env;
   const since = hints.orderTime !== undefined ? hints.orderTime - 86400_000 : now - WINDOW_MS;
   const until = hints.orderTime !== undefined ? hints.orderTime + 86400_000 : undefined;
-  const rows = (await listUsage(ctx.db, { userId, since, until, limit: 500 })).filter((r) => !hints.key || (r.key ?? '').endsWith(hints.key));
+  const rows = (await listUsageWithArithmetic(ctx.db, { userId, since, until, limit: 500 })).filter((r) => !hints.key || (r.key ?? '').endsWith(hints.key));
   const cases: SupportCase[] = [];
   const failed = rows.filter(
     (r) => r.status >= 400 || (r.error_code && r.status !== 200) || r.error_code === 'client_disconnected' || r.error_code === 'upstream_disconnected',

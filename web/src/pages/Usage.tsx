@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api, qs, type KeyRow, type UsageRow } from '../api.ts';
-import { useI18n, errorText } from '../i18n.tsx';
+import { useI18n, errorText, type T } from '../i18n.tsx';
 import { Badge, Field, Link, Notice, PageTitle, Skeleton, Table } from '../components.tsx';
 import { useApi } from '../useApi.ts';
 import { navigate } from '../router.ts';
@@ -153,13 +153,7 @@ function UsageDetail({ id, currency }: { id: string; currency: string }) {
           <dt>{t('usage.key')}</dt>
           <dd className="mono">{data ? (data.key ?? '—') : <Skeleton width="8rem" />}</dd>
           <dt>{t('usage.tokens')}</dt>
-          <dd>
-            {data ? (
-              `${data.prompt_tokens} / ${data.completion_tokens}${data.cached_tokens ? ` (cached ${data.cached_tokens})` : ''}`
-            ) : (
-              <Skeleton width="6rem" />
-            )}
-          </dd>
+          <dd>{data ? `${data.prompt_tokens} / ${data.completion_tokens}${cacheCounts(t, data)}` : <Skeleton width="6rem" />}</dd>
           <dt>{t('usage.charged')}</dt>
           <dd>
             {data ? (
@@ -188,6 +182,14 @@ function UsageDetail({ id, currency }: { id: string; currency: string }) {
               </dd>
             </>
           )}
+          {data?.pricing && (
+            <>
+              <dt>{t('usage.prices')}</dt>
+              <dd className="mono" data-testid="usage-prices">
+                {pricesText(t, data.pricing)}
+              </dd>
+            </>
+          )}
           <dt>{t('usage.explanation')}</dt>
           <dd className="mono explanation" data-testid="usage-explanation">
             {data ? (data.explanation ?? t('usage.noPricing')) : <Skeleton width="16rem" />}
@@ -201,3 +203,26 @@ function UsageDetail({ id, currency }: { id: string; currency: string }) {
 }
 
 const toNonZero = (s: string) => /[1-9]/.test(s);
+
+/** " (cache read N, cache write 5m N, ...)": the parts of the prompt billed at a cache price, those that are not zero. */
+function cacheCounts(t: T, u: UsageRow): string {
+  const parts: string[] = [];
+  if (u.cached_tokens) parts.push(t('usage.cacheRead', { n: u.cached_tokens }));
+  if (u.cache_write_tokens) parts.push(t('usage.cacheWrite', { n: u.cache_write_tokens }));
+  if (u.cache_write_1h_tokens) parts.push(t('usage.cacheWrite1h', { n: u.cache_write_1h_tokens }));
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+/** The prices per 1M tokens the request was charged at; an unset cache price is shown as the input price it falls back to. */
+function pricesText(t: T, p: Record<string, string | null>): string {
+  const input = tidy(p.input_per_1m ?? '0');
+  const at = (v: string | null | undefined) => (v ? tidy(v) : input);
+  return t('usage.pricesValue', {
+    input,
+    output: tidy(p.output_per_1m ?? '0'),
+    read: at(p.cached_input_per_1m),
+    write: at(p.cache_write_per_1m),
+    write1h: at(p.cache_write_1h_per_1m),
+    multiplier: p.multiplier ?? '1',
+  });
+}

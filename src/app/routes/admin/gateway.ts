@@ -37,18 +37,24 @@ const PriceBody = z.object({
   input: z.string().max(40),
   output: z.string().max(40),
   cached_input: z.string().max(40).optional(),
+  cache_write: z.string().max(40).optional(),
+  cache_write_1h: z.string().max(40).optional(),
   kind: z.enum(['chat', 'embedding']).optional(),
   max_output_tokens: z.number().int().min(1).optional(),
 });
 
 const GroupBody = z.object({ name: z.string().min(1).max(64), multiplier: z.string().max(20), models: z.array(z.string()).nullable().optional() });
 
+const optionalPrice = (v: bigint | null): string | null => (v === null ? null : formatMoney(v));
+
 export const priceView = (p: ModelPrice) => ({
   model: p.model,
   kind: p.kind,
   input_per_1m: formatMoney(p.inputPer1M),
   output_per_1m: formatMoney(p.outputPer1M),
-  cached_input_per_1m: p.cachedInputPer1M === null ? null : formatMoney(p.cachedInputPer1M),
+  cached_input_per_1m: optionalPrice(p.cachedInputPer1M),
+  cache_write_per_1m: optionalPrice(p.cacheWritePer1M),
+  cache_write_1h_per_1m: optionalPrice(p.cacheWrite1hPer1M),
   max_output_tokens: p.maxOutputTokens,
 });
 
@@ -112,6 +118,8 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
       inputPer1M: parseMoney(b.input, { field: 'input' }),
       outputPer1M: parseMoney(b.output, { field: 'output' }),
       cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }),
+      cacheWritePer1M: b.cache_write === undefined ? null : parseMoney(b.cache_write, { field: 'cache_write' }),
+      cacheWrite1hPer1M: b.cache_write_1h === undefined ? null : parseMoney(b.cache_write_1h, { field: 'cache_write_1h' }),
       kind: b.kind,
       maxOutputTokens: b.max_output_tokens,
     });

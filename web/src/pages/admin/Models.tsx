@@ -12,13 +12,18 @@ interface Price {
   input_per_1m: string;
   output_per_1m: string;
   cached_input_per_1m: string | null;
+  cache_write_per_1m: string | null;
+  cache_write_1h_per_1m: string | null;
   max_output_tokens: number;
 }
+
+/** A price that may be unset, for the form: empty when unset. */
+const optional = (v: string | null) => (v ? tidy(v) : '');
 
 export function AdminModels({ me }: PageProps) {
   const { t } = useI18n();
   const prices = useApi<{ data: Price[] }>('/api/admin/models');
-  const [form, setForm] = useState({ model: '', input: '', output: '', cached_input: '', kind: 'chat' });
+  const [form, setForm] = useState({ model: '', input: '', output: '', cached_input: '', cache_write: '', cache_write_1h: '', kind: 'chat' });
   const [error, setError] = useState<string | null>(null);
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
   return (
@@ -37,7 +42,9 @@ export function AdminModels({ me }: PageProps) {
                     model: p.model,
                     input: tidy(p.input_per_1m),
                     output: tidy(p.output_per_1m),
-                    cached_input: p.cached_input_per_1m ? tidy(p.cached_input_per_1m) : '',
+                    cached_input: optional(p.cached_input_per_1m),
+                    cache_write: optional(p.cache_write_per_1m),
+                    cache_write_1h: optional(p.cache_write_1h_per_1m),
                     kind: p.kind,
                   })
               : undefined
@@ -49,6 +56,13 @@ export function AdminModels({ me }: PageProps) {
             { key: 'in', label: t('admin.models.input'), numeric: true, render: (p) => tidy(p.input_per_1m) },
             { key: 'out', label: t('admin.models.output'), numeric: true, render: (p) => tidy(p.output_per_1m) },
             { key: 'cached', label: t('admin.models.cached'), numeric: true, render: (p) => (p.cached_input_per_1m ? tidy(p.cached_input_per_1m) : '—') },
+            { key: 'write', label: t('admin.models.cacheWrite'), numeric: true, render: (p) => (p.cache_write_per_1m ? tidy(p.cache_write_per_1m) : '—') },
+            {
+              key: 'write1h',
+              label: t('admin.models.cacheWrite1h'),
+              numeric: true,
+              render: (p) => (p.cache_write_1h_per_1m ? tidy(p.cache_write_1h_per_1m) : '—'),
+            },
           ]}
         />
       </section>
@@ -61,7 +75,15 @@ export function AdminModels({ me }: PageProps) {
             setError(null);
             try {
               await api('/api/admin/models', {
-                body: { model: form.model, input: form.input, output: form.output, cached_input: form.cached_input || undefined, kind: form.kind },
+                body: {
+                  model: form.model,
+                  input: form.input,
+                  output: form.output,
+                  cached_input: form.cached_input || undefined,
+                  cache_write: form.cache_write || undefined,
+                  cache_write_1h: form.cache_write_1h || undefined,
+                  kind: form.kind,
+                },
               });
               prices.reload();
             } catch (err) {
@@ -86,6 +108,13 @@ export function AdminModels({ me }: PageProps) {
           <Field label={t('admin.models.cached')}>
             {(id) => <input id={id} inputMode="decimal" value={form.cached_input} onChange={set('cached_input')} />}
           </Field>
+          <Field label={t('admin.models.cacheWrite')}>
+            {(id) => <input id={id} inputMode="decimal" value={form.cache_write} onChange={set('cache_write')} />}
+          </Field>
+          <Field label={t('admin.models.cacheWrite1h')}>
+            {(id) => <input id={id} inputMode="decimal" value={form.cache_write_1h} onChange={set('cache_write_1h')} />}
+          </Field>
+          <p className="span-all muted">{t('admin.models.cacheHint')}</p>
           <div className="span-all row between wrap">
             <div className="notice-slot grow">{error && <Notice kind="error">{error}</Notice>}</div>
             <button type="submit">{t('common.save')}</button>
