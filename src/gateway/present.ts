@@ -1,7 +1,9 @@
 import type { Catalog } from './catalog.ts';
 import type { Channel } from './channels.ts';
+import type { ModelPrice } from './pricing.ts';
+import { formatMoney } from '../ledger/money.ts';
 
-// How a channel is shown to staff, the same in the admin API and the CLI (never its API key).
+// How channels and prices are shown to staff, the same in the admin API and the CLI (never a channel's API key).
 
 export function channelView(catalog: Catalog, c: Channel) {
   const rt = catalog.channels.find((x) => x.id === c.id);
@@ -21,3 +23,16 @@ export function channelView(catalog: Catalog, c: Channel) {
     health: rt ? rt.breaker.snapshot(Date.now()) : null,
   };
 }
+
+const optionalPrice = (v: bigint | null): string | null => (v === null ? null : formatMoney(v));
+
+export const priceView = (p: ModelPrice) => ({
+  model: p.model,
+  kind: p.kind,
+  input_per_1m: formatMoney(p.inputPer1M),
+  output_per_1m: formatMoney(p.outputPer1M),
+  cached_input_per_1m: optionalPrice(p.cachedInputPer1M),
+  cache_write_per_1m: optionalPrice(p.cacheWritePer1M),
+  cache_write_1h_per_1m: optionalPrice(p.cacheWrite1hPer1M),
+  max_output_tokens: p.maxOutputTokens,
+});

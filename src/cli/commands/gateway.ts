@@ -6,8 +6,7 @@ import { upsertGroup, parseMultiplier } from '../../gateway/groups.ts';
 import { testChannel } from '../../gateway/channelTest.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { recordAudit } from '../../audit/index.ts';
-import { priceView } from '../../app/routes/admin/gateway.ts';
-import { channelView } from '../../gateway/present.ts';
+import { channelView, priceView } from '../../gateway/present.ts';
 import { TallyError } from '../../lib/errors.ts';
 
 const list = (s?: string) =>

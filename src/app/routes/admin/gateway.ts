@@ -5,10 +5,10 @@ import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../../lib/validate.ts';
 import { SUPPORTED_CHANNEL_TYPES } from '../../../gateway/providers/index.ts';
 import { createChannel, findChannel, setChannelStatus, CHANNEL_TYPES, type ChannelType } from '../../../gateway/channels.ts';
-import { setModelPrice, listPrices, type ModelPrice } from '../../../gateway/pricing.ts';
+import { setModelPrice, listPrices } from '../../../gateway/pricing.ts';
 import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
 import { testChannel } from '../../../gateway/channelTest.ts';
-import { channelView } from '../../../gateway/present.ts';
+import { channelView, priceView } from '../../../gateway/present.ts';
 import { parseMoney, formatMoney } from '../../../ledger/money.ts';
 import { recordAudit } from '../../../audit/index.ts';
 import { explainUsage } from '../../../gateway/usageLog.ts';
@@ -44,19 +44,6 @@ const PriceBody = z.object({
 });
 
 const GroupBody = z.object({ name: z.string().min(1).max(64), multiplier: z.string().max(20), models: z.array(z.string()).nullable().optional() });
-
-const optionalPrice = (v: bigint | null): string | null => (v === null ? null : formatMoney(v));
-
-export const priceView = (p: ModelPrice) => ({
-  model: p.model,
-  kind: p.kind,
-  input_per_1m: formatMoney(p.inputPer1M),
-  output_per_1m: formatMoney(p.outputPer1M),
-  cached_input_per_1m: optionalPrice(p.cachedInputPer1M),
-  cache_write_per_1m: optionalPrice(p.cacheWritePer1M),
-  cache_write_1h_per_1m: optionalPrice(p.cacheWrite1hPer1M),
-  max_output_tokens: p.maxOutputTokens,
-});
 
 export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/channels', async (req) => {
