@@ -13,6 +13,7 @@ import { chatToGeminiRequest, geminiToChatResponse } from '../../src/gateway/tra
 import { GeminiStreamToChat } from '../../src/gateway/translate/geminiStreamToChat.ts';
 import { geminiToChatRequest, chatToGeminiResponse } from '../../src/gateway/translate/geminiToChat.ts';
 import { ChatStreamToGemini } from '../../src/gateway/translate/geminiStreamFromChat.ts';
+import { ChatStreamToResponses } from '../../src/gateway/translate/responsesStream.ts';
 import { usageOfGemini, geminiBlockError, SKIP_THOUGHT_SIGNATURE } from '../../src/gateway/translate/geminiShared.ts';
 import { geminiResponseWire, geminiStreamChunks, planGemini, mockFunctionArgs, mockReplyText, GEMINI_DEFAULT_REPLY_WORDS } from '../helpers/mockGemini.ts';
 
@@ -303,6 +304,16 @@ describe('Gemini stream → chat chunks', () => {
     const blocked = translateGeminiStream(geminiSse(geminiStreamChunks('g', 'R', planGemini({ contents: [] }, { reply: 'blocked' }))), 50);
     assert.deepEqual(chatChunksOf(blocked.out)[0].error.code, 'prompt_blocked');
     assert.equal(blocked.out.includes('[DONE]'), false);
+    const objects = new GeminiStreamToChat({ model: 'g', includeUsage: true });
+    const blockedChunk = geminiStreamChunks('g', 'R', planGemini({ contents: [] }, { reply: 'blocked' }))[0];
+    const errs = objects.pushObjects(blockedChunk);
+    assert.equal(errs.length, 1);
+    assert.equal(errs[0].error.code, 'prompt_blocked');
+    assert.deepEqual(objects.endObjects(), []);
+    const r = new ChatStreamToResponses({ model: 'm', request: { input: 'x' } });
+    const failed = r.push(errs[0]) + r.end();
+    assert.match(failed, /event: response\.failed\n/);
+    assert.match(failed, /blockReason SAFETY/);
     const t = new GeminiStreamToChat({ model: 'g', includeUsage: false });
     const out = t.push({ error: { code: 503, message: 'The model is overloaded.', status: 'UNAVAILABLE' } }) + t.end();
     assert.deepEqual(JSON.parse(out.slice(6)).error, { message: 'The model is overloaded.', type: 'upstream_error', param: null, code: 'UNAVAILABLE' });

@@ -14,6 +14,9 @@ import { geminiToChatRequest, chatToGeminiResponse } from '../../src/gateway/tra
 import { ChatStreamToGemini } from '../../src/gateway/translate/geminiStreamFromChat.ts';
 import { responsesToChatRequest, chatToResponsesResponse } from '../../src/gateway/translate/responsesToChat.ts';
 import { ChatStreamToResponses } from '../../src/gateway/translate/responsesStream.ts';
+import { ChatStreamToMessages } from '../../src/gateway/translate/chatStreamToMessages.ts';
+import { messagesToChatRequest } from '../../src/gateway/translate/messagesToChat.ts';
+import { parseAnthropicSse } from '../helpers/mockAnthropic.ts';
 import { startMockGemini, mockReplyText, GEMINI_DEFAULT_REPLY_WORDS, type MockGemini } from '../helpers/mockGemini.ts';
 import { startMockOpenAI, mockUsageFor, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 
@@ -149,6 +152,71 @@ describe('translators against the mock upstreams', () => {
     assert.ok(r.output_text.length > 0);
     assert.equal(r.usage?.input_tokens, want.prompt_tokens);
     assert.equal(r.usage?.output_tokens, want.completion_tokens);
+  });
+
+  test('Responses client → Gemini upstream, streamed through the chat pivot as objects (pushObjects): the SDK reads it', async () => {
+    gemini.setBehavior({
+      usageOverride: { promptTokenCount: 900, candidatesTokenCount: 40, thoughtsTokenCount: 300, cachedContentTokenCount: 500, toolUsePromptTokenCount: 20 },
+    });
+    const request = {
+      model: 'gemini-alias',
+      input: [{ role: 'user', content: 'Please call a tool' }],
+      tools: [{ type: 'function', name: 'read_file', parameters: { type: 'object', properties: { path: { type: 'string' } } } }],
+      reasoning: { effort: 'medium' },
+      stream: true,
+    };
+    const res = await geminiPost(
+      'gemini-2.5-pro',
+      'streamGenerateContent?alt=sse',
+      chatToGeminiRequest(responsesToChatRequest(request, { upstreamModel: 'unused' })),
+    );
+    const g = new GeminiStreamToChat({ model: 'gemini-alias', includeUsage: true });
+    const r = new ChatStreamToResponses({ model: 'gemini-alias', request });
+    let out = '';
+    await readSse(res, (d) => {
+      for (const c of g.pushObjects(d)) out += r.push(c);
+    });
+    for (const c of g.endObjects()) out += r.push(c);
+    out += r.end();
+    gemini.setBehavior({});
+    const client = new OpenAI({ apiKey: 'k', baseURL: 'http://tally.invalid/v1', maxRetries: 0, fetch: fakeFetch(out, 'text/event-stream') });
+    const final = await client.responses.stream({ model: 'gemini-alias', input: 'x' }).finalResponse();
+    const call = final.output.find((o) => o.type === 'function_call') as any;
+    assert.equal(call.name, 'read_file');
+    assert.deepEqual(JSON.parse(call.arguments), { path: 'mock path' });
+    assert.deepEqual(final.usage, {
+      input_tokens: 920,
+      input_tokens_details: { cached_tokens: 500 },
+      output_tokens: 340,
+      output_tokens_details: { reasoning_tokens: 300 },
+      total_tokens: 1260,
+    });
+    assert.deepEqual(g.usage, { promptTokens: 920, completionTokens: 340, cachedTokens: 500 });
+    assert.deepEqual(r.usage, g.usage);
+  });
+
+  test('Anthropic client → Gemini upstream, streamed through the chat pivot as objects', async () => {
+    const msg = { model: 'claude-alias', max_tokens: 5, system: 'Be brief.', messages: [{ role: 'user', content: 'Say hello' }], stream: true };
+    const chat = messagesToChatRequest(msg, { upstreamModel: 'unused' });
+    const res = await geminiPost('gemini-2.5-flash', 'streamGenerateContent?alt=sse', chatToGeminiRequest(chat));
+    const g = new GeminiStreamToChat({ model: 'claude-alias', includeUsage: true });
+    const a = new ChatStreamToMessages({ model: 'claude-alias' });
+    let out = '';
+    await readSse(res, (d) => {
+      for (const c of g.pushObjects(d)) out += a.push(c);
+    });
+    for (const c of g.endObjects()) out += a.push(c);
+    out += a.end();
+    const events = parseAnthropicSse(out);
+    const text = events
+      .filter((e) => e.event === 'content_block_delta')
+      .map((e) => e.data.delta.text)
+      .join('');
+    assert.equal(text, mockReplyText(5));
+    const delta = events.find((e) => e.event === 'message_delta')!.data;
+    assert.equal(delta.delta.stop_reason, 'max_tokens');
+    assert.equal(delta.usage.input_tokens, 2 + 2 + 3);
+    assert.equal(delta.usage.output_tokens, 5);
   });
 
   test('Responses client → Gemini upstream through the chat pivot, whole', async () => {

@@ -107,6 +107,83 @@ export class GeminiStreamToChat {
     return out;
   }
 
+  /**
+   * The same translation as chat.completion.chunk OBJECTS, for a pivot (Gemini upstream → chat → Responses or Anthropic
+   * inbound: feed them to ChatStreamToResponses.push / ChatStreamToMessages.push, with no SSE text in between).
+   * A blocked prompt or an upstream error chunk comes out as one `{error:{message,type,code}}` object (those translators
+   * turn it into their own failure event). Do not mix with push() on one instance.
+   */
+  pushObjects(chunk: Record<string, any>): Array<Record<string, any>> {
+    if (this.ended || this.failed) return [];
+    if (chunk.error != null) {
+      this.failed = true;
+      return [{ error: { message: chunk.error.message ?? 'upstream stream error', type: 'upstream_error', code: chunk.error.status ?? null } }];
+    }
+    if (chunk.usageMetadata) {
+      readGeminiUsage(chunk.usageMetadata, this.counts);
+      this.sawUsage = true;
+    }
+    const blocked = geminiBlockError(chunk);
+    if (blocked) {
+      this.failed = true;
+      return [{ error: { message: blocked.message, type: 'invalid_request_error', code: 'prompt_blocked' } }];
+    }
+    this.id ??= chatIdOfGemini(chunk.responseId);
+    const out: Array<Record<string, any>> = [];
+    if (!this.started) {
+      this.started = true;
+      out.push(this.chunkObject({ role: 'assistant', content: '' }, null));
+    }
+    const candidate = Array.isArray(chunk.candidates) ? chunk.candidates[0] : undefined;
+    if (candidate === undefined) return out;
+    const parts = candidate.content?.parts;
+    if (Array.isArray(parts)) {
+      for (const p of parts) {
+        if (p.functionCall) {
+          const call = toolCallOf(p);
+          call.index = this.tools++;
+          out.push(this.chunkObject({ tool_calls: [call] }, null));
+        } else if (typeof p.text === 'string' && p.text.length > 0) {
+          out.push(this.chunkObject(p.thought === true ? { reasoning_content: p.text } : { content: p.text }, null));
+        }
+      }
+    }
+    if (candidate.finishReason != null) {
+      this.finished = true;
+      out.push(this.chunkObject({}, finishOfGemini(candidate.finishReason, this.tools > 0)));
+    }
+    return out;
+  }
+
+  /** end() as objects: the finish chunk if none came, then the usage chunk (always: the next translator reads it). */
+  endObjects(): Array<Record<string, any>> {
+    if (this.ended || this.failed) return [];
+    this.ended = true;
+    this.id ??= chatIdOfGemini(undefined);
+    const out: Array<Record<string, any>> = [];
+    if (!this.finished) out.push(this.chunkObject({}, this.tools > 0 ? 'tool_calls' : 'stop'));
+    const usage = {
+      id: this.id,
+      object: 'chat.completion.chunk',
+      created: this.created,
+      model: this.model,
+      choices: [],
+      usage: openAIUsageOfGemini(this.counts),
+    };
+    if (this.sawUsage) out.push(usage);
+    return out;
+  }
+
+  private chunkObject(delta: Record<string, any>, finish: string | null): Record<string, any> {
+    return {
+      id: this.id,
+      object: 'chat.completion.chunk',
+      created: this.created,
+      model: this.model,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    };
+  }
+
   /** The closing chunks; '' after an error line (the stream ended with it) or a second call. */
   end(): string {
     if (this.ended || this.failed) return '';
