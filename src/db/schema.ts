@@ -138,6 +138,10 @@ export interface ModelPricesTable {
   cache_write_per_1m: Int | null;
   /** A 1-hour prompt-cache write; null: billed at the input price. */
   cache_write_1h_per_1m: Int | null;
+  /** The long-context tier: above this many prompt tokens the tier prices apply to the whole request; null: no tier. */
+  tier_above: Int | null;
+  tier_input_per_1m: Int | null;
+  tier_output_per_1m: Int | null;
   max_output_tokens: Int;
   updated_at: Int;
 }
@@ -172,6 +176,10 @@ export interface RequestLogsTable {
   cache_write_tokens: Int;
   /** Prompt tokens written to a 1-hour prompt cache (part of prompt_tokens). */
   cache_write_1h_tokens: Int;
+  /** Output tokens the provider reported apart from completion_tokens (Gemini thoughts); billed as output. */
+  reasoning_tokens: Int;
+  /** Input tokens the provider reported apart from prompt_tokens (Gemini tool-use prompt); billed as input. */
+  tool_use_prompt_tokens: Int;
   usage_source: string | null;
   held: Int;
   cost: Int;

@@ -35,4 +35,8 @@ export const priceView = (p: ModelPrice) => ({
   cache_write_per_1m: optionalPrice(p.cacheWritePer1M),
   cache_write_1h_per_1m: optionalPrice(p.cacheWrite1hPer1M),
   max_output_tokens: p.maxOutputTokens,
+  // The long-context tier, only when the model has one (the view of a model without one is unchanged).
+  ...(p.tierAbove === null
+    ? {}
+    : { tier_above: p.tierAbove, tier_input_per_1m: formatMoney(p.tierInputPer1M!), tier_output_per_1m: formatMoney(p.tierOutputPer1M!) }),
 });

@@ -10,6 +10,11 @@ import { divCeil, formatMoney, toBig } from '../ledger/money.ts';
 // A model priced for prompt caching has a price per cache read and per cache
 // write (5-minute, 1-hour); one left unset bills those tokens at the input
 // price, so a model without cache prices costs what it always did.
+// A model may also have a long-context tier: above `tierAbove` prompt tokens
+// (the whole prompt, cache reads and writes and tool-use prompt included) the
+// tier's input and output prices apply to the WHOLE request, as Gemini and
+// Claude price long context. Cache reads and writes keep their own prices
+// (unset: the input price in force, i.e. the tier's input price in the tier).
 export const TOKENS_PER_PRICE_UNIT = 1_000_000n;
 export const PPM = 1_000_000n;
 
@@ -31,22 +36,60 @@ export interface ModelPrice {
    * write to its cache. Derived once per price object (modelPrice), not per request.
    */
   promptBoundPer1M: bigint;
+  /** The long-context tier: above this many prompt tokens the tier prices apply to the whole request; null: no tier. */
+  tierAbove: number | null;
+  /** The tier's input price (null: no tier). */
+  tierInputPer1M: bigint | null;
+  /** The tier's output price (null: no tier). */
+  tierOutputPer1M: bigint | null;
+  /**
+   * The bound's prices when the bound's prompt exceeds tierAbove: the highest
+   * prompt (and output) price of either price set. Derived once (modelPrice);
+   * equal to promptBoundPer1M / outputPer1M when there is no tier.
+   */
+  tierPromptBoundPer1M: bigint;
+  tierOutputBoundPer1M: bigint;
   maxOutputTokens: number;
   updatedAt: number;
 }
 
-/** A ModelPrice with its derived prompt bound. */
-export function modelPrice(p: Omit<ModelPrice, 'promptBoundPer1M'>): ModelPrice {
+type PriceInput = Omit<ModelPrice, 'promptBoundPer1M' | 'tierPromptBoundPer1M' | 'tierOutputBoundPer1M' | 'tierAbove' | 'tierInputPer1M' | 'tierOutputPer1M'> &
+  Partial<Pick<ModelPrice, 'tierAbove' | 'tierInputPer1M' | 'tierOutputPer1M'>>;
+
+/** A ModelPrice with its derived bounds. */
+export function modelPrice(p: PriceInput): ModelPrice {
   let bound = p.inputPer1M;
   for (const v of [p.cachedInputPer1M, p.cacheWritePer1M, p.cacheWrite1hPer1M]) if (v !== null && v > bound) bound = v;
-  return { ...p, promptBoundPer1M: bound };
+  const tierAbove = p.tierAbove ?? null;
+  const tierIn = tierAbove === null ? null : (p.tierInputPer1M ?? null);
+  const tierOut = tierAbove === null ? null : (p.tierOutputPer1M ?? null);
+  const hasTier = tierIn !== null && tierOut !== null;
+  const tierPromptBound = hasTier && tierIn > bound ? tierIn : bound;
+  const tierOutputBound = hasTier && tierOut > p.outputPer1M ? tierOut : p.outputPer1M;
+  return {
+    ...p,
+    promptBoundPer1M: bound,
+    tierAbove: hasTier ? tierAbove : null,
+    tierInputPer1M: hasTier ? tierIn : null,
+    tierOutputPer1M: hasTier ? tierOut : null,
+    tierPromptBoundPer1M: tierPromptBound,
+    tierOutputBoundPer1M: tierOutputBound,
+  };
 }
 
 /**
  * Token counts of one request, in one convention whatever the provider: the
  * prompt total includes the tokens read from and written to a prompt cache
  * (OpenAI's convention; Anthropic reports its input_tokens without them, so
- * its reader adds them up).
+ * its reader adds them up). Tokens a provider reports OUTSIDE its prompt and
+ * completion counts are kept apart, never folded in, so the log row shows
+ * exactly what the provider reported and what was billed:
+ * - reasoningTokens: output tokens reported apart from completionTokens
+ *   (Gemini thoughtsTokenCount), billed at the output price. OpenAI chat's
+ *   completion_tokens_details.reasoning_tokens is INCLUDED in
+ *   completion_tokens: its reader must not set this field.
+ * - toolUsePromptTokens: input tokens reported apart from promptTokens
+ *   (Gemini toolUsePromptTokenCount), billed at the input price.
  */
 export interface Usage {
   /** Every prompt token: uncached + cache reads + cache writes. */
@@ -58,6 +101,10 @@ export interface Usage {
   cacheWriteTokens?: number;
   /** Prompt tokens written to a 1-hour prompt cache (Anthropic cache_creation.ephemeral_1h_input_tokens). */
   cacheWrite1hTokens?: number;
+  /** Output tokens reported outside completionTokens (Gemini thoughtsTokenCount); billed as output. */
+  reasoningTokens?: number;
+  /** Input tokens reported outside promptTokens (Gemini toolUsePromptTokenCount); billed as input. */
+  toolUsePromptTokens?: number;
 }
 
 const orNull = (v: bigint | number | null): bigint | null => (v === null ? null : toBig(v));
@@ -71,6 +118,9 @@ export function rowToPrice(r: Selectable<ModelPricesTable>): ModelPrice {
     cachedInputPer1M: orNull(r.cached_input_per_1m),
     cacheWritePer1M: orNull(r.cache_write_per_1m),
     cacheWrite1hPer1M: orNull(r.cache_write_1h_per_1m),
+    tierAbove: r.tier_above === null ? null : Number(r.tier_above),
+    tierInputPer1M: orNull(r.tier_input_per_1m),
+    tierOutputPer1M: orNull(r.tier_output_per_1m),
     maxOutputTokens: Number(r.max_output_tokens),
     updatedAt: Number(r.updated_at),
   });
@@ -103,56 +153,89 @@ export function promptParts(usage: Usage): PromptParts {
   return { uncached: prompt - cacheRead - cacheWrite - cacheWrite1h, cacheRead, cacheWrite, cacheWrite1h };
 }
 
+const count = (n: number | undefined): number => (n !== undefined && n > 0 ? n : 0);
+
+/** Every output token of a usage: completion plus reasoning reported apart. */
+export const outputTokens = (u: Usage): number => count(u.completionTokens) + count(u.reasoningTokens);
+
+/** Every input token of a usage: the prompt total plus tool-use prompt reported apart (what the tier threshold is compared with). */
+export const inputTokens = (u: Usage): number => count(u.promptTokens) + count(u.toolUsePromptTokens);
+
+/** Whether this usage is priced at the long-context tier: more than tierAbove input tokens (exactly tierAbove is not). */
+export const inTier = (price: ModelPrice, u: Usage): boolean => price.tierAbove !== null && inputTokens(u) > price.tierAbove;
+
 /**
  * The exact cost of a usage: each prompt part at its price (a cache read at
  * the cached-input price, a 5-minute or 1-hour cache write at its write price;
- * an unset one at the input price), plus the completion at the output price,
- * times the group multiplier, rounded up once.
+ * an unset one at the input price in force), tool-use prompt tokens at the
+ * input price, the completion and reasoning at the output price, times the
+ * group multiplier, rounded up once. Above the long-context threshold the
+ * tier's input and output prices are the ones in force for the whole request.
  */
 export function computeCost(price: ModelPrice, usage: Usage, multiplierPpm: bigint): bigint {
   const p = promptParts(usage);
-  const input = price.inputPer1M;
+  const tier = inTier(price, usage);
+  const input = tier ? price.tierInputPer1M! : price.inputPer1M;
+  const output = tier ? price.tierOutputPer1M! : price.outputPer1M;
   const raw =
-    BigInt(p.uncached) * input +
+    BigInt(p.uncached + count(usage.toolUsePromptTokens)) * input +
     BigInt(p.cacheRead) * (price.cachedInputPer1M ?? input) +
     BigInt(p.cacheWrite) * (price.cacheWritePer1M ?? input) +
     BigInt(p.cacheWrite1h) * (price.cacheWrite1hPer1M ?? input) +
-    BigInt(usage.completionTokens) * price.outputPer1M;
+    BigInt(outputTokens(usage)) * output;
   return divCeil(raw * multiplierPpm, TOKENS_PER_PRICE_UNIT * PPM);
 }
 
+/** The bound's prompt and output prices for a prompt of at most this many tokens (allocation-free). */
+const boundInTier = (price: ModelPrice, promptTokens: number): boolean => price.tierAbove !== null && promptTokens > price.tierAbove;
+
 /**
  * The most a request with this prompt and output can cost: every prompt token
- * at the highest prompt price (promptBoundPer1M). Never below computeCost of
+ * at the highest prompt price (promptBoundPer1M), or, when the prompt could
+ * exceed the long-context threshold, at the highest of either price set
+ * (tierPromptBoundPer1M, tierOutputBoundPer1M). Never below computeCost of
  * any usage with at most these counts.
  */
 export function costBound(price: ModelPrice, promptTokens: number, completionTokens: number, multiplierPpm: bigint): bigint {
-  const raw = BigInt(promptTokens) * price.promptBoundPer1M + BigInt(completionTokens) * price.outputPer1M;
+  const tier = boundInTier(price, promptTokens);
+  const raw =
+    BigInt(promptTokens) * (tier ? price.tierPromptBoundPer1M : price.promptBoundPer1M) +
+    BigInt(completionTokens) * (tier ? price.tierOutputBoundPer1M : price.outputPer1M);
   return divCeil(raw * multiplierPpm, TOKENS_PER_PRICE_UNIT * PPM);
 }
 
 /** The most output tokens `budget` can pay for after the prompt (priced as in costBound), or 0. */
 export function affordableOutputTokens(price: ModelPrice, promptTokens: number, multiplierPpm: bigint, budget: bigint): number {
-  if (price.outputPer1M === 0n) return Number.MAX_SAFE_INTEGER;
+  const out = boundInTier(price, promptTokens) ? price.tierOutputBoundPer1M : price.outputPer1M;
+  if (out === 0n) return Number.MAX_SAFE_INTEGER;
   const promptCost = costBound(price, promptTokens, 0, multiplierPpm);
   const left = budget - promptCost;
   if (left <= 0n) return 0;
   // Largest n with ceil((prompt*bound + n*out) * m / 1e12) <= budget; computed conservatively.
-  const perTokenScaled = price.outputPer1M * multiplierPpm;
+  const perTokenScaled = out * multiplierPpm;
   const n = (left * TOKENS_PER_PRICE_UNIT * PPM - 1n) / perTokenScaled;
   return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Math.max(0, Number(n) - 1);
 }
 
+/** Which price set a usage was charged at: 'base', or 'tier' (long context, above tierAbove prompt tokens). */
+export const priceSet = (price: ModelPrice, usage: Usage): 'base' | 'tier' => (inTier(price, usage) ? 'tier' : 'base');
+
 export function explainCost(price: ModelPrice, usage: Usage, multiplierPpm: bigint): string {
   const cost = computeCost(price, usage, multiplierPpm);
   const p = promptParts(usage);
-  const at = (v: bigint | null) => formatMoney(v ?? price.inputPer1M);
-  const parts = [`${p.uncached} input x ${at(price.inputPer1M)}/1M`];
+  const tier = inTier(price, usage);
+  const input = tier ? price.tierInputPer1M! : price.inputPer1M;
+  const output = tier ? price.tierOutputPer1M! : price.outputPer1M;
+  const at = (v: bigint | null) => formatMoney(v ?? input);
+  const parts = [`${p.uncached} input x ${at(input)}/1M`];
+  if (usage.toolUsePromptTokens) parts.push(`${usage.toolUsePromptTokens} tool-use prompt x ${at(input)}/1M`);
   if (p.cacheRead) parts.push(`${p.cacheRead} cached x ${at(price.cachedInputPer1M)}/1M`);
   if (p.cacheWrite) parts.push(`${p.cacheWrite} cache write (5m) x ${at(price.cacheWritePer1M)}/1M`);
   if (p.cacheWrite1h) parts.push(`${p.cacheWrite1h} cache write (1h) x ${at(price.cacheWrite1hPer1M)}/1M`);
-  parts.push(`${usage.completionTokens} output x ${formatMoney(price.outputPer1M)}/1M`);
-  return `(${parts.join(' + ')}) x ${formatMoney(multiplierPpm)} = ${formatMoney(cost, 6)} (rounded up to the micro-unit)`;
+  parts.push(`${usage.completionTokens} output x ${formatMoney(output)}/1M`);
+  if (usage.reasoningTokens) parts.push(`${usage.reasoningTokens} reasoning x ${formatMoney(output)}/1M`);
+  const tierNote = tier ? ` [long-context prices: prompt above ${price.tierAbove} tokens]` : '';
+  return `(${parts.join(' + ')}) x ${formatMoney(multiplierPpm)} = ${formatMoney(cost, 6)} (rounded up to the micro-unit)${tierNote}`;
 }
 
 export async function setModelPrice(
@@ -164,6 +247,10 @@ export async function setModelPrice(
     cachedInputPer1M?: bigint | null;
     cacheWritePer1M?: bigint | null;
     cacheWrite1hPer1M?: bigint | null;
+    /** The long-context tier: all three or none. */
+    tierAbove?: number | null;
+    tierInputPer1M?: bigint | null;
+    tierOutputPer1M?: bigint | null;
     kind?: 'chat' | 'embedding';
     maxOutputTokens?: number;
   },
@@ -177,9 +264,18 @@ export async function setModelPrice(
     ['cached-input', input.cachedInputPer1M ?? 0n],
     ['cache-write', input.cacheWritePer1M ?? 0n],
     ['cache-write-1h', input.cacheWrite1hPer1M ?? 0n],
+    ['tier-input', input.tierInputPer1M ?? 0n],
+    ['tier-output', input.tierOutputPer1M ?? 0n],
   ] as const) {
     if (v < 0n) throw new TallyError('invalid_price', `${k} price must not be negative`, { param: k });
   }
+  const tierAbove = input.tierAbove ?? null;
+  const tierIn = input.tierInputPer1M ?? null;
+  const tierOut = input.tierOutputPer1M ?? null;
+  if ((tierAbove === null) !== (tierIn === null) || (tierAbove === null) !== (tierOut === null))
+    throw new TallyError('invalid_price', 'a long-context tier needs all three of tier-above, tier-input and tier-output (or none)', { param: 'tier-above' });
+  if (tierAbove !== null && (!Number.isInteger(tierAbove) || tierAbove < 1 || tierAbove > 100_000_000))
+    throw new TallyError('invalid_price', 'tier-above must be a whole number of prompt tokens from 1 to 100,000,000', { param: 'tier-above' });
   const maxOut = input.maxOutputTokens ?? 4096;
   if (!Number.isInteger(maxOut) || maxOut < 1 || maxOut > 10_000_000)
     throw new TallyError('invalid_max_output', 'max output tokens must be a whole number from 1 to 10,000,000', { param: 'max_output_tokens' });
@@ -191,6 +287,9 @@ export async function setModelPrice(
     cached_input_per_1m: input.cachedInputPer1M ?? null,
     cache_write_per_1m: input.cacheWritePer1M ?? null,
     cache_write_1h_per_1m: input.cacheWrite1hPer1M ?? null,
+    tier_above: tierAbove,
+    tier_input_per_1m: tierIn,
+    tier_output_per_1m: tierOut,
     max_output_tokens: maxOut,
     updated_at: now,
   };
@@ -205,6 +304,9 @@ export async function setModelPrice(
         cached_input_per_1m: row.cached_input_per_1m,
         cache_write_per_1m: row.cache_write_per_1m,
         cache_write_1h_per_1m: row.cache_write_1h_per_1m,
+        tier_above: row.tier_above,
+        tier_input_per_1m: row.tier_input_per_1m,
+        tier_output_per_1m: row.tier_output_per_1m,
         max_output_tokens: row.max_output_tokens,
         updated_at: now,
       }),

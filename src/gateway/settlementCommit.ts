@@ -13,12 +13,13 @@ import { batchInserter } from '../db/batchInsert.ts';
 // its own connection (SQLite), see settlementWriter.ts.
 
 /**
- * A request log row as the relay fills it. The cache-write counts may be
+ * A request log row as the relay fills it. The cache-write, reasoning and
+ * tool-use prompt counts may be
  * absent (0): a dead letter written by a version before they existed is
  * replayed with them missing.
  */
 export type LogRow = Omit<RequestLogsTable, CacheWriteCounts> & Partial<Pick<RequestLogsTable, CacheWriteCounts>>;
-type CacheWriteCounts = 'cache_write_tokens' | 'cache_write_1h_tokens';
+type CacheWriteCounts = 'cache_write_tokens' | 'cache_write_1h_tokens' | 'reasoning_tokens' | 'tool_use_prompt_tokens';
 
 export interface SettlementItem {
   requestId: string;
@@ -58,6 +59,8 @@ const insertLogs = batchInserter(
     'cached_tokens',
     'cache_write_tokens',
     'cache_write_1h_tokens',
+    'reasoning_tokens',
+    'tool_use_prompt_tokens',
     'usage_source',
     'held',
     'cost',
@@ -90,6 +93,8 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
     const log = item.log;
     log.cache_write_tokens ??= 0;
     log.cache_write_1h_tokens ??= 0;
+    log.reasoning_tokens ??= 0;
+    log.tool_use_prompt_tokens ??= 0;
     if (!item.walletId || item.cost <= 0n) return; // nothing was posted: the row keeps what the relay wrote
     log.transfer_id = p.transferId;
     log.charged_amount = p.charged;

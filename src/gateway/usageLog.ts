@@ -1,7 +1,7 @@
 import type { DbOrTx } from '../db/index.ts';
 import { TallyError } from '../lib/errors.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
-import { explainCost, modelPrice } from './pricing.ts';
+import { explainCost, modelPrice, priceSet } from './pricing.ts';
 
 export interface UsageFilter {
   userId: string;
@@ -34,6 +34,8 @@ export function usageView(r: any) {
     cached_tokens: Number(r.cached_tokens),
     cache_write_tokens: Number(r.cache_write_tokens ?? 0),
     cache_write_1h_tokens: Number(r.cache_write_1h_tokens ?? 0),
+    reasoning_tokens: Number(r.reasoning_tokens ?? 0),
+    tool_use_prompt_tokens: Number(r.tool_use_prompt_tokens ?? 0),
     usage_source: r.usage_source,
     cost: formatMoney(toBig(r.cost), 6),
     charged: Number(r.charged) === 1,
@@ -83,7 +85,8 @@ const shownPrice = (v: bigint | null) => (v === null ? null : formatMoney(v));
  * The prices a request was charged at (the snapshot stored with its row) and
  * the arithmetic: each token count x its price x the multiplier = the cost.
  * A snapshot from before the cache-write prices existed has none: such tokens
- * were billed at the input price, which is what an unset price means.
+ * were billed at the input price, which is what an unset price means; one
+ * from before the long-context tier has no tier (price_set 'base').
  */
 function chargeArithmetic(r: { pricing: string | null; model: string | null }, view: ReturnType<typeof usageView>) {
   if (!r.pricing) return { pricing: null, explanation: null };
@@ -96,6 +99,9 @@ function chargeArithmetic(r: { pricing: string | null; model: string | null }, v
     cachedInputPer1M: optionalPrice(p.cached_input_per_1m),
     cacheWritePer1M: optionalPrice(p.cache_write_per_1m),
     cacheWrite1hPer1M: optionalPrice(p.cache_write_1h_per_1m),
+    tierAbove: p.tier_above === null || p.tier_above === undefined ? null : Number(p.tier_above),
+    tierInputPer1M: optionalPrice(p.tier_input_per_1m),
+    tierOutputPer1M: optionalPrice(p.tier_output_per_1m),
     maxOutputTokens: 0,
     updatedAt: 0,
   });
@@ -105,6 +111,8 @@ function chargeArithmetic(r: { pricing: string | null; model: string | null }, v
     cachedTokens: view.cached_tokens,
     cacheWriteTokens: view.cache_write_tokens,
     cacheWrite1hTokens: view.cache_write_1h_tokens,
+    reasoningTokens: view.reasoning_tokens,
+    toolUsePromptTokens: view.tool_use_prompt_tokens,
   };
   return {
     pricing: {
@@ -115,6 +123,15 @@ function chargeArithmetic(r: { pricing: string | null; model: string | null }, v
       cache_write_1h_per_1m: shownPrice(price.cacheWrite1hPer1M),
       multiplier: formatMoney(BigInt(p.multiplier_ppm), 1),
       group: p.group as string,
+      // A model with a long-context tier: the tier and which price set this request was charged at ('base' or 'tier').
+      ...(price.tierAbove === null
+        ? {}
+        : {
+            tier_above: price.tierAbove,
+            tier_input_per_1m: shownPrice(price.tierInputPer1M),
+            tier_output_per_1m: shownPrice(price.tierOutputPer1M),
+            price_set: priceSet(price, usage),
+          }),
     },
     explanation: explainCost(price, usage, BigInt(p.multiplier_ppm)),
   };

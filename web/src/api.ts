@@ -72,6 +72,8 @@ export interface UsageRow {
   cached_tokens: number;
   cache_write_tokens: number;
   cache_write_1h_tokens: number;
+  reasoning_tokens?: number;
+  tool_use_prompt_tokens?: number;
   cost: string;
   charged: boolean;
   charged_amount: string;

@@ -120,6 +120,9 @@ export function gatewayCommands(program: Command) {
     .option('--cached-input <usd>', 'price per 1M cached input tokens (cache reads); unset: the input price')
     .option('--cache-write <usd>', 'price per 1M tokens written to a 5-minute prompt cache; unset: the input price')
     .option('--cache-write-1h <usd>', 'price per 1M tokens written to a 1-hour prompt cache; unset: the input price')
+    .option('--tier-above <tokens>', 'long-context tier: above this many prompt tokens the tier prices apply to the whole request')
+    .option('--tier-input <usd>', 'long-context tier: price per 1M input tokens (with --tier-above and --tier-output)')
+    .option('--tier-output <usd>', 'long-context tier: price per 1M output tokens (with --tier-above and --tier-input)')
     .option('--kind <kind>', 'chat | embedding', 'chat')
     .option('--max-output <tokens>', 'output tokens reserved when a request sets no max_tokens', '4096')
     .option('--json', 'print one JSON object')
@@ -132,13 +135,16 @@ export function gatewayCommands(program: Command) {
           cachedInputPer1M: o.cachedInput === undefined ? null : parseMoney(o.cachedInput, { field: 'cached-input' }),
           cacheWritePer1M: o.cacheWrite === undefined ? null : parseMoney(o.cacheWrite, { field: 'cache-write' }),
           cacheWrite1hPer1M: o.cacheWrite1h === undefined ? null : parseMoney(o.cacheWrite1h, { field: 'cache-write-1h' }),
+          tierAbove: o.tierAbove === undefined ? null : int(o.tierAbove, 'tier-above'),
+          tierInputPer1M: o.tierInput === undefined ? null : parseMoney(o.tierInput, { field: 'tier-input' }),
+          tierOutputPer1M: o.tierOutput === undefined ? null : parseMoney(o.tierOutput, { field: 'tier-output' }),
           kind: o.kind,
           maxOutputTokens: int(o.maxOutput, 'max-output'),
         });
         await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'model.set_price', target: p.model, data: priceView(p) });
         return {
           result: { ok: true, price: priceView(p) },
-          human: `${p.model}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${optional('cached', p.cachedInputPer1M)}${optional('cache write 5m', p.cacheWritePer1M)}${optional('cache write 1h', p.cacheWrite1hPer1M)}`,
+          human: `${p.model}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${optional('cached', p.cachedInputPer1M)}${optional('cache write 5m', p.cacheWritePer1M)}${optional('cache write 1h', p.cacheWrite1hPer1M)}${p.tierAbove === null ? '' : `; above ${p.tierAbove} prompt tokens: input ${formatMoney(p.tierInputPer1M!)}/1M, output ${formatMoney(p.tierOutputPer1M!)}/1M`}`,
         };
       }),
     );
@@ -160,7 +166,7 @@ export function gatewayCommands(program: Command) {
                   ]
                     .filter(([, v]) => v !== null)
                     .map(([k, v]) => `  ${k} ${v}/1M`)
-                    .join('')}`,
+                    .join('')}${p.tier_above === undefined ? '' : `  above ${p.tier_above}: in ${p.tier_input_per_1m}/1M out ${p.tier_output_per_1m}/1M`}`,
               )
             : 'no priced models',
         };

@@ -100,6 +100,9 @@ function pricingSnapshot(price: ModelPrice, group: Group): string {
       cached_input_per_1m: optional(price.cachedInputPer1M),
       cache_write_per_1m: optional(price.cacheWritePer1M),
       cache_write_1h_per_1m: optional(price.cacheWrite1hPer1M),
+      tier_above: price.tierAbove === null ? null : String(price.tierAbove),
+      tier_input_per_1m: optional(price.tierInputPer1M),
+      tier_output_per_1m: optional(price.tierOutputPer1M),
       multiplier_ppm: String(group.multiplierPpm),
       group: group.name,
     });

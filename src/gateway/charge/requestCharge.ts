@@ -77,6 +77,8 @@ function newLogRow(inb: Inbound, now: number): LogRow {
     cached_tokens: 0,
     cache_write_tokens: 0,
     cache_write_1h_tokens: 0,
+    reasoning_tokens: 0,
+    tool_use_prompt_tokens: 0,
     usage_source: null,
     held: 0n,
     cost: 0n,

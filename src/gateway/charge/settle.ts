@@ -111,6 +111,8 @@ export class Settler {
     log.cached_tokens = usage.cachedTokens;
     log.cache_write_tokens = usage.cacheWriteTokens ?? 0;
     log.cache_write_1h_tokens = usage.cacheWrite1hTokens ?? 0;
+    log.reasoning_tokens = usage.reasoningTokens ?? 0;
+    log.tool_use_prompt_tokens = usage.toolUsePromptTokens ?? 0;
     log.usage_source = source;
     log.cost = cost;
     if (cost > 0n) log.charge_reason = renderChargeReason(reason, c.cappedBy, c.maxTokensCap);

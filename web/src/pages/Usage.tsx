@@ -210,19 +210,23 @@ function cacheCounts(t: T, u: UsageRow): string {
   if (u.cached_tokens) parts.push(t('usage.cacheRead', { n: u.cached_tokens }));
   if (u.cache_write_tokens) parts.push(t('usage.cacheWrite', { n: u.cache_write_tokens }));
   if (u.cache_write_1h_tokens) parts.push(t('usage.cacheWrite1h', { n: u.cache_write_1h_tokens }));
+  if (u.tool_use_prompt_tokens) parts.push(t('usage.toolUsePrompt', { n: u.tool_use_prompt_tokens }));
+  if (u.reasoning_tokens) parts.push(t('usage.reasoning', { n: u.reasoning_tokens }));
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
 /** The prices per 1M tokens the request was charged at; an unset cache price is shown as the input price it falls back to. */
 function pricesText(t: T, p: Record<string, string | null>): string {
-  const input = tidy(p.input_per_1m ?? '0');
+  const tier = p.price_set === 'tier';
+  const input = tidy((tier ? p.tier_input_per_1m : p.input_per_1m) ?? '0');
   const at = (v: string | null | undefined) => (v ? tidy(v) : input);
-  return t('usage.pricesValue', {
+  const text = t('usage.pricesValue', {
     input,
-    output: tidy(p.output_per_1m ?? '0'),
+    output: tidy((tier ? p.tier_output_per_1m : p.output_per_1m) ?? '0'),
     read: at(p.cached_input_per_1m),
     write: at(p.cache_write_per_1m),
     write1h: at(p.cache_write_1h_per_1m),
     multiplier: p.multiplier ?? '1',
   });
+  return tier ? `${text}; ${t('usage.longContext', { above: String(p.tier_above) })}` : text;
 }

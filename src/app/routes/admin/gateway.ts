@@ -39,6 +39,10 @@ const PriceBody = z.object({
   cached_input: z.string().max(40).optional(),
   cache_write: z.string().max(40).optional(),
   cache_write_1h: z.string().max(40).optional(),
+  /** The long-context tier: above tier_above prompt tokens, tier_input / tier_output apply to the whole request (all three or none). */
+  tier_above: z.number().int().min(1).optional(),
+  tier_input: z.string().max(40).optional(),
+  tier_output: z.string().max(40).optional(),
   kind: z.enum(['chat', 'embedding']).optional(),
   max_output_tokens: z.number().int().min(1).optional(),
 });
@@ -107,6 +111,9 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
       cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }),
       cacheWritePer1M: b.cache_write === undefined ? null : parseMoney(b.cache_write, { field: 'cache_write' }),
       cacheWrite1hPer1M: b.cache_write_1h === undefined ? null : parseMoney(b.cache_write_1h, { field: 'cache_write_1h' }),
+      tierAbove: b.tier_above ?? null,
+      tierInputPer1M: b.tier_input === undefined ? null : parseMoney(b.tier_input, { field: 'tier_input' }),
+      tierOutputPer1M: b.tier_output === undefined ? null : parseMoney(b.tier_output, { field: 'tier_output' }),
       kind: b.kind,
       maxOutputTokens: b.max_output_tokens,
     });

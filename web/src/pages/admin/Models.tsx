@@ -14,6 +14,10 @@ interface Price {
   cached_input_per_1m: string | null;
   cache_write_per_1m: string | null;
   cache_write_1h_per_1m: string | null;
+  /** Only when the model has a long-context tier. */
+  tier_above?: number;
+  tier_input_per_1m?: string;
+  tier_output_per_1m?: string;
   max_output_tokens: number;
 }
 
@@ -23,7 +27,18 @@ const optional = (v: string | null) => (v ? tidy(v) : '');
 export function AdminModels({ me }: PageProps) {
   const { t } = useI18n();
   const prices = useApi<{ data: Price[] }>('/api/admin/models');
-  const [form, setForm] = useState({ model: '', input: '', output: '', cached_input: '', cache_write: '', cache_write_1h: '', kind: 'chat' });
+  const [form, setForm] = useState({
+    model: '',
+    input: '',
+    output: '',
+    cached_input: '',
+    cache_write: '',
+    cache_write_1h: '',
+    tier_above: '',
+    tier_input: '',
+    tier_output: '',
+    kind: 'chat',
+  });
   const [error, setError] = useState<string | null>(null);
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
   return (
@@ -45,6 +60,9 @@ export function AdminModels({ me }: PageProps) {
                     cached_input: optional(p.cached_input_per_1m),
                     cache_write: optional(p.cache_write_per_1m),
                     cache_write_1h: optional(p.cache_write_1h_per_1m),
+                    tier_above: p.tier_above === undefined ? '' : String(p.tier_above),
+                    tier_input: optional(p.tier_input_per_1m ?? null),
+                    tier_output: optional(p.tier_output_per_1m ?? null),
                     kind: p.kind,
                   })
               : undefined
@@ -62,6 +80,14 @@ export function AdminModels({ me }: PageProps) {
               label: t('admin.models.cacheWrite1h'),
               numeric: true,
               render: (p) => (p.cache_write_1h_per_1m ? tidy(p.cache_write_1h_per_1m) : '—'),
+            },
+            {
+              key: 'tier',
+              label: t('admin.models.tier'),
+              render: (p) =>
+                p.tier_above === undefined
+                  ? '—'
+                  : t('admin.models.tierValue', { above: p.tier_above, input: tidy(p.tier_input_per_1m ?? '0'), output: tidy(p.tier_output_per_1m ?? '0') }),
             },
           ]}
         />
@@ -82,6 +108,9 @@ export function AdminModels({ me }: PageProps) {
                   cached_input: form.cached_input || undefined,
                   cache_write: form.cache_write || undefined,
                   cache_write_1h: form.cache_write_1h || undefined,
+                  tier_above: form.tier_above ? Number(form.tier_above) : undefined,
+                  tier_input: form.tier_input || undefined,
+                  tier_output: form.tier_output || undefined,
                   kind: form.kind,
                 },
               });
@@ -115,6 +144,16 @@ export function AdminModels({ me }: PageProps) {
             {(id) => <input id={id} inputMode="decimal" value={form.cache_write_1h} onChange={set('cache_write_1h')} />}
           </Field>
           <p className="span-all muted">{t('admin.models.cacheHint')}</p>
+          <Field label={t('admin.models.tierAbove')}>
+            {(id) => <input id={id} inputMode="numeric" value={form.tier_above} onChange={set('tier_above')} />}
+          </Field>
+          <Field label={t('admin.models.tierInput')}>
+            {(id) => <input id={id} inputMode="decimal" value={form.tier_input} onChange={set('tier_input')} />}
+          </Field>
+          <Field label={t('admin.models.tierOutput')}>
+            {(id) => <input id={id} inputMode="decimal" value={form.tier_output} onChange={set('tier_output')} />}
+          </Field>
+          <p className="span-all muted">{t('admin.models.tierHint')}</p>
           <div className="span-all row between wrap">
             <div className="notice-slot grow">{error && <Notice kind="error">{error}</Notice>}</div>
             <button type="submit">{t('common.save')}</button>
