@@ -6,6 +6,9 @@ import { quote } from './charge/quote.ts';
 import { type RelayDeps, RequestCharge } from './charge/requestCharge.ts';
 import { markNeedsAttention, orderChannels } from './charge/route.ts';
 import { Settler } from './charge/settle.ts';
+import { countTokens } from './charge/countTokens.ts';
+import { translationFor, untranslatable } from './charge/translation.ts';
+import type { Provider } from './providers/index.ts';
 import type { AttemptFailure } from './upstreamErrors.ts';
 
 export type { RelayConfig } from './charge/requestCharge.ts';
@@ -32,6 +35,7 @@ export class Relay {
   }
 
   async handle(inb: Inbound): Promise<void> {
+    if (inb.endpoint === 'messages.count_tokens') return countTokens(this.d, inb);
     const c = new RequestCharge(inb);
     try {
       await admit(this.d, c);
@@ -42,16 +46,23 @@ export class Relay {
       const log = c.log;
       let lastFailure: AttemptFailure | null = null;
       let attempts = 0;
+      let cannotTranslate: Provider | null = null;
       try {
         for (const ch of candidates) {
           if (attempts >= this.d.config.maxAttempts || client.gone) break;
+          // A channel whose provider speaks another protocol is used through a translation, or skipped when there is none.
+          const tr = ch.provider!.wire === inb.protocol.name ? null : translationFor(c.call, ch.provider!);
+          if (tr === undefined) {
+            cannotTranslate = ch.provider;
+            continue;
+          }
           if (!ch.breaker.tryAcquire(Date.now())) continue;
           attempts++;
           log.attempts = attempts;
           log.channel_id = ch.id;
           const upstreamModel = ch.modelMap[c.call.model] ?? c.call.model;
           log.upstream_model = upstreamModel;
-          const done = await new Attempt(this.settler, c, ch, client).run(upstreamModel);
+          const done = await new Attempt(this.settler, c, ch, client, tr).run(upstreamModel);
           client.current = null;
           if (done.ok) return;
           if (done.needsAttention) await markNeedsAttention(this.d, ch, done.needsAttention);
@@ -62,6 +73,7 @@ export class Relay {
         client.stop();
       }
       if (client.gone) throw new TallyError('client_closed_request', 'the client closed the connection before the upstream answered');
+      if (attempts === 0 && cannotTranslate) throw untranslatable(c.call, cannotTranslate);
       throw lastFailure ? lastFailure.error : noChannel(c.call.model);
     } catch (e) {
       const err = isTallyError(e) ? e : new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { cause: e });
