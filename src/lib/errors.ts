@@ -94,6 +94,7 @@ export const ERRORS = {
   unknown_provider: e(400),
   unsupported_channel_type: e(400),
   unsupported_currency: e(400),
+  untranslatable_field: e(400),
   upstream_rejected_request: e(400, { type: 'invalid_request_error' }),
   user_required: e(400),
   weak_password: e(400),
