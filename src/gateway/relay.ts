@@ -51,7 +51,10 @@ export class Relay {
         for (const ch of candidates) {
           if (attempts >= this.d.config.maxAttempts || client.gone) break;
           // A channel whose provider speaks another protocol is used through a translation, or skipped when there is none.
-          const tr = ch.provider!.wire === inb.protocol.name ? null : translationFor(c.call, ch.provider!);
+          const tr =
+            ch.provider!.wire === inb.protocol.name
+              ? null
+              : translationFor(c.call, ch.provider!, { defaultMaxTokens: c.price.maxOutputTokens, inputTokensHint: c.estimate.count ?? c.estimate.bound });
           if (tr === undefined) {
             cannotTranslate = ch.provider;
             continue;

@@ -243,15 +243,16 @@ export class Attempt implements UpstreamSink {
     const clientGone = this.client.gone;
     const tap = this.tap!;
     const rest = tap.flushCarry();
+    // An error event of the upstream's own (already forwarded, or translated) ends the stream as a break does.
+    const failedInStream = tap.failedInStream?.() === true;
     const sx = this.sx;
     if (sx) {
       if (rest.length) this.writeTranslated(sx.push(rest));
-      if (!broken) this.writeTranslated(sx.end());
+      if (!broken && !failedInStream) this.writeTranslated(sx.end());
     } else if (rest.length && !out.destroyed) out.write(rest);
     if (broken && !clientGone && !out.destroyed) out.write(this.c.call.protocol.streamBrokenEvent);
     if (!out.destroyed) out.end();
-    // An error event of the upstream's own (already forwarded) ends the stream as a break does.
-    const upstreamBroke = !clientGone && (broken || tap.failedInStream?.() === true);
+    const upstreamBroke = !clientGone && (broken || failedInStream);
     this.settler.stream(this.c, this.provider, tap, this.status, this.contentType, upstreamBroke, clientGone);
     this.finish(OK);
   }
