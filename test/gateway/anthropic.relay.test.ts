@@ -397,3 +397,39 @@ for (const dialect of testDialects()) {
     });
   });
 }
+
+for (const dialect of testDialects()) {
+  describe(`Anthropic relay with a per-key rate limit on ${dialect}`, () => {
+    let t: TestTally;
+    let mock: MockAnthropic;
+
+    before(async () => {
+      t = await startTestTally(dialect, {}, { TALLY_KEY_RPM: '3' });
+      mock = await startMockAnthropic({ apiKey: UPSTREAM_KEY, models: null });
+      await createChannel(t.ctx.db, t.config.secret, { name: 'claude', type: 'anthropic', baseUrl: mock.url, apiKey: UPSTREAM_KEY, models: [CLAUDE] });
+      await setModelPrice(t.ctx.db, { model: CLAUDE, inputPer1M: 3_000_000n, outputPer1M: 15_000_000n });
+      await t.ctx.catalog.reload();
+    });
+    after(() => verifyThenClose(t, mock));
+
+    test('count_tokens counts against the key RPM: past it, 429 rate_limit_error with retry-after (the SDK RateLimitError), and messages too', async () => {
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const client = claudeSdk(t, u.apiKey);
+      await client.messages.countTokens({ model: CLAUDE, messages });
+      await client.messages.countTokens({ model: CLAUDE, messages });
+      await client.messages.create({ model: CLAUDE, max_tokens: 16, messages });
+      for (const call of [
+        () => client.messages.countTokens({ model: CLAUDE, messages }),
+        () => client.messages.create({ model: CLAUDE, max_tokens: 16, messages }),
+      ]) {
+        await assert.rejects(call(), (e: any) => {
+          assert.ok(e instanceof Anthropic.RateLimitError, e?.constructor?.name);
+          assert.equal(e.status, 429);
+          assert.equal((e as any).error.error.type, 'rate_limit_error');
+          assert.ok(Number(e.headers.get('retry-after')) >= 1);
+          return true;
+        });
+      }
+    });
+  });
+}
