@@ -27,8 +27,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: AppContext) {
       reply.header('request-id', req.id);
     } else (req as { errorShape?: unknown }).errorShape = openAIError;
   };
-  const auth = (req: FastifyRequest) =>
-    ctx.keys.authenticate(speaksAnthropic(req) ? anthropicApiKey(req.headers) : req.headers.authorization?.replace(/^Bearer\s+/i, '').trim(), req.ip);
+  const auth = (req: FastifyRequest) => ctx.keys.authenticate(anthropicApiKey(req.headers), req.ip);
   const created = (id: string, fallback: number) => ctx.catalog.prices.get(id)?.updatedAt ?? fallback;
 
   for (const prefix of ctx.config.apiPrefixes) {
