@@ -178,6 +178,16 @@ for (const dialect of testDialects()) {
       assert.deepEqual(seen.betas, ['claude-code-20250219', 'fine-grained-tool-streaming-2025-05-14'], 'anthropic-beta forwarded as sent');
       assert.equal(events.map((e) => (e.event === 'content_block_delta' ? e.data.delta.text : '')).join(''), mockReplyText(ANTHROPIC_DEFAULT_REPLY_WORDS));
       await assertChargedRow(t, res.headers.get('x-request-id'), anthropicCost(price, plainUsage(seen.body, 48)));
+
+      // Every API prefix: a client whose base URL is https://host/api reaches /api/v1/messages.
+      const viaApi = await fetch(`${t.url}/api/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': u.apiKey, 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: CLAUDE, max_tokens: 100, messages }),
+      });
+      assert.equal(viaApi.status, 200);
+      assert.equal(((await viaApi.json()) as any).type, 'message');
+      assert.equal(mock.requestsTo('/messages').at(-1)!.path, '/v1/messages');
     });
 
     test('tool use, streamed and not: the tool input arrives whole (input_json_delta reassembled by the SDK) and the charge matches the usage', async () => {

@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { anthropicUsage, readAnthropicAnswer } from '../../src/gateway/protocols/anthropic/usage.ts';
 import { AnthropicSseTap } from '../../src/gateway/protocols/anthropic/sse.ts';
+import { anthropicPath } from '../../src/gateway/providers/anthropic/request.ts';
+import type { RuntimeChannel } from '../../src/gateway/catalog.ts';
 import { anthropicStreamEvents, planAnthropic, type AnthropicUsage } from '../helpers/mockAnthropic.ts';
 
 test('usage: input + cache reads + cache writes is the prompt; reads are cached; the write split by TTL', () => {
@@ -113,4 +115,12 @@ test('a stream that ends before message_delta reports no final usage, only its p
   );
   assert.equal(t2.failedInStream(), false);
   assert.equal(t2.promptUsage(), null);
+});
+
+test('the upstream path: <base>/v1/messages for a base URL as the SDK takes it, with or without a path, or already ending in /v1', () => {
+  // The catalog turns a base without a path into the prefix /v1 (catalog.ts).
+  const at = (pathPrefix: string) => anthropicPath({ pathPrefix } as RuntimeChannel, '/messages');
+  assert.equal(at('/v1'), '/v1/messages'); // https://api.anthropic.com
+  assert.equal(at('/anthropic'), '/anthropic/v1/messages'); // https://proxy.example/anthropic
+  assert.equal(at('/anthropic/v1'), '/anthropic/v1/messages');
 });
