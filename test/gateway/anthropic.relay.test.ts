@@ -276,6 +276,18 @@ for (const dialect of testDialects()) {
       assert.equal(rows.length, 0, 'count_tokens is not a billed request');
       // Still needs a valid key.
       await assert.rejects(claudeSdk(t, 'sk-not-a-real-key-0000000000').messages.countTokens({ model: CLAUDE, messages }), Anthropic.AuthenticationError);
+      // The upstream failing (5xx): Tally's own count rather than an error; the request being wrong (4xx): the caller is told.
+      mock.setBehavior({ fail: 500 });
+      const fallback = await client.messages.countTokens({ model: CLAUDE, messages });
+      assert.equal(fallback.input_tokens, own.input_tokens, 'the same prompt, counted by Tally');
+      mock.setBehavior({ fail: 400, failMessage: 'messages.0.content: bad block' });
+      await assert.rejects(client.messages.countTokens({ model: CLAUDE, messages }), (e: any) => {
+        assert.ok(e instanceof Anthropic.BadRequestError, e?.constructor?.name);
+        assert.match((e as any).error.error.message, /bad block/);
+        return true;
+      });
+      mock.setBehavior({});
+      assert.equal((await wallet(t, u.user.id)).balance, 1_000_000n, 'never charged');
     });
 
     test('GET /v1/models answers in Anthropic list shape when the caller sends anthropic-version (SDK models.list), OpenAI shape otherwise', async () => {

@@ -62,15 +62,19 @@ export function anthropicRequest(ch: RuntimeChannel, call: GatewayCall, upstream
   };
 }
 
+/** A count is quick or not worth waiting for: past this, Tally counts itself (countTokens.ts). */
+const COUNT_TIMEOUT_MS = 10_000;
+
 /** POST /v1/messages/count_tokens for the caller's body (the model renamed), outside billing. */
 export function anthropicCountTokens(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions {
+  const timeout = Math.min(ch.firstByteTimeoutMs, COUNT_TIMEOUT_MS);
   return {
     path: anthropicPath(ch, '/messages/count_tokens'),
     method: 'POST',
     headers: anthropicHeaders(ch, call.forwardHeaders, 'application/json'),
     body: upstreamModel === call.model ? call.raw : JSON.stringify({ ...call.body, model: upstreamModel }),
-    headersTimeout: ch.firstByteTimeoutMs,
-    bodyTimeout: ch.firstByteTimeoutMs,
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
   };
 }
 
