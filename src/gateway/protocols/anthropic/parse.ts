@@ -86,7 +86,7 @@ export function parseAnthropicCall(inb: Inbound): GatewayCall {
     endpoint: inb.endpoint,
     model: b.model,
     messages: b.messages,
-    input: b.system,
+    input: undefined, // no completions prompt or embeddings input: the system prompt is part of the conversation (body.system)
     tools: b.tools,
     stream,
     // Anthropic always reports usage (message_start, message_delta); a translated stream needs it too.
