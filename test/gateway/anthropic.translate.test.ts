@@ -16,6 +16,7 @@ import {
   mockToolInputJson,
   countWords,
   ANTHROPIC_DEFAULT_REPLY_WORDS,
+  parseAnthropicSse,
   type MockAnthropic,
   type AnthropicUsage,
 } from '../helpers/mockAnthropic.ts';
@@ -257,6 +258,27 @@ for (const dialect of testDialects()) {
       assert.match(body.error.message, /cannot translate/);
       await assertNotChargedRow(t, res.headers.get('x-request-id'));
       assert.equal((await wallet(t, u.user.id)).balance, 1_000_000n);
+    });
+
+    test("an OpenAI-compatible upstream's in-stream error chunk reaches an Anthropic caller as one error event; the output before it is charged", async () => {
+      oai.setBehavior({ errorAfterChunks: 4 });
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const res = await fetch(`${t.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': u.apiKey, 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: GPT, max_tokens: 512, stream: true, messages: claudeMessages }),
+      });
+      const events = parseAnthropicSse(await res.text());
+      assert.equal(events[0].event, 'message_start');
+      assert.equal(events.at(-1)!.event, 'error');
+      assert.equal(events.filter((e) => e.event === 'error').length, 1);
+      assert.equal(events.filter((e) => e.event === 'message_stop').length, 0, 'not closed as if it had finished');
+      const row = await logRow(t, res.headers.get('x-request-id'));
+      assert.equal(Number(row.charged), 1, row.charge_reason);
+      assert.equal(row.error_code, 'upstream_disconnected');
+      assert.match(String(row.charge_reason), /before the upstream stream broke/);
+      assert.ok(Number(row.completion_tokens) > 0 && Number(row.completion_tokens) < DEFAULT_REPLY_WORDS);
+      oai.setBehavior({});
     });
 
     test('an anthropic upstream cut mid-stream reaches an OpenAI caller as its own broken-stream event; charged for what was produced', async () => {

@@ -244,8 +244,8 @@ export class Attempt implements UpstreamSink {
     const tap = this.tap!;
     const rest = tap.flushCarry();
     // An error event of the upstream's own (already forwarded, or translated) ends the stream as a break does.
-    const failedInStream = tap.failedInStream?.() === true;
     const sx = this.sx;
+    const failedInStream = tap.failedInStream?.() === true || sx?.failed === true;
     if (sx) {
       if (rest.length) this.writeTranslated(sx.push(rest));
       if (!broken && !failedInStream) this.writeTranslated(sx.end());

@@ -26,6 +26,8 @@ export interface StreamTranslator {
   push(chunk: Buffer): string;
   /** The upstream stream ended normally: whatever closes the caller's stream. */
   end(): string;
+  /** The upstream reported an error inside the stream (already translated into the caller's error event). */
+  failed: boolean;
 }
 
 export interface Translation {
@@ -54,13 +56,17 @@ function translatedCall(call: GatewayCall, endpoint: GatewayCall['endpoint'], bo
 
 /** Feeds upstream SSE bytes to an event translator. */
 class AnthropicEventsToChat implements StreamTranslator {
+  failed = false;
   private readonly parser = new SseEventParser();
   constructor(private readonly x: MessagesStreamToChat) {}
   push(chunk: Buffer): string {
     let out = '';
     for (const ev of this.parser.push(chunk)) {
       const data = parseJson(ev.data);
-      if (data) out += this.x.push(ev.event ?? data.type ?? 'message', data);
+      if (!data) continue;
+      const name = ev.event ?? data.type ?? 'message';
+      if (name === 'error') this.failed = true;
+      out += this.x.push(name, data);
     }
     return out;
   }
@@ -70,6 +76,7 @@ class AnthropicEventsToChat implements StreamTranslator {
 }
 
 class ChatChunksToMessages implements StreamTranslator {
+  failed = false;
   private readonly parser = new SseEventParser();
   constructor(private readonly x: ChatStreamToMessages) {}
   push(chunk: Buffer): string {
@@ -77,7 +84,9 @@ class ChatChunksToMessages implements StreamTranslator {
     for (const ev of this.parser.push(chunk)) {
       if (ev.data === '[DONE]') continue; // end() closes the Anthropic stream
       const data = parseJson(ev.data);
-      if (data) out += this.x.push(data);
+      if (!data) continue;
+      if (data.error != null) this.failed = true; // an OpenAI-compatible upstream's in-stream error chunk
+      out += this.x.push(data);
     }
     return out;
   }
