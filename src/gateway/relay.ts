@@ -7,8 +7,7 @@ import { type RelayDeps, RequestCharge } from './charge/requestCharge.ts';
 import { markNeedsAttention, orderChannels } from './charge/route.ts';
 import { Settler } from './charge/settle.ts';
 import { countTokens } from './charge/countTokens.ts';
-import { translationFor, untranslatable } from './charge/translation.ts';
-import type { Provider } from './providers/index.ts';
+import { type Translation, translationFor, untranslatable } from './charge/translation.ts';
 import type { AttemptFailure } from './upstreamErrors.ts';
 
 export type { RelayConfig } from './charge/requestCharge.ts';
@@ -46,18 +45,26 @@ export class Relay {
       const log = c.log;
       let lastFailure: AttemptFailure | null = null;
       let attempts = 0;
-      let cannotTranslate: Provider | null = null;
+      /** Why the channels skipped so far could not take this call (another may still). */
+      let skipped: TallyError | null = null;
       try {
         for (const ch of candidates) {
           if (attempts >= this.d.config.maxAttempts || client.gone) break;
-          // A channel whose provider speaks another protocol is used through a translation, or skipped when there is none.
-          const tr =
-            ch.provider!.wire === inb.protocol.name
-              ? null
-              : translationFor(c.call, ch.provider!, { defaultMaxTokens: c.price.maxOutputTokens, inputTokensHint: c.estimate.count ?? c.estimate.bound });
-          if (tr === undefined) {
-            cannotTranslate = ch.provider;
-            continue;
+          // A channel whose provider speaks another protocol is used through a translation; it is skipped when the call
+          // cannot be translated (no translator for the pair, or a field with no equivalent: a 400 naming it).
+          let tr: Translation | null | undefined = null;
+          if (ch.provider!.wire !== inb.protocol.name) {
+            try {
+              tr = translationFor(c.call, ch.provider!, { defaultMaxTokens: c.price.maxOutputTokens, inputTokensHint: c.estimate.count ?? c.estimate.bound });
+            } catch (e) {
+              if (!isTallyError(e)) throw e;
+              skipped ??= e;
+              continue;
+            }
+            if (tr === undefined) {
+              skipped ??= untranslatable(c.call, ch.provider!);
+              continue;
+            }
           }
           if (!ch.breaker.tryAcquire(Date.now())) continue;
           attempts++;
@@ -76,7 +83,7 @@ export class Relay {
         client.stop();
       }
       if (client.gone) throw new TallyError('client_closed_request', 'the client closed the connection before the upstream answered');
-      if (attempts === 0 && cannotTranslate) throw untranslatable(c.call, cannotTranslate);
+      if (attempts === 0 && skipped) throw skipped;
       throw lastFailure ? lastFailure.error : noChannel(c.call.model);
     } catch (e) {
       const err = isTallyError(e) ? e : new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { cause: e });

@@ -260,6 +260,42 @@ for (const dialect of testDialects()) {
       assert.equal((await wallet(t, u.user.id)).balance, 1_000_000n);
     });
 
+    test('a model on an anthropic and an openai channel: a call the anthropic one cannot take (n: 2) goes to the openai one', async () => {
+      const MIXED = 'mixed-model';
+      const a = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'mixed-a',
+        type: 'anthropic',
+        baseUrl: ant.url,
+        apiKey: ANT_KEY,
+        models: [MIXED],
+        priority: 10,
+      });
+      const o = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'mixed-o',
+        type: 'openai',
+        baseUrl: oai.url,
+        apiKey: OAI_KEY,
+        models: [MIXED],
+        priority: 0,
+      });
+      const mixedPrice = await setModelPrice(t.ctx.db, { model: MIXED, inputPer1M: 1_000_000n, outputPer1M: 2_000_000n });
+      await t.ctx.catalog.reload();
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const { data, response } = await relaySdk(t, u.apiKey).chat.completions.create({ model: MIXED, messages: chatMessages, n: 2 }).withResponse();
+      assert.equal(data.choices.length, 2);
+      const seen = oai.requests.at(-1)!;
+      assert.equal(seen.body.n, 2);
+      await assertChargedRow(t, response.headers.get('x-request-id'), computeCost(mixedPrice, toUsage(mockUsageFor(seen.body)), ONE_X), {
+        channel_id: o.id,
+        attempts: 1,
+      });
+      // Without n, the higher-priority anthropic channel serves it (translated).
+      const { response: r2 } = await relaySdk(t, u.apiKey).chat.completions.create({ model: MIXED, messages: chatMessages }).withResponse();
+      const row = await logRow(t, r2.headers.get('x-request-id'));
+      assert.equal(row.channel_id, a.id);
+      assert.equal(Number(row.charged), 1);
+    });
+
     test("an OpenAI-compatible upstream's in-stream error chunk reaches an Anthropic caller as one error event; the output before it is charged", async () => {
       oai.setBehavior({ errorAfterChunks: 4 });
       const u = await seedUser(t, { balance: 1_000_000n });
