@@ -2,6 +2,9 @@
 // POST /v1/chat/completions: non-stream JSON, or a stream of 16 content chunks
 // + a usage chunk + [DONE]. Model "slow-stream" sends one chunk a second for a
 // minute (to hold streams open for the memory measurement).
+// POST /v1/messages: the same answer in Anthropic's Messages format (a whole
+// Message, or message_start, a text block of 16 deltas with its ping,
+// message_delta with the usage, message_stop), for the Anthropic-inbound runs.
 import { createServer } from 'node:http';
 
 const port = Number(process.argv[2] ?? 0);
@@ -24,6 +27,40 @@ const streamBody =
   'data: [DONE]\n\n';
 const streamChunks = streamBody.split(/(?<=\n\n)/);
 
+const anthropicUsage = { input_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 16 };
+const message = JSON.stringify({
+  id: 'msg_bench',
+  type: 'message',
+  role: 'assistant',
+  model: 'bench-model',
+  content: [{ type: 'text', text: 'word '.repeat(16).trim() }],
+  stop_reason: 'end_turn',
+  stop_sequence: null,
+  usage: anthropicUsage,
+});
+const ev = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+const messageEvents = [
+  ev('message_start', {
+    type: 'message_start',
+    message: {
+      id: 'msg_bench',
+      type: 'message',
+      role: 'assistant',
+      model: 'bench-model',
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { ...anthropicUsage, output_tokens: 1 },
+    },
+  }),
+  ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
+  ev('ping', { type: 'ping' }),
+  ...Array.from({ length: 16 }, () => ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'word ' } })),
+  ev('content_block_stop', { type: 'content_block_stop', index: 0 }),
+  ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 16 } }),
+  ev('message_stop', { type: 'message_stop' }),
+];
+
 const server = createServer((req, res) => {
   let body = '';
   req.setEncoding('utf8');
@@ -35,6 +72,17 @@ const server = createServer((req, res) => {
       return;
     }
     const stream = body.includes('"stream":true');
+    if (req.url?.startsWith('/v1/messages')) {
+      if (!stream) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(message) });
+        res.end(message);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+      for (const e of messageEvents) res.write(e);
+      res.end();
+      return;
+    }
     if (!stream) {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(whole) });
       res.end(whole);

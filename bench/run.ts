@@ -1,6 +1,8 @@
 // `npm run bench`: the relay benchmark. In one run on this machine it measures
 // the mock upstream directly, a bare passthrough proxy (the ceiling), Tally
-// with billing and logging on, and Portkey's gateway as the peer; then Tally's
+// with billing and logging on, and Portkey's gateway as the peer; Tally called
+// with Anthropic's Messages API, passed through to an anthropic channel and
+// translated to an OpenAI-compatible one (against the same bare proxy); then Tally's
 // RSS with 1,000 open streams, and finally the ledger hold benchmark.
 // Every server runs in its own process; the load generator (autocannon) runs here.
 // BENCH_SECONDS sets the length of each measurement (default 8).
@@ -50,9 +52,13 @@ interface LoadResult {
   errors: number;
 }
 
-async function load(url: string, opts: { stream: boolean; connections: number; headers?: Record<string, string>; seconds?: number }): Promise<LoadResult> {
+async function load(
+  url: string,
+  opts: { stream: boolean; connections: number; headers?: Record<string, string>; seconds?: number; model?: string },
+): Promise<LoadResult> {
+  // Also a valid Anthropic Messages body (model, messages, max_tokens, stream).
   const body = JSON.stringify({
-    model: 'bench-model',
+    model: opts.model ?? 'bench-model',
     messages: [{ role: 'user', content: 'Say sixteen words please.' }],
     stream: opts.stream,
     max_tokens: 64,
@@ -159,6 +165,11 @@ async function main() {
   };
   tally(['model', 'set-price', '--model', 'bench-model', '--input', '0.15', '--output', '0.60'], env);
   tally(['model', 'set-price', '--model', 'slow-stream', '--input', '0.15', '--output', '0.60'], env);
+  tally(['model', 'set-price', '--model', 'bench-claude', '--input', '0.15', '--output', '0.60'], env);
+  tally(
+    ['channel', 'add', '--name', 'mock-anthropic', '--type', 'anthropic', '--base-url', mockUrl, '--api-key', 'sk-bench-upstream', '--models', 'bench-claude'],
+    env,
+  );
   tally(
     [
       'channel',
@@ -197,18 +208,24 @@ async function main() {
   }
   const pkHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mockUrl}/v1`, authorization: 'Bearer sk-bench-upstream' };
 
-  const targets: Array<[string, string, Record<string, string>]> = [
+  const anthropicAuth = { 'x-api-key': key, 'anthropic-version': '2023-06-01' };
+  const targets: Array<[string, string, Record<string, string>, string?]> = [
     ['upstream', `${mockUrl}/v1/chat/completions`, {}],
     ['bare_proxy', `http://127.0.0.1:${bare.port}/v1/chat/completions`, {}],
     ['tally', `${tallyUrl}/v1/chat/completions`, auth],
+    // Anthropic inbound: the same bare proxy carrying the Messages API, Tally passing it to an anthropic
+    // channel, and Tally translating it to the OpenAI-compatible channel (bench-model).
+    ['bare_proxy_messages', `http://127.0.0.1:${bare.port}/v1/messages`, {}],
+    ['tally_messages_passthrough', `${tallyUrl}/v1/messages`, anthropicAuth, 'bench-claude'],
+    ['tally_messages_translated', `${tallyUrl}/v1/messages`, anthropicAuth, 'bench-model'],
   ];
   if (portkey) targets.push(['portkey', `http://127.0.0.1:${portkey.port}/v1/chat/completions`, pkHeaders]);
 
-  for (const [name, url, headers] of targets) {
+  for (const [name, url, headers, model] of targets) {
     results[name] = {
-      nonstream_c32: await load(url, { stream: false, connections: 32, headers }),
-      stream_c32: await load(url, { stream: true, connections: 32, headers }),
-      nonstream_c1: await load(url, { stream: false, connections: 1, headers, seconds: Math.max(3, SECONDS / 2) }),
+      nonstream_c32: await load(url, { stream: false, connections: 32, headers, model }),
+      stream_c32: await load(url, { stream: true, connections: 32, headers, model }),
+      nonstream_c1: await load(url, { stream: false, connections: 1, headers, model, seconds: Math.max(3, SECONDS / 2) }),
     };
     process.stderr.write(`${name}: ${JSON.stringify(results[name])}\n`);
   }
@@ -236,6 +253,15 @@ async function main() {
     stream_vs_bare: +(t.stream_c32.rps / b.stream_c32.rps).toFixed(3),
     added_latency_c1_ms: +(t.nonstream_c1.latency_avg_ms - b.nonstream_c1.latency_avg_ms).toFixed(3),
     added_first_byte_ms: +(results.first_byte_ms.tally - results.first_byte_ms.bare_proxy).toFixed(3),
+    // Anthropic inbound, against the same bare proxy (carrying OpenAI's and Anthropic's format alike).
+    messages_passthrough_nonstream_vs_bare: +(results.tally_messages_passthrough.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+    messages_passthrough_stream_vs_bare: +(results.tally_messages_passthrough.stream_c32.rps / b.stream_c32.rps).toFixed(3),
+    messages_passthrough_nonstream_vs_bare_messages: +(
+      results.tally_messages_passthrough.nonstream_c32.rps / results.bare_proxy_messages.nonstream_c32.rps
+    ).toFixed(3),
+    messages_passthrough_stream_vs_bare_messages: +(results.tally_messages_passthrough.stream_c32.rps / results.bare_proxy_messages.stream_c32.rps).toFixed(3),
+    messages_translated_nonstream_vs_bare: +(results.tally_messages_translated.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+    messages_translated_stream_vs_bare: +(results.tally_messages_translated.stream_c32.rps / b.stream_c32.rps).toFixed(3),
     ...(results.portkey
       ? {
           portkey_nonstream_vs_bare: +(results.portkey.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),

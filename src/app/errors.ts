@@ -44,24 +44,5 @@ export function accountApiError(err: TallyError, requestId: string) {
   };
 }
 
-// OpenAI's shape is written by src/gateway/protocols/openai/errors.ts.
-
-const ANTHROPIC_TYPES: Record<number, string> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  402: 'billing_error',
-  403: 'permission_error',
-  404: 'not_found_error',
-  413: 'request_too_large',
-  429: 'rate_limit_error',
-  500: 'api_error',
-  502: 'api_error',
-  503: 'overloaded_error',
-  504: 'timeout_error',
-  529: 'overloaded_error',
-};
-
-/** Anthropic shape: { type: "error", error: { type, message } }. */
-export function anthropicError(err: TallyError) {
-  return { type: 'error', error: { type: ANTHROPIC_TYPES[err.status] ?? 'api_error', message: err.message } };
-}
+// OpenAI's shape is written by src/gateway/protocols/openai/errors.ts, Anthropic's by
+// src/gateway/protocols/anthropic/errors.ts.

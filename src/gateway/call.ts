@@ -8,7 +8,7 @@ import type { Protocol } from './protocols/index.ts';
 // adapter (providers/<type>/) turns the call into the upstream's request.
 
 /** The operation the caller asked for, as the protocol's routes name it. */
-export type Endpoint = 'chat.completions' | 'completions' | 'embeddings';
+export type Endpoint = 'chat.completions' | 'completions' | 'embeddings' | 'messages' | 'messages.count_tokens';
 
 /** A request on one of the relay's routes, as it arrived (before anything in it is checked). */
 export interface Inbound {
@@ -47,4 +47,9 @@ export interface GatewayCall {
   body: Record<string, any>;
   /** Its JSON text as received: sent upstream byte for byte when protocol and provider speak the same format and nothing changes. */
   raw: string;
+  /**
+   * Headers of the caller's that go to an upstream speaking the same
+   * protocol (Anthropic's `anthropic-version`, `anthropic-beta`), or null.
+   */
+  forwardHeaders: Record<string, string> | null;
 }

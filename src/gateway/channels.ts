@@ -88,7 +88,7 @@ function validate(input: ChannelInput): void {
     const usable = SUPPORTED_CHANNEL_TYPES.filter((t) => t !== 'demo').join(', ');
     throw new TallyError(
       'unsupported_channel_type',
-      `this version cannot send requests to "${input.type}" channels; it supports: ${usable} (any OpenAI-compatible upstream). Anthropic and Gemini channels arrive with the next release`,
+      `this version cannot send requests to "${input.type}" channels; it supports: ${usable} (openai: any OpenAI-compatible upstream). Gemini channels arrive with a later release`,
       { param: 'type' },
     );
   }

@@ -6,6 +6,8 @@ import { quote } from './charge/quote.ts';
 import { type RelayDeps, RequestCharge } from './charge/requestCharge.ts';
 import { markNeedsAttention, orderChannels } from './charge/route.ts';
 import { Settler } from './charge/settle.ts';
+import { countTokens } from './charge/countTokens.ts';
+import { type Translation, translationFor, untranslatable } from './charge/translation.ts';
 import type { AttemptFailure } from './upstreamErrors.ts';
 
 export type { RelayConfig } from './charge/requestCharge.ts';
@@ -32,6 +34,7 @@ export class Relay {
   }
 
   async handle(inb: Inbound): Promise<void> {
+    if (inb.endpoint === 'messages.count_tokens') return countTokens(this.d, inb);
     const c = new RequestCharge(inb);
     try {
       await admit(this.d, c);
@@ -42,16 +45,34 @@ export class Relay {
       const log = c.log;
       let lastFailure: AttemptFailure | null = null;
       let attempts = 0;
+      /** Why the channels skipped so far could not take this call (another may still). */
+      let skipped: TallyError | null = null;
       try {
         for (const ch of candidates) {
           if (attempts >= this.d.config.maxAttempts || client.gone) break;
+          // A channel whose provider speaks another protocol is used through a translation; it is skipped when the call
+          // cannot be translated (no translator for the pair, or a field with no equivalent: a 400 naming it).
+          let tr: Translation | null | undefined = null;
+          if (ch.provider!.wire !== inb.protocol.name) {
+            try {
+              tr = translationFor(c.call, ch.provider!, { defaultMaxTokens: c.price.maxOutputTokens, inputTokensHint: c.estimate.count ?? c.estimate.bound });
+            } catch (e) {
+              if (!isTallyError(e)) throw e;
+              skipped ??= e;
+              continue;
+            }
+            if (tr === undefined) {
+              skipped ??= untranslatable(c.call, ch.provider!);
+              continue;
+            }
+          }
           if (!ch.breaker.tryAcquire(Date.now())) continue;
           attempts++;
           log.attempts = attempts;
           log.channel_id = ch.id;
           const upstreamModel = ch.modelMap[c.call.model] ?? c.call.model;
           log.upstream_model = upstreamModel;
-          const done = await new Attempt(this.settler, c, ch, client).run(upstreamModel);
+          const done = await new Attempt(this.settler, c, ch, client, tr).run(upstreamModel);
           client.current = null;
           if (done.ok) return;
           if (done.needsAttention) await markNeedsAttention(this.d, ch, done.needsAttention);
@@ -62,6 +83,7 @@ export class Relay {
         client.stop();
       }
       if (client.gone) throw new TallyError('client_closed_request', 'the client closed the connection before the upstream answered');
+      if (attempts === 0 && skipped) throw skipped;
       throw lastFailure ? lastFailure.error : noChannel(c.call.model);
     } catch (e) {
       const err = isTallyError(e) ? e : new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id', { cause: e });

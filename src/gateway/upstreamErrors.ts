@@ -56,6 +56,17 @@ export function classifyStatus(status: number, body: string, apiKey: string | nu
       }),
     };
   }
+  if (status === 529) {
+    // Anthropic's overloaded_error: another channel may have room (and the caller's SDK retries a 503/529).
+    return {
+      failover: true,
+      needsAttention: false,
+      breaker: true,
+      error: new TallyError('upstream_overloaded', `the upstream provider is overloaded (529): ${msg}`, {
+        details: retryAfter ? { retry_after: retryAfter } : undefined,
+      }),
+    };
+  }
   if (status >= 500) {
     return {
       failover: true,

@@ -190,6 +190,7 @@ export const ERRORS = {
   // 503: nothing can serve it now
   model_not_priced: e(503, { type: 'unavailable_error' }),
   no_channel_available: e(503, { type: 'unavailable_error' }),
+  upstream_overloaded: e(503, { type: 'unavailable_error' }),
   // 504: an upstream was too slow
   upstream_timeout: e(504, { type: 'timeout_error' }),
 } as const satisfies Record<string, ErrorSpec>;

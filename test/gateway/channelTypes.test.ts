@@ -1,9 +1,10 @@
 // A channel type Tally has no provider adapter for (src/gateway/providers/)
-// used to be accepted and then sent OpenAI's wire format, which an Anthropic
-// or Gemini upstream does not speak. Such a channel is now refused when it is
-// created, by the admin API and the CLI alike, with a code that says which
-// types work; a row of that type already in the database is not routed, and
-// the operator is told once.
+// used to be accepted and then sent OpenAI's wire format, which a Gemini
+// upstream does not speak. Such a channel is refused when it is created, by
+// the admin API and the CLI alike, with a code that says which types work; a
+// row of that type already in the database is not routed, and the operator is
+// told once. Anthropic channels have their adapter (providers/anthropic/) and
+// are created, routed and probed in Anthropic's own format.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Logger } from 'pino';
@@ -16,6 +17,7 @@ import { Catalog } from '../../src/gateway/catalog.ts';
 import { isTallyError } from '../../src/lib/errors.ts';
 import { requestLogRow, verifyThenClose } from '../helpers/relay.ts';
 import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
+import { startMockAnthropic, type MockAnthropic } from '../helpers/mockAnthropic.ts';
 
 const channelBody = (type: string, name = `ch-${type}`) => ({
   name,
@@ -29,30 +31,44 @@ for (const dialect of testDialects()) {
   describe(`channel types on ${dialect}`, () => {
     let t: TestTally;
     let mock: MockOpenAI;
+    let anthropicMock: MockAnthropic;
 
     before(async () => {
       t = await startTestTally(dialect);
       mock = await startMockOpenAI({ apiKey: 'sk-upstream-probe-0123456789' });
+      anthropicMock = await startMockAnthropic({ apiKey: 'sk-ant-upstream-probe-0123456789', acceptBearer: false });
     });
     after(async () => {
-      await verifyThenClose(t, mock);
+      await verifyThenClose(t, mock, anthropicMock);
     });
 
-    test('the admin API refuses an anthropic or gemini channel with 400 unsupported_channel_type, naming what works', async () => {
-      for (const type of ['anthropic', 'gemini']) {
-        const err = await expectError(await asAdminToken(t, 'POST', '/api/admin/channels', channelBody(type)), 400, 'unsupported_channel_type', 'type');
-        assert.match(err.message, /openai/);
-        assert.match(err.message, /next release/);
-      }
+    test('the admin API refuses a gemini channel with 400 unsupported_channel_type, naming what works; an anthropic one is created', async () => {
+      const err = await expectError(await asAdminToken(t, 'POST', '/api/admin/channels', channelBody('gemini')), 400, 'unsupported_channel_type', 'type');
+      assert.match(err.message, /openai/);
+      assert.match(err.message, /anthropic/);
+      assert.match(err.message, /later release/);
       const list = await expectJson<{ data: unknown[] }>(await asAdminToken(t, 'GET', '/api/admin/channels'));
       assert.equal(list.data.length, 0, 'nothing was created');
+      await expectJson(await asAdminToken(t, 'POST', '/api/admin/channels', channelBody('anthropic')), 201);
+      const after = await expectJson<{ data: Array<{ type: string }> }>(await asAdminToken(t, 'GET', '/api/admin/channels'));
+      assert.deepEqual(
+        after.data.map((c) => c.type),
+        ['anthropic'],
+      );
     });
 
-    test('createChannel (what the CLI calls) refuses it the same way', async () => {
+    test('createChannel (what the CLI calls) refuses gemini the same way, and creates anthropic', async () => {
       await assert.rejects(
-        createChannel(t.ctx.db, t.config.secret, { name: 'x', type: 'anthropic', baseUrl: 'https://api.anthropic.com', models: ['claude-x'] }),
+        createChannel(t.ctx.db, t.config.secret, {
+          name: 'x',
+          type: 'gemini',
+          baseUrl: 'https://generativelanguage.googleapis.com',
+          models: ['gemini-x'],
+        }),
         (e) => isTallyError(e) && e.code === 'unsupported_channel_type' && e.status === 400,
       );
+      const c = await createChannel(t.ctx.db, t.config.secret, { name: 'x', type: 'anthropic', baseUrl: 'https://api.anthropic.com', models: ['claude-x'] });
+      assert.equal(c.type, 'anthropic');
     });
 
     test('a stored channel of an unsupported type is not routed, and is reported once', async () => {
@@ -60,12 +76,12 @@ for (const dialect of testDialects()) {
       await t.ctx.db
         .insertInto('channels')
         .values({
-          id: 'chn_legacyanthropic',
-          name: 'legacy-anthropic',
-          type: 'anthropic',
-          base_url: 'https://api.anthropic.com',
+          id: 'chn_legacygemini',
+          name: 'legacy-gemini',
+          type: 'gemini',
+          base_url: 'https://generativelanguage.googleapis.com',
           api_key_enc: null,
-          models: JSON.stringify(['claude-legacy']),
+          models: JSON.stringify(['gemini-legacy']),
           model_map: null,
           priority: 0,
           weight: 1,
@@ -78,7 +94,7 @@ for (const dialect of testDialects()) {
           updated_at: now,
         })
         .execute();
-      await setModelPrice(t.ctx.db, { model: 'claude-legacy', inputPer1M: 1_000_000n, outputPer1M: 1_000_000n });
+      await setModelPrice(t.ctx.db, { model: 'gemini-legacy', inputPer1M: 1_000_000n, outputPer1M: 1_000_000n });
 
       const warnings: string[] = [];
       const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Logger;
@@ -86,9 +102,9 @@ for (const dialect of testDialects()) {
       try {
         await catalog.reload();
         await catalog.reload();
-        assert.equal(catalog.channelsFor('claude-legacy').length, 0);
+        assert.equal(catalog.channelsFor('gemini-legacy').length, 0);
         assert.equal(warnings.length, 1, 'one warning, not one per reload');
-        assert.match(warnings[0], /legacy-anthropic.*anthropic/);
+        assert.match(warnings[0], /legacy-gemini.*gemini/);
       } finally {
         await catalog.close();
       }
@@ -99,7 +115,7 @@ for (const dialect of testDialects()) {
       const res = await fetch(`${t.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${u.apiKey}` },
-        body: JSON.stringify({ model: 'claude-legacy', messages: [{ role: 'user', content: 'hi' }] }),
+        body: JSON.stringify({ model: 'gemini-legacy', messages: [{ role: 'user', content: 'hi' }] }),
       });
       const body = (await res.json()) as { error: { code: string } };
       assert.equal(res.status, 503);
@@ -108,7 +124,7 @@ for (const dialect of testDialects()) {
       assert.equal(Number(row.charged), 0, row.charge_reason);
     });
 
-    test("`channel test` probes an openai channel in its provider's format, and refuses a stored unsupported one", async () => {
+    test("`channel test` probes an openai and an anthropic channel each in its provider's format, and refuses a stored unsupported one", async () => {
       const c = await createChannel(t.ctx.db, t.config.secret, {
         name: 'probe-me',
         type: 'openai',
@@ -121,7 +137,21 @@ for (const dialect of testDialects()) {
       const probe = mock.requestsTo('/chat/completions').at(-1)!;
       assert.equal(probe.headers.authorization, 'Bearer sk-upstream-probe-0123456789');
       assert.equal(probe.body.max_tokens, 1);
-      await expectError(await asAdminToken(t, 'POST', '/api/admin/channels/chn_legacyanthropic/test'), 400, 'unsupported_channel_type');
+      const a = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'probe-claude',
+        type: 'anthropic',
+        baseUrl: anthropicMock.url,
+        apiKey: 'sk-ant-upstream-probe-0123456789',
+        models: ['claude-haiku-4-5-20251001'],
+      });
+      const ra = await expectJson<{ ok: boolean; status: number }>(await asAdminToken(t, 'POST', `/api/admin/channels/${a.id}/test`));
+      assert.equal(ra.ok, true, JSON.stringify(ra));
+      const ap = anthropicMock.requestsTo('/messages').at(-1)!;
+      assert.equal(ap.path, '/v1/messages', 'the SDK-style base URL gets /v1/messages');
+      assert.equal(ap.headers['x-api-key'], 'sk-ant-upstream-probe-0123456789');
+      assert.equal(ap.version, '2023-06-01');
+      assert.equal(ap.body.max_tokens, 1);
+      await expectError(await asAdminToken(t, 'POST', '/api/admin/channels/chn_legacygemini/test'), 400, 'unsupported_channel_type');
     });
   });
 }

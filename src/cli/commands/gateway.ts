@@ -31,8 +31,8 @@ export function gatewayCommands(program: Command) {
   channel
     .command('add')
     .requiredOption('--name <name>')
-    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream; anthropic and gemini arrive with the next release)')
-    .requiredOption('--base-url <url>', 'e.g. https://api.openai.com/v1')
+    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream) or anthropic (Claude; gemini arrives with a later release)')
+    .requiredOption('--base-url <url>', "as for the provider's own SDK: e.g. https://api.openai.com/v1 (openai), https://api.anthropic.com (anthropic)")
     .option('--api-key <key>', 'the upstream API key (stored encrypted, never printed)')
     .requiredOption('--models <a,b>', 'public model names this channel serves')
     .option('--priority <p>', 'higher is tried first', '0')

@@ -1,4 +1,6 @@
 import { TallyError } from '../../lib/errors.ts';
+import type { KeyPrincipal } from '../../accounts/keyCache.ts';
+import type { Inbound } from '../call.ts';
 import type { Catalog } from '../catalog.ts';
 import type { Group } from '../groups.ts';
 import { didYouMean } from '../suggest.ts';
@@ -27,15 +29,13 @@ function notAllowed(keyModels: string[] | null, group: Group, model: string): Ta
   return new TallyError('model_not_allowed', `the "${group.name}" group may not use "${model}"`, { param: 'model' });
 }
 
-export async function admit(d: RelayDeps, c: RequestCharge): Promise<void> {
-  const inb = c.inbound;
-  const log = c.log;
-  const principal = await d.keys.authenticate(inb.protocol.apiKey(inb.req.headers), inb.ip);
-  c.principal = principal;
-  log.user_id = principal.user.id;
-  log.key_id = principal.key.id;
-  log.key_display = principal.key.display;
-  log.group_name = principal.user.group;
+/** The caller's key (401 unless valid), as its protocol sends it. */
+export function authenticateKey(d: RelayDeps, inb: Inbound): Promise<KeyPrincipal> {
+  return d.keys.authenticate(inb.protocol.apiKey(inb.req.headers), inb.ip);
+}
+
+/** The key's requests per minute (429 past it). */
+export async function checkKeyRpm(d: RelayDeps, principal: KeyPrincipal): Promise<void> {
   if (d.config.keyRpm > 0) {
     const rl = await d.limiter.hit(`rpm:${principal.key.id}`, d.config.keyRpm, 60_000);
     if (!rl.allowed) {
@@ -44,15 +44,11 @@ export async function admit(d: RelayDeps, c: RequestCharge): Promise<void> {
       });
     }
   }
-  const call = inb.protocol.parse(inb);
-  c.call = call;
-  const model = call.model;
-  log.model = model;
-  log.stream = call.stream ? 1 : 0;
-  const cat = d.catalog;
-  const price = cat.prices.get(model);
-  const routed = cat.channelsFor(model).length > 0;
-  if (!price && !routed) {
+}
+
+/** The model exists (priced or routed) and this key and its group may use it; returns the group. */
+export function checkModel(cat: Catalog, principal: KeyPrincipal, model: string): Group {
+  if (!cat.prices.has(model) && cat.channelsFor(model).length === 0) {
     const hint = didYouMean(model, cat.servedModels());
     throw new TallyError(
       'model_not_found',
@@ -62,13 +58,34 @@ export async function admit(d: RelayDeps, c: RequestCharge): Promise<void> {
   }
   const group = cat.group(principal.user.group);
   if (!mayUseModel(principal.key, group, model)) throw notAllowed(principal.key.models, group, model);
+  return group;
+}
+
+export async function admit(d: RelayDeps, c: RequestCharge): Promise<void> {
+  const inb = c.inbound;
+  const log = c.log;
+  const principal = await authenticateKey(d, inb);
+  c.principal = principal;
+  log.user_id = principal.user.id;
+  log.key_id = principal.key.id;
+  log.key_display = principal.key.display;
+  log.group_name = principal.user.group;
+  await checkKeyRpm(d, principal);
+  const call = inb.protocol.parse(inb);
+  c.call = call;
+  const model = call.model;
+  log.model = model;
+  log.stream = call.stream ? 1 : 0;
+  const cat = d.catalog;
+  const group = checkModel(cat, principal, model);
+  const price = cat.prices.get(model);
   if (!price) {
     throw new TallyError(
       'model_not_priced',
       `"${model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${model} ...)`,
     );
   }
-  if (!routed) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`);
+  if (cat.channelsFor(model).length === 0) throw new TallyError('no_channel_available', `no upstream channel serves "${model}" right now`);
   c.price = price;
   c.group = group;
 }

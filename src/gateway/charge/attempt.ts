@@ -2,9 +2,11 @@ import type { ServerResponse } from 'node:http';
 import type { RuntimeChannel } from '../catalog.ts';
 import type { Provider, StreamTap } from '../providers/index.ts';
 import { UpstreamCall, type UpstreamHead, type UpstreamSink } from '../upstreamCall.ts';
+import { TallyError } from '../../lib/errors.ts';
 import { classifyNetworkError, classifyStatus, type AttemptFailure } from '../upstreamErrors.ts';
 import type { RequestCharge } from './requestCharge.ts';
 import type { Settler } from './settle.ts';
+import type { StreamTranslator, Translation } from './translation.ts';
 
 // Step 4: one try on one channel. Nothing is written to the client before
 // the upstream answered 2xx, so a failed attempt can still fail over; a
@@ -60,6 +62,8 @@ export class Attempt implements UpstreamSink {
   private parts: Buffer[] = [];
   private size = 0;
   private tap: StreamTap | null = null;
+  /** Rewrites the stream into the caller's protocol when the provider speaks another (null: bytes pass through). */
+  private sx: StreamTranslator | null = null;
   private upstream: UpstreamCall | null = null;
   private timer: NodeJS.Timeout | null = null;
   private resolve: ((r: AttemptResult) => void) | null = null;
@@ -75,6 +79,8 @@ export class Attempt implements UpstreamSink {
     private readonly c: RequestCharge,
     private readonly ch: RuntimeChannel,
     private readonly client: ClientWatch,
+    /** The call translated for this channel's provider, or null when it speaks the caller's protocol (translation.ts). */
+    private readonly tr: Translation | null = null,
   ) {
     this.provider = ch.provider!; // the catalog routes only channels that have one
     this.res = c.inbound.res;
@@ -87,7 +93,7 @@ export class Attempt implements UpstreamSink {
     const promise = new Promise<AttemptResult>((r) => {
       this.resolve = r;
     });
-    const upstream = UpstreamCall.start(ch.pool, this.provider.request(ch, this.c.call, upstreamModel, this.c.maxTokensCap), this);
+    const upstream = UpstreamCall.start(ch.pool, this.provider.request(ch, this.tr ? this.tr.call : this.c.call, upstreamModel, this.c.maxTokensCap), this);
     if (this.resolve) {
       this.upstream = upstream;
       this.client.current = upstream;
@@ -117,7 +123,12 @@ export class Attempt implements UpstreamSink {
     this.pending = [];
     const fwd = this.tap!.push(data);
     const out = this.res;
-    if (fwd.length && !out.destroyed) out.write(fwd);
+    if (this.sx) this.writeTranslated(this.sx.push(fwd));
+    else if (fwd.length && !out.destroyed) out.write(fwd);
+  }
+
+  private writeTranslated(s: string): void {
+    if (s.length && !this.res.destroyed) this.res.write(s);
   }
 
   head(h: UpstreamHead): void {
@@ -136,14 +147,19 @@ export class Attempt implements UpstreamSink {
     }
     // A stream is committed to this channel from its first byte: headers go out now.
     this.mode = 'stream';
-    this.tap = this.provider.streamTap(this.c.call);
-    this.res.writeHead(h.status, {
-      'content-type': h.contentType ?? 'text/event-stream',
+    const tr = this.tr;
+    this.tap = this.provider.streamTap(tr ? tr.call : this.c.call);
+    if (tr) this.sx = tr.stream();
+    const headers: Record<string, string> = {
+      'content-type': tr ? 'text/event-stream; charset=utf-8' : (h.contentType ?? 'text/event-stream'),
       'cache-control': 'no-cache',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
       'x-request-id': this.c.inbound.requestId,
-    });
+    };
+    const idHeader = this.c.inbound.protocol.requestIdHeader;
+    if (idHeader) headers[idHeader] = this.c.inbound.requestId;
+    this.res.writeHead(h.status, headers);
   }
 
   data(chunk: Buffer): boolean {
@@ -173,11 +189,29 @@ export class Attempt implements UpstreamSink {
     if (this.mode === 'stream') {
       this.endStream(false);
     } else if (this.mode === 'whole') {
-      // Non-stream: the whole upstream body goes to the client unchanged.
+      // Non-stream: the whole upstream body goes to the client unchanged (or translated into the caller's protocol).
       const body = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size);
+      let out = body;
+      if (this.tr) {
+        try {
+          out = this.tr.whole(body);
+        } catch {
+          // Not an answer Tally can translate: a failure of this attempt, before anything reached the client.
+          const error = new TallyError('upstream_error', `upstream channel "${this.ch.name}" answered ${this.status} with a body Tally could not read`);
+          this.finish({ ok: false, failure: { failover: false, needsAttention: false, breaker: false, error }, stop: true });
+          return;
+        }
+      }
       const res = this.res;
-      res.writeHead(this.status, { 'content-type': 'application/json', 'content-length': body.length, 'x-request-id': this.c.inbound.requestId });
-      res.end(body);
+      const requestId = this.c.inbound.requestId;
+      const idHeader = this.c.inbound.protocol.requestIdHeader;
+      res.writeHead(
+        this.status,
+        idHeader
+          ? { 'content-type': 'application/json', 'content-length': out.length, 'x-request-id': requestId, [idHeader]: requestId }
+          : { 'content-type': 'application/json', 'content-length': out.length, 'x-request-id': requestId },
+      );
+      res.end(out);
       this.settler.whole(this.c, this.provider, body, this.status);
       this.finish(OK);
     } else {
@@ -207,12 +241,18 @@ export class Attempt implements UpstreamSink {
     this.forwardPending();
     const out = this.res;
     const clientGone = this.client.gone;
-    const upstreamBroke = broken && !clientGone;
     const tap = this.tap!;
     const rest = tap.flushCarry();
-    if (rest.length && !out.destroyed) out.write(rest);
-    if (upstreamBroke && !out.destroyed) out.write(this.c.call.protocol.streamBrokenEvent);
+    // An error event of the upstream's own (already forwarded, or translated) ends the stream as a break does.
+    const sx = this.sx;
+    const failedInStream = tap.failedInStream?.() === true || sx?.failed === true;
+    if (sx) {
+      if (rest.length) this.writeTranslated(sx.push(rest));
+      if (!broken && !failedInStream) this.writeTranslated(sx.end());
+    } else if (rest.length && !out.destroyed) out.write(rest);
+    if (broken && !clientGone && !out.destroyed) out.write(this.c.call.protocol.streamBrokenEvent);
     if (!out.destroyed) out.end();
+    const upstreamBroke = !clientGone && (broken || failedInStream);
     this.settler.stream(this.c, this.provider, tap, this.status, this.contentType, upstreamBroke, clientGone);
     this.finish(OK);
   }

@@ -65,7 +65,7 @@ export class Settler {
     }
     if (!produced) this.settle(c, NO_USAGE, usage ? 'upstream' : 'counted', status, reason);
     else if (usage) this.settle(c, usage, 'upstream', status, reason);
-    else this.settleCounted(c, output, status, reason);
+    else this.settleCounted(c, output, status, reason, tap.promptUsage?.() ?? null);
   }
 
   /** The request failed before any output: nothing is charged, the hold is released, the log row says why. */
@@ -84,17 +84,21 @@ export class Settler {
    * Settles from Tally's own count (the upstream reported no usage): the
    * prompt as counted for the hold, the output counted now. A large text is
    * counted on the counting thread, so the settlement may land a moment later;
-   * flush() waits for it.
+   * flush() waits for it. When the upstream reported the prompt side before
+   * the stream ended (`prompt`: Anthropic's message_start, with its
+   * prompt-cache counts), that is billed, and only the output is counted.
    */
-  private settleCounted(c: RequestCharge, output: string, status: number, reason: ChargeReason): void {
-    const prompt = billablePrompt(c.call.prompt, c.estimate);
+  private settleCounted(c: RequestCharge, output: string, status: number, reason: ChargeReason, prompt: Usage | null = null): void {
+    const promptTokens = prompt ? prompt.promptTokens : billablePrompt(c.call.prompt, c.estimate);
     const completion = countForBilling(output);
-    if (typeof prompt === 'number' && typeof completion === 'number') {
-      this.settle(c, { promptTokens: prompt, completionTokens: completion, cachedTokens: 0 }, 'counted', status, reason);
+    const usage = (pt: number, ct: number): Usage =>
+      prompt ? { ...prompt, completionTokens: ct } : { promptTokens: pt, completionTokens: ct, cachedTokens: 0 };
+    if (typeof promptTokens === 'number' && typeof completion === 'number') {
+      this.settle(c, usage(promptTokens, completion), 'counted', status, reason);
       return;
     }
-    const done = Promise.all([prompt, completion])
-      .then(([pt, ct]) => this.settle(c, { promptTokens: pt, completionTokens: ct, cachedTokens: 0 }, 'counted', status, reason))
+    const done = Promise.all([promptTokens, completion])
+      .then(([pt, ct]) => this.settle(c, usage(pt, ct), 'counted', status, reason))
       .catch((e) => this.d.log.error({ err: e, requestId: c.log.id }, 'could not settle a counted request'))
       .finally(() => this.counting.delete(done));
     this.counting.add(done);

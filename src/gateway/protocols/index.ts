@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { TallyError } from '../../lib/errors.ts';
 import type { Endpoint, GatewayCall, Inbound } from '../call.ts';
+import { anthropicProtocol } from './anthropic/index.ts';
 import { openaiProtocol } from './openai/index.ts';
 
 // The protocols callers speak to Tally. Each is a folder (parse the inbound
@@ -20,6 +21,8 @@ export interface Protocol {
   writeError(res: ServerResponse, err: TallyError, requestId: string): void;
   /** The event that ends a stream the upstream broke off. */
   streamBrokenEvent: string;
+  /** A header of its own that carries the request id too, beside x-request-id (Anthropic's SDK reads `request-id`), or null. */
+  requestIdHeader: string | null;
 }
 
-export const PROTOCOLS: readonly Protocol[] = [openaiProtocol];
+export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol];

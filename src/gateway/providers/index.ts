@@ -3,6 +3,7 @@ import type { GatewayCall } from '../call.ts';
 import type { RuntimeChannel } from '../catalog.ts';
 import type { ChannelType } from '../channels.ts';
 import type { Usage } from '../pricing.ts';
+import { anthropicProvider } from './anthropic/index.ts';
 import { openaiProvider } from './openai/index.ts';
 
 // The upstream side: one adapter per channel type, in its own folder (build
@@ -29,19 +30,28 @@ export interface StreamTap {
   received(): Buffer;
   /** The text produced so far, for counting when no usage was reported. */
   producedText(): string;
+  /** The prompt side of the usage, when the upstream reports it before the output (Anthropic's message_start): billed with the counted output of a stream that ended early. */
+  promptUsage?(): Usage | null;
+  /** The upstream ended the stream with an error event of its own (already forwarded to the client). */
+  failedInStream?(): boolean;
 }
 
 export interface Provider {
+  /** The protocol its upstream speaks (protocols/<name>): a caller speaking another one is translated (charge/translation.ts). */
+  wire: string;
   /** The request to send to `ch`; `maxTokens` > 0 lowers the output cap to it (quote.ts). */
   request(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions;
   /** The smallest real request to `ch`, outside billing (`tally channel test`). */
   probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
+  /** POST count_tokens for `call` (an Anthropic caller's), when the upstream can count; outside billing. */
+  countTokens?(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions;
   readAnswer(body: Buffer): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
 }
 
 export const PROVIDERS: Partial<Record<ChannelType, Provider>> = {
   openai: openaiProvider,
+  anthropic: anthropicProvider,
   // The built-in demo upstream (demo/upstream.ts) is an OpenAI-compatible server.
   demo: openaiProvider,
 };

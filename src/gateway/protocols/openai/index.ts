@@ -24,4 +24,5 @@ export const openaiProtocol: Protocol = {
   parse: parseOpenAICall,
   writeError: writeOpenAIError,
   streamBrokenEvent: STREAM_BROKEN_EVENT,
+  requestIdHeader: null,
 };

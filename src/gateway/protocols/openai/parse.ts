@@ -130,5 +130,6 @@ export function parseOpenAICall(inb: Inbound): GatewayCall {
     prompt: collectPrompt(b),
     body: b,
     raw: inb.raw,
+    forwardHeaders: null,
   };
 }

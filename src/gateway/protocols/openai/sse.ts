@@ -17,28 +17,28 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 
 /** Where the last complete event ends (just after its blank line), or -1. */
-function lastEventEnd(b: Buffer): number {
+export function lastEventEnd(b: Buffer): number {
   const lf = b.lastIndexOf(LF2);
   const crlf = b.lastIndexOf(CRLF2);
   return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4);
 }
 
 /** Where the event holding byte `at` starts: just after the previous blank line, or 0. */
-function eventStart(b: Buffer, at: number): number {
+export function eventStart(b: Buffer, at: number): number {
   const lf = b.lastIndexOf(LF2, at);
   const crlf = b.lastIndexOf(CRLF2, at);
   return Math.max(0, lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 4);
 }
 
 /** Where the event holding byte `at` ends: just after its blank line (`b` ends with one). */
-function eventEnd(b: Buffer, at: number): number {
+export function eventEnd(b: Buffer, at: number): number {
   const lf = b.indexOf(LF2, at);
   const crlf = b.indexOf(CRLF2, at);
   if (lf < 0) return crlf < 0 ? b.length : crlf + 4;
   return crlf < 0 || lf + 2 <= crlf + 4 ? lf + 2 : crlf + 4;
 }
 
-function endsWithEvent(b: Buffer): boolean {
+export function endsWithEvent(b: Buffer): boolean {
   const n = b.length;
   return n >= 2 && b[n - 1] === 10 && (b[n - 2] === 10 || (n >= 4 && b[n - 2] === 13 && b[n - 3] === 10 && b[n - 4] === 13));
 }

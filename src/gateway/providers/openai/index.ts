@@ -7,6 +7,7 @@ import { openaiProbe, openaiRequest } from './request.ts';
 // with the OpenAI protocol's own usage reader (protocols/openai/usage.ts).
 
 export const openaiProvider: Provider = {
+  wire: 'openai',
   request: openaiRequest,
   probe: openaiProbe,
   readAnswer: readWholeBody,

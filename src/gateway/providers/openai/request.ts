@@ -5,7 +5,8 @@ import type { RuntimeChannel } from '../../catalog.ts';
 // The request to an `openai` channel (any OpenAI-compatible upstream):
 // `<base>/chat/completions` (or /completions, /embeddings) with a Bearer key.
 
-const UPSTREAM_PATH: Record<Endpoint, string> = { 'chat.completions': '/chat/completions', completions: '/completions', embeddings: '/embeddings' };
+/** The path of each endpoint (an Anthropic caller's call arrives here translated to chat.completions: charge/translation.ts). */
+const UPSTREAM_PATH: Partial<Record<Endpoint, string>> = { 'chat.completions': '/chat/completions', completions: '/completions', embeddings: '/embeddings' };
 
 /** Lowers the output cap in whichever field the client used (max_tokens when it used none: every upstream knows it). */
 function capMaxTokens(out: Record<string, any>, from: Record<string, any>, n: number): void {
@@ -54,7 +55,7 @@ export function openaiProbe(ch: RuntimeChannel, upstreamModel: string, kind: 'ch
 export function openaiRequest(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions {
   const accept = call.stream ? 'text/event-stream' : 'application/json';
   return {
-    path: ch.pathPrefix + UPSTREAM_PATH[call.endpoint],
+    path: ch.pathPrefix + (UPSTREAM_PATH[call.endpoint] ?? '/chat/completions'),
     method: 'POST',
     headers: ch.apiKey ? { 'content-type': 'application/json', accept, authorization: `Bearer ${ch.apiKey}` } : { 'content-type': 'application/json', accept },
     body: upstreamBody(call, upstreamModel, maxTokens),
