@@ -112,7 +112,7 @@ export interface SettingsTable {
 export interface ChannelsTable {
   id: string;
   name: string;
-  type: 'openai' | 'anthropic' | 'gemini' | 'demo';
+  type: 'openai' | 'anthropic' | 'gemini' | 'azure' | 'demo';
   base_url: string;
   api_key_enc: string | null;
   models: string;
@@ -122,6 +122,8 @@ export interface ChannelsTable {
   connect_timeout_ms: Int;
   first_byte_timeout_ms: Int;
   total_timeout_ms: Int;
+  /** Azure OpenAI: the api-version sent with every request; null for other types. */
+  api_version: string | null;
   status: 'enabled' | 'disabled' | 'needs_attention';
   status_reason: string | null;
   created_at: Int;

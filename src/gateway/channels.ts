@@ -5,11 +5,12 @@ import { encryptSecret, decryptSecret } from '../lib/crypto.ts';
 import { isUniqueViolation } from '../db/index.ts';
 import type { ChannelsTable } from '../db/schema.ts';
 import { SUPPORTED_CHANNEL_TYPES } from './providers/index.ts';
+import { AZURE_DEFAULT_API_VERSION } from './providers/azure/request.ts';
 
 export type ChannelType = ChannelsTable['type'];
 export type ChannelStatus = ChannelsTable['status'];
 /** Every type a channel row may have; only those with a provider adapter (providers/index.ts) can be created or routed. */
-export const CHANNEL_TYPES: ChannelType[] = ['openai', 'anthropic', 'gemini', 'demo'];
+export const CHANNEL_TYPES: ChannelType[] = ['openai', 'anthropic', 'gemini', 'azure', 'demo'];
 
 export interface Channel {
   id: string;
@@ -26,6 +27,8 @@ export interface Channel {
   status: ChannelStatus;
   statusReason: string | null;
   hasApiKey: boolean;
+  /** Azure OpenAI: the api-version sent with every request; null for other types. */
+  apiVersion: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -46,6 +49,7 @@ export function rowToChannel(r: ChannelsTable): Channel {
     status: r.status,
     statusReason: r.status_reason ?? null,
     hasApiKey: !!r.api_key_enc,
+    apiVersion: r.api_version ?? null,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
@@ -56,6 +60,8 @@ export interface ChannelInput {
   type: ChannelType;
   baseUrl: string;
   apiKey?: string | null;
+  /** Azure OpenAI only: the api-version (e.g. 2024-10-21). */
+  apiVersion?: string | null;
   models: string[];
   modelMap?: Record<string, string>;
   priority?: number;
@@ -101,6 +107,10 @@ function validate(input: ChannelInput): void {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TallyError('invalid_base_url', 'base URL must be http or https', { param: 'base_url' });
   }
+  if (input.apiVersion != null && input.type !== 'azure')
+    throw new TallyError('invalid_request', 'an api-version is only for azure channels', { param: 'api_version' });
+  if (input.type === 'azure' && input.apiVersion != null && !/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(input.apiVersion))
+    throw new TallyError('invalid_request', `api-version "${input.apiVersion}" must look like 2024-10-21 or 2025-04-01-preview`, { param: 'api_version' });
   if (!Array.isArray(input.models) || input.models.length === 0)
     throw new TallyError('invalid_models', 'a channel must serve at least one model', { param: 'models' });
   for (const [k, v] of [
@@ -120,6 +130,7 @@ export async function createChannel(db: DbOrTx, secret: string, input: ChannelIn
     type: input.type,
     base_url: input.baseUrl.replace(/\/+$/, ''),
     api_key_enc: input.apiKey ? encryptSecret(secret, input.apiKey) : null,
+    api_version: input.type === 'azure' ? (input.apiVersion ?? AZURE_DEFAULT_API_VERSION) : null,
     models: JSON.stringify(input.models.map((m) => m.trim())),
     model_map: input.modelMap && Object.keys(input.modelMap).length ? JSON.stringify(input.modelMap) : null,
     priority: input.priority ?? 0,

@@ -19,6 +19,7 @@ export function channelView(catalog: Catalog, c: Channel) {
     status: c.status,
     status_reason: c.statusReason,
     has_api_key: c.hasApiKey,
+    ...(c.type === 'azure' ? { api_version: c.apiVersion } : {}),
     timeouts_ms: { connect: c.connectTimeoutMs, first_byte: c.firstByteTimeoutMs, total: c.totalTimeoutMs },
     health: rt ? rt.breaker.snapshot(Date.now()) : null,
   };

@@ -31,9 +31,13 @@ export function gatewayCommands(program: Command) {
   channel
     .command('add')
     .requiredOption('--name <name>')
-    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream) or anthropic (Claude; gemini arrives with a later release)')
-    .requiredOption('--base-url <url>', "as for the provider's own SDK: e.g. https://api.openai.com/v1 (openai), https://api.anthropic.com (anthropic)")
+    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream), anthropic (Claude) or azure (Azure OpenAI; gemini arrives with a later release)')
+    .requiredOption(
+      '--base-url <url>',
+      "as for the provider's own SDK: e.g. https://api.openai.com/v1 (openai), https://api.anthropic.com (anthropic), https://{resource}.openai.azure.com (azure; --map public=deployment)",
+    )
     .option('--api-key <key>', 'the upstream API key (stored encrypted, never printed)')
+    .option('--api-version <v>', 'azure only: the api-version sent with every request (default 2024-10-21)')
     .requiredOption('--models <a,b>', 'public model names this channel serves')
     .option('--priority <p>', 'higher is tried first', '0')
     .option('--weight <w>', 'share of traffic inside a priority tier', '1')
@@ -47,6 +51,7 @@ export function gatewayCommands(program: Command) {
           type: o.type as ChannelType,
           baseUrl: o.baseUrl,
           apiKey: o.apiKey,
+          apiVersion: o.apiVersion,
           models: list(o.models),
           modelMap: parseModelMap(o.map),
           priority: int(o.priority, 'priority'),

@@ -9,6 +9,7 @@ import * as m0007 from './0007_approvals.ts';
 import * as m0008 from './0008_bounded_attempt_records.ts';
 import * as m0009 from './0009_prompt_cache_writes.ts';
 import * as m0010 from './0010_reasoning_and_long_context.ts';
+import * as m0011 from './0011_azure_channels.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0008_bounded_attempt_records': m0008,
   '0009_prompt_cache_writes': m0009,
   '0010_reasoning_and_long_context': m0010,
+  '0011_azure_channels': m0011,
 };

@@ -5,6 +5,7 @@ import type { ChannelType } from '../channels.ts';
 import type { Usage } from '../pricing.ts';
 import { anthropicProvider } from './anthropic/index.ts';
 import { openaiProvider } from './openai/index.ts';
+import { azureProvider } from './azure/index.ts';
 
 // The upstream side: one adapter per channel type, in its own folder (build
 // the upstream request, read the answer's usage whole and streamed), and one
@@ -52,6 +53,7 @@ export interface Provider {
 export const PROVIDERS: Partial<Record<ChannelType, Provider>> = {
   openai: openaiProvider,
   anthropic: anthropicProvider,
+  azure: azureProvider,
   // The built-in demo upstream (demo/upstream.ts) is an OpenAI-compatible server.
   demo: openaiProvider,
 };

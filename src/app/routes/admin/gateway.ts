@@ -18,6 +18,8 @@ const ChannelBody = z.object({
   type: z.enum(CHANNEL_TYPES as [ChannelType, ...ChannelType[]]),
   base_url: z.string().min(1).max(500),
   api_key: z.string().max(500).optional(),
+  /** Azure OpenAI only: the api-version sent with every request. */
+  api_version: z.string().max(40).optional(),
   models: z.array(z.string().min(1).max(200)).min(1).max(500),
   model_map: z.record(z.string(), z.string()).optional(),
   priority: z.number().int().min(0).max(1_000_000).optional(),
@@ -66,6 +68,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
       type: b.type,
       baseUrl: b.base_url,
       apiKey: b.api_key,
+      apiVersion: b.api_version,
       models: b.models,
       modelMap: b.model_map,
       priority: b.priority,
