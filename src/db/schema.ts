@@ -124,6 +124,10 @@ export interface ChannelsTable {
   total_timeout_ms: Int;
   /** Azure OpenAI: the api-version sent with every request; null for other types. */
   api_version: string | null;
+  /** Several upstream keys: all of them, encrypted as one JSON array (api_key_enc keeps the first); null: one key or none. */
+  api_keys_enc: string | null;
+  /** JSON array of the indexes of keys an upstream refused (401/403), out of rotation; null: none. */
+  keys_attention: string | null;
   status: 'enabled' | 'disabled' | 'needs_attention';
   status_reason: string | null;
   created_at: Int;

@@ -17,6 +17,19 @@ export interface RuntimeChannel extends Channel {
   breaker: Breaker;
   /** How requests to it are built and its answers read; null for a type Tally cannot send to (never routed). */
   provider: Provider | null;
+  /**
+   * The channel once per upstream key in rotation: views sharing the pool,
+   * each with its own apiKey, breaker and keyIndex. A channel with one key (or
+   * none) is its own only view, so routing it allocates nothing. Built at load.
+   */
+  keys: RuntimeChannel[];
+  /** Which key this view sends (0 for the channel itself). */
+  keyIndex: number;
+  /** How many keys the channel has (in rotation or not), and each one's last 4 characters, for the views. */
+  keyCount: number;
+  keyHints: string[];
+  /** Round-robin position among keys (mutated per request; a number, no allocation). */
+  nextKey: number;
 }
 
 /**
@@ -55,7 +68,7 @@ export class Catalog {
         this.db.selectFrom('model_prices').selectAll().execute(),
         this.db.selectFrom('groups').selectAll().execute(),
       ]);
-      const channels = channelRows.map((r) => this.toRuntime(rowToChannel(r), r.api_key_enc));
+      const channels = channelRows.map((r) => this.toRuntime(rowToChannel(r), r.api_key_enc, r.api_keys_enc));
       const byModel = new Map<string, RuntimeChannel[]>();
       for (const c of channels) {
         if (c.status !== 'enabled') continue;
@@ -93,7 +106,7 @@ export class Catalog {
     );
   }
 
-  private toRuntime(c: Channel, apiKeyEnc: string | null): RuntimeChannel {
+  private toRuntime(c: Channel, apiKeyEnc: string | null, apiKeysEnc: string | null): RuntimeChannel {
     const base = c.baseUrl === 'internal:demo' ? `${this.selfUrl}/_demo/v1` : c.baseUrl;
     const u = new URL(base);
     let pathPrefix = u.pathname.replace(/\/+$/, '');
@@ -111,15 +124,41 @@ export class Catalog {
       breaker = new Breaker(this.breakerOpts);
       this.breakers.set(c.id, breaker);
     }
-    return {
+    const all: string[] = apiKeysEnc ? JSON.parse(decryptSecret(this.secret, apiKeysEnc)) : apiKeyEnc ? [decryptSecret(this.secret, apiKeyEnc)] : [];
+    const rt: RuntimeChannel = {
       ...c,
-      apiKey: apiKeyEnc ? decryptSecret(this.secret, apiKeyEnc) : null,
+      apiKey: all[0] ?? null,
       origin,
       pathPrefix,
       pool,
       breaker,
       provider: providerFor(c.type),
+      keys: [],
+      keyIndex: 0,
+      keyCount: all.length,
+      keyHints: all.map((k) => k.slice(-4)),
+      nextKey: 0,
     };
+    if (all.length < 2) {
+      rt.keys.push(rt);
+      return rt;
+    }
+    // Several keys: one view per key in rotation, each with its own breaker (key 0's is the channel's own).
+    for (let i = 0; i < all.length; i++) {
+      if (c.keysAttention.includes(i)) continue;
+      if (i === 0) {
+        rt.keys.push(rt);
+        continue;
+      }
+      const id = `${c.id}#${i}`;
+      let b = this.breakers.get(id);
+      if (!b) {
+        b = new Breaker(this.breakerOpts);
+        this.breakers.set(id, b);
+      }
+      rt.keys.push({ ...rt, apiKey: all[i], breaker: b, keyIndex: i, keys: rt.keys });
+    }
+    return rt;
   }
 
   channelsFor(model: string): RuntimeChannel[] {

@@ -29,6 +29,8 @@ export interface Channel {
   hasApiKey: boolean;
   /** Azure OpenAI: the api-version sent with every request; null for other types. */
   apiVersion: string | null;
+  /** The indexes of the channel's upstream keys an upstream refused (401/403): out of rotation until an operator looks. */
+  keysAttention: number[];
   createdAt: number;
   updatedAt: number;
 }
@@ -50,6 +52,7 @@ export function rowToChannel(r: ChannelsTable): Channel {
     statusReason: r.status_reason ?? null,
     hasApiKey: !!r.api_key_enc,
     apiVersion: r.api_version ?? null,
+    keysAttention: r.keys_attention ? JSON.parse(r.keys_attention) : [],
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
@@ -60,6 +63,8 @@ export interface ChannelInput {
   type: ChannelType;
   baseUrl: string;
   apiKey?: string | null;
+  /** Several upstream keys, rotated, each with its own breaker (apiKey, if also given, is the first). */
+  apiKeys?: string[];
   /** Azure OpenAI only: the api-version (e.g. 2024-10-21). */
   apiVersion?: string | null;
   models: string[];
@@ -111,6 +116,9 @@ function validate(input: ChannelInput): void {
     throw new TallyError('invalid_request', 'an api-version is only for azure channels', { param: 'api_version' });
   if (input.type === 'azure' && input.apiVersion != null && !/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(input.apiVersion))
     throw new TallyError('invalid_request', `api-version "${input.apiVersion}" must look like 2024-10-21 or 2025-04-01-preview`, { param: 'api_version' });
+  for (const k of input.apiKeys ?? [])
+    if (typeof k !== 'string' || !k.trim() || k.length > 500)
+      throw new TallyError('invalid_request', 'each upstream API key must be 1 to 500 characters', { param: 'api_keys' });
   if (!Array.isArray(input.models) || input.models.length === 0)
     throw new TallyError('invalid_models', 'a channel must serve at least one model', { param: 'models' });
   for (const [k, v] of [
@@ -122,14 +130,24 @@ function validate(input: ChannelInput): void {
   }
 }
 
+/** Every upstream key of a channel input, deduplicated, in order (apiKey first). */
+export function inputKeys(input: Pick<ChannelInput, 'apiKey' | 'apiKeys'>): string[] {
+  const keys: string[] = [];
+  for (const k of [input.apiKey, ...(input.apiKeys ?? [])]) if (k && !keys.includes(k.trim())) keys.push(k.trim());
+  return keys;
+}
+
 export async function createChannel(db: DbOrTx, secret: string, input: ChannelInput, now = Date.now()): Promise<Channel> {
   validate(input);
+  const keys = inputKeys(input);
   const row = {
     id: newId('chn'),
     name: input.name.trim(),
     type: input.type,
     base_url: input.baseUrl.replace(/\/+$/, ''),
-    api_key_enc: input.apiKey ? encryptSecret(secret, input.apiKey) : null,
+    api_key_enc: keys.length ? encryptSecret(secret, keys[0]) : null,
+    api_keys_enc: keys.length > 1 ? encryptSecret(secret, JSON.stringify(keys)) : null,
+    keys_attention: null,
     api_version: input.type === 'azure' ? (input.apiVersion ?? AZURE_DEFAULT_API_VERSION) : null,
     models: JSON.stringify(input.models.map((m) => m.trim())),
     model_map: input.modelMap && Object.keys(input.modelMap).length ? JSON.stringify(input.modelMap) : null,
@@ -177,4 +195,25 @@ export async function setChannelStatus(db: DbOrTx, input: { id: string; status: 
     .set({ status: input.status, status_reason: input.reason ?? null, updated_at: now })
     .where('id', '=', input.id)
     .execute();
+}
+
+/**
+ * Takes key `index` of a channel out of rotation (its upstream refused it:
+ * 401/403), in one statement-level transaction; returns how many keys of the
+ * channel are still in rotation.
+ */
+export async function setKeyNeedsAttention(db: DbOrTx, input: { id: string; index: number; keyCount: number }, now = Date.now()): Promise<number> {
+  const run = async (tx: DbOrTx) => {
+    const r = await tx.selectFrom('channels').select('keys_attention').where('id', '=', input.id).executeTakeFirst();
+    const out: number[] = r?.keys_attention ? JSON.parse(r.keys_attention) : [];
+    if (!out.includes(input.index)) out.push(input.index);
+    out.sort((a, b) => a - b);
+    await tx
+      .updateTable('channels')
+      .set({ keys_attention: JSON.stringify(out), updated_at: now })
+      .where('id', '=', input.id)
+      .execute();
+    return input.keyCount - out.length;
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }

@@ -1,4 +1,4 @@
-import type { Catalog } from './catalog.ts';
+import type { Catalog, RuntimeChannel } from './catalog.ts';
 import type { Channel } from './channels.ts';
 import type { ModelPrice } from './pricing.ts';
 import { formatMoney } from '../ledger/money.ts';
@@ -22,6 +22,19 @@ export function channelView(catalog: Catalog, c: Channel) {
     ...(c.type === 'azure' ? { api_version: c.apiVersion } : {}),
     timeouts_ms: { connect: c.connectTimeoutMs, first_byte: c.firstByteTimeoutMs, total: c.totalTimeoutMs },
     health: rt ? rt.breaker.snapshot(Date.now()) : null,
+    // Several keys: how many, each one's last 4 characters masked, whether it is in rotation, and its breaker (never a key).
+    ...(rt && rt.keyCount > 1 ? { api_keys: keysView(rt) } : {}),
+  };
+}
+
+function keysView(rt: RuntimeChannel) {
+  const now = Date.now();
+  return {
+    count: rt.keyCount,
+    keys: rt.keyHints.map((hint, i) => {
+      const view = rt.keys.find((k) => k.keyIndex === i);
+      return { key: `...${hint}`, needs_attention: rt.keysAttention.includes(i), health: view ? view.breaker.snapshot(now) : null };
+    }),
   };
 }
 

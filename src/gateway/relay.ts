@@ -4,7 +4,7 @@ import { admit } from './charge/admit.ts';
 import { Attempt, ClientWatch } from './charge/attempt.ts';
 import { quote } from './charge/quote.ts';
 import { type RelayDeps, RequestCharge } from './charge/requestCharge.ts';
-import { markNeedsAttention, orderChannels } from './charge/route.ts';
+import { markNeedsAttention, orderChannels, pickKey } from './charge/route.ts';
 import { Settler } from './charge/settle.ts';
 import { countTokens } from './charge/countTokens.ts';
 import { type Translation, translationFor, untranslatable } from './charge/translation.ts';
@@ -66,18 +66,28 @@ export class Relay {
               continue;
             }
           }
-          if (!ch.breaker.tryAcquire(Date.now())) continue;
-          attempts++;
-          log.attempts = attempts;
-          log.channel_id = ch.id;
-          const upstreamModel = ch.modelMap[c.call.model] ?? c.call.model;
-          log.upstream_model = upstreamModel;
-          const done = await new Attempt(this.settler, c, ch, client, tr).run(upstreamModel);
-          client.current = null;
-          if (done.ok) return;
-          if (done.needsAttention) await markNeedsAttention(this.d, ch, done.needsAttention);
-          lastFailure = done.failure;
-          if (done.stop) break;
+          // Each key of the channel in turn (round-robin, breakers closed), before the next channel.
+          let stop = false;
+          for (let tried = 0; ; tried++) {
+            if (attempts >= this.d.config.maxAttempts || client.gone) break;
+            const key = pickKey(ch, tried, Date.now());
+            if (!key) break;
+            attempts++;
+            log.attempts = attempts;
+            log.channel_id = ch.id;
+            const upstreamModel = ch.modelMap[c.call.model] ?? c.call.model;
+            log.upstream_model = upstreamModel;
+            const done = await new Attempt(this.settler, c, key, client, tr).run(upstreamModel);
+            client.current = null;
+            if (done.ok) return;
+            if (done.needsAttention) await markNeedsAttention(this.d, key, done.needsAttention);
+            lastFailure = done.failure;
+            if (done.stop) {
+              stop = true;
+              break;
+            }
+          }
+          if (stop) break;
         }
       } finally {
         client.stop();

@@ -36,7 +36,12 @@ export function gatewayCommands(program: Command) {
       '--base-url <url>',
       "as for the provider's own SDK: e.g. https://api.openai.com/v1 (openai), https://api.anthropic.com (anthropic), https://{resource}.openai.azure.com (azure; --map public=deployment)",
     )
-    .option('--api-key <key>', 'the upstream API key (stored encrypted, never printed)')
+    .option(
+      '--api-key <key>',
+      'the upstream API key (stored encrypted, never printed); repeat it for several keys, rotated',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--api-keys <k1,k2>', 'several upstream keys, comma-separated (rotated, each with its own breaker)')
     .option('--api-version <v>', 'azure only: the api-version sent with every request (default 2024-10-21)')
     .requiredOption('--models <a,b>', 'public model names this channel serves')
     .option('--priority <p>', 'higher is tried first', '0')
@@ -50,7 +55,7 @@ export function gatewayCommands(program: Command) {
           name: o.name,
           type: o.type as ChannelType,
           baseUrl: o.baseUrl,
-          apiKey: o.apiKey,
+          apiKeys: [...(o.apiKey ?? []), ...list(o.apiKeys)],
           apiVersion: o.apiVersion,
           models: list(o.models),
           modelMap: parseModelMap(o.map),

@@ -10,6 +10,7 @@ import * as m0008 from './0008_bounded_attempt_records.ts';
 import * as m0009 from './0009_prompt_cache_writes.ts';
 import * as m0010 from './0010_reasoning_and_long_context.ts';
 import * as m0011 from './0011_azure_channels.ts';
+import * as m0012 from './0012_channel_keys.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '0009_prompt_cache_writes': m0009,
   '0010_reasoning_and_long_context': m0010,
   '0011_azure_channels': m0011,
+  '0012_channel_keys': m0012,
 };

@@ -18,6 +18,8 @@ const ChannelBody = z.object({
   type: z.enum(CHANNEL_TYPES as [ChannelType, ...ChannelType[]]),
   base_url: z.string().min(1).max(500),
   api_key: z.string().max(500).optional(),
+  /** Several upstream keys, rotated, each with its own breaker. */
+  api_keys: z.array(z.string().min(1).max(500)).max(100).optional(),
   /** Azure OpenAI only: the api-version sent with every request. */
   api_version: z.string().max(40).optional(),
   models: z.array(z.string().min(1).max(200)).min(1).max(500),
@@ -68,6 +70,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
       type: b.type,
       baseUrl: b.base_url,
       apiKey: b.api_key,
+      apiKeys: b.api_keys,
       apiVersion: b.api_version,
       models: b.models,
       modelMap: b.model_map,
