@@ -39,6 +39,9 @@ function firstStartBanner(f: FirstStart, base: string, credentialsFile: string |
       '  Or with the OpenAI SDK:',
       `    const client = new OpenAI({ baseURL: '${base}/v1', apiKey: '${bearer}' });`,
       `    await client.chat.completions.create({ model: 'demo-chat', messages: [{ role: 'user', content: 'Hello' }] });`,
+      '',
+      '  Or Claude Code (the Anthropic Messages API, same key):',
+      `    ANTHROPIC_BASE_URL=${base} ANTHROPIC_AUTH_TOKEN=${curlBearer} claude --model demo-chat`,
     );
   }
   if (credentialsFile) lines.push('', `  The passwords and the key are in ${credentialsFile} (readable by this user only): read them, then delete the file.`);
