@@ -32,8 +32,8 @@
 //   output tokens = words of text + words of thinking + words of each tool input JSON
 //                   (pretty-printed, so it splits into several words)
 // where a "word" is a whitespace-separated run of characters. Not a test file itself.
-import { createServer, type IncomingMessage, type ServerResponse, type IncomingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import { mockServer } from './mockServer.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { countWords, mockReplyWords } from './mockOpenAI.ts';
 
@@ -463,40 +463,8 @@ export async function startMockAnthropic(opts: AnthropicMockOptions = {}): Promi
   let behavior: AnthropicBehaviorSource = opts.behavior ?? {};
   let failedSoFar = 0;
   const models = opts.models === undefined ? ANTHROPIC_DEFAULT_MODELS : opts.models;
-  const sockets = new Set<Socket>();
-  const cutting = new WeakSet<ServerResponse>();
-  const cut = (res: ServerResponse) => {
-    cutting.add(res);
-    res.socket?.destroy();
-  };
-  const timers = new Set<NodeJS.Timeout>();
-  let closing = false;
-  const wait = (ms: number) =>
-    ms > 0
-      ? new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, ms);
-          timers.add(t);
-        })
-      : Promise.resolve();
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((e) => {
-        if (!res.headersSent && !res.destroyed) sendError(res, 500, `mock failure: ${(e as Error).message}`);
-        else res.destroy();
-      });
-    });
-  });
-  server.keepAliveTimeout = 5000;
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const srv = mockServer(handle, (res, message) => sendError(res, 500, message));
+  const { cut, wait } = srv;
 
   const newRequestId = () => `req_011C${randomId(20)}`;
 
@@ -564,7 +532,7 @@ export async function startMockAnthropic(opts: AnthropicMockOptions = {}): Promi
       record.outcome ??= 'completed';
     });
     res.on('close', () => {
-      if (!res.writableFinished) record.outcome ??= cutting.has(res) || closing ? 'mock_closed' : 'client_closed';
+      if (!res.writableFinished) record.outcome ??= srv.isCut(res) || srv.closing ? 'mock_closed' : 'client_closed';
     });
 
     const base = typeof behavior === 'function' ? behavior(record) : behavior;
@@ -573,7 +541,7 @@ export async function startMockAnthropic(opts: AnthropicMockOptions = {}): Promi
     if (b.hang) return;
     if (b.disconnectBeforeResponse) return cut(res);
     await wait(b.latencyMs ?? 0);
-    if (res.destroyed || closing) return;
+    if (res.destroyed || srv.closing) return;
 
     // Authentication first, as the real API does: a missing or wrong key is 401 whatever else is wrong.
     if (opts.apiKey !== undefined) {
@@ -668,7 +636,7 @@ export async function startMockAnthropic(opts: AnthropicMockOptions = {}): Promi
     const events = anthropicStreamEvents(id, model, plan, b.chunks ?? ANTHROPIC_DEFAULT_CHUNKS);
     let sent = 0;
     for (const [name, data] of events) {
-      if (res.destroyed || closing) return;
+      if (res.destroyed || srv.closing) return;
       if (b.disconnectAfterEvents !== undefined && sent >= b.disconnectAfterEvents) return cut(res);
       if (b.errorAfterEvents !== undefined && sent >= b.errorAfterEvents) {
         const type = b.streamErrorType ?? 'overloaded_error';
@@ -677,19 +645,14 @@ export async function startMockAnthropic(opts: AnthropicMockOptions = {}): Promi
         return;
       }
       if (sent > 0) await wait(b.eventDelayMs ?? 0);
-      if (res.destroyed || closing) return;
+      if (res.destroyed || srv.closing) return;
       await writeEvent(res, name, data);
       sent++;
     }
     res.end();
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await srv.listen();
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -701,13 +664,7 @@ export async function startMockAnthropic(opts: AnthropicMockOptions = {}): Promi
     requestsTo(suffix: string) {
       return requests.filter((r) => r.path.endsWith(suffix));
     },
-    openConnections: () => sockets.size,
-    close: async () => {
-      closing = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    openConnections: srv.openConnections,
+    close: () => srv.close(),
   };
 }

@@ -34,8 +34,8 @@
 //                          or a thinkingBudget other than 0); thought parts are sent only with includeThoughts
 // where a "word" is a whitespace-separated run of characters. usageOverride replaces the figures.
 // Not a test file itself.
-import { createServer, type IncomingMessage, type ServerResponse, type IncomingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import { mockServer } from './mockServer.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { countWords, mockReplyWords } from './mockOpenAI.ts';
 
@@ -483,40 +483,8 @@ export async function startMockGemini(opts: GeminiMockOptions = {}): Promise<Moc
   let behavior: GeminiBehaviorSource = opts.behavior ?? {};
   let failedSoFar = 0;
   const models = opts.models === undefined ? GEMINI_DEFAULT_MODELS : opts.models;
-  const sockets = new Set<Socket>();
-  const cutting = new WeakSet<ServerResponse>();
-  const cut = (res: ServerResponse) => {
-    cutting.add(res);
-    res.socket?.destroy();
-  };
-  const timers = new Set<NodeJS.Timeout>();
-  let closing = false;
-  const wait = (ms: number) =>
-    ms > 0
-      ? new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, ms);
-          timers.add(t);
-        })
-      : Promise.resolve();
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((e) => {
-        if (!res.headersSent && !res.destroyed) sendError(res, 500, `mock failure: ${(e as Error).message}`);
-        else res.destroy();
-      });
-    });
-  });
-  server.keepAliveTimeout = 5000;
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const srv = mockServer(handle, (res, message) => sendError(res, 500, message));
+  const { cut, wait } = srv;
 
   function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
     if (res.destroyed) return;
@@ -588,7 +556,7 @@ export async function startMockGemini(opts: GeminiMockOptions = {}): Promise<Moc
       record.outcome ??= 'completed';
     });
     res.on('close', () => {
-      if (!res.writableFinished) record.outcome ??= cutting.has(res) || closing ? 'mock_closed' : 'client_closed';
+      if (!res.writableFinished) record.outcome ??= srv.isCut(res) || srv.closing ? 'mock_closed' : 'client_closed';
     });
 
     const base = typeof behavior === 'function' ? behavior(record) : behavior;
@@ -596,7 +564,7 @@ export async function startMockGemini(opts: GeminiMockOptions = {}): Promise<Moc
     if (b.hang) return;
     if (b.disconnectBeforeResponse) return cut(res);
     await wait(b.latencyMs ?? 0);
-    if (res.destroyed || closing) return;
+    if (res.destroyed || srv.closing) return;
 
     if (opts.apiKey !== undefined) {
       const key = headerKey ?? queryKey;
@@ -702,7 +670,7 @@ export async function startMockGemini(opts: GeminiMockOptions = {}): Promise<Moc
     res.flushHeaders();
     let sent = 0;
     for (const c of chunks) {
-      if (res.destroyed || closing) return;
+      if (res.destroyed || srv.closing) return;
       if (b.disconnectAfterChunks !== undefined && sent >= b.disconnectAfterChunks) return cut(res);
       if (b.errorAfterChunks !== undefined && sent >= b.errorAfterChunks) {
         await write(res, `data: ${JSON.stringify(geminiError(b.streamErrorCode ?? 503))}\r\n\r\n`);
@@ -710,19 +678,14 @@ export async function startMockGemini(opts: GeminiMockOptions = {}): Promise<Moc
         return;
       }
       if (sent > 0) await wait(b.chunkDelayMs ?? 0);
-      if (res.destroyed || closing) return;
+      if (res.destroyed || srv.closing) return;
       await write(res, `data: ${JSON.stringify(c)}\r\n\r\n`);
       sent++;
     }
     res.end();
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await srv.listen();
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -734,13 +697,7 @@ export async function startMockGemini(opts: GeminiMockOptions = {}): Promise<Moc
     requestsTo(action: string) {
       return requests.filter((r) => r.action === action);
     },
-    openConnections: () => sockets.size,
-    close: async () => {
-      closing = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    openConnections: srv.openConnections,
+    close: () => srv.close(),
   };
 }

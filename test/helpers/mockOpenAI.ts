@@ -15,7 +15,7 @@
 // where a "word" is a whitespace-separated run of characters.
 // Not a test file itself.
 import { createServer, type IncomingMessage, type ServerResponse, type IncomingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
+import { mockServer } from './mockServer.ts';
 import { createHash, randomBytes } from 'node:crypto';
 
 export interface MockUsage {
@@ -411,44 +411,11 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
   let behavior: BehaviorSource = opts.behavior ?? {};
   let failedSoFar = 0;
   const models = opts.models === undefined ? DEFAULT_MODELS : opts.models;
-  const sockets = new Set<Socket>();
-  /** Responses the mock is cutting on purpose (so their outcome is mock_closed, not client_closed). */
-  const cutting = new WeakSet<ServerResponse>();
-  const cut = (res: ServerResponse) => {
-    cutting.add(res);
-    res.socket?.destroy();
-  };
-  const timers = new Set<NodeJS.Timeout>();
-  let closing = false;
-
-  const wait = (ms: number) =>
-    ms > 0
-      ? new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, ms);
-          timers.add(t);
-        })
-      : Promise.resolve();
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((e) => {
-        if (!res.headersSent && !res.destroyed) {
-          res.writeHead(500, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(openAIError(`mock failure: ${(e as Error).message}`, 'server_error', null)));
-        } else res.destroy();
-      });
-    });
+  const srv = mockServer(handle, (res, message) => {
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(openAIError(message, 'server_error', null)));
   });
-  server.keepAliveTimeout = 5000;
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const { cut, wait } = srv;
 
   function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
     if (res.destroyed) return;
@@ -487,7 +454,7 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
       record.outcome ??= 'completed';
     });
     res.on('close', () => {
-      if (!res.writableFinished) record.outcome ??= cutting.has(res) || closing ? 'mock_closed' : 'client_closed';
+      if (!res.writableFinished) record.outcome ??= srv.isCut(res) || srv.closing ? 'mock_closed' : 'client_closed';
     });
 
     const base = typeof behavior === 'function' ? behavior(record) : behavior;
@@ -499,7 +466,7 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
       return;
     }
     await wait(b.latencyMs ?? 0);
-    if (res.destroyed || closing) return;
+    if (res.destroyed || srv.closing) return;
 
     if (opts.apiKey !== undefined) {
       const presented = bearer(req.headers);
@@ -734,7 +701,7 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     for (const e of head) await writeEvent(res, e);
     let sent = 0;
     for (const e of content) {
-      if (res.destroyed || closing) return;
+      if (res.destroyed || srv.closing) return;
       if (b.disconnectAfterChunks !== undefined && sent >= b.disconnectAfterChunks) {
         cut(res);
         return;
@@ -745,7 +712,7 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
         return;
       }
       if (sent > 0 || head.length) await wait(delay);
-      if (res.destroyed || closing) return;
+      if (res.destroyed || srv.closing) return;
       await writeEvent(res, e);
       sent++;
     }
@@ -848,12 +815,7 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     return runStream(res, b, [], content, tail, usage);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await srv.listen();
 
   return {
     url: `http://127.0.0.1:${port}/v1`,
@@ -866,14 +828,8 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
     requestsTo(suffix: string) {
       return requests.filter((r) => r.path.endsWith(suffix));
     },
-    openConnections: () => sockets.size,
-    close: async () => {
-      closing = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    openConnections: srv.openConnections,
+    close: () => srv.close(),
   };
 }
 

@@ -33,8 +33,8 @@
 //   output_tokens = text words + function-call argument words + reasoning words
 //   reasoning_tokens = reasoning words (when reasoning.effort is set and not 'none')
 // Not a test file itself.
-import { createServer, type IncomingMessage, type ServerResponse, type IncomingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import { mockServer } from './mockServer.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { countWords, mockReplyWords, openAIError } from './mockOpenAI.ts';
 
@@ -446,40 +446,8 @@ export async function startMockResponses(opts: ResponsesMockOptions = {}): Promi
   let behavior: ResponsesBehaviorSource = opts.behavior ?? {};
   let failedSoFar = 0;
   const models = opts.models === undefined ? RESPONSES_DEFAULT_MODELS : opts.models;
-  const sockets = new Set<Socket>();
-  const cutting = new WeakSet<ServerResponse>();
-  const cut = (res: ServerResponse) => {
-    cutting.add(res);
-    res.socket?.destroy();
-  };
-  const timers = new Set<NodeJS.Timeout>();
-  let closing = false;
-  const wait = (ms: number) =>
-    ms > 0
-      ? new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, ms);
-          timers.add(t);
-        })
-      : Promise.resolve();
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((e) => {
-        if (!res.headersSent && !res.destroyed) sendJson(res, 500, openAIError(`mock failure: ${(e as Error).message}`, 'server_error', null));
-        else res.destroy();
-      });
-    });
-  });
-  server.keepAliveTimeout = 5000;
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const srv = mockServer(handle, (res, message) => sendJson(res, 500, openAIError(message, 'server_error', null)));
+  const { cut, wait } = srv;
 
   function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
     if (res.destroyed) return;
@@ -518,14 +486,14 @@ export async function startMockResponses(opts: ResponsesMockOptions = {}): Promi
       record.outcome ??= 'completed';
     });
     res.on('close', () => {
-      if (!res.writableFinished) record.outcome ??= cutting.has(res) || closing ? 'mock_closed' : 'client_closed';
+      if (!res.writableFinished) record.outcome ??= srv.isCut(res) || srv.closing ? 'mock_closed' : 'client_closed';
     });
     const base = typeof behavior === 'function' ? behavior(record) : behavior;
     const b: ResponsesBehavior = { ...base, ...parseBehaviorHeader(req.headers['x-mock-behavior']) };
     if (b.hang) return;
     if (b.disconnectBeforeResponse) return cut(res);
     await wait(b.latencyMs ?? 0);
-    if (res.destroyed || closing) return;
+    if (res.destroyed || srv.closing) return;
 
     if (opts.apiKey !== undefined && bearer(req.headers) !== opts.apiKey) {
       const [m, t, c] = FAIL_BODIES[401];
@@ -608,7 +576,7 @@ export async function startMockResponses(opts: ResponsesMockOptions = {}): Promi
     const events = responsesStreamEvents(id, body, plan, createdAt, b.chunks ?? RESPONSES_DEFAULT_CHUNKS);
     let sent = 0;
     for (const e of events) {
-      if (res.destroyed || closing) return;
+      if (res.destroyed || srv.closing) return;
       if (b.disconnectAfterEvents !== undefined && sent >= b.disconnectAfterEvents) return cut(res);
       if (b.failAfterEvents !== undefined && sent >= b.failAfterEvents) {
         const failed = { type: 'response.failed', response: responseObject(id, body, plan, createdAt, 'failed'), sequence_number: sent };
@@ -617,19 +585,14 @@ export async function startMockResponses(opts: ResponsesMockOptions = {}): Promi
         return;
       }
       if (sent > 0) await wait(b.eventDelayMs ?? 0);
-      if (res.destroyed || closing) return;
+      if (res.destroyed || srv.closing) return;
       await write(res, `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
       sent++;
     }
     res.end();
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await srv.listen();
   return {
     url: `http://127.0.0.1:${port}/v1`,
     port,
@@ -642,13 +605,7 @@ export async function startMockResponses(opts: ResponsesMockOptions = {}): Promi
     requestsTo(suffix: string) {
       return requests.filter((r) => r.path.endsWith(suffix));
     },
-    openConnections: () => sockets.size,
-    close: async () => {
-      closing = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    openConnections: srv.openConnections,
+    close: () => srv.close(),
   };
 }
