@@ -68,6 +68,14 @@ describe('reasoning and tool-use prompt tokens reported apart', () => {
       'data: {"choices":[{"index":0,"delta":{"content":"answer"}}]}\n\ndata: [DONE]\n\n';
     assert.equal(readSse(sse).output, 'think thinkanswer');
   });
+
+  test('and `reasoning` deltas (OpenRouter, newer vLLM) too, never both names twice', () => {
+    const sse =
+      'data: {"choices":[{"index":0,"delta":{"reasoning":"mull it over"}}]}\n\n' +
+      'data: {"choices":[{"index":0,"delta":{"reasoning_content":"x","reasoning":"x"}}]}\n\n' +
+      'data: {"choices":[{"index":0,"delta":{"content":"done"}}]}\n\ndata: [DONE]\n\n';
+    assert.equal(readSse(sse).output, 'mull it overxdone');
+  });
 });
 
 describe('the long-context tier', () => {

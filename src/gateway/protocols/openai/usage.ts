@@ -38,6 +38,7 @@ function choiceText(c: any, part: 'message' | 'delta'): string {
   if (!m || typeof m !== 'object') return out;
   if (typeof m.content === 'string') out += m.content;
   if (typeof m.reasoning_content === 'string') out += m.reasoning_content;
+  else if (typeof m.reasoning === 'string') out += m.reasoning; // the name OpenRouter and newer vLLM use
   if (typeof m.refusal === 'string') out += m.refusal;
   for (const t of Array.isArray(m.tool_calls) ? m.tool_calls : []) {
     if (typeof t?.function?.name === 'string') out += t.function.name;
