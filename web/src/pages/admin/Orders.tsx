@@ -153,6 +153,15 @@ export function AdminOrders({ search }: PageProps) {
 
 type Action = 'reconcile' | 'check' | 'credit' | 'refund' | 'fail' | 'compensate' | { trade: string; decision: 'refund' | 'keep' };
 const OPENISH = ['created', 'pending', 'expired', 'failed'];
+/** The order actions in the order the page shows them, each with the statuses it applies to (null: any). */
+const ORDER_ACTIONS: Array<{ action: Exclude<Action, object>; label: MessageKey; when: string[] | null }> = [
+  { action: 'check', label: 'admin.orders.action.check', when: OPENISH },
+  { action: 'reconcile', label: 'admin.orders.action.reconcile', when: null },
+  { action: 'credit', label: 'admin.orders.action.credit', when: OPENISH },
+  { action: 'refund', label: 'admin.orders.action.refund', when: ['credited', 'partially_refunded'] },
+  { action: 'compensate', label: 'admin.orders.action.compensate', when: null },
+  { action: 'fail', label: 'admin.orders.action.fail', when: ['created', 'pending', 'expired', 'flagged'] },
+];
 
 export function AdminOrder({ params, me }: PageProps) {
   const { t, lang, fmtTime } = useI18n();
@@ -274,71 +283,20 @@ export function AdminOrder({ params, me }: PageProps) {
       <section className="card" aria-labelledby="actions-h">
         <h2 id="actions-h">{t('admin.orders.actions')}</h2>
         <div className="row wrap">
-          <button
-            type="button"
-            onClick={() => {
-              setMsg(null);
-              setAction('check');
-            }}
-            disabled={!o || !OPENISH.includes(o.status)}
-          >
-            {t('admin.orders.action.check')}
-          </button>
-          <button
-            type="button"
-            className="secondary"
-            onClick={() => {
-              setMsg(null);
-              setAction('reconcile');
-            }}
-            disabled={!o}
-          >
-            {t('admin.orders.action.reconcile')}
-          </button>
-          <button
-            type="button"
-            className="secondary"
-            onClick={() => {
-              setMsg(null);
-              setAction('credit');
-            }}
-            disabled={!o || !OPENISH.includes(o.status)}
-          >
-            {t('admin.orders.action.credit')}
-          </button>
-          <button
-            type="button"
-            className="secondary"
-            onClick={() => {
-              setMsg(null);
-              setAction('refund');
-            }}
-            disabled={!o || !['credited', 'partially_refunded'].includes(o.status)}
-          >
-            {t('admin.orders.action.refund')}
-          </button>
-          <button
-            type="button"
-            className="secondary"
-            onClick={() => {
-              setMsg(null);
-              setAction('compensate');
-            }}
-            disabled={!o}
-          >
-            {t('admin.orders.action.compensate')}
-          </button>
-          <button
-            type="button"
-            className="secondary"
-            onClick={() => {
-              setMsg(null);
-              setAction('fail');
-            }}
-            disabled={!o || !['created', 'pending', 'expired', 'flagged'].includes(o.status)}
-          >
-            {t('admin.orders.action.fail')}
-          </button>
+          {ORDER_ACTIONS.map(({ action: a, label, when }, k) => (
+            <button
+              key={a}
+              type="button"
+              className={k === 0 ? undefined : 'secondary'}
+              onClick={() => {
+                setMsg(null);
+                setAction(a);
+              }}
+              disabled={!o || (when !== null && !when.includes(o.status))}
+            >
+              {t(label)}
+            </button>
+          ))}
         </div>
         <div className="notice-slot">{msg && <Notice kind={msg.kind}>{msg.text}</Notice>}</div>
         {me.role !== 'admin' && <p className="muted">{t('admin.orders.supportNote')}</p>}
