@@ -450,12 +450,7 @@ export async function startMockOpenAI(opts: MockOptions = {}): Promise<MockOpenA
       receivedAt: Date.now(),
     };
     requests.push(record);
-    res.on('finish', () => {
-      record.outcome ??= 'completed';
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) record.outcome ??= srv.isCut(res) || srv.closing ? 'mock_closed' : 'client_closed';
-    });
+    srv.trackOutcome(res, record);
 
     const base = typeof behavior === 'function' ? behavior(record) : behavior;
     const b: MockBehavior = { ...base, ...parseBehaviorHeader(req.headers['x-mock-behavior']) };

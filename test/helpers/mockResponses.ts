@@ -482,12 +482,7 @@ export async function startMockResponses(opts: ResponsesMockOptions = {}): Promi
       receivedAt: Date.now(),
     };
     requests.push(record);
-    res.on('finish', () => {
-      record.outcome ??= 'completed';
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) record.outcome ??= srv.isCut(res) || srv.closing ? 'mock_closed' : 'client_closed';
-    });
+    srv.trackOutcome(res, record);
     const base = typeof behavior === 'function' ? behavior(record) : behavior;
     const b: ResponsesBehavior = { ...base, ...parseBehaviorHeader(req.headers['x-mock-behavior']) };
     if (b.hang) return;

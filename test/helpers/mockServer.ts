@@ -11,10 +11,10 @@ export interface MockServer {
   server: Server;
   /** True once close() began: a response cut then is the mock's doing, not the client's. */
   readonly closing: boolean;
-  /** Whether the mock cut `res` on purpose (its outcome is mock_closed, not client_closed). */
-  isCut(res: ServerResponse): boolean;
   /** Destroys the response's socket on purpose. */
   cut(res: ServerResponse): void;
+  /** Records how `res` ended on `record.outcome`: completed, cut by the mock (or its close), or closed by the client. */
+  trackOutcome(res: ServerResponse, record: { outcome?: 'completed' | 'mock_closed' | 'client_closed' | string }): void;
   /** A delay that close() cancels. */
   wait(ms: number): Promise<void>;
   openConnections(): number;
@@ -56,7 +56,14 @@ export function mockServer(
     get closing() {
       return closing;
     },
-    isCut: (res) => cutting.has(res),
+    trackOutcome(res, record) {
+      res.on('finish', () => {
+        record.outcome ??= 'completed';
+      });
+      res.on('close', () => {
+        if (!res.writableFinished) record.outcome ??= cutting.has(res) || closing ? 'mock_closed' : 'client_closed';
+      });
+    },
     cut(res) {
       cutting.add(res);
       res.socket?.destroy();
