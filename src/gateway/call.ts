@@ -8,7 +8,15 @@ import type { Protocol } from './protocols/index.ts';
 // adapter (providers/<type>/) turns the call into the upstream's request.
 
 /** The operation the caller asked for, as the protocol's routes name it. */
-export type Endpoint = 'chat.completions' | 'completions' | 'embeddings' | 'messages' | 'messages.count_tokens';
+export type Endpoint =
+  | 'chat.completions'
+  | 'completions'
+  | 'embeddings'
+  | 'messages'
+  | 'messages.count_tokens'
+  /** Gemini's :generateContent and :streamGenerateContent (the path says which, and the model). */
+  | 'gemini.generate'
+  | 'gemini.count_tokens';
 
 /** A request on one of the relay's routes, as it arrived (before anything in it is checked). */
 export interface Inbound {
@@ -22,6 +30,8 @@ export interface Inbound {
   requestId: string;
   req: IncomingMessage;
   res: ServerResponse;
+  /** What a pattern route's path named (protocols/index.ts `matchPath`; Gemini: `model` and `method`), or undefined on an exact route. */
+  params?: Readonly<Record<string, string>>;
 }
 
 /** The protocol-neutral call. */
@@ -52,4 +62,9 @@ export interface GatewayCall {
    * protocol (Anthropic's `anthropic-version`, `anthropic-beta`), or null.
    */
   forwardHeaders: Record<string, string> | null;
+  /**
+   * The caller wants the stream as Google's JSON array (`:streamGenerateContent` without `alt=sse`) rather
+   * than SSE: the upstream is still asked for SSE, and the gemini provider's tap reframes it (providers/gemini/).
+   */
+  arrayStream?: boolean;
 }

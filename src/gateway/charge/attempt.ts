@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { RuntimeChannel } from '../catalog.ts';
 import type { Provider, StreamTap } from '../providers/index.ts';
 import { UpstreamCall, type UpstreamHead, type UpstreamSink } from '../upstreamCall.ts';
-import { TallyError } from '../../lib/errors.ts';
+import { isTallyError, TallyError } from '../../lib/errors.ts';
 import { classifyNetworkError, classifyStatus, type AttemptFailure } from '../upstreamErrors.ts';
 import type { RequestCharge } from './requestCharge.ts';
 import type { Settler } from './settle.ts';
@@ -151,7 +151,7 @@ export class Attempt implements UpstreamSink {
     this.tap = this.provider.streamTap(tr ? tr.call : this.c.call);
     if (tr) this.sx = tr.stream();
     const headers: Record<string, string> = {
-      'content-type': tr ? 'text/event-stream; charset=utf-8' : (h.contentType ?? 'text/event-stream'),
+      'content-type': tr ? 'text/event-stream; charset=utf-8' : (this.tap.contentType ?? h.contentType ?? 'text/event-stream'),
       'cache-control': 'no-cache',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
@@ -195,9 +195,12 @@ export class Attempt implements UpstreamSink {
       if (this.tr) {
         try {
           out = this.tr.whole(body);
-        } catch {
-          // Not an answer Tally can translate: a failure of this attempt, before anything reached the client.
-          const error = new TallyError('upstream_error', `upstream channel "${this.ch.name}" answered ${this.status} with a body Tally could not read`);
+        } catch (e) {
+          // Not an answer Tally can translate (or one the translator refuses, as a prompt Gemini blocked): a failure
+          // of this attempt, before anything reached the client.
+          const error = isTallyError(e)
+            ? e
+            : new TallyError('upstream_error', `upstream channel "${this.ch.name}" answered ${this.status} with a body Tally could not read`);
           this.finish({ ok: false, failure: { failover: false, needsAttention: false, breaker: false, error }, stop: true });
           return;
         }
@@ -250,7 +253,11 @@ export class Attempt implements UpstreamSink {
       if (rest.length) this.writeTranslated(sx.push(rest));
       if (!broken && !failedInStream) this.writeTranslated(sx.end());
     } else if (rest.length && !out.destroyed) out.write(rest);
-    if (broken && !clientGone && !out.destroyed) out.write(this.c.call.protocol.streamBrokenEvent);
+    if (tap.close) {
+      // A tap that reframes the stream (Gemini's JSON array) also closes it, with the error element when broken.
+      const tail = tap.close(broken && !clientGone);
+      if (tail.length && !out.destroyed) out.write(tail);
+    } else if (broken && !clientGone && !out.destroyed) out.write(this.c.call.protocol.streamBrokenEvent);
     if (!out.destroyed) out.end();
     const upstreamBroke = !clientGone && (broken || failedInStream);
     this.settler.stream(this.c, this.provider, tap, this.status, this.contentType, upstreamBroke, clientGone);

@@ -6,6 +6,7 @@ import type { Usage } from '../pricing.ts';
 import { anthropicProvider } from './anthropic/index.ts';
 import { openaiProvider } from './openai/index.ts';
 import { azureProvider } from './azure/index.ts';
+import { geminiProvider } from './gemini/index.ts';
 
 // The upstream side: one adapter per channel type, in its own folder (build
 // the upstream request, read the answer's usage whole and streamed), and one
@@ -35,6 +36,10 @@ export interface StreamTap {
   promptUsage?(): Usage | null;
   /** The upstream ended the stream with an error event of its own (already forwarded to the client). */
   failedInStream?(): boolean;
+  /** The content type the client gets when the tap reframes the stream (Gemini's JSON-array stream), instead of the upstream's. */
+  contentType?: string;
+  /** The bytes that end the client's stream when the tap reframes it (replacing the protocol's streamBrokenEvent when `broken`). */
+  close?(broken: boolean): Buffer;
 }
 
 export interface Provider {
@@ -46,6 +51,8 @@ export interface Provider {
   probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
   /** POST count_tokens for `call` (an Anthropic caller's), when the upstream can count; outside billing. */
   countTokens?(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions;
+  /** The count in countTokens' 200 answer (Anthropic's input_tokens, Gemini's totalTokens), or null when it has none (throws on bad JSON). */
+  readCount?(body: string): number | null;
   readAnswer(body: Buffer): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
 }
@@ -54,6 +61,7 @@ export const PROVIDERS: Partial<Record<ChannelType, Provider>> = {
   openai: openaiProvider,
   anthropic: anthropicProvider,
   azure: azureProvider,
+  gemini: geminiProvider,
   // The built-in demo upstream (demo/upstream.ts) is an OpenAI-compatible server.
   demo: openaiProvider,
 };

@@ -1,0 +1,177 @@
+// Reads usageMetadata out of a gemini channel's stream (`?alt=sse`: each
+// event one whole GenerateContentResponse) while the bytes go to the client.
+//
+// GeminiSseTap (a caller that asked for SSE, or a translated call): every
+// byte is forwarded as it came, at once. Only events that carry a usage
+// report or a finishReason are decoded and parsed (found by one native
+// search per chunk; a JSON string escapes its quotes, so the marks never
+// match inside generated text); the last usageMetadata wins, and it is taken
+// as final once a chunk carried a finishReason (or the prompt was blocked).
+// Before that, the prompt side of the latest report is kept (promptUsage) so
+// a stream that breaks off is billed its prompt as Google counted it and its
+// output as Tally counts it. A `data: {"error": …}` event is the upstream's
+// own failure (failedInStream).
+//
+// GeminiArrayTap (a caller that asked `:streamGenerateContent` without
+// alt=sse): the same reading, and each event's JSON is re-framed as an
+// element of the JSON array Google's REST default streams ("[" elem ",\r\n"
+// elem … "]"); a stream broken off ends with an error element.
+
+import type { Usage } from '../../pricing.ts';
+import type { StreamTap } from '../index.ts';
+import { endsWithEvent, eventEnd, eventStart, lastEventEnd } from '../../protocols/openai/sse.ts';
+import { parseEvent } from '../../protocols/openai/usage.ts';
+import { SseEventParser } from '../../translate/sse.ts';
+import { STREAM_BROKEN_EVENT } from '../../protocols/gemini/errors.ts';
+import { emptyGeminiCounts, readGeminiUsage } from '../../translate/geminiShared.ts';
+import { billingUsageOfGemini, geminiChunkText, isErrorChunk, isFinalChunk } from './usage.ts';
+
+const USAGE_MARK = Buffer.from('"usageMetadata"');
+const FINISH_MARK = Buffer.from('"finishReason"');
+const BLOCK_MARK = Buffer.from('"blockReason"');
+const ERROR_MARK = Buffer.from('{"error"');
+const EMPTY = Buffer.alloc(0);
+
+class GeminiUsageReader {
+  protected readonly counts = emptyGeminiCounts();
+  protected seen = false;
+  protected final = false;
+  protected failed = false;
+  protected readonly chunks: Buffer[] = [];
+
+  /** One parsed event. */
+  protected read(obj: any): void {
+    if (!obj || typeof obj !== 'object') return;
+    if (isErrorChunk(obj)) {
+      this.failed = true;
+      return;
+    }
+    if (obj.usageMetadata && typeof obj.usageMetadata === 'object') {
+      readGeminiUsage(obj.usageMetadata, this.counts);
+      this.seen = true;
+    }
+    if (isFinalChunk(obj)) this.final = true;
+  }
+
+  /** The usage, once the final chunk came (null before: the output count is not known yet). */
+  reportedUsage(): Usage | null {
+    return this.final && this.seen ? billingUsageOfGemini(this.counts) : null;
+  }
+
+  /** The prompt side reported so far, for a stream that ended before its final usage. */
+  promptUsage(): Usage | null {
+    if (!this.seen) return null;
+    const u = billingUsageOfGemini(this.counts);
+    return {
+      promptTokens: u.promptTokens,
+      cachedTokens: u.cachedTokens,
+      completionTokens: 0,
+      ...(u.toolUsePromptTokens ? { toolUsePromptTokens: u.toolUsePromptTokens } : {}),
+    };
+  }
+
+  /** The upstream ended the stream with a `data: {"error": …}` chunk. */
+  failedInStream(): boolean {
+    return this.failed;
+  }
+
+  received(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
+  /** Text, thought and function-call text of every chunk, for counting when no usage was reported. */
+  producedText(): string {
+    let out = '';
+    for (const ev of this.received()
+      .toString('utf8')
+      .split(/\r?\n\r?\n/))
+      out += geminiChunkText(parseEvent(ev));
+    return out;
+  }
+}
+
+/** Does the event holding `at` start with `data:` and then `{"error"` (Google's error chunk, not a key inside function args)? */
+function errorEventAt(b: Buffer, at: number): boolean {
+  const start = eventStart(b, at);
+  return b.toString('latin1', start, at).trim() === 'data:';
+}
+
+export class GeminiSseTap extends GeminiUsageReader implements StreamTap {
+  /** Bytes of an event not yet complete (already forwarded; kept to find the usage in it once it is). */
+  private tail: Buffer = EMPTY;
+
+  push(chunk: Buffer): Buffer {
+    this.chunks.push(chunk);
+    const data = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    const end = endsWithEvent(data) ? data.length : lastEventEnd(data);
+    if (end < 0) {
+      this.tail = data === chunk ? Buffer.from(chunk) : data;
+      return chunk;
+    }
+    const complete = end === data.length ? data : data.subarray(0, end);
+    this.tail = end === data.length ? EMPTY : Buffer.from(data.subarray(end)); // a copy: `data` may be a pooled chunk
+    this.scan(complete, USAGE_MARK);
+    if (!this.final) this.scan(complete, FINISH_MARK);
+    if (!this.final) this.scan(complete, BLOCK_MARK);
+    for (let e = this.failed ? -1 : complete.indexOf(ERROR_MARK); e >= 0; e = complete.indexOf(ERROR_MARK, e + 1)) {
+      if (errorEventAt(complete, e)) {
+        this.read(parseEvent(complete.toString('utf8', eventStart(complete, e), eventEnd(complete, e))));
+        if (this.failed) break;
+      }
+    }
+    return chunk;
+  }
+
+  /** Parses each event that holds `mark`, once. */
+  private scan(complete: Buffer, mark: Buffer): void {
+    let at = complete.indexOf(mark);
+    while (at >= 0) {
+      const evEnd = eventEnd(complete, at);
+      this.read(parseEvent(complete.toString('utf8', eventStart(complete, at), evEnd)));
+      at = complete.indexOf(mark, evEnd);
+    }
+  }
+
+  flushCarry(): Buffer {
+    if (this.tail.length) this.scan(this.tail, USAGE_MARK); // a last event without its blank line
+    this.tail = EMPTY;
+    return EMPTY; // everything was forwarded as it came
+  }
+}
+
+/** The broken-stream error as a JSON value (the SSE event's data). */
+const BROKEN_ELEMENT = STREAM_BROKEN_EVENT.slice('data: '.length).trimEnd();
+
+export class GeminiArrayTap extends GeminiUsageReader implements StreamTap {
+  readonly contentType = 'application/json; charset=UTF-8';
+  private readonly parser = new SseEventParser();
+  private started = false;
+
+  push(chunk: Buffer): Buffer {
+    this.chunks.push(chunk);
+    return Buffer.from(this.reframe(this.parser.push(chunk)));
+  }
+
+  private reframe(events: Array<{ data: string }>): string {
+    let out = '';
+    for (const ev of events) {
+      const d = ev.data;
+      if (d.includes('"usageMetadata"') || d.includes('"finishReason"') || d.includes('"blockReason"') || d.startsWith('{"error"')) {
+        this.read(parseEvent(`data: ${d}`));
+      }
+      out += (this.started ? ',\r\n' : '[') + d;
+      this.started = true;
+    }
+    return out;
+  }
+
+  flushCarry(): Buffer {
+    return Buffer.from(this.reframe(this.parser.push('\n\n'))); // a last event without its blank line
+  }
+
+  close(broken: boolean): Buffer {
+    const open = this.started ? '' : '[';
+    if (broken) return Buffer.from(`${open}${this.started ? ',\r\n' : ''}${BROKEN_ELEMENT}]`);
+    return Buffer.from(`${open}]`);
+  }
+}
