@@ -128,6 +128,8 @@ export interface ChannelsTable {
   api_keys_enc: string | null;
   /** JSON array of the indexes of keys an upstream refused (401/403), out of rotation; null: none. */
   keys_attention: string | null;
+  /** 1: an openai channel whose upstream also speaks the Responses API natively (Responses callers pass through); 0: chat only. */
+  responses_api: Int;
   status: 'enabled' | 'disabled' | 'needs_attention';
   status_reason: string | null;
   created_at: Int;

@@ -14,6 +14,7 @@ export type Endpoint =
   | 'embeddings'
   | 'messages'
   | 'messages.count_tokens'
+  | 'responses'
   /** Gemini's :generateContent and :streamGenerateContent (the path says which, and the model). */
   | 'gemini.generate'
   | 'gemini.count_tokens';

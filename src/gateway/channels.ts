@@ -29,6 +29,8 @@ export interface Channel {
   hasApiKey: boolean;
   /** Azure OpenAI: the api-version sent with every request; null for other types. */
   apiVersion: string | null;
+  /** An openai channel whose upstream speaks OpenAI's Responses API natively (POST <base>/responses): Responses callers pass through. */
+  responsesApi: boolean;
   /** The indexes of the channel's upstream keys an upstream refused (401/403): out of rotation until an operator looks. */
   keysAttention: number[];
   createdAt: number;
@@ -52,6 +54,7 @@ export function rowToChannel(r: ChannelsTable): Channel {
     statusReason: r.status_reason ?? null,
     hasApiKey: !!r.api_key_enc,
     apiVersion: r.api_version ?? null,
+    responsesApi: Number(r.responses_api ?? 0) === 1,
     keysAttention: r.keys_attention ? JSON.parse(r.keys_attention) : [],
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -67,6 +70,8 @@ export interface ChannelInput {
   apiKeys?: string[];
   /** Azure OpenAI only: the api-version (e.g. 2024-10-21). */
   apiVersion?: string | null;
+  /** openai channels only: the upstream also speaks the Responses API natively. */
+  responsesApi?: boolean;
   models: string[];
   modelMap?: Record<string, string>;
   priority?: number;
@@ -116,6 +121,12 @@ function validate(input: ChannelInput): void {
     throw new TallyError('invalid_request', 'an api-version is only for azure channels', { param: 'api_version' });
   if (input.type === 'azure' && input.apiVersion != null && !/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(input.apiVersion))
     throw new TallyError('invalid_request', `api-version "${input.apiVersion}" must look like 2024-10-21 or 2025-04-01-preview`, { param: 'api_version' });
+  if (input.responsesApi && input.type !== 'openai')
+    throw new TallyError(
+      'invalid_request',
+      'responses_api is only for openai channels (an upstream that serves POST <base>/responses); other channel types get Responses callers translated',
+      { param: 'responses_api' },
+    );
   for (const k of input.apiKeys ?? [])
     if (typeof k !== 'string' || !k.trim() || k.length > 500)
       throw new TallyError('invalid_request', 'each upstream API key must be 1 to 500 characters', { param: 'api_keys' });
@@ -149,6 +160,7 @@ export async function createChannel(db: DbOrTx, secret: string, input: ChannelIn
     api_keys_enc: keys.length > 1 ? encryptSecret(secret, JSON.stringify(keys)) : null,
     keys_attention: null,
     api_version: input.type === 'azure' ? (input.apiVersion ?? AZURE_DEFAULT_API_VERSION) : null,
+    responses_api: input.responsesApi ? 1 : 0,
     models: JSON.stringify(input.models.map((m) => m.trim())),
     model_map: input.modelMap && Object.keys(input.modelMap).length ? JSON.stringify(input.modelMap) : null,
     priority: input.priority ?? 0,

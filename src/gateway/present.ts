@@ -20,6 +20,7 @@ export function channelView(catalog: Catalog, c: Channel) {
     status_reason: c.statusReason,
     has_api_key: c.hasApiKey,
     ...(c.type === 'azure' ? { api_version: c.apiVersion } : {}),
+    ...(c.type === 'openai' ? { responses_api: c.responsesApi } : {}),
     timeouts_ms: { connect: c.connectTimeoutMs, first_byte: c.firstByteTimeoutMs, total: c.totalTimeoutMs },
     health: rt ? rt.breaker.snapshot(Date.now()) : null,
     // Several keys: how many, each one's last 4 characters masked, whether it is in rotation, and its breaker (never a key).

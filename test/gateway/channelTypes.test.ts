@@ -91,6 +91,7 @@ for (const dialect of testDialects()) {
           total_timeout_ms: 600_000,
           status: 'enabled',
           status_reason: null,
+          responses_api: 0,
           created_at: now,
           updated_at: now,
         })

@@ -43,6 +43,7 @@ export function gatewayCommands(program: Command) {
     )
     .option('--api-keys <k1,k2>', 'several upstream keys, comma-separated (rotated, each with its own breaker)')
     .option('--api-version <v>', 'azure only: the api-version sent with every request (default 2024-10-21)')
+    .option('--responses-api', 'openai only: the upstream also serves POST <base>/responses natively (Codex CLI passes through; previous_response_id works)')
     .requiredOption('--models <a,b>', 'public model names this channel serves')
     .option('--priority <p>', 'higher is tried first', '0')
     .option('--weight <w>', 'share of traffic inside a priority tier', '1')
@@ -57,6 +58,7 @@ export function gatewayCommands(program: Command) {
           baseUrl: o.baseUrl,
           apiKeys: [...(o.apiKey ?? []), ...list(o.apiKeys)],
           apiVersion: o.apiVersion,
+          responsesApi: o.responsesApi === true,
           models: list(o.models),
           modelMap: parseModelMap(o.map),
           priority: int(o.priority, 'priority'),

@@ -11,6 +11,7 @@ import * as m0009 from './0009_prompt_cache_writes.ts';
 import * as m0010 from './0010_reasoning_and_long_context.ts';
 import * as m0011 from './0011_azure_channels.ts';
 import * as m0012 from './0012_channel_keys.ts';
+import * as m0013 from './0013_responses_api_channels.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '0010_reasoning_and_long_context': m0010,
   '0011_azure_channels': m0011,
   '0012_channel_keys': m0012,
+  '0013_responses_api_channels': m0013,
 };

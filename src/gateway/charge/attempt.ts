@@ -196,11 +196,12 @@ export class Attempt implements UpstreamSink {
         try {
           out = this.tr.whole(body);
         } catch (e) {
-          // Not an answer Tally can translate (or one the translator refuses, as a prompt Gemini blocked): a failure
-          // of this attempt, before anything reached the client.
-          const error = isTallyError(e)
-            ? e
-            : new TallyError('upstream_error', `upstream channel "${this.ch.name}" answered ${this.status} with a body Tally could not read`);
+          // Not an answer Tally can translate (or one that says the prompt was refused, e.g. Gemini's blockReason):
+          // a failure of this attempt, before anything reached the client.
+          const error =
+            isTallyError(e) && e.code !== 'upstream_error'
+              ? e
+              : new TallyError('upstream_error', `upstream channel "${this.ch.name}" answered ${this.status} with a body Tally could not read`);
           this.finish({ ok: false, failure: { failover: false, needsAttention: false, breaker: false, error }, stop: true });
           return;
         }

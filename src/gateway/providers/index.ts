@@ -45,6 +45,8 @@ export interface StreamTap {
 export interface Provider {
   /** The protocol its upstream speaks (protocols/<name>): a caller speaking another one is translated (charge/translation.ts). */
   wire: string;
+  /** The channel also speaks the caller's protocol natively (an openai channel with responses_api, for a Responses caller): no translation. */
+  passthrough?(ch: RuntimeChannel, call: GatewayCall): boolean;
   /** The request to send to `ch`; `maxTokens` > 0 lowers the output cap to it (quote.ts). */
   request(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions;
   /** The smallest real request to `ch`, outside billing (`tally channel test`). */

@@ -22,6 +22,8 @@ const ChannelBody = z.object({
   api_keys: z.array(z.string().min(1).max(500)).max(100).optional(),
   /** Azure OpenAI only: the api-version sent with every request. */
   api_version: z.string().max(40).optional(),
+  /** openai only: the upstream also serves POST <base>/responses (Responses callers pass through, previous_response_id works). */
+  responses_api: z.boolean().optional(),
   models: z.array(z.string().min(1).max(200)).min(1).max(500),
   model_map: z.record(z.string(), z.string()).optional(),
   priority: z.number().int().min(0).max(1_000_000).optional(),
@@ -72,6 +74,7 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
       apiKey: b.api_key,
       apiKeys: b.api_keys,
       apiVersion: b.api_version,
+      responsesApi: b.responses_api,
       models: b.models,
       modelMap: b.model_map,
       priority: b.priority,
