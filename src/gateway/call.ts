@@ -65,7 +65,7 @@ export interface GatewayCall {
   forwardHeaders: Record<string, string> | null;
   /**
    * The caller wants the stream as Google's JSON array (`:streamGenerateContent` without `alt=sse`) rather
-   * than SSE: the upstream is still asked for SSE, and the gemini provider's tap reframes it (providers/gemini/).
+   * than SSE: the upstream is still asked for SSE, and the protocol's framing rewrites it (protocols/gemini/framing.ts).
    */
   arrayStream?: boolean;
 }

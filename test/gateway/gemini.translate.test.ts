@@ -233,5 +233,26 @@ for (const dialect of testDialects()) {
       const row = await logRow(t, rid2);
       assert.equal(row.model, GPT);
     });
+
+    test("a Gemini caller's JSON-array stream (no alt=sse) on an OpenAI-compatible channel: the translated stream is reframed as Google's array", async () => {
+      oai.setBehavior({});
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const res = await fetch(`${t.url}/v1beta/models/${GPT}:streamGenerateContent`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-goog-api-key': u.apiKey },
+        body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: QUESTION }] }] }),
+      });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+      const arr = JSON.parse(await res.text()) as any[];
+      assert.ok(Array.isArray(arr));
+      const text = arr.map((c) => (c.candidates?.[0]?.content?.parts ?? []).map((p: any) => p.text ?? '').join('')).join('');
+      assert.equal(text, mockReplyText(48));
+      const seen = oai.requestsTo('/chat/completions').at(-1)!;
+      assert.equal(seen.body.stream, true);
+      const usage = mockUsageFor(seen.body);
+      assert.equal(arr.at(-1).usageMetadata.promptTokenCount, usage.prompt_tokens);
+      await assertChargedRow(t, res.headers.get('x-request-id'), chatCost(gptPrice, usage), { stream: 1 });
+    });
   });
 }

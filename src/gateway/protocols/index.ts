@@ -16,6 +16,15 @@ export interface PathMatch {
   params: Readonly<Record<string, string>>;
 }
 
+/** Rewrites the SSE a stream answer would be into another framing for the client (Gemini's JSON array). */
+export interface StreamFraming {
+  contentType: string;
+  /** SSE bytes or text in (the upstream's, or a translator's output); what to send the client now. */
+  push(sse: Buffer | string): string;
+  /** What ends the client's stream; `broken`: the upstream broke it off (an error element, instead of streamBrokenEvent). */
+  close(broken: boolean): string;
+}
+
 export interface Protocol {
   name: string;
   /** Paths (after the API prefix) and the endpoint each one is. */
@@ -29,6 +38,8 @@ export interface Protocol {
   matchPath?(path: string): PathMatch | null;
   /** Where this protocol's pattern routes live for one API prefix (Gemini: /v1 → /v1beta and /v1). */
   roots?(apiPrefix: string): string[];
+  /** A framing other than SSE this call's stream must be written in (Gemini's `:streamGenerateContent` without alt=sse), or null. */
+  streamFraming?(call: GatewayCall): StreamFraming | null;
   /** The body of a count-tokens answer (Anthropic's {input_tokens}, Gemini's {totalTokens}); charge/countTokens.ts. */
   countAnswer?(tokens: number): Record<string, unknown>;
   /** Checks the request (a 400 naming the field when wrong) and reads it into the neutral call. */

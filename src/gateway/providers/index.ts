@@ -36,10 +36,6 @@ export interface StreamTap {
   promptUsage?(): Usage | null;
   /** The upstream ended the stream with an error event of its own (already forwarded to the client). */
   failedInStream?(): boolean;
-  /** The content type the client gets when the tap reframes the stream (Gemini's JSON-array stream), instead of the upstream's. */
-  contentType?: string;
-  /** The bytes that end the client's stream when the tap reframes it (replacing the protocol's streamBrokenEvent when `broken`). */
-  close?(broken: boolean): Buffer;
 }
 
 export interface Provider {

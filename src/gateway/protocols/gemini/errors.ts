@@ -80,6 +80,3 @@ export const STREAM_BROKEN_EVENT = `data: ${JSON.stringify({
     details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'upstream_disconnected', domain: 'tally', metadata: {} }],
   },
 })}\r\n\r\n`;
-
-/** The same error as the last element of a JSON-array stream (`:streamGenerateContent` without alt=sse). */
-export const ARRAY_STREAM_BROKEN_TAIL = `,\r\n${STREAM_BROKEN_EVENT.slice(6, -4)}]`;

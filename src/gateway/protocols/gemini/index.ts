@@ -3,6 +3,7 @@ import type { Endpoint } from '../../call.ts';
 import type { PathMatch, Protocol } from '../index.ts';
 import { STREAM_BROKEN_EVENT, writeGeminiError } from './errors.ts';
 import { parseGeminiCall } from './parse.ts';
+import { GeminiArrayFraming } from './framing.ts';
 
 // Google's Gemini API as callers speak it (the @google/genai SDK, Gemini CLI):
 // POST /v1beta/models/{model}:generateContent, :streamGenerateContent
@@ -63,6 +64,7 @@ export const geminiProtocol: Protocol = {
   matchPath: matchGeminiPath,
   roots: geminiRoots,
   countAnswer: (tokens) => ({ totalTokens: tokens }),
+  streamFraming: (call) => (call.arrayStream ? new GeminiArrayFraming() : null),
   parse: parseGeminiCall,
   writeError: writeGeminiError,
   streamBrokenEvent: STREAM_BROKEN_EVENT,

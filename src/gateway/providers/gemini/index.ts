@@ -1,6 +1,6 @@
 import type { Provider } from '../index.ts';
 import { geminiCountTokens, geminiProbe, geminiRequest, readGeminiCount } from './request.ts';
-import { GeminiArrayTap, GeminiSseTap } from './sse.ts';
+import { GeminiSseTap } from './sse.ts';
 import { readGeminiAnswer } from './usage.ts';
 
 // A `gemini` channel speaks Google's Gemini API (generativelanguage.googleapis.com
@@ -15,5 +15,5 @@ export const geminiProvider: Provider = {
   countTokens: geminiCountTokens,
   readCount: readGeminiCount,
   readAnswer: readGeminiAnswer,
-  streamTap: (call) => (call.arrayStream ? new GeminiArrayTap() : new GeminiSseTap()),
+  streamTap: () => new GeminiSseTap(),
 };

@@ -1,8 +1,6 @@
 // Reads usageMetadata out of a gemini channel's stream (`?alt=sse`: each
-// event one whole GenerateContentResponse) while the bytes go to the client.
-//
-// GeminiSseTap (a caller that asked for SSE, or a translated call): every
-// byte is forwarded as it came, at once. Only events that carry a usage
+// event one whole GenerateContentResponse) while the bytes go to the client:
+// every byte is forwarded as it came, at once. Only events that carry a usage
 // report or a finishReason are decoded and parsed (found by one native
 // search per chunk; a JSON string escapes its quotes, so the marks never
 // match inside generated text); the last usageMetadata wins, and it is taken
@@ -10,19 +8,13 @@
 // Before that, the prompt side of the latest report is kept (promptUsage) so
 // a stream that breaks off is billed its prompt as Google counted it and its
 // output as Tally counts it. A `data: {"error": …}` event is the upstream's
-// own failure (failedInStream).
-//
-// GeminiArrayTap (a caller that asked `:streamGenerateContent` without
-// alt=sse): the same reading, and each event's JSON is re-framed as an
-// element of the JSON array Google's REST default streams ("[" elem ",\r\n"
-// elem … "]"); a stream broken off ends with an error element.
+// own failure (failedInStream). A caller that asked for Google's JSON-array stream gets the same SSE
+// reframed by its protocol (protocols/gemini/framing.ts).
 
 import type { Usage } from '../../pricing.ts';
 import type { StreamTap } from '../index.ts';
 import { endsWithEvent, eventEnd, eventStart, lastEventEnd } from '../../protocols/openai/sse.ts';
 import { parseEvent } from '../../protocols/openai/usage.ts';
-import { SseEventParser } from '../../translate/sse.ts';
-import { STREAM_BROKEN_EVENT } from '../../protocols/gemini/errors.ts';
 import { emptyGeminiCounts, readGeminiUsage } from '../../translate/geminiShared.ts';
 import { billingUsageOfGemini, geminiChunkText, isErrorChunk, isFinalChunk } from './usage.ts';
 
@@ -136,42 +128,5 @@ export class GeminiSseTap extends GeminiUsageReader implements StreamTap {
     if (this.tail.length) this.scan(this.tail, USAGE_MARK); // a last event without its blank line
     this.tail = EMPTY;
     return EMPTY; // everything was forwarded as it came
-  }
-}
-
-/** The broken-stream error as a JSON value (the SSE event's data). */
-const BROKEN_ELEMENT = STREAM_BROKEN_EVENT.slice('data: '.length).trimEnd();
-
-export class GeminiArrayTap extends GeminiUsageReader implements StreamTap {
-  readonly contentType = 'application/json; charset=UTF-8';
-  private readonly parser = new SseEventParser();
-  private started = false;
-
-  push(chunk: Buffer): Buffer {
-    this.chunks.push(chunk);
-    return Buffer.from(this.reframe(this.parser.push(chunk)));
-  }
-
-  private reframe(events: Array<{ data: string }>): string {
-    let out = '';
-    for (const ev of events) {
-      const d = ev.data;
-      if (d.includes('"usageMetadata"') || d.includes('"finishReason"') || d.includes('"blockReason"') || d.startsWith('{"error"')) {
-        this.read(parseEvent(`data: ${d}`));
-      }
-      out += (this.started ? ',\r\n' : '[') + d;
-      this.started = true;
-    }
-    return out;
-  }
-
-  flushCarry(): Buffer {
-    return Buffer.from(this.reframe(this.parser.push('\n\n'))); // a last event without its blank line
-  }
-
-  close(broken: boolean): Buffer {
-    const open = this.started ? '' : '[';
-    if (broken) return Buffer.from(`${open}${this.started ? ',\r\n' : ''}${BROKEN_ELEMENT}]`);
-    return Buffer.from(`${open}]`);
   }
 }
