@@ -5,6 +5,9 @@
 // POST /v1/messages: the same answer in Anthropic's Messages format (a whole
 // Message, or message_start, a text block of 16 deltas with its ping,
 // message_delta with the usage, message_stop), for the Anthropic-inbound runs.
+// POST /v1beta/models/{m}:generateContent / :streamGenerateContent?alt=sse: the
+// same answer in Gemini's format (16 SSE chunks, usageMetadata on the last),
+// for the Gemini-inbound runs.
 import { createServer } from 'node:http';
 
 const port = Number(process.argv[2] ?? 0);
@@ -61,6 +64,24 @@ const messageEvents = [
   ev('message_stop', { type: 'message_stop' }),
 ];
 
+const geminiUsage = { promptTokenCount: 12, candidatesTokenCount: 16, totalTokenCount: 28 };
+const geminiCandidate = (text: string, finish: boolean) => ({
+  content: { role: 'model', parts: [{ text }] },
+  index: 0,
+  ...(finish ? { finishReason: 'STOP' } : {}),
+});
+const geminiWhole = JSON.stringify({
+  candidates: [geminiCandidate('word '.repeat(16).trim(), true)],
+  usageMetadata: geminiUsage,
+  modelVersion: 'bench-gemini',
+  responseId: 'bench',
+});
+const geminiChunks = Array.from(
+  { length: 16 },
+  (_, i) =>
+    `data: ${JSON.stringify({ candidates: [geminiCandidate('word ', i === 15)], ...(i === 15 ? { usageMetadata: geminiUsage } : {}), modelVersion: 'bench-gemini', responseId: 'bench' })}\r\n\r\n`,
+);
+
 const server = createServer((req, res) => {
   let body = '';
   req.setEncoding('utf8');
@@ -69,6 +90,17 @@ const server = createServer((req, res) => {
     if (req.url?.endsWith('/models')) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"object":"list","data":[{"id":"bench-model","object":"model","created":0,"owned_by":"bench"}]}');
+      return;
+    }
+    if (req.url?.startsWith('/v1beta/models/')) {
+      if (!req.url.includes(':streamGenerateContent')) {
+        res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(geminiWhole) });
+        res.end(geminiWhole);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const c of geminiChunks) res.write(c);
+      res.end();
       return;
     }
     const stream = body.includes('"stream":true');

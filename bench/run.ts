@@ -2,7 +2,8 @@
 // the mock upstream directly, a bare passthrough proxy (the ceiling), Tally
 // with billing and logging on, and Portkey's gateway as the peer; Tally called
 // with Anthropic's Messages API, passed through to an anthropic channel and
-// translated to an OpenAI-compatible one (against the same bare proxy); then Tally's
+// translated to an OpenAI-compatible one (against the same bare proxy); the same
+// for Gemini's API (a gemini channel, and translated); then Tally's
 // RSS with 1,000 open streams, and finally the ledger hold benchmark.
 // Every server runs in its own process; the load generator (autocannon) runs here.
 // BENCH_SECONDS sets the length of each measurement (default 8).
@@ -54,18 +55,22 @@ interface LoadResult {
 
 async function load(
   url: string,
-  opts: { stream: boolean; connections: number; headers?: Record<string, string>; seconds?: number; model?: string },
+  opts: { stream: boolean; connections: number; headers?: Record<string, string>; seconds?: number; model?: string; gemini?: boolean },
 ): Promise<LoadResult> {
   // Also a valid Anthropic Messages body (model, messages, max_tokens, stream).
-  const body = JSON.stringify({
-    model: opts.model ?? 'bench-model',
-    messages: [{ role: 'user', content: 'Say sixteen words please.' }],
-    stream: opts.stream,
-    max_tokens: 64,
-  });
+  const body = opts.gemini
+    ? // Gemini: the model and stream-or-not are in the URL (`url` ends with /models/{model}).
+      JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Say sixteen words please.' }] }], generationConfig: { maxOutputTokens: 64 } })
+    : JSON.stringify({
+        model: opts.model ?? 'bench-model',
+        messages: [{ role: 'user', content: 'Say sixteen words please.' }],
+        stream: opts.stream,
+        max_tokens: 64,
+      });
+  const target = opts.gemini ? `${url}:${opts.stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}` : url;
   const run = (duration: number) =>
     autocannon({
-      url,
+      url: target,
       method: 'POST',
       body,
       headers: { 'content-type': 'application/json', ...(opts.headers ?? {}) },
@@ -166,6 +171,11 @@ async function main() {
   tally(['model', 'set-price', '--model', 'bench-model', '--input', '0.15', '--output', '0.60'], env);
   tally(['model', 'set-price', '--model', 'slow-stream', '--input', '0.15', '--output', '0.60'], env);
   tally(['model', 'set-price', '--model', 'bench-claude', '--input', '0.15', '--output', '0.60'], env);
+  tally(['model', 'set-price', '--model', 'bench-gemini', '--input', '0.15', '--output', '0.60'], env);
+  tally(
+    ['channel', 'add', '--name', 'mock-gemini', '--type', 'gemini', '--base-url', mockUrl, '--api-key', 'sk-bench-upstream', '--models', 'bench-gemini'],
+    env,
+  );
   tally(
     ['channel', 'add', '--name', 'mock-anthropic', '--type', 'anthropic', '--base-url', mockUrl, '--api-key', 'sk-bench-upstream', '--models', 'bench-claude'],
     env,
@@ -209,7 +219,8 @@ async function main() {
   const pkHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mockUrl}/v1`, authorization: 'Bearer sk-bench-upstream' };
 
   const anthropicAuth = { 'x-api-key': key, 'anthropic-version': '2023-06-01' };
-  const targets: Array<[string, string, Record<string, string>, string?]> = [
+  const geminiAuth = { 'x-goog-api-key': key };
+  const targets: Array<[string, string, Record<string, string>, string?, 'gemini'?]> = [
     ['upstream', `${mockUrl}/v1/chat/completions`, {}],
     ['bare_proxy', `http://127.0.0.1:${bare.port}/v1/chat/completions`, {}],
     ['tally', `${tallyUrl}/v1/chat/completions`, auth],
@@ -218,14 +229,20 @@ async function main() {
     ['bare_proxy_messages', `http://127.0.0.1:${bare.port}/v1/messages`, {}],
     ['tally_messages_passthrough', `${tallyUrl}/v1/messages`, anthropicAuth, 'bench-claude'],
     ['tally_messages_translated', `${tallyUrl}/v1/messages`, anthropicAuth, 'bench-model'],
+    // Gemini inbound: the bare proxy carrying Gemini's API, Tally passing it to a gemini channel, and Tally
+    // translating it to the OpenAI-compatible channel (the model and the method are in the path).
+    ['bare_proxy_gemini', `http://127.0.0.1:${bare.port}/v1beta/models/bench-gemini`, {}, undefined, 'gemini'],
+    ['tally_gemini_passthrough', `${tallyUrl}/v1beta/models/bench-gemini`, geminiAuth, undefined, 'gemini'],
+    ['tally_gemini_translated', `${tallyUrl}/v1beta/models/bench-model`, geminiAuth, undefined, 'gemini'],
   ];
   if (portkey) targets.push(['portkey', `http://127.0.0.1:${portkey.port}/v1/chat/completions`, pkHeaders]);
 
-  for (const [name, url, headers, model] of targets) {
+  for (const [name, url, headers, model, shape] of targets) {
+    const gemini = shape === 'gemini';
     results[name] = {
-      nonstream_c32: await load(url, { stream: false, connections: 32, headers, model }),
-      stream_c32: await load(url, { stream: true, connections: 32, headers, model }),
-      nonstream_c1: await load(url, { stream: false, connections: 1, headers, model, seconds: Math.max(3, SECONDS / 2) }),
+      nonstream_c32: await load(url, { stream: false, connections: 32, headers, model, gemini }),
+      stream_c32: await load(url, { stream: true, connections: 32, headers, model, gemini }),
+      nonstream_c1: await load(url, { stream: false, connections: 1, headers, model, gemini, seconds: Math.max(3, SECONDS / 2) }),
     };
     process.stderr.write(`${name}: ${JSON.stringify(results[name])}\n`);
   }
@@ -262,6 +279,13 @@ async function main() {
     messages_passthrough_stream_vs_bare_messages: +(results.tally_messages_passthrough.stream_c32.rps / results.bare_proxy_messages.stream_c32.rps).toFixed(3),
     messages_translated_nonstream_vs_bare: +(results.tally_messages_translated.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
     messages_translated_stream_vs_bare: +(results.tally_messages_translated.stream_c32.rps / b.stream_c32.rps).toFixed(3),
+    // Gemini inbound, against the same bare proxy (and the bare proxy carrying Gemini's API).
+    gemini_passthrough_nonstream_vs_bare: +(results.tally_gemini_passthrough.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+    gemini_passthrough_stream_vs_bare: +(results.tally_gemini_passthrough.stream_c32.rps / b.stream_c32.rps).toFixed(3),
+    gemini_passthrough_nonstream_vs_bare_gemini: +(results.tally_gemini_passthrough.nonstream_c32.rps / results.bare_proxy_gemini.nonstream_c32.rps).toFixed(3),
+    gemini_passthrough_stream_vs_bare_gemini: +(results.tally_gemini_passthrough.stream_c32.rps / results.bare_proxy_gemini.stream_c32.rps).toFixed(3),
+    gemini_translated_nonstream_vs_bare: +(results.tally_gemini_translated.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+    gemini_translated_stream_vs_bare: +(results.tally_gemini_translated.stream_c32.rps / b.stream_c32.rps).toFixed(3),
     ...(results.portkey
       ? {
           portkey_nonstream_vs_bare: +(results.portkey.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
