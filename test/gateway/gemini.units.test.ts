@@ -27,7 +27,9 @@ describe('Gemini protocol and provider, pure parts', () => {
     assert.equal(matchGeminiPath('/models/gemini-2.5-pro:streamGenerateContent')?.endpoint, 'gemini.generate');
     assert.equal(matchGeminiPath('/models/gemini-2.5-pro:countTokens')?.endpoint, 'gemini.count_tokens');
     assert.equal(matchGeminiPath('/models/gemini-2.5-pro:embedContent'), null);
-    assert.equal(matchGeminiPath('/models/a/b:generateContent'), null);
+    assert.equal(matchGeminiPath('/models/deepseek/deepseek-chat:generateContent')?.params.model, 'deepseek/deepseek-chat', 'vendor/model names');
+    assert.equal(matchGeminiPath('/models/llama3:8b:streamGenerateContent')?.params.model, 'llama3:8b');
+    assert.equal(matchGeminiPath('/models/:generateContent'), null);
     assert.equal(matchGeminiPath('/models/gemini%2D2.5:generateContent')?.params.model, 'gemini-2.5');
     assert.equal(matchGeminiPath('/models/%E0%A4%A:generateContent'), null, 'a bad escape is no route, not a 500');
     assert.deepEqual(geminiRoots('/v1'), ['/v1beta', '/v1']);

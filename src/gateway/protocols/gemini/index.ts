@@ -35,7 +35,8 @@ const METHODS: Record<string, Endpoint> = {
   countTokens: 'gemini.count_tokens',
 };
 
-const MODEL_METHOD = /^\/models\/([^/:]+):([A-Za-z]+)$/;
+// The model is everything up to the last colon: Tally's model names may hold "/" (vendor/model) or ":" (llama3:8b).
+const MODEL_METHOD = /^\/models\/(.+):([A-Za-z]+)$/;
 
 /** `/models/{model}:{method}` → the endpoint, the model and the method; null for another path or method. */
 export function matchGeminiPath(path: string): PathMatch | null {
