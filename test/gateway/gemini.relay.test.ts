@@ -382,6 +382,16 @@ for (const dialect of testDialects()) {
         assert.equal(typeof body.error.message, 'string');
         assert.equal(body.error.details[0].reason, code, `${what}: ${JSON.stringify(body)}`);
       }
+      // The fast path's own refusals (bad JSON) come in the same shape.
+      const badJson = await fetch(`${t.url}/v1beta/models/${GEM}:generateContent`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-goog-api-key': u.apiKey },
+        body: '{"contents": [',
+      });
+      assert.equal(badJson.status, 400);
+      const bj = (await badJson.json()) as any;
+      assert.equal(bj.error.status, 'INVALID_ARGUMENT');
+      assert.equal(bj.error.details[0].reason, 'invalid_json');
       const missing = await (await post(`/v1beta/models/${GEM}:generateContent`, { contents: [] })).json();
       assert.equal((missing as any).error.details[0].metadata.param, 'contents');
       // The SDK turns the shape into an ApiError with the status.

@@ -24,15 +24,23 @@ const BLOCK_MARK = Buffer.from('"blockReason"');
 const ERROR_MARK = Buffer.from('{"error"');
 const EMPTY = Buffer.alloc(0);
 
-class GeminiUsageReader {
-  protected readonly counts = emptyGeminiCounts();
-  protected seen = false;
-  protected final = false;
-  protected failed = false;
-  protected readonly chunks: Buffer[] = [];
+/** Does the event holding `at` start with `data:` and then `{"error"` (Google's error chunk, not a key inside function args)? */
+function errorEventAt(b: Buffer, at: number): boolean {
+  const start = eventStart(b, at);
+  return b.toString('latin1', start, at).trim() === 'data:';
+}
+
+export class GeminiSseTap implements StreamTap {
+  private readonly counts = emptyGeminiCounts();
+  private seen = false;
+  private final = false;
+  private failed = false;
+  private readonly chunks: Buffer[] = [];
+  /** Bytes of an event not yet complete (already forwarded; kept to find the usage in it once it is). */
+  private tail: Buffer = EMPTY;
 
   /** One parsed event. */
-  protected read(obj: any): void {
+  private read(obj: any): void {
     if (!obj || typeof obj !== 'object') return;
     if (isErrorChunk(obj)) {
       this.failed = true;
@@ -80,17 +88,6 @@ class GeminiUsageReader {
       out += geminiChunkText(parseEvent(ev));
     return out;
   }
-}
-
-/** Does the event holding `at` start with `data:` and then `{"error"` (Google's error chunk, not a key inside function args)? */
-function errorEventAt(b: Buffer, at: number): boolean {
-  const start = eventStart(b, at);
-  return b.toString('latin1', start, at).trim() === 'data:';
-}
-
-export class GeminiSseTap extends GeminiUsageReader implements StreamTap {
-  /** Bytes of an event not yet complete (already forwarded; kept to find the usage in it once it is). */
-  private tail: Buffer = EMPTY;
 
   push(chunk: Buffer): Buffer {
     this.chunks.push(chunk);
@@ -125,7 +122,11 @@ export class GeminiSseTap extends GeminiUsageReader implements StreamTap {
   }
 
   flushCarry(): Buffer {
-    if (this.tail.length) this.scan(this.tail, USAGE_MARK); // a last event without its blank line
+    if (this.tail.length) {
+      // A last event without its blank line.
+      this.scan(this.tail, USAGE_MARK);
+      if (!this.final) this.scan(this.tail, FINISH_MARK);
+    }
     this.tail = EMPTY;
     return EMPTY; // everything was forwarded as it came
   }
