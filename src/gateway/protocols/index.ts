@@ -8,7 +8,8 @@ import { geminiProtocol } from './gemini/index.ts';
 // The protocols callers speak to Tally. Each is a folder (parse the inbound
 // request into the neutral call, write errors in its shape, its prompt) and
 // one line in PROTOCOLS; relayFastPath.ts serves every route listed here
-// under every API prefix.
+// under every API prefix, and a protocol's pattern routes (matchPath: the
+// model in the path, as Gemini's) under the roots it names for each prefix.
 
 /** A pattern route's match: the endpoint, and what the path named (the model, the method). */
 export interface PathMatch {

@@ -47,7 +47,7 @@ export interface Provider {
   request(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions;
   /** The smallest real request to `ch`, outside billing (`tally channel test`). */
   probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
-  /** POST count_tokens for `call` (an Anthropic caller's), when the upstream can count; outside billing. */
+  /** The upstream's count-tokens request for `call` (a caller speaking this provider's wire), when it can count; outside billing. */
   countTokens?(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions;
   /** The count in countTokens' 200 answer (Anthropic's input_tokens, Gemini's totalTokens), or null when it has none (throws on bad JSON). */
   readCount?(body: string): number | null;
