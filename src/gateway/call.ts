@@ -8,7 +8,14 @@ import type { Protocol } from './protocols/index.ts';
 // adapter (providers/<type>/) turns the call into the upstream's request.
 
 /** The operation the caller asked for, as the protocol's routes name it. */
-export type Endpoint = 'chat.completions' | 'completions' | 'embeddings' | 'messages' | 'messages.count_tokens';
+export type Endpoint =
+  | 'chat.completions'
+  | 'completions'
+  | 'embeddings'
+  | 'messages'
+  | 'messages.count_tokens'
+  // OpenAI's Responses API (protocols/responses/)
+  | 'responses';
 
 /** A request on one of the relay's routes, as it arrived (before anything in it is checked). */
 export interface Inbound {

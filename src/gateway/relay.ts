@@ -8,6 +8,7 @@ import { markNeedsAttention, orderChannels, pickKey } from './charge/route.ts';
 import { Settler } from './charge/settle.ts';
 import { countTokens } from './charge/countTokens.ts';
 import { type Translation, translationFor, untranslatable } from './charge/translation.ts';
+import { pinnedChannelId, ResponsePins } from './responsePins.ts';
 import type { AttemptFailure } from './upstreamErrors.ts';
 
 export type { RelayConfig } from './charge/requestCharge.ts';
@@ -22,14 +23,17 @@ export type { RelayConfig } from './charge/requestCharge.ts';
  */
 export class Relay {
   private readonly settler: Settler;
+  private readonly pins: ResponsePins;
 
   constructor(private readonly d: RelayDeps) {
-    this.settler = new Settler(d);
+    this.pins = new ResponsePins(d.db, d.log);
+    this.settler = new Settler(d, this.pins);
   }
 
   /** Resolves when every answered request's settlement is written. */
   async flush(): Promise<void> {
     await this.settler.flush();
+    await this.pins.flush();
     return this.d.settlement.flush();
   }
 
@@ -38,8 +42,11 @@ export class Relay {
     const c = new RequestCharge(inb);
     try {
       await admit(this.d, c);
+      // previous_response_id: only the channel holding that response (a 400 before anything is held when there is none).
+      const pinned = await pinnedChannelId(this.pins, this.d.catalog, c.call, c.principal.user.id);
       await quote(this.d, c);
-      const candidates = orderChannels(this.d.catalog, c.call.model);
+      let candidates = orderChannels(this.d.catalog, c.call.model);
+      if (pinned) candidates = candidates.filter((ch) => ch.id === pinned);
       if (!candidates.length) throw noChannel(c.call.model);
       const client = new ClientWatch(inb.res);
       const log = c.log;
@@ -53,7 +60,7 @@ export class Relay {
           // A channel whose provider speaks another protocol is used through a translation; it is skipped when the call
           // cannot be translated (no translator for the pair, or a field with no equivalent: a 400 naming it).
           let tr: Translation | null | undefined = null;
-          if (ch.provider!.wire !== inb.protocol.name) {
+          if (ch.provider!.wire !== inb.protocol.name && ch.provider!.passthrough?.(ch, c.call) !== true) {
             try {
               tr = translationFor(c.call, ch.provider!, { defaultMaxTokens: c.price.maxOutputTokens, inputTokensHint: c.estimate.count ?? c.estimate.bound });
             } catch (e) {

@@ -3,6 +3,7 @@ import type { TallyError } from '../../lib/errors.ts';
 import type { Endpoint, GatewayCall, Inbound } from '../call.ts';
 import { anthropicProtocol } from './anthropic/index.ts';
 import { openaiProtocol } from './openai/index.ts';
+import { responsesProtocol } from './responses/index.ts';
 
 // The protocols callers speak to Tally. Each is a folder (parse the inbound
 // request into the neutral call, write errors in its shape, its prompt) and
@@ -25,4 +26,4 @@ export interface Protocol {
   requestIdHeader: string | null;
 }
 
-export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol];
+export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol, responsesProtocol];

@@ -18,6 +18,8 @@ export interface AnswerRead {
   output: string;
   /** How the body was read, for the log ('json': as the provider answers). */
   shape: 'json' | 'sse' | 'unrecognised';
+  /** The id of the response the upstream created and may hold (a Responses answer): previous_response_id pins (responsePins.ts). */
+  responseId?: string | null;
 }
 
 /** Sits on a streamed answer: forwards the bytes and reads the usage as they pass. */
@@ -35,6 +37,8 @@ export interface StreamTap {
   promptUsage?(): Usage | null;
   /** The upstream ended the stream with an error event of its own (already forwarded to the client). */
   failedInStream?(): boolean;
+  /** The id of the response the upstream created (a Responses stream's response.created), or null. */
+  responseId?(): string | null;
 }
 
 export interface Provider {
@@ -46,8 +50,15 @@ export interface Provider {
   probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
   /** POST count_tokens for `call` (an Anthropic caller's), when the upstream can count; outside billing. */
   countTokens?(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions;
-  readAnswer(body: Buffer): AnswerRead;
+  /** Reads a whole answer to `call` (the call as sent upstream; its endpoint says which answer shape to expect). */
+  readAnswer(body: Buffer, call: GatewayCall): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
+  /**
+   * true: `ch` speaks the caller's protocol for this call although the
+   * provider's `wire` is another (an openai channel that declares
+   * responses_api, for a Responses caller): the bytes pass through, untranslated.
+   */
+  passthrough?(ch: RuntimeChannel, call: GatewayCall): boolean;
 }
 
 export const PROVIDERS: Partial<Record<ChannelType, Provider>> = {
