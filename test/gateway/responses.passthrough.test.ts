@@ -22,7 +22,7 @@ import {
   type MockResponses,
 } from '../helpers/mockResponses.ts';
 import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
-import { createChannel } from '../../src/gateway/channels.ts';
+import { createChannel, setChannelStatus } from '../../src/gateway/channels.ts';
 import { computeCost, setModelPrice, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { requestLogRow, settledWallet as wallet, verifyThenClose } from '../helpers/relay.ts';
 import { assertChargedRow, assertNotChargedRow } from '../helpers/anthropicRelay.ts';
@@ -33,6 +33,8 @@ const UP_KEY = 'sk-openai-upstream-secret-0123456789';
 const CODEX = 'gpt-5.1-codex';
 const MAPPED = 'house-codex';
 const CHAT_ONLY = 'gpt-4.1-mini';
+/** Served by both channels, the native one first (priority). */
+const SHARED = 'gpt-5.1';
 const ONE_X = 1_000_000n;
 const shellTool = {
   type: 'function' as const,
@@ -58,14 +60,16 @@ for (const dialect of testDialects()) {
         type: 'openai',
         baseUrl: up.url,
         apiKey: UP_KEY,
-        models: [CODEX, MAPPED],
+        models: [CODEX, MAPPED, SHARED],
         modelMap: { [MAPPED]: CODEX },
         responsesApi: true,
+        priority: 10,
       });
-      await createChannel(t.ctx.db, t.config.secret, { name: 'chat', type: 'openai', baseUrl: chat.url, apiKey: UP_KEY, models: [CHAT_ONLY] });
+      await createChannel(t.ctx.db, t.config.secret, { name: 'chat', type: 'openai', baseUrl: chat.url, apiKey: UP_KEY, models: [CHAT_ONLY, SHARED] });
       price = await setModelPrice(t.ctx.db, { model: CODEX, inputPer1M: 1_250_000n, outputPer1M: 10_000_000n, cachedInputPer1M: 125_000n });
       await setModelPrice(t.ctx.db, { model: MAPPED, inputPer1M: 1_250_000n, outputPer1M: 10_000_000n, cachedInputPer1M: 125_000n });
       await setModelPrice(t.ctx.db, { model: CHAT_ONLY, inputPer1M: 400_000n, outputPer1M: 1_600_000n });
+      await setModelPrice(t.ctx.db, { model: SHARED, inputPer1M: 1_250_000n, outputPer1M: 10_000_000n });
       await t.ctx.catalog.reload();
     });
     after(() => verifyThenClose(t, up, chat));
@@ -184,6 +188,43 @@ for (const dialect of testDialects()) {
       assert.equal(up.requests.length, before + 1, 'only the store:false request reached the upstream');
       const w = await wallet(t, other.user.id);
       assert.equal(toBig(w.balance), 1_000_000n, 'the other user paid nothing');
+    });
+
+    test('a wallet that cannot pay the whole output cap: max_output_tokens is lowered in the passed-through body, and the answer charged', async () => {
+      up.setBehavior({ replyWords: 10 });
+      const u = await seedUser(t, { balance: 20_000n }); // 4096 output tokens at 10/1M would need 40,960
+      const { client } = responsesSdk(t, u.apiKey);
+      const r = await client.responses.create({ model: CODEX, input: 'hi', store: false });
+      const seen = up.requestsTo('/responses').at(-1)!;
+      assert.equal(typeof seen.body.max_output_tokens, 'number');
+      assert.ok(seen.body.max_output_tokens >= 16 && seen.body.max_output_tokens < 2_000, String(seen.body.max_output_tokens));
+      const usage = { input_tokens: mockResponsesInputTokens({ ...seen.body, max_output_tokens: undefined }), output_tokens: 10 };
+      const row = await assertChargedRow(t, r._request_id ?? null, computeCost(price, billedUsage(usage), ONE_X));
+      assert.match(row.charge_reason, /wallet/);
+      up.setBehavior({});
+    });
+
+    test('previous_response_id whose channel was disabled since (the model still served by a chat channel): 400 previous_response_not_found; enabled again: it works', async () => {
+      up.setBehavior({});
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const { client, lastId } = responsesSdk(t, u.apiKey);
+      const first = await client.responses.create({ model: SHARED, input: 'Remember 7.' });
+      assert.equal(up.requestsTo('/responses').at(-1)!.body.model, SHARED);
+      const native = t.ctx.catalog.channelsFor(SHARED).find((c) => c.name === 'native')!;
+      await setChannelStatus(t.ctx.db, { id: native.id, status: 'disabled' });
+      await t.ctx.catalog.reload();
+      try {
+        const err = await client.responses.create({ model: SHARED, input: 'Which?', previous_response_id: first.id }).catch((e) => e);
+        assert.equal(err.code, 'previous_response_not_found', String(err));
+        assert.match(err.message, /no longer serves "gpt-5\.1" natively/);
+        await assertNotChargedRow(t, lastId());
+        assert.equal(chat.requests.length, 0, 'not sent to the chat channel either');
+      } finally {
+        await setChannelStatus(t.ctx.db, { id: native.id, status: 'enabled' });
+        await t.ctx.catalog.reload();
+      }
+      const again = await client.responses.create({ model: SHARED, input: 'Which?', previous_response_id: first.id });
+      assert.equal(again.previous_response_id, first.id);
     });
 
     test('previous_response_id on a model served only by a chat channel: 400 previous_response_not_found', async () => {
