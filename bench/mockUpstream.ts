@@ -5,6 +5,11 @@
 // POST /v1/messages: the same answer in Anthropic's Messages format (a whole
 // Message, or message_start, a text block of 16 deltas with its ping,
 // message_delta with the usage, message_stop), for the Anthropic-inbound runs.
+// POST /v1/responses: the same answer as a Response (OpenAI's Responses API:
+// a whole Response, or response.created … 16 output_text deltas …
+// response.completed with the usage), for the Responses-inbound runs.
+// POST /v1beta/models/{m}:generateContent / :streamGenerateContent?alt=sse:
+// the same answer in Gemini's format (16 chunks, usageMetadata on the last).
 import { createServer } from 'node:http';
 
 const port = Number(process.argv[2] ?? 0);
@@ -61,6 +66,83 @@ const messageEvents = [
   ev('message_stop', { type: 'message_stop' }),
 ];
 
+// OpenAI's Responses API.
+const responsesUsage = {
+  input_tokens: 12,
+  input_tokens_details: { cached_tokens: 0 },
+  output_tokens: 16,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: 28,
+};
+const text16 = 'word '.repeat(16).trim();
+const messageItem = (text: string, status: string) => ({
+  id: 'msg_bench',
+  type: 'message',
+  status,
+  role: 'assistant',
+  content: text === '' && status === 'in_progress' ? [] : [{ type: 'output_text', annotations: [], logprobs: [], text }],
+});
+const responseObject = (status: string, output: unknown[], usage: unknown) => ({
+  id: 'resp_bench',
+  object: 'response',
+  created_at: created,
+  status,
+  error: null,
+  incomplete_details: null,
+  model: 'bench-model',
+  output,
+  parallel_tool_calls: true,
+  store: false,
+  tool_choice: 'auto',
+  tools: [],
+  usage,
+});
+const responseWhole = JSON.stringify(responseObject('completed', [messageItem(text16, 'completed')], responsesUsage));
+let seq = 0;
+const rev = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data, sequence_number: seq++ })}\n\n`;
+const responseEvents = [
+  rev('response.created', { response: responseObject('in_progress', [], null) }),
+  rev('response.in_progress', { response: responseObject('in_progress', [], null) }),
+  rev('response.output_item.added', { output_index: 0, item: messageItem('', 'in_progress') }),
+  rev('response.content_part.added', {
+    item_id: 'msg_bench',
+    output_index: 0,
+    content_index: 0,
+    part: { type: 'output_text', annotations: [], logprobs: [], text: '' },
+  }),
+  ...Array.from({ length: 16 }, (_, i) =>
+    rev('response.output_text.delta', { item_id: 'msg_bench', output_index: 0, content_index: 0, delta: i < 15 ? 'word ' : 'word', logprobs: [] }),
+  ),
+  rev('response.output_text.done', { item_id: 'msg_bench', output_index: 0, content_index: 0, text: text16, logprobs: [] }),
+  rev('response.content_part.done', {
+    item_id: 'msg_bench',
+    output_index: 0,
+    content_index: 0,
+    part: { type: 'output_text', annotations: [], logprobs: [], text: text16 },
+  }),
+  rev('response.output_item.done', { output_index: 0, item: messageItem(text16, 'completed') }),
+  rev('response.completed', { response: responseObject('completed', [messageItem(text16, 'completed')], responsesUsage) }),
+];
+
+// Gemini's generateContent.
+const geminiUsage = { promptTokenCount: 12, candidatesTokenCount: 16, totalTokenCount: 28 };
+const geminiWhole = JSON.stringify({
+  candidates: [{ content: { parts: [{ text: text16 }], role: 'model' }, finishReason: 'STOP', index: 0 }],
+  usageMetadata: geminiUsage,
+  modelVersion: 'bench-gemini',
+  responseId: 'bench-gemini-response',
+});
+const geminiChunks = Array.from(
+  { length: 16 },
+  (_, i) =>
+    `data: ${JSON.stringify({
+      candidates: [{ content: { parts: [{ text: 'word ' }], role: 'model' }, index: 0, ...(i === 15 ? { finishReason: 'STOP' } : {}) }],
+      ...(i === 15 ? { usageMetadata: geminiUsage } : {}),
+      modelVersion: 'bench-gemini',
+      responseId: 'bench-gemini-response',
+    })}\r\n\r\n`,
+);
+
 const server = createServer((req, res) => {
   let body = '';
   req.setEncoding('utf8');
@@ -72,6 +154,28 @@ const server = createServer((req, res) => {
       return;
     }
     const stream = body.includes('"stream":true');
+    if (req.url?.startsWith('/v1beta/models/')) {
+      if (!req.url.includes(':streamGenerateContent')) {
+        res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(geminiWhole) });
+        res.end(geminiWhole);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const c of geminiChunks) res.write(c);
+      res.end();
+      return;
+    }
+    if (req.url?.startsWith('/v1/responses')) {
+      if (!stream) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(responseWhole) });
+        res.end(responseWhole);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+      for (const e of responseEvents) res.write(e);
+      res.end();
+      return;
+    }
     if (req.url?.startsWith('/v1/messages')) {
       if (!stream) {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(message) });

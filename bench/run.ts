@@ -2,7 +2,10 @@
 // the mock upstream directly, a bare passthrough proxy (the ceiling), Tally
 // with billing and logging on, and Portkey's gateway as the peer; Tally called
 // with Anthropic's Messages API, passed through to an anthropic channel and
-// translated to an OpenAI-compatible one (against the same bare proxy); then Tally's
+// translated to an OpenAI-compatible one (against the same bare proxy); the
+// same for OpenAI's Responses API (passed through to a responses_api channel,
+// translated to chat) and Gemini's generateContent (passed through to a gemini
+// channel, translated to chat); then Tally's
 // RSS with 1,000 open streams, and finally the ledger hold benchmark.
 // Every server runs in its own process; the load generator (autocannon) runs here.
 // BENCH_SECONDS sets the length of each measurement (default 8).
@@ -54,15 +57,17 @@ interface LoadResult {
 
 async function load(
   url: string,
-  opts: { stream: boolean; connections: number; headers?: Record<string, string>; seconds?: number; model?: string },
+  opts: { stream: boolean; connections: number; headers?: Record<string, string>; seconds?: number; model?: string; body?: string },
 ): Promise<LoadResult> {
   // Also a valid Anthropic Messages body (model, messages, max_tokens, stream).
-  const body = JSON.stringify({
-    model: opts.model ?? 'bench-model',
-    messages: [{ role: 'user', content: 'Say sixteen words please.' }],
-    stream: opts.stream,
-    max_tokens: 64,
-  });
+  const body =
+    opts.body ??
+    JSON.stringify({
+      model: opts.model ?? 'bench-model',
+      messages: [{ role: 'user', content: 'Say sixteen words please.' }],
+      stream: opts.stream,
+      max_tokens: 64,
+    });
   const run = (duration: number) =>
     autocannon({
       url,
@@ -150,6 +155,21 @@ async function openStreams(base: string, key: string, count: number, pid: number
   return result;
 }
 
+/** Passthrough against the bare proxy carrying the same protocol, translated against the bare proxy carrying chat. */
+function ratiosOf(results: Record<string, any>, proto: string, b: any): Record<string, number> {
+  const pass = results[`tally_${proto}_passthrough`];
+  const tr = results[`tally_${proto}_translated`];
+  const bareSame = results[`bare_proxy_${proto}`];
+  if (!pass || !tr || !bareSame) return {};
+  const r = (x: number, y: number) => +(x / Math.max(1, y)).toFixed(3);
+  return {
+    [`${proto}_passthrough_nonstream_vs_bare_${proto}`]: r(pass.nonstream_c32.rps, bareSame.nonstream_c32.rps),
+    [`${proto}_passthrough_stream_vs_bare_${proto}`]: r(pass.stream_c32.rps, bareSame.stream_c32.rps),
+    [`${proto}_translated_nonstream_vs_bare`]: r(tr.nonstream_c32.rps, b.nonstream_c32.rps),
+    [`${proto}_translated_stream_vs_bare`]: r(tr.stream_c32.rps, b.stream_c32.rps),
+  };
+}
+
 async function main() {
   const results: Record<string, any> = { date: new Date().toISOString(), machine: { cpus: cpus().length, loadavg_at_start: loadavg()[0] }, seconds: SECONDS };
   const mock = await startProcess(process.execPath, ['--import', 'tsx', 'bench/mockUpstream.ts', '0']);
@@ -166,6 +186,30 @@ async function main() {
   tally(['model', 'set-price', '--model', 'bench-model', '--input', '0.15', '--output', '0.60'], env);
   tally(['model', 'set-price', '--model', 'slow-stream', '--input', '0.15', '--output', '0.60'], env);
   tally(['model', 'set-price', '--model', 'bench-claude', '--input', '0.15', '--output', '0.60'], env);
+  tally(['model', 'set-price', '--model', 'bench-responses', '--input', '0.15', '--output', '0.60'], env);
+  tally(['model', 'set-price', '--model', 'bench-gemini', '--input', '0.15', '--output', '0.60'], env);
+  tally(
+    [
+      'channel',
+      'add',
+      '--name',
+      'mock-responses',
+      '--type',
+      'openai',
+      '--responses-api',
+      '--base-url',
+      `${mockUrl}/v1`,
+      '--api-key',
+      'sk-bench-upstream',
+      '--models',
+      'bench-responses',
+    ],
+    env,
+  );
+  tally(
+    ['channel', 'add', '--name', 'mock-gemini', '--type', 'gemini', '--base-url', mockUrl, '--api-key', 'sk-bench-upstream', '--models', 'bench-gemini'],
+    env,
+  );
   tally(
     ['channel', 'add', '--name', 'mock-anthropic', '--type', 'anthropic', '--base-url', mockUrl, '--api-key', 'sk-bench-upstream', '--models', 'bench-claude'],
     env,
@@ -209,23 +253,46 @@ async function main() {
   const pkHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mockUrl}/v1`, authorization: 'Bearer sk-bench-upstream' };
 
   const anthropicAuth = { 'x-api-key': key, 'anthropic-version': '2023-06-01' };
-  const targets: Array<[string, string, Record<string, string>, string?]> = [
-    ['upstream', `${mockUrl}/v1/chat/completions`, {}],
-    ['bare_proxy', `http://127.0.0.1:${bare.port}/v1/chat/completions`, {}],
-    ['tally', `${tallyUrl}/v1/chat/completions`, auth],
+  const geminiAuth = { 'x-goog-api-key': key };
+  /** name, url (non-stream), url when streamed (default: the same), headers, model, body (default: a chat/Messages body). */
+  type Target = { name: string; url: string; streamUrl?: string; headers: Record<string, string>; model?: string; body?: (stream: boolean) => string };
+  const responsesBody = (model: string) => (stream: boolean) =>
+    JSON.stringify({ model, input: 'Say sixteen words please.', stream, max_output_tokens: 64, store: false });
+  const geminiBody = () =>
+    JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Say sixteen words please.' }] }], generationConfig: { maxOutputTokens: 64 } });
+  const gemini = (name: string, base: string, model: string, headers: Record<string, string>): Target => ({
+    name,
+    url: `${base}/v1beta/models/${model}:generateContent`,
+    streamUrl: `${base}/v1beta/models/${model}:streamGenerateContent?alt=sse`,
+    headers,
+    body: geminiBody,
+  });
+  const barePx = `http://127.0.0.1:${bare.port}`;
+  const targets: Target[] = [
+    { name: 'upstream', url: `${mockUrl}/v1/chat/completions`, headers: {} },
+    { name: 'bare_proxy', url: `${barePx}/v1/chat/completions`, headers: {} },
+    { name: 'tally', url: `${tallyUrl}/v1/chat/completions`, headers: auth },
     // Anthropic inbound: the same bare proxy carrying the Messages API, Tally passing it to an anthropic
     // channel, and Tally translating it to the OpenAI-compatible channel (bench-model).
-    ['bare_proxy_messages', `http://127.0.0.1:${bare.port}/v1/messages`, {}],
-    ['tally_messages_passthrough', `${tallyUrl}/v1/messages`, anthropicAuth, 'bench-claude'],
-    ['tally_messages_translated', `${tallyUrl}/v1/messages`, anthropicAuth, 'bench-model'],
+    { name: 'bare_proxy_messages', url: `${barePx}/v1/messages`, headers: {} },
+    { name: 'tally_messages_passthrough', url: `${tallyUrl}/v1/messages`, headers: anthropicAuth, model: 'bench-claude' },
+    { name: 'tally_messages_translated', url: `${tallyUrl}/v1/messages`, headers: anthropicAuth, model: 'bench-model' },
+    // Responses inbound (Codex CLI): passed through to a responses_api channel, translated to chat.
+    { name: 'bare_proxy_responses', url: `${barePx}/v1/responses`, headers: {}, body: responsesBody('bench-responses') },
+    { name: 'tally_responses_passthrough', url: `${tallyUrl}/v1/responses`, headers: auth, body: responsesBody('bench-responses') },
+    { name: 'tally_responses_translated', url: `${tallyUrl}/v1/responses`, headers: auth, body: responsesBody('bench-model') },
+    // Gemini inbound (Gemini CLI): passed through to a gemini channel, translated to chat.
+    gemini('bare_proxy_gemini', barePx, 'bench-gemini', {}),
+    gemini('tally_gemini_passthrough', tallyUrl, 'bench-gemini', geminiAuth),
+    gemini('tally_gemini_translated', tallyUrl, 'bench-model', geminiAuth),
   ];
-  if (portkey) targets.push(['portkey', `http://127.0.0.1:${portkey.port}/v1/chat/completions`, pkHeaders]);
+  if (portkey) targets.push({ name: 'portkey', url: `http://127.0.0.1:${portkey.port}/v1/chat/completions`, headers: pkHeaders });
 
-  for (const [name, url, headers, model] of targets) {
+  for (const { name, url, streamUrl, headers, model, body } of targets) {
     results[name] = {
-      nonstream_c32: await load(url, { stream: false, connections: 32, headers, model }),
-      stream_c32: await load(url, { stream: true, connections: 32, headers, model }),
-      nonstream_c1: await load(url, { stream: false, connections: 1, headers, model, seconds: Math.max(3, SECONDS / 2) }),
+      nonstream_c32: await load(url, { stream: false, connections: 32, headers, model, body: body?.(false) }),
+      stream_c32: await load(streamUrl ?? url, { stream: true, connections: 32, headers, model, body: body?.(true) }),
+      nonstream_c1: await load(url, { stream: false, connections: 1, headers, model, body: body?.(false), seconds: Math.max(3, SECONDS / 2) }),
     };
     process.stderr.write(`${name}: ${JSON.stringify(results[name])}\n`);
   }
@@ -262,6 +329,8 @@ async function main() {
     messages_passthrough_stream_vs_bare_messages: +(results.tally_messages_passthrough.stream_c32.rps / results.bare_proxy_messages.stream_c32.rps).toFixed(3),
     messages_translated_nonstream_vs_bare: +(results.tally_messages_translated.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
     messages_translated_stream_vs_bare: +(results.tally_messages_translated.stream_c32.rps / b.stream_c32.rps).toFixed(3),
+    ...ratiosOf(results, 'responses', b),
+    ...ratiosOf(results, 'gemini', b),
     ...(results.portkey
       ? {
           portkey_nonstream_vs_bare: +(results.portkey.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),

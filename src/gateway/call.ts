@@ -14,8 +14,9 @@ export type Endpoint =
   | 'embeddings'
   | 'messages'
   | 'messages.count_tokens'
-  // OpenAI's Responses API (protocols/responses/)
-  | 'responses';
+  | 'responses'
+  | 'gemini.generate'
+  | 'gemini.count_tokens';
 
 /** A request on one of the relay's routes, as it arrived (before anything in it is checked). */
 export interface Inbound {

@@ -59,19 +59,17 @@ export class Relay {
           if (attempts >= this.d.config.maxAttempts || client.gone) break;
           // A channel whose provider speaks another protocol is used through a translation; it is skipped when the call
           // cannot be translated (no translator for the pair, or a field with no equivalent: a 400 naming it).
-          let tr: Translation | null | undefined = null;
-          if (ch.provider!.wire !== inb.protocol.name && ch.provider!.passthrough?.(ch, c.call) !== true) {
-            try {
-              tr = translationFor(c.call, ch.provider!, { defaultMaxTokens: c.price.maxOutputTokens, inputTokensHint: c.estimate.count ?? c.estimate.bound });
-            } catch (e) {
-              if (!isTallyError(e)) throw e;
-              skipped ??= e;
-              continue;
-            }
-            if (tr === undefined) {
-              skipped ??= untranslatable(c.call, ch.provider!);
-              continue;
-            }
+          let tr: Translation | null | undefined;
+          try {
+            tr = translationFor(c.call, ch, { defaultMaxTokens: c.price.maxOutputTokens, inputTokensHint: c.estimate.count ?? c.estimate.bound });
+          } catch (e) {
+            if (!isTallyError(e)) throw e;
+            skipped ??= e;
+            continue;
+          }
+          if (tr === undefined) {
+            skipped ??= untranslatable(c.call, ch.provider!);
+            continue;
           }
           // Each key of the channel in turn (round-robin, breakers closed), before the next channel.
           let stop = false;

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { RuntimeChannel } from '../catalog.ts';
 import type { Provider, StreamTap } from '../providers/index.ts';
 import { UpstreamCall, type UpstreamHead, type UpstreamSink } from '../upstreamCall.ts';
-import { TallyError } from '../../lib/errors.ts';
+import { isTallyError, TallyError } from '../../lib/errors.ts';
 import { classifyNetworkError, classifyStatus, type AttemptFailure } from '../upstreamErrors.ts';
 import type { RequestCharge } from './requestCharge.ts';
 import type { Settler } from './settle.ts';
@@ -195,9 +195,13 @@ export class Attempt implements UpstreamSink {
       if (this.tr) {
         try {
           out = this.tr.whole(body);
-        } catch {
-          // Not an answer Tally can translate: a failure of this attempt, before anything reached the client.
-          const error = new TallyError('upstream_error', `upstream channel "${this.ch.name}" answered ${this.status} with a body Tally could not read`);
+        } catch (e) {
+          // Not an answer Tally can translate (or one that says the prompt was refused, e.g. Gemini's blockReason):
+          // a failure of this attempt, before anything reached the client.
+          const error =
+            isTallyError(e) && e.code !== 'upstream_error'
+              ? e
+              : new TallyError('upstream_error', `upstream channel "${this.ch.name}" answered ${this.status} with a body Tally could not read`);
           this.finish({ ok: false, failure: { failover: false, needsAttention: false, breaker: false, error }, stop: true });
           return;
         }

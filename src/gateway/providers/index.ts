@@ -44,6 +44,8 @@ export interface StreamTap {
 export interface Provider {
   /** The protocol its upstream speaks (protocols/<name>): a caller speaking another one is translated (charge/translation.ts). */
   wire: string;
+  /** The channel also speaks the caller's protocol natively (an openai channel with responses_api, for a Responses caller): no translation. */
+  passthrough?(ch: RuntimeChannel, call: GatewayCall): boolean;
   /** The request to send to `ch`; `maxTokens` > 0 lowers the output cap to it (quote.ts). */
   request(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions;
   /** The smallest real request to `ch`, outside billing (`tally channel test`). */
@@ -53,12 +55,6 @@ export interface Provider {
   /** Reads a whole answer to `call` (the call as sent upstream; its endpoint says which answer shape to expect). */
   readAnswer(body: Buffer, call: GatewayCall): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
-  /**
-   * true: `ch` speaks the caller's protocol for this call although the
-   * provider's `wire` is another (an openai channel that declares
-   * responses_api, for a Responses caller): the bytes pass through, untranslated.
-   */
-  passthrough?(ch: RuntimeChannel, call: GatewayCall): boolean;
 }
 
 export const PROVIDERS: Partial<Record<ChannelType, Provider>> = {
