@@ -52,7 +52,13 @@ export interface Provider {
   probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
   /** POST count_tokens for `call` (an Anthropic caller's), when the upstream can count; outside billing. */
   countTokens?(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions;
-  /** Reads a whole answer to `call` (the call as sent upstream; its endpoint says which answer shape to expect). */
+  /**
+   * Reads a whole answer. `call` is the caller's call (settle.ts): its
+   * endpoint says which answer was asked for (an openai channel answers a
+   * Responses call passed through with a Response). A translated call's
+   * answer comes back in the provider's own wire shape, so a reader that
+   * looks at `call` must still recognise that shape (protocols/responses/usage.ts does).
+   */
   readAnswer(body: Buffer, call: GatewayCall): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
 }
