@@ -20,9 +20,11 @@ const events = responsesStreamEvents(id, body, plan, 1_700_000_000);
 const sse = (eol: string) => events.map((e) => `event: ${e.type}${eol}data: ${JSON.stringify(e)}${eol}${eol}`).join('');
 const wire = plan.usage;
 
-function feed(tap: ResponsesSseTap, bytes: Buffer, size: number): Buffer {
+function feed(tap: ResponsesSseTap, bytes: Buffer, size: number, readBeforeEnd = false): Buffer {
   const out: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += size) out.push(tap.push(bytes.subarray(i, i + size)));
+  // Every event here ends with its blank line: all of it is read as it passes, nothing waits for the end.
+  if (readBeforeEnd) assert.ok(tap.reportedUsage(), 'usage read before the stream ended');
   out.push(tap.flushCarry());
   return Buffer.concat(out);
 }
@@ -33,7 +35,7 @@ describe('ResponsesSseTap', () => {
       test(`${eol === '\n' ? 'LF' : 'CRLF'} stream cut every ${size} bytes: forwarded unchanged; usage, id and produced text read`, () => {
         const bytes = Buffer.from(sse(eol));
         const tap = new ResponsesSseTap();
-        assert.ok(feed(tap, bytes, size).equals(bytes));
+        assert.ok(feed(tap, bytes, size, true).equals(bytes));
         assert.deepEqual(tap.reportedUsage(), { promptTokens: wire.input_tokens, completionTokens: wire.output_tokens, cachedTokens: 0 });
         assert.equal(tap.responseId(), id);
         assert.equal(tap.failedInStream(), false);

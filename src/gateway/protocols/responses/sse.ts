@@ -23,11 +23,18 @@ const ERROR_MARK = Buffer.from('"error"');
 const LF2 = Buffer.from('\n\n');
 const CRLF2 = Buffer.from('\r\n\r\n');
 
-/** Whether an event boundary straddles the end of `prev` and the start of `next`. */
-function boundaryAcross(prev: Buffer, next: Buffer): boolean {
-  if (!prev.length || !next.length) return false;
-  const joint = Buffer.concat([prev.subarray(Math.max(0, prev.length - 3)), next.subarray(0, 3)]);
+/** Whether an event boundary straddles `last` (the up to 3 bytes received before) and the start of `next`. */
+function boundaryAcross(last: Buffer, next: Buffer): boolean {
+  if (!last.length || !next.length) return false;
+  const joint = Buffer.concat([last, next.subarray(0, 3)]);
   return joint.indexOf(LF2) >= 0 || joint.indexOf(CRLF2) >= 0;
+}
+
+/** The last up to 3 bytes of `prev` followed by `next` (a copy: chunks may be pooled). */
+function lastBytes(prev: Buffer, next: Buffer): Buffer {
+  if (next.length >= 3) return Buffer.from(next.subarray(next.length - 3));
+  const both = Buffer.concat([prev, next]);
+  return both.subarray(Math.max(0, both.length - 3));
 }
 
 export class ResponsesSseTap implements StreamTap {
@@ -35,18 +42,22 @@ export class ResponsesSseTap implements StreamTap {
   private readonly chunks: Buffer[] = [];
   /** The incomplete last event, in pieces (already forwarded; kept to read it once it is complete). */
   private tail: Buffer[] = [];
+  /** The last bytes of the tail (to find a blank line cut across chunks). */
+  private last: Buffer = Buffer.alloc(0);
 
   push(chunk: Buffer): Buffer {
     this.chunks.push(chunk);
-    const prev = this.tail.length ? this.tail[this.tail.length - 1] : null;
-    if (chunk.indexOf(LF2) < 0 && chunk.indexOf(CRLF2) < 0 && !(prev && boundaryAcross(prev, chunk))) {
+    const across = this.tail.length > 0 && boundaryAcross(this.last, chunk);
+    if (!across && chunk.indexOf(LF2) < 0 && chunk.indexOf(CRLF2) < 0) {
       this.tail.push(chunk);
+      this.last = lastBytes(this.last, chunk);
       return chunk;
     }
     const data = this.tail.length ? Buffer.concat([...this.tail, chunk]) : chunk;
     const end = lastEventEnd(data);
     const complete = end === data.length ? data : data.subarray(0, end);
     this.tail = end === data.length ? [] : [Buffer.from(data.subarray(end))]; // a copy: `data` may be a pooled chunk
+    this.last = this.tail.length ? lastBytes(Buffer.alloc(0), this.tail[0]) : Buffer.alloc(0);
     this.scan(complete);
     return chunk;
   }
