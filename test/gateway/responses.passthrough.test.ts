@@ -135,6 +135,27 @@ for (const dialect of testDialects()) {
       await assertChargedRow(t, second._request_id ?? null, computeCost(price, billedUsage(usage2), ONE_X));
     });
 
+    test('max_output_tokens reached (response.incomplete, reasoning counted in the cap): the usage it reports is charged, streamed and not', async () => {
+      up.setBehavior({});
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const { client, lastId } = responsesSdk(t, u.apiKey);
+      const params = { model: CODEX, input: 'Write an essay', reasoning: { effort: 'high' as const }, max_output_tokens: 20, store: false };
+      const r = await client.responses.create(params);
+      assert.equal(r.status, 'incomplete');
+      assert.equal(r.incomplete_details?.reason, 'max_output_tokens');
+      assert.equal(r.usage?.output_tokens, 20, '12 reasoning + 8 text');
+      const input = mockResponsesInputTokens(up.requestsTo('/responses').at(-1)!.body);
+      await assertChargedRow(t, r._request_id ?? null, computeCost(price, billedUsage({ input_tokens: input, output_tokens: 20 }), ONE_X));
+
+      let status = '';
+      for await (const e of await client.responses.create({ ...params, stream: true })) if (e.type === 'response.incomplete') status = e.response.status ?? '';
+      assert.equal(status, 'incomplete');
+      const row = await assertChargedRow(t, lastId(), computeCost(price, billedUsage({ input_tokens: input, output_tokens: 20 }), ONE_X), {
+        usage_source: 'upstream',
+      });
+      assert.equal(row.error_code, null, 'an incomplete answer is a complete stream');
+    });
+
     test('a cached prompt is billed at the cached price; the model alias is renamed upstream and max_output_tokens kept', async () => {
       const cached = { input_tokens: 2_000, output_tokens: 300, cached_tokens: 1_536, reasoning_tokens: 100 };
       up.setBehavior({ usageOverride: cached });
