@@ -412,6 +412,8 @@ export interface SupportApprovalsTable {
 export interface ResponsePinsTable {
   response_id: string;
   channel_id: string;
+  /** Which of the channel's keys created it (0 for a channel with one key). */
+  key_index: Int;
   user_id: string;
   created_at: Int;
 }

@@ -8,7 +8,7 @@ import { markNeedsAttention, orderChannels, pickKey } from './charge/route.ts';
 import { Settler } from './charge/settle.ts';
 import { countTokens } from './charge/countTokens.ts';
 import { type Translation, translationFor, untranslatable } from './charge/translation.ts';
-import { pinnedChannelId, ResponsePins } from './responsePins.ts';
+import { pinnedKey, pinnedUpstream, ResponsePins } from './responsePins.ts';
 import type { AttemptFailure } from './upstreamErrors.ts';
 
 export type { RelayConfig } from './charge/requestCharge.ts';
@@ -43,10 +43,10 @@ export class Relay {
     try {
       await admit(this.d, c);
       // previous_response_id: only the channel holding that response (a 400 before anything is held when there is none).
-      const pinned = await pinnedChannelId(this.pins, this.d.catalog, c.call, c.principal.user.id);
+      const pinned = await pinnedUpstream(this.pins, this.d.catalog, c.call, c.principal.user.id);
       await quote(this.d, c);
       let candidates = orderChannels(this.d.catalog, c.call.model);
-      if (pinned) candidates = candidates.filter((ch) => ch.id === pinned);
+      if (pinned) candidates = candidates.filter((ch) => ch.id === pinned.channelId);
       if (!candidates.length) throw noChannel(c.call.model);
       const client = new ClientWatch(inb.res);
       const log = c.log;
@@ -75,11 +75,12 @@ export class Relay {
           let stop = false;
           for (let tried = 0; ; tried++) {
             if (attempts >= this.d.config.maxAttempts || client.gone) break;
-            const key = pickKey(ch, tried, Date.now());
+            const key = pinned ? pinnedKey(ch, pinned.keyIndex, tried, Date.now()) : pickKey(ch, tried, Date.now());
             if (!key) break;
             attempts++;
             log.attempts = attempts;
             log.channel_id = ch.id;
+            c.keyIndex = key.keyIndex;
             const upstreamModel = ch.modelMap[c.call.model] ?? c.call.model;
             log.upstream_model = upstreamModel;
             const done = await new Attempt(this.settler, c, key, client, tr).run(upstreamModel);

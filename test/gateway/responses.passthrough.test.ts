@@ -22,7 +22,7 @@ import {
   type MockResponses,
 } from '../helpers/mockResponses.ts';
 import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
-import { createChannel, setChannelStatus } from '../../src/gateway/channels.ts';
+import { createChannel, setChannelStatus, setKeyNeedsAttention } from '../../src/gateway/channels.ts';
 import { computeCost, setModelPrice, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { requestLogRow, settledWallet as wallet, verifyThenClose } from '../helpers/relay.ts';
 import { assertChargedRow, assertNotChargedRow } from '../helpers/anthropicRelay.ts';
@@ -35,6 +35,9 @@ const MAPPED = 'house-codex';
 const CHAT_ONLY = 'gpt-4.1-mini';
 /** Served by both channels, the native one first (priority). */
 const SHARED = 'gpt-5.1';
+/** Served by a channel with three upstream keys (think: three OpenAI projects). */
+const MULTI = 'gpt-5-mini';
+const MULTI_KEYS = ['sk-project-a-0123456789', 'sk-project-b-0123456789', 'sk-project-c-0123456789'];
 const ONE_X = 1_000_000n;
 const shellTool = {
   type: 'function' as const,
@@ -49,12 +52,23 @@ for (const dialect of testDialects()) {
     let t: TestTally;
     let up: MockResponses;
     let chat: MockOpenAI;
+    let multi: MockResponses;
     let price: ModelPrice;
 
     before(async () => {
       t = await startTestTally(dialect);
       up = await startMockResponses({ apiKey: UP_KEY, models: null });
       chat = await startMockOpenAI({ apiKey: UP_KEY, models: null });
+      multi = await startMockResponses({ models: null });
+      await createChannel(t.ctx.db, t.config.secret, {
+        name: 'multi',
+        type: 'openai',
+        baseUrl: multi.url,
+        apiKeys: MULTI_KEYS,
+        models: [MULTI],
+        responsesApi: true,
+      });
+      await setModelPrice(t.ctx.db, { model: MULTI, inputPer1M: 250_000n, outputPer1M: 2_000_000n });
       await createChannel(t.ctx.db, t.config.secret, {
         name: 'native',
         type: 'openai',
@@ -72,7 +86,7 @@ for (const dialect of testDialects()) {
       await setModelPrice(t.ctx.db, { model: SHARED, inputPer1M: 1_250_000n, outputPer1M: 10_000_000n });
       await t.ctx.catalog.reload();
     });
-    after(() => verifyThenClose(t, up, chat));
+    after(() => verifyThenClose(t, up, chat, multi));
 
     test('responses.create: the body reaches <base>/responses byte for byte with the upstream key; reasoning tokens are billed inside output_tokens', async () => {
       up.setBehavior({});
@@ -246,6 +260,34 @@ for (const dialect of testDialects()) {
       }
       const again = await client.responses.create({ model: SHARED, input: 'Which?', previous_response_id: first.id });
       assert.equal(again.previous_response_id, first.id);
+    });
+
+    test('previous_response_id on a channel with several keys goes out with the key that stored the response; that key out of rotation: 400', async () => {
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const { client } = responsesSdk(t, u.apiKey);
+      const first = await client.responses.create({ model: MULTI, input: 'Remember 7.' });
+      const storedWith = multi.requests.at(-1)!.headers.authorization;
+      let prev = first.id;
+      for (let i = 0; i < MULTI_KEYS.length; i++) {
+        const next = await client.responses.create({ model: MULTI, input: `Again ${i}`, previous_response_id: first.id });
+        assert.equal(multi.requests.at(-1)!.headers.authorization, storedWith, 'the key whose project holds the response');
+        prev = next.id;
+      }
+      // Unpinned requests still rotate over every key.
+      const seen = new Set<string>();
+      for (let i = 0; i < MULTI_KEYS.length; i++) {
+        await client.responses.create({ model: MULTI, input: 'hi', store: false });
+        seen.add(String(multi.requests.at(-1)!.headers.authorization));
+      }
+      assert.equal(seen.size, MULTI_KEYS.length);
+
+      const ch = t.ctx.catalog.channelsFor(MULTI)[0];
+      const index = MULTI_KEYS.findIndex((k) => `Bearer ${k}` === storedWith);
+      await setKeyNeedsAttention(t.ctx.db, { id: ch.id, index, keyCount: MULTI_KEYS.length });
+      await t.ctx.catalog.reload();
+      const err = await client.responses.create({ model: MULTI, input: 'Which?', previous_response_id: prev }).catch((e) => e);
+      assert.equal(err.code, 'previous_response_not_found', String(err));
+      assert.match(err.message, /key .* taken out of rotation/);
     });
 
     test('previous_response_id on a model served only by a chat channel: 400 previous_response_not_found', async () => {

@@ -125,18 +125,22 @@ for (const dialect of testDialects()) {
     after(() => db.cleanup());
 
     test('a pin answers its owner only, from memory at once and from the table once written; it expires after 30 days and is pruned', async () => {
-      pins.record('resp_a', 'ch_1', 'usr_1');
-      assert.equal(await pins.channelFor('resp_a', 'usr_1'), 'ch_1', 'answered before the write commits');
+      pins.record('resp_a', { channelId: 'ch_1', keyIndex: 2, userId: 'usr_1' });
+      assert.deepEqual(await pins.upstreamFor('resp_a', 'usr_1'), { channelId: 'ch_1', keyIndex: 2 }, 'answered before the write commits');
       await pins.flush();
       const fresh = new ResponsePins(db.db, pino({ level: 'silent' }), () => now);
-      assert.equal(await fresh.channelFor('resp_a', 'usr_1'), 'ch_1', 'another instance reads the table');
-      assert.equal(await fresh.channelFor('resp_a', 'usr_2'), null, "another user's response id");
-      assert.equal(await fresh.channelFor('resp_b', 'usr_1'), null);
-      pins.record('resp_a', 'ch_2', 'usr_2');
+      assert.deepEqual(await fresh.upstreamFor('resp_a', 'usr_1'), { channelId: 'ch_1', keyIndex: 2 }, 'another instance reads the table');
+      assert.equal(await fresh.upstreamFor('resp_a', 'usr_2'), null, "another user's response id");
+      assert.equal(await fresh.upstreamFor('resp_b', 'usr_1'), null);
+      pins.record('resp_a', { channelId: 'ch_2', keyIndex: 0, userId: 'usr_2' });
       await pins.flush();
-      assert.equal(await fresh.channelFor('resp_a', 'usr_1'), 'ch_1', 'the first pin stands; a second write of the id changes nothing');
+      assert.deepEqual(
+        await fresh.upstreamFor('resp_a', 'usr_1'),
+        { channelId: 'ch_1', keyIndex: 2 },
+        'the first pin stands; a second write of the id changes nothing',
+      );
       now += RESPONSE_PIN_TTL_MS + 1;
-      assert.equal(await fresh.channelFor('resp_a', 'usr_1'), null, 'expired');
+      assert.equal(await fresh.upstreamFor('resp_a', 'usr_1'), null, 'expired');
       assert.equal(await fresh.prune(), 1);
     });
   });
