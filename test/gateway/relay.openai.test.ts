@@ -252,6 +252,26 @@ for (const dialect of testDialects()) {
       mock.setBehavior({});
     });
 
+    test("the upstream's own error line mid-stream reaches the client once and is settled as a broken stream: charged only for the output before it", async () => {
+      mock.setBehavior({ errorAfterChunks: 4 });
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const res = await fetch(`${t.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${u.apiKey}` },
+        body: JSON.stringify({ model: CHAT, messages, stream: true }),
+      });
+      const text = await res.text();
+      const errors = text.split('\n\n').filter((e) => e.startsWith('data: {"error"'));
+      assert.equal(errors.length, 1, "the upstream error line, and no second broken-stream line of Tally's");
+      const row = await logRow(t, res.headers.get('x-request-id'));
+      assert.equal(Number(row.charged), 1, row.charge_reason);
+      assert.equal(row.usage_source, 'counted');
+      assert.equal(row.error_code, 'upstream_disconnected');
+      assert.match(String(row.charge_reason), /before the upstream stream broke/);
+      assert.ok(Number(row.completion_tokens) > 0 && Number(row.completion_tokens) < DEFAULT_REPLY_WORDS, `counted ${row.completion_tokens}`);
+      mock.setBehavior({});
+    });
+
     test('n choices and a tool call pass through; the charge follows the upstream usage', async () => {
       mock.setBehavior({});
       const u = await seedUser(t, { balance: 1_000_000n });

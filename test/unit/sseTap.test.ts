@@ -111,4 +111,18 @@ describe('SSE usage tap', () => {
     assert.equal(feed(tap, Buffer.from(s), []).toString(), delta('a') + 'data: [DONE]\n\n');
     assert.deepEqual(tap.usage, u2);
   });
+
+  test("an upstream's own error line is noticed wherever the chunks are cut; the same words inside generated text are not", () => {
+    const err = 'data: {"error":{"message":"The server had an error","type":"server_error"}}\r\n\r\n';
+    const s = delta('a') + delta('b') + err;
+    for (let cut = 1; cut < s.length; cut += 7) {
+      const tap = new SseUsageTap(false);
+      assert.equal(feed(tap, Buffer.from(s), [cut]).toString(), s, 'forwarded unchanged');
+      assert.equal(tap.failedInStream(), true, `cut at ${cut}`);
+    }
+    const innocent = delta('data: {"error": nothing wrong}') + delta('\ndata:{"error"') + stream().all;
+    const tap = new SseUsageTap(false);
+    feed(tap, Buffer.from(innocent), [5, 40, 90]);
+    assert.equal(tap.failedInStream(), false);
+  });
 });

@@ -6,12 +6,17 @@
 // text can be counted at the end. When the client did not ask for usage but
 // Tally did (to bill exactly), the usage-only event is cut out of what the
 // client receives, at event boundaries; every other byte passes as it came.
+// An upstream that fails mid-stream with a data line holding `error` (OpenAI,
+// vLLM, most compatible servers) has that line forwarded like any other, and
+// the stream is settled as one the upstream broke off (failedInStream).
 
 import type { Usage } from '../../pricing.ts';
 import type { StreamTap } from '../../providers/index.ts';
 import { eventUsage, parseEvent, readSse, usageFrom, type StreamUsage } from './usage.ts';
 
 const USAGE_MARK = Buffer.from('"usage":{');
+/** An event whose JSON starts with an `error` key (inside generated text the quotes are escaped, so text never matches). */
+const ERROR_MARK = Buffer.from('{"error"');
 const LF2 = Buffer.from('\n\n');
 const CRLF2 = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -43,14 +48,32 @@ export function endsWithEvent(b: Buffer): boolean {
   return n >= 2 && b[n - 1] === 10 && (b[n - 2] === 10 || (n >= 4 && b[n - 2] === 13 && b[n - 3] === 10 && b[n - 4] === 13));
 }
 
+/** Whether `b` (whole events) holds a `data:` line whose JSON starts with an `error` key. */
+function errorEventIn(b: Buffer): boolean {
+  for (let at = b.indexOf(ERROR_MARK); at >= 0; at = b.indexOf(ERROR_MARK, at + 1)) {
+    let i = at - 1;
+    if (i >= 0 && b[i] === 32) i--; // `data: {` or `data:{`
+    // `data:` at the start of a line.
+    if (i >= 4 && b[i] === 58 && b[i - 1] === 97 && b[i - 2] === 116 && b[i - 3] === 97 && b[i - 4] === 100 && (i === 4 || b[i - 5] === 10 || b[i - 5] === 13))
+      return true;
+  }
+  return false;
+}
+
 export class SseUsageTap implements StreamTap {
   usage: StreamUsage | null = null;
   /** Every upstream chunk, by reference (for counting when upstream reports no usage). */
   private readonly chunks: Buffer[] = [];
   /** Bytes of an event not yet complete (held back from the client only in strip mode). */
   private tail: Buffer = EMPTY;
+  private failed = false;
 
   constructor(private readonly stripUsage: boolean) {}
+
+  /** The upstream sent an error event of its own inside the stream (already forwarded to the client). */
+  failedInStream(): boolean {
+    return this.failed;
+  }
 
   /** Feeds upstream bytes; returns what to send to the client now (the same Buffer, a part of it, or empty). */
   push(chunk: Buffer): Buffer {
@@ -63,6 +86,7 @@ export class SseUsageTap implements StreamTap {
     }
     const complete = end === data.length ? data : data.subarray(0, end);
     this.tail = end === data.length ? EMPTY : Buffer.from(data.subarray(end)); // a copy: `data` may be a pooled chunk
+    if (!this.failed) this.failed = errorEventIn(complete);
     let at = complete.indexOf(USAGE_MARK);
     if (at < 0) return this.stripUsage ? complete : chunk;
     // Only the events holding a usage object are decoded and parsed.
