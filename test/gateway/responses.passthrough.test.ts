@@ -319,6 +319,8 @@ for (const dialect of testDialects()) {
         [{ model: CODEX, input: 'hi', background: true }, 'background'],
         [{ model: CODEX, input: 'hi', previous_response_id: 7 }, 'previous_response_id'],
         [{ model: CODEX, input: 'hi', include: 'reasoning.encrypted_content' }, 'include'],
+        [{ model: CODEX, input: 'hi', conversation: 'conv_123' }, 'conversation'],
+        [{ model: CODEX, input: [{ type: 'item_reference', id: 'msg_abc' }] }, 'input[0]'],
         [[], ''],
       ];
       for (const [body, param] of cases) {

@@ -46,7 +46,14 @@ function optionalObject(b: Record<string, any>, f: string, example: string): voi
   if (!absent(v) && !isObject(v)) throw bad(f, `${f} must be an object such as ${example}, not ${describe(v)}`);
 }
 
-/** `input`: a string (one user message) or an array of input items, each an object with a string `type` or `role`. */
+/**
+ * `input`: a string (one user message) or an array of input items, each an
+ * object with a string `type` or `role`. An `item_reference` (an item of a
+ * stored response, by id) is refused: unlike previous_response_id (pinned to
+ * its owner: responsePins.ts) Tally cannot tell whose response the item
+ * belongs to, and the upstream would hand any caller any item of the
+ * operator's project.
+ */
 function checkInput(v: unknown): void {
   if (typeof v === 'string') return;
   if (!Array.isArray(v)) throw bad('input', `input must be a string or an array of input items, not ${describe(v)}`);
@@ -54,6 +61,7 @@ function checkInput(v: unknown): void {
     const it = v[i];
     if (!isObject(it)) throw bad(`input[${i}]`, `input[${i}] must be an input item object such as {"role": "user", "content": "..."}, not ${describe(it)}`);
     if (typeof it.type !== 'string' && typeof it.role !== 'string') throw bad(`input[${i}]`, `input[${i}] needs a "type" (or, for a message, a "role")`);
+    if (it.type === 'item_reference') throw bad(`input[${i}]`, `input[${i}] is an item_reference, which is not supported here; send the item itself`);
     const c = it.content;
     if ((it.type === 'message' || (it.type === undefined && it.role !== undefined)) && typeof c !== 'string' && !Array.isArray(c)) {
       throw bad(`input[${i}].content`, `input[${i}].content must be a string or an array of content parts, not ${describe(c)}`);
@@ -83,9 +91,13 @@ export function parseResponsesCall(inb: Inbound): GatewayCall {
   if (typeof b.model !== 'string' || !b.model) throw bad('model', 'model is required (a string such as "gpt-5.1-codex")');
   const previous = optionalString(b, 'previous_response_id');
   if (previous === '') throw bad('previous_response_id', 'previous_response_id must be a response id such as "resp_..." (or left out)');
+  // A conversation object lives on one upstream, created through the Conversations API, which Tally does not relay.
+  if (!absent(b.conversation)) {
+    throw bad('conversation', 'conversation is not supported here; send the whole conversation in input (or continue with previous_response_id)');
+  }
   if (absent(b.input)) {
-    // Only a stored conversation (previous_response_id, conversation) or a stored prompt supplies the input instead.
-    if (previous === null && absent(b.conversation) && absent(b.prompt)) throw bad('input', 'input is required: a string or an array of input items');
+    // Only a stored response (previous_response_id) or a stored prompt supplies the input instead.
+    if (previous === null && absent(b.prompt)) throw bad('input', 'input is required: a string or an array of input items');
   } else checkInput(b.input);
   optionalString(b, 'instructions');
   checkTools(b.tools);
