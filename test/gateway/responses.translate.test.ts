@@ -152,6 +152,29 @@ for (const dialect of testDialects()) {
       chat.setBehavior({});
     });
 
+    test('a client that disconnects mid-stream (translated) is charged for what was produced, counted', async () => {
+      chat.setBehavior({ chunkDelayMs: 30 });
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const ac = new AbortController();
+      const res = await fetch(`${t.url}/v1/responses`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${u.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, input: 'Tell me a long story', stream: true, store: false }),
+        signal: ac.signal,
+      });
+      const rid = res.headers.get('x-request-id');
+      const reader = res.body!.getReader();
+      let seen = '';
+      while (!seen.includes('response.output_text.delta')) seen += Buffer.from((await reader.read()).value!).toString();
+      ac.abort();
+      const row = await requestLogRow(t, rid);
+      assert.equal(row.error_code, 'client_disconnected');
+      assert.equal(row.usage_source, 'counted');
+      assert.ok(Number(row.completion_tokens) > 0 && Number(row.completion_tokens) < DEFAULT_REPLY_WORDS);
+      assert.equal(Number(row.charged), 1);
+      chat.setBehavior({});
+    });
+
     test('the recorded Codex CLI turn, raw with its headers: translated (web_search dropped, developer -> system), streamed back as Responses events, charged', async () => {
       chat.setBehavior({});
       const u = await seedUser(t, { balance: 10_000_000n });
