@@ -99,12 +99,12 @@ export function parseModelMap(s: string | undefined | null): Record<string, stri
 function validate(input: ChannelInput): void {
   if (!input.name?.trim() || input.name.length > 100) throw new TallyError('invalid_name', 'channel name must be 1 to 100 characters', { param: 'name' });
   if (!CHANNEL_TYPES.includes(input.type)) throw new TallyError('invalid_channel_type', `type must be one of ${CHANNEL_TYPES.join(', ')}`, { param: 'type' });
-  // Until its provider adapter exists, such a channel would be sent OpenAI's wire format (which it does not speak).
+  // A type listed before its provider adapter exists would be sent another wire format (which it does not speak).
   if (!SUPPORTED_CHANNEL_TYPES.includes(input.type)) {
     const usable = SUPPORTED_CHANNEL_TYPES.filter((t) => t !== 'demo').join(', ');
     throw new TallyError(
       'unsupported_channel_type',
-      `this version cannot send requests to "${input.type}" channels; it supports: ${usable} (openai: any OpenAI-compatible upstream). Gemini channels arrive with a later release`,
+      `this version cannot send requests to "${input.type}" channels; it supports: ${usable} (openai: any OpenAI-compatible upstream)`,
       { param: 'type' },
     );
   }

@@ -38,7 +38,7 @@ export class Relay {
   }
 
   async handle(inb: Inbound): Promise<void> {
-    if (inb.endpoint === 'messages.count_tokens') return countTokens(this.d, inb);
+    if (inb.endpoint === 'messages.count_tokens' || inb.endpoint === 'gemini.count_tokens') return countTokens(this.d, inb);
     const c = new RequestCharge(inb);
     try {
       await admit(this.d, c);

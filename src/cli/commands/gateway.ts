@@ -31,7 +31,7 @@ export function gatewayCommands(program: Command) {
   channel
     .command('add')
     .requiredOption('--name <name>')
-    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream), anthropic (Claude) or azure (Azure OpenAI; gemini arrives with a later release)')
+    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream), anthropic (Claude), gemini (Google Gemini API) or azure (Azure OpenAI)')
     .requiredOption(
       '--base-url <url>',
       "as for the provider's own SDK: e.g. https://api.openai.com/v1 (openai), https://api.anthropic.com (anthropic), https://{resource}.openai.azure.com (azure; --map public=deployment)",

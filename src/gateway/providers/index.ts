@@ -6,6 +6,7 @@ import type { Usage } from '../pricing.ts';
 import { anthropicProvider } from './anthropic/index.ts';
 import { openaiProvider } from './openai/index.ts';
 import { azureProvider } from './azure/index.ts';
+import { geminiProvider } from './gemini/index.ts';
 
 // The upstream side: one adapter per channel type, in its own folder (build
 // the upstream request, read the answer's usage whole and streamed), and one
@@ -50,8 +51,10 @@ export interface Provider {
   request(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions;
   /** The smallest real request to `ch`, outside billing (`tally channel test`). */
   probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
-  /** POST count_tokens for `call` (an Anthropic caller's), when the upstream can count; outside billing. */
+  /** The upstream's count-tokens request for `call` (a caller speaking this provider's wire), when it can count; outside billing. */
   countTokens?(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions;
+  /** The count in countTokens' 200 answer (Anthropic's input_tokens, Gemini's totalTokens), or null when it has none (throws on bad JSON). */
+  readCount?(body: string): number | null;
   /**
    * Reads a whole answer. `call` is the caller's call (settle.ts): its
    * endpoint says which answer was asked for (an openai channel answers a
@@ -67,6 +70,7 @@ export const PROVIDERS: Partial<Record<ChannelType, Provider>> = {
   openai: openaiProvider,
   anthropic: anthropicProvider,
   azure: azureProvider,
+  gemini: geminiProvider,
   // The built-in demo upstream (demo/upstream.ts) is an OpenAI-compatible server.
   demo: openaiProvider,
 };
