@@ -4,6 +4,7 @@ import { computeCost, type Usage } from '../pricing.ts';
 import { billablePrompt } from '../promptEstimate.ts';
 import type { AnswerRead, Provider, StreamTap } from '../providers/index.ts';
 import type { ReservationBook } from '../reservations.ts';
+import type { ResponsePins } from '../responsePins.ts';
 import type { SettlementQueue } from '../settlement.ts';
 import { countForBilling } from '../tokenCounter.ts';
 import { isNotCharged, REASON, reasonForError, renderChargeReason, type ChargeReason } from './reasons.ts';
@@ -26,7 +27,11 @@ export class Settler {
   /** Settlements waiting for a count (settleCounted). */
   private readonly counting = new Set<Promise<void>>();
 
-  constructor(private readonly d: { book: ReservationBook; settlement: SettlementQueue; log: Logger }) {}
+  constructor(
+    private readonly d: { book: ReservationBook; settlement: SettlementQueue; log: Logger },
+    /** Where a stored Responses answer's id is pinned to its channel (previous_response_id), when the relay keeps pins. */
+    private readonly pins: ResponsePins | null = null,
+  ) {}
 
   /** Resolves when no settlement is waiting for a count. */
   async flush(): Promise<void> {
@@ -35,7 +40,9 @@ export class Settler {
 
   /** A whole answer went to the client: settle from its usage, or count it. */
   whole(c: RequestCharge, provider: Provider, body: Buffer, status: number): void {
-    const read = provider.readAnswer(body);
+    // The caller's call: a translated answer (e.g. chat for a Responses caller) is recognised by its shape (protocols/responses/usage.ts).
+    const read = provider.readAnswer(body, c.call);
+    this.pinResponse(c, read.responseId);
     if (read.usage) this.settle(c, read.usage, 'upstream', status, REASON.completedResponse);
     else this.settleCounted(c, read.output, status, wholeReason(read));
   }
@@ -47,11 +54,13 @@ export class Settler {
    */
   stream(c: RequestCharge, provider: Provider, tap: StreamTap, status: number, contentType: string | null, upstreamBroke: boolean, clientGone: boolean): void {
     const interrupted = upstreamBroke || clientGone;
+    this.pinResponse(c, tap.responseId?.());
     let usage = tap.reportedUsage();
     let output = '';
     if (!usage && !interrupted && !/event-stream/i.test(contentType ?? 'text/event-stream')) {
       // Asked to stream, answered with a whole body: read it as one.
-      const read = provider.readAnswer(tap.received());
+      const read = provider.readAnswer(tap.received(), c.call);
+      this.pinResponse(c, read.responseId);
       usage = read.usage;
       output = read.output;
     } else if (!usage || interrupted) output = tap.producedText();
@@ -66,6 +75,12 @@ export class Settler {
     if (!produced) this.settle(c, NO_USAGE, usage ? 'upstream' : 'counted', status, reason);
     else if (usage) this.settle(c, usage, 'upstream', status, reason);
     else this.settleCounted(c, output, status, reason, tap.promptUsage?.() ?? null);
+  }
+
+  /** A Responses answer the upstream stored (store not false): its id is pinned to the channel and user, for previous_response_id. */
+  private pinResponse(c: RequestCharge, responseId: string | null | undefined): void {
+    if (!responseId || !this.pins || c.call.endpoint !== 'responses' || c.call.body.store === false || !c.log.channel_id) return;
+    this.pins.record(responseId, { channelId: c.log.channel_id, keyIndex: c.keyIndex, userId: c.principal.user.id });
   }
 
   /** The request failed before any output: nothing is charged, the hold is released, the log row says why. */

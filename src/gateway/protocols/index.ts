@@ -3,6 +3,7 @@ import type { TallyError } from '../../lib/errors.ts';
 import type { Endpoint, GatewayCall, Inbound } from '../call.ts';
 import { anthropicProtocol } from './anthropic/index.ts';
 import { openaiProtocol } from './openai/index.ts';
+import { responsesProtocol } from './responses/index.ts';
 import { geminiProtocol } from './gemini/index.ts';
 
 // The protocols callers speak to Tally. Each is a folder (parse the inbound
@@ -53,4 +54,4 @@ export interface Protocol {
   requestIdHeader: string | null;
 }
 
-export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol, geminiProtocol];
+export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol, responsesProtocol, geminiProtocol];

@@ -19,6 +19,8 @@ export interface AnswerRead {
   output: string;
   /** How the body was read, for the log ('json': as the provider answers). */
   shape: 'json' | 'sse' | 'unrecognised';
+  /** The id of the response the upstream created and may hold (a Responses answer): previous_response_id pins (responsePins.ts). */
+  responseId?: string | null;
 }
 
 /** Sits on a streamed answer: forwards the bytes and reads the usage as they pass. */
@@ -36,6 +38,8 @@ export interface StreamTap {
   promptUsage?(): Usage | null;
   /** The upstream ended the stream with an error event of its own (already forwarded to the client). */
   failedInStream?(): boolean;
+  /** The id of the response the upstream created (a Responses stream's response.created), or null. */
+  responseId?(): string | null;
 }
 
 export interface Provider {
@@ -51,7 +55,14 @@ export interface Provider {
   countTokens?(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions;
   /** The count in countTokens' 200 answer (Anthropic's input_tokens, Gemini's totalTokens), or null when it has none (throws on bad JSON). */
   readCount?(body: string): number | null;
-  readAnswer(body: Buffer): AnswerRead;
+  /**
+   * Reads a whole answer. `call` is the caller's call (settle.ts): its
+   * endpoint says which answer was asked for (an openai channel answers a
+   * Responses call passed through with a Response). A translated call's
+   * answer comes back in the provider's own wire shape, so a reader that
+   * looks at `call` must still recognise that shape (protocols/responses/usage.ts does).
+   */
+  readAnswer(body: Buffer, call: GatewayCall): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
 }
 
