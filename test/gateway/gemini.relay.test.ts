@@ -372,6 +372,8 @@ for (const dialect of testDialects()) {
           'invalid_api_key',
         ],
         ['no key', await post(`/v1beta/models/${GEM}:generateContent`, { contents }, {}), 401, 'UNAUTHENTICATED', 'missing_api_key'],
+        ['a method not served', await post(`/v1beta/models/${GEM}:embedContent`, { content: { parts: [{ text: 'x' }] } }), 404, 'NOT_FOUND', 'route_not_found'],
+        ['a method not served, /api/v1', await post(`/api/v1/models/${GEM}:batchEmbedContents`, {}), 404, 'NOT_FOUND', 'route_not_found'],
       ];
       for (const [what, res, status, name, code] of cases) {
         const body = (await res.json()) as any;

@@ -11,7 +11,8 @@ import { geminiError } from '../../gateway/protocols/gemini/errors.ts';
 // GET /v1/models lists for the same key (admit.ts modelsFor). On a root that
 // is also an API prefix (/v1: the SDK with apiVersion "v1"), GET /models is
 // the OpenAI route (openai.ts), which answers in this shape when the caller
-// speaks Gemini (an x-goog-api-key, x-goog-api-client or ?key=).
+// speaks Gemini (an x-goog-api-key, x-goog-api-client or ?key=). A POST of a
+// method the relay does not serve (:embedContent…) gets Google's 404 shape.
 //
 // Tally knows a model's output cap (its price's max output) but not its
 // context window, so outputTokenLimit is given and inputTokenLimit is not
@@ -59,10 +60,21 @@ export const geminiErrorShape = async (req: FastifyRequest) => {
 
 export function geminiRoutes(app: FastifyInstance, ctx: AppContext) {
   const prefixes = new Set(ctx.config.apiPrefixes);
-  const roots = new Set<string>();
-  for (const prefix of ctx.config.apiPrefixes) for (const root of geminiRoots(prefix)) if (!prefixes.has(root)) roots.add(root);
-  for (const root of roots) {
-    app.get(root + '/models', { onRequest: geminiErrorShape }, (req) => geminiModelList(ctx, req));
-    app.get<{ Params: { '*': string } }>(root + '/models/*', { onRequest: geminiErrorShape }, (req) => geminiModelGet(ctx, req, req.params['*']));
+  const all = new Set<string>();
+  for (const prefix of ctx.config.apiPrefixes) for (const root of geminiRoots(prefix)) all.add(root);
+  for (const root of all) {
+    if (!prefixes.has(root)) {
+      app.get(root + '/models', { onRequest: geminiErrorShape }, (req) => geminiModelList(ctx, req));
+      app.get<{ Params: { '*': string } }>(root + '/models/*', { onRequest: geminiErrorShape }, (req) => geminiModelGet(ctx, req, req.params['*']));
+    }
+    // A method the relay does not serve (the fast path takes generateContent, streamGenerateContent and countTokens):
+    // a 404 in Google's shape naming what is served, rather than the account API's.
+    app.post<{ Params: { '*': string } }>(root + '/models/*', { onRequest: geminiErrorShape }, async (req) => {
+      const method = /:([A-Za-z]+)$/.exec(req.params['*'])?.[1];
+      throw new TallyError(
+        'route_not_found',
+        `${method ? `the Gemini method "${method}" is` : 'this path is'} not served here; Tally serves :generateContent, :streamGenerateContent and :countTokens`,
+      );
+    });
   }
 }

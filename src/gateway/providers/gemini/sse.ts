@@ -1,10 +1,12 @@
 // Reads usageMetadata out of a gemini channel's stream (`?alt=sse`: each
 // event one whole GenerateContentResponse) while the bytes go to the client:
 // every byte is forwarded as it came, at once. Only events that carry a usage
-// report or a finishReason are decoded and parsed (found by one native
-// search per chunk; a JSON string escapes its quotes, so the marks never
-// match inside generated text); the last usageMetadata wins, and it is taken
-// as final once a chunk carried a finishReason (or the prompt was blocked).
+// report are decoded and parsed (found by one native search per chunk, plus
+// one for an error event: a Buffer search costs about as much as the rest of
+// the tap; a JSON string escapes its quotes, so the marks never match inside
+// generated text). Google sends a running usageMetadata on every chunk and
+// the complete one with the finishReason (or the blocked prompt's
+// promptFeedback): the last one wins, and is final once it came with those.
 // Before that, the prompt side of the latest report is kept (promptUsage) so
 // a stream that breaks off is billed its prompt as Google counted it and its
 // output as Tally counts it. A `data: {"error": …}` event is the upstream's
@@ -19,8 +21,6 @@ import { emptyGeminiCounts, readGeminiUsage } from '../../translate/geminiShared
 import { billingUsageOfGemini, geminiChunkText, isErrorChunk, isFinalChunk } from './usage.ts';
 
 const USAGE_MARK = Buffer.from('"usageMetadata"');
-const FINISH_MARK = Buffer.from('"finishReason"');
-const BLOCK_MARK = Buffer.from('"blockReason"');
 const ERROR_MARK = Buffer.from('{"error"');
 const EMPTY = Buffer.alloc(0);
 
@@ -100,8 +100,6 @@ export class GeminiSseTap implements StreamTap {
     const complete = end === data.length ? data : data.subarray(0, end);
     this.tail = end === data.length ? EMPTY : Buffer.from(data.subarray(end)); // a copy: `data` may be a pooled chunk
     this.scan(complete, USAGE_MARK);
-    if (!this.final) this.scan(complete, FINISH_MARK);
-    if (!this.final) this.scan(complete, BLOCK_MARK);
     for (let e = this.failed ? -1 : complete.indexOf(ERROR_MARK); e >= 0; e = complete.indexOf(ERROR_MARK, e + 1)) {
       if (errorEventAt(complete, e)) {
         this.read(parseEvent(complete.toString('utf8', eventStart(complete, e), eventEnd(complete, e))));
@@ -122,11 +120,7 @@ export class GeminiSseTap implements StreamTap {
   }
 
   flushCarry(): Buffer {
-    if (this.tail.length) {
-      // A last event without its blank line.
-      this.scan(this.tail, USAGE_MARK);
-      if (!this.final) this.scan(this.tail, FINISH_MARK);
-    }
+    if (this.tail.length) this.scan(this.tail, USAGE_MARK); // a last event without its blank line
     this.tail = EMPTY;
     return EMPTY; // everything was forwarded as it came
   }
