@@ -294,9 +294,10 @@ function keyIndexFor(keys: string[], ref: string | number): number {
   }
   const tail = s.replace(/^(\.\.\.|…)/, '');
   if (tail.length !== 4)
+    // Never echoed: an operator may have pasted a whole key here.
     throw new TallyError(
       'invalid_key_hint',
-      `"${s.slice(0, 8)}" is neither a key's index nor its last 4 characters (as the channel list shows them, e.g. ...a1B2)`,
+      'a key to remove is named by its index from 0 or its last 4 characters (as the channel list shows them, e.g. ...a1B2)',
       {
         param: 'remove_api_keys',
       },

@@ -99,24 +99,27 @@ export function gatewayCommands(program: Command) {
     .option('--json', 'print one JSON object')
     .action((idOrName, o) =>
       runCommand(o, async (ctx) => {
-        const u = await updateChannel(ctx.db, ctx.config.secret, idOrName, {
-          name: o.name,
-          type: o.type as ChannelType | undefined,
-          baseUrl: o.baseUrl,
-          models: o.models === undefined ? undefined : list(o.models),
-          modelMap: o.map === undefined ? undefined : parseModelMap(o.map),
-          priority: int(o.priority, 'priority'),
-          weight: int(o.weight, 'weight'),
-          firstByteTimeoutMs: int(o.timeoutMs, 'timeout-ms'),
-          connectTimeoutMs: int(o.connectTimeoutMs, 'connect-timeout-ms'),
-          totalTimeoutMs: int(o.totalTimeoutMs, 'total-timeout-ms'),
-          apiKeys: o.apiKey,
-          addApiKeys: o.addApiKey,
-          removeApiKeys: o.removeApiKey,
-          apiVersion: o.apiVersion,
-          responsesApi: o.responsesApi,
+        const u = await ctx.db.transaction().execute(async (tx) => {
+          const u = await updateChannel(tx, ctx.config.secret, idOrName, {
+            name: o.name,
+            type: o.type as ChannelType | undefined,
+            baseUrl: o.baseUrl,
+            models: o.models === undefined ? undefined : list(o.models),
+            modelMap: o.map === undefined ? undefined : parseModelMap(o.map),
+            priority: int(o.priority, 'priority'),
+            weight: int(o.weight, 'weight'),
+            firstByteTimeoutMs: int(o.timeoutMs, 'timeout-ms'),
+            connectTimeoutMs: int(o.connectTimeoutMs, 'connect-timeout-ms'),
+            totalTimeoutMs: int(o.totalTimeoutMs, 'total-timeout-ms'),
+            apiKeys: o.apiKey,
+            addApiKeys: o.addApiKey,
+            removeApiKeys: o.removeApiKey,
+            apiVersion: o.apiVersion,
+            responsesApi: o.responsesApi,
+          });
+          await recordAudit(tx, { actor: { type: 'cli' }, action: 'channel.update', target: u.channel.id, data: channelUpdateAudit(u) });
+          return u;
         });
-        await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'channel.update', target: u.channel.id, data: channelUpdateAudit(u) });
         await ctx.catalog.reload();
         const keys = u.keys
           ? `; keys: ${u.keys.count}${u.keys.added.length ? `, added ${u.keys.added.join(' ')}` : ''}${u.keys.removed.length ? `, removed ${u.keys.removed.join(' ')}` : ''}`

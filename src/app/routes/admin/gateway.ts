@@ -109,24 +109,28 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   app.patch<{ Params: { id: string } }>('/api/admin/channels/:id', async (req) => {
     const actor = await requireStaff(ctx, req, 'channels.update');
     const b = parseInput(ChannelPatchBody, req.body);
-    const u = await updateChannel(ctx.db, ctx.config.secret, req.params.id, {
-      name: b.name,
-      type: b.type,
-      baseUrl: b.base_url,
-      apiKeys: b.api_keys,
-      addApiKeys: b.add_api_keys,
-      removeApiKeys: b.remove_api_keys,
-      apiVersion: b.api_version,
-      responsesApi: b.responses_api,
-      models: b.models,
-      modelMap: b.model_map,
-      priority: b.priority,
-      weight: b.weight,
-      connectTimeoutMs: b.connect_timeout_ms,
-      firstByteTimeoutMs: b.first_byte_timeout_ms,
-      totalTimeoutMs: b.total_timeout_ms,
+    // The change and its audit row commit together (an edit without its record cannot exist).
+    const u = await ctx.db.transaction().execute(async (tx) => {
+      const u = await updateChannel(tx, ctx.config.secret, req.params.id, {
+        name: b.name,
+        type: b.type,
+        baseUrl: b.base_url,
+        apiKeys: b.api_keys,
+        addApiKeys: b.add_api_keys,
+        removeApiKeys: b.remove_api_keys,
+        apiVersion: b.api_version,
+        responsesApi: b.responses_api,
+        models: b.models,
+        modelMap: b.model_map,
+        priority: b.priority,
+        weight: b.weight,
+        connectTimeoutMs: b.connect_timeout_ms,
+        firstByteTimeoutMs: b.first_byte_timeout_ms,
+        totalTimeoutMs: b.total_timeout_ms,
+      });
+      await recordAudit(tx, { actor, action: 'channel.update', target: u.channel.id, data: channelUpdateAudit(u) });
+      return u;
     });
-    await recordAudit(ctx.db, { actor, action: 'channel.update', target: u.channel.id, data: channelUpdateAudit(u) });
     await ctx.events.publish({ type: 'catalog_changed' });
     return channelView(ctx.catalog, u.channel);
   });
