@@ -400,6 +400,11 @@ export async function updateChannel(db: DbOrTx, secret: string, idOrName: string
       first_byte_timeout_ms: next.firstByteTimeoutMs!,
       total_timeout_ms: next.totalTimeoutMs!,
       ...(keys ? { ...keyColumns(secret, keys.keys), keys_attention: keys.attention.length ? JSON.stringify(keys.attention) : null } : {}),
+      // The relay stopped the channel because the upstream refused its keys; new keys are the operator's answer to
+      // that, so it serves again (a channel an operator disabled stays disabled).
+      ...(row.status === 'needs_attention' && keys && (patch.apiKeys !== undefined || keys.added.length > 0)
+        ? { status: 'enabled' as const, status_reason: null }
+        : {}),
       updated_at: now,
     };
     const before = rowToChannel(row);
@@ -427,7 +432,7 @@ export async function updateChannel(db: DbOrTx, secret: string, idOrName: string
     }
     return {
       channel: after,
-      changed: keys ? [...changed, 'keys'] : changed,
+      changed: [...changed, ...(keys ? ['keys'] : []), ...(after.status !== before.status ? ['status'] : [])],
       keys: keys ? { count: keys.keys.length, replaced: patch.apiKeys !== undefined, added: keys.added, removed: keys.removed } : null,
     };
   };

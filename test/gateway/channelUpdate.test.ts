@@ -3,8 +3,9 @@
 // the relay sends upstream from the next request on; removing a key keeps
 // the right keys out of rotation (keys_attention renumbered), replacing the
 // set clears it; bad input is a 400 naming the field and changes nothing;
-// only an admin (or the admin token) may edit; no key ever appears in an
-// answer or the audit trail.
+// new keys put a channel the upstream refused back in service; only an admin
+// (or the admin token) may edit; no key ever appears in an answer or the
+// audit trail.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../helpers/db.ts';
@@ -12,7 +13,7 @@ import { startTestTally, seedUser, signIn, type TestTally } from '../helpers/tal
 import { asAdminToken, call, send, expectJson, expectError } from '../accounts/http.ts';
 import { startMockOpenAI, type MockOpenAI, type MockRequest } from '../helpers/mockOpenAI.ts';
 import { setModelPrice } from '../../src/gateway/pricing.ts';
-import { setKeyNeedsAttention } from '../../src/gateway/channels.ts';
+import { setKeyNeedsAttention, setChannelStatus } from '../../src/gateway/channels.ts';
 import { relaySdk as sdk, verifyThenClose } from '../helpers/relay.ts';
 
 const KEYS = ['sk-first-key-000000000aaaa', 'sk-second-key-00000000bbbb', 'sk-third-key-000000000cccc'];
@@ -142,6 +143,27 @@ for (const dialect of testDialects()) {
       ]);
       const cleared = await t.ctx.db.selectFrom('channels').select('keys_attention').where('id', '=', c.id).executeTakeFirstOrThrow();
       assert.equal(cleared.keys_attention, null);
+    });
+
+    test('new keys put a channel the upstream refused back in service; a channel an operator disabled stays disabled', async () => {
+      const refused = await add({ name: 'refused', api_key: KEYS[0] });
+      await setChannelStatus(t.ctx.db, { id: refused.id, status: 'needs_attention', reason: 'upstream answered 401' });
+      await t.ctx.catalog.reload();
+      // Removing nothing and changing the weight is not an answer to refused keys.
+      assert.equal((await expectJson(await patch(refused.id, { weight: 2 }))).status, 'needs_attention');
+      const fixed = await expectJson(await patch(refused.id, { api_keys: [NEW_KEYS[0]] }));
+      assert.equal(fixed.status, 'enabled');
+      assert.equal(fixed.status_reason, null);
+      const audit = await t.ctx.db.selectFrom('audit_log').select('data').where('action', '=', 'channel.update').where('target', '=', refused.id).execute();
+      assert.ok(
+        audit.some((a) => JSON.parse(a.data!).changed.includes('status')),
+        'the audit row says the status changed',
+      );
+
+      const off = await add({ name: 'switched-off', api_key: KEYS[0] });
+      await expectJson(await asAdminToken(t, 'POST', `/api/admin/channels/${off.id}/disable`));
+      assert.equal((await expectJson(await patch(off.id, { add_api_keys: [NEW_KEYS[1]] }))).status, 'disabled');
+      await expectJson(await asAdminToken(t, 'POST', `/api/admin/channels/${refused.id}/disable`));
     });
 
     test('bad input is a 400 naming the field, and nothing changes', async () => {
