@@ -364,6 +364,7 @@ export async function updateChannel(db: DbOrTx, secret: string, idOrName: string
     // A no-op write takes the row lock (PostgreSQL) before the keys are read.
     await tx.updateTable('channels').set({ updated_at: now }).where('id', '=', cur.id).execute();
     const row = await tx.selectFrom('channels').selectAll().where('id', '=', cur.id).executeTakeFirstOrThrow();
+    const before = rowToChannel(row);
     if (patch.type !== undefined && patch.type !== cur.type)
       throw new TallyError(
         'invalid_channel_type',
@@ -386,7 +387,7 @@ export async function updateChannel(db: DbOrTx, secret: string, idOrName: string
     };
     validate(next);
     const touchesKeys = patch.apiKeys !== undefined || !!patch.addApiKeys?.length || !!patch.removeApiKeys?.length;
-    const keys = touchesKeys ? patchKeys(storedKeys(secret, row), cur.keysAttention, patch) : null;
+    const keys = touchesKeys ? patchKeys(storedKeys(secret, row), before.keysAttention, patch) : null;
     const set = {
       name: next.name.trim(),
       base_url: next.baseUrl.replace(/\/+$/, ''),
@@ -402,12 +403,11 @@ export async function updateChannel(db: DbOrTx, secret: string, idOrName: string
       ...(keys ? { ...keyColumns(secret, keys.keys), keys_attention: keys.attention.length ? JSON.stringify(keys.attention) : null } : {}),
       // The relay stopped the channel because the upstream refused its keys; new keys are the operator's answer to
       // that, so it serves again (a channel an operator disabled stays disabled).
-      ...(row.status === 'needs_attention' && keys && (patch.apiKeys !== undefined || keys.added.length > 0)
+      ...(row.status === 'needs_attention' && keys && keys.keys.length > 0 && (patch.apiKeys !== undefined || keys.added.length > 0)
         ? { status: 'enabled' as const, status_reason: null }
         : {}),
       updated_at: now,
     };
-    const before = rowToChannel(row);
     const after = rowToChannel({ ...row, ...set });
     const changed = (
       [

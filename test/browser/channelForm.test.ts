@@ -113,6 +113,7 @@ describe('the console channel form in Chromium', { skip: SKIP }, () => {
         document.activeElement.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true })); })()`,
     );
     assert.equal(await edit.getByLabel('Upstream key 2', { exact: true }).inputValue(), ROTATED[1]);
+    await shot(page, 'admin-channel-edit');
     await edit.getByRole('button', { name: 'Save changes' }).click();
     await page.getByText('Saved channel azure-east.').waitFor();
     await row.getByText('#0 ...cccc').waitFor();

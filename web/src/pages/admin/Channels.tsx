@@ -291,7 +291,7 @@ export function AdminChannels({ me }: PageProps) {
                     <button type="button" className="secondary small" aria-label={`${t('admin.channels.test')} ${c.name}`} onClick={() => act(c, 'test')}>
                       {t('admin.channels.test')}
                     </button>
-                    {c.status === 'disabled' ? (
+                    {c.status !== 'enabled' ? (
                       <button type="button" className="secondary small" aria-label={`${t('admin.channels.enable')} ${c.name}`} onClick={() => act(c, 'enable')}>
                         {t('admin.channels.enable')}
                       </button>
