@@ -147,6 +147,15 @@ describe('the console channel form in Chromium', { skip: SKIP }, () => {
     assert.equal(ch.weight, 3);
     assert.equal(ch.api_keys.count, 2);
 
+    // A taken name is refused in words, and nothing is added.
+    const add = page.getByRole('form', { name: 'Add a channel' });
+    await add.getByLabel('Name', { exact: true }).fill('mock');
+    await add.getByLabel('Base URL', { exact: true }).fill('https://api.example.com/v1');
+    await add.getByLabel('Models (comma-separated)').fill('gpt-4o');
+    await add.getByRole('button', { name: 'Add a channel' }).click();
+    await page.getByText('A channel with this name already exists; choose another name.').waitFor();
+    assert.equal((await channels()).data.length, 2);
+
     const html = await page.content();
     for (const k of [...KEYS, ...ROTATED]) assert.ok(!html.includes(k), `key ...${k.slice(-4)} is in the page`);
     assert.deepEqual(problemsOf(page), []);

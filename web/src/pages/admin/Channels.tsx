@@ -202,7 +202,7 @@ export function AdminChannels({ me }: PageProps) {
       setForm({ ...EMPTY, type });
       channels.reload();
     } catch (err) {
-      setMsg({ kind: 'error', text: errorText(t, err) });
+      setMsg({ kind: 'error', text: errorText(t, err, 'admin.channels') });
     }
   };
 
