@@ -222,7 +222,7 @@ export class Attempt implements UpstreamSink {
           : { 'content-type': 'application/json', 'content-length': out.length, 'x-request-id': requestId },
       );
       res.end(out);
-      this.settler.whole(this.c, this.provider, body, this.status);
+      this.settler.whole(this.c, this.provider, this.tr ? this.tr.call : this.c.call, body, this.status);
       this.finish(OK);
     } else {
       const ch = this.ch;
@@ -267,7 +267,7 @@ export class Attempt implements UpstreamSink {
     } else if (broken && !clientGone && !out.destroyed) out.write(this.c.call.protocol.streamBrokenEvent);
     if (!out.destroyed) out.end();
     const upstreamBroke = !clientGone && (broken || failedInStream);
-    this.settler.stream(this.c, this.provider, tap, this.status, this.contentType, upstreamBroke, clientGone);
+    this.settler.stream(this.c, this.provider, this.tr ? this.tr.call : this.c.call, tap, this.status, this.contentType, upstreamBroke, clientGone);
     this.finish(OK);
   }
 }

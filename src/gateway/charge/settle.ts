@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { GatewayCall } from '../call.ts';
 import type { TallyError } from '../../lib/errors.ts';
 import { computeCost, type Usage } from '../pricing.ts';
 import { billablePrompt } from '../promptEstimate.ts';
@@ -39,9 +40,9 @@ export class Settler {
   }
 
   /** A whole answer went to the client: settle from its usage, or count it. */
-  whole(c: RequestCharge, provider: Provider, body: Buffer, status: number): void {
-    // The caller's call: a translated answer (e.g. chat for a Responses caller) is recognised by its shape (protocols/responses/usage.ts).
-    const read = provider.readAnswer(body, c.call);
+  whole(c: RequestCharge, provider: Provider, sent: GatewayCall, body: Buffer, status: number): void {
+    // `sent`: the call as the provider received it (translated, when the caller speaks another protocol), read in its format.
+    const read = provider.readAnswer(body, sent);
     this.pinResponse(c, read.responseId);
     if (read.usage) this.settle(c, read.usage, 'upstream', status, REASON.completedResponse);
     else this.settleCounted(c, read.output, status, wholeReason(read));
@@ -52,14 +53,23 @@ export class Settler {
    * An interrupted stream is charged only if output (content or tool-call
    * text) was produced; a bare role chunk is not output.
    */
-  stream(c: RequestCharge, provider: Provider, tap: StreamTap, status: number, contentType: string | null, upstreamBroke: boolean, clientGone: boolean): void {
+  stream(
+    c: RequestCharge,
+    provider: Provider,
+    sent: GatewayCall,
+    tap: StreamTap,
+    status: number,
+    contentType: string | null,
+    upstreamBroke: boolean,
+    clientGone: boolean,
+  ): void {
     const interrupted = upstreamBroke || clientGone;
     this.pinResponse(c, tap.responseId?.());
     let usage = tap.reportedUsage();
     let output = '';
     if (!usage && !interrupted && !/event-stream/i.test(contentType ?? 'text/event-stream')) {
       // Asked to stream, answered with a whole body: read it as one.
-      const read = provider.readAnswer(tap.received(), c.call);
+      const read = provider.readAnswer(tap.received(), sent);
       this.pinResponse(c, read.responseId);
       usage = read.usage;
       output = read.output;

@@ -56,11 +56,10 @@ export interface Provider {
   /** The count in countTokens' 200 answer (Anthropic's input_tokens, Gemini's totalTokens), or null when it has none (throws on bad JSON). */
   readCount?(body: string): number | null;
   /**
-   * Reads a whole answer. `call` is the caller's call (settle.ts): its
-   * endpoint says which answer was asked for (an openai channel answers a
-   * Responses call passed through with a Response). A translated call's
-   * answer comes back in the provider's own wire shape, so a reader that
-   * looks at `call` must still recognise that shape (protocols/responses/usage.ts does).
+   * Reads a whole answer to `call`, the call as this provider was sent it (the
+   * translated one when the caller speaks another protocol; the same one
+   * streamTap is given): its endpoint says which answer was asked for (an
+   * openai channel answers a Responses call passed through with a Response).
    */
   readAnswer(body: Buffer, call: GatewayCall): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
