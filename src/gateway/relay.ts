@@ -43,7 +43,7 @@ export class Relay {
     try {
       await admit(this.d, c);
       // previous_response_id: only the channel holding that response (a 400 before anything is held when there is none).
-      const pinned = await pinnedUpstream(this.pins, this.d.catalog, c.call, c.principal.user.id);
+      const pinned = c.call.endpoint === 'responses' ? await pinnedUpstream(this.pins, this.d.catalog, c.call, c.principal.user.id) : null;
       await quote(this.d, c);
       let candidates = orderChannels(this.d.catalog, c.call.model);
       if (pinned) candidates = candidates.filter((ch) => ch.id === pinned.channelId);
