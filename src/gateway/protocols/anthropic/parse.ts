@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { TallyError } from '../../../lib/errors.ts';
 import type { GatewayCall, Inbound } from '../../call.ts';
 import { collectAnthropicPrompt } from './prompt.ts';
+import { bad, isObject, kind } from '../check.ts';
 
 // Reads an Anthropic Messages request (POST /v1/messages, or count_tokens)
 // into the neutral call. As for OpenAI (protocols/openai/parse.ts), the fields
@@ -10,18 +11,6 @@ import { collectAnthropicPrompt } from './prompt.ts';
 // forwards the body as is, so a field Tally and the upstream read differently
 // would be a way around the bill. Everything else (metadata, thinking,
 // cache_control, betas Tally has never heard of) goes through untouched.
-
-function bad(param: string, message: string): TallyError {
-  return new TallyError('invalid_request', message, { param });
-}
-
-const isObject = (v: unknown): v is Record<string, any> => !!v && typeof v === 'object' && !Array.isArray(v);
-
-function kind(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)?.slice(0, 20)}`;
-}
 
 function checkMessages(messages: unknown): void {
   if (!Array.isArray(messages) || messages.length === 0) throw bad('messages', 'messages is required: a non-empty array of {role, content}');

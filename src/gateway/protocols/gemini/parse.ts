@@ -1,6 +1,7 @@
 import { TallyError } from '../../../lib/errors.ts';
 import type { GatewayCall, Inbound } from '../../call.ts';
 import { collectGeminiPrompt } from './prompt.ts';
+import { bad, isObject, kind } from '../check.ts';
 
 // Reads a Gemini request (POST /v1beta/models/{model}:generateContent,
 // :streamGenerateContent, :countTokens) into the neutral call. The model and
@@ -12,18 +13,6 @@ import { collectGeminiPrompt } from './prompt.ts';
 // thinkingConfig.thinkingBudget) must have the JSON type Google documents,
 // or the request is refused with a 400 naming the field; everything else
 // (safetySettings, cachedContent, labels…) goes through untouched.
-
-function bad(param: string, message: string): TallyError {
-  return new TallyError('invalid_request', message, { param });
-}
-
-const isObject = (v: unknown): v is Record<string, any> => !!v && typeof v === 'object' && !Array.isArray(v);
-
-function kind(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)?.slice(0, 20)}`;
-}
 
 function checkContents(contents: unknown, at: string): void {
   if (!Array.isArray(contents) || contents.length === 0) {

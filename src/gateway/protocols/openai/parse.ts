@@ -1,6 +1,7 @@
 import { TallyError } from '../../../lib/errors.ts';
 import type { Endpoint, GatewayCall, Inbound } from '../../call.ts';
 import { collectPrompt } from './prompt.ts';
+import { absent, bad, describe, isObject } from '../check.ts';
 
 // Reads an OpenAI chat.completions, completions or embeddings request into
 // the neutral call (call.ts). The fields that decide what a request costs
@@ -18,21 +19,6 @@ import { collectPrompt } from './prompt.ts';
 /** OpenAI's limits: at most 128 choices, best_of at most 20. */
 const MAX_N = 128;
 const MAX_BEST_OF = 20;
-
-function bad(param: string, message: string): TallyError {
-  return new TallyError('invalid_request', message, { param });
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? v.slice(0, 20) + '...' : v)}`;
-  if (typeof v === 'object') return 'an object';
-  return `${typeof v} ${String(v)}`;
-}
-
-const absent = (v: unknown) => v === undefined || v === null;
-const isObject = (v: unknown): v is Record<string, any> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 function optionalBoolean(b: Record<string, any>, f: string, param = f): boolean {
   const v = b[f];

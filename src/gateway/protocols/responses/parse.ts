@@ -1,6 +1,7 @@
 import { TallyError } from '../../../lib/errors.ts';
 import type { GatewayCall, Inbound } from '../../call.ts';
 import { collectResponsesPrompt } from './prompt.ts';
+import { absent, bad, describe, isObject } from '../check.ts';
 
 // Reads an OpenAI Responses request (POST /v1/responses: Codex CLI, the
 // openai SDK's `responses.create` / `responses.stream`) into the neutral call.
@@ -11,21 +12,6 @@ import { collectResponsesPrompt } from './prompt.ts';
 // a value Tally reads one way and the upstream another is a way around the
 // bill (`"stream": "true"`). Fields Tally does not bill from are left to the
 // upstream (or to the translator, which refuses what it cannot map).
-
-function bad(param: string, message: string): TallyError {
-  return new TallyError('invalid_request', message, { param });
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? v.slice(0, 20) + '...' : v)}`;
-  if (typeof v === 'object') return 'an object';
-  return `${typeof v} ${String(v)}`;
-}
-
-const absent = (v: unknown) => v === undefined || v === null;
-const isObject = (v: unknown): v is Record<string, any> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 function optionalBoolean(b: Record<string, any>, f: string): boolean | null {
   const v = b[f];
