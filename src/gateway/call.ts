@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PromptText } from './promptEstimate.ts';
 import type { Protocol } from './protocols/index.ts';
+import type { MediaCall } from './media/call.ts';
 
 // What flows through the charge pipeline, whatever protocol the caller
 // speaks. A protocol adapter (protocols/<name>/) reads its wire format into a
@@ -16,7 +17,12 @@ export type Endpoint =
   | 'messages.count_tokens'
   | 'responses'
   | 'gemini.generate'
-  | 'gemini.count_tokens';
+  | 'gemini.count_tokens'
+  | 'images.generations'
+  | 'images.edits'
+  | 'audio.speech'
+  | 'audio.transcriptions'
+  | 'audio.translations';
 
 /** A request on one of the relay's routes, as it arrived (before anything in it is checked). */
 export interface Inbound {
@@ -26,6 +32,8 @@ export interface Inbound {
   body: unknown;
   /** The body as received (JSON text). */
   raw: string;
+  /** A multipart/form-data body (media routes: protocols/openai/media/), as received; `body` is then null and `raw` empty. */
+  form?: { bytes: Buffer; contentType: string };
   ip: string;
   requestId: string;
   req: IncomingMessage;
@@ -60,4 +68,6 @@ export interface GatewayCall {
    * protocol (Anthropic's `anthropic-version`, `anthropic-beta`), or null.
    */
   forwardHeaders: Record<string, string> | null;
+  /** An image or audio call (media/): held, sent and charged by media/ in place of the token steps. */
+  media?: MediaCall;
 }

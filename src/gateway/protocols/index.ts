@@ -3,6 +3,7 @@ import type { TallyError } from '../../lib/errors.ts';
 import type { Endpoint, GatewayCall, Inbound } from '../call.ts';
 import { anthropicProtocol } from './anthropic/index.ts';
 import { openaiProtocol } from './openai/index.ts';
+import { openaiMediaProtocol } from './openai/media/index.ts';
 
 // The protocols callers speak to Tally. Each is a folder (parse the inbound
 // request into the neutral call, write errors in its shape, its prompt) and
@@ -13,6 +14,8 @@ export interface Protocol {
   name: string;
   /** Paths (after the API prefix) and the endpoint each one is. */
   routes: ReadonlyArray<readonly [path: string, endpoint: Endpoint]>;
+  /** Its routes also take multipart/form-data bodies, handed over as bytes (Inbound.form) rather than parsed as JSON. */
+  multipart?: boolean;
   /** The caller's API key, from wherever this protocol's clients send it. */
   apiKey(headers: IncomingHttpHeaders): string | undefined;
   /** Checks the request (a 400 naming the field when wrong) and reads it into the neutral call. */
@@ -25,4 +28,4 @@ export interface Protocol {
   requestIdHeader: string | null;
 }
 
-export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol];
+export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol, openaiMediaProtocol];
