@@ -23,7 +23,7 @@ export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
   // An image or audio call is held on its media basis (media/quote.ts); a media model cannot be used for text.
   if (call.media) return quoteMedia(d, c);
   if (isMediaKind(price.kind))
-    throw new TallyError('invalid_request', `"${call.model}" is a ${price.kind} model; call it on its images or audio endpoint`, { param: 'model' });
+    throw new TallyError('invalid_request', `"${call.model}" is a media model (${price.kind}); call it on its images or audio endpoint`, { param: 'model' });
   const cfg = d.config;
   const n = call.choices;
   const producesOutput = n > 0;

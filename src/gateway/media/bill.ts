@@ -78,9 +78,10 @@ export function billMediaAnswer(c: RequestCharge, body: Buffer): bigint {
   switch (basis) {
     case 'image': {
       const returned = Array.isArray(answer?.data) ? Math.min(answer.data.length, m.n) : 0;
-      // The size asked for; when it was "auto" or none, the size the answer says it made (gpt-image-1), within what was held.
+      // The size asked for; when it was "auto" or none, the size the answer says it made (gpt-image-1), else the
+      // per-image price (the upstream's default size); record() keeps it within what was held.
       const asked = m.size !== null && m.size !== 'auto';
-      const each = asked ? heldImagePrice(price, m) : typeof answer?.size === 'string' ? imagePrice(price, answer.size)! : heldImagePrice(price, m);
+      const each = asked ? heldImagePrice(price, m) : imagePrice(price, typeof answer?.size === 'string' ? answer.size : null)!;
       return record(c, computeMediaCost('image', returned, each, mult), REASON.completedResponse, 'image', returned, tokenUsage(answer));
     }
     case 'audio_ms': {

@@ -68,9 +68,13 @@ export async function quoteMedia(d: RelayDeps, c: RequestCharge): Promise<void> 
   const { call, price, group, principal } = c;
   const m = call.media!;
   if (price.kind !== m.kind) {
-    throw new TallyError('invalid_request', `"${call.model}" is a ${price.kind} model; POST ${MEDIA_PATH[call.endpoint]} needs a ${m.kind} model`, {
-      param: 'model',
-    });
+    throw new TallyError(
+      'invalid_request',
+      `"${call.model}" is ${article(price.kind)} ${price.kind} model; POST ${MEDIA_PATH[call.endpoint]} needs ${article(m.kind)} ${m.kind} model`,
+      {
+        param: 'model',
+      },
+    );
   }
   const basis = mediaBasis(price, m);
   if (basis === 'audio_ms' && m.audioMs === null && NO_DURATION_FORMATS.has(m.responseFormat ?? '')) {
@@ -87,6 +91,8 @@ export async function quoteMedia(d: RelayDeps, c: RequestCharge): Promise<void> 
   c.log.held = reservation.amount;
   c.log.pricing = mediaSnapshot(price, group, basis);
 }
+
+const article = (word: string) => (/^[aeiou]/.test(word) ? 'an' : 'a');
 
 const opt = (v: bigint | null) => (v === null ? null : String(v));
 
