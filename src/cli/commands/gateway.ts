@@ -17,6 +17,16 @@ const list = (s?: string) =>
         .filter(Boolean)
     : [];
 /** ", <label> X/1M" for a price that is set, else nothing. */
+/** A model's media prices on its `model list` line, or ''. */
+const mediaListText = (p: ReturnType<typeof priceView>) =>
+  [
+    p.kind === 'chat' ? '' : `  kind ${p.kind}`,
+    p.per_image === undefined ? '' : `  per image ${p.per_image}`,
+    ...Object.entries(p.per_image_sizes ?? {}).map(([size, v]) => `  ${size} ${v}`),
+    p.per_second === undefined ? '' : `  per second ${p.per_second}`,
+    p.per_request === undefined ? '' : `  per request ${p.per_request}`,
+  ].join('');
+
 /** A repeatable option's values, in order. */
 const collectOption = (v: string, prev: string[]) => [...prev, v];
 
@@ -191,7 +201,9 @@ export function gatewayCommands(program: Command) {
                   ]
                     .filter(([, v]) => v !== null)
                     .map(([k, v]) => `  ${k} ${v}/1M`)
-                    .join('')}${p.tier_above === undefined ? '' : `  above ${p.tier_above}: in ${p.tier_input_per_1m}/1M out ${p.tier_output_per_1m}/1M`}`,
+                    .join(
+                      '',
+                    )}${p.tier_above === undefined ? '' : `  above ${p.tier_above}: in ${p.tier_input_per_1m}/1M out ${p.tier_output_per_1m}/1M`}${mediaListText(p)}`,
               )
             : 'no priced models',
         };
