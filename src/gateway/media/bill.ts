@@ -50,10 +50,20 @@ function reportedAudioMs(answer: Record<string, any> | null): number | null {
   return null;
 }
 
-function record(c: RequestCharge, cost: bigint, reason: ChargeReason, unit: MediaUnit | null, units: number, usage: Usage | null): bigint {
+function record(
+  c: RequestCharge,
+  cost: bigint,
+  reason: ChargeReason,
+  unit: MediaUnit | null,
+  units: number,
+  usage: Usage | null,
+  unitPrice: bigint | null = null,
+): bigint {
   const held = c.reservation!.amount;
   const charged = cost > held ? held : cost;
   const log = c.log;
+  // The unit price charged at (an image's depends on its size), beside the snapshot: GET /api/usage/:id shows the arithmetic.
+  if (unitPrice !== null && log.pricing) log.pricing = `${log.pricing.slice(0, -1)},"unit_price":"${unitPrice}"}`;
   log.media_unit = unit;
   log.media_units = units;
   if (usage) {
@@ -82,18 +92,26 @@ export function billMediaAnswer(c: RequestCharge, body: Buffer): bigint {
       // per-image price (the upstream's default size); record() keeps it within what was held.
       const asked = m.size !== null && m.size !== 'auto';
       const each = asked ? heldImagePrice(price, m) : imagePrice(price, typeof answer?.size === 'string' ? answer.size : null)!;
-      return record(c, computeMediaCost('image', returned, each, mult), REASON.completedResponse, 'image', returned, tokenUsage(answer));
+      return record(c, computeMediaCost('image', returned, each, mult), REASON.completedResponse, 'image', returned, tokenUsage(answer), each);
     }
     case 'audio_ms': {
       const reported = reportedAudioMs(answer) ?? m.audioMs;
       if (reported === null) return record(c, 0n, REASON.mediaUnitsUnknown, 'audio_ms', 0, null);
       const ms = Math.min(reported, heldAudioMs(price, m));
-      return record(c, computeMediaCost('audio_ms', ms, price.perSecond!, mult), REASON.completedResponse, 'audio_ms', ms, null);
+      return record(c, computeMediaCost('audio_ms', ms, price.perSecond!, mult), REASON.completedResponse, 'audio_ms', ms, null, price.perSecond);
     }
     case 'request':
-      return record(c, computeMediaCost('request', 1, price.perRequest!, mult), REASON.completedResponse, 'request', 1, tokenUsage(answer));
+      return record(c, computeMediaCost('request', 1, price.perRequest!, mult), REASON.completedResponse, 'request', 1, tokenUsage(answer), price.perRequest);
     case 'character':
-      return record(c, computeMediaCost('character', m.characters, price.inputPer1M, mult), REASON.completedResponse, 'character', m.characters, null);
+      return record(
+        c,
+        computeMediaCost('character', m.characters, price.inputPer1M, mult),
+        REASON.completedResponse,
+        'character',
+        m.characters,
+        null,
+        price.inputPer1M,
+      );
     case 'tokens': {
       const usage = tokenUsage(answer);
       if (!usage) return record(c, 0n, REASON.mediaUnitsUnknown, null, 0, null);
@@ -127,6 +145,15 @@ export function billMediaStream(c: RequestCharge, tap: MediaTap, upstreamBroke: 
 function streamCost(c: RequestCharge, reason: ChargeReason): bigint {
   const { price, group } = c;
   const m = c.call.media!;
-  if (mediaBasis(price, m) === 'request') return record(c, computeMediaCost('request', 1, price.perRequest!, group.multiplierPpm), reason, 'request', 1, null);
-  return record(c, computeMediaCost('character', m.characters, price.inputPer1M, group.multiplierPpm), reason, 'character', m.characters, null);
+  if (mediaBasis(price, m) === 'request')
+    return record(c, computeMediaCost('request', 1, price.perRequest!, group.multiplierPpm), reason, 'request', 1, null, price.perRequest);
+  return record(
+    c,
+    computeMediaCost('character', m.characters, price.inputPer1M, group.multiplierPpm),
+    reason,
+    'character',
+    m.characters,
+    null,
+    price.inputPer1M,
+  );
 }
