@@ -254,6 +254,20 @@ for (const dialect of testDialects()) {
       assert.equal(w.balance, 1_000_000n);
     });
 
+    test('a multipart edit naming the model twice is refused (400 naming model), nothing sent upstream', async () => {
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const before = mock.requests.length;
+      const fd = new FormData();
+      fd.append('model', HOUSE_IMAGE);
+      fd.append('prompt', 'x');
+      fd.append('image', new Blob([Buffer.from('png')], { type: 'image/png' }), 'a.png');
+      fd.append('model', 'gpt-image-1-expensive');
+      const res = await fetch(`${t.url}/v1/images/edits`, { method: 'POST', headers: { authorization: `Bearer ${u.apiKey}` }, body: fd });
+      assert.equal(res.status, 400);
+      assert.equal(((await res.json()) as any).error.param, 'model');
+      assert.equal(mock.requests.length, before);
+    });
+
     test('a wallet that cannot pay the hold: 402 before anything is sent', async () => {
       const u = await seedUser(t, { balance: 100_000n });
       const before = mock.requests.length;

@@ -45,6 +45,30 @@ describe('multipart/form-data reader', () => {
     assert.equal(bytes.toString('utf8', m.start, m.end), 'gpt-image-1');
   });
 
+  test('a field sent twice (Tally would bill the first, an upstream may use the last) or a billed field sent as a file is refused', async () => {
+    for (const build of [
+      (fd: FormData) => {
+        fd.append('model', 'cheap');
+        fd.append('model', 'dear');
+      },
+      (fd: FormData) => {
+        fd.append('n', '1');
+        fd.append('n', '10');
+      },
+      (fd: FormData) => fd.append('model', new Blob(['dear']), 'model.txt'),
+    ]) {
+      const fd = new FormData();
+      build(fd);
+      const { bytes, contentType } = await encode(fd);
+      refused(() => parseForm(bytes, contentType), /appears more than once/);
+    }
+    const arrays = new FormData();
+    arrays.append('timestamp_granularities[]', 'word');
+    arrays.append('timestamp_granularities[]', 'segment');
+    const { bytes, contentType } = await encode(arrays);
+    assert.equal(parseForm(bytes, contentType).parts.length, 2, 'array fields repeat');
+  });
+
   test('the boundary, quoted or not', () => {
     assert.equal(formBoundary('multipart/form-data; boundary=abc'), 'abc');
     assert.equal(formBoundary('multipart/form-data; charset=utf-8; boundary="a b"'), 'a b');
@@ -70,7 +94,7 @@ describe('multipart/form-data reader', () => {
     let t0 = performance.now();
     refused(() => parseForm(near, ct), /closing boundary/);
     assert.ok(performance.now() - t0 < 1000, `${performance.now() - t0} ms`);
-    const many = Buffer.from(`${'--XXXXXXXXXXXXXXXX\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n'.repeat(300)}--XXXXXXXXXXXXXXXX--`);
+    const many = Buffer.from(`${'--XXXXXXXXXXXXXXXX\r\nContent-Disposition: form-data; name="a[]"\r\n\r\n\r\n'.repeat(300)}--XXXXXXXXXXXXXXXX--`);
     t0 = performance.now();
     refused(() => parseForm(many, ct), /more than 256 parts/);
     assert.ok(performance.now() - t0 < 200);

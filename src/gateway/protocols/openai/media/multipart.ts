@@ -19,7 +19,7 @@ export interface FormPart {
 
 export interface FormData {
   parts: FormPart[];
-  /** The text fields (parts without a filename), first value of each name. */
+  /** The text fields (parts without a filename; each name at most once, array fields name[] aside). */
   fields: Map<string, string>;
   /** The byte range of each text field's first value (to rewrite the model name in place). */
   ranges: Map<string, { start: number; end: number }>;
@@ -32,6 +32,8 @@ const MAX_HEADER_BYTES = 8 * 1024;
 const MAX_FIELD_BYTES = 256 * 1024;
 
 const HEADER_END = Buffer.from('\r\n\r\n');
+/** The fields Tally bills by: never taken from a file part. */
+const BILLED_FIELDS = new Set(['model', 'n', 'size', 'quality', 'prompt', 'response_format', 'stream']);
 
 function bad(message: string): TallyError {
   return new TallyError('invalid_request', `the multipart/form-data body is malformed: ${message}`);
@@ -82,7 +84,11 @@ export function parseForm(bytes: Buffer, contentType: string): FormData {
     const filename = headerParam(disposition, 'filename');
     parts.push({ name, filename, contentType: type, start, end });
     if (parts.length > MAX_PARTS) throw bad(`more than ${MAX_PARTS} parts`);
-    if (filename === null && !fields.has(name)) {
+    // A field sent twice is refused, not read once: Tally would bill the first value and an upstream may use the last
+    // (model=cheap then model=dear, n=1 then n=10). Only array fields (name[]) and files repeat.
+    if (!name.endsWith('[]') && (fields.has(name) || (filename !== null && BILLED_FIELDS.has(name))))
+      throw new TallyError('invalid_request', `the form field ${name} appears more than once (or as a file); send it once`, { param: name });
+    if (filename === null && !name.endsWith('[]')) {
       if (end - start > MAX_FIELD_BYTES)
         throw new TallyError('invalid_request', `the form field ${name} is longer than ${MAX_FIELD_BYTES} bytes`, { param: name });
       fields.set(name, bytes.toString('utf8', start, end));
