@@ -382,7 +382,8 @@ export type MediaUnit = 'image' | 'audio_ms' | 'character' | 'request';
 /** The most seconds a per-second request is held for when its audio length cannot be read and the model sets no max_seconds. */
 export const DEFAULT_MAX_SECONDS = 3600;
 
-const IMAGE_SIZE = /^(\d{1,5}x\d{1,5}|auto)$/;
+/** A per-size price's key: a size, optionally with a quality ("1024x1024", "1024x1024/hd"). */
+const IMAGE_SIZE = /^(\d{1,5}x\d{1,5}|auto)(\/[a-z]{1,20})?$/;
 
 /** Per-size image prices from "1024x1536=0.06" entries (CLI) or a {size: "0.06"} object (admin API). */
 export function parseImageSizePrices(entries: string[] | Record<string, string>): Record<string, bigint> {
@@ -428,7 +429,11 @@ function checkMediaPrices(input: {
       throw new TallyError('invalid_price', 'per-image-size needs --per-image too (the price of any other size)', { param: 'per-image-size' });
     for (const [size, v] of Object.entries(sizes)) {
       if (!IMAGE_SIZE.test(size))
-        throw new TallyError('invalid_price', `per-image-size "${size}" must be WIDTHxHEIGHT, e.g. 1024x1536=0.06`, { param: 'per-image-size' });
+        throw new TallyError(
+          'invalid_price',
+          `per-image-size "${size}" must be WIDTHxHEIGHT or WIDTHxHEIGHT/QUALITY, e.g. 1024x1536=0.06 or 1024x1024/hd=0.08`,
+          { param: 'per-image-size' },
+        );
       if (v < 0n) throw new TallyError('invalid_price', `per-image-size ${size} price must not be negative`, { param: 'per-image-size' });
     }
   }
@@ -446,17 +451,26 @@ function checkMediaPrices(input: {
 
 export const isMediaKind = (k: ModelKind): boolean => k === 'image' || k === 'speech' || k === 'transcription';
 
-/** The price of one image of `size` (the per-size price, else the per-image price); null: not priced per image. */
-export function imagePrice(price: ModelPrice, size: string | null): bigint | null {
+/**
+ * The price of one image of `size` and `quality`: the table's "SIZE/QUALITY"
+ * price, else its "SIZE" price, else the per-image price; null: not priced
+ * per image. (DALL-E 3: 1024x1024 0.04, 1024x1024/hd 0.08, 1024x1792 0.08...)
+ */
+export function imagePrice(price: ModelPrice, size: string | null, quality: string | null = null): bigint | null {
   if (price.perImage === null) return null;
-  return (size !== null ? price.perImageSizes?.[size] : undefined) ?? price.perImage;
+  const table = price.perImageSizes;
+  if (!table || size === null) return price.perImage;
+  return (quality !== null ? table[`${size}/${quality}`] : undefined) ?? table[size] ?? price.perImage;
 }
 
-/** The highest price one image can have (a request with no size, or "auto"). */
-export function maxImagePrice(price: ModelPrice): bigint | null {
+/** The highest price one image can have when its quality (and, `size` null, its size) is not known yet. */
+export function maxImagePrice(price: ModelPrice, size: string | null = null): bigint | null {
   if (price.perImage === null) return null;
   let max = price.perImage;
-  for (const v of Object.values(price.perImageSizes ?? {})) if (v > max) max = v;
+  for (const [key, v] of Object.entries(price.perImageSizes ?? {})) {
+    if (size !== null && key !== size && !key.startsWith(`${size}/`)) continue;
+    if (v > max) max = v;
+  }
   return max;
 }
 

@@ -77,8 +77,12 @@ for (const dialect of testDialects()) {
         models: [FAILOVER],
         priority: 10,
       });
-      // $0.04 an image, $0.08 for a 1024x1792 one.
-      await setModelPrice(t.ctx.db, { model: DALLE, perImage: 40_000n, perImageSizes: { '1024x1792': 80_000n } });
+      // DALL-E 3's prices: $0.04 an image, $0.08 for a 1024x1792 one; in hd quality $0.08 and $0.12.
+      await setModelPrice(t.ctx.db, {
+        model: DALLE,
+        perImage: 40_000n,
+        perImageSizes: { '1024x1792': 80_000n, '1024x1024/hd': 80_000n, '1024x1792/hd': 120_000n },
+      });
       await setModelPrice(t.ctx.db, { model: FAILOVER, perImage: 40_000n });
       // gpt-image-1: $5 / $40 per 1M tokens; at most 6,240 tokens an image.
       gptImage = await setModelPrice(t.ctx.db, { model: GPT_IMAGE, kind: 'image', inputPer1M: 5_000_000n, outputPer1M: 40_000_000n, maxOutputTokens: 6240 });
@@ -106,7 +110,7 @@ for (const dialect of testDialects()) {
         status: 200,
         attempts: 1,
       });
-      assert.equal(toBig(row.held), 160_000n, 'held 2 x $0.08 at submit');
+      assert.equal(toBig(row.held), 240_000n, 'held 2 x $0.12 at submit (no quality asked: the dearest for the size)');
       assert.equal(JSON.parse(row.pricing).basis, 'image');
       const w = await settledWallet(t, u.user.id);
       assert.equal(w.balance, 1_000_000n - 160_000n);
@@ -118,7 +122,17 @@ for (const dialect of testDialects()) {
       const u = await seedUser(t, { balance: 1_000_000n });
       const id = await rid(relaySdk(t, u.apiKey).images.generate({ model: DALLE, prompt: 'three receipts', n: 3 }));
       const row = await assertChargedRow(t, id, 40_000n, { media_units: 1 });
-      assert.equal(toBig(row.held), 240_000n, '3 x $0.08 (no size asked: the highest)');
+      assert.equal(toBig(row.held), 360_000n, '3 x $0.12 (no size or quality asked: the highest)');
+    });
+
+    test('per size and quality: an hd image asked by size and quality is held and charged exactly at its price', async () => {
+      mock.setBehavior({});
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const id = await rid(relaySdk(t, u.apiKey).images.generate({ model: DALLE, prompt: 'hd', size: '1024x1024', quality: 'hd' }));
+      const row = await assertChargedRow(t, id, 80_000n, { media_units: 1 });
+      assert.equal(toBig(row.held), 80_000n);
+      const std = await rid(relaySdk(t, u.apiKey).images.generate({ model: DALLE, prompt: 'std', size: '1024x1024', quality: 'standard' }));
+      assert.equal(toBig((await assertChargedRow(t, std, 40_000n)).held), 40_000n, 'no standard entry: the size price, else --per-image');
     });
 
     test('a group multiplier applies to media prices, rounded up once', async () => {
@@ -280,7 +294,9 @@ for (const dialect of testDialects()) {
       mock.setBehavior({ delayMs: 20 });
       const u = await seedUser(t, { balance: 5n * 40_000n + 10_000n });
       const sdk = relaySdk(t, u.apiKey);
-      const results = await Promise.allSettled(Array.from({ length: 20 }, () => sdk.images.generate({ model: DALLE, prompt: 'parallel', size: '1024x1024' })));
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, () => sdk.images.generate({ model: DALLE, prompt: 'parallel', size: '1024x1024', quality: 'standard' })),
+      );
       mock.setBehavior({});
       const ok = results.filter((r) => r.status === 'fulfilled').length;
       const refused = results.filter((r) => r.status === 'rejected' && (r.reason as InstanceType<typeof OpenAI.APIError>).status === 402).length;

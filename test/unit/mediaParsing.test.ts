@@ -139,6 +139,14 @@ describe('media prices', () => {
     assert.equal(imagePrice(p, '1024x1024'), 40_000n);
     assert.equal(imagePrice(p, null), 40_000n);
     assert.equal(maxImagePrice(p), 80_000n);
+    const q = modelPrice({ ...base, perImage: 40_000n, perImageSizes: { '1024x1792': 80_000n, '1024x1024/hd': 80_000n, '1024x1792/hd': 120_000n } });
+    assert.equal(imagePrice(q, '1024x1024', 'hd'), 80_000n);
+    assert.equal(imagePrice(q, '1024x1024', 'standard'), 40_000n, 'no such quality: the size price, else the per-image price');
+    assert.equal(imagePrice(q, '1024x1792', 'standard'), 80_000n);
+    assert.equal(imagePrice(q, null, 'hd'), 40_000n, 'a quality alone names no table entry');
+    assert.equal(maxImagePrice(q, '1024x1024'), 80_000n, 'the dearest quality of that size');
+    assert.equal(maxImagePrice(q, '512x512'), 40_000n);
+    assert.equal(maxImagePrice(q), 120_000n);
     assert.equal(computeMediaCost('image', 3, 40_000n, 1_000_000n), 120_000n);
     assert.equal(computeMediaCost('image', 1, 40_001n, 1_500_000n), 60_002n, '60,001.5 rounds up');
     assert.equal(computeMediaCost('audio_ms', 12_345, 100n, 1_000_000n), 1235n, '1,234.5 rounds up');

@@ -1,7 +1,7 @@
 import type { RequestCharge } from '../charge/requestCharge.ts';
 import { isNotCharged, REASON, renderChargeReason, type ChargeReason } from '../charge/reasons.ts';
-import { computeCost, computeMediaCost, imagePrice, type MediaUnit, type Usage } from '../pricing.ts';
-import { heldAudioMs, heldImagePrice, mediaBasis } from './quote.ts';
+import { computeCost, computeMediaCost, type MediaUnit, type Usage } from '../pricing.ts';
+import { chargedImagePrice, heldAudioMs, mediaBasis } from './quote.ts';
 import type { MediaTap } from './tap.ts';
 
 // What an image or audio answer costs, on the basis it was held on
@@ -88,10 +88,8 @@ export function billMediaAnswer(c: RequestCharge, body: Buffer): bigint {
   switch (basis) {
     case 'image': {
       const returned = Array.isArray(answer?.data) ? Math.min(answer.data.length, m.n) : 0;
-      // The size asked for; when it was "auto" or none, the size the answer says it made (gpt-image-1), else the
-      // per-image price (the upstream's default size); record() keeps it within what was held.
-      const asked = m.size !== null && m.size !== 'auto';
-      const each = asked ? heldImagePrice(price, m) : imagePrice(price, typeof answer?.size === 'string' ? answer.size : null)!;
+      // record() keeps the total within what was held.
+      const each = chargedImagePrice(price, m, answer);
       return record(c, computeMediaCost('image', returned, each, mult), REASON.completedResponse, 'image', returned, tokenUsage(answer), each);
     }
     case 'audio_ms': {

@@ -40,6 +40,8 @@ export interface MediaCall {
   n: number;
   /** The image size asked for ("1024x1536", "auto"), or null. */
   size: string | null;
+  /** The image quality asked for ("hd", "high", "auto"), or null. */
+  quality: string | null;
   /** Input images (an edit's image files, or JSON images[]): each may cost up to the model's max output tokens as input. */
   inputImages: number;
   /** Speech: the input's characters (Unicode code points), what a speech model's input price is per 1M of. */

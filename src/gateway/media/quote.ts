@@ -27,9 +27,19 @@ export function mediaBasis(price: ModelPrice, m: MediaCall): MediaBasis {
   return 'tokens';
 }
 
-/** The price of one image for this request: its size's when it names one, else the highest a size can cost. */
+const named = (v: string | null): string | null => (v === null || v === 'auto' ? null : v);
+
+/** The price of one image held for this request: exact when it names its size and quality, else the highest they can cost. */
 export function heldImagePrice(price: ModelPrice, m: MediaCall): bigint {
-  return m.size !== null && m.size !== 'auto' ? imagePrice(price, m.size)! : maxImagePrice(price)!;
+  const size = named(m.size);
+  const quality = named(m.quality);
+  return size !== null && quality !== null ? imagePrice(price, size, quality)! : maxImagePrice(price, size)!;
+}
+
+/** The price of one image charged: at the size and quality asked, else those the answer says it made (gpt-image-1), else the defaults. */
+export function chargedImagePrice(price: ModelPrice, m: MediaCall, answer: Record<string, any> | null): bigint {
+  const said = (v: unknown) => (typeof v === 'string' ? v : null);
+  return imagePrice(price, named(m.size) ?? said(answer?.size), named(m.quality) ?? said(answer?.quality))!;
 }
 
 /** Audio milliseconds held for a per-second request: the file's own length, else the model's max_seconds. */

@@ -60,7 +60,7 @@ function characters(s: string): number {
 }
 
 function media(kind: MediaCall['kind'], over: Partial<MediaCall>): MediaCall {
-  return { kind, form: null, n: 1, size: null, inputImages: 0, characters: 0, promptBytes: 0, audioMs: null, responseFormat: null, ...over };
+  return { kind, form: null, n: 1, size: null, quality: null, inputImages: 0, characters: 0, promptBytes: 0, audioMs: null, responseFormat: null, ...over };
 }
 
 function call(inb: Inbound, model: string, body: Record<string, any>, m: MediaCall): GatewayCall {
@@ -97,7 +97,18 @@ function parseJson(inb: Inbound): GatewayCall {
       const images = b.images ?? b.image;
       const inputImages = Array.isArray(images) ? images.length : absent(images) ? 0 : 1;
       if (inb.endpoint === 'images.edits' && inputImages === 0) throw bad('image', 'an edit needs at least one input image (images)');
-      return call(inb, model, b, media(kind, { n: imageCount(b.n), size: optionalString(b.size, 'size'), promptBytes: utf8(prompt), inputImages }));
+      return call(
+        inb,
+        model,
+        b,
+        media(kind, {
+          n: imageCount(b.n),
+          size: optionalString(b.size, 'size'),
+          quality: optionalString(b.quality, 'quality'),
+          promptBytes: utf8(prompt),
+          inputImages,
+        }),
+      );
     }
     case 'audio.speech': {
       const input = requiredString(b.input, 'input');
@@ -137,7 +148,14 @@ function parseMultipart(inb: Inbound): GatewayCall {
         inb,
         model,
         body,
-        media(kind, { ...base, n: imageCount(f.get('n')), size: f.get('size') ?? null, promptBytes: utf8(prompt), inputImages: images.length }),
+        media(kind, {
+          ...base,
+          n: imageCount(f.get('n')),
+          size: f.get('size') ?? null,
+          quality: f.get('quality') ?? null,
+          promptBytes: utf8(prompt),
+          inputImages: images.length,
+        }),
       );
     }
     case 'audio.transcriptions':
