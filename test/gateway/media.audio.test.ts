@@ -118,6 +118,41 @@ for (const dialect of testDialects()) {
       assert.equal(w.available, 1_000_000n);
     });
 
+    test('speech: a client that leaves after the audio began is charged (the upstream made it all); one that leaves before is not', async () => {
+      const u = await seedUser(t, { balance: 1_000_000n });
+      mock.setBehavior({});
+      const input = 'a long answer the client stops listening to';
+      const res = await fetch(`${t.url}/v1/audio/speech`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${u.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: TTS, voice: 'alloy', input }),
+      });
+      const reader = res.body!.getReader();
+      assert.ok((await reader.read()).value!.length > 0, 'audio began');
+      await reader.cancel();
+      const row = await assertChargedRow(t, res.headers.get('x-request-id'), BigInt([...input].length * 15));
+      assert.match(row.charge_reason, /before the client disconnected/);
+
+      mock.setBehavior({ delayMs: 400 });
+      const ac = new AbortController();
+      const gone = fetch(`${t.url}/v1/audio/speech`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${u.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: TTS, voice: 'alloy', input: 'never heard' }),
+        signal: ac.signal,
+      }).catch(() => null);
+      setTimeout(() => ac.abort(), 100);
+      await gone;
+      await new Promise((ok) => setTimeout(ok, 600));
+      mock.setBehavior({});
+      const rows = await t.ctx.db.selectFrom('request_logs').selectAll().where('user_id', '=', u.user.id).where('charged', '=', 0).execute();
+      assert.equal(rows.length, 1);
+      assert.match(rows[0].charge_reason, /client disconnected before any output/);
+      const w = await settledWallet(t, u.user.id);
+      assert.equal(w.balance, 1_000_000n - BigInt([...input].length * 15));
+      assert.equal(w.available, w.balance);
+    });
+
     test('speech: bad input is a 400 naming the field', async () => {
       const u = await seedUser(t, { balance: 1_000_000n });
       const sdk = relaySdk(t, u.apiKey);

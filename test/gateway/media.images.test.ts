@@ -117,6 +117,12 @@ for (const dialect of testDialects()) {
       assert.equal(w.available, w.balance, 'nothing stays reserved');
     });
 
+    test('GET /v1/models lists the priced, routed media models', async () => {
+      const u = await seedUser(t, { balance: 1n });
+      const ids = (await relaySdk(t, u.apiKey).models.list()).data.map((m) => m.id);
+      for (const m of [DALLE, GPT_IMAGE, HOUSE_IMAGE, CHAT]) assert.ok(ids.includes(m), m);
+    });
+
     test('fewer images returned than asked: held for n at the highest size price, charged for data.length at the per-image price', async () => {
       mock.setBehavior({ imagesReturned: 1 });
       const u = await seedUser(t, { balance: 1_000_000n });
