@@ -36,7 +36,11 @@ export class KeyCache {
   }
 
   async authenticate(rawKey: string | undefined | null, ip: string): Promise<KeyPrincipal> {
-    if (!rawKey) throw unauthorized('missing_api_key', 'no API key: send "Authorization: Bearer sk-..."');
+    if (!rawKey)
+      throw unauthorized(
+        'missing_api_key',
+        'no API key: send "Authorization: Bearer sk-..." (Anthropic clients: x-api-key; Gemini clients: x-goog-api-key or ?key=)',
+      );
     if (!looksLikeApiKey(rawKey)) throw unauthorized('invalid_api_key', 'the API key is not a Tally key (it should start with "sk-")');
     const hash = hashApiKey(rawKey);
     const now = this.now();

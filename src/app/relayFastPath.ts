@@ -10,6 +10,14 @@ import { parseJsonBody } from './jsonBody.ts';
 interface Route {
   protocol: Protocol;
   endpoint: Endpoint;
+  /** What a pattern route's path named (Protocol.matchPath). */
+  params?: Readonly<Record<string, string>>;
+}
+
+/** A protocol's pattern routes under one root (Protocol.roots: Gemini's /v1beta). */
+interface PatternRoot {
+  root: string;
+  protocol: Protocol;
 }
 
 /** A body this large is decoded and parsed in one turn of the event loop, and its prompt read in the next. */
@@ -32,6 +40,20 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
   for (const prefix of ctx.config.apiPrefixes) {
     for (const protocol of PROTOCOLS) for (const [path, endpoint] of protocol.routes) routes.set(prefix + path, { protocol, endpoint });
   }
+  // Routes with values in the path (Gemini's /v1beta/models/{model}:generateContent), tried when no exact route matched; longest root first.
+  const patterns: PatternRoot[] = [];
+  for (const prefix of ctx.config.apiPrefixes) {
+    for (const protocol of PROTOCOLS) if (protocol.matchPath) for (const root of protocol.roots?.(prefix) ?? [prefix]) patterns.push({ root, protocol });
+  }
+  patterns.sort((a, b) => b.root.length - a.root.length);
+  const matchPattern = (path: string): Route | undefined => {
+    for (const { root, protocol } of patterns) {
+      if (path.length <= root.length || path.charCodeAt(root.length) !== 47 || !path.startsWith(root)) continue;
+      const m = protocol.matchPath!(path.slice(root.length));
+      if (m) return { protocol, endpoint: m.endpoint, params: m.params };
+    }
+    return undefined;
+  };
   const limit = ctx.config.maxBodyBytes;
   const trust = ctx.config.trustProxy === false ? null : proxyaddr.compile(ctx.config.trustProxy);
   const clientIp = (req: IncomingMessage) => (trust ? proxyaddr(req, trust) : (req.socket.remoteAddress ?? ''));
@@ -40,9 +62,10 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
     if (req.method !== 'POST') return false;
     const url = req.url ?? '';
     const q = url.indexOf('?');
-    const route = routes.get(q < 0 ? url : url.slice(0, q));
+    const path = q < 0 ? url : url.slice(0, q);
+    const route = routes.get(path) ?? (patterns.length ? matchPattern(path) : undefined);
     if (!route) return false;
-    const { protocol, endpoint } = route;
+    const { protocol, endpoint, params } = route;
     const requestId = newId('req');
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
@@ -67,7 +90,7 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
     });
     // A media route's multipart/form-data body (images.edits, audio transcriptions) goes on as bytes, never decoded as text.
     const contentType = req.headers['content-type'] ?? '';
-    const multipart = protocol.multipart === true && /^multipart\/form-data\s*;/i.test(contentType);
+    const multipart = protocol.multipart === true && /^multipart\/form-data\b/i.test(contentType);
     req.on('end', () => {
       if (tooLarge) return;
       if (multipart) {
@@ -87,7 +110,7 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
         return;
       }
       const handle = () =>
-        ctx.relay.handle({ protocol, endpoint, body, raw, ip: clientIp(req), requestId, req, res }).catch((e) => {
+        ctx.relay.handle({ protocol, endpoint, body, raw, ip: clientIp(req), requestId, req, res, params }).catch((e) => {
           ctx.log.error({ err: e, requestId }, 'relay failed');
           fail(res, requestId, protocol, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id'));
         });

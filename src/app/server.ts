@@ -13,6 +13,7 @@ import { meRoutes } from './routes/me.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { adminUserRoutes } from './routes/admin/users.ts';
 import { openaiRoutes } from './routes/openai.ts';
+import { geminiRoutes } from './routes/gemini.ts';
 import { demoUpstreamRoutes } from './routes/demoUpstream.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { adminGatewayRoutes } from './routes/admin/gateway.ts';
@@ -37,6 +38,7 @@ export const ROUTES: RouteModule[] = [
   keyRoutes,
   adminUserRoutes,
   openaiRoutes,
+  geminiRoutes,
   demoUpstreamRoutes,
   usageRoutes,
   adminGatewayRoutes,

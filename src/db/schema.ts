@@ -418,6 +418,16 @@ export interface SupportApprovalsTable {
   updated_at: Int;
 }
 
+/** A response a Responses-native upstream stored: which channel holds it, whose it is (src/gateway/responsePins.ts). */
+export interface ResponsePinsTable {
+  response_id: string;
+  channel_id: string;
+  /** Which of the channel's keys created it (0 for a channel with one key). */
+  key_index: Int;
+  user_id: string;
+  created_at: Int;
+}
+
 export interface Database {
   ledger_accounts: LedgerAccountsTable;
   ledger_transfers: LedgerTransfersTable;
@@ -445,6 +455,7 @@ export interface Database {
   support_ticket_messages: SupportTicketMessagesTable;
   support_handoff_notes: SupportHandoffNotesTable;
   support_approvals: SupportApprovalsTable;
+  response_pins: ResponsePinsTable;
 }
 
 // Generated is re-exported for modules that add tables with defaults.

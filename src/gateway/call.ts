@@ -16,6 +16,7 @@ export type Endpoint =
   | 'messages'
   | 'messages.count_tokens'
   | 'responses'
+  /** Gemini's :generateContent and :streamGenerateContent (the path says which, and the model). */
   | 'gemini.generate'
   | 'gemini.count_tokens'
   | 'images.generations'
@@ -38,6 +39,8 @@ export interface Inbound {
   requestId: string;
   req: IncomingMessage;
   res: ServerResponse;
+  /** What a pattern route's path named (protocols/index.ts `matchPath`; Gemini: `model` and `method`), or undefined on an exact route. */
+  params?: Readonly<Record<string, string>>;
 }
 
 /** The protocol-neutral call. */
@@ -68,6 +71,11 @@ export interface GatewayCall {
    * protocol (Anthropic's `anthropic-version`, `anthropic-beta`), or null.
    */
   forwardHeaders: Record<string, string> | null;
+  /**
+   * The caller wants the stream as Google's JSON array (`:streamGenerateContent` without `alt=sse`) rather
+   * than SSE: the upstream is still asked for SSE, and the protocol's framing rewrites it (protocols/gemini/framing.ts).
+   */
+  arrayStream?: boolean;
   /** An image or audio call (media/): held, sent and charged by media/ in place of the token steps. */
   media?: MediaCall;
 }

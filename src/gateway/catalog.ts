@@ -110,8 +110,9 @@ export class Catalog {
     const base = c.baseUrl === 'internal:demo' ? `${this.selfUrl}/_demo/v1` : c.baseUrl;
     const u = new URL(base);
     let pathPrefix = u.pathname.replace(/\/+$/, '');
-    // An OpenAI-compatible base URL without a path means /v1; an Azure resource URL has none (providers/azure).
-    if (pathPrefix === '' && c.type !== 'azure') pathPrefix = '/v1';
+    // An OpenAI-compatible base URL without a path means /v1; an Azure resource URL has none (providers/azure),
+    // nor has Google's (providers/gemini appends /v1beta).
+    if (pathPrefix === '' && c.type !== 'azure' && c.type !== 'gemini') pathPrefix = '/v1';
     const origin = u.origin;
     const poolKey = `${origin}|${c.connectTimeoutMs}`;
     let pool = this.pools.get(poolKey);

@@ -99,12 +99,12 @@ export function parseModelMap(s: string | undefined | null): Record<string, stri
 function validate(input: ChannelInput): void {
   if (!input.name?.trim() || input.name.length > 100) throw new TallyError('invalid_name', 'channel name must be 1 to 100 characters', { param: 'name' });
   if (!CHANNEL_TYPES.includes(input.type)) throw new TallyError('invalid_channel_type', `type must be one of ${CHANNEL_TYPES.join(', ')}`, { param: 'type' });
-  // Until its provider adapter exists, such a channel would be sent OpenAI's wire format (which it does not speak).
+  // A type listed before its provider adapter exists would be sent another wire format (which it does not speak).
   if (!SUPPORTED_CHANNEL_TYPES.includes(input.type)) {
     const usable = SUPPORTED_CHANNEL_TYPES.filter((t) => t !== 'demo').join(', ');
     throw new TallyError(
       'unsupported_channel_type',
-      `this version cannot send requests to "${input.type}" channels; it supports: ${usable} (openai: any OpenAI-compatible upstream). Gemini channels arrive with a later release`,
+      `this version cannot send requests to "${input.type}" channels; it supports: ${usable} (openai: any OpenAI-compatible upstream)`,
       { param: 'type' },
     );
   }
@@ -132,6 +132,9 @@ function validate(input: ChannelInput): void {
       throw new TallyError('invalid_request', 'each upstream API key must be 1 to 500 characters', { param: 'api_keys' });
   if (!Array.isArray(input.models) || input.models.length === 0)
     throw new TallyError('invalid_models', 'a channel must serve at least one model', { param: 'models' });
+  for (const m of input.models)
+    if (typeof m !== 'string' || !m.trim() || m.length > 200)
+      throw new TallyError('invalid_models', 'each model name must be 1 to 200 characters', { param: 'models' });
   for (const [k, v] of [
     ['priority', input.priority],
     ['weight', input.weight],
@@ -139,6 +142,22 @@ function validate(input: ChannelInput): void {
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 1_000_000))
       throw new TallyError(`invalid_${k}`, `${k} must be a whole number from 0 to 1000000`, { param: k });
   }
+  for (const [param, v] of [
+    ['connect_timeout_ms', input.connectTimeoutMs],
+    ['first_byte_timeout_ms', input.firstByteTimeoutMs],
+    ['total_timeout_ms', input.totalTimeoutMs],
+  ] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 100 || v > 24 * 3_600_000))
+      throw new TallyError('invalid_timeout', `${param} must be a whole number of milliseconds from 100 to 86400000`, { param });
+  }
+}
+
+/** The two key columns for a key list: the first key alone (as before several keys existed) and, for two or more, all of them. */
+function keyColumns(secret: string, keys: string[]): { api_key_enc: string | null; api_keys_enc: string | null } {
+  return {
+    api_key_enc: keys.length ? encryptSecret(secret, keys[0]) : null,
+    api_keys_enc: keys.length > 1 ? encryptSecret(secret, JSON.stringify(keys)) : null,
+  };
 }
 
 /** Every upstream key of a channel input, deduplicated, in order (apiKey first). */
@@ -156,8 +175,7 @@ export async function createChannel(db: DbOrTx, secret: string, input: ChannelIn
     name: input.name.trim(),
     type: input.type,
     base_url: input.baseUrl.replace(/\/+$/, ''),
-    api_key_enc: keys.length ? encryptSecret(secret, keys[0]) : null,
-    api_keys_enc: keys.length > 1 ? encryptSecret(secret, JSON.stringify(keys)) : null,
+    ...keyColumns(secret, keys),
     keys_attention: null,
     api_version: input.type === 'azure' ? (input.apiVersion ?? AZURE_DEFAULT_API_VERSION) : null,
     responses_api: input.responsesApi ? 1 : 0,
@@ -228,4 +246,203 @@ export async function setKeyNeedsAttention(db: DbOrTx, input: { id: string; inde
     return input.keyCount - out.length;
   };
   return db.isTransaction ? run(db) : db.transaction().execute(run);
+}
+
+/** What an operator may change on a channel; absent fields stay as they are. */
+export interface ChannelPatch {
+  name?: string;
+  /** Accepted only when it equals the channel's type: a type cannot change (the keys, URL and model names belong to one provider). */
+  type?: ChannelType;
+  baseUrl?: string;
+  models?: string[];
+  /** Replaces the whole map ({} clears it). */
+  modelMap?: Record<string, string>;
+  priority?: number;
+  weight?: number;
+  connectTimeoutMs?: number;
+  firstByteTimeoutMs?: number;
+  totalTimeoutMs?: number;
+  /** azure only. */
+  apiVersion?: string;
+  /** openai only. */
+  responsesApi?: boolean;
+  /** Replaces every key (and clears keys_attention); not together with addApiKeys / removeApiKeys. */
+  apiKeys?: string[];
+  /** Appended after the kept keys (a key the channel already has is not added twice). */
+  addApiKeys?: string[];
+  /** Keys to remove, each by its index in the current list (a number, or 1 to 3 digits) or its last 4 characters ("...aaaa" or "aaaa"). */
+  removeApiKeys?: Array<string | number>;
+}
+
+/** What an update changed, for the audit trail: field names and, for keys, masked hints only. */
+export interface ChannelUpdate {
+  channel: Channel;
+  changed: string[];
+  keys: { count: number; replaced: boolean; added: string[]; removed: string[] } | null;
+}
+
+const hintOf = (key: string) => `...${key.slice(-4)}`;
+
+/** The index in `keys` a --remove-api-key value names; 400 when it names none or several. */
+function keyIndexFor(keys: string[], ref: string | number): number {
+  const s = String(ref).trim();
+  if (typeof ref === 'number' || /^\d{1,3}$/.test(s)) {
+    const i = Number(s);
+    if (!Number.isInteger(i) || i < 0 || i >= keys.length)
+      throw new TallyError('invalid_key_hint', `there is no key #${s}: this channel has ${keys.length} key(s), numbered from 0`, { param: 'remove_api_keys' });
+    return i;
+  }
+  const tail = s.replace(/^(\.\.\.|…)/, '');
+  if (tail.length !== 4)
+    // Never echoed: an operator may have pasted a whole key here.
+    throw new TallyError(
+      'invalid_key_hint',
+      'a key to remove is named by its index from 0 or its last 4 characters (as the channel list shows them, e.g. ...a1B2)',
+      {
+        param: 'remove_api_keys',
+      },
+    );
+  const found = keys.flatMap((k, i) => (k.endsWith(tail) ? [i] : []));
+  if (found.length === 0) throw new TallyError('invalid_key_hint', `no key of this channel ends in ${tail}`, { param: 'remove_api_keys' });
+  if (found.length > 1)
+    throw new TallyError('invalid_key_hint', `${found.length} keys end in ${tail}: remove by index instead (#${found.join(', #')})`, {
+      param: 'remove_api_keys',
+    });
+  return found[0];
+}
+
+/**
+ * The key list after a patch and the keys_attention indexes that go with it:
+ * a replaced set starts clean; removing a key shifts the indexes after it,
+ * so a key out of rotation stays out and a good one stays in.
+ */
+export function patchKeys(
+  keys: string[],
+  attention: number[],
+  patch: Pick<ChannelPatch, 'apiKeys' | 'addApiKeys' | 'removeApiKeys'>,
+): { keys: string[]; attention: number[]; added: string[]; removed: string[] } {
+  for (const k of [...(patch.apiKeys ?? []), ...(patch.addApiKeys ?? [])])
+    if (typeof k !== 'string' || !k.trim() || k.length > 500)
+      throw new TallyError('invalid_request', 'each upstream API key must be 1 to 500 characters', { param: patch.apiKeys ? 'api_keys' : 'add_api_keys' });
+  if (patch.apiKeys) {
+    if (patch.addApiKeys?.length || patch.removeApiKeys?.length)
+      throw new TallyError('invalid_request', 'api_keys replaces every key: send it alone, or use add_api_keys / remove_api_keys', { param: 'api_keys' });
+    const next = inputKeys({ apiKeys: patch.apiKeys });
+    return { keys: next, attention: [], added: next.filter((k) => !keys.includes(k)).map(hintOf), removed: keys.filter((k) => !next.includes(k)).map(hintOf) };
+  }
+  const drop = new Set((patch.removeApiKeys ?? []).map((r) => keyIndexFor(keys, r)));
+  const kept: string[] = [];
+  const keptAttention: number[] = [];
+  keys.forEach((k, i) => {
+    if (drop.has(i)) return;
+    if (attention.includes(i)) keptAttention.push(kept.length);
+    kept.push(k);
+  });
+  const added: string[] = [];
+  for (const k of inputKeys({ apiKeys: patch.addApiKeys ?? [] }))
+    if (!kept.includes(k)) {
+      kept.push(k);
+      added.push(hintOf(k));
+    }
+  return { keys: kept, attention: keptAttention, added, removed: [...drop].sort((a, b) => a - b).map((i) => hintOf(keys[i])) };
+}
+
+function storedKeys(secret: string, r: Pick<ChannelsTable, 'api_key_enc' | 'api_keys_enc'>): string[] {
+  if (r.api_keys_enc) return JSON.parse(decryptSecret(secret, r.api_keys_enc));
+  return r.api_key_enc ? [decryptSecret(secret, r.api_key_enc)] : [];
+}
+
+/**
+ * Changes a channel in place (rotate a key, add a model, move a base URL)
+ * under the same rules as createChannel; bad input changes nothing. Runs in
+ * one transaction that locks the row first, so a key the relay takes out of
+ * rotation meanwhile (setKeyNeedsAttention) is not lost or misnumbered.
+ */
+export async function updateChannel(db: DbOrTx, secret: string, idOrName: string, patch: ChannelPatch, now = Date.now()): Promise<ChannelUpdate> {
+  const run = async (tx: DbOrTx): Promise<ChannelUpdate> => {
+    const cur = await findChannel(tx, idOrName);
+    // A no-op write takes the row lock (PostgreSQL) before the keys are read.
+    await tx.updateTable('channels').set({ updated_at: now }).where('id', '=', cur.id).execute();
+    const row = await tx.selectFrom('channels').selectAll().where('id', '=', cur.id).executeTakeFirstOrThrow();
+    const before = rowToChannel(row);
+    if (patch.type !== undefined && patch.type !== cur.type)
+      throw new TallyError(
+        'invalid_channel_type',
+        `a channel's type cannot change (this one is ${cur.type}): add a new ${patch.type} channel and disable this one`,
+        { param: 'type' },
+      );
+    const next: ChannelInput = {
+      name: patch.name ?? cur.name,
+      type: cur.type,
+      baseUrl: patch.baseUrl ?? cur.baseUrl,
+      apiVersion: cur.type === 'azure' ? (patch.apiVersion ?? cur.apiVersion) : (patch.apiVersion ?? null),
+      responsesApi: patch.responsesApi ?? cur.responsesApi,
+      models: patch.models ?? cur.models,
+      modelMap: patch.modelMap ?? cur.modelMap,
+      priority: patch.priority ?? cur.priority,
+      weight: patch.weight ?? cur.weight,
+      connectTimeoutMs: patch.connectTimeoutMs ?? cur.connectTimeoutMs,
+      firstByteTimeoutMs: patch.firstByteTimeoutMs ?? cur.firstByteTimeoutMs,
+      totalTimeoutMs: patch.totalTimeoutMs ?? cur.totalTimeoutMs,
+    };
+    validate(next);
+    const touchesKeys = patch.apiKeys !== undefined || !!patch.addApiKeys?.length || !!patch.removeApiKeys?.length;
+    const keys = touchesKeys ? patchKeys(storedKeys(secret, row), before.keysAttention, patch) : null;
+    const set = {
+      name: next.name.trim(),
+      base_url: next.baseUrl.replace(/\/+$/, ''),
+      api_version: next.apiVersion ?? null,
+      responses_api: next.responsesApi ? 1 : 0,
+      models: JSON.stringify(next.models.map((m) => m.trim())),
+      model_map: next.modelMap && Object.keys(next.modelMap).length ? JSON.stringify(next.modelMap) : null,
+      priority: next.priority!,
+      weight: next.weight!,
+      connect_timeout_ms: next.connectTimeoutMs!,
+      first_byte_timeout_ms: next.firstByteTimeoutMs!,
+      total_timeout_ms: next.totalTimeoutMs!,
+      ...(keys ? { ...keyColumns(secret, keys.keys), keys_attention: keys.attention.length ? JSON.stringify(keys.attention) : null } : {}),
+      // The relay stopped the channel because the upstream refused its keys; new keys are the operator's answer to
+      // that, so it serves again (a channel an operator disabled stays disabled).
+      ...(row.status === 'needs_attention' && keys && keys.keys.length > 0 && (patch.apiKeys !== undefined || keys.added.length > 0)
+        ? { status: 'enabled' as const, status_reason: null }
+        : {}),
+      updated_at: now,
+    };
+    const after = rowToChannel({ ...row, ...set });
+    const changed = (
+      [
+        'name',
+        'baseUrl',
+        'apiVersion',
+        'responsesApi',
+        'models',
+        'modelMap',
+        'priority',
+        'weight',
+        'connectTimeoutMs',
+        'firstByteTimeoutMs',
+        'totalTimeoutMs',
+      ] as const
+    ).filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]));
+    try {
+      await tx.updateTable('channels').set(set).where('id', '=', cur.id).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new TallyError('channel_exists', `a channel named "${set.name}" already exists`, { param: 'name' });
+      throw e;
+    }
+    return {
+      channel: after,
+      changed: [...changed, ...(keys ? ['keys'] : []), ...(after.status !== before.status ? ['status'] : [])],
+      keys: keys ? { count: keys.keys.length, replaced: patch.apiKeys !== undefined, added: keys.added, removed: keys.removed } : null,
+    };
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
+}
+
+/** The audit record of a channel update: the changed fields with their new values and, for keys, the count and masked hints (never a key). */
+export function channelUpdateAudit(u: ChannelUpdate): Record<string, unknown> {
+  const out: Record<string, unknown> = { changed: u.changed };
+  for (const f of u.changed) if (f !== 'keys') out[f] = u.channel[f as keyof Channel];
+  if (u.keys) out.keys = u.keys;
+  return out;
 }

@@ -8,6 +8,7 @@ import { markNeedsAttention, orderChannels, pickKey } from './charge/route.ts';
 import { Settler } from './charge/settle.ts';
 import { countTokens } from './charge/countTokens.ts';
 import { type Translation, translationFor, untranslatable } from './charge/translation.ts';
+import { pinnedKey, pinnedUpstream, ResponsePins } from './responsePins.ts';
 import type { AttemptFailure } from './upstreamErrors.ts';
 
 export type { RelayConfig } from './charge/requestCharge.ts';
@@ -22,24 +23,30 @@ export type { RelayConfig } from './charge/requestCharge.ts';
  */
 export class Relay {
   private readonly settler: Settler;
+  private readonly pins: ResponsePins;
 
   constructor(private readonly d: RelayDeps) {
-    this.settler = new Settler(d);
+    this.pins = new ResponsePins(d.db, d.log);
+    this.settler = new Settler(d, this.pins);
   }
 
   /** Resolves when every answered request's settlement is written. */
   async flush(): Promise<void> {
     await this.settler.flush();
+    await this.pins.flush();
     return this.d.settlement.flush();
   }
 
   async handle(inb: Inbound): Promise<void> {
-    if (inb.endpoint === 'messages.count_tokens') return countTokens(this.d, inb);
+    if (inb.endpoint === 'messages.count_tokens' || inb.endpoint === 'gemini.count_tokens') return countTokens(this.d, inb);
     const c = new RequestCharge(inb);
     try {
       await admit(this.d, c);
+      // previous_response_id: only the channel holding that response (a 400 before anything is held when there is none).
+      const pinned = c.call.endpoint === 'responses' ? await pinnedUpstream(this.pins, this.d.catalog, c.call, c.principal.user.id) : null;
       await quote(this.d, c);
-      const candidates = orderChannels(this.d.catalog, c.call.model);
+      let candidates = orderChannels(this.d.catalog, c.call.model);
+      if (pinned) candidates = candidates.filter((ch) => ch.id === pinned.channelId);
       if (!candidates.length) throw noChannel(c.call.model);
       const client = new ClientWatch(inb.res);
       const log = c.log;
@@ -68,11 +75,12 @@ export class Relay {
           let stop = false;
           for (let tried = 0; ; tried++) {
             if (attempts >= this.d.config.maxAttempts || client.gone) break;
-            const key = pickKey(ch, tried, Date.now());
+            const key = pinned ? pinnedKey(ch, pinned.keyIndex, tried, Date.now()) : pickKey(ch, tried, Date.now());
             if (!key) break;
             attempts++;
             log.attempts = attempts;
             log.channel_id = ch.id;
+            c.keyIndex = key.keyIndex;
             const upstreamModel = ch.modelMap[c.call.model] ?? c.call.model;
             log.upstream_model = upstreamModel;
             const done = await new Attempt(this.settler, c, key, client, tr).run(upstreamModel);

@@ -16,6 +16,8 @@ export function upstreamMessage(body: string): string {
   try {
     const j = JSON.parse(body);
     const m = j?.error?.message ?? j?.message ?? j?.error;
+    // Google's shape {error: {code, message, status}}: the status name says what kind (RESOURCE_EXHAUSTED, UNAVAILABLE…).
+    if (typeof m === 'string' && typeof j?.error?.status === 'string') return `${j.error.status}: ${m}`;
     if (typeof m === 'string') return m;
   } catch {
     /* not JSON */
@@ -36,8 +38,24 @@ export interface AttemptFailure {
 /** An upstream 4xx the caller should see with its own status; any other is a 400 (a 404 included: the model path is Tally's). */
 const REJECTED: Partial<Record<number, ErrorCode>> = { 413: 'upstream_request_too_large', 422: 'upstream_unprocessable' };
 
+/**
+ * Google answers a wrong key with 400 INVALID_ARGUMENT and an ErrorInfo
+ * detail whose reason is API_KEY_INVALID (or API_KEY_EXPIRED…): Tally's
+ * credentials, not the caller's request, so it is classified as a 401.
+ */
+function googleKeyRefused(status: number, body: string): boolean {
+  if (status !== 400 || !body.includes('API_KEY_')) return false;
+  try {
+    const details = JSON.parse(body)?.error?.details;
+    return Array.isArray(details) && details.some((d) => typeof d?.reason === 'string' && /^API_KEY_/.test(d.reason));
+  } catch {
+    return false;
+  }
+}
+
 export function classifyStatus(status: number, body: string, apiKey: string | null, channelName: string, retryAfter: string | null): AttemptFailure {
   const msg = stripSecrets(upstreamMessage(body), [apiKey]);
+  if (googleKeyRefused(status, body)) status = 401;
   if (status === 401 || status === 403) {
     return {
       failover: true,

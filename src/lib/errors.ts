@@ -82,6 +82,7 @@ export const ERRORS = {
   mistyped: e(400),
   no_payment_provider: e(400),
   post_exceeds_hold: e(400),
+  previous_response_not_found: e(400),
   prompt_blocked: e(400),
   provider_reference_required: e(400),
   reason_required: e(400),

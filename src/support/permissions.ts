@@ -22,7 +22,7 @@ export type Access = 'yes' | 'no' | 'limit' | 'provider';
 export type Kind = 'read' | 'write' | 'money';
 
 export interface Permission {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   path: string;
   what: string;
   kind: Kind;
@@ -111,6 +111,14 @@ export const PERMISSIONS = {
   // Gateway configuration
   'channels.list': p('GET', '/api/admin/channels', 'read', 'yes', 'yes', 'channels and their health'),
   'channels.create': p('POST', '/api/admin/channels', 'write', 'no', 'yes', 'add a channel'),
+  'channels.update': p(
+    'PATCH',
+    '/api/admin/channels/:id',
+    'write',
+    'no',
+    'yes',
+    'change a channel: name, URL, models, map, priority, weight, timeouts, api-version, keys (rotate, add, remove)',
+  ),
   'channels.action': p('POST', '/api/admin/channels/:id/:action', 'write', 'no', 'yes', 'test, disable or enable a channel'),
   'models.list': p('GET', '/api/admin/models', 'read', 'yes', 'yes', 'model prices'),
   'models.set': p('POST', '/api/admin/models', 'write', 'no', 'yes', 'set a model price'),

@@ -155,6 +155,19 @@ for (const dialect of testDialects()) {
         );
         return { path: `/api/admin/channels/${c.id}/disable` };
       },
+      'channels.update': async () => {
+        const c = await json(
+          await admin('POST', '/api/admin/channels', {
+            name: `e${Math.random().toString(36).slice(2, 8)}`,
+            type: 'openai',
+            base_url: 'http://127.0.0.1:9',
+            api_key: 'sk-upstream',
+            models: ['m-perm'],
+          }),
+          201,
+        );
+        return { path: `/api/admin/channels/${c.id}`, body: { models: ['m-perm', 'm-perm-2'], add_api_keys: ['sk-upstream-2'] } };
+      },
       'models.list': async () => ({ path: '/api/admin/models' }),
       'models.set': async () => ({ path: '/api/admin/models', body: { model: 'm-perm', input: '1.00', output: '2.00' } }),
       'groups.list': async () => ({ path: '/api/admin/groups' }),

@@ -1,10 +1,9 @@
 // A channel type Tally has no provider adapter for (src/gateway/providers/)
-// used to be accepted and then sent OpenAI's wire format, which a Gemini
-// upstream does not speak. Such a channel is refused when it is created, by
-// the admin API and the CLI alike, with a code that says which types work; a
-// row of that type already in the database is not routed, and the operator is
-// told once. Anthropic channels have their adapter (providers/anthropic/) and
-// are created, routed and probed in Anthropic's own format.
+// used to be accepted and then sent OpenAI's wire format, which such an
+// upstream does not speak. Every listed type now has its adapter (openai,
+// anthropic, gemini, azure, demo) and is created, routed and probed in its
+// own format; a row of a type this version does not know (left by another
+// version) is not routed, and the operator is told once.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Logger } from 'pino';
@@ -18,6 +17,7 @@ import { isTallyError } from '../../src/lib/errors.ts';
 import { requestLogRow, verifyThenClose } from '../helpers/relay.ts';
 import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 import { startMockAnthropic, type MockAnthropic } from '../helpers/mockAnthropic.ts';
+import { startMockGemini, type MockGemini } from '../helpers/mockGemini.ts';
 
 const channelBody = (type: string, name = `ch-${type}`) => ({
   name,
@@ -32,43 +32,44 @@ for (const dialect of testDialects()) {
     let t: TestTally;
     let mock: MockOpenAI;
     let anthropicMock: MockAnthropic;
+    let geminiMock: MockGemini;
 
     before(async () => {
       t = await startTestTally(dialect);
       mock = await startMockOpenAI({ apiKey: 'sk-upstream-probe-0123456789' });
       anthropicMock = await startMockAnthropic({ apiKey: 'sk-ant-upstream-probe-0123456789', acceptBearer: false });
+      geminiMock = await startMockGemini({ apiKey: 'AIza-upstream-probe-0123456789', models: null });
     });
     after(async () => {
-      await verifyThenClose(t, mock, anthropicMock);
+      await verifyThenClose(t, mock, anthropicMock, geminiMock);
     });
 
-    test('the admin API refuses a gemini channel with 400 unsupported_channel_type, naming what works; an anthropic one is created', async () => {
-      const err = await expectError(await asAdminToken(t, 'POST', '/api/admin/channels', channelBody('gemini')), 400, 'unsupported_channel_type', 'type');
+    test('the admin API creates gemini and anthropic channels; an unknown type is refused with a 400 naming the types', async () => {
+      const err = await expectError(await asAdminToken(t, 'POST', '/api/admin/channels', channelBody('vertex')), 400, 'invalid_request', 'type');
       assert.match(err.message, /openai/);
-      assert.match(err.message, /anthropic/);
-      assert.match(err.message, /later release/);
+      assert.match(err.message, /gemini/);
       const list = await expectJson<{ data: unknown[] }>(await asAdminToken(t, 'GET', '/api/admin/channels'));
       assert.equal(list.data.length, 0, 'nothing was created');
+      await expectJson(await asAdminToken(t, 'POST', '/api/admin/channels', channelBody('gemini')), 201);
       await expectJson(await asAdminToken(t, 'POST', '/api/admin/channels', channelBody('anthropic')), 201);
       const after = await expectJson<{ data: Array<{ type: string }> }>(await asAdminToken(t, 'GET', '/api/admin/channels'));
-      assert.deepEqual(
-        after.data.map((c) => c.type),
-        ['anthropic'],
-      );
+      assert.deepEqual(after.data.map((c) => c.type).sort(), ['anthropic', 'gemini']);
     });
 
-    test('createChannel (what the CLI calls) refuses gemini the same way, and creates anthropic', async () => {
-      await assert.rejects(
-        createChannel(t.ctx.db, t.config.secret, {
-          name: 'x',
-          type: 'gemini',
-          baseUrl: 'https://generativelanguage.googleapis.com',
-          models: ['gemini-x'],
-        }),
-        (e) => isTallyError(e) && e.code === 'unsupported_channel_type' && e.status === 400,
-      );
-      const c = await createChannel(t.ctx.db, t.config.secret, { name: 'x', type: 'anthropic', baseUrl: 'https://api.anthropic.com', models: ['claude-x'] });
+    test('createChannel (what the CLI calls) creates gemini and anthropic channels', async () => {
+      const g = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'x',
+        type: 'gemini',
+        baseUrl: 'https://generativelanguage.googleapis.com',
+        models: ['gemini-x'],
+      });
+      assert.equal(g.type, 'gemini');
+      const c = await createChannel(t.ctx.db, t.config.secret, { name: 'y', type: 'anthropic', baseUrl: 'https://api.anthropic.com', models: ['claude-x'] });
       assert.equal(c.type, 'anthropic');
+      await assert.rejects(
+        createChannel(t.ctx.db, t.config.secret, { name: 'z', type: 'vertex' as never, baseUrl: 'https://example.com', models: ['v-x'] }),
+        (e) => isTallyError(e) && e.code === 'invalid_channel_type' && e.status === 400,
+      );
     });
 
     test('a stored channel of an unsupported type is not routed, and is reported once', async () => {
@@ -76,12 +77,12 @@ for (const dialect of testDialects()) {
       await t.ctx.db
         .insertInto('channels')
         .values({
-          id: 'chn_legacygemini',
-          name: 'legacy-gemini',
-          type: 'gemini',
-          base_url: 'https://generativelanguage.googleapis.com',
+          id: 'chn_legacyvertex',
+          name: 'legacy-vertex',
+          type: 'vertex' as never, // a type this version does not know (left by another version)
+          base_url: 'https://aiplatform.googleapis.com',
           api_key_enc: null,
-          models: JSON.stringify(['gemini-legacy']),
+          models: JSON.stringify(['vertex-legacy']),
           model_map: null,
           priority: 0,
           weight: 1,
@@ -95,7 +96,7 @@ for (const dialect of testDialects()) {
           updated_at: now,
         })
         .execute();
-      await setModelPrice(t.ctx.db, { model: 'gemini-legacy', inputPer1M: 1_000_000n, outputPer1M: 1_000_000n });
+      await setModelPrice(t.ctx.db, { model: 'vertex-legacy', inputPer1M: 1_000_000n, outputPer1M: 1_000_000n });
 
       const warnings: string[] = [];
       const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Logger;
@@ -103,9 +104,9 @@ for (const dialect of testDialects()) {
       try {
         await catalog.reload();
         await catalog.reload();
-        assert.equal(catalog.channelsFor('gemini-legacy').length, 0);
+        assert.equal(catalog.channelsFor('vertex-legacy').length, 0);
         assert.equal(warnings.length, 1, 'one warning, not one per reload');
-        assert.match(warnings[0], /legacy-gemini.*gemini/);
+        assert.match(warnings[0], /legacy-vertex.*vertex/);
       } finally {
         await catalog.close();
       }
@@ -116,7 +117,7 @@ for (const dialect of testDialects()) {
       const res = await fetch(`${t.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${u.apiKey}` },
-        body: JSON.stringify({ model: 'gemini-legacy', messages: [{ role: 'user', content: 'hi' }] }),
+        body: JSON.stringify({ model: 'vertex-legacy', messages: [{ role: 'user', content: 'hi' }] }),
       });
       const body = (await res.json()) as { error: { code: string } };
       assert.equal(res.status, 503);
@@ -125,7 +126,7 @@ for (const dialect of testDialects()) {
       assert.equal(Number(row.charged), 0, row.charge_reason);
     });
 
-    test("`channel test` probes an openai and an anthropic channel each in its provider's format, and refuses a stored unsupported one", async () => {
+    test("`channel test` probes openai, anthropic and gemini channels each in its provider's format, and refuses a stored unsupported one", async () => {
       const c = await createChannel(t.ctx.db, t.config.secret, {
         name: 'probe-me',
         type: 'openai',
@@ -152,7 +153,20 @@ for (const dialect of testDialects()) {
       assert.equal(ap.headers['x-api-key'], 'sk-ant-upstream-probe-0123456789');
       assert.equal(ap.version, '2023-06-01');
       assert.equal(ap.body.max_tokens, 1);
-      await expectError(await asAdminToken(t, 'POST', '/api/admin/channels/chn_legacygemini/test'), 400, 'unsupported_channel_type');
+      const g = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'probe-gemini',
+        type: 'gemini',
+        baseUrl: geminiMock.url,
+        apiKey: 'AIza-upstream-probe-0123456789',
+        models: ['gemini-2.5-flash'],
+      });
+      const rg = await expectJson<{ ok: boolean; status: number }>(await asAdminToken(t, 'POST', `/api/admin/channels/${g.id}/test`));
+      assert.equal(rg.ok, true, JSON.stringify(rg));
+      const gp = geminiMock.requestsTo('generateContent').at(-1)!;
+      assert.equal(gp.path, '/v1beta/models/gemini-2.5-flash:generateContent', 'the SDK-style base URL gets /v1beta/models/{m}:generateContent');
+      assert.equal(gp.headers['x-goog-api-key'], 'AIza-upstream-probe-0123456789');
+      assert.equal(gp.body.generationConfig.maxOutputTokens, 1);
+      await expectError(await asAdminToken(t, 'POST', '/api/admin/channels/chn_legacyvertex/test'), 400, 'unsupported_channel_type');
     });
   });
 }

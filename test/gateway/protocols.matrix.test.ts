@@ -135,8 +135,7 @@ for (const dialect of testDialects()) {
       const secret = t.config.secret;
       await createChannel(db, secret, { name: 'chat', type: 'openai', baseUrl: oai.url, apiKey: KEYS.openai, models: [MODEL.openai] });
       await createChannel(db, secret, { name: 'claude', type: 'anthropic', baseUrl: ant.url, apiKey: KEYS.anthropic, models: [MODEL.anthropic] });
-      if (!process.env.NO_GEMINI)
-        await createChannel(db, secret, { name: 'gemini', type: 'gemini', baseUrl: gem.url, apiKey: KEYS.gemini, models: [MODEL.gemini] });
+      await createChannel(db, secret, { name: 'gemini', type: 'gemini', baseUrl: gem.url, apiKey: KEYS.gemini, models: [MODEL.gemini] });
       await createChannel(db, secret, {
         name: 'responses',
         type: 'openai',

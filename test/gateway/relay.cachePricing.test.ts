@@ -113,7 +113,7 @@ for (const dialect of testDialects()) {
       await admit(deps, c);
       await quote(deps, c);
       const answer = { id: 'msg_01', type: 'message', role: 'assistant', model, content: [{ type: 'text', text: 'Done.' }], stop_reason: 'end_turn', usage };
-      new Settler(deps).whole(c, anthropicAnswerReader, Buffer.from(JSON.stringify(answer)), 200);
+      new Settler(deps).whole(c, anthropicAnswerReader, c.call, Buffer.from(JSON.stringify(answer)), 200);
       return requestId;
     }
 

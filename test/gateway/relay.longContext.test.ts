@@ -147,7 +147,7 @@ for (const dialect of testDialects()) {
       await admit(deps, c);
       await quote(deps, c);
       const answer = { usageMetadata: { promptTokenCount: 400, candidatesTokenCount: 50, thoughtsTokenCount: 120, toolUsePromptTokenCount: 30 } };
-      new Settler(deps).whole(c, geminiLikeReader, Buffer.from(JSON.stringify(answer)), 200);
+      new Settler(deps).whole(c, geminiLikeReader, c.call, Buffer.from(JSON.stringify(answer)), 200);
       const row = await logRow(t, requestId);
       // (400 + 30) x 1.25 + (50 + 120) x 10 = 537.5 + 1,700 -> 2,238
       assert.equal(toBig(row.cost), 2_238n);

@@ -5,6 +5,8 @@ import { modelsFor } from '../../gateway/charge/admit.ts';
 import { openAIError } from '../../gateway/protocols/openai/errors.ts';
 import { anthropicApiKey } from '../../gateway/protocols/anthropic/index.ts';
 import { anthropicError } from '../../gateway/protocols/anthropic/errors.ts';
+import { geminiError } from '../../gateway/protocols/gemini/errors.ts';
+import { geminiModelGet, geminiModelList, speaksGemini } from './gemini.ts';
 
 function modelObject(id: string, created: number) {
   return { id, object: 'model', created: Math.floor(created / 1000), owned_by: 'tally' };
@@ -22,7 +24,8 @@ const speaksAnthropic = (req: FastifyRequest) => req.headers['anthropic-version'
 // GET /models answers in Anthropic's shape (list, errors, request-id) when the caller speaks Anthropic.
 export function openaiRoutes(app: FastifyInstance, ctx: AppContext) {
   const errorShape = async (req: FastifyRequest, reply: { header(k: string, v: string): unknown }) => {
-    if (speaksAnthropic(req)) {
+    if (speaksGemini(req)) (req as { errorShape?: unknown }).errorShape = geminiError;
+    else if (speaksAnthropic(req)) {
       (req as { errorShape?: unknown }).errorShape = (e: TallyError) => anthropicError(e, req.id);
       reply.header('request-id', req.id);
     } else (req as { errorShape?: unknown }).errorShape = openAIError;
@@ -34,6 +37,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: AppContext) {
     // POST chat/completions, completions, embeddings and messages are served by relayFastPath.ts (gateway/protocols/).
 
     app.get(prefix + '/models', { onRequest: errorShape }, async (req) => {
+      if (speaksGemini(req)) return geminiModelList(ctx, req); // the Gemini SDK with apiVersion "v1" (routes/gemini.ts)
       const p = await auth(req);
       const ids = modelsFor(ctx.catalog, p);
       if (speaksAnthropic(req)) {
@@ -44,6 +48,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: AppContext) {
     });
 
     app.get<{ Params: { '*': string } }>(prefix + '/models/*', { onRequest: errorShape }, async (req) => {
+      if (speaksGemini(req)) return geminiModelGet(ctx, req, req.params['*']);
       const p = await auth(req);
       const id = req.params['*'];
       if (!modelsFor(ctx.catalog, p).includes(id)) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runCommand } from '../run.ts';
-import { createChannel, findChannel, setChannelStatus, parseModelMap, type ChannelType } from '../../gateway/channels.ts';
+import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, parseModelMap, type ChannelType } from '../../gateway/channels.ts';
 import { setModelPrice, listPrices, parseImageSizePrices } from '../../gateway/pricing.ts';
 import { upsertGroup, parseMultiplier } from '../../gateway/groups.ts';
 import { testChannel } from '../../gateway/channelTest.ts';
@@ -44,7 +44,7 @@ export function gatewayCommands(program: Command) {
   channel
     .command('add')
     .requiredOption('--name <name>')
-    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream), anthropic (Claude) or azure (Azure OpenAI; gemini arrives with a later release)')
+    .requiredOption('--type <type>', 'openai (any OpenAI-compatible upstream), anthropic (Claude), gemini (Google Gemini API) or azure (Azure OpenAI)')
     .requiredOption(
       '--base-url <url>',
       "as for the provider's own SDK: e.g. https://api.openai.com/v1 (openai), https://api.anthropic.com (anthropic), https://{resource}.openai.azure.com (azure; --map public=deployment)",
@@ -86,6 +86,63 @@ export function gatewayCommands(program: Command) {
         });
         await ctx.catalog.reload();
         return { result: { ok: true, channel: channelView(ctx.catalog, c) }, human: `added channel ${c.name} (${c.id}) serving ${c.models.join(', ')}` };
+      }),
+    );
+  const repeat = (v: string, prev: string[] = []) => [...prev, v];
+  channel
+    .command('update')
+    .description('change a channel in place; options not given stay as they are (keys: --api-key replaces all, --add-api-key / --remove-api-key edit the list)')
+    .argument('<idOrName>')
+    .option('--name <name>')
+    .option('--type <type>', 'refused unless it is the current type: a channel cannot change type (add a new channel instead)')
+    .option('--base-url <url>')
+    .option('--models <a,b>', 'the public model names this channel serves (replaces the list)')
+    .option('--map <public=upstream,...>', 'model name mapping (replaces the map; "" clears it)')
+    .option('--priority <p>')
+    .option('--weight <w>')
+    .option('--timeout-ms <ms>', 'time to first byte before failing over')
+    .option('--connect-timeout-ms <ms>')
+    .option('--total-timeout-ms <ms>')
+    .option('--api-key <key>', 'replaces every upstream key; repeat it for several (never printed)', repeat)
+    .option('--add-api-key <key>', 'adds an upstream key; repeatable', repeat)
+    .option('--remove-api-key <hint|index>', 'removes a key by its last 4 characters (as `channel list` shows them) or its index from 0; repeatable', repeat)
+    .option('--api-version <v>', 'azure only: the api-version sent with every request')
+    .option('--responses-api', 'openai only: the upstream serves POST <base>/responses natively')
+    .option('--no-responses-api', 'openai only: it does not (Responses callers are translated to chat completions)')
+    .option('--json', 'print one JSON object')
+    .action((idOrName, o) =>
+      runCommand(o, async (ctx) => {
+        const u = await ctx.db.transaction().execute(async (tx) => {
+          const u = await updateChannel(tx, ctx.config.secret, idOrName, {
+            name: o.name,
+            type: o.type as ChannelType | undefined,
+            baseUrl: o.baseUrl,
+            models: o.models === undefined ? undefined : list(o.models),
+            modelMap: o.map === undefined ? undefined : parseModelMap(o.map),
+            priority: int(o.priority, 'priority'),
+            weight: int(o.weight, 'weight'),
+            firstByteTimeoutMs: int(o.timeoutMs, 'timeout-ms'),
+            connectTimeoutMs: int(o.connectTimeoutMs, 'connect-timeout-ms'),
+            totalTimeoutMs: int(o.totalTimeoutMs, 'total-timeout-ms'),
+            apiKeys: o.apiKey,
+            addApiKeys: o.addApiKey,
+            removeApiKeys: o.removeApiKey,
+            apiVersion: o.apiVersion,
+            responsesApi: o.responsesApi,
+          });
+          await recordAudit(tx, { actor: { type: 'cli' }, action: 'channel.update', target: u.channel.id, data: channelUpdateAudit(u) });
+          return u;
+        });
+        await ctx.catalog.reload();
+        const keys = u.keys
+          ? `; keys: ${u.keys.count}${u.keys.added.length ? `, added ${u.keys.added.join(' ')}` : ''}${u.keys.removed.length ? `, removed ${u.keys.removed.join(' ')}` : ''}`
+          : '';
+        return {
+          result: { ok: true, changed: u.changed, channel: channelView(ctx.catalog, u.channel) },
+          human: u.changed.length
+            ? `updated channel ${u.channel.name} (${u.channel.id}): ${u.changed.join(', ')}${keys}`
+            : `channel ${u.channel.name}: nothing to change`,
+        };
       }),
     );
   channel

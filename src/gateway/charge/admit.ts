@@ -31,7 +31,7 @@ function notAllowed(keyModels: string[] | null, group: Group, model: string): Ta
 
 /** The caller's key (401 unless valid), as its protocol sends it. */
 export function authenticateKey(d: RelayDeps, inb: Inbound): Promise<KeyPrincipal> {
-  return d.keys.authenticate(inb.protocol.apiKey(inb.req.headers), inb.ip);
+  return d.keys.authenticate(inb.protocol.apiKey(inb.req.headers, inb.req.url), inb.ip);
 }
 
 /** The key's requests per minute (429 past it). */

@@ -7,6 +7,7 @@ import { classifyNetworkError, classifyStatus, type AttemptFailure } from '../up
 import type { RequestCharge } from './requestCharge.ts';
 import type { Settler } from './settle.ts';
 import type { StreamTranslator, Translation } from './translation.ts';
+import type { StreamFraming } from '../protocols/index.ts';
 import { MediaTap } from '../media/tap.ts';
 
 // Step 4: one try on one channel. Nothing is written to the client before
@@ -65,6 +66,8 @@ export class Attempt implements UpstreamSink {
   private tap: StreamTap | null = null;
   /** Rewrites the stream into the caller's protocol when the provider speaks another (null: bytes pass through). */
   private sx: StreamTranslator | null = null;
+  /** Reframes what the client gets (Gemini's JSON-array stream: Protocol.streamFraming), or null: SSE as it is. */
+  private rf: StreamFraming | null = null;
   private upstream: UpstreamCall | null = null;
   private timer: NodeJS.Timeout | null = null;
   private resolve: ((r: AttemptResult) => void) | null = null;
@@ -125,11 +128,13 @@ export class Attempt implements UpstreamSink {
     const fwd = this.tap!.push(data);
     const out = this.res;
     if (this.sx) this.writeTranslated(this.sx.push(fwd));
+    else if (this.rf) this.writeTranslated(fwd);
     else if (fwd.length && !out.destroyed) out.write(fwd);
   }
 
-  private writeTranslated(s: string): void {
-    if (s.length && !this.res.destroyed) this.res.write(s);
+  private writeTranslated(s: string | Buffer): void {
+    const out = this.rf ? this.rf.push(s) : s;
+    if (out.length && !this.res.destroyed) this.res.write(out);
   }
 
   head(h: UpstreamHead): void {
@@ -152,8 +157,9 @@ export class Attempt implements UpstreamSink {
     // Speech audio passes through unchanged (media/tap.ts); text streams through the provider's usage tap.
     this.tap = this.c.call.media ? new MediaTap() : this.provider.streamTap(tr ? tr.call : this.c.call);
     if (tr) this.sx = tr.stream();
+    this.rf = this.c.inbound.protocol.streamFraming?.(this.c.call) ?? null;
     const headers: Record<string, string> = {
-      'content-type': tr ? 'text/event-stream; charset=utf-8' : (h.contentType ?? 'text/event-stream'),
+      'content-type': this.rf ? this.rf.contentType : tr ? 'text/event-stream; charset=utf-8' : (h.contentType ?? 'text/event-stream'),
       'cache-control': 'no-cache',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
@@ -220,7 +226,7 @@ export class Attempt implements UpstreamSink {
           : { 'content-type': type, 'content-length': out.length, 'x-request-id': requestId },
       );
       res.end(out);
-      this.settler.whole(this.c, this.provider, body, this.status);
+      this.settler.whole(this.c, this.provider, this.tr ? this.tr.call : this.c.call, body, this.status);
       this.finish(OK);
     } else {
       const ch = this.ch;
@@ -257,11 +263,15 @@ export class Attempt implements UpstreamSink {
     if (sx) {
       if (rest.length) this.writeTranslated(sx.push(rest));
       if (!broken && !failedInStream) this.writeTranslated(sx.end());
-    } else if (rest.length && !out.destroyed) out.write(rest);
-    if (broken && !clientGone && !out.destroyed) out.write(this.c.call.protocol.streamBrokenEvent);
+    } else if (rest.length) this.writeTranslated(rest);
+    if (this.rf) {
+      // A reframed stream (Gemini's JSON array) is closed by its framing, with an error element when broken.
+      const tail = this.rf.close(broken && !clientGone);
+      if (tail.length && !out.destroyed) out.write(tail);
+    } else if (broken && !clientGone && !out.destroyed) out.write(this.c.call.protocol.streamBrokenEvent);
     if (!out.destroyed) out.end();
     const upstreamBroke = !clientGone && (broken || failedInStream);
-    this.settler.stream(this.c, this.provider, tap, this.status, this.contentType, upstreamBroke, clientGone);
+    this.settler.stream(this.c, this.provider, this.tr ? this.tr.call : this.c.call, tap, this.status, this.contentType, upstreamBroke, clientGone);
     this.finish(OK);
   }
 }

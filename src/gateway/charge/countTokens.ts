@@ -6,16 +6,20 @@ import { authenticateKey, checkKeyRpm, checkModel } from './admit.ts';
 import type { RelayDeps } from './requestCharge.ts';
 import { orderChannels } from './route.ts';
 
-// POST /v1/messages/count_tokens: how many input tokens a Messages request
+// Counting endpoints: Anthropic's POST /v1/messages/count_tokens and Gemini's
+// POST /v1beta/models/{model}:countTokens: how many input tokens a request
 // would take. Never charged and not logged as a request (Claude Code sends
 // dozens a second at start-up, and for /context and auto-compaction), but it
 // needs a valid key and counts against the key's requests per minute. The
-// count comes from an upstream that can count for the model (an anthropic
-// channel: its tokenizer, its numbers), else from Tally's own count of the
-// prompt (cl100k: close, not exact).
+// count comes from an upstream that can count for the model and speaks the
+// caller's protocol (an anthropic channel for an Anthropic caller, a gemini
+// channel for a Gemini one: its tokenizer, its numbers; the provider's
+// countTokens builds the request and readCount reads the answer), else from
+// Tally's own count of the prompt (cl100k: close, not exact). The answer is
+// in the caller's shape (Protocol.countAnswer).
 
 function answer(inb: Inbound, inputTokens: number): void {
-  const body = JSON.stringify({ input_tokens: inputTokens });
+  const body = JSON.stringify(inb.protocol.countAnswer?.(inputTokens) ?? { input_tokens: inputTokens });
   const id = inb.requestId;
   const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': id };
   if (inb.protocol.requestIdHeader) headers[inb.protocol.requestIdHeader] = id;
@@ -29,14 +33,14 @@ async function count(d: RelayDeps, inb: Inbound): Promise<number> {
   const call = inb.protocol.parse(inb);
   checkModel(d.catalog, principal, call.model);
   for (const ch of orderChannels(d.catalog, call.model)) {
-    const ask = ch.provider?.countTokens;
-    if (!ask) continue;
+    const provider = ch.provider;
+    if (!provider?.countTokens || !provider.readCount || provider.wire !== call.protocol.name) continue;
     try {
-      const res = await ch.pool.request(ask(ch, call, ch.modelMap[call.model] ?? call.model));
+      const res = await ch.pool.request(provider.countTokens(ch, call, ch.modelMap[call.model] ?? call.model));
       const text = await res.body.text();
       if (res.statusCode === 200) {
-        const n = (JSON.parse(text) as { input_tokens?: unknown }).input_tokens;
-        if (Number.isSafeInteger(n) && (n as number) >= 0) return n as number;
+        const n = provider.readCount(text);
+        if (n !== null && Number.isSafeInteger(n) && n >= 0) return n;
         continue;
       }
       const failure = classifyStatus(res.statusCode, text, ch.apiKey, ch.name, null);

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import type { GatewayCall } from '../call.ts';
 import type { TallyError } from '../../lib/errors.ts';
 import { computeCost, type Usage } from '../pricing.ts';
 import { billablePrompt } from '../promptEstimate.ts';
 import type { AnswerRead, Provider, StreamTap } from '../providers/index.ts';
 import type { ReservationBook } from '../reservations.ts';
+import type { ResponsePins } from '../responsePins.ts';
 import type { SettlementQueue } from '../settlement.ts';
 import { countForBilling } from '../tokenCounter.ts';
 import { isNotCharged, REASON, reasonForError, renderChargeReason, type ChargeReason } from './reasons.ts';
@@ -28,7 +30,11 @@ export class Settler {
   /** Settlements waiting for a count (settleCounted). */
   private readonly counting = new Set<Promise<void>>();
 
-  constructor(private readonly d: { book: ReservationBook; settlement: SettlementQueue; log: Logger }) {}
+  constructor(
+    private readonly d: { book: ReservationBook; settlement: SettlementQueue; log: Logger },
+    /** Where a stored Responses answer's id is pinned to its channel (previous_response_id), when the relay keeps pins. */
+    private readonly pins: ResponsePins | null = null,
+  ) {}
 
   /** Resolves when no settlement is waiting for a count. */
   async flush(): Promise<void> {
@@ -36,12 +42,14 @@ export class Settler {
   }
 
   /** A whole answer went to the client: settle from its usage, or count it. */
-  whole(c: RequestCharge, provider: Provider, body: Buffer, status: number): void {
+  whole(c: RequestCharge, provider: Provider, sent: GatewayCall, body: Buffer, status: number): void {
+    // `sent`: the call as the provider received it (translated, when the caller speaks another protocol), read in its format.
     if (c.call.media) {
       this.settleMedia(c, billMediaAnswer(c, body), status);
       return;
     }
-    const read = provider.readAnswer(body);
+    const read = provider.readAnswer(body, sent);
+    this.pinResponse(c, read.responseId);
     if (read.usage) this.settle(c, read.usage, 'upstream', status, REASON.completedResponse);
     else this.settleCounted(c, read.output, status, wholeReason(read));
   }
@@ -51,17 +59,28 @@ export class Settler {
    * An interrupted stream is charged only if output (content or tool-call
    * text) was produced; a bare role chunk is not output.
    */
-  stream(c: RequestCharge, provider: Provider, tap: StreamTap, status: number, contentType: string | null, upstreamBroke: boolean, clientGone: boolean): void {
+  stream(
+    c: RequestCharge,
+    provider: Provider,
+    sent: GatewayCall,
+    tap: StreamTap,
+    status: number,
+    contentType: string | null,
+    upstreamBroke: boolean,
+    clientGone: boolean,
+  ): void {
     if (c.call.media) {
       this.settleMedia(c, billMediaStream(c, tap as MediaTap, upstreamBroke, clientGone), status);
       return;
     }
     const interrupted = upstreamBroke || clientGone;
+    this.pinResponse(c, tap.responseId?.());
     let usage = tap.reportedUsage();
     let output = '';
     if (!usage && !interrupted && !/event-stream/i.test(contentType ?? 'text/event-stream')) {
       // Asked to stream, answered with a whole body: read it as one.
-      const read = provider.readAnswer(tap.received());
+      const read = provider.readAnswer(tap.received(), sent);
+      this.pinResponse(c, read.responseId);
       usage = read.usage;
       output = read.output;
     } else if (!usage || interrupted) output = tap.producedText();
@@ -76,6 +95,12 @@ export class Settler {
     if (!produced) this.settle(c, NO_USAGE, usage ? 'upstream' : 'counted', status, reason);
     else if (usage) this.settle(c, usage, 'upstream', status, reason);
     else this.settleCounted(c, output, status, reason, tap.promptUsage?.() ?? null);
+  }
+
+  /** A Responses answer the upstream stored (store not false): its id is pinned to the channel and user, for previous_response_id. */
+  private pinResponse(c: RequestCharge, responseId: string | null | undefined): void {
+    if (!responseId || !this.pins || c.call.endpoint !== 'responses' || c.call.body.store === false || !c.log.channel_id) return;
+    this.pins.record(responseId, { channelId: c.log.channel_id, keyIndex: c.keyIndex, userId: c.principal.user.id });
   }
 
   /** The request failed before any output: nothing is charged, the hold is released, the log row says why. */

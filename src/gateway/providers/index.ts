@@ -6,6 +6,7 @@ import type { Usage } from '../pricing.ts';
 import { anthropicProvider } from './anthropic/index.ts';
 import { openaiProvider } from './openai/index.ts';
 import { azureProvider } from './azure/index.ts';
+import { geminiProvider } from './gemini/index.ts';
 
 // The upstream side: one adapter per channel type, in its own folder (build
 // the upstream request, read the answer's usage whole and streamed), and one
@@ -18,6 +19,8 @@ export interface AnswerRead {
   output: string;
   /** How the body was read, for the log ('json': as the provider answers). */
   shape: 'json' | 'sse' | 'unrecognised';
+  /** The id of the response the upstream created and may hold (a Responses answer): previous_response_id pins (responsePins.ts). */
+  responseId?: string | null;
 }
 
 /** Sits on a streamed answer: forwards the bytes and reads the usage as they pass. */
@@ -35,6 +38,8 @@ export interface StreamTap {
   promptUsage?(): Usage | null;
   /** The upstream ended the stream with an error event of its own (already forwarded to the client). */
   failedInStream?(): boolean;
+  /** The id of the response the upstream created (a Responses stream's response.created), or null. */
+  responseId?(): string | null;
 }
 
 export interface Provider {
@@ -46,9 +51,17 @@ export interface Provider {
   request(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions;
   /** The smallest real request to `ch`, outside billing (`tally channel test`). */
   probe(ch: RuntimeChannel, upstreamModel: string, kind: 'chat' | 'embedding'): Dispatcher.DispatchOptions;
-  /** POST count_tokens for `call` (an Anthropic caller's), when the upstream can count; outside billing. */
+  /** The upstream's count-tokens request for `call` (a caller speaking this provider's wire), when it can count; outside billing. */
   countTokens?(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string): Dispatcher.DispatchOptions;
-  readAnswer(body: Buffer): AnswerRead;
+  /** The count in countTokens' 200 answer (Anthropic's input_tokens, Gemini's totalTokens), or null when it has none (throws on bad JSON). */
+  readCount?(body: string): number | null;
+  /**
+   * Reads a whole answer to `call`, the call as this provider was sent it (the
+   * translated one when the caller speaks another protocol; the same one
+   * streamTap is given): its endpoint says which answer was asked for (an
+   * openai channel answers a Responses call passed through with a Response).
+   */
+  readAnswer(body: Buffer, call: GatewayCall): AnswerRead;
   streamTap(call: GatewayCall): StreamTap;
 }
 
@@ -56,6 +69,7 @@ export const PROVIDERS: Partial<Record<ChannelType, Provider>> = {
   openai: openaiProvider,
   anthropic: anthropicProvider,
   azure: azureProvider,
+  gemini: geminiProvider,
   // The built-in demo upstream (demo/upstream.ts) is an OpenAI-compatible server.
   demo: openaiProvider,
 };

@@ -9,6 +9,12 @@ export interface HelpPage {
   applies: { zh: string[]; en: string[] };
   evidence: { zh: string[]; en: string[] };
   cases: string[];
+  /** Set-up pages: the steps, in order. */
+  steps?: { zh: string[]; en: string[] };
+  /** Set-up pages: files and commands to copy, the same in both languages (comments in English). */
+  snippets?: Array<{ title: { zh: string; en: string }; text: string }>;
+  /** Set-up pages: what does not work, and why. */
+  limits?: { zh: string[]; en: string[] };
 }
 
 export const HELP_PAGES: HelpPage[] = [
@@ -91,8 +97,8 @@ export const HELP_PAGES: HelpPage[] = [
     slug: 'base-url-setup',
     title: { zh: '如何在 SDK 和客户端中配置 base_url?', en: 'How to set base_url in SDKs and clients' },
     answer: {
-      zh: 'Base URL 填本平台地址加 /v1(例如 https://你的域名/v1),API Key 填控制台创建的 sk- 开头的 Key。Python OpenAI SDK 用 base_url,Node.js SDK 用 baseURL;Chatbox、Cherry Studio 等客户端选择"OpenAI 兼容"并填写同样的地址。同一个 Key 也能用 Anthropic 原生格式调用(POST /v1/messages、POST /v1/messages/count_tokens),Anthropic SDK 和 Claude Code 直接可用,并支持提示缓存计价。Claude Code:设置环境变量 ANTHROPIC_BASE_URL=https://你的域名(不要加 /v1,Claude Code 会自己拼接 /v1/messages),Key 填在 ANTHROPIC_AUTH_TOKEN(或 ANTHROPIC_API_KEY)中,然后照常运行 claude;count_tokens 请求不计费。无论走哪种格式,模型都可以是 Claude、GPT、DeepSeek 等平台上的任意模型,格式不同时由平台自动转换。Key 只放在服务端环境变量中,不要写进前端代码或公开仓库。',
-      en: 'Set the base URL to this platform\'s address plus /v1 (e.g. https://your-host/v1) and the API key to an sk- key from the console. The Python OpenAI SDK calls it base_url, the Node.js SDK baseURL; clients such as Chatbox or Cherry Studio: choose "OpenAI compatible" and enter the same address. The same key also speaks Anthropic\'s own format (POST /v1/messages, POST /v1/messages/count_tokens), so the Anthropic SDKs and Claude Code work directly, with prompt caching priced. Claude Code: set ANTHROPIC_BASE_URL=https://your-host (without /v1: Claude Code appends /v1/messages itself) and put the key in ANTHROPIC_AUTH_TOKEN (or ANTHROPIC_API_KEY), then run claude as usual; its count_tokens calls are free. In either format the model can be any model on the platform (Claude, GPT, DeepSeek, ...): when formats differ, the platform translates. Keep the key in server-side environment variables, never in front-end code or a public repository.',
+      zh: 'Base URL 填本平台地址加 /v1(例如 https://你的域名/v1),API Key 填控制台创建的 sk- 开头的 Key。Python OpenAI SDK 用 base_url,Node.js SDK 用 baseURL;Chatbox、Cherry Studio 等客户端选择"OpenAI 兼容"并填写同样的地址。同一个 Key 也能用 Anthropic 原生格式调用(POST /v1/messages、POST /v1/messages/count_tokens),Anthropic SDK 和 Claude Code 直接可用,并支持提示缓存计价。Claude Code:设置环境变量 ANTHROPIC_BASE_URL=https://你的域名(不要加 /v1,Claude Code 会自己拼接 /v1/messages),Key 填在 ANTHROPIC_AUTH_TOKEN(或 ANTHROPIC_API_KEY)中,然后照常运行 claude;count_tokens 请求不计费。无论走哪种格式,模型都可以是 Claude、GPT、DeepSeek 等平台上的任意模型,格式不同时由平台自动转换。Codex CLI 和 Gemini CLI 各有单独的接入页面(/help/codex-cli、/help/gemini-cli)。Key 只放在服务端环境变量中,不要写进前端代码或公开仓库。',
+      en: 'Set the base URL to this platform\'s address plus /v1 (e.g. https://your-host/v1) and the API key to an sk- key from the console. The Python OpenAI SDK calls it base_url, the Node.js SDK baseURL; clients such as Chatbox or Cherry Studio: choose "OpenAI compatible" and enter the same address. The same key also speaks Anthropic\'s own format (POST /v1/messages, POST /v1/messages/count_tokens), so the Anthropic SDKs and Claude Code work directly, with prompt caching priced. Claude Code: set ANTHROPIC_BASE_URL=https://your-host (without /v1: Claude Code appends /v1/messages itself) and put the key in ANTHROPIC_AUTH_TOKEN (or ANTHROPIC_API_KEY), then run claude as usual; its count_tokens calls are free. In either format the model can be any model on the platform (Claude, GPT, DeepSeek, ...): when formats differ, the platform translates. Codex CLI and Gemini CLI have set-up pages of their own (/help/codex-cli, /help/gemini-cli). Keep the key in server-side environment variables, never in front-end code or a public repository.',
     },
     applies: { zh: ['第一次接入', '报 401、404 或连接错误'], en: ['Connecting for the first time', '401, 404 or connection errors'] },
     evidence: {
@@ -117,6 +123,145 @@ export const HELP_PAGES: HelpPage[] = [
       en: ['Request ids (x-request-id)', 'The time range', 'The last 4 characters of the key', 'Whether the client retries automatically'],
     },
     cases: ['charged_for_failed_request', 'unexpected_balance_drop'],
+  },
+  {
+    slug: 'codex-cli',
+    title: { zh: '如何让 Codex CLI 使用本平台?', en: 'How to use Codex CLI with this platform' },
+    answer: {
+      zh: 'Codex CLI 使用 OpenAI 的 Responses 接口(POST /v1/responses)。在 ~/.codex/config.toml 里把本平台加为一个模型提供方:base_url 填 https://你的域名/v1(Codex 会自己拼接 /responses),env_key 填存放 sk- Key 的环境变量名,wire_api = "responses";再用 model_provider 选中它,用 model 选默认模型(单次运行可用 codex -m 模型名)。Key 可用的任何模型都能用:上游原生支持 Responses 的 OpenAI 渠道直接透传;Claude、Gemini、DeepSeek 等其他模型由平台在 Responses 和它们自己的格式之间自动转换。计费与其他请求相同,推理(reasoning)token 按输出计费。',
+      en: 'Codex CLI speaks OpenAI\'s Responses API (POST /v1/responses). Add this platform as a model provider in ~/.codex/config.toml: base_url = https://your-host/v1 (Codex appends /responses itself), env_key = the name of the environment variable that holds your sk- key, wire_api = "responses"; select it with model_provider and pick the default model with model (codex -m <model> for one run). Any model your key may use works: on an OpenAI channel whose upstream speaks Responses natively the request passes through; Claude, Gemini, DeepSeek and other models are translated between Responses and their own format. It is billed like any other request, reasoning tokens as output.',
+    },
+    steps: {
+      zh: [
+        '在控制台"API Key"页面创建一个 sk- 开头的 Key(可以只允许 Codex 要用的模型)。',
+        '把 Key 放进环境变量:macOS / Linux 在 ~/.zshrc 或 ~/.bashrc 中加入 export TALLY_API_KEY="sk-…";Windows PowerShell 运行 setx TALLY_API_KEY "sk-…" 后重新打开终端。不要把 Key 直接写进 config.toml。',
+        '编辑 ~/.codex/config.toml(Windows:%USERPROFILE%\\.codex\\config.toml),写入下面的配置。model 和 model_provider 这两行必须写在 [model_providers.tally] 之前。model 填 GET /v1/models 列出的任意模型名。',
+        '运行 codex exec "用一句话介绍你自己" 检查一次;能正常回答就说明地址、Key 和模型都正确。之后照常运行 codex;换模型用 codex -m 模型名。',
+      ],
+      en: [
+        "Create an sk- key on the console's API keys page (you may limit it to the models Codex should use).",
+        'Put the key in an environment variable: on macOS / Linux add export TALLY_API_KEY="sk-…" to ~/.zshrc or ~/.bashrc; in Windows PowerShell run setx TALLY_API_KEY "sk-…" and open a new terminal. Do not write the key into config.toml.',
+        'Edit ~/.codex/config.toml (Windows: %USERPROFILE%\\.codex\\config.toml) as below. The model and model_provider lines must come before the [model_providers.tally] table. model is any name GET /v1/models lists.',
+        'Run codex exec "introduce yourself in one sentence" once to check: an answer means the address, key and model are right. Then run codex as usual; codex -m <model> switches model.',
+      ],
+    },
+    snippets: [
+      {
+        title: { zh: '~/.codex/config.toml', en: '~/.codex/config.toml' },
+        text: [
+          '# any model GET /v1/models lists for your key',
+          'model = "gpt-5-codex"',
+          'model_provider = "tally"',
+          '',
+          '[model_providers.tally]',
+          'name = "Tally"',
+          'base_url = "https://your-host/v1"',
+          'env_key = "TALLY_API_KEY"',
+          'wire_api = "responses"',
+        ].join('\n'),
+      },
+      {
+        title: { zh: '检查和使用', en: 'Check and use' },
+        text: ['export TALLY_API_KEY="sk-..."', 'codex exec "introduce yourself in one sentence"', 'codex -m claude-sonnet-4-5'].join('\n'),
+      },
+    ],
+    limits: {
+      zh: [
+        'OpenAI 托管的工具(web_search、file_search、code_interpreter 等)只有请求到达原生支持 Responses 的 OpenAI 上游时才生效;转换到其他上游时这些工具会被去掉,模型不会联网搜索,其余工具(读写文件、执行命令)照常工作。',
+        'previous_response_id 只在请求到达保存了该响应的同一个原生 Responses 上游时可用,否则返回 400 并说明原因。Codex CLI 默认发送 store: false 和完整对话,不受影响。',
+        'Codex 不认识平台上非 OpenAI 模型的上下文长度和推理设置,会使用通用默认值并打印提示,可以忽略。',
+        'wire_api 只能是 "responses";旧教程中的 wire_api = "chat" 会被新版 Codex 拒绝。',
+      ],
+      en: [
+        "OpenAI's hosted tools (web_search, file_search, code_interpreter, ...) work only when the request reaches an OpenAI upstream that speaks Responses natively; translated to any other upstream they are left out and the model simply does not search. Codex's own tools (reading and editing files, running commands) work everywhere.",
+        'previous_response_id works only when the request reaches the same native Responses upstream that holds that response; otherwise a 400 says so. Codex CLI sends store: false and the whole conversation by default, so it is not affected.',
+        'Codex does not know the context window or reasoning settings of models outside its own catalogue: it uses generic defaults and prints a warning you can ignore.',
+        'wire_api must be "responses": wire_api = "chat" from older guides is refused by current Codex releases.',
+      ],
+    },
+    applies: {
+      zh: ['第一次把 Codex CLI 接到本平台', 'Codex 报 401(Key 或环境变量不对)、404(base_url 没有以 /v1 结尾)或模型不存在'],
+      en: [
+        'Connecting Codex CLI to this platform for the first time',
+        'Codex reports 401 (wrong key or environment variable), 404 (base_url does not end in /v1) or an unknown model',
+      ],
+    },
+    evidence: {
+      zh: ['codex --version 的输出', 'config.toml 中 [model_providers.tally] 一段(不要附带 Key)', '错误信息和请求 ID(x-request-id)', 'Key 末 4 位'],
+      en: [
+        'The output of codex --version',
+        'The [model_providers.tally] block of config.toml (without the key)',
+        'The error message and request id (x-request-id)',
+        'The last 4 characters of the key',
+      ],
+    },
+    cases: [],
+  },
+  {
+    slug: 'gemini-cli',
+    title: { zh: '如何让 Gemini CLI 使用本平台?', en: 'How to use Gemini CLI with this platform' },
+    answer: {
+      zh: 'Gemini CLI 使用 Google 的 Gemini 接口(POST /v1beta/models/{model}:streamGenerateContent)。设置两个环境变量即可:GEMINI_API_KEY=你的 sk- Key,GOOGLE_GEMINI_BASE_URL=https://你的域名(不要加 /v1beta,Gemini CLI 会自己拼接);首次运行时认证方式选择"Use Gemini API key",用 -m 选择模型。Key 可用的任何模型都能用:Gemini 模型走 Gemini 上游;GPT、Claude、DeepSeek 等其他模型由平台自动在 Gemini 格式和它们自己的格式之间转换。@google/genai SDK 同样读取 GOOGLE_GEMINI_BASE_URL,也可以用 httpOptions.baseUrl 指定。',
+      en: 'Gemini CLI speaks Google\'s Gemini API (POST /v1beta/models/{model}:streamGenerateContent). Two environment variables are enough: GEMINI_API_KEY=<your sk- key> and GOOGLE_GEMINI_BASE_URL=https://your-host (without /v1beta: Gemini CLI appends it). On first start choose "Use Gemini API key" as the authentication method; pick the model with -m. Any model your key may use works: Gemini models go to a Gemini upstream; GPT, Claude, DeepSeek and other models are translated between Gemini\'s format and their own. The @google/genai SDK reads GOOGLE_GEMINI_BASE_URL too, or takes httpOptions.baseUrl.',
+    },
+    steps: {
+      zh: [
+        '在控制台"API Key"页面创建一个 sk- 开头的 Key。',
+        '设置环境变量 GEMINI_API_KEY 和 GOOGLE_GEMINI_BASE_URL(写进 ~/.gemini/.env 最省事,Gemini CLI 启动时会读取;也可以写进 ~/.zshrc 或 ~/.bashrc)。',
+        '在 ~/.gemini/settings.json 中把认证方式设为 gemini-api-key(见下方配置),否则 Gemini CLI 会尝试用 Google 账号登录。',
+        '运行 gemini -m gemini-2.5-pro -p "用一句话介绍你自己" 检查一次,然后照常运行 gemini;-m 可以换成 GET /v1beta/models 列出的任意模型。',
+      ],
+      en: [
+        "Create an sk- key on the console's API keys page.",
+        'Set GEMINI_API_KEY and GOOGLE_GEMINI_BASE_URL (simplest in ~/.gemini/.env, which Gemini CLI reads at start; ~/.zshrc or ~/.bashrc work too).',
+        'Set the authentication method to gemini-api-key in ~/.gemini/settings.json (below); otherwise Gemini CLI tries to sign in with a Google account.',
+        'Run gemini -m gemini-2.5-pro -p "introduce yourself in one sentence" once to check, then run gemini as usual; -m takes any model GET /v1beta/models lists.',
+      ],
+    },
+    snippets: [
+      {
+        title: { zh: '~/.gemini/.env', en: '~/.gemini/.env' },
+        text: ['GEMINI_API_KEY="sk-..."', 'GOOGLE_GEMINI_BASE_URL="https://your-host"'].join('\n'),
+      },
+      {
+        title: { zh: '~/.gemini/settings.json', en: '~/.gemini/settings.json' },
+        text: ['{', '  "security": { "auth": { "selectedType": "gemini-api-key" } },', '  "model": { "name": "gemini-2.5-pro" }', '}'].join('\n'),
+      },
+      {
+        title: { zh: '检查和使用', en: 'Check and use' },
+        text: ['gemini -m gemini-2.5-pro -p "introduce yourself in one sentence"', 'gemini -m claude-sonnet-4-5'].join('\n'),
+      },
+    ],
+    limits: {
+      zh: [
+        'Gemini CLI 的联网搜索(google_web_search)和网页抓取(web_fetch)依赖 Google 托管的 googleSearch / urlContext 工具,只有请求到达 Gemini 上游时可用;选了非 Gemini 模型时这两个工具会返回 400 并说明原因,其余工具(读写文件、执行命令)照常工作。',
+        '上下文缓存(cachedContent)、代码执行(codeExecution)以及通过 Files API 上传的文件只在 Gemini 上游可用。',
+        '非 Gemini 模型的思考内容(thinkingConfig)按平台换算成对应模型的推理强度;推理 token 一律按输出计费。',
+      ],
+      en: [
+        "Gemini CLI's web search (google_web_search) and web fetch (web_fetch) rely on Google's hosted googleSearch / urlContext tools and work only when the request reaches a Gemini upstream; with a non-Gemini model those two tools get a 400 that says why, while the other tools (reading and editing files, running commands) work.",
+        'Context caching (cachedContent), code execution (codeExecution) and files uploaded through the Files API work on a Gemini upstream only.',
+        "For non-Gemini models thinkingConfig becomes that model's reasoning effort; reasoning tokens are always billed as output.",
+      ],
+    },
+    applies: {
+      zh: ['第一次把 Gemini CLI 或 @google/genai SDK 接到本平台', 'Gemini CLI 仍要求用 Google 账号登录,或报 API key not valid、404'],
+      en: [
+        'Connecting Gemini CLI or the @google/genai SDK to this platform for the first time',
+        'Gemini CLI still asks for a Google sign-in, or reports API key not valid or 404',
+      ],
+    },
+    evidence: {
+      zh: ['gemini --version 的输出', 'GOOGLE_GEMINI_BASE_URL 的值', '使用的模型名', '错误信息和请求 ID(x-request-id)', 'Key 末 4 位'],
+      en: [
+        'The output of gemini --version',
+        'The value of GOOGLE_GEMINI_BASE_URL',
+        'The model name used',
+        'The error message and request id (x-request-id)',
+        'The last 4 characters of the key',
+      ],
+    },
+    cases: [],
   },
 ];
 

@@ -38,6 +38,13 @@ const PROBLEMS = [
   'insufficient_balance',
 ] as const;
 
+/** Set-up guides in the help center, by slug (src/support/help/pages.ts). */
+const GUIDES: ReadonlyArray<readonly [string, MessageKey]> = [
+  ['base-url-setup', 'help.guides.sdk'],
+  ['codex-cli', 'help.guides.codex'],
+  ['gemini-cli', 'help.guides.gemini'],
+];
+
 /**
  * "My payment is not credited": the doctor looks at the account's own records
  * (GET /api/support/diagnose) and says what happened; if that does not answer
@@ -82,6 +89,20 @@ export function Help(_: PageProps) {
   return (
     <>
       <PageTitle>{t('help.title')}</PageTitle>
+      {/* The help center's set-up pages are server-rendered (/help/<slug>, both languages), outside the console. */}
+      <nav className="card" aria-labelledby="guides-h">
+        <h2 id="guides-h">{t('help.guides')}</h2>
+        <ul className="plain guides">
+          {GUIDES.map(([slug, key]) => (
+            <li key={slug}>
+              <a href={`/help/${slug}`}>{t(key)}</a>
+            </li>
+          ))}
+          <li>
+            <a href="/help">{t('help.guides.all')}</a>
+          </li>
+        </ul>
+      </nav>
       <form
         className="card form-grid"
         aria-labelledby="diag-h"

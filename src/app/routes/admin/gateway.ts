@@ -4,7 +4,7 @@ import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../../lib/validate.ts';
 import { SUPPORTED_CHANNEL_TYPES } from '../../../gateway/providers/index.ts';
-import { createChannel, findChannel, setChannelStatus, CHANNEL_TYPES, type ChannelType } from '../../../gateway/channels.ts';
+import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, CHANNEL_TYPES, type ChannelType } from '../../../gateway/channels.ts';
 import { setModelPrice, listPrices, parseImageSizePrices } from '../../../gateway/pricing.ts';
 import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
 import { testChannel } from '../../../gateway/channelTest.ts';
@@ -37,6 +37,23 @@ const ChannelBody = z.object({
     .max(24 * 3_600_000)
     .optional(),
 });
+
+/**
+ * PATCH: only the fields sent change. Keys: api_keys replaces them all, or
+ * add_api_keys / remove_api_keys (each by index or last 4 characters) edit
+ * the list; none of them: the keys stay. Unknown fields are refused, so a
+ * misspelt one is not silently ignored.
+ */
+const ChannelPatchBody = ChannelBody.omit({ api_key: true })
+  .partial()
+  .extend({
+    add_api_keys: z.array(z.string().min(1).max(500)).max(100).optional(),
+    remove_api_keys: z
+      .array(z.union([z.string().min(1).max(20), z.number().int().min(0)]))
+      .max(100)
+      .optional(),
+  })
+  .strict();
 
 const PriceBody = z.object({
   model: z.string().min(1).max(200),
@@ -94,6 +111,35 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     await ctx.events.publish({ type: 'catalog_changed' });
     reply.code(201);
     return channelView(ctx.catalog, c);
+  });
+
+  app.patch<{ Params: { id: string } }>('/api/admin/channels/:id', async (req) => {
+    const actor = await requireStaff(ctx, req, 'channels.update');
+    const b = parseInput(ChannelPatchBody, req.body);
+    // The change and its audit row commit together (an edit without its record cannot exist).
+    const u = await ctx.db.transaction().execute(async (tx) => {
+      const u = await updateChannel(tx, ctx.config.secret, req.params.id, {
+        name: b.name,
+        type: b.type,
+        baseUrl: b.base_url,
+        apiKeys: b.api_keys,
+        addApiKeys: b.add_api_keys,
+        removeApiKeys: b.remove_api_keys,
+        apiVersion: b.api_version,
+        responsesApi: b.responses_api,
+        models: b.models,
+        modelMap: b.model_map,
+        priority: b.priority,
+        weight: b.weight,
+        connectTimeoutMs: b.connect_timeout_ms,
+        firstByteTimeoutMs: b.first_byte_timeout_ms,
+        totalTimeoutMs: b.total_timeout_ms,
+      });
+      await recordAudit(tx, { actor, action: 'channel.update', target: u.channel.id, data: channelUpdateAudit(u) });
+      return u;
+    });
+    await ctx.events.publish({ type: 'catalog_changed' });
+    return channelView(ctx.catalog, u.channel);
   });
 
   app.post<{ Params: { id: string; action: string } }>('/api/admin/channels/:id/:action', async (req) => {

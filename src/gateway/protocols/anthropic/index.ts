@@ -29,4 +29,5 @@ export const anthropicProtocol: Protocol = {
   writeError: writeAnthropicError,
   streamBrokenEvent: STREAM_BROKEN_EVENT,
   requestIdHeader: 'request-id',
+  countAnswer: (tokens) => ({ input_tokens: tokens }),
 };

@@ -11,6 +11,10 @@ export const anthropicProvider: Provider = {
   request: anthropicRequest,
   probe: anthropicProbe,
   countTokens: anthropicCountTokens,
+  readCount: (text) => {
+    const n = (JSON.parse(text) as { input_tokens?: unknown }).input_tokens;
+    return typeof n === 'number' ? n : null;
+  },
   readAnswer: readAnthropicAnswer,
   streamTap: () => new AnthropicSseTap(),
 };

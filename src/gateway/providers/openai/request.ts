@@ -4,10 +4,16 @@ import type { RuntimeChannel } from '../../catalog.ts';
 import { mediaPath, mediaRequest } from '../../media/request.ts';
 
 // The request to an `openai` channel (any OpenAI-compatible upstream):
-// `<base>/chat/completions` (or /completions, /embeddings) with a Bearer key.
+// `<base>/chat/completions` (or /completions, /embeddings) with a Bearer key;
+// a Responses call (to a channel that declares responses_api) goes to `<base>/responses`.
 
 /** The path of each endpoint (an Anthropic caller's call arrives here translated to chat.completions: charge/translation.ts). */
-const UPSTREAM_PATH: Partial<Record<Endpoint, string>> = { 'chat.completions': '/chat/completions', completions: '/completions', embeddings: '/embeddings' };
+const UPSTREAM_PATH: Partial<Record<Endpoint, string>> = {
+  'chat.completions': '/chat/completions',
+  completions: '/completions',
+  embeddings: '/embeddings',
+  responses: '/responses',
+};
 
 /** Lowers the output cap in whichever field the client used (max_tokens when it used none: every upstream knows it). */
 function capMaxTokens(out: Record<string, any>, from: Record<string, any>, n: number): void {
@@ -24,6 +30,7 @@ function capMaxTokens(out: Record<string, any>, from: Record<string, any>, n: nu
  * the body again.
  */
 export function upstreamBody(call: GatewayCall, upstreamModel: string, maxTokens: number): string {
+  if (call.endpoint === 'responses') return responsesBody(call, upstreamModel, maxTokens);
   const body = call.body;
   const so = body.stream_options;
   if (maxTokens === 0 && upstreamModel === call.model) {
@@ -36,6 +43,22 @@ export function upstreamBody(call: GatewayCall, upstreamModel: string, maxTokens
   const b: Record<string, any> = { ...body, model: upstreamModel };
   if (maxTokens > 0) capMaxTokens(b, body, maxTokens);
   if (call.stream) b.stream_options = { ...(so ?? {}), include_usage: true };
+  return JSON.stringify(b);
+}
+
+/**
+ * A Responses body, passed through: the client's JSON text as is unless the
+ * model is renamed or quote.ts lowered the output cap below the caller's
+ * max_output_tokens (or set one where the caller set none). A Responses
+ * stream always reports usage, so nothing is added for it.
+ */
+function responsesBody(call: GatewayCall, upstreamModel: string, maxTokens: number): string {
+  const body = call.body;
+  const max = body.max_output_tokens;
+  const lowers = maxTokens > 0 && !(typeof max === 'number' && max <= maxTokens);
+  if (!lowers && upstreamModel === call.model) return call.raw;
+  const b: Record<string, any> = { ...body, model: upstreamModel };
+  if (lowers) b.max_output_tokens = maxTokens;
   return JSON.stringify(b);
 }
 
