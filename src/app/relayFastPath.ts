@@ -88,8 +88,19 @@ export function createRelayFastPath(ctx: AppContext): (req: IncomingMessage, res
       }
       chunks.push(c);
     });
+    // A media route's multipart/form-data body (images.edits, audio transcriptions) goes on as bytes, never decoded as text.
+    const contentType = req.headers['content-type'] ?? '';
+    const multipart = protocol.multipart === true && /^multipart\/form-data\b/i.test(contentType);
     req.on('end', () => {
       if (tooLarge) return;
+      if (multipart) {
+        const form = { bytes: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), contentType };
+        ctx.relay.handle({ protocol, endpoint, body: null, raw: '', form, ip: clientIp(req), requestId, req, res }).catch((e) => {
+          ctx.log.error({ err: e, requestId }, 'relay failed');
+          fail(res, requestId, protocol, new TallyError('internal_error', 'an internal error occurred; it has been logged with this request id'));
+        });
+        return;
+      }
       let body: unknown;
       const raw = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
       try {

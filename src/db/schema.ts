@@ -138,7 +138,7 @@ export interface ChannelsTable {
 
 export interface ModelPricesTable {
   model: string;
-  kind: 'chat' | 'embedding';
+  kind: 'chat' | 'embedding' | 'image' | 'speech' | 'transcription';
   input_per_1m: Int;
   output_per_1m: Int;
   cached_input_per_1m: Int | null;
@@ -150,6 +150,13 @@ export interface ModelPricesTable {
   tier_above: Int | null;
   tier_input_per_1m: Int | null;
   tier_output_per_1m: Int | null;
+  /** Media prices (0015): per image returned (and per size, JSON), per second of audio, per request; null: not priced that way. */
+  per_image: Int | null;
+  per_image_sizes: string | null;
+  per_second: Int | null;
+  per_request: Int | null;
+  /** The most audio seconds a per-second request is held for when the file's length cannot be read. */
+  max_seconds: Int | null;
   max_output_tokens: Int;
   updated_at: Int;
 }
@@ -188,6 +195,9 @@ export interface RequestLogsTable {
   reasoning_tokens: Int;
   /** Input tokens the provider reported apart from prompt_tokens (Gemini tool-use prompt); billed as input. */
   tool_use_prompt_tokens: Int;
+  /** The media unit billed ('image', 'audio_ms', 'character', 'request'), or null; and how many (0015). */
+  media_unit: string | null;
+  media_units: Int;
   usage_source: string | null;
   held: Int;
   cost: Int;

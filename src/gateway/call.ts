@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PromptText } from './promptEstimate.ts';
 import type { Protocol } from './protocols/index.ts';
+import type { MediaCall } from './media/call.ts';
 
 // What flows through the charge pipeline, whatever protocol the caller
 // speaks. A protocol adapter (protocols/<name>/) reads its wire format into a
@@ -17,7 +18,12 @@ export type Endpoint =
   | 'responses'
   /** Gemini's :generateContent and :streamGenerateContent (the path says which, and the model). */
   | 'gemini.generate'
-  | 'gemini.count_tokens';
+  | 'gemini.count_tokens'
+  | 'images.generations'
+  | 'images.edits'
+  | 'audio.speech'
+  | 'audio.transcriptions'
+  | 'audio.translations';
 
 /** A request on one of the relay's routes, as it arrived (before anything in it is checked). */
 export interface Inbound {
@@ -27,6 +33,8 @@ export interface Inbound {
   body: unknown;
   /** The body as received (JSON text). */
   raw: string;
+  /** A multipart/form-data body (media routes: protocols/openai/media/), as received; `body` is then null and `raw` empty. */
+  form?: { bytes: Buffer; contentType: string };
   ip: string;
   requestId: string;
   req: IncomingMessage;
@@ -68,4 +76,6 @@ export interface GatewayCall {
    * than SSE: the upstream is still asked for SSE, and the protocol's framing rewrites it (protocols/gemini/framing.ts).
    */
   arrayStream?: boolean;
+  /** An image or audio call (media/): held, sent and charged by media/ in place of the token steps. */
+  media?: MediaCall;
 }

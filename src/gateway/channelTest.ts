@@ -18,7 +18,7 @@ export async function testChannel(catalog: Catalog, channelId: string) {
   const kind = catalog.prices.get(model)?.kind ?? 'chat';
   const started = Date.now();
   try {
-    const res = await ch.pool.request(ch.provider.probe(ch, upstreamModel, kind));
+    const res = await ch.pool.request(ch.provider.probe(ch, upstreamModel, kind === 'embedding' ? 'embedding' : 'chat'));
     const text = await res.body.text();
     const ok = res.statusCode < 400;
     return {

@@ -54,4 +54,20 @@ export const priceView = (p: ModelPrice) => ({
   ...(p.tierAbove === null
     ? {}
     : { tier_above: p.tierAbove, tier_input_per_1m: formatMoney(p.tierInputPer1M!), tier_output_per_1m: formatMoney(p.tierOutputPer1M!) }),
+  // Media prices, only those set (the view of a token-priced model is unchanged).
+  ...(p.perImage === null ? {} : { per_image: formatMoney(p.perImage) }),
+  ...(p.perImageSizes === null ? {} : { per_image_sizes: Object.fromEntries(Object.entries(p.perImageSizes).map(([k, v]) => [k, formatMoney(v)])) }),
+  ...(p.perSecond === null ? {} : { per_second: formatMoney(p.perSecond) }),
+  ...(p.perRequest === null ? {} : { per_request: formatMoney(p.perRequest) }),
+  ...(p.maxSeconds === null ? {} : { max_seconds: p.maxSeconds }),
 });
+
+/** A model's media prices in words (CLI), or ''. */
+export function mediaPriceText(p: ModelPrice): string {
+  const parts: string[] = [];
+  if (p.perImage !== null) parts.push(`${formatMoney(p.perImage)} per image`);
+  for (const [size, v] of Object.entries(p.perImageSizes ?? {})) parts.push(`${formatMoney(v)} per ${size} image`);
+  if (p.perSecond !== null) parts.push(`${formatMoney(p.perSecond)} per second of audio`);
+  if (p.perRequest !== null) parts.push(`${formatMoney(p.perRequest)} per request`);
+  return parts.length ? `; ${parts.join(', ')}` : '';
+}

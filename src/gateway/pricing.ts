@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
 import type { ModelPricesTable } from '../db/schema.ts';
 import { TallyError } from '../lib/errors.ts';
-import { divCeil, formatMoney, toBig } from '../ledger/money.ts';
+import { divCeil, formatMoney, parseMoney, toBig } from '../ledger/money.ts';
 
 // Prices are micro-units per 1M tokens; group multipliers are parts per
 // million (1_000_000 = 1.0x). A cost is computed in bigint and rounded up
@@ -18,9 +18,13 @@ import { divCeil, formatMoney, toBig } from '../ledger/money.ts';
 export const TOKENS_PER_PRICE_UNIT = 1_000_000n;
 export const PPM = 1_000_000n;
 
+/** What a model is for: the text endpoints (chat, embedding) or a media endpoint (images, audio speech, audio transcriptions and translations). */
+export type ModelKind = 'chat' | 'embedding' | 'image' | 'speech' | 'transcription';
+export const MODEL_KINDS: readonly ModelKind[] = ['chat', 'embedding', 'image', 'speech', 'transcription'];
+
 export interface ModelPrice {
   model: string;
-  kind: 'chat' | 'embedding';
+  kind: ModelKind;
   inputPer1M: bigint;
   outputPer1M: bigint;
   /** A prompt token read from a prompt cache; null: the input price. */
@@ -49,12 +53,22 @@ export interface ModelPrice {
    */
   tierPromptBoundPer1M: bigint;
   tierOutputBoundPer1M: bigint;
+  /** Media prices (see MediaPrices); null when the model is not priced that way. */
+  perImage: bigint | null;
+  perImageSizes: Record<string, bigint> | null;
+  perSecond: bigint | null;
+  perRequest: bigint | null;
+  maxSeconds: number | null;
   maxOutputTokens: number;
   updatedAt: number;
 }
 
-type PriceInput = Omit<ModelPrice, 'promptBoundPer1M' | 'tierPromptBoundPer1M' | 'tierOutputBoundPer1M' | 'tierAbove' | 'tierInputPer1M' | 'tierOutputPer1M'> &
-  Partial<Pick<ModelPrice, 'tierAbove' | 'tierInputPer1M' | 'tierOutputPer1M'>>;
+type MediaFields = 'perImage' | 'perImageSizes' | 'perSecond' | 'perRequest' | 'maxSeconds';
+type PriceInput = Omit<
+  ModelPrice,
+  'promptBoundPer1M' | 'tierPromptBoundPer1M' | 'tierOutputBoundPer1M' | 'tierAbove' | 'tierInputPer1M' | 'tierOutputPer1M' | MediaFields
+> &
+  Partial<Pick<ModelPrice, 'tierAbove' | 'tierInputPer1M' | 'tierOutputPer1M' | MediaFields>>;
 
 /** A ModelPrice with its derived bounds. */
 export function modelPrice(p: PriceInput): ModelPrice {
@@ -68,6 +82,11 @@ export function modelPrice(p: PriceInput): ModelPrice {
   const tierOutputBound = hasTier && tierOut > p.outputPer1M ? tierOut : p.outputPer1M;
   return {
     ...p,
+    perImage: p.perImage ?? null,
+    perImageSizes: p.perImageSizes ?? null,
+    perSecond: p.perSecond ?? null,
+    perRequest: p.perRequest ?? null,
+    maxSeconds: p.maxSeconds ?? null,
     promptBoundPer1M: bound,
     tierAbove: hasTier ? tierAbove : null,
     tierInputPer1M: hasTier ? tierIn : null,
@@ -121,6 +140,11 @@ export function rowToPrice(r: Selectable<ModelPricesTable>): ModelPrice {
     tierAbove: r.tier_above === null ? null : Number(r.tier_above),
     tierInputPer1M: orNull(r.tier_input_per_1m),
     tierOutputPer1M: orNull(r.tier_output_per_1m),
+    perImage: orNull(r.per_image ?? null),
+    perImageSizes: r.per_image_sizes ? parseImageSizes(r.per_image_sizes) : null,
+    perSecond: orNull(r.per_second ?? null),
+    perRequest: orNull(r.per_request ?? null),
+    maxSeconds: r.max_seconds === null || r.max_seconds === undefined ? null : Number(r.max_seconds),
     maxOutputTokens: Number(r.max_output_tokens),
     updatedAt: Number(r.updated_at),
   });
@@ -242,8 +266,9 @@ export async function setModelPrice(
   db: DbOrTx,
   input: {
     model: string;
-    inputPer1M: bigint;
-    outputPer1M: bigint;
+    /** Per 1M input tokens (a `speech` model: per 1M input characters); with outputPer1M, unless a media price is set. */
+    inputPer1M?: bigint;
+    outputPer1M?: bigint;
     cachedInputPer1M?: bigint | null;
     cacheWritePer1M?: bigint | null;
     cacheWrite1hPer1M?: bigint | null;
@@ -251,16 +276,30 @@ export async function setModelPrice(
     tierAbove?: number | null;
     tierInputPer1M?: bigint | null;
     tierOutputPer1M?: bigint | null;
-    kind?: 'chat' | 'embedding';
+    /** Media prices: any one alone prices a model (token prices are then 0 unless given). */
+    perImage?: bigint | null;
+    perImageSizes?: Record<string, bigint> | null;
+    perSecond?: bigint | null;
+    perRequest?: bigint | null;
+    maxSeconds?: number | null;
+    /** Unset: 'image' with a per-image price, 'transcription' with a per-second price, else 'chat'. */
+    kind?: ModelKind;
     maxOutputTokens?: number;
   },
   now = Date.now(),
 ): Promise<ModelPrice> {
   const model = input.model?.trim();
   if (!model || model.length > 200) throw new TallyError('invalid_model', 'model name must be 1 to 200 characters', { param: 'model' });
+  const media = checkMediaPrices(input);
+  if (!media.priced && (input.inputPer1M === undefined || input.outputPer1M === undefined))
+    throw new TallyError('invalid_price', 'a price needs --input and --output (per 1M tokens), or a media price: --per-image, --per-second or --per-request', {
+      param: input.inputPer1M === undefined ? 'input' : 'output',
+    });
+  const inputPer1M = input.inputPer1M ?? 0n;
+  const outputPer1M = input.outputPer1M ?? 0n;
   for (const [k, v] of [
-    ['input', input.inputPer1M],
-    ['output', input.outputPer1M],
+    ['input', inputPer1M],
+    ['output', outputPer1M],
     ['cached-input', input.cachedInputPer1M ?? 0n],
     ['cache-write', input.cacheWritePer1M ?? 0n],
     ['cache-write-1h', input.cacheWrite1hPer1M ?? 0n],
@@ -281,15 +320,20 @@ export async function setModelPrice(
     throw new TallyError('invalid_max_output', 'max output tokens must be a whole number from 1 to 10,000,000', { param: 'max_output_tokens' });
   const row = {
     model,
-    kind: input.kind ?? 'chat',
-    input_per_1m: input.inputPer1M,
-    output_per_1m: input.outputPer1M,
+    kind: media.kind,
+    input_per_1m: inputPer1M,
+    output_per_1m: outputPer1M,
     cached_input_per_1m: input.cachedInputPer1M ?? null,
     cache_write_per_1m: input.cacheWritePer1M ?? null,
     cache_write_1h_per_1m: input.cacheWrite1hPer1M ?? null,
     tier_above: tierAbove,
     tier_input_per_1m: tierIn,
     tier_output_per_1m: tierOut,
+    per_image: input.perImage ?? null,
+    per_image_sizes: input.perImageSizes ? JSON.stringify(Object.fromEntries(Object.entries(input.perImageSizes).map(([k, v]) => [k, String(v)]))) : null,
+    per_second: input.perSecond ?? null,
+    per_request: input.perRequest ?? null,
+    max_seconds: input.maxSeconds ?? null,
     max_output_tokens: maxOut,
     updated_at: now,
   };
@@ -307,6 +351,11 @@ export async function setModelPrice(
         tier_above: row.tier_above,
         tier_input_per_1m: row.tier_input_per_1m,
         tier_output_per_1m: row.tier_output_per_1m,
+        per_image: row.per_image,
+        per_image_sizes: row.per_image_sizes,
+        per_second: row.per_second,
+        per_request: row.per_request,
+        max_seconds: row.max_seconds,
         max_output_tokens: row.max_output_tokens,
         updated_at: now,
       }),
@@ -317,4 +366,122 @@ export async function setModelPrice(
 
 export async function listPrices(db: DbOrTx): Promise<ModelPrice[]> {
   return (await db.selectFrom('model_prices').selectAll().orderBy('model').execute()).map(rowToPrice);
+}
+
+// Media prices. A media model (kind image, speech, transcription) may be
+// priced per image returned (optionally per size: `perImageSizes`, the
+// per-image price for any other size), per second of audio, per request, or
+// by tokens (gpt-image-1 and gpt-4o-transcribe report usage; a `speech`
+// model's input price is per 1M input CHARACTERS, as OpenAI prices tts-1).
+// Every media cost is integer micro-units, rounded up once, times the group
+// multiplier, like computeCost.
+
+/** The units a media request is billed in (the request log's media_unit). */
+export type MediaUnit = 'image' | 'audio_ms' | 'character' | 'request';
+
+/** The most seconds a per-second request is held for when its audio length cannot be read and the model sets no max_seconds. */
+export const DEFAULT_MAX_SECONDS = 3600;
+
+/** A per-size price's key: a size, optionally with a quality ("1024x1024", "1024x1024/hd"). */
+const IMAGE_SIZE = /^(\d{1,5}x\d{1,5}|auto)(\/[a-z]{1,20})?$/;
+
+/** Per-size image prices from "1024x1536=0.06" entries (CLI) or a {size: "0.06"} object (admin API). */
+export function parseImageSizePrices(entries: string[] | Record<string, string>): Record<string, bigint> {
+  const pairs = Array.isArray(entries)
+    ? entries.map((e) => {
+        const eq = e.indexOf('=');
+        if (eq < 1) throw new TallyError('invalid_price', `per-image-size "${e}" must be SIZE=PRICE, e.g. 1024x1536=0.06`, { param: 'per-image-size' });
+        return [e.slice(0, eq).trim(), e.slice(eq + 1).trim()] as const;
+      })
+    : Object.entries(entries);
+  const out: Record<string, bigint> = {};
+  for (const [size, v] of pairs) out[size] = parseMoney(v, { field: `per-image-size ${size}` });
+  return out;
+}
+
+function parseImageSizes(json: string): Record<string, bigint> {
+  const out: Record<string, bigint> = {};
+  for (const [k, v] of Object.entries(JSON.parse(json) as Record<string, string>)) out[k] = BigInt(v);
+  return out;
+}
+
+/** Checks the media prices of a setModelPrice input and decides the model's kind. */
+function checkMediaPrices(input: {
+  kind?: ModelKind;
+  perImage?: bigint | null;
+  perImageSizes?: Record<string, bigint> | null;
+  perSecond?: bigint | null;
+  perRequest?: bigint | null;
+  maxSeconds?: number | null;
+}): { priced: boolean; kind: ModelKind } {
+  if (input.kind !== undefined && !MODEL_KINDS.includes(input.kind))
+    throw new TallyError('invalid_price', `kind must be one of ${MODEL_KINDS.join(', ')}`, { param: 'kind' });
+  for (const [k, v] of [
+    ['per-image', input.perImage],
+    ['per-second', input.perSecond],
+    ['per-request', input.perRequest],
+  ] as const) {
+    if (v != null && v < 0n) throw new TallyError('invalid_price', `${k} price must not be negative`, { param: k });
+  }
+  const sizes = input.perImageSizes ?? null;
+  if (sizes) {
+    if (input.perImage == null)
+      throw new TallyError('invalid_price', 'per-image-size needs --per-image too (the price of any other size)', { param: 'per-image-size' });
+    for (const [size, v] of Object.entries(sizes)) {
+      if (!IMAGE_SIZE.test(size))
+        throw new TallyError(
+          'invalid_price',
+          `per-image-size "${size}" must be WIDTHxHEIGHT or WIDTHxHEIGHT/QUALITY, e.g. 1024x1536=0.06 or 1024x1024/hd=0.08`,
+          { param: 'per-image-size' },
+        );
+      if (v < 0n) throw new TallyError('invalid_price', `per-image-size ${size} price must not be negative`, { param: 'per-image-size' });
+    }
+  }
+  const ms = input.maxSeconds ?? null;
+  if (ms !== null && (!Number.isInteger(ms) || ms < 1 || ms > 86_400))
+    throw new TallyError('invalid_price', 'max-seconds must be a whole number of seconds from 1 to 86,400', { param: 'max-seconds' });
+  const kind = input.kind ?? (input.perImage != null ? 'image' : input.perSecond != null ? 'transcription' : 'chat');
+  if (input.perImage != null && kind !== 'image') throw new TallyError('invalid_price', 'per-image prices a model of kind image', { param: 'per-image' });
+  if (input.perSecond != null && kind !== 'transcription')
+    throw new TallyError('invalid_price', 'per-second prices a model of kind transcription', { param: 'per-second' });
+  if (input.perRequest != null && !isMediaKind(kind))
+    throw new TallyError('invalid_price', 'per-request prices a media model (kind image, speech or transcription)', { param: 'per-request' });
+  return { priced: input.perImage != null || input.perSecond != null || input.perRequest != null, kind };
+}
+
+export const isMediaKind = (k: ModelKind): boolean => k === 'image' || k === 'speech' || k === 'transcription';
+
+/**
+ * The price of one image of `size` and `quality`: the table's "SIZE/QUALITY"
+ * price, else its "SIZE" price, else the per-image price; null: not priced
+ * per image. (DALL-E 3: 1024x1024 0.04, 1024x1024/hd 0.08, 1024x1792 0.08...)
+ */
+export function imagePrice(price: ModelPrice, size: string | null, quality: string | null = null): bigint | null {
+  if (price.perImage === null) return null;
+  const table = price.perImageSizes;
+  if (!table || size === null) return price.perImage;
+  return (quality !== null ? table[`${size}/${quality}`] : undefined) ?? table[size] ?? price.perImage;
+}
+
+/** The highest price one image can have when its quality (and, `size` null, its size) is not known yet. */
+export function maxImagePrice(price: ModelPrice, size: string | null = null): bigint | null {
+  if (price.perImage === null) return null;
+  let max = price.perImage;
+  for (const [key, v] of Object.entries(price.perImageSizes ?? {})) {
+    if (size !== null && key !== size && !key.startsWith(`${size}/`)) continue;
+    if (v > max) max = v;
+  }
+  return max;
+}
+
+/**
+ * The exact cost of `count` media units: images at `unitPrice` each, audio
+ * milliseconds at the per-second price (/1000), characters at the input
+ * price per 1M, requests at the per-request price; times the multiplier,
+ * rounded up once.
+ */
+export function computeMediaCost(unit: MediaUnit, count: number, unitPrice: bigint, multiplierPpm: bigint): bigint {
+  const n = BigInt(count > 0 ? count : 0);
+  const divisor = unit === 'audio_ms' ? 1000n : unit === 'character' ? TOKENS_PER_PRICE_UNIT : 1n;
+  return divCeil(n * unitPrice * multiplierPpm, divisor * PPM);
 }

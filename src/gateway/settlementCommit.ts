@@ -19,7 +19,7 @@ import { batchInserter } from '../db/batchInsert.ts';
  * replayed with them missing.
  */
 export type LogRow = Omit<RequestLogsTable, CacheWriteCounts> & Partial<Pick<RequestLogsTable, CacheWriteCounts>>;
-type CacheWriteCounts = 'cache_write_tokens' | 'cache_write_1h_tokens' | 'reasoning_tokens' | 'tool_use_prompt_tokens';
+type CacheWriteCounts = 'cache_write_tokens' | 'cache_write_1h_tokens' | 'reasoning_tokens' | 'tool_use_prompt_tokens' | 'media_unit' | 'media_units';
 
 export interface SettlementItem {
   requestId: string;
@@ -61,6 +61,8 @@ const insertLogs = batchInserter(
     'cache_write_1h_tokens',
     'reasoning_tokens',
     'tool_use_prompt_tokens',
+    'media_unit',
+    'media_units',
     'usage_source',
     'held',
     'cost',
@@ -95,6 +97,8 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
     log.cache_write_1h_tokens ??= 0;
     log.reasoning_tokens ??= 0;
     log.tool_use_prompt_tokens ??= 0;
+    log.media_unit ??= null;
+    log.media_units ??= 0;
     if (!item.walletId || item.cost <= 0n) return; // nothing was posted: the row keeps what the relay wrote
     log.transfer_id = p.transferId;
     log.charged_amount = p.charged;

@@ -2,6 +2,7 @@ import type { DbOrTx } from '../db/index.ts';
 import { TallyError } from '../lib/errors.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { explainCost, modelPrice, priceSet } from './pricing.ts';
+import { mediaArithmetic } from './media/explain.ts';
 
 export interface UsageFilter {
   userId: string;
@@ -36,6 +37,8 @@ export function usageView(r: any) {
     cache_write_1h_tokens: Number(r.cache_write_1h_tokens ?? 0),
     reasoning_tokens: Number(r.reasoning_tokens ?? 0),
     tool_use_prompt_tokens: Number(r.tool_use_prompt_tokens ?? 0),
+    // A media request: the units it was billed in (images, audio ms, characters, requests), only on such rows.
+    ...(r.media_unit ? { media_unit: r.media_unit as string, media_units: Number(r.media_units) } : {}),
     usage_source: r.usage_source,
     cost: formatMoney(toBig(r.cost), 6),
     charged: Number(r.charged) === 1,
@@ -91,6 +94,7 @@ const shownPrice = (v: bigint | null) => (v === null ? null : formatMoney(v));
 function chargeArithmetic(r: { pricing: string | null; model: string | null }, view: ReturnType<typeof usageView>) {
   if (!r.pricing) return { pricing: null, explanation: null };
   const p = JSON.parse(r.pricing);
+  if (p.basis !== undefined && p.basis !== 'tokens') return mediaArithmetic(p, r as { media_unit?: string | null; media_units?: unknown });
   const price = modelPrice({
     model: r.model ?? '',
     kind: 'chat',

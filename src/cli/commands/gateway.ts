@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { runCommand } from '../run.ts';
 import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, parseModelMap, type ChannelType } from '../../gateway/channels.ts';
-import { setModelPrice, listPrices } from '../../gateway/pricing.ts';
+import { setModelPrice, listPrices, parseImageSizePrices } from '../../gateway/pricing.ts';
 import { upsertGroup, parseMultiplier } from '../../gateway/groups.ts';
 import { testChannel } from '../../gateway/channelTest.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { recordAudit } from '../../audit/index.ts';
-import { channelView, priceView } from '../../gateway/present.ts';
+import { channelView, mediaPriceText, priceView } from '../../gateway/present.ts';
 import { TallyError } from '../../lib/errors.ts';
 
 const list = (s?: string) =>
@@ -17,6 +17,19 @@ const list = (s?: string) =>
         .filter(Boolean)
     : [];
 /** ", <label> X/1M" for a price that is set, else nothing. */
+/** A model's media prices on its `model list` line, or ''. */
+const mediaListText = (p: ReturnType<typeof priceView>) =>
+  [
+    p.kind === 'chat' ? '' : `  kind ${p.kind}`,
+    p.per_image === undefined ? '' : `  per image ${p.per_image}`,
+    ...Object.entries(p.per_image_sizes ?? {}).map(([size, v]) => `  ${size} ${v}`),
+    p.per_second === undefined ? '' : `  per second ${p.per_second}`,
+    p.per_request === undefined ? '' : `  per request ${p.per_request}`,
+  ].join('');
+
+/** A repeatable option's values, in order. */
+const collectOption = (v: string, prev: string[]) => [...prev, v];
+
 const optional = (label: string, v: bigint | null) => (v === null ? '' : `, ${label} ${formatMoney(v)}/1M`);
 
 const int = (s: string | undefined, name: string) => {
@@ -184,36 +197,46 @@ export function gatewayCommands(program: Command) {
   model
     .command('set-price')
     .requiredOption('--model <name>')
-    .requiredOption('--input <usd>', 'price per 1M input tokens, e.g. 0.15')
-    .requiredOption('--output <usd>', 'price per 1M output tokens, e.g. 0.60')
+    .option('--input <usd>', 'price per 1M input tokens, e.g. 0.15 (a speech model: per 1M input characters)')
+    .option('--output <usd>', 'price per 1M output tokens, e.g. 0.60 (--input and --output are required unless a media price is set)')
     .option('--cached-input <usd>', 'price per 1M cached input tokens (cache reads); unset: the input price')
     .option('--cache-write <usd>', 'price per 1M tokens written to a 5-minute prompt cache; unset: the input price')
     .option('--cache-write-1h <usd>', 'price per 1M tokens written to a 1-hour prompt cache; unset: the input price')
     .option('--tier-above <tokens>', 'long-context tier: above this many prompt tokens the tier prices apply to the whole request')
     .option('--tier-input <usd>', 'long-context tier: price per 1M input tokens (with --tier-above and --tier-output)')
     .option('--tier-output <usd>', 'long-context tier: price per 1M output tokens (with --tier-above and --tier-input)')
-    .option('--kind <kind>', 'chat | embedding', 'chat')
+    .option('--per-image <usd>', 'media: price per image returned (kind image)')
+    .option('--per-image-size <size=usd>', 'media: price per image of one size, e.g. 1024x1536=0.06 (repeatable; other sizes: --per-image)', collectOption, [])
+    .option('--per-second <usd>', 'media: price per second of audio (kind transcription)')
+    .option('--per-request <usd>', 'media: price per request (any media kind)')
+    .option('--max-seconds <n>', 'media: the most audio seconds a per-second request is held for when the file length cannot be read (default 3600)')
+    .option('--kind <kind>', 'chat | embedding | image | speech | transcription (default: image with --per-image, transcription with --per-second, else chat)')
     .option('--max-output <tokens>', 'output tokens reserved when a request sets no max_tokens', '4096')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
         const p = await setModelPrice(ctx.db, {
           model: o.model,
-          inputPer1M: parseMoney(o.input, { field: 'input' }),
-          outputPer1M: parseMoney(o.output, { field: 'output' }),
+          inputPer1M: o.input === undefined ? undefined : parseMoney(o.input, { field: 'input' }),
+          outputPer1M: o.output === undefined ? undefined : parseMoney(o.output, { field: 'output' }),
           cachedInputPer1M: o.cachedInput === undefined ? null : parseMoney(o.cachedInput, { field: 'cached-input' }),
           cacheWritePer1M: o.cacheWrite === undefined ? null : parseMoney(o.cacheWrite, { field: 'cache-write' }),
           cacheWrite1hPer1M: o.cacheWrite1h === undefined ? null : parseMoney(o.cacheWrite1h, { field: 'cache-write-1h' }),
           tierAbove: o.tierAbove === undefined ? null : int(o.tierAbove, 'tier-above'),
           tierInputPer1M: o.tierInput === undefined ? null : parseMoney(o.tierInput, { field: 'tier-input' }),
           tierOutputPer1M: o.tierOutput === undefined ? null : parseMoney(o.tierOutput, { field: 'tier-output' }),
+          perImage: o.perImage === undefined ? null : parseMoney(o.perImage, { field: 'per-image' }),
+          perImageSizes: o.perImageSize.length ? parseImageSizePrices(o.perImageSize) : null,
+          perSecond: o.perSecond === undefined ? null : parseMoney(o.perSecond, { field: 'per-second' }),
+          perRequest: o.perRequest === undefined ? null : parseMoney(o.perRequest, { field: 'per-request' }),
+          maxSeconds: o.maxSeconds === undefined ? null : int(o.maxSeconds, 'max-seconds'),
           kind: o.kind,
           maxOutputTokens: int(o.maxOutput, 'max-output'),
         });
         await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'model.set_price', target: p.model, data: priceView(p) });
         return {
           result: { ok: true, price: priceView(p) },
-          human: `${p.model}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${optional('cached', p.cachedInputPer1M)}${optional('cache write 5m', p.cacheWritePer1M)}${optional('cache write 1h', p.cacheWrite1hPer1M)}${p.tierAbove === null ? '' : `; above ${p.tierAbove} prompt tokens: input ${formatMoney(p.tierInputPer1M!)}/1M, output ${formatMoney(p.tierOutputPer1M!)}/1M`}`,
+          human: `${p.model}${p.kind === 'chat' ? '' : ` (${p.kind})`}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${optional('cached', p.cachedInputPer1M)}${optional('cache write 5m', p.cacheWritePer1M)}${optional('cache write 1h', p.cacheWrite1hPer1M)}${p.tierAbove === null ? '' : `; above ${p.tierAbove} prompt tokens: input ${formatMoney(p.tierInputPer1M!)}/1M, output ${formatMoney(p.tierOutputPer1M!)}/1M`}${mediaPriceText(p)}`,
         };
       }),
     );
@@ -235,7 +258,9 @@ export function gatewayCommands(program: Command) {
                   ]
                     .filter(([, v]) => v !== null)
                     .map(([k, v]) => `  ${k} ${v}/1M`)
-                    .join('')}${p.tier_above === undefined ? '' : `  above ${p.tier_above}: in ${p.tier_input_per_1m}/1M out ${p.tier_output_per_1m}/1M`}`,
+                    .join(
+                      '',
+                    )}${p.tier_above === undefined ? '' : `  above ${p.tier_above}: in ${p.tier_input_per_1m}/1M out ${p.tier_output_per_1m}/1M`}${mediaListText(p)}`,
               )
             : 'no priced models',
         };

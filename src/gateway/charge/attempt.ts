@@ -8,6 +8,7 @@ import type { RequestCharge } from './requestCharge.ts';
 import type { Settler } from './settle.ts';
 import type { StreamTranslator, Translation } from './translation.ts';
 import type { StreamFraming } from '../protocols/index.ts';
+import { MediaTap } from '../media/tap.ts';
 
 // Step 4: one try on one channel. Nothing is written to the client before
 // the upstream answered 2xx, so a failed attempt can still fail over; a
@@ -153,7 +154,8 @@ export class Attempt implements UpstreamSink {
     // A stream is committed to this channel from its first byte: headers go out now.
     this.mode = 'stream';
     const tr = this.tr;
-    this.tap = this.provider.streamTap(tr ? tr.call : this.c.call);
+    // Speech audio passes through unchanged (media/tap.ts); text streams through the provider's usage tap.
+    this.tap = this.c.call.media ? new MediaTap() : this.provider.streamTap(tr ? tr.call : this.c.call);
     if (tr) this.sx = tr.stream();
     this.rf = this.c.inbound.protocol.streamFraming?.(this.c.call) ?? null;
     const headers: Record<string, string> = {
@@ -215,11 +217,13 @@ export class Attempt implements UpstreamSink {
       const res = this.res;
       const requestId = this.c.inbound.requestId;
       const idHeader = this.c.inbound.protocol.requestIdHeader;
+      // A media answer keeps the upstream's content-type (a transcription asked for as text, srt or vtt is not JSON).
+      const type = this.c.call.media ? (this.contentType ?? 'application/json') : 'application/json';
       res.writeHead(
         this.status,
         idHeader
-          ? { 'content-type': 'application/json', 'content-length': out.length, 'x-request-id': requestId, [idHeader]: requestId }
-          : { 'content-type': 'application/json', 'content-length': out.length, 'x-request-id': requestId },
+          ? { 'content-type': type, 'content-length': out.length, 'x-request-id': requestId, [idHeader]: requestId }
+          : { 'content-type': type, 'content-length': out.length, 'x-request-id': requestId },
       );
       res.end(out);
       this.settler.whole(this.c, this.provider, this.tr ? this.tr.call : this.c.call, body, this.status);

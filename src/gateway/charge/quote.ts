@@ -2,7 +2,8 @@ import type { KeyPrincipal } from '../../accounts/keyCache.ts';
 import { TallyError } from '../../lib/errors.ts';
 import { formatMoney } from '../../ledger/money.ts';
 import type { Group } from '../groups.ts';
-import { affordableOutputTokens, computeCost, costBound, type ModelPrice } from '../pricing.ts';
+import { affordableOutputTokens, computeCost, costBound, isMediaKind, type ModelPrice } from '../pricing.ts';
+import { quoteMedia } from '../media/quote.ts';
 import { estimatePrompt, promptFloor } from '../promptEstimate.ts';
 import type { Reservation, ReserveRefusal } from '../reservations.ts';
 import type { RelayDeps, RequestCharge } from './requestCharge.ts';
@@ -19,6 +20,10 @@ import type { RelayDeps, RequestCharge } from './requestCharge.ts';
 
 export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
   const { call, price, group, principal } = c;
+  // An image or audio call is held on its media basis (media/quote.ts); a media model cannot be used for text.
+  if (call.media) return quoteMedia(d, c);
+  if (isMediaKind(price.kind))
+    throw new TallyError('invalid_request', `"${call.model}" is a media model (${price.kind}); call it on its images or audio endpoint`, { param: 'model' });
   const cfg = d.config;
   const n = call.choices;
   const producesOutput = n > 0;
@@ -69,14 +74,14 @@ async function refuseUnaffordable(d: RelayDeps, p: KeyPrincipal, least: bigint):
 }
 
 /** Reserve; if refused, re-read the wallet once (a top-up may have landed) and try again. */
-async function reserveOrRefresh(d: RelayDeps, p: KeyPrincipal, amount: bigint): Promise<Reservation | ReserveRefusal> {
+export async function reserveOrRefresh(d: RelayDeps, p: KeyPrincipal, amount: bigint): Promise<Reservation | ReserveRefusal> {
   const first = await d.book.reserve(p.user.id, p.key, amount);
   if ('walletId' in first || first.limit !== 'wallet') return first;
   await d.settlement.refreshWallet(`user:${p.user.id}`);
   return d.book.reserve(p.user.id, p.key, amount);
 }
 
-function insufficient(r: ReserveRefusal): TallyError {
+export function insufficient(r: ReserveRefusal): TallyError {
   return new TallyError('insufficient_balance', r.message, {
     details: { limit: r.limit, needed: formatMoney(r.needed, 6), available: formatMoney(r.usable > 0n ? r.usable : 0n, 6) },
   });

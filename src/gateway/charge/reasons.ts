@@ -20,7 +20,10 @@ export type ChargeReason =
   | { code: 'insufficient_balance' }
   | { code: 'rate_limited' }
   | { code: 'upstream_failed_before_output'; error: ErrorCode }
-  | { code: 'request_failed'; error: ErrorCode };
+  | { code: 'request_failed'; error: ErrorCode }
+  // not charged: media (media/bill.ts)
+  | { code: 'media_units_unknown' }
+  | { code: 'media_broken_off' };
 
 export type ChargeReasonCode = ChargeReason['code'];
 
@@ -35,6 +38,8 @@ export const REASON = {
   clientDisconnectedBeforeOutput: { code: 'client_disconnected_before_output' },
   upstreamBrokeBeforeOutput: { code: 'upstream_broke_before_output' },
   zeroCost: { code: 'zero_cost' },
+  mediaUnitsUnknown: { code: 'media_units_unknown' },
+  mediaBrokenOff: { code: 'media_broken_off' },
 } as const satisfies Record<string, ChargeReason>;
 
 const NOT_CHARGED = new Set<ChargeReasonCode>([
@@ -46,6 +51,8 @@ const NOT_CHARGED = new Set<ChargeReasonCode>([
   'rate_limited',
   'upstream_failed_before_output',
   'request_failed',
+  'media_units_unknown',
+  'media_broken_off',
 ]);
 
 /** Whether the reason says the request is not charged (whatever the usage). */
@@ -91,6 +98,10 @@ function reasonText(r: ChargeReason): string {
       return `not charged: upstream failed before any output (${r.error})`;
     case 'request_failed':
       return `not charged: ${r.error}`;
+    case 'media_units_unknown':
+      return 'not charged: the upstream answer did not say how much it produced (no audio duration, no usage)';
+    case 'media_broken_off':
+      return 'not charged: the upstream broke off the audio before it finished';
   }
 }
 

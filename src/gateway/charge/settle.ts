@@ -10,6 +10,8 @@ import type { SettlementQueue } from '../settlement.ts';
 import { countForBilling } from '../tokenCounter.ts';
 import { isNotCharged, REASON, reasonForError, renderChargeReason, type ChargeReason } from './reasons.ts';
 import type { RequestCharge } from './requestCharge.ts';
+import { billMediaAnswer, billMediaStream } from '../media/bill.ts';
+import type { MediaTap } from '../media/tap.ts';
 
 // Step 5, where a request is charged: the actual cost from the usage the
 // upstream reported (or, when it reported none, from Tally's own count of the
@@ -42,6 +44,10 @@ export class Settler {
   /** A whole answer went to the client: settle from its usage, or count it. */
   whole(c: RequestCharge, provider: Provider, sent: GatewayCall, body: Buffer, status: number): void {
     // `sent`: the call as the provider received it (translated, when the caller speaks another protocol), read in its format.
+    if (c.call.media) {
+      this.settleMedia(c, billMediaAnswer(c, body), status);
+      return;
+    }
     const read = provider.readAnswer(body, sent);
     this.pinResponse(c, read.responseId);
     if (read.usage) this.settle(c, read.usage, 'upstream', status, REASON.completedResponse);
@@ -63,6 +69,10 @@ export class Settler {
     upstreamBroke: boolean,
     clientGone: boolean,
   ): void {
+    if (c.call.media) {
+      this.settleMedia(c, billMediaStream(c, tap as MediaTap, upstreamBroke, clientGone), status);
+      return;
+    }
     const interrupted = upstreamBroke || clientGone;
     this.pinResponse(c, tap.responseId?.());
     let usage = tap.reportedUsage();
@@ -127,6 +137,22 @@ export class Settler {
       .catch((e) => this.d.log.error({ err: e, requestId: c.log.id }, 'could not settle a counted request'))
       .finally(() => this.counting.delete(done));
     this.counting.add(done);
+  }
+
+  /** An image or audio answer: media/bill.ts worked out its cost (never above the hold) and filled the log row. */
+  private settleMedia(c: RequestCharge, cost: bigint, status: number): void {
+    const reservation = c.reservation!;
+    this.d.book.release(reservation, cost);
+    c.log.status = status;
+    c.log.latency_ms = Date.now() - c.started;
+    this.d.settlement.enqueue({
+      requestId: c.log.id,
+      walletId: reservation.walletId,
+      keyId: c.principal.key.id,
+      keyLimited: reservation.keyLimited,
+      cost,
+      log: c.log,
+    });
   }
 
   private settle(c: RequestCharge, usage: Usage, source: 'upstream' | 'counted', status: number, reason: ChargeReason): void {

@@ -5,6 +5,7 @@ import { anthropicProtocol } from './anthropic/index.ts';
 import { openaiProtocol } from './openai/index.ts';
 import { responsesProtocol } from './responses/index.ts';
 import { geminiProtocol } from './gemini/index.ts';
+import { openaiMediaProtocol } from './openai/media/index.ts';
 
 // The protocols callers speak to Tally. Each is a folder (parse the inbound
 // request into the neutral call, write errors in its shape, its prompt) and
@@ -31,6 +32,8 @@ export interface Protocol {
   name: string;
   /** Paths (after the API prefix) and the endpoint each one is. */
   routes: ReadonlyArray<readonly [path: string, endpoint: Endpoint]>;
+  /** Its routes also take multipart/form-data bodies, handed over as bytes (Inbound.form) rather than parsed as JSON. */
+  multipart?: boolean;
   /** The caller's API key, from wherever this protocol's clients send it (`url`: the request's path and query, for a key in the query). */
   apiKey(headers: IncomingHttpHeaders, url?: string): string | undefined;
   /**
@@ -54,4 +57,4 @@ export interface Protocol {
   requestIdHeader: string | null;
 }
 
-export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol, responsesProtocol, geminiProtocol];
+export const PROTOCOLS: readonly Protocol[] = [openaiProtocol, anthropicProtocol, responsesProtocol, geminiProtocol, openaiMediaProtocol];

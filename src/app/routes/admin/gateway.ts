@@ -5,7 +5,7 @@ import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../../lib/validate.ts';
 import { SUPPORTED_CHANNEL_TYPES } from '../../../gateway/providers/index.ts';
 import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, CHANNEL_TYPES, type ChannelType } from '../../../gateway/channels.ts';
-import { setModelPrice, listPrices } from '../../../gateway/pricing.ts';
+import { setModelPrice, listPrices, parseImageSizePrices } from '../../../gateway/pricing.ts';
 import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
 import { testChannel } from '../../../gateway/channelTest.ts';
 import { channelView, priceView } from '../../../gateway/present.ts';
@@ -57,8 +57,9 @@ const ChannelPatchBody = ChannelBody.omit({ api_key: true })
 
 const PriceBody = z.object({
   model: z.string().min(1).max(200),
-  input: z.string().max(40),
-  output: z.string().max(40),
+  /** Required unless a media price (per_image, per_second, per_request) is set. */
+  input: z.string().max(40).optional(),
+  output: z.string().max(40).optional(),
   cached_input: z.string().max(40).optional(),
   cache_write: z.string().max(40).optional(),
   cache_write_1h: z.string().max(40).optional(),
@@ -66,7 +67,13 @@ const PriceBody = z.object({
   tier_above: z.number().int().min(1).optional(),
   tier_input: z.string().max(40).optional(),
   tier_output: z.string().max(40).optional(),
-  kind: z.enum(['chat', 'embedding']).optional(),
+  /** Media prices: any one alone prices a model. */
+  per_image: z.string().max(40).optional(),
+  per_image_sizes: z.record(z.string().max(20), z.string().max(40)).optional(),
+  per_second: z.string().max(40).optional(),
+  per_request: z.string().max(40).optional(),
+  max_seconds: z.number().int().min(1).optional(),
+  kind: z.enum(['chat', 'embedding', 'image', 'speech', 'transcription']).optional(),
   max_output_tokens: z.number().int().min(1).optional(),
 });
 
@@ -161,14 +168,19 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     const b = parseInput(PriceBody, req.body);
     const p = await setModelPrice(ctx.db, {
       model: b.model,
-      inputPer1M: parseMoney(b.input, { field: 'input' }),
-      outputPer1M: parseMoney(b.output, { field: 'output' }),
+      inputPer1M: b.input === undefined ? undefined : parseMoney(b.input, { field: 'input' }),
+      outputPer1M: b.output === undefined ? undefined : parseMoney(b.output, { field: 'output' }),
       cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }),
       cacheWritePer1M: b.cache_write === undefined ? null : parseMoney(b.cache_write, { field: 'cache_write' }),
       cacheWrite1hPer1M: b.cache_write_1h === undefined ? null : parseMoney(b.cache_write_1h, { field: 'cache_write_1h' }),
       tierAbove: b.tier_above ?? null,
       tierInputPer1M: b.tier_input === undefined ? null : parseMoney(b.tier_input, { field: 'tier_input' }),
       tierOutputPer1M: b.tier_output === undefined ? null : parseMoney(b.tier_output, { field: 'tier_output' }),
+      perImage: b.per_image === undefined ? null : parseMoney(b.per_image, { field: 'per_image' }),
+      perImageSizes: b.per_image_sizes === undefined ? null : parseImageSizePrices(b.per_image_sizes),
+      perSecond: b.per_second === undefined ? null : parseMoney(b.per_second, { field: 'per_second' }),
+      perRequest: b.per_request === undefined ? null : parseMoney(b.per_request, { field: 'per_request' }),
+      maxSeconds: b.max_seconds ?? null,
       kind: b.kind,
       maxOutputTokens: b.max_output_tokens,
     });

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Endpoint, GatewayCall } from '../../call.ts';
 import type { RuntimeChannel } from '../../catalog.ts';
 import { upstreamBody } from '../openai/request.ts';
+import { mediaPath, mediaRequest } from '../../media/request.ts';
 
 // The request to an `azure` channel (Azure OpenAI): the base URL is the
 // resource (https://{resource}.openai.azure.com), the mapped model name is the
@@ -19,6 +20,7 @@ export function azurePath(ch: RuntimeChannel, deployment: string, endpointPath: 
 }
 
 export function azureRequest(ch: RuntimeChannel, call: GatewayCall, deployment: string, maxTokens: number): Dispatcher.DispatchOptions {
+  if (call.media) return mediaRequest(ch, call, deployment, azurePath(ch, deployment, mediaPath(call)), ch.apiKey ? { 'api-key': ch.apiKey } : {});
   const accept = call.stream ? 'text/event-stream' : 'application/json';
   return {
     path: azurePath(ch, deployment, ENDPOINT_PATH[call.endpoint] ?? '/chat/completions'),

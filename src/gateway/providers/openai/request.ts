@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Endpoint, GatewayCall } from '../../call.ts';
 import type { RuntimeChannel } from '../../catalog.ts';
+import { mediaPath, mediaRequest } from '../../media/request.ts';
 
 // The request to an `openai` channel (any OpenAI-compatible upstream):
 // `<base>/chat/completions` (or /completions, /embeddings) with a Bearer key;
@@ -76,6 +77,7 @@ export function openaiProbe(ch: RuntimeChannel, upstreamModel: string, kind: 'ch
 }
 
 export function openaiRequest(ch: RuntimeChannel, call: GatewayCall, upstreamModel: string, maxTokens: number): Dispatcher.DispatchOptions {
+  if (call.media) return mediaRequest(ch, call, upstreamModel, ch.pathPrefix + mediaPath(call), ch.apiKey ? { authorization: `Bearer ${ch.apiKey}` } : {});
   const accept = call.stream ? 'text/event-stream' : 'application/json';
   return {
     path: ch.pathPrefix + (UPSTREAM_PATH[call.endpoint] ?? '/chat/completions'),

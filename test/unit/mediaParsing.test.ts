@@ -1,0 +1,160 @@
+// The pure parts of the media relay: the multipart/form-data reader (byte
+// ranges, text fields, malformed bodies refused with a 400, linear time on
+// hostile input), the WAV length reader, and media prices (exact micro-units,
+// rounded up once, the per-size price).
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { formBoundary, parseForm } from '../../src/gateway/protocols/openai/media/multipart.ts';
+import { wavDurationMs } from '../../src/gateway/media/audioLength.ts';
+import { computeMediaCost, imagePrice, maxImagePrice, modelPrice } from '../../src/gateway/pricing.ts';
+import { isTallyError } from '../../src/lib/errors.ts';
+import { wavFile } from '../helpers/mockMedia.ts';
+
+async function encode(fd: FormData): Promise<{ bytes: Buffer; contentType: string }> {
+  const r = new Request('http://x', { method: 'POST', body: fd });
+  return { bytes: Buffer.from(await r.arrayBuffer()), contentType: r.headers.get('content-type')! };
+}
+
+function refused(f: () => unknown, message: RegExp) {
+  assert.throws(f, (e) => isTallyError(e) && e.status === 400 && message.test(e.message));
+}
+
+describe('multipart/form-data reader', () => {
+  test('reads the text fields and the byte range of every part as the platform encoded them', async () => {
+    const fd = new FormData();
+    fd.set('model', 'gpt-image-1');
+    fd.set('prompt', 'café ☕');
+    const file = Buffer.from('\r\n--not-the-boundary\r\n\r\nbinary\x00\xff');
+    fd.append('image[]', new Blob([file], { type: 'image/png' }), 'a.png');
+    fd.append('image[]', new Blob([Buffer.alloc(0)]), 'empty.png');
+    const { bytes, contentType } = await encode(fd);
+    const form = parseForm(bytes, contentType);
+    assert.equal(form.fields.get('model'), 'gpt-image-1');
+    assert.equal(form.fields.get('prompt'), 'café ☕');
+    const files = form.parts.filter((p) => p.filename !== null);
+    assert.deepEqual(
+      files.map((p) => [p.name, p.filename, p.contentType]),
+      [
+        ['image[]', 'a.png', 'image/png'],
+        ['image[]', 'empty.png', 'application/octet-stream'],
+      ],
+    );
+    assert.ok(bytes.subarray(files[0].start, files[0].end).equals(file));
+    assert.equal(files[1].end - files[1].start, 0);
+    const m = form.ranges.get('model')!;
+    assert.equal(bytes.toString('utf8', m.start, m.end), 'gpt-image-1');
+  });
+
+  test('a field sent twice (Tally would bill the first, an upstream may use the last) or a billed field sent as a file is refused', async () => {
+    for (const build of [
+      (fd: FormData) => {
+        fd.append('model', 'cheap');
+        fd.append('model', 'dear');
+      },
+      (fd: FormData) => {
+        fd.append('n', '1');
+        fd.append('n', '10');
+      },
+      (fd: FormData) => fd.append('model', new Blob(['dear']), 'model.txt'),
+    ]) {
+      const fd = new FormData();
+      build(fd);
+      const { bytes, contentType } = await encode(fd);
+      refused(() => parseForm(bytes, contentType), /appears more than once/);
+    }
+    const arrays = new FormData();
+    arrays.append('timestamp_granularities[]', 'word');
+    arrays.append('timestamp_granularities[]', 'segment');
+    const { bytes, contentType } = await encode(arrays);
+    assert.equal(parseForm(bytes, contentType).parts.length, 2, 'array fields repeat');
+  });
+
+  test('the boundary, quoted or not', () => {
+    assert.equal(formBoundary('multipart/form-data; boundary=abc'), 'abc');
+    assert.equal(formBoundary('multipart/form-data; charset=utf-8; boundary="a b"'), 'a b');
+    assert.equal(formBoundary('multipart/form-data'), null);
+  });
+
+  test('a malformed body is a 400 saying what is wrong, never a crash', () => {
+    const ct = 'multipart/form-data; boundary=XX';
+    refused(() => parseForm(Buffer.from('nothing here'), ct), /no part starts/);
+    refused(() => parseForm(Buffer.from('--XX\r\nContent-Disposition: form-data; name="a"\r\n\r\nvalue'), ct), /closing boundary/);
+    refused(() => parseForm(Buffer.from('--XX\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XX--'), ct), /no name/);
+    refused(() => parseForm(Buffer.from('--XXgarbage'), ct), /line break/);
+    refused(() => parseForm(Buffer.from('--XX\r\nno header end'), ct), /end to its headers/);
+    refused(() => parseForm(Buffer.from('x'), 'multipart/form-data'), /no boundary/);
+  });
+
+  test('linear on hostile input: 8 MB of near-boundaries and a body of many empty parts are read (or refused) in well under a second', () => {
+    const ct = 'multipart/form-data; boundary=XXXXXXXXXXXXXXXX';
+    const near = Buffer.concat([
+      Buffer.from('--XXXXXXXXXXXXXXXX\r\nContent-Disposition: form-data; name="f"; filename="x"\r\n\r\n'),
+      Buffer.alloc(8 << 20, '\r\n--XXXXXXXXXXXXXXX'),
+    ]);
+    let t0 = performance.now();
+    refused(() => parseForm(near, ct), /closing boundary/);
+    assert.ok(performance.now() - t0 < 1000, `${performance.now() - t0} ms`);
+    const many = Buffer.from(`${'--XXXXXXXXXXXXXXXX\r\nContent-Disposition: form-data; name="a[]"\r\n\r\n\r\n'.repeat(300)}--XXXXXXXXXXXXXXXX--`);
+    t0 = performance.now();
+    refused(() => parseForm(many, ct), /more than 256 parts/);
+    assert.ok(performance.now() - t0 < 200);
+  });
+});
+
+describe('WAV length', () => {
+  test('read from the header, rounded up to the millisecond; a streamed WAV with no data size plays what is there', () => {
+    const w = wavFile(3500);
+    assert.equal(wavDurationMs(w, 0, w.length), 3500);
+    const streamed = Buffer.from(w);
+    streamed.writeUInt32LE(0xffffffff, 40);
+    assert.equal(wavDurationMs(streamed, 0, streamed.length), 3500);
+    const inside = Buffer.concat([Buffer.from('prefix'), w, Buffer.from('suffix')]);
+    assert.equal(wavDurationMs(inside, 6, 6 + w.length), 3500);
+  });
+
+  test('anything else is null (billed from what the upstream reports)', () => {
+    assert.equal(wavDurationMs(Buffer.from('ID3 not a wav at all, long enough to have a header'), 0, 50), null);
+    const noFmt = wavFile(1000);
+    noFmt.write('junk', 12, 'latin1');
+    assert.equal(wavDurationMs(noFmt, 0, noFmt.length), null);
+    assert.equal(wavDurationMs(Buffer.alloc(10), 0, 10), null);
+  });
+});
+
+describe('media prices', () => {
+  const base = {
+    model: 'm',
+    kind: 'image' as const,
+    inputPer1M: 15_000_000n,
+    outputPer1M: 0n,
+    cachedInputPer1M: null,
+    cacheWritePer1M: null,
+    cacheWrite1hPer1M: null,
+    maxOutputTokens: 4096,
+    updatedAt: 0,
+  };
+  test('images at their size price, seconds by the millisecond, characters per 1M, requests; x multiplier, rounded up once', () => {
+    const p = modelPrice({ ...base, perImage: 40_000n, perImageSizes: { '1024x1792': 80_000n } });
+    assert.equal(imagePrice(p, '1024x1792'), 80_000n);
+    assert.equal(imagePrice(p, '1024x1024'), 40_000n);
+    assert.equal(imagePrice(p, null), 40_000n);
+    assert.equal(maxImagePrice(p), 80_000n);
+    const q = modelPrice({ ...base, perImage: 40_000n, perImageSizes: { '1024x1792': 80_000n, '1024x1024/hd': 80_000n, '1024x1792/hd': 120_000n } });
+    assert.equal(imagePrice(q, '1024x1024', 'hd'), 80_000n);
+    assert.equal(imagePrice(q, '1024x1024', 'standard'), 40_000n, 'no such quality: the size price, else the per-image price');
+    assert.equal(imagePrice(q, '1024x1792', 'standard'), 80_000n);
+    assert.equal(imagePrice(q, null, 'hd'), 40_000n, 'a quality alone names no table entry');
+    assert.equal(maxImagePrice(q, '1024x1024'), 80_000n, 'the dearest quality of that size');
+    assert.equal(maxImagePrice(q, '512x512'), 40_000n);
+    assert.equal(maxImagePrice(q), 120_000n);
+    assert.equal(computeMediaCost('image', 3, 40_000n, 1_000_000n), 120_000n);
+    assert.equal(computeMediaCost('image', 1, 40_001n, 1_500_000n), 60_002n, '60,001.5 rounds up');
+    assert.equal(computeMediaCost('audio_ms', 12_345, 100n, 1_000_000n), 1235n, '1,234.5 rounds up');
+    assert.equal(computeMediaCost('audio_ms', 1, 100n, 1_000_000n), 1n);
+    assert.equal(computeMediaCost('character', 46, 15_000_000n, 1_000_000n), 690n);
+    assert.equal(computeMediaCost('character', 1, 1n, 1_000_000n), 1n, 'a fraction of a micro-unit is charged as one');
+    assert.equal(computeMediaCost('request', 1, 10_000n, 500_000n), 5_000n);
+    assert.equal(computeMediaCost('image', 0, 40_000n, 1_000_000n), 0n);
+    assert.equal(computeMediaCost('image', -1, 40_000n, 1_000_000n), 0n);
+  });
+});
