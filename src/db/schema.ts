@@ -422,8 +422,8 @@ export interface SupportApprovalsTable {
 export interface ResponsePinsTable {
   response_id: string;
   channel_id: string;
-  /** Which of the channel's keys created it (0 for a channel with one key). */
-  key_index: Int;
+  /** Which of the channel's keys created it: its fingerprint (catalog.ts keyRefOf), never the key. */
+  key_ref: string;
   user_id: string;
   created_at: Int;
 }

@@ -7,6 +7,12 @@ import { rowToPrice, type ModelPrice } from './pricing.ts';
 import { rowToGroup, implicitGroup, type Group } from './groups.ts';
 import { Breaker, type BreakerOptions } from './breaker.ts';
 import { providerFor, SUPPORTED_CHANNEL_TYPES, type Provider } from './providers/index.ts';
+import { createHash } from 'node:crypto';
+
+/** A key's stable fingerprint (never the key: 64 bits of its sha256). */
+export function keyRefOf(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
 
 export interface RuntimeChannel extends Channel {
   apiKey: string | null;
@@ -25,6 +31,8 @@ export interface RuntimeChannel extends Channel {
   keys: RuntimeChannel[];
   /** Which key this view sends (0 for the channel itself). */
   keyIndex: number;
+  /** A stable fingerprint of that key (sha256, 16 hex digits; '' without a key): what outlives a renumbering of the keys. */
+  keyRef: string;
   /** How many keys the channel has (in rotation or not), and each one's last 4 characters, for the views. */
   keyCount: number;
   keyHints: string[];
@@ -136,6 +144,7 @@ export class Catalog {
       provider: providerFor(c.type),
       keys: [],
       keyIndex: 0,
+      keyRef: all[0] ? keyRefOf(all[0]) : '',
       keyCount: all.length,
       keyHints: all.map((k) => k.slice(-4)),
       nextKey: 0,
@@ -157,7 +166,7 @@ export class Catalog {
         b = new Breaker(this.breakerOpts);
         this.breakers.set(id, b);
       }
-      rt.keys.push({ ...rt, apiKey: all[i], breaker: b, keyIndex: i, keys: rt.keys });
+      rt.keys.push({ ...rt, apiKey: all[i], breaker: b, keyIndex: i, keyRef: keyRefOf(all[i]), keys: rt.keys });
     }
     return rt;
   }

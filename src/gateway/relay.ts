@@ -75,12 +75,12 @@ export class Relay {
           let stop = false;
           for (let tried = 0; ; tried++) {
             if (attempts >= this.d.config.maxAttempts || client.gone) break;
-            const key = pinned ? pinnedKey(ch, pinned.keyIndex, tried, Date.now()) : pickKey(ch, tried, Date.now());
+            const key = pinned ? pinnedKey(ch, pinned.keyRef, tried, Date.now()) : pickKey(ch, tried, Date.now());
             if (!key) break;
             attempts++;
             log.attempts = attempts;
             log.channel_id = ch.id;
-            c.keyIndex = key.keyIndex;
+            c.keyRef = key.keyRef;
             const upstreamModel = ch.modelMap[c.call.model] ?? c.call.model;
             log.upstream_model = upstreamModel;
             const done = await new Attempt(this.settler, c, key, client, tr).run(upstreamModel);

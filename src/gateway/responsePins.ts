@@ -24,10 +24,10 @@ import type { GatewayCall } from './call.ts';
 export const RESPONSE_PIN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
-/** Where a stored response lives: the channel, and which of its upstream keys. */
+/** Where a stored response lives: the channel, and which of its upstream keys (its fingerprint, which survives the keys being renumbered by an edit). */
 export interface PinnedUpstream {
   channelId: string;
-  keyIndex: number;
+  keyRef: string;
 }
 
 export interface ResponsePin extends PinnedUpstream {
@@ -49,7 +49,7 @@ export class ResponsePins {
 
   /** Pins `responseId` to the channel and key that hold it and the user who created it; written in the background. */
   record(responseId: string, at: PinnedUpstream & { userId: string }): void {
-    const pin: ResponsePin = { channelId: at.channelId, keyIndex: at.keyIndex, userId: at.userId, createdAt: this.now() };
+    const pin: ResponsePin = { channelId: at.channelId, keyRef: at.keyRef, userId: at.userId, createdAt: this.now() };
     this.unwritten.set(responseId, pin);
     const w = this.write(responseId, pin).finally(() => {
       this.writes.delete(w);
@@ -62,7 +62,7 @@ export class ResponsePins {
     try {
       await this.db
         .insertInto('response_pins')
-        .values({ response_id: responseId, channel_id: pin.channelId, key_index: pin.keyIndex, user_id: pin.userId, created_at: pin.createdAt })
+        .values({ response_id: responseId, channel_id: pin.channelId, key_ref: pin.keyRef, user_id: pin.userId, created_at: pin.createdAt })
         .onConflict((oc) => oc.column('response_id').doNothing())
         .execute();
       if (pin.createdAt - this.lastPrune >= PRUNE_EVERY_MS) {
@@ -82,12 +82,12 @@ export class ResponsePins {
       this.unwritten.get(responseId) ??
       (await this.db
         .selectFrom('response_pins')
-        .select(['channel_id', 'key_index', 'user_id', 'created_at'])
+        .select(['channel_id', 'key_ref', 'user_id', 'created_at'])
         .where('response_id', '=', responseId)
         .executeTakeFirst()
-        .then((r) => (r ? { channelId: r.channel_id, keyIndex: Number(r.key_index), userId: r.user_id, createdAt: Number(r.created_at) } : undefined)));
+        .then((r) => (r ? { channelId: r.channel_id, keyRef: r.key_ref, userId: r.user_id, createdAt: Number(r.created_at) } : undefined)));
     if (!pin || pin.userId !== userId || pin.createdAt < since) return null;
-    return { channelId: pin.channelId, keyIndex: pin.keyIndex };
+    return { channelId: pin.channelId, keyRef: pin.keyRef };
   }
 
   /** Deletes the pins older than 30 days; returns how many. */
@@ -129,15 +129,15 @@ export async function pinnedUpstream(pins: ResponsePins, catalog: Catalog, call:
   if (ch?.status !== 'enabled' || ch.provider?.passthrough?.(ch, call) !== true) {
     throw notFound(id, `the upstream channel that holds it no longer serves "${call.model}" natively`);
   }
-  if (!ch.keys.some((k) => k.keyIndex === pin.keyIndex)) {
+  if (!ch.keys.some((k) => k.keyRef === pin.keyRef)) {
     throw notFound(id, 'the upstream key of the channel that holds it has been taken out of rotation');
   }
   return pin;
 }
 
 /** The pinned key of `ch`, tried once, when its breaker lets a request through (pickKey's counterpart for a pinned call). */
-export function pinnedKey(ch: RuntimeChannel, keyIndex: number, tried: number, now: number): RuntimeChannel | null {
+export function pinnedKey(ch: RuntimeChannel, keyRef: string, tried: number, now: number): RuntimeChannel | null {
   if (tried > 0) return null;
-  const key = ch.keys.find((k) => k.keyIndex === keyIndex);
+  const key = ch.keys.find((k) => k.keyRef === keyRef);
   return key?.breaker.tryAcquire(now) ? key : null;
 }

@@ -22,7 +22,7 @@ import {
   type MockResponses,
 } from '../helpers/mockResponses.ts';
 import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
-import { createChannel, setChannelStatus, setKeyNeedsAttention } from '../../src/gateway/channels.ts';
+import { createChannel, setChannelStatus, setKeyNeedsAttention, updateChannel } from '../../src/gateway/channels.ts';
 import { computeCost, setModelPrice, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { requestLogRow, settledWallet as wallet, verifyThenClose } from '../helpers/relay.ts';
 import { assertChargedRow, assertNotChargedRow } from '../helpers/anthropicRelay.ts';
@@ -288,6 +288,36 @@ for (const dialect of testDialects()) {
       const err = await client.responses.create({ model: MULTI, input: 'Which?', previous_response_id: prev }).catch((e) => e);
       assert.equal(err.code, 'previous_response_not_found', String(err));
       assert.match(err.message, /key .* taken out of rotation/);
+    });
+
+    test('a pin follows its key, not its position: after an edit removes an earlier key, the follow-up still goes with the storing key', async () => {
+      const keys = ['sk-edit-a-0123456789', 'sk-edit-b-0123456789', 'sk-edit-c-0123456789'];
+      const model = 'gpt-5-edited';
+      const ch = await createChannel(t.ctx.db, t.config.secret, {
+        name: 'edited',
+        type: 'openai',
+        baseUrl: multi.url,
+        apiKeys: keys,
+        responsesApi: true,
+        models: [model],
+      });
+      await setModelPrice(t.ctx.db, { model, inputPer1M: 1_000_000n, outputPer1M: 2_000_000n });
+      await t.ctx.catalog.reload();
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const { client } = responsesSdk(t, u.apiKey);
+      // Round-robin: the third request goes out with the third key.
+      let first = await client.responses.create({ model, input: 'Remember 7.' });
+      while (multi.requests.at(-1)!.headers.authorization !== `Bearer ${keys[2]}`) first = await client.responses.create({ model, input: 'Remember 7.' });
+      await t.ctx.relay.flush();
+      await updateChannel(t.ctx.db, t.config.secret, ch.id, { removeApiKeys: [0] });
+      await t.ctx.catalog.reload();
+      await client.responses.create({ model, input: 'Which?', previous_response_id: first.id });
+      assert.equal(multi.requests.at(-1)!.headers.authorization, `Bearer ${keys[2]}`, 'the key that stored it, now at index 1');
+      // Replacing every key: the storing key is gone, so the follow-up is refused rather than sent with another project's key.
+      await updateChannel(t.ctx.db, t.config.secret, ch.id, { apiKeys: ['sk-edit-d-0123456789'] });
+      await t.ctx.catalog.reload();
+      const err = await client.responses.create({ model, input: 'Which?', previous_response_id: first.id }).catch((e) => e);
+      assert.equal(err.code, 'previous_response_not_found', String(err));
     });
 
     test('previous_response_id on a model served only by a chat channel: 400 previous_response_not_found', async () => {

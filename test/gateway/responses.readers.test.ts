@@ -125,18 +125,18 @@ for (const dialect of testDialects()) {
     after(() => db.cleanup());
 
     test('a pin answers its owner only, from memory at once and from the table once written; it expires after 30 days and is pruned', async () => {
-      pins.record('resp_a', { channelId: 'ch_1', keyIndex: 2, userId: 'usr_1' });
-      assert.deepEqual(await pins.upstreamFor('resp_a', 'usr_1'), { channelId: 'ch_1', keyIndex: 2 }, 'answered before the write commits');
+      pins.record('resp_a', { channelId: 'ch_1', keyRef: 'ref2', userId: 'usr_1' });
+      assert.deepEqual(await pins.upstreamFor('resp_a', 'usr_1'), { channelId: 'ch_1', keyRef: 'ref2' }, 'answered before the write commits');
       await pins.flush();
       const fresh = new ResponsePins(db.db, pino({ level: 'silent' }), () => now);
-      assert.deepEqual(await fresh.upstreamFor('resp_a', 'usr_1'), { channelId: 'ch_1', keyIndex: 2 }, 'another instance reads the table');
+      assert.deepEqual(await fresh.upstreamFor('resp_a', 'usr_1'), { channelId: 'ch_1', keyRef: 'ref2' }, 'another instance reads the table');
       assert.equal(await fresh.upstreamFor('resp_a', 'usr_2'), null, "another user's response id");
       assert.equal(await fresh.upstreamFor('resp_b', 'usr_1'), null);
-      pins.record('resp_a', { channelId: 'ch_2', keyIndex: 0, userId: 'usr_2' });
+      pins.record('resp_a', { channelId: 'ch_2', keyRef: 'ref0', userId: 'usr_2' });
       await pins.flush();
       assert.deepEqual(
         await fresh.upstreamFor('resp_a', 'usr_1'),
-        { channelId: 'ch_1', keyIndex: 2 },
+        { channelId: 'ch_1', keyRef: 'ref2' },
         'the first pin stands; a second write of the id changes nothing',
       );
       now += RESPONSE_PIN_TTL_MS + 1;

@@ -2,7 +2,8 @@ import type { Kysely } from 'kysely';
 
 // previous_response_id works only on the upstream that holds that response.
 // After a Responses answer passed through to a channel that stores it, Tally
-// pins the response id to that channel, the channel's key that created it (a
+// pins the response id to that channel, the channel's key that created it (its
+// fingerprint, so an edit that renumbers the keys does not move the pin; a
 // channel's keys may belong to different OpenAI projects, and a response is
 // visible only to its own project) and the user who created it
 // (src/gateway/responsePins.ts); a request naming the id is routed only
@@ -13,7 +14,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('response_pins')
     .addColumn('response_id', 'text', (c) => c.primaryKey())
     .addColumn('channel_id', 'text', (c) => c.notNull())
-    .addColumn('key_index', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('key_ref', 'text', (c) => c.notNull())
     .addColumn('user_id', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();

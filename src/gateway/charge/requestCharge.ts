@@ -50,8 +50,8 @@ export class RequestCharge {
   /** The output cap quote.ts lowered max_tokens to so the payer can afford it (0: not lowered), and whose limit forced it. */
   maxTokensCap = 0;
   cappedBy: LimitKind | null = null;
-  /** Which of the channel's upstream keys the current attempt sends (its index; 0 for a channel with one key). */
-  keyIndex = 0;
+  /** Which of the channel's upstream keys the current attempt sends (its fingerprint: RuntimeChannel.keyRef). */
+  keyRef = '';
 
   constructor(readonly inbound: Inbound) {
     this.log = newLogRow(inbound, this.started);

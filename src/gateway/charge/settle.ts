@@ -100,7 +100,7 @@ export class Settler {
   /** A Responses answer the upstream stored (store not false): its id is pinned to the channel and user, for previous_response_id. */
   private pinResponse(c: RequestCharge, responseId: string | null | undefined): void {
     if (!responseId || !this.pins || c.call.endpoint !== 'responses' || c.call.body.store === false || !c.log.channel_id) return;
-    this.pins.record(responseId, { channelId: c.log.channel_id, keyIndex: c.keyIndex, userId: c.principal.user.id });
+    this.pins.record(responseId, { channelId: c.log.channel_id, keyRef: c.keyRef, userId: c.principal.user.id });
   }
 
   /** The request failed before any output: nothing is charged, the hold is released, the log row says why. */
