@@ -11,6 +11,8 @@ import { GeminiSseTap } from '../../src/gateway/providers/gemini/sse.ts';
 import { readGeminiAnswer } from '../../src/gateway/providers/gemini/usage.ts';
 import { classifyStatus } from '../../src/gateway/upstreamErrors.ts';
 import { TallyError } from '../../src/lib/errors.ts';
+import { parseGeminiCall } from '../../src/gateway/protocols/gemini/parse.ts';
+import type { Inbound } from '../../src/gateway/call.ts';
 
 const chunk = (o: unknown) => `data: ${JSON.stringify(o)}\r\n\r\n`;
 const textChunk = (text: string, extra: Record<string, unknown> = {}) => ({
@@ -128,5 +130,80 @@ describe('Gemini protocol and provider, pure parts', () => {
     assert.equal(parsed[1].error.status, 'UNAVAILABLE');
     assert.deepEqual(JSON.parse(new GeminiArrayFraming().close(false)), []);
     assert.equal(JSON.parse(new GeminiArrayFraming().close(true))[0].error.code, 503);
+  });
+
+  test('proto (snake_case) spellings of the billed fields are refused with a 400 naming the field and its camelCase name', () => {
+    const contents = [{ role: 'user', parts: [{ text: 'hi' }] }];
+    const call = (body: Record<string, unknown>, method = 'generateContent') =>
+      parseGeminiCall({
+        protocol: { name: 'gemini' },
+        endpoint: method === 'countTokens' ? 'gemini.count_tokens' : 'gemini.generate',
+        body,
+        raw: JSON.stringify(body),
+        params: { model: 'gemini-2.5-pro', method },
+        req: { url: `/v1beta/models/gemini-2.5-pro:${method}` },
+      } as unknown as Inbound);
+    const cases: Array<[Record<string, unknown>, string, string, string?]> = [
+      [{ contents, generation_config: { candidate_count: 8 } }, 'generation_config', 'generationConfig'],
+      [{ contents, system_instruction: { parts: [{ text: 'x' }] } }, 'system_instruction', 'systemInstruction'],
+      [{ contents, generationConfig: { max_output_tokens: 65536 } }, 'generationConfig.max_output_tokens', 'generationConfig.maxOutputTokens'],
+      [{ contents, generationConfig: { candidate_count: 8 } }, 'generationConfig.candidate_count', 'generationConfig.candidateCount'],
+      [{ contents, generationConfig: { thinking_config: { thinkingBudget: 9 } } }, 'generationConfig.thinking_config', 'generationConfig.thinkingConfig'],
+      [
+        { contents, generationConfig: { thinkingConfig: { thinking_budget: 99999 } } },
+        'generationConfig.thinkingConfig.thinking_budget',
+        'generationConfig.thinkingConfig.thinkingBudget',
+      ],
+      [{ generate_content_request: { contents } }, 'generate_content_request', 'generateContentRequest', 'countTokens'],
+      [
+        { generateContentRequest: { contents, generation_config: {} } },
+        'generateContentRequest.generation_config',
+        'generateContentRequest.generationConfig',
+        'countTokens',
+      ],
+    ];
+    for (const [body, param, camel, method] of cases) {
+      assert.throws(
+        () => call(body, method),
+        (e: any) => {
+          assert.ok(e instanceof TallyError, param);
+          assert.equal(e.code, 'invalid_request', param);
+          assert.equal(e.param, param);
+          assert.ok(e.message.includes(camel), `${param}: ${e.message}`);
+          const g = geminiError(e);
+          assert.equal(g.error.code, 400);
+          assert.equal(g.error.status, 'INVALID_ARGUMENT');
+          return true;
+        },
+        param,
+      );
+    }
+    const ok = call({ contents, systemInstruction: { parts: [{ text: 'x' }] }, generationConfig: { maxOutputTokens: 7, candidateCount: 2 } });
+    assert.equal(ok.requestedMax, 7);
+    assert.equal(ok.choices, 2);
+  });
+
+  test('a model in the body must be the one in the path (a leading "models/" aside)', () => {
+    const contents = [{ role: 'user', parts: [{ text: 'hi' }] }];
+    const call = (body: Record<string, unknown>, method = 'generateContent') =>
+      parseGeminiCall({
+        protocol: { name: 'gemini' },
+        endpoint: 'gemini.generate',
+        body,
+        raw: JSON.stringify(body),
+        params: { model: 'gemini-2.5-flash-lite', method },
+        req: { url: `/v1beta/models/gemini-2.5-flash-lite:${method}?alt=sse` },
+      } as unknown as Inbound);
+    for (const model of ['models/gemini-2.5-pro', 'gemini-2.5-pro', 'models/', 7, null]) {
+      for (const method of ['generateContent', 'streamGenerateContent']) {
+        assert.throws(
+          () => call({ model, contents }, method),
+          (e: any) => e instanceof TallyError && e.code === 'invalid_request' && e.param === 'model' && /path/.test(e.message),
+          `${JSON.stringify(model)} ${method}`,
+        );
+      }
+    }
+    assert.equal(call({ model: 'models/gemini-2.5-flash-lite', contents }).model, 'gemini-2.5-flash-lite');
+    assert.equal(call({ model: 'gemini-2.5-flash-lite', contents }, 'streamGenerateContent').model, 'gemini-2.5-flash-lite');
   });
 });
