@@ -365,6 +365,20 @@ for (const dialect of testDialects()) {
           'invalid_request',
         ],
         [
+          'a proto (snake_case) billed field',
+          await post(`/v1beta/models/${GEM}:generateContent`, { contents, generation_config: { candidate_count: 8, max_output_tokens: 65536 } }),
+          400,
+          'INVALID_ARGUMENT',
+          'invalid_request',
+        ],
+        [
+          'a body model other than the path one',
+          await post(`/v1beta/models/${GEM}:streamGenerateContent?alt=sse`, { model: 'models/gemini-2.5-pro', contents }),
+          400,
+          'INVALID_ARGUMENT',
+          'invalid_request',
+        ],
+        [
           'bad key',
           await post(`/v1beta/models/${GEM}:generateContent`, { contents }, { 'x-goog-api-key': 'sk-nope-000000000000000' }),
           401,
@@ -396,6 +410,14 @@ for (const dialect of testDialects()) {
       assert.equal(bj.error.details[0].reason, 'invalid_json');
       const missing = await (await post(`/v1beta/models/${GEM}:generateContent`, { contents: [] })).json();
       assert.equal((missing as any).error.details[0].metadata.param, 'contents');
+      const snake = (await (await post(`/v1beta/models/${GEM}:countTokens`, { generateContentRequest: { contents, system_instruction: {} } })).json()) as any;
+      assert.equal(snake.error.code, 400);
+      assert.equal(snake.error.details[0].metadata.param, 'generateContentRequest.system_instruction');
+      assert.match(snake.error.message, /generateContentRequest\.systemInstruction/);
+      const other = await seedUser(t, { balance: 1_000_000n }); // charged: kept apart from `u`, which is never charged
+      const same = await post(`/v1beta/models/${GEM}:generateContent`, { model: `models/${GEM}`, contents }, { 'x-goog-api-key': other.apiKey });
+      assert.equal(same.status, 200, 'the path model repeated in the body is fine');
+      await same.arrayBuffer();
       // The SDK turns the shape into an ApiError with the status.
       await assert.rejects(genai(t, u.apiKey).models.generateContent({ model: 'gemini-9-ultra', contents: QUESTION }), (e: any) => {
         assert.ok(e instanceof ApiError);

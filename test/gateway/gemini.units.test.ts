@@ -11,6 +11,8 @@ import { GeminiSseTap } from '../../src/gateway/providers/gemini/sse.ts';
 import { readGeminiAnswer } from '../../src/gateway/providers/gemini/usage.ts';
 import { classifyStatus } from '../../src/gateway/upstreamErrors.ts';
 import { TallyError } from '../../src/lib/errors.ts';
+import { parseGeminiCall } from '../../src/gateway/protocols/gemini/parse.ts';
+import type { Inbound } from '../../src/gateway/call.ts';
 
 const chunk = (o: unknown) => `data: ${JSON.stringify(o)}\r\n\r\n`;
 const textChunk = (text: string, extra: Record<string, unknown> = {}) => ({
@@ -128,5 +130,153 @@ describe('Gemini protocol and provider, pure parts', () => {
     assert.equal(parsed[1].error.status, 'UNAVAILABLE');
     assert.deepEqual(JSON.parse(new GeminiArrayFraming().close(false)), []);
     assert.equal(JSON.parse(new GeminiArrayFraming().close(true))[0].error.code, 503);
+  });
+
+  test('proto (snake_case) spellings of the billed fields are refused with a 400 naming the field and its camelCase name', () => {
+    const contents = [{ role: 'user', parts: [{ text: 'hi' }] }];
+    const call = (body: Record<string, unknown>, method = 'generateContent') =>
+      parseGeminiCall({
+        protocol: { name: 'gemini' },
+        endpoint: method === 'countTokens' ? 'gemini.count_tokens' : 'gemini.generate',
+        body,
+        raw: JSON.stringify(body),
+        params: { model: 'gemini-2.5-pro', method },
+        req: { url: `/v1beta/models/gemini-2.5-pro:${method}` },
+      } as unknown as Inbound);
+    const cases: Array<[Record<string, unknown>, string, string, string?]> = [
+      [{ contents, generation_config: { candidate_count: 8 } }, 'generation_config', 'generationConfig'],
+      [{ contents, system_instruction: { parts: [{ text: 'x' }] } }, 'system_instruction', 'systemInstruction'],
+      [{ contents, generationConfig: { max_output_tokens: 65536 } }, 'generationConfig.max_output_tokens', 'generationConfig.maxOutputTokens'],
+      [{ contents, generationConfig: { candidate_count: 8 } }, 'generationConfig.candidate_count', 'generationConfig.candidateCount'],
+      [{ contents, generationConfig: { thinking_config: { thinkingBudget: 9 } } }, 'generationConfig.thinking_config', 'generationConfig.thinkingConfig'],
+      [
+        { contents, generationConfig: { thinkingConfig: { thinking_budget: 99999 } } },
+        'generationConfig.thinkingConfig.thinking_budget',
+        'generationConfig.thinkingConfig.thinkingBudget',
+      ],
+      [{ generate_content_request: { contents } }, 'generate_content_request', 'generateContentRequest', 'countTokens'],
+      [
+        { generateContentRequest: { contents, generation_config: {} } },
+        'generateContentRequest.generation_config',
+        'generateContentRequest.generationConfig',
+        'countTokens',
+      ],
+    ];
+    for (const [body, param, camel, method] of cases) {
+      assert.throws(
+        () => call(body, method),
+        (e: any) => {
+          assert.ok(e instanceof TallyError, param);
+          assert.equal(e.code, 'invalid_request', param);
+          assert.equal(e.param, param);
+          assert.ok(e.message.includes(camel), `${param}: ${e.message}`);
+          const g = geminiError(e);
+          assert.equal(g.error.code, 400);
+          assert.equal(g.error.status, 'INVALID_ARGUMENT');
+          return true;
+        },
+        param,
+      );
+    }
+    const ok = call({ contents, systemInstruction: { parts: [{ text: 'x' }] }, generationConfig: { maxOutputTokens: 7, candidateCount: 2 } });
+    assert.equal(ok.requestedMax, 7);
+    assert.equal(ok.choices, 2);
+  });
+
+  test('a model in the body must be the one in the path (a leading "models/" aside)', () => {
+    const contents = [{ role: 'user', parts: [{ text: 'hi' }] }];
+    const call = (body: Record<string, unknown>, method = 'generateContent') =>
+      parseGeminiCall({
+        protocol: { name: 'gemini' },
+        endpoint: 'gemini.generate',
+        body,
+        raw: JSON.stringify(body),
+        params: { model: 'gemini-2.5-flash-lite', method },
+        req: { url: `/v1beta/models/gemini-2.5-flash-lite:${method}?alt=sse` },
+      } as unknown as Inbound);
+    for (const model of ['models/gemini-2.5-pro', 'gemini-2.5-pro', 'models/', 7, null]) {
+      for (const method of ['generateContent', 'streamGenerateContent']) {
+        assert.throws(
+          () => call({ model, contents }, method),
+          (e: any) => e instanceof TallyError && e.code === 'invalid_request' && e.param === 'model' && /path/.test(e.message),
+          `${JSON.stringify(model)} ${method}`,
+        );
+      }
+    }
+    assert.equal(call({ model: 'models/gemini-2.5-flash-lite', contents }).model, 'gemini-2.5-flash-lite');
+    assert.equal(call({ model: 'gemini-2.5-flash-lite', contents }, 'streamGenerateContent').model, 'gemini-2.5-flash-lite');
+  });
+
+  test('the SSE tap: usage and an error chunk are found wherever the stream is cut (CRLF and LF framing)', () => {
+    const usageMetadata = { promptTokenCount: 10, candidatesTokenCount: 5, thoughtsTokenCount: 2 };
+    const want = { promptTokens: 10, completionTokens: 5, cachedTokens: 0, reasoningTokens: 2 };
+    const fnArgs = { candidates: [{ content: { role: 'model', parts: [{ functionCall: { name: 'f', args: { error: 'x' } } }] }, index: 0 }] };
+    const crlf =
+      chunk(textChunk('a b', { usageMetadata: { promptTokenCount: 10 } })) +
+      chunk(fnArgs) +
+      chunk({ candidates: [{ content: { role: 'model', parts: [{ text: 'c' }] }, finishReason: 'STOP', index: 0 }], usageMetadata });
+    const lf = crlf.replaceAll('\r\n', '\n');
+    const err =
+      chunk(textChunk('a', { usageMetadata: { promptTokenCount: 10 } })) +
+      chunk(fnArgs) +
+      'data:' +
+      JSON.stringify({ error: { code: 503, status: 'UNAVAILABLE' } }) +
+      '\r\n\r\n';
+    for (const [sse, isErr] of [
+      [crlf, false],
+      [lf, false],
+      [err, true],
+      [err.replaceAll('\r\n', '\n'), true],
+    ] as const) {
+      const bytes = Buffer.from(sse);
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        for (const pieces of [
+          [bytes.subarray(0, cut), bytes.subarray(cut)],
+          [bytes.subarray(0, cut), bytes.subarray(cut, cut + 1), bytes.subarray(cut + 1)],
+        ]) {
+          const tap = new GeminiSseTap();
+          for (const p of pieces) if (p.length) assert.equal(tap.push(p), p, 'forwarded as it came');
+          tap.flushCarry();
+          const at = `cut at ${cut} of ${JSON.stringify(sse.slice(0, 20))}`;
+          assert.equal(tap.failedInStream(), isErr, at);
+          if (isErr) {
+            assert.equal(tap.reportedUsage(), null, at);
+            assert.deepEqual(tap.promptUsage(), { promptTokens: 10, cachedTokens: 0, completionTokens: 0 }, at);
+          } else assert.deepEqual(tap.reportedUsage(), want, at);
+        }
+      }
+    }
+  });
+
+  test('the SSE tap is linear: a 4 MB event in 16 KB chunks costs about 4x a 1 MB one, not 16x', () => {
+    const eventOf = (mb: number) =>
+      Buffer.from(
+        chunk({
+          candidates: [
+            {
+              content: { role: 'model', parts: [{ inlineData: { mimeType: 'image/png', data: 'A'.repeat(mb * 1024 * 1024) } }] },
+              finishReason: 'STOP',
+              index: 0,
+            },
+          ],
+          usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1290 },
+        }),
+      );
+    const run = (ev: Buffer): number => {
+      const t0 = process.hrtime.bigint();
+      const tap = new GeminiSseTap();
+      for (let i = 0; i < ev.length; i += 16 * 1024) tap.push(ev.subarray(i, i + 16 * 1024));
+      tap.flushCarry();
+      const ns = Number(process.hrtime.bigint() - t0);
+      assert.deepEqual(tap.reportedUsage(), { promptTokens: 3, completionTokens: 1290, cachedTokens: 0 });
+      return ns;
+    };
+    const small = eventOf(1);
+    const big = eventOf(4);
+    run(small); // warm up
+    run(big);
+    const best = (ev: Buffer) => Math.min(...[0, 1, 2, 3, 4].map(() => run(ev)));
+    const ratio = best(big) / best(small);
+    assert.ok(ratio < 8, `4 MB / 1 MB time ratio ${ratio.toFixed(1)} (linear ~4, quadratic ~16)`);
   });
 });

@@ -28,8 +28,22 @@ function checkContents(contents: unknown, at: string): void {
   }
 }
 
+/**
+ * Google's JSON parser also takes the proto (snake_case) names of fields; Tally reads only the camelCase ones, so
+ * a billed or capped field spelled the other way would reach Google unread (and beside the cap Tally adds).
+ */
+function refuseProtoNames(o: Record<string, any>, names: Record<string, string>, at: string): void {
+  for (const [snake, camel] of Object.entries(names)) {
+    if (Object.hasOwn(o, snake)) {
+      const field = at ? `${at}.${snake}` : snake;
+      throw bad(field, `${field} is not accepted: use the camelCase name ${at ? `${at}.${camel}` : camel}`);
+    }
+  }
+}
+
 function checkRequest(b: Record<string, any>, at: string): { maxTokens: number | null; candidates: number } {
   const p = (f: string) => (at ? `${at}.${f}` : f);
+  refuseProtoNames(b, { generation_config: 'generationConfig', system_instruction: 'systemInstruction' }, at);
   checkContents(b.contents, p('contents'));
   const sys = b.systemInstruction;
   if (sys !== undefined && sys !== null && typeof sys !== 'string' && !isObject(sys)) {
@@ -41,6 +55,7 @@ function checkRequest(b: Record<string, any>, at: string): { maxTokens: number |
   let candidates = 1;
   if (g !== undefined && g !== null) {
     if (!isObject(g)) throw bad(p('generationConfig'), `generationConfig must be an object, not ${kind(g)}`);
+    refuseProtoNames(g, { max_output_tokens: 'maxOutputTokens', candidate_count: 'candidateCount', thinking_config: 'thinkingConfig' }, p('generationConfig'));
     if (g.maxOutputTokens !== undefined && g.maxOutputTokens !== null) {
       if (!Number.isSafeInteger(g.maxOutputTokens) || g.maxOutputTokens < 1) {
         throw bad(p('generationConfig.maxOutputTokens'), `generationConfig.maxOutputTokens must be a positive integer, not ${kind(g.maxOutputTokens)}`);
@@ -56,6 +71,7 @@ function checkRequest(b: Record<string, any>, at: string): { maxTokens: number |
     const t = g.thinkingConfig;
     if (t !== undefined && t !== null) {
       if (!isObject(t)) throw bad(p('generationConfig.thinkingConfig'), `generationConfig.thinkingConfig must be an object, not ${kind(t)}`);
+      refuseProtoNames(t, { thinking_budget: 'thinkingBudget' }, p('generationConfig.thinkingConfig'));
       if (t.thinkingBudget !== undefined && t.thinkingBudget !== null && (!Number.isSafeInteger(t.thinkingBudget) || t.thinkingBudget < -1)) {
         throw bad(
           p('generationConfig.thinkingConfig.thinkingBudget'),
@@ -80,6 +96,13 @@ export function parseGeminiCall(inb: Inbound): GatewayCall {
   const body = inb.body;
   if (!isObject(body)) throw new TallyError('invalid_request', 'the request body must be a JSON object');
   const counting = inb.endpoint === 'gemini.count_tokens';
+  if (counting) refuseProtoNames(body, { generate_content_request: 'generateContentRequest' }, '');
+  else if (body.model !== undefined) {
+    // The model is the path's; a different one in the body could be the one Google serves (not the one billed).
+    const named = typeof body.model === 'string' ? body.model.replace(/^models\//, '') : null;
+    if (named !== model)
+      throw bad('model', `model in the body (${kind(body.model)}) differs from the model in the path (${model}): leave it out or make them equal`);
+  }
   let maxTokens: number | null = null;
   let candidates = 1;
   if (counting && body.contents === undefined && body.generateContentRequest !== undefined) {

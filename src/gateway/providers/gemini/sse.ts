@@ -10,24 +10,60 @@
 // Before that, the prompt side of the latest report is kept (promptUsage) so
 // a stream that breaks off is billed its prompt as Google counted it and its
 // output as Tally counts it. A `data: {"error": …}` event is the upstream's
-// own failure (failedInStream). A caller that asked for Google's JSON-array stream gets the same SSE
+// own failure (failedInStream; only the few bytes before a `{"error"` are
+// looked at). Linear in the stream: an event cut across chunks is kept in
+// pieces and joined once, when its end arrives. A caller that asked for Google's JSON-array stream gets the same SSE
 // reframed by its protocol (protocols/gemini/framing.ts).
 
 import type { Usage } from '../../pricing.ts';
 import type { StreamTap } from '../index.ts';
-import { endsWithEvent, eventEnd, eventStart, lastEventEnd } from '../../protocols/openai/sse.ts';
+import { endsWithEvent, eventEnd, lastEventEnd } from '../../protocols/openai/sse.ts';
 import { parseEvent } from '../../protocols/openai/usage.ts';
 import { emptyGeminiCounts, readGeminiUsage } from '../../translate/geminiShared.ts';
 import { billingUsageOfGemini, geminiChunkText, isErrorChunk, isFinalChunk } from './usage.ts';
 
 const USAGE_MARK = Buffer.from('"usageMetadata"');
 const ERROR_MARK = Buffer.from('{"error"');
+const LF2 = Buffer.from('\n\n');
+const CRLF2 = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 
-/** Does the event holding `at` start with `data:` and then `{"error"` (Google's error chunk, not a key inside function args)? */
-function errorEventAt(b: Buffer, at: number): boolean {
-  const start = eventStart(b, at);
-  return b.toString('latin1', start, at).trim() === 'data:';
+/**
+ * Where the event holding byte `at` starts, looking back no further than `from` (an event boundary): just
+ * after the last blank line in between, else `from`. Bounded so that many events in one buffer stay linear.
+ */
+function eventStartFrom(b: Buffer, from: number, at: number): number {
+  const between = b.subarray(from, at);
+  const lf = between.lastIndexOf(LF2);
+  const crlf = between.lastIndexOf(CRLF2);
+  return from + Math.max(0, lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 4);
+}
+
+/**
+ * Where the `data:` line whose JSON starts at `at` begins, or -1 when the mark is not right after
+ * `data:`/`data: ` at a line start (Google's error chunk, not a key inside function args). Looks at the
+ * few bytes before the mark only.
+ */
+function errorLineAt(b: Buffer, at: number): number {
+  let i = at - 1;
+  if (i >= 0 && b[i] === 32) i--; // `data: {` or `data:{`
+  if (i >= 4 && b[i] === 58 && b[i - 1] === 97 && b[i - 2] === 116 && b[i - 3] === 97 && b[i - 4] === 100 && (i === 4 || b[i - 5] === 10 || b[i - 5] === 13))
+    return i - 4;
+  return -1;
+}
+
+/** Whether an event boundary straddles `last` (the up to 3 bytes received before) and the start of `next`. */
+function boundaryAcross(last: Buffer, next: Buffer): boolean {
+  if (!last.length || !next.length) return false;
+  const joint = Buffer.concat([last, next.subarray(0, 3)]);
+  return joint.indexOf(LF2) >= 0 || joint.indexOf(CRLF2) >= 0;
+}
+
+/** The last up to 3 bytes of `prev` followed by `next` (a copy: chunks may be pooled). */
+function lastBytes(prev: Buffer, next: Buffer): Buffer {
+  if (next.length >= 3) return Buffer.from(next.subarray(next.length - 3));
+  const both = Buffer.concat([prev, next]);
+  return both.subarray(Math.max(0, both.length - 3));
 }
 
 export class GeminiSseTap implements StreamTap {
@@ -37,7 +73,9 @@ export class GeminiSseTap implements StreamTap {
   private failed = false;
   private readonly chunks: Buffer[] = [];
   /** Bytes of an event not yet complete (already forwarded; kept to find the usage in it once it is). */
-  private tail: Buffer = EMPTY;
+  private tail: Buffer[] = [];
+  /** The last bytes of the tail (to find a blank line cut across chunks). */
+  private last: Buffer = EMPTY;
 
   /** One parsed event. */
   private read(obj: any): void {
@@ -91,37 +129,47 @@ export class GeminiSseTap implements StreamTap {
 
   push(chunk: Buffer): Buffer {
     this.chunks.push(chunk);
-    const data = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
-    const end = endsWithEvent(data) ? data.length : lastEventEnd(data);
-    if (end < 0) {
-      this.tail = data === chunk ? Buffer.from(chunk) : data;
+    if (!this.tail.length && endsWithEvent(chunk)) {
+      this.scan(chunk); // the usual chunk: whole events
       return chunk;
     }
-    const complete = end === data.length ? data : data.subarray(0, end);
-    this.tail = end === data.length ? EMPTY : Buffer.from(data.subarray(end)); // a copy: `data` may be a pooled chunk
-    this.scan(complete, USAGE_MARK);
-    for (let e = this.failed ? -1 : complete.indexOf(ERROR_MARK); e >= 0; e = complete.indexOf(ERROR_MARK, e + 1)) {
-      if (errorEventAt(complete, e)) {
-        this.read(parseEvent(complete.toString('utf8', eventStart(complete, e), eventEnd(complete, e))));
-        if (this.failed) break;
-      }
+    // The unfinished event is kept in pieces: its end can only be across the joint or in the new chunk, and it
+    // is joined once, when complete (joining at every chunk would copy a large event quadratically).
+    const across = this.tail.length > 0 && boundaryAcross(this.last, chunk);
+    if (!across && chunk.indexOf(LF2) < 0 && chunk.indexOf(CRLF2) < 0) {
+      this.tail.push(chunk);
+      this.last = lastBytes(this.last, chunk);
+      return chunk;
     }
+    const data = this.tail.length ? Buffer.concat([...this.tail, chunk]) : chunk;
+    const end = lastEventEnd(data);
+    this.tail = end === data.length ? [] : [Buffer.from(data.subarray(end))]; // a copy: `data` may be a pooled chunk
+    this.last = this.tail.length ? lastBytes(EMPTY, this.tail[0]!) : EMPTY;
+    this.scan(end === data.length ? data : data.subarray(0, end));
     return chunk;
   }
 
-  /** Parses each event that holds `mark`, once. */
-  private scan(complete: Buffer, mark: Buffer): void {
-    let at = complete.indexOf(mark);
-    while (at >= 0) {
+  /** Parses each event of `complete` (whole events) that holds a usage report, and a `data: {"error"…}` event. */
+  private scan(complete: Buffer): void {
+    let from = 0;
+    for (let at = complete.indexOf(USAGE_MARK); at >= 0; at = complete.indexOf(USAGE_MARK, from)) {
       const evEnd = eventEnd(complete, at);
-      this.read(parseEvent(complete.toString('utf8', eventStart(complete, at), evEnd)));
-      at = complete.indexOf(mark, evEnd);
+      this.read(parseEvent(complete.toString('utf8', eventStartFrom(complete, from, at), evEnd)));
+      from = evEnd;
+    }
+    for (let e = this.failed ? -1 : complete.indexOf(ERROR_MARK); e >= 0; e = complete.indexOf(ERROR_MARK, e + 1)) {
+      const line = errorLineAt(complete, e);
+      if (line >= 0) {
+        this.read(parseEvent(complete.toString('utf8', line, eventEnd(complete, e))));
+        if (this.failed) break;
+      }
     }
   }
 
   flushCarry(): Buffer {
-    if (this.tail.length) this.scan(this.tail, USAGE_MARK); // a last event without its blank line
-    this.tail = EMPTY;
+    if (this.tail.length) this.scan(Buffer.concat([...this.tail, Buffer.from('\n\n')])); // a last event without its blank line
+    this.tail = [];
+    this.last = EMPTY;
     return EMPTY; // everything was forwarded as it came
   }
 }
