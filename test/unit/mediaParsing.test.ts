@@ -157,4 +157,14 @@ describe('media prices', () => {
     assert.equal(computeMediaCost('image', 0, 40_000n, 1_000_000n), 0n);
     assert.equal(computeMediaCost('image', -1, 40_000n, 1_000_000n), 0n);
   });
+
+  test('a size or quality named like an Object.prototype key is an unpriced size (the per-image price), never a crash', () => {
+    const p = modelPrice({ ...base, perImage: 40_000n, perImageSizes: { '1024x1792': 80_000n } });
+    for (const size of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      assert.equal(imagePrice(p, size, 'x'), 40_000n, size);
+      assert.equal(imagePrice(p, size), 40_000n, size);
+      assert.equal(imagePrice(p, '1024x1792', size), 80_000n, size);
+      assert.equal(computeMediaCost('image', 1, imagePrice(p, size, 'x')!, 1_000_000n), 40_000n);
+    }
+  });
 });
