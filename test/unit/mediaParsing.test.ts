@@ -6,6 +6,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { formBoundary, parseForm } from '../../src/gateway/protocols/openai/media/multipart.ts';
 import { wavDurationMs } from '../../src/gateway/media/audioLength.ts';
+import { parseOpenAIMediaCall } from '../../src/gateway/protocols/openai/media/parse.ts';
+import type { Endpoint, Inbound } from '../../src/gateway/call.ts';
 import { computeMediaCost, imagePrice, maxImagePrice, modelPrice } from '../../src/gateway/pricing.ts';
 import { isTallyError } from '../../src/lib/errors.ts';
 import { wavFile } from '../helpers/mockMedia.ts';
@@ -98,6 +100,48 @@ describe('multipart/form-data reader', () => {
     t0 = performance.now();
     refused(() => parseForm(many, ct), /more than 256 parts/);
     assert.ok(performance.now() - t0 < 200);
+  });
+});
+
+function inbound(endpoint: Endpoint, over: Partial<Inbound>): Inbound {
+  return { protocol: 'openai' as any, endpoint, body: null, raw: '', ip: '127.0.0.1', requestId: 'r', req: null as any, res: null as any, ...over };
+}
+
+describe('media request: stream and partial_images', () => {
+  test('every media endpoint but speech refuses any stream or partial_images other than absent, false or "false" (JSON and form fields)', async () => {
+    const json = (endpoint: Endpoint, extra: Record<string, unknown>) => {
+      const body = { model: 'm', prompt: 'x', ...extra };
+      return () => parseOpenAIMediaCall(inbound(endpoint, { body, raw: JSON.stringify(body) }));
+    };
+    const form = async (endpoint: Endpoint, extra: Record<string, string>) => {
+      const fd = new FormData();
+      fd.set('model', 'm');
+      fd.set('prompt', 'x');
+      if (endpoint === 'images.edits') fd.append('image', new Blob([Buffer.from('png')], { type: 'image/png' }), 'a.png');
+      else fd.append('file', new Blob([wavFile(100)], { type: 'audio/wav' }), 'a.wav');
+      for (const [k, v] of Object.entries(extra)) fd.set(k, v);
+      const { bytes, contentType } = await encode(fd);
+      return () => parseOpenAIMediaCall(inbound(endpoint, { form: { bytes, contentType } }));
+    };
+    const refusedParam = (f: () => unknown, param: string) =>
+      assert.throws(f, (e) => isTallyError(e) && e.status === 400 && e.code === 'invalid_request' && e.param === param, param);
+    for (const param of ['stream', 'partial_images']) {
+      for (const v of [true, 'true', 1, '1', 'on', 'True', 'yes', 0, '', {}, [true]]) {
+        refusedParam(json('images.generations', { [param]: v }), param);
+        refusedParam(json('images.edits', { images: [{ image_url: 'x' }], [param]: v }), param);
+      }
+      for (const v of ['true', '1', 'on', 'True', 'TRUE', 'yes', '', ' false']) {
+        for (const e of ['images.edits', 'audio.transcriptions', 'audio.translations'] as const) refusedParam(await form(e, { [param]: v }), param);
+      }
+      for (const v of [false, 'false', null]) json('images.generations', { [param]: v })();
+      for (const e of ['images.edits', 'audio.transcriptions', 'audio.translations'] as const) {
+        (await form(e, { [param]: 'false' }))();
+        (await form(e, {}))();
+      }
+    }
+    // Speech keeps its own stream handling (audio bytes relayed as they arrive).
+    const speech = { model: 'tts', input: 'hi', voice: 'alloy', stream: true };
+    parseOpenAIMediaCall(inbound('audio.speech', { body: speech, raw: JSON.stringify(speech) }));
   });
 });
 

@@ -38,8 +38,18 @@ function imageCount(v: unknown): number {
   return n as number;
 }
 
-function noStream(v: unknown): void {
-  if (v === true || v === 'true') throw bad('stream', 'streamed image generation (stream: true) is not supported by this gateway yet; leave stream unset');
+/**
+ * Streamed media answers (SSE partial images, transcript deltas) are not read
+ * by the billing: only an absent, false or "false" stream (and partial_images)
+ * is taken. Anything else (true, 1, "1", "on", "True"...) is refused, as a lax
+ * upstream parser may read it as true and stream an answer billed as nothing.
+ */
+function noStream(get: (name: string) => unknown): void {
+  for (const param of ['stream', 'partial_images']) {
+    const v = get(param);
+    if (v === undefined || v === null || v === false || v === 'false') continue;
+    throw bad(param, `streamed media answers (${param}: ${JSON.stringify(v)}) are not supported by this gateway yet; leave ${param} unset or false`);
+  }
 }
 
 const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
@@ -92,7 +102,7 @@ function parseJson(inb: Inbound): GatewayCall {
   switch (inb.endpoint as Endpoint) {
     case 'images.generations':
     case 'images.edits': {
-      noStream(b.stream);
+      noStream((k) => b[k]);
       const prompt = requiredString(b.prompt, 'prompt');
       const images = b.images ?? b.image;
       const inputImages = Array.isArray(images) ? images.length : absent(images) ? 0 : 1;
@@ -140,7 +150,7 @@ function parseMultipart(inb: Inbound): GatewayCall {
   const base = { form: { bytes, contentType, model: modelRange }, responseFormat: f.get('response_format') ?? null };
   switch (inb.endpoint as Endpoint) {
     case 'images.edits': {
-      noStream(f.get('stream'));
+      noStream((k) => f.get(k));
       const prompt = requiredString(f.get('prompt'), 'prompt');
       const images = fileParts(form, 'image', 'image[]');
       if (images.length === 0) throw bad('image', 'an edit needs at least one image file (the image field)');
@@ -160,6 +170,7 @@ function parseMultipart(inb: Inbound): GatewayCall {
     }
     case 'audio.transcriptions':
     case 'audio.translations': {
+      noStream((k) => f.get(k));
       const files = fileParts(form, 'file');
       if (files.length !== 1) throw bad('file', 'the audio file is required (one file field)');
       const file = files[0];
