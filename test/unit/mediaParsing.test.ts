@@ -21,6 +21,10 @@ function refused(f: () => unknown, message: RegExp) {
   assert.throws(f, (e) => isTallyError(e) && e.status === 400 && message.test(e.message));
 }
 
+function inbound(endpoint: Endpoint, over: Partial<Inbound>): Inbound {
+  return { protocol: 'openai' as any, endpoint, body: null, raw: '', ip: '127.0.0.1', requestId: 'r', req: null as any, res: null as any, ...over };
+}
+
 describe('multipart/form-data reader', () => {
   test('reads the text fields and the byte range of every part as the platform encoded them', async () => {
     const fd = new FormData();
@@ -71,6 +75,44 @@ describe('multipart/form-data reader', () => {
     assert.equal(parseForm(bytes, contentType).parts.length, 2, 'array fields repeat');
   });
 
+  test('a repeated boundary parameter, Content-Disposition header or name parameter is refused (parsers disagree on which wins)', () => {
+    const part = (headers: string, value: string) => `--B\r\n${headers}\r\n\r\n${value}\r\n`;
+    const body = (...parts: string[]) => Buffer.from(`${parts.join('')}--B--\r\n`);
+    const ok = body(part('Content-Disposition: form-data; name="model"', 'dear'));
+    assert.equal(parseForm(ok, 'multipart/form-data; boundary=B').fields.get('model'), 'dear');
+    // (a) two boundaries: Tally split on the first, Werkzeug on the last.
+    for (const ct of ['multipart/form-data; boundary=A; boundary=B', 'multipart/form-data; boundary=B; charset=utf-8; BOUNDARY="A"', 'multipart/form-data; boundary=B; boundary*=A'])
+      refused(() => parseForm(ok, ct), /boundary more than once/);
+    // (b) two Content-Disposition headers in one part.
+    refused(
+      () =>
+        parseForm(
+          body(part('Content-Disposition: form-data; name="model"\r\nContent-Disposition: form-data; name="junk"', 'dear'), part('Content-Disposition: form-data; name="model"', 'cheap')),
+          'multipart/form-data; boundary=B',
+        ),
+      /more than one Content-Disposition/,
+    );
+    // (c) name twice in one Content-Disposition.
+    for (const cd of ['form-data; name="x"; name="model"', 'form-data; name=x; NAME="model"', 'form-data; name="x"; name*=utf-8\'\'model'])
+      refused(() => parseForm(body(part(`Content-Disposition: ${cd}`, 'dear')), 'multipart/form-data; boundary=B'), /names its field more than once/);
+    // A quoted filename mentioning name= is not a second name.
+    const file = parseForm(body(part('Content-Disposition: form-data; name="file"; filename="a; name=b.wav"', 'x')), 'multipart/form-data; boundary=B');
+    assert.deepEqual([file.parts[0].name, file.parts[0].filename], ['file', 'a; name=b.wav']);
+  });
+
+  test('the content-type sent upstream is rebuilt from the boundary parsed, nothing else of the caller\'s', async () => {
+    const fd = new FormData();
+    fd.set('model', 'm');
+    fd.append('file', new Blob([wavFile(100)], { type: 'audio/wav' }), 'a.wav');
+    const { bytes, contentType } = await encode(fd);
+    const boundary = formBoundary(contentType)!;
+    const c = parseOpenAIMediaCall(inbound('audio.transcriptions', { form: { bytes, contentType: `${contentType}; charset=utf-8; x="boundary=zz"` } }));
+    assert.equal(c.media!.form!.contentType, `multipart/form-data; boundary=${boundary}`);
+    const quoted = Buffer.from(bytes.toString('latin1').replaceAll(boundary, 'a b:c'), 'latin1');
+    const q = parseOpenAIMediaCall(inbound('audio.transcriptions', { form: { bytes: quoted, contentType: 'multipart/form-data; boundary="a b:c"' } }));
+    assert.equal(q.media!.form!.contentType, 'multipart/form-data; boundary="a b:c"');
+  });
+
   test('the boundary, quoted or not', () => {
     assert.equal(formBoundary('multipart/form-data; boundary=abc'), 'abc');
     assert.equal(formBoundary('multipart/form-data; charset=utf-8; boundary="a b"'), 'a b');
@@ -102,10 +144,6 @@ describe('multipart/form-data reader', () => {
     assert.ok(performance.now() - t0 < 200);
   });
 });
-
-function inbound(endpoint: Endpoint, over: Partial<Inbound>): Inbound {
-  return { protocol: 'openai' as any, endpoint, body: null, raw: '', ip: '127.0.0.1', requestId: 'r', req: null as any, res: null as any, ...over };
-}
 
 describe('media request: stream and partial_images', () => {
   test('every media endpoint but speech refuses any stream or partial_images other than absent, false or "false" (JSON and form fields)', async () => {

@@ -2,7 +2,7 @@ import { TallyError } from '../../../../lib/errors.ts';
 import type { Endpoint, GatewayCall, Inbound } from '../../../call.ts';
 import { MEDIA_KIND, type MediaCall } from '../../../media/call.ts';
 import { wavDurationMs } from '../../../media/audioLength.ts';
-import { type FormData, parseForm } from './multipart.ts';
+import { type FormData, formContentType, parseForm } from './multipart.ts';
 
 // Reads an OpenAI images or audio request (JSON, or multipart/form-data for
 // edits, transcriptions and translations) into the neutral call with its
@@ -147,7 +147,8 @@ function parseMultipart(inb: Inbound): GatewayCall {
   const modelRange = form.ranges.get('model')!;
   const body = Object.fromEntries(f);
   const kind = MEDIA_KIND[inb.endpoint]!;
-  const base = { form: { bytes, contentType, model: modelRange }, responseFormat: f.get('response_format') ?? null };
+  // Sent upstream with a content-type rebuilt from the boundary read here, not the caller's (which might carry more).
+  const base = { form: { bytes, contentType: formContentType(form.boundary), model: modelRange }, responseFormat: f.get('response_format') ?? null };
   switch (inb.endpoint as Endpoint) {
     case 'images.edits': {
       noStream((k) => f.get(k));
