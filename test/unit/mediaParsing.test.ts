@@ -184,14 +184,64 @@ describe('media request: stream and partial_images', () => {
 });
 
 describe('WAV length', () => {
-  test('read from the header, rounded up to the millisecond; a streamed WAV with no data size plays what is there', () => {
+  test('read from the header, rounded up to the millisecond; a streamed WAV with no data size has no length Tally trusts', () => {
     const w = wavFile(3500);
     assert.equal(wavDurationMs(w, 0, w.length), 3500);
-    const streamed = Buffer.from(w);
-    streamed.writeUInt32LE(0xffffffff, 40);
-    assert.equal(wavDurationMs(streamed, 0, streamed.length), 3500);
+    for (const size of [0xffffffff, 0]) {
+      const streamed = Buffer.from(w);
+      streamed.writeUInt32LE(size, 40);
+      assert.equal(wavDurationMs(streamed, 0, streamed.length), null);
+    }
     const inside = Buffer.concat([Buffer.from('prefix'), w, Buffer.from('suffix')]);
     assert.equal(wavDurationMs(inside, 6, 6 + w.length), 3500);
+  });
+
+  test('timed by sampleRate x blockAlign; a byteRate (or blockAlign) that disagrees is a 400, never a near-zero length', () => {
+    const w = wavFile(600_000); // 10 minutes of 16 kHz 16-bit mono
+    for (const byteRate of [0xffffffff, 0, 1, 64_000]) {
+      const forged = Buffer.from(w);
+      forged.writeUInt32LE(byteRate, 28);
+      refused(() => wavDurationMs(forged, 0, forged.length), /byteRate/);
+    }
+    const align = Buffer.from(w);
+    align.writeUInt16LE(2000, 32); // blockAlign 2000 with byteRate 16,000 x 2000: consistent byteRate, but not 1 channel x 2 bytes
+    align.writeUInt32LE(32_000_000, 28);
+    refused(() => wavDurationMs(align, 0, align.length), /blockAlign/);
+    const stereo = wavFile(1000);
+    stereo.writeUInt16LE(2, 22);
+    stereo.writeUInt16LE(4, 32);
+    stereo.writeUInt32LE(64_000, 28);
+    assert.equal(wavDurationMs(stereo, 0, stereo.length), 500, 'same bytes, twice the bytes per second');
+    const adpcm = Buffer.from(w);
+    adpcm.writeUInt16LE(0x11, 20);
+    assert.equal(wavDurationMs(adpcm, 0, adpcm.length), null, 'a compressed WAV: unknown length');
+  });
+
+  test('a data size that is not the bytes present, or a second data chunk, is not trusted (null: the path of a non-WAV file)', () => {
+    const w = wavFile(600_000);
+    const small = Buffer.from(w);
+    small.writeUInt32LE(2, 40); // 2 bytes said, 19 MB present
+    assert.equal(wavDurationMs(small, 0, small.length), null);
+    const big = Buffer.from(w);
+    big.writeUInt32LE(w.length, 40);
+    assert.equal(wavDurationMs(big, 0, big.length), null);
+    // A first data chunk of 2 bytes, then a second one holding the real audio (decoders play both).
+    const head = Buffer.from(w.subarray(0, 44));
+    head.writeUInt32LE(2, 40);
+    const second = Buffer.alloc(8);
+    second.write('data', 0, 'latin1');
+    second.writeUInt32LE(w.length - 44, 4);
+    const two = Buffer.concat([head, Buffer.alloc(2), second, w.subarray(44)]);
+    assert.equal(wavDurationMs(two, 0, two.length), null);
+    // A chunk after the audio (LIST metadata) is fine.
+    const list = Buffer.alloc(12);
+    list.write('LIST', 0, 'latin1');
+    list.writeUInt32LE(4, 4);
+    list.write('INFO', 8, 'latin1');
+    const tail = Buffer.concat([wavFile(1000), list]);
+    assert.equal(wavDurationMs(tail, 0, tail.length), 1000);
+    const stray = Buffer.concat([wavFile(1000), Buffer.from('xyz')]);
+    assert.equal(wavDurationMs(stray, 0, stray.length), null);
   });
 
   test('anything else is null (billed from what the upstream reports)', () => {
