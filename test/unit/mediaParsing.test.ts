@@ -81,13 +81,20 @@ describe('multipart/form-data reader', () => {
     const ok = body(part('Content-Disposition: form-data; name="model"', 'dear'));
     assert.equal(parseForm(ok, 'multipart/form-data; boundary=B').fields.get('model'), 'dear');
     // (a) two boundaries: Tally split on the first, Werkzeug on the last.
-    for (const ct of ['multipart/form-data; boundary=A; boundary=B', 'multipart/form-data; boundary=B; charset=utf-8; BOUNDARY="A"', 'multipart/form-data; boundary=B; boundary*=A'])
+    for (const ct of [
+      'multipart/form-data; boundary=A; boundary=B',
+      'multipart/form-data; boundary=B; charset=utf-8; BOUNDARY="A"',
+      'multipart/form-data; boundary=B; boundary*=A',
+    ])
       refused(() => parseForm(ok, ct), /boundary more than once/);
     // (b) two Content-Disposition headers in one part.
     refused(
       () =>
         parseForm(
-          body(part('Content-Disposition: form-data; name="model"\r\nContent-Disposition: form-data; name="junk"', 'dear'), part('Content-Disposition: form-data; name="model"', 'cheap')),
+          body(
+            part('Content-Disposition: form-data; name="model"\r\nContent-Disposition: form-data; name="junk"', 'dear'),
+            part('Content-Disposition: form-data; name="model"', 'cheap'),
+          ),
           'multipart/form-data; boundary=B',
         ),
       /more than one Content-Disposition/,
@@ -100,7 +107,7 @@ describe('multipart/form-data reader', () => {
     assert.deepEqual([file.parts[0].name, file.parts[0].filename], ['file', 'a; name=b.wav']);
   });
 
-  test('the content-type sent upstream is rebuilt from the boundary parsed, nothing else of the caller\'s', async () => {
+  test("the content-type sent upstream is rebuilt from the boundary parsed, nothing else of the caller's", async () => {
     const fd = new FormData();
     fd.set('model', 'm');
     fd.append('file', new Blob([wavFile(100)], { type: 'audio/wav' }), 'a.wav');

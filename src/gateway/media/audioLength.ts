@@ -44,7 +44,8 @@ export function wavDurationMs(bytes: Buffer, start: number, end: number): number
       const blockAlign = bytes.readUInt16LE(body + 12);
       const bits = bytes.readUInt16LE(body + 14);
       if (!FRAME_FORMATS.has(format)) return null; // compressed (ADPCM, MP3 in WAV...): its blocks hold many samples
-      if (blockAlign !== channels * Math.ceil(bits / 8)) throw badWav(`blockAlign ${blockAlign} is not channels x bytes per sample (${channels} x ${Math.ceil(bits / 8)})`);
+      if (blockAlign !== channels * Math.ceil(bits / 8))
+        throw badWav(`blockAlign ${blockAlign} is not channels x bytes per sample (${channels} x ${Math.ceil(bits / 8)})`);
       if (byteRate !== sampleRate * blockAlign) throw badWav(`byteRate ${byteRate} is not sampleRate x blockAlign (${sampleRate} x ${blockAlign})`);
       frameBytesPerSecond = sampleRate * blockAlign;
     }
