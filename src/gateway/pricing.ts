@@ -460,7 +460,9 @@ export function imagePrice(price: ModelPrice, size: string | null, quality: stri
   if (price.perImage === null) return null;
   const table = price.perImageSizes;
   if (!table || size === null) return price.perImage;
-  return (quality !== null ? table[`${size}/${quality}`] : undefined) ?? table[size] ?? price.perImage;
+  // Own keys only: a size named like an Object.prototype key ("constructor", "toString") is just an unpriced size.
+  const own = (key: string): bigint | undefined => (Object.hasOwn(table, key) ? table[key] : undefined);
+  return (quality !== null ? own(`${size}/${quality}`) : undefined) ?? own(size) ?? price.perImage;
 }
 
 /** The highest price one image can have when its quality (and, `size` null, its size) is not known yet. */

@@ -258,6 +258,54 @@ for (const dialect of testDialects()) {
       await assertChargedRow(t, response.headers.get('x-request-id'), 301n, { endpoint: 'audio.translations', media_units: 3001 });
     });
 
+    test('transcriptions: stream (any value but false) or a forged WAV byteRate is a 400, nothing sent upstream; the upstream gets a content-type rebuilt from the parsed boundary', async () => {
+      const u = await seedUser(t, { balance: 1_000_000n });
+      const before = mock.requests.length;
+      const encode = async (fd: FormData) => {
+        const r = new Request('http://x', { method: 'POST', body: fd });
+        return { body: Buffer.from(await r.arrayBuffer()), contentType: r.headers.get('content-type')! };
+      };
+      const post = async (fd: FormData, contentType?: (ct: string) => string) => {
+        const e = await encode(fd);
+        return fetch(`${t.url}/v1/audio/transcriptions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${u.apiKey}`, 'content-type': contentType ? contentType(e.contentType) : e.contentType },
+          body: e.body,
+        });
+      };
+      for (const stream of ['true', '1', 'on', 'True']) {
+        const fd = new FormData();
+        fd.set('model', WHISPER);
+        fd.set('stream', stream);
+        fd.append('file', new Blob([wavFile(1000)], { type: 'audio/wav' }), 'a.wav');
+        const res = await post(fd);
+        assert.equal(res.status, 400, stream);
+        assert.equal(((await res.json()) as any).error.param, 'stream');
+      }
+      const forged = wavFile(60_000);
+      forged.writeUInt32LE(0xffffffff, 28);
+      const fd = new FormData();
+      fd.set('model', WHISPER);
+      fd.set('response_format', 'text');
+      fd.append('file', new Blob([forged], { type: 'audio/wav' }), 'a.wav');
+      const res = await post(fd);
+      assert.equal(res.status, 400);
+      assert.equal(((await res.json()) as any).error.param, 'file');
+      assert.equal(mock.requests.length, before, 'nothing sent upstream');
+      const good = new FormData();
+      good.set('model', WHISPER);
+      good.set('response_format', 'text');
+      good.append('file', new Blob([wavFile(1000)], { type: 'audio/wav' }), 'a.wav');
+      let boundary = '';
+      const ok = await post(good, (ct) => {
+        boundary = /boundary=(\S+)/.exec(ct)![1];
+        return `${ct}; charset=utf-8; x="boundary=zz"`;
+      });
+      assert.equal(ok.status, 200, await ok.clone().text());
+      await ok.text();
+      assert.equal(mock.requests.at(-1)!.contentType, `multipart/form-data; boundary=${boundary}`);
+    });
+
     test('transcriptions: no file, a JSON body, an upstream 429: refused or failed, charged nothing', async () => {
       const u = await seedUser(t, { balance: 1_000_000n });
       const fd = new FormData();

@@ -27,6 +27,7 @@ export const MEDIA_PATH: Partial<Record<Endpoint, string>> = {
 /** A multipart/form-data request as received: sent upstream byte for byte (the model field's value rewritten when the channel maps it). */
 export interface MediaForm {
   bytes: Buffer;
+  /** `multipart/form-data; boundary=<the boundary parsed>`: rebuilt, never the caller's header as sent. */
   contentType: string;
   /** The model field's value: bytes[start, end). */
   model: { start: number; end: number };

@@ -6,7 +6,8 @@ import { MEDIA_PATH } from './call.ts';
 // The upstream request of an image or audio call, for any channel speaking
 // OpenAI's media API (openai, azure: the provider gives the path and the
 // auth header). The caller's body goes as received: a multipart body byte
-// for byte with its own content-type (boundary included), JSON as its text;
+// for byte with a content-type rebuilt from the boundary Tally parsed
+// (media/call.ts MediaForm.contentType), JSON as its text;
 // only the model is renamed when the channel maps it (in a multipart body,
 // the model field's bytes are replaced in place: one copy, no re-encoding).
 

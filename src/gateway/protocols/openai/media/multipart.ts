@@ -18,6 +18,8 @@ export interface FormPart {
 }
 
 export interface FormData {
+  /** The boundary read (the one the parts were split on). */
+  boundary: string;
   parts: FormPart[];
   /** The text fields (parts without a filename; each name at most once, array fields name[] aside). */
   fields: Map<string, string>;
@@ -33,7 +35,7 @@ const MAX_FIELD_BYTES = 256 * 1024;
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 /** The fields Tally bills by: never taken from a file part. */
-const BILLED_FIELDS = new Set(['model', 'n', 'size', 'quality', 'prompt', 'response_format', 'stream']);
+const BILLED_FIELDS = new Set(['model', 'n', 'size', 'quality', 'prompt', 'response_format', 'stream', 'partial_images']);
 
 function bad(message: string): TallyError {
   return new TallyError('invalid_request', `the multipart/form-data body is malformed: ${message}`);
@@ -45,6 +47,20 @@ export function formBoundary(contentType: string): string | null {
   return m ? (m[1] ?? m[2]) : null;
 }
 
+/**
+ * How many times a header names `param` (its RFC 2231 `param*` spelling too), quoted strings aside. A parameter
+ * named twice is refused: parsers disagree on which one wins (Tally's regexes take the first, Werkzeug the last),
+ * so the upstream could read another boundary or field name than the one Tally billed.
+ */
+function paramCount(header: string, param: string): number {
+  return header.replace(/"[^"]*"/g, '""').match(new RegExp(`;\\s*${param}\\*?\\s*=`, 'gi'))?.length ?? 0;
+}
+
+/** The content-type sent upstream: rebuilt from the boundary Tally split the body on, nothing else of the caller's. */
+export function formContentType(boundary: string): string {
+  return /^[A-Za-z0-9'+_.-]+$/.test(boundary) ? `multipart/form-data; boundary=${boundary}` : `multipart/form-data; boundary="${boundary}"`;
+}
+
 function headerParam(header: string, param: string): string | null {
   const m = new RegExp(`;\\s*${param}="([^"]*)"`, 'i').exec(header) ?? new RegExp(`;\\s*${param}=([^;\\s]*)`, 'i').exec(header);
   return m ? m[1] : null;
@@ -53,6 +69,7 @@ function headerParam(header: string, param: string): string | null {
 export function parseForm(bytes: Buffer, contentType: string): FormData {
   const boundary = formBoundary(contentType);
   if (!boundary) throw bad('its content-type has no boundary');
+  if (paramCount(contentType, 'boundary') > 1) throw bad('its content-type names the boundary more than once; send one boundary parameter');
   const delim = Buffer.from(`--${boundary}`);
   const next = Buffer.from(`\r\n--${boundary}`);
   const parts: FormPart[] = [];
@@ -68,14 +85,19 @@ export function parseForm(bytes: Buffer, contentType: string): FormData {
     const headerEnd = bytes.indexOf(HEADER_END, pos);
     if (headerEnd < 0 || headerEnd - pos > MAX_HEADER_BYTES) throw bad('a part has no end to its headers');
     const headers = bytes.toString('utf8', pos, headerEnd).split('\r\n');
-    let disposition = '';
+    let disposition: string | null = null;
     let type: string | null = null;
     for (const h of headers) {
       const colon = h.indexOf(':');
       const k = h.slice(0, colon).trim().toLowerCase();
-      if (k === 'content-disposition') disposition = h.slice(colon + 1);
-      else if (k === 'content-type') type = h.slice(colon + 1).trim();
+      if (k === 'content-disposition') {
+        // Which of two Content-Disposition headers wins differs between parsers (here the last, Werkzeug the first).
+        if (disposition !== null) throw bad('a part has more than one Content-Disposition header; send one');
+        disposition = h.slice(colon + 1);
+      } else if (k === 'content-type') type = h.slice(colon + 1).trim();
     }
+    disposition ??= '';
+    if (paramCount(disposition, 'name') > 1) throw bad('a part names its field more than once in its Content-Disposition (name=...; name=...); send one name');
     const name = headerParam(disposition, 'name');
     if (name === null) throw bad('a part has no name in its content-disposition');
     const start = headerEnd + 4;
@@ -96,5 +118,5 @@ export function parseForm(bytes: Buffer, contentType: string): FormData {
     }
     pos = end + next.length;
   }
-  return { parts, fields, ranges };
+  return { boundary, parts, fields, ranges };
 }

@@ -2,7 +2,7 @@ import { TallyError } from '../../../../lib/errors.ts';
 import type { Endpoint, GatewayCall, Inbound } from '../../../call.ts';
 import { MEDIA_KIND, type MediaCall } from '../../../media/call.ts';
 import { wavDurationMs } from '../../../media/audioLength.ts';
-import { type FormData, parseForm } from './multipart.ts';
+import { type FormData, formContentType, parseForm } from './multipart.ts';
 
 // Reads an OpenAI images or audio request (JSON, or multipart/form-data for
 // edits, transcriptions and translations) into the neutral call with its
@@ -38,8 +38,18 @@ function imageCount(v: unknown): number {
   return n as number;
 }
 
-function noStream(v: unknown): void {
-  if (v === true || v === 'true') throw bad('stream', 'streamed image generation (stream: true) is not supported by this gateway yet; leave stream unset');
+/**
+ * Streamed media answers (SSE partial images, transcript deltas) are not read
+ * by the billing: only an absent, false or "false" stream (and partial_images)
+ * is taken. Anything else (true, 1, "1", "on", "True"...) is refused, as a lax
+ * upstream parser may read it as true and stream an answer billed as nothing.
+ */
+function noStream(get: (name: string) => unknown): void {
+  for (const param of ['stream', 'partial_images']) {
+    const v = get(param);
+    if (v === undefined || v === null || v === false || v === 'false') continue;
+    throw bad(param, `streamed media answers (${param}: ${JSON.stringify(v)}) are not supported by this gateway yet; leave ${param} unset or false`);
+  }
 }
 
 const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
@@ -92,7 +102,7 @@ function parseJson(inb: Inbound): GatewayCall {
   switch (inb.endpoint as Endpoint) {
     case 'images.generations':
     case 'images.edits': {
-      noStream(b.stream);
+      noStream((k) => b[k]);
       const prompt = requiredString(b.prompt, 'prompt');
       const images = b.images ?? b.image;
       const inputImages = Array.isArray(images) ? images.length : absent(images) ? 0 : 1;
@@ -137,10 +147,11 @@ function parseMultipart(inb: Inbound): GatewayCall {
   const modelRange = form.ranges.get('model')!;
   const body = Object.fromEntries(f);
   const kind = MEDIA_KIND[inb.endpoint]!;
-  const base = { form: { bytes, contentType, model: modelRange }, responseFormat: f.get('response_format') ?? null };
+  // Sent upstream with a content-type rebuilt from the boundary read here, not the caller's (which might carry more).
+  const base = { form: { bytes, contentType: formContentType(form.boundary), model: modelRange }, responseFormat: f.get('response_format') ?? null };
   switch (inb.endpoint as Endpoint) {
     case 'images.edits': {
-      noStream(f.get('stream'));
+      noStream((k) => f.get(k));
       const prompt = requiredString(f.get('prompt'), 'prompt');
       const images = fileParts(form, 'image', 'image[]');
       if (images.length === 0) throw bad('image', 'an edit needs at least one image file (the image field)');
@@ -160,6 +171,7 @@ function parseMultipart(inb: Inbound): GatewayCall {
     }
     case 'audio.transcriptions':
     case 'audio.translations': {
+      noStream((k) => f.get(k));
       const files = fileParts(form, 'file');
       if (files.length !== 1) throw bad('file', 'the audio file is required (one file field)');
       const file = files[0];
