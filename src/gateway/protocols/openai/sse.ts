@@ -43,6 +43,20 @@ export function eventEnd(b: Buffer, at: number): number {
   return crlf < 0 || lf + 2 <= crlf + 4 ? lf + 2 : crlf + 4;
 }
 
+/** Whether an event boundary straddles `last` (the up to 3 bytes received before) and the start of `next`. */
+export function boundaryAcross(last: Buffer, next: Buffer): boolean {
+  if (!last.length || !next.length) return false;
+  const joint = Buffer.concat([last, next.subarray(0, 3)]);
+  return joint.indexOf(LF2) >= 0 || joint.indexOf(CRLF2) >= 0;
+}
+
+/** The last up to 3 bytes of `prev` followed by `next` (a copy: chunks may be pooled). */
+export function lastBytes(prev: Buffer, next: Buffer): Buffer {
+  if (next.length >= 3) return Buffer.from(next.subarray(next.length - 3));
+  const both = Buffer.concat([prev, next]);
+  return both.subarray(Math.max(0, both.length - 3));
+}
+
 export function endsWithEvent(b: Buffer): boolean {
   const n = b.length;
   return n >= 2 && b[n - 1] === 10 && (b[n - 2] === 10 || (n >= 4 && b[n - 2] === 13 && b[n - 3] === 10 && b[n - 4] === 13));

@@ -1,7 +1,7 @@
 import type { Usage } from '../../pricing.ts';
 import type { StreamTap } from '../../providers/index.ts';
 import { parseEvent } from '../openai/usage.ts';
-import { eventEnd, eventStart, lastEventEnd } from '../openai/sse.ts';
+import { boundaryAcross, eventEnd, eventStart, lastBytes, lastEventEnd } from '../openai/sse.ts';
 import { readResponsesSse, ResponsesStreamReader } from './usage.ts';
 
 // Reads a Responses stream's usage (response.completed, .incomplete or
@@ -22,20 +22,6 @@ const RESPONSE_MARK = Buffer.from('"response":');
 const ERROR_MARK = Buffer.from('"error"');
 const LF2 = Buffer.from('\n\n');
 const CRLF2 = Buffer.from('\r\n\r\n');
-
-/** Whether an event boundary straddles `last` (the up to 3 bytes received before) and the start of `next`. */
-function boundaryAcross(last: Buffer, next: Buffer): boolean {
-  if (!last.length || !next.length) return false;
-  const joint = Buffer.concat([last, next.subarray(0, 3)]);
-  return joint.indexOf(LF2) >= 0 || joint.indexOf(CRLF2) >= 0;
-}
-
-/** The last up to 3 bytes of `prev` followed by `next` (a copy: chunks may be pooled). */
-function lastBytes(prev: Buffer, next: Buffer): Buffer {
-  if (next.length >= 3) return Buffer.from(next.subarray(next.length - 3));
-  const both = Buffer.concat([prev, next]);
-  return both.subarray(Math.max(0, both.length - 3));
-}
 
 export class ResponsesSseTap implements StreamTap {
   private readonly reader = new ResponsesStreamReader();

@@ -17,7 +17,7 @@
 
 import type { Usage } from '../../pricing.ts';
 import type { StreamTap } from '../index.ts';
-import { endsWithEvent, eventEnd, lastEventEnd } from '../../protocols/openai/sse.ts';
+import { boundaryAcross, endsWithEvent, eventEnd, lastBytes, lastEventEnd } from '../../protocols/openai/sse.ts';
 import { parseEvent } from '../../protocols/openai/usage.ts';
 import { emptyGeminiCounts, readGeminiUsage } from '../../translate/geminiShared.ts';
 import { billingUsageOfGemini, geminiChunkText, isErrorChunk, isFinalChunk } from './usage.ts';
@@ -50,20 +50,6 @@ function errorLineAt(b: Buffer, at: number): number {
   if (i >= 4 && b[i] === 58 && b[i - 1] === 97 && b[i - 2] === 116 && b[i - 3] === 97 && b[i - 4] === 100 && (i === 4 || b[i - 5] === 10 || b[i - 5] === 13))
     return i - 4;
   return -1;
-}
-
-/** Whether an event boundary straddles `last` (the up to 3 bytes received before) and the start of `next`. */
-function boundaryAcross(last: Buffer, next: Buffer): boolean {
-  if (!last.length || !next.length) return false;
-  const joint = Buffer.concat([last, next.subarray(0, 3)]);
-  return joint.indexOf(LF2) >= 0 || joint.indexOf(CRLF2) >= 0;
-}
-
-/** The last up to 3 bytes of `prev` followed by `next` (a copy: chunks may be pooled). */
-function lastBytes(prev: Buffer, next: Buffer): Buffer {
-  if (next.length >= 3) return Buffer.from(next.subarray(next.length - 3));
-  const both = Buffer.concat([prev, next]);
-  return both.subarray(Math.max(0, both.length - 3));
 }
 
 export class GeminiSseTap implements StreamTap {
