@@ -13,6 +13,7 @@ import { SettlementQueue } from './gateway/settlement.ts';
 import { inProcessWriter, workerWriter } from './gateway/settlementWriter.ts';
 import { appendDeadLetter, deadLetterFile } from './gateway/deadLetters.ts';
 import { Relay } from './gateway/relay.ts';
+import { Tasks } from './gateway/tasks/index.ts';
 import { paymentSettings } from './payments/settings.ts';
 import { buildPayments, type Payments } from './payments/providers/index.ts';
 
@@ -30,6 +31,8 @@ export interface AppContext {
   book: ReservationBook;
   settlement: SettlementQueue;
   relay: Relay;
+  /** Asynchronous tasks (videos): submit, cancel, content, webhooks, and the poller startTally runs. */
+  tasks: Tasks;
   /** The payment providers, built and checked once at start. */
   payments: Payments;
   /** Invalidation events (key revoked, catalog changed), shared through Redis when configured. */
@@ -111,6 +114,19 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     book,
     settlement,
     relay,
+    tasks: new Tasks({
+      db: dbh.db,
+      log,
+      catalog,
+      book,
+      settlement,
+      limiter,
+      keys,
+      redis: events.redis,
+      relay: config.relay,
+      tasks: config.tasks,
+      now: () => ctx.now(),
+    }),
     payments: buildPayments(paymentConfig, { db: dbh.db, secret: config.secret, now: () => ctx.now() }),
     events,
     redis: events.redis,

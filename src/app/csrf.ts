@@ -30,6 +30,8 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * - `json`: the default, every console/account/admin route (and any route added
  *   later): origin check, JSON bodies only;
  * - `form`: the sandbox pay page's own HTML forms: origin check, form bodies allowed;
+ * - `upload`: the API's own routes that take files (POST <prefix>/videos, as the
+ *   openai SDK sends it): origin check, JSON or multipart/form-data bodies;
  * - `signed_callback`: payment providers' servers post here; the signature is the
  *   authentication, no session is involved, and the bodies are forms or raw bytes;
  * - `loopback`: the demo upstream, reachable only from this machine.
@@ -37,13 +39,14 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * check on any route, see below; the API prefixes are deliberately not exempt
  * as such, since an operator may set TALLY_API_PREFIXES to something like /api.)
  */
-type OriginPolicy = 'json' | 'form' | 'signed_callback' | 'loopback';
+type OriginPolicy = 'json' | 'form' | 'upload' | 'signed_callback' | 'loopback';
 
-const SIGNED_CALLBACKS = new Set(['/api/payments/stripe/webhook', '/api/payments/epay/notify', '/api/payments/sandbox/notify']);
+const SIGNED_CALLBACKS = new Set(['/api/payments/stripe/webhook', '/api/payments/epay/notify', '/api/payments/sandbox/notify', '/api/webhooks/videos']);
 const FORM_ROUTES = new Set(['/api/payments/sandbox/pay/:id']);
 
-function originPolicy(url: string): OriginPolicy {
+function originPolicy(url: string, uploads: Set<string>): OriginPolicy {
   if (SIGNED_CALLBACKS.has(url)) return 'signed_callback';
+  if (uploads.has(url)) return 'upload';
   if (url.startsWith('/_demo/')) return 'loopback';
   return FORM_ROUTES.has(url) ? 'form' : 'json';
 }
@@ -51,13 +54,14 @@ function originPolicy(url: string): OriginPolicy {
 /** Installs the checks on every route of this server (call before the routes are registered). */
 export function installOriginCheck(app: FastifyInstance, config: Config): void {
   const allowed = new Set(config.allowedOrigins);
+  const uploads = new Set(config.apiPrefixes.map((p) => `${p}/videos`));
 
   app.addHook('onRequest', async (req) => {
     if (!STATE_CHANGING.has(req.method)) return;
     const url = req.routeOptions.url;
     if (!url) return; // no such route: the 404 changes nothing
-    const policy = originPolicy(url);
-    if (policy !== 'json' && policy !== 'form') return;
+    const policy = originPolicy(url, uploads);
+    if (policy !== 'json' && policy !== 'form' && policy !== 'upload') return;
     // The admin token and sk- keys travel in headers that a page on another
     // site cannot attach without a CORS preflight (which Tally never answers),
     // so a script or CLI sending them, with no session cookie, is no forgery.
@@ -125,12 +129,13 @@ function refused(req: FastifyRequest, origin: string): TallyError {
 
 const mediaType = (ct: string | undefined) => (ct ?? '').split(';')[0].trim().toLowerCase();
 
-function checkContentType(req: FastifyRequest, policy: 'json' | 'form'): void {
+function checkContentType(req: FastifyRequest, policy: 'json' | 'form' | 'upload'): void {
   const type = mediaType(req.headers['content-type']);
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
   if (!type && !hasBody) return; // a bodiless POST (cancel, logout) from curl
   if (type === 'application/json') return;
   if (policy === 'form' && type === 'application/x-www-form-urlencoded') return;
+  if (policy === 'upload' && type === 'multipart/form-data') return;
   throw new TallyError(
     'unsupported_media_type',
     `send the body as JSON with "Content-Type: application/json" (got ${type ? `"${type}"` : 'a body without a content type'}); this endpoint does not take form or text bodies`,

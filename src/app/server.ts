@@ -27,6 +27,8 @@ import { supportRoutes } from './routes/support.ts';
 import { adminSupportRoutes } from './routes/admin/support.ts';
 import { helpRoutes } from './routes/help.ts';
 import { consoleRoutes } from './routes/console.ts';
+import { videoRoutes } from './routes/videos.ts';
+import { taskRoutes } from './routes/tasks.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -39,6 +41,8 @@ export const ROUTES: RouteModule[] = [
   adminUserRoutes,
   openaiRoutes,
   geminiRoutes,
+  videoRoutes,
+  taskRoutes,
   demoUpstreamRoutes,
   usageRoutes,
   adminGatewayRoutes,

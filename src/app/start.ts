@@ -67,6 +67,8 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   sweeper.unref();
   const checkpointer = startWalCheckpointer(ctx.dbh, ctx.log);
   const reconciler = startReconcileWorker(ctx);
+  // Task polling: every instance polls (leases keep two from polling one task); TALLY_TASK_WORKER=off leaves it to the others.
+  if (config.tasks.worker) ctx.tasks.worker.start();
   let stopped = false;
   return {
     app,
@@ -80,6 +82,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
       stopped = true;
       clearInterval(sweeper);
       await app.close();
+      await ctx.tasks.worker.stop();
       await reconciler.stop();
       await checkpointer?.stop();
       await ctx.close();

@@ -40,6 +40,17 @@ const schema = z.object({
   TALLY_SETTLE_MAX_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(20),
   TALLY_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(3),
   TALLY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
+  // Asynchronous tasks (videos): read by src/gateway/tasks/.
+  TALLY_TASK_POLL_MS: z.coerce.number().int().min(10).default(2000), // first poll after submit; backs off from here
+  TALLY_TASK_POLL_MAX_MS: z.coerce.number().int().min(10).default(30_000), // the longest wait between two polls of a task
+  TALLY_TASK_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(2 * 60 * 60_000), // a task not ended by then is given up: its hold is released
+  TALLY_TASK_LEASE_MS: z.coerce.number().int().min(100).default(30_000), // how long a poller owns a task; a crashed instance's tasks move on after this
+  TALLY_TASK_WORKER: z.enum(['on', 'off']).default('on'), // off: this instance takes submits but never polls
+  TALLY_VIDEO_WEBHOOK_SECRET: z.string().optional(), // whsec_...: verifies upstream video webhooks (Standard Webhooks, as OpenAI sends them)
   TALLY_STRIPE_SECRET_KEY: z.string().optional(),
   TALLY_STRIPE_WEBHOOK_SECRET: z.string().optional(),
   TALLY_STRIPE_API_BASE: z.string().optional(),
@@ -106,6 +117,8 @@ export interface Config {
   /** SQLite: write settlements from a worker thread. */
   settleWorker: boolean;
   breaker: { threshold: number; cooldownMs: number };
+  /** Asynchronous tasks: poll backoff, give-up time, poll lease, whether this instance polls, the upstream webhook secret. */
+  tasks: { pollMs: number; pollMaxMs: number; timeoutMs: number; leaseMs: number; worker: boolean; webhookSecret: string | null };
   env: Env;
 }
 
@@ -152,6 +165,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     settleMaxIntervalMs: Math.max(e.TALLY_SETTLE_INTERVAL_MS, e.TALLY_SETTLE_MAX_INTERVAL_MS),
     settleWorker: e.TALLY_SETTLE_WORKER === 'on',
     breaker: { threshold: e.TALLY_BREAKER_THRESHOLD, cooldownMs: e.TALLY_BREAKER_COOLDOWN_MS },
+    tasks: {
+      pollMs: e.TALLY_TASK_POLL_MS,
+      pollMaxMs: Math.max(e.TALLY_TASK_POLL_MS, e.TALLY_TASK_POLL_MAX_MS),
+      timeoutMs: e.TALLY_TASK_TIMEOUT_MS,
+      leaseMs: e.TALLY_TASK_LEASE_MS,
+      worker: e.TALLY_TASK_WORKER === 'on',
+      webhookSecret: e.TALLY_VIDEO_WEBHOOK_SECRET ?? null,
+    },
     env: e,
     ...overrides,
   };

@@ -138,7 +138,7 @@ export interface ChannelsTable {
 
 export interface ModelPricesTable {
   model: string;
-  kind: 'chat' | 'embedding' | 'image' | 'speech' | 'transcription';
+  kind: 'chat' | 'embedding' | 'image' | 'speech' | 'transcription' | 'video';
   input_per_1m: Int;
   output_per_1m: Int;
   cached_input_per_1m: Int | null;
@@ -428,6 +428,59 @@ export interface ResponsePinsTable {
   created_at: Int;
 }
 
+/** Where an asynchronous task is: live (submitting, queued, in_progress) or ended (the rest). */
+export type TaskStatus = 'submitting' | 'queued' | 'in_progress' | 'completed' | 'failed' | 'cancelled' | 'expired';
+
+/** An asynchronous task (a video) and its money (src/gateway/tasks/). */
+export interface TasksTable {
+  id: string;
+  kind: 'video';
+  user_id: string;
+  key_id: string;
+  key_display: string;
+  group_name: string;
+  model: string;
+  upstream_model: string;
+  channel_id: string;
+  /** Which of the channel's keys submitted it (catalog.ts keyRefOf): polls and downloads use the same key. */
+  key_ref: string;
+  /** The upstream's id for the task; never shown to the user. Null until the upstream accepted it. */
+  upstream_id: string | null;
+  status: TaskStatus;
+  progress: number;
+  seconds: number;
+  size: string | null;
+  prompt: string | null;
+  hold_id: string;
+  held: Int;
+  charged: Int;
+  transfer_id: string | null;
+  pricing: string;
+  error_code: string | null;
+  error_message: string | null;
+  request_id: string;
+  polls: number;
+  next_poll_at: Int;
+  lease_owner: string | null;
+  lease_until: Int | null;
+  deadline_at: Int;
+  created_at: Int;
+  updated_at: Int;
+  finished_at: Int | null;
+  deleted_at: Int | null;
+}
+
+/** A task's timeline: what happened to it and to its money, in order. */
+export interface TaskEventsTable {
+  id: string;
+  task_id: string;
+  type: string;
+  status: string | null;
+  detail: string | null;
+  instance: string | null;
+  created_at: Int;
+}
+
 export interface Database {
   ledger_accounts: LedgerAccountsTable;
   ledger_transfers: LedgerTransfersTable;
@@ -456,6 +509,8 @@ export interface Database {
   support_handoff_notes: SupportHandoffNotesTable;
   support_approvals: SupportApprovalsTable;
   response_pins: ResponsePinsTable;
+  tasks: TasksTable;
+  task_events: TaskEventsTable;
 }
 
 // Generated is re-exported for modules that add tables with defaults.

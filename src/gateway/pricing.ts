@@ -18,9 +18,9 @@ import { divCeil, formatMoney, parseMoney, toBig } from '../ledger/money.ts';
 export const TOKENS_PER_PRICE_UNIT = 1_000_000n;
 export const PPM = 1_000_000n;
 
-/** What a model is for: the text endpoints (chat, embedding) or a media endpoint (images, audio speech, audio transcriptions and translations). */
-export type ModelKind = 'chat' | 'embedding' | 'image' | 'speech' | 'transcription';
-export const MODEL_KINDS: readonly ModelKind[] = ['chat', 'embedding', 'image', 'speech', 'transcription'];
+/** What a model is for: the text endpoints (chat, embedding), a media endpoint (images, audio speech, audio transcriptions and translations) or video tasks. */
+export type ModelKind = 'chat' | 'embedding' | 'image' | 'speech' | 'transcription' | 'video';
+export const MODEL_KINDS: readonly ModelKind[] = ['chat', 'embedding', 'image', 'speech', 'transcription', 'video'];
 
 export interface ModelPrice {
   model: string;
@@ -442,14 +442,14 @@ function checkMediaPrices(input: {
     throw new TallyError('invalid_price', 'max-seconds must be a whole number of seconds from 1 to 86,400', { param: 'max-seconds' });
   const kind = input.kind ?? (input.perImage != null ? 'image' : input.perSecond != null ? 'transcription' : 'chat');
   if (input.perImage != null && kind !== 'image') throw new TallyError('invalid_price', 'per-image prices a model of kind image', { param: 'per-image' });
-  if (input.perSecond != null && kind !== 'transcription')
-    throw new TallyError('invalid_price', 'per-second prices a model of kind transcription', { param: 'per-second' });
+  if (input.perSecond != null && kind !== 'transcription' && kind !== 'video')
+    throw new TallyError('invalid_price', 'per-second prices a model of kind transcription or video', { param: 'per-second' });
   if (input.perRequest != null && !isMediaKind(kind))
-    throw new TallyError('invalid_price', 'per-request prices a media model (kind image, speech or transcription)', { param: 'per-request' });
+    throw new TallyError('invalid_price', 'per-request prices a media model (kind image, speech, transcription or video)', { param: 'per-request' });
   return { priced: input.perImage != null || input.perSecond != null || input.perRequest != null, kind };
 }
 
-export const isMediaKind = (k: ModelKind): boolean => k === 'image' || k === 'speech' || k === 'transcription';
+export const isMediaKind = (k: ModelKind): boolean => k === 'image' || k === 'speech' || k === 'transcription' || k === 'video';
 
 /**
  * The price of one image of `size` and `quality`: the table's "SIZE/QUALITY"

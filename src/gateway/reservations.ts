@@ -162,6 +162,27 @@ export class ReservationBook {
     }
   }
 
+  /**
+   * A reservation that became a durable ledger hold (a task: tasks/store.ts
+   * openTask), after the wallet was re-read with the hold in it: the wallet's
+   * base already counts it, so the in-memory reservation goes; the key's spend
+   * grew by it in the same transaction, so the key's base drops by it (a
+   * re-read that already saw it only makes the key look lower until the next).
+   */
+  heldDurably(r: Reservation): void {
+    if (r.released) return;
+    r.released = true;
+    const w = this.wallets.get(r.walletId);
+    if (w) w.reserved -= r.amount;
+    if (r.keyLimited) {
+      const k = this.keys.get(r.keyId);
+      if (k) {
+        k.reserved -= r.amount;
+        k.base -= r.amount;
+      }
+    }
+  }
+
   /** Called by the flusher after a commit: the costs are now in the database, and these are the new figures. */
   committed(walletId: string, cost: bigint, availableNow: bigint | null): void {
     const w = this.wallets.get(walletId);

@@ -135,6 +135,7 @@ export const ERRORS = {
   redemption_not_found: e(404),
   request_not_found: e(404),
   route_not_found: e(404),
+  task_not_found: e(404),
   ticket_not_found: e(404),
   trade_not_found: e(404),
   transfer_not_found: e(404),
@@ -166,6 +167,8 @@ export const ERRORS = {
   provider_unavailable: e(409),
   refund_exceeds_balance: e(409),
   refund_in_progress: e(409),
+  task_not_cancellable: e(409),
+  task_not_ready: e(409),
   ticket_changed: e(409),
   ticket_closed: e(409),
   // 413

@@ -55,7 +55,9 @@ export type IdPrefix =
   | 'trd'
   | 'tkm'
   | 'hnd'
-  | 'apr';
+  | 'apr'
+  | 'video'
+  | 'tev';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {

@@ -48,6 +48,8 @@ export const PERMISSIONS = {
   'users.get': p('GET', '/api/admin/users/:id', 'read', 'yes', 'yes', 'a user and their balance'),
   'users.ledger': p('GET', '/api/admin/users/:id/ledger', 'read', 'yes', 'yes', "a user's statement"),
   'users.requests': p('GET', '/api/admin/users/:id/requests', 'read', 'yes', 'yes', "a user's request log (client IPs left out)"),
+  'tasks.list': p('GET', '/api/admin/tasks', 'read', 'yes', 'yes', 'tasks (videos) of any user or one (?user=), with their holds and charges'),
+  'tasks.get': p('GET', '/api/admin/tasks/:id', 'read', 'yes', 'yes', "a task's timeline: submit, hold, polls, charge or release"),
   'users.diagnose': p('GET', '/api/admin/users/:id/diagnose', 'read', 'yes', 'yes', 'the billing doctor for a user'),
   'users.create': p('POST', '/api/admin/users', 'write', 'no', 'yes', 'create a user (any role)'),
   'users.credit': p('POST', '/api/admin/users/:id/credit', 'money', 'no', 'yes', 'manual credit or debit (`tally admin credit`)', true),

@@ -23,6 +23,7 @@ const NOT_COOKIE_ROUTES = [
   'POST /api/payments/epay/notify',
   'POST /api/payments/sandbox/notify',
   'POST /api/payments/stripe/webhook',
+  'POST /api/webhooks/videos',
 ];
 // The Gemini API's catch-all for methods the relay does not serve (an API-key route, never a session's; it only ever
 // answers 404 in Google's shape). The relay's own POST routes are served in front of fastify and are not in its tree.

@@ -86,6 +86,9 @@ for (const dialect of testDialects()) {
       'users.ledger': async () => ({ path: `/api/admin/users/${shared.userId}/ledger` }),
       'users.requests': async () => ({ path: `/api/admin/users/${shared.userId}/requests` }),
       'users.diagnose': async () => ({ path: `/api/admin/users/${shared.userId}/diagnose` }),
+      'tasks.list': async () => ({ path: `/api/admin/tasks?user=${shared.userId}` }),
+      // Past the permission check the lookup answers: no such task (a 404, not the 403 a refused role gets).
+      'tasks.get': async () => ({ path: '/api/admin/tasks/video_00000000000000000000000000', ok: [404] }),
       'users.create': async () => ({ path: '/api/admin/users', body: { email: `n${Math.random().toString(36).slice(2)}@test.io` }, ok: [201] }),
       'users.credit': async () => ({ path: `/api/admin/users/${shared.userId}/credit`, body: { amount: '1.00', reason: 'bank transfer' } }),
       'users.compensate': async () => ({

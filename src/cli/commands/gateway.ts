@@ -207,10 +207,13 @@ export function gatewayCommands(program: Command) {
     .option('--tier-output <usd>', 'long-context tier: price per 1M output tokens (with --tier-above and --tier-input)')
     .option('--per-image <usd>', 'media: price per image returned (kind image)')
     .option('--per-image-size <size=usd>', 'media: price per image of one size, e.g. 1024x1536=0.06 (repeatable; other sizes: --per-image)', collectOption, [])
-    .option('--per-second <usd>', 'media: price per second of audio (kind transcription)')
+    .option('--per-second <usd>', 'media: price per second of audio (kind transcription) or of video (kind video)')
     .option('--per-request <usd>', 'media: price per request (any media kind)')
     .option('--max-seconds <n>', 'media: the most audio seconds a per-second request is held for when the file length cannot be read (default 3600)')
-    .option('--kind <kind>', 'chat | embedding | image | speech | transcription (default: image with --per-image, transcription with --per-second, else chat)')
+    .option(
+      '--kind <kind>',
+      'chat | embedding | image | speech | transcription | video (default: image with --per-image, transcription with --per-second, else chat)',
+    )
     .option('--max-output <tokens>', 'output tokens reserved when a request sets no max_tokens', '4096')
     .option('--json', 'print one JSON object')
     .action((o) =>

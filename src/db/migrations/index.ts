@@ -14,6 +14,7 @@ import * as m0012 from './0012_channel_keys.ts';
 import * as m0013 from './0013_responses_api_channels.ts';
 import * as m0014 from './0014_response_pins.ts';
 import * as m0015 from './0015_media_prices.ts';
+import * as m0016 from './0016_tasks.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '0013_responses_api_channels': m0013,
   '0014_response_pins': m0014,
   '0015_media_prices': m0015,
+  '0016_tasks': m0016,
 };

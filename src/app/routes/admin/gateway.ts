@@ -5,7 +5,7 @@ import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../../lib/validate.ts';
 import { SUPPORTED_CHANNEL_TYPES } from '../../../gateway/providers/index.ts';
 import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, CHANNEL_TYPES, type ChannelType } from '../../../gateway/channels.ts';
-import { setModelPrice, listPrices, parseImageSizePrices } from '../../../gateway/pricing.ts';
+import { setModelPrice, listPrices, parseImageSizePrices, MODEL_KINDS, type ModelKind } from '../../../gateway/pricing.ts';
 import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
 import { testChannel } from '../../../gateway/channelTest.ts';
 import { channelView, priceView } from '../../../gateway/present.ts';
@@ -73,7 +73,7 @@ const PriceBody = z.object({
   per_second: z.string().max(40).optional(),
   per_request: z.string().max(40).optional(),
   max_seconds: z.number().int().min(1).optional(),
-  kind: z.enum(['chat', 'embedding', 'image', 'speech', 'transcription']).optional(),
+  kind: z.enum(MODEL_KINDS as [ModelKind, ...ModelKind[]]).optional(),
   max_output_tokens: z.number().int().min(1).optional(),
 });
 

@@ -35,7 +35,7 @@ const MAX_FIELD_BYTES = 256 * 1024;
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 /** The fields Tally bills by: never taken from a file part. */
-const BILLED_FIELDS = new Set(['model', 'n', 'size', 'quality', 'prompt', 'response_format', 'stream', 'partial_images']);
+const BILLED_FIELDS = new Set(['model', 'n', 'size', 'quality', 'prompt', 'response_format', 'stream', 'partial_images', 'seconds']);
 
 function bad(message: string): TallyError {
   return new TallyError('invalid_request', `the multipart/form-data body is malformed: ${message}`);

@@ -1,0 +1,275 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Redis } from 'ioredis';
+import type { Dispatcher } from 'undici';
+import type { DbOrTx } from '../../db/index.ts';
+import type { KeyPrincipal } from '../../accounts/keyCache.ts';
+import { TallyError } from '../../lib/errors.ts';
+import { newId } from '../../lib/ids.ts';
+import type { RateLimiter } from '../../lib/rateLimit.ts';
+import { walletAccountId } from '../../ledger/accounts.ts';
+import type { Catalog } from '../catalog.ts';
+import type { ReservationBook } from '../reservations.ts';
+import type { SettlementQueue } from '../settlement.ts';
+import type { RelayConfig } from '../charge/requestCharge.ts';
+import { checkKeyRpm, checkModel } from '../charge/admit.ts';
+import { insufficient, reserveOrRefresh } from '../charge/quote.ts';
+import { markNeedsAttention, orderChannels, pickKey } from '../charge/route.ts';
+import { computeMediaCost } from '../pricing.ts';
+import { acceptTask, addEvent, finishTask, findTask, markDeleted, openTask, pollSoon, type Task, type TaskPricing } from './store.ts';
+import { deleteVideo, liveStatus, submitVideo, taskChannel, videoContent } from './upstream.ts';
+import { DEFAULT_MAX_VIDEO_SECONDS, videoUpstreamBody, type VideoRequest } from './video.ts';
+import { TaskWorker, nextPollDelay, taskCharge } from './poller.ts';
+
+export { TaskWorker, taskCharge } from './poller.ts';
+export * from './store.ts';
+export { videoObject, parseVideoRequest } from './video.ts';
+
+// Asynchronous tasks (videos): submit holds the price in the ledger and hands
+// the task to the upstream; the worker (poller.ts) polls it to its end, when
+// the hold is posted or voided (store.ts). Cancel and content go to the same
+// channel key that took the task. See DESIGN.md "Media and tasks".
+
+export interface TaskDeps {
+  db: DbOrTx;
+  log: Logger;
+  catalog: Catalog;
+  book: ReservationBook;
+  settlement: SettlementQueue;
+  limiter: RateLimiter;
+  keys: unknown;
+  redis: Redis | null;
+  relay: RelayConfig;
+  tasks: { pollMs: number; pollMaxMs: number; timeoutMs: number; leaseMs: number };
+  now(): number;
+}
+
+export class Tasks {
+  /** This instance's name in leases and timelines. */
+  readonly instance = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly worker: TaskWorker;
+
+  constructor(private readonly d: TaskDeps) {
+    this.worker = new TaskWorker(
+      {
+        db: d.db,
+        catalog: d.catalog,
+        log: d.log,
+        redis: d.redis,
+        instance: this.instance,
+        now: d.now,
+        onEnded: (t) => void d.settlement.refreshWallet(walletAccountId(t.userId)).catch(() => {}),
+      },
+      d.tasks,
+    );
+  }
+
+  /**
+   * POST /v1/videos: checks the key, the model and its price, holds the price
+   * on the wallet (durably, with the task written in the same transaction),
+   * then submits to the model's channels in order (failover as for any relay
+   * attempt). A submit no channel took fails the task and releases the hold.
+   */
+  async submit(principal: KeyPrincipal, req: VideoRequest, requestId: string): Promise<Task> {
+    const d = this.d;
+    const deps = {
+      db: d.db,
+      log: d.log,
+      keys: d.keys as never,
+      catalog: d.catalog,
+      book: d.book,
+      settlement: d.settlement,
+      limiter: d.limiter,
+      config: d.relay,
+    };
+    await checkKeyRpm(deps, principal);
+    const group = checkModel(d.catalog, principal, req.model);
+    const price = d.catalog.prices.get(req.model);
+    if (!price)
+      throw new TallyError(
+        'model_not_priced',
+        `"${req.model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${req.model} --kind video --per-second ...)`,
+      );
+    if (price.kind !== 'video')
+      throw new TallyError('invalid_request', `"${req.model}" is a ${price.kind} model; POST /videos needs a video model`, { param: 'model' });
+    const max = price.maxSeconds ?? DEFAULT_MAX_VIDEO_SECONDS;
+    if (req.seconds > max)
+      throw new TallyError('invalid_request', `"${req.model}" makes videos of at most ${max} seconds; ask for fewer seconds`, { param: 'seconds' });
+    let pricing: TaskPricing;
+    let held: bigint;
+    const mult = group.multiplierPpm;
+    const common = {
+      per_second: price.perSecond === null ? null : String(price.perSecond),
+      per_request: price.perRequest === null ? null : String(price.perRequest),
+      multiplier_ppm: String(mult),
+      group: group.name,
+    };
+    if (price.perSecond !== null) {
+      pricing = { basis: 'second', ...common };
+      held = computeMediaCost('audio_ms', req.seconds * 1000, price.perSecond, mult);
+    } else if (price.perRequest !== null) {
+      pricing = { basis: 'request', ...common };
+      held = computeMediaCost('request', 1, price.perRequest, mult);
+    } else {
+      throw new TallyError(
+        'model_not_priced',
+        `"${req.model}" is a video model without a per-second or per-request price; the operator must set one (tally model set-price --model ${req.model} --kind video --per-second ...)`,
+      );
+    }
+    const channels = orderChannels(d.catalog, req.model).filter((c) => c.type === 'openai');
+    if (!channels.length)
+      throw new TallyError('no_channel_available', `no upstream channel that speaks OpenAI's video API (an openai channel) serves "${req.model}" right now`);
+    const reservation = await reserveOrRefresh(deps, principal, held);
+    if (!('walletId' in reservation)) throw insufficient(reservation);
+    const now = d.now();
+    const id = newId('video');
+    try {
+      const first = channels[0];
+      await openTask(d.db, {
+        id,
+        userId: principal.user.id,
+        keyId: principal.key.id,
+        keyDisplay: principal.key.display,
+        group: group.name,
+        model: req.model,
+        upstreamModel: first.modelMap[req.model] ?? req.model,
+        channelId: first.id,
+        keyRef: first.keyRef,
+        seconds: req.seconds,
+        size: req.size,
+        prompt: req.prompt,
+        held,
+        pricing,
+        requestId,
+        timeoutMs: d.tasks.timeoutMs,
+        instance: this.instance,
+        now,
+      });
+    } catch (e) {
+      d.book.release(reservation, 0n);
+      throw e;
+    }
+    // The wallet is re-read with the hold in it before the in-memory reservation goes (never a moment counted by neither).
+    await d.settlement.refreshWallet(reservation.walletId);
+    d.book.heldDurably(reservation);
+    let failure: TallyError | null = null;
+    let attempts = 0;
+    for (const ch of channels) {
+      if (attempts >= d.relay.maxAttempts) break;
+      const view = pickKey(ch, 0, d.now());
+      if (!view) continue;
+      attempts++;
+      const upstreamModel = ch.modelMap[req.model] ?? req.model;
+      const r = await submitVideo(view, videoUpstreamBody(req, upstreamModel));
+      if (r.ok) {
+        view.breaker.success();
+        const at = d.now();
+        const ok = await acceptTask(d.db, {
+          id,
+          upstreamId: r.video.id,
+          channelId: ch.id,
+          keyRef: view.keyRef,
+          upstreamModel,
+          status: r.video.status === 'completed' || r.video.status === 'failed' ? 'queued' : liveStatus(r.video.status),
+          progress: r.video.progress,
+          size: r.video.size,
+          firstPollAt: r.video.status === 'completed' || r.video.status === 'failed' ? at : at + nextPollDelay(d.tasks, 0),
+          instance: this.instance,
+          now: at,
+        });
+        if (!ok) {
+          // A poller gave up on it while the upstream took its time (SUBMIT_WINDOW_MS): the hold is gone, so the upstream's task goes too.
+          await deleteVideo(view, r.video.id).catch(() => {});
+          throw new TallyError('upstream_timeout', 'the upstream took too long to accept the video; nothing was charged, submit it again');
+        }
+        return (await findTask(d.db, id))!;
+      }
+      const f = r.failure;
+      if (f.breaker) view.breaker.failure(d.now(), f.error.message);
+      if (f.needsAttention) await markNeedsAttention(d, view, 401);
+      failure = f.error;
+      if (!f.failover) break;
+    }
+    failure ??= new TallyError('no_channel_available', `no upstream channel for "${req.model}" is taking requests right now`);
+    await finishTask(d.db, id, {
+      status: 'failed',
+      charge: 0n,
+      errorCode: failure.code,
+      errorMessage: failure.message,
+      by: 'submit',
+      instance: this.instance,
+      now: d.now(),
+    });
+    void d.settlement.refreshWallet(reservation.walletId).catch(() => {});
+    throw failure;
+  }
+
+  /** A task of this user (404 otherwise, also for a task deleted through the video API unless `includeDeleted`). */
+  async owned(userId: string, id: string, includeDeleted = false): Promise<Task> {
+    const t = /^video_[0-9A-Za-z]{1,40}$/.test(id) ? await findTask(this.d.db, id) : null;
+    if (!t || t.userId !== userId || (!includeDeleted && t.deletedAt !== null))
+      throw new TallyError('task_not_found', `no video ${id.slice(0, 60)} for this account`, { param: 'video_id' });
+    return t;
+  }
+
+  /**
+   * DELETE /v1/videos/:id. A live task is cancelled upstream first (where the
+   * upstream refuses, so does Tally: 409 with its reason) and then ended with
+   * its hold released; an ended one is deleted upstream (best effort) and
+   * hidden from the video API. Money already charged stays charged.
+   */
+  async remove(userId: string, id: string): Promise<Task> {
+    const t = await this.owned(userId, id);
+    const d = this.d;
+    const ch = taskChannel(d.catalog, t.channelId, t.keyRef);
+    if (t.status === 'queued' || t.status === 'in_progress') {
+      if (ch && t.upstreamId) {
+        const r = await deleteVideo(ch, t.upstreamId);
+        if (r.kind === 'refused')
+          throw new TallyError(
+            'task_not_cancellable',
+            `the upstream would not cancel this video (${r.status}): ${r.message}; it keeps running and is charged only if it completes`,
+          );
+      }
+      await finishTask(d.db, t.id, {
+        status: 'cancelled',
+        charge: 0n,
+        errorCode: 'cancelled',
+        errorMessage: 'cancelled by its owner; nothing was charged',
+        by: 'cancel',
+        instance: this.instance,
+        now: d.now(),
+      });
+      void d.settlement.refreshWallet(walletAccountId(userId)).catch(() => {});
+    } else if (t.status === 'submitting') {
+      throw new TallyError('task_not_cancellable', 'this video is still being submitted; try again in a moment');
+    } else if (ch && t.upstreamId) {
+      await deleteVideo(ch, t.upstreamId).catch(() => {});
+    }
+    await markDeleted(d.db, { id: t.id, instance: this.instance, now: d.now() });
+    return (await findTask(d.db, t.id))!;
+  }
+
+  /** GET /v1/videos/:id/content: the upstream's bytes of a completed video. */
+  async content(userId: string, id: string, variant: string | null): Promise<Dispatcher.ResponseData> {
+    const t = await this.owned(userId, id);
+    if (t.status !== 'completed') throw new TallyError('task_not_ready', `video ${t.id} is ${t.status}; its content can be downloaded once it is completed`);
+    const ch = taskChannel(this.d.catalog, t.channelId, t.keyRef);
+    if (!ch || !t.upstreamId) throw new TallyError('no_channel_available', 'the channel that made this video is no longer configured');
+    return videoContent(ch, t.upstreamId, variant);
+  }
+
+  /** An upstream webhook named one of its videos: poll that task now, through the same lease and transition as any poll. */
+  async webhook(upstreamId: string, type: string): Promise<Task | null> {
+    const now = this.d.now();
+    const t = await pollSoon(this.d.db, { channelId: null, upstreamId, now });
+    if (!t) return null;
+    await addEvent(this.d.db, { taskId: t.id, type: 'webhook', status: t.status, detail: { event: type.slice(0, 60) }, instance: this.instance, now });
+    await this.worker.pollOne(t.id);
+    return findTask(this.d.db, t.id);
+  }
+
+  /** What a completed task would cost (for tests and the doctor). */
+  static charge = taskCharge;
+}
