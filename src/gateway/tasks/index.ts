@@ -17,8 +17,8 @@ import { checkKeyRpm, checkModel } from '../charge/admit.ts';
 import { insufficient, reserveOrRefresh } from '../charge/quote.ts';
 import { markNeedsAttention, orderChannels, pickKey } from '../charge/route.ts';
 import { computeMediaCost } from '../pricing.ts';
-import { acceptTask, addEvent, finishTask, findTask, markDeleted, openTask, pollSoon, type Task, type TaskPricing } from './store.ts';
-import { deleteVideo, liveStatus, submitVideo, taskChannel, videoContent } from './upstream.ts';
+import { LIVE, acceptTask, addEvent, finishTask, findTask, markDeleted, openTask, pollSoon, type Task, type TaskPricing } from './store.ts';
+import { deleteVideo, liveStatus, pollVideo, submitVideo, taskChannel, videoContent } from './upstream.ts';
 import { DEFAULT_MAX_VIDEO_SECONDS, videoUpstreamBody, type VideoRequest } from './video.ts';
 import { TaskWorker, nextPollDelay, taskCharge } from './poller.ts';
 
@@ -225,6 +225,15 @@ export class Tasks {
     const ch = taskChannel(d.catalog, t.channelId, t.keyRef);
     if (t.status === 'queued' || t.status === 'in_progress') {
       if (ch && t.upstreamId) {
+        // It may have ended upstream since the last poll: a finished video is charged (or released) as finished, not cancelled.
+        const seen = await pollVideo(ch, t.upstreamId);
+        if (seen.kind === 'video' && (seen.video.status === 'completed' || seen.video.status === 'failed')) {
+          await this.worker.pollOne(t.id);
+          const now = await findTask(d.db, t.id);
+          if (now && LIVE.includes(now.status))
+            throw new TallyError('task_not_cancellable', 'this video has just finished upstream and is being recorded; try again in a moment');
+          return this.remove(userId, id); // ended now: deleted as an ended video
+        }
         const r = await deleteVideo(ch, t.upstreamId);
         if (r.kind === 'refused')
           throw new TallyError(

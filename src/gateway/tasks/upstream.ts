@@ -44,7 +44,7 @@ export function readVideo(body: string): UpstreamVideo | null {
     error: err
       ? {
           code: typeof err.code === 'string' ? err.code.slice(0, 100) : 'upstream_failed',
-          message: typeof err.message === 'string' ? err.message.slice(0, 1000) : '',
+          message: typeof err.message === 'string' ? stripSecrets(err.message) : '',
         }
       : null,
   };
