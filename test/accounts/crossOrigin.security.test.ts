@@ -20,6 +20,8 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const NOT_COOKIE_ROUTES = [
   'POST /_demo/v1/chat/completions',
   'POST /_demo/v1/embeddings',
+  'POST /_demo/v1/videos',
+  'DELETE /_demo/v1/videos/:id',
   'POST /api/payments/epay/notify',
   'POST /api/payments/sandbox/notify',
   'POST /api/payments/stripe/webhook',

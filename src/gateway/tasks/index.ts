@@ -117,7 +117,8 @@ export class Tasks {
         `"${req.model}" is a video model without a per-second or per-request price; the operator must set one (tally model set-price --model ${req.model} --kind video --per-second ...)`,
       );
     }
-    const channels = orderChannels(d.catalog, req.model).filter((c) => c.type === 'openai');
+    // OpenAI's video API: openai channels (and the built-in demo upstream, which speaks it).
+    const channels = orderChannels(d.catalog, req.model).filter((c) => c.type === 'openai' || c.type === 'demo');
     if (!channels.length)
       throw new TallyError('no_channel_available', `no upstream channel that speaks OpenAI's video API (an openai channel) serves "${req.model}" right now`);
     const reservation = await reserveOrRefresh(deps, principal, held);
