@@ -451,6 +451,8 @@ export interface TasksTable {
   seconds: number;
   size: string | null;
   prompt: string | null;
+  /** The task whose video this one remixes, or null. */
+  remix_of: string | null;
   hold_id: string;
   held: Int;
   charged: Int;

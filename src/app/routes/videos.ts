@@ -6,6 +6,7 @@ import { parseInput } from '../../lib/validate.ts';
 import { openAIError } from '../../gateway/protocols/openai/errors.ts';
 import { anthropicApiKey } from '../../gateway/protocols/anthropic/index.ts';
 import { listTasks, parseVideoRequest, videoObject } from '../../gateway/tasks/index.ts';
+import { parseRemixRequest } from '../../gateway/tasks/video.ts';
 
 // OpenAI's video API under every API prefix: POST /videos (JSON or
 // multipart, as the openai SDK's videos.create sends it), GET /videos (a
@@ -54,6 +55,12 @@ export function videoRoutes(app: FastifyInstance, ctx: AppContext) {
     app.get<{ Params: { id: string } }>(prefix + '/videos/:id', { onRequest: errorShape }, async (req) => {
       const p = await auth(req);
       return videoObject(await ctx.tasks.owned(p.user.id, req.params.id));
+    });
+
+    app.post<{ Params: { id: string } }>(prefix + '/videos/:id/remix', { onRequest: errorShape }, async (req) => {
+      const p = await auth(req);
+      const prompt = parseRemixRequest(req.body);
+      return videoObject(await ctx.tasks.remix(p, req.params.id, prompt, req.id));
     });
 
     app.delete<{ Params: { id: string } }>(prefix + '/videos/:id', { onRequest: errorShape }, async (req) => {

@@ -30,6 +30,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('seconds', 'integer', (c) => c.notNull())
     .addColumn('size', 'text')
     .addColumn('prompt', 'text')
+    .addColumn('remix_of', 'text')
     .addColumn('hold_id', 'text', (c) => c.notNull())
     .addColumn('held', 'bigint', (c) => c.notNull())
     .addColumn('charged', 'bigint', (c) => c.notNull().defaultTo(0))

@@ -16,7 +16,9 @@ import type { RelayConfig } from '../charge/requestCharge.ts';
 import { checkKeyRpm, checkModel } from '../charge/admit.ts';
 import { insufficient, reserveOrRefresh } from '../charge/quote.ts';
 import { markNeedsAttention, orderChannels, pickKey } from '../charge/route.ts';
-import { computeMediaCost } from '../pricing.ts';
+import { computeMediaCost, type ModelPrice } from '../pricing.ts';
+import type { Group } from '../groups.ts';
+import type { RuntimeChannel } from '../catalog.ts';
 import { LIVE, acceptTask, addEvent, finishTask, findTask, markDeleted, openTask, pollSoon, type Task, type TaskPricing } from './store.ts';
 import { deleteVideo, liveStatus, pollVideo, submitVideo, taskChannel, videoContent } from './upstream.ts';
 import { DEFAULT_MAX_VIDEO_SECONDS, videoUpstreamBody, type VideoRequest } from './video.ts';
@@ -30,6 +32,15 @@ export { videoObject, parseVideoRequest } from './video.ts';
 // the task to the upstream; the worker (poller.ts) polls it to its end, when
 // the hold is posted or voided (store.ts). Cancel and content go to the same
 // channel key that took the task. See DESIGN.md "Media and tasks".
+
+/** Where a task may be submitted: a channel (its key picked by rotation) or one fixed key of it, the path and the body. */
+interface UpstreamTarget {
+  channel: RuntimeChannel;
+  view: RuntimeChannel | null;
+  upstreamModel: string;
+  path: string;
+  body(): { bytes: Buffer | string; contentType: string };
+}
 
 export interface TaskDeps {
   db: DbOrTx;
@@ -65,6 +76,27 @@ export class Tasks {
     );
   }
 
+  /** The RelayDeps the shared admission steps (charge/admit.ts, charge/quote.ts) take. */
+  private get relayDeps() {
+    const d = this.d;
+    return { db: d.db, log: d.log, keys: d.keys as never, catalog: d.catalog, book: d.book, settlement: d.settlement, limiter: d.limiter, config: d.relay };
+  }
+
+  /** The key may make this request now (its rpm) and use this model, which is a priced video model: its group and price. */
+  private async admit(principal: KeyPrincipal, model: string) {
+    const d = this.d;
+    await checkKeyRpm(this.relayDeps, principal);
+    const group = checkModel(d.catalog, principal, model);
+    const price = d.catalog.prices.get(model);
+    if (!price)
+      throw new TallyError(
+        'model_not_priced',
+        `"${model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${model} --kind video --per-second ...)`,
+      );
+    if (price.kind !== 'video') throw new TallyError('invalid_request', `"${model}" is a ${price.kind} model; POST /videos needs a video model`, { param: 'model' });
+    return { group, price };
+  }
+
   /**
    * POST /v1/videos: checks the key, the model and its price, holds the price
    * on the wallet (durably, with the task written in the same transaction),
@@ -72,30 +104,52 @@ export class Tasks {
    * attempt). A submit no channel took fails the task and releases the hold.
    */
   async submit(principal: KeyPrincipal, req: VideoRequest, requestId: string): Promise<Task> {
-    const d = this.d;
-    const deps = {
-      db: d.db,
-      log: d.log,
-      keys: d.keys as never,
-      catalog: d.catalog,
-      book: d.book,
-      settlement: d.settlement,
-      limiter: d.limiter,
-      config: d.relay,
-    };
-    await checkKeyRpm(deps, principal);
-    const group = checkModel(d.catalog, principal, req.model);
-    const price = d.catalog.prices.get(req.model);
-    if (!price)
-      throw new TallyError(
-        'model_not_priced',
-        `"${req.model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${req.model} --kind video --per-second ...)`,
-      );
-    if (price.kind !== 'video')
-      throw new TallyError('invalid_request', `"${req.model}" is a ${price.kind} model; POST /videos needs a video model`, { param: 'model' });
+    const { group, price } = await this.admit(principal, req.model);
     const max = price.maxSeconds ?? DEFAULT_MAX_VIDEO_SECONDS;
     if (req.seconds > max)
       throw new TallyError('invalid_request', `"${req.model}" makes videos of at most ${max} seconds; ask for fewer seconds`, { param: 'seconds' });
+    // OpenAI's video API: openai channels (and the built-in demo upstream, which speaks it).
+    const channels = orderChannels(this.d.catalog, req.model).filter((c) => c.type === 'openai' || c.type === 'demo');
+    if (!channels.length)
+      throw new TallyError('no_channel_available', `no upstream channel that speaks OpenAI's video API (an openai channel) serves "${req.model}" right now`);
+    const targets = channels.map((ch) => {
+      const upstreamModel = ch.modelMap[req.model] ?? req.model;
+      return { channel: ch, view: null, upstreamModel, path: '/videos', body: () => videoUpstreamBody(req, upstreamModel) };
+    });
+    return this.start(principal, group, price, { model: req.model, seconds: req.seconds, size: req.size, prompt: req.prompt, remixOf: null }, requestId, targets);
+  }
+
+  /**
+   * POST /v1/videos/:id/remix: a new video made from a completed one of the
+   * same user, by the channel key that made it (the upstream's video exists
+   * only there), held and charged like any video of its model and length.
+   */
+  async remix(principal: KeyPrincipal, sourceId: string, prompt: string, requestId: string): Promise<Task> {
+    const src = await this.owned(principal.user.id, sourceId);
+    if (src.status !== 'completed') throw new TallyError('task_not_ready', `video ${src.id} is ${src.status}; only a completed video can be remixed`);
+    const { group, price } = await this.admit(principal, src.model);
+    const view = taskChannel(this.d.catalog, src.channelId, src.keyRef);
+    if (!view || !src.upstreamId) throw new TallyError('no_channel_available', 'the channel that made this video is no longer configured, so it cannot be remixed');
+    const target = {
+      channel: view,
+      view,
+      upstreamModel: src.upstreamModel,
+      path: `/videos/${encodeURIComponent(src.upstreamId)}/remix`,
+      body: () => ({ bytes: JSON.stringify({ prompt }), contentType: 'application/json' }),
+    };
+    return this.start(principal, group, price, { model: src.model, seconds: src.seconds, size: src.size, prompt, remixOf: src.id }, requestId, [target]);
+  }
+
+  /** Holds the price and writes the task, then hands it to the first target that takes it (failover), or fails it and releases the hold. */
+  private async start(
+    principal: KeyPrincipal,
+    group: Group,
+    price: ModelPrice,
+    v: { model: string; seconds: number; size: string | null; prompt: string; remixOf: string | null },
+    requestId: string,
+    targets: UpstreamTarget[],
+  ): Promise<Task> {
+    const d = this.d;
     let pricing: TaskPricing;
     let held: bigint;
     const mult = group.multiplierPpm;
@@ -107,39 +161,36 @@ export class Tasks {
     };
     if (price.perSecond !== null) {
       pricing = { basis: 'second', ...common };
-      held = computeMediaCost('audio_ms', req.seconds * 1000, price.perSecond, mult);
+      held = computeMediaCost('audio_ms', v.seconds * 1000, price.perSecond, mult);
     } else if (price.perRequest !== null) {
       pricing = { basis: 'request', ...common };
       held = computeMediaCost('request', 1, price.perRequest, mult);
     } else {
       throw new TallyError(
         'model_not_priced',
-        `"${req.model}" is a video model without a per-second or per-request price; the operator must set one (tally model set-price --model ${req.model} --kind video --per-second ...)`,
+        `"${v.model}" is a video model without a per-second or per-request price; the operator must set one (tally model set-price --model ${v.model} --kind video --per-second ...)`,
       );
     }
-    // OpenAI's video API: openai channels (and the built-in demo upstream, which speaks it).
-    const channels = orderChannels(d.catalog, req.model).filter((c) => c.type === 'openai' || c.type === 'demo');
-    if (!channels.length)
-      throw new TallyError('no_channel_available', `no upstream channel that speaks OpenAI's video API (an openai channel) serves "${req.model}" right now`);
-    const reservation = await reserveOrRefresh(deps, principal, held);
+    const reservation = await reserveOrRefresh(this.relayDeps, principal, held);
     if (!('walletId' in reservation)) throw insufficient(reservation);
     const now = d.now();
     const id = newId('video');
     try {
-      const first = channels[0];
+      const first = targets[0];
       await openTask(d.db, {
         id,
         userId: principal.user.id,
         keyId: principal.key.id,
         keyDisplay: principal.key.display,
         group: group.name,
-        model: req.model,
-        upstreamModel: first.modelMap[req.model] ?? req.model,
-        channelId: first.id,
-        keyRef: first.keyRef,
-        seconds: req.seconds,
-        size: req.size,
-        prompt: req.prompt,
+        model: v.model,
+        upstreamModel: first.upstreamModel,
+        channelId: first.channel.id,
+        keyRef: (first.view ?? first.channel).keyRef,
+        seconds: v.seconds,
+        size: v.size,
+        prompt: v.prompt,
+        remixOf: v.remixOf,
         held,
         pricing,
         requestId,
@@ -156,26 +207,26 @@ export class Tasks {
     d.book.heldDurably(reservation);
     let failure: TallyError | null = null;
     let attempts = 0;
-    for (const ch of channels) {
+    for (const target of targets) {
       if (attempts >= d.relay.maxAttempts) break;
-      const view = pickKey(ch, 0, d.now());
+      const view = target.view ?? pickKey(target.channel, 0, d.now());
       if (!view) continue;
       attempts++;
-      const upstreamModel = ch.modelMap[req.model] ?? req.model;
-      const r = await submitVideo(view, videoUpstreamBody(req, upstreamModel));
+      const r = await submitVideo(view, target.path, target.body());
       if (r.ok) {
         view.breaker.success();
         const at = d.now();
+        const ended = r.video.status === 'completed' || r.video.status === 'failed';
         const ok = await acceptTask(d.db, {
           id,
           upstreamId: r.video.id,
-          channelId: ch.id,
+          channelId: target.channel.id,
           keyRef: view.keyRef,
-          upstreamModel,
-          status: r.video.status === 'completed' || r.video.status === 'failed' ? 'queued' : liveStatus(r.video.status),
+          upstreamModel: target.upstreamModel,
+          status: ended ? 'queued' : liveStatus(r.video.status),
           progress: r.video.progress,
           size: r.video.size,
-          firstPollAt: r.video.status === 'completed' || r.video.status === 'failed' ? at : at + nextPollDelay(d.tasks, 0),
+          firstPollAt: ended ? at : at + nextPollDelay(d.tasks, 0),
           instance: this.instance,
           now: at,
         });
@@ -192,7 +243,7 @@ export class Tasks {
       failure = f.error;
       if (!f.failover) break;
     }
-    failure ??= new TallyError('no_channel_available', `no upstream channel for "${req.model}" is taking requests right now`);
+    failure ??= new TallyError('no_channel_available', `no upstream channel for "${v.model}" is taking requests right now`);
     await finishTask(d.db, id, {
       status: 'failed',
       charge: 0n,

@@ -53,6 +53,8 @@ export interface Task {
   seconds: number;
   size: string | null;
   prompt: string | null;
+  /** The video this one remixes (a task id), or null. */
+  remixOf: string | null;
   holdId: string;
   held: bigint;
   charged: bigint;
@@ -102,6 +104,7 @@ export function rowToTask(r: Selectable<TasksTable>): Task {
     seconds: Number(r.seconds),
     size: r.size ?? null,
     prompt: r.prompt ?? null,
+    remixOf: r.remix_of ?? null,
     holdId: r.hold_id,
     held: toBig(r.held),
     charged: toBig(r.charged),
@@ -208,6 +211,7 @@ export interface NewTask {
   seconds: number;
   size: string | null;
   prompt: string | null;
+  remixOf: string | null;
   held: bigint;
   pricing: TaskPricing;
   requestId: string;
@@ -267,6 +271,7 @@ export async function openTask(db: DbOrTx, t: NewTask): Promise<{ task: Task; sp
       seconds: t.seconds,
       size: t.size,
       prompt: t.prompt,
+      remix_of: t.remixOf,
       hold_id: hold.id,
       held: t.held,
       charged: 0n,

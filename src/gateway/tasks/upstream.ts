@@ -68,11 +68,12 @@ async function send(ch: RuntimeChannel, opts: Dispatcher.RequestOptions): Promis
 /** Submits the body; a 2xx with a video object, or the failure classified like any relay attempt (failover, needs attention). */
 export async function submitVideo(
   ch: RuntimeChannel,
+  path: string,
   body: { bytes: Buffer | string; contentType: string },
 ): Promise<{ ok: true; video: UpstreamVideo } | { ok: false; failure: AttemptFailure }> {
   let r: UpstreamReply;
   try {
-    r = await send(ch, { path: `${ch.pathPrefix}/videos`, method: 'POST', headers: { 'content-type': body.contentType, ...auth(ch) }, body: body.bytes });
+    r = await send(ch, { path: `${ch.pathPrefix}${path}`, method: 'POST', headers: { 'content-type': body.contentType, ...auth(ch) }, body: body.bytes });
   } catch (e) {
     return { ok: false, failure: classifyNetworkError(e, ch.name) };
   }

@@ -100,6 +100,16 @@ export function videoUpstreamBody(r: VideoRequest, upstreamModel: string): { byt
   return { bytes: Buffer.concat(pieces), contentType: formContentType(f.boundary) };
 }
 
+/** Reads POST /v1/videos/:id/remix: {prompt}. */
+export function parseRemixRequest(body: unknown): string {
+  const j = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
+  if (!j) throw bad('the body must be a JSON object with a prompt');
+  const p = j.prompt;
+  if (typeof p !== 'string' || !p.trim()) throw bad('prompt is required: describe how to change the video', 'prompt');
+  if (p.length > MAX_PROMPT_CHARS) throw bad(`prompt is longer than ${MAX_PROMPT_CHARS} characters`, 'prompt');
+  return p;
+}
+
 const secs = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
 /** The video API's status of a task: a cancelled or expired task is failed (with its reason in error). */
@@ -130,7 +140,7 @@ export function videoObject(t: Task) {
     model: t.model,
     progress: t.progress,
     prompt: t.prompt,
-    remixed_from_video_id: null,
+    remixed_from_video_id: t.remixOf,
     seconds: String(t.seconds),
     size: t.size,
     status,
