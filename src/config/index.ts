@@ -48,7 +48,8 @@ const schema = z.object({
     .int()
     .min(1000)
     .default(2 * 60 * 60_000), // a task not ended by then is given up: its hold is released
-  TALLY_TASK_LEASE_MS: z.coerce.number().int().min(100).default(30_000), // how long a poller owns a task; a crashed instance's tasks move on after this
+  TALLY_TASK_LEASE_MS: z.coerce.number().int().min(100).default(60_000), // how long a poller owns a task; a crashed instance's tasks move on after this
+  TALLY_TASK_MAX_LIVE: z.coerce.number().int().min(1).default(20), // videos one account may have running at once (429 past it)
   TALLY_TASK_WORKER: z.enum(['on', 'off']).default('on'), // off: this instance takes submits but never polls
   TALLY_VIDEO_WEBHOOK_SECRET: z.string().optional(), // whsec_...: verifies upstream video webhooks (Standard Webhooks, as OpenAI sends them)
   TALLY_STRIPE_SECRET_KEY: z.string().optional(),
@@ -118,7 +119,7 @@ export interface Config {
   settleWorker: boolean;
   breaker: { threshold: number; cooldownMs: number };
   /** Asynchronous tasks: poll backoff, give-up time, poll lease, whether this instance polls, the upstream webhook secret. */
-  tasks: { pollMs: number; pollMaxMs: number; timeoutMs: number; leaseMs: number; worker: boolean; webhookSecret: string | null };
+  tasks: { pollMs: number; pollMaxMs: number; timeoutMs: number; leaseMs: number; maxLive: number; worker: boolean; webhookSecret: string | null };
   env: Env;
 }
 
@@ -170,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       pollMaxMs: Math.max(e.TALLY_TASK_POLL_MS, e.TALLY_TASK_POLL_MAX_MS),
       timeoutMs: e.TALLY_TASK_TIMEOUT_MS,
       leaseMs: e.TALLY_TASK_LEASE_MS,
+      maxLive: e.TALLY_TASK_MAX_LIVE,
       worker: e.TALLY_TASK_WORKER === 'on',
       webhookSecret: e.TALLY_VIDEO_WEBHOOK_SECRET ?? null,
     },

@@ -93,7 +93,7 @@ export function taskRoutes(app: FastifyInstance, ctx: AppContext) {
       }
       const upstreamId = event?.data?.id;
       if (typeof event?.type !== 'string' || !event.type.startsWith('video.') || typeof upstreamId !== 'string') return { received: true, ignored: true };
-      const t = await ctx.tasks.webhook(upstreamId.slice(0, 200), event.type);
+      const t = await ctx.tasks.webhook(String(req.headers['webhook-id']).slice(0, 200), upstreamId.slice(0, 200), event.type);
       if (t) ctx.log.info({ task: t.id, type: event.type, status: t.status }, 'video webhook');
       return { received: true };
     });

@@ -80,8 +80,9 @@ export function videoRoutes(app: FastifyInstance, ctx: AppContext) {
 
 async function pipeContent(res: import('undici').Dispatcher.ResponseData, reply: FastifyReply) {
   if (res.statusCode !== 200) {
-    const text = await res.body.text().catch(() => '');
-    throw new TallyError('upstream_error', `the upstream could not serve this video's content (${res.statusCode}) ${text.slice(0, 200)}`.trim());
+    await res.body.dump().catch(() => {});
+    // The upstream's text would name its own ids: a fixed message.
+    throw new TallyError('upstream_error', `the upstream could not serve this video's content (it answered ${res.statusCode}); try again later`);
   }
   reply.code(200);
   const ct = res.headers['content-type'];

@@ -19,7 +19,20 @@ import { markNeedsAttention, orderChannels, pickKey } from '../charge/route.ts';
 import { computeMediaCost, type ModelPrice } from '../pricing.ts';
 import type { Group } from '../groups.ts';
 import type { RuntimeChannel } from '../catalog.ts';
-import { LIVE, acceptTask, addEvent, finishTask, findTask, markDeleted, openTask, pollSoon, type Task, type TaskPricing } from './store.ts';
+import {
+  LIVE,
+  acceptTask,
+  addEvent,
+  finishTask,
+  findTask,
+  liveTaskCount,
+  markDeleted,
+  openTask,
+  pollSoon,
+  renewSubmit,
+  type Task,
+  type TaskPricing,
+} from './store.ts';
 import { deleteVideo, liveStatus, pollVideo, submitVideo, taskChannel, videoContent } from './upstream.ts';
 import { DEFAULT_MAX_VIDEO_SECONDS, videoUpstreamBody, type VideoRequest } from './video.ts';
 import { TaskWorker, nextPollDelay, taskCharge } from './poller.ts';
@@ -52,7 +65,7 @@ export interface TaskDeps {
   keys: unknown;
   redis: Redis | null;
   relay: RelayConfig;
-  tasks: { pollMs: number; pollMaxMs: number; timeoutMs: number; leaseMs: number };
+  tasks: { pollMs: number; pollMaxMs: number; timeoutMs: number; leaseMs: number; maxLive: number };
   now(): number;
 }
 
@@ -93,7 +106,8 @@ export class Tasks {
         'model_not_priced',
         `"${model}" has no price yet, so it cannot be served; the operator must set one (tally model set-price --model ${model} --kind video --per-second ...)`,
       );
-    if (price.kind !== 'video') throw new TallyError('invalid_request', `"${model}" is a ${price.kind} model; POST /videos needs a video model`, { param: 'model' });
+    if (price.kind !== 'video')
+      throw new TallyError('invalid_request', `"${model}" is a ${price.kind} model; POST /videos needs a video model`, { param: 'model' });
     return { group, price };
   }
 
@@ -116,7 +130,14 @@ export class Tasks {
       const upstreamModel = ch.modelMap[req.model] ?? req.model;
       return { channel: ch, view: null, upstreamModel, path: '/videos', body: () => videoUpstreamBody(req, upstreamModel) };
     });
-    return this.start(principal, group, price, { model: req.model, seconds: req.seconds, size: req.size, prompt: req.prompt, remixOf: null }, requestId, targets);
+    return this.start(
+      principal,
+      group,
+      price,
+      { model: req.model, seconds: req.seconds, size: req.size, prompt: req.prompt, remixOf: null },
+      requestId,
+      targets,
+    );
   }
 
   /**
@@ -129,7 +150,8 @@ export class Tasks {
     if (src.status !== 'completed') throw new TallyError('task_not_ready', `video ${src.id} is ${src.status}; only a completed video can be remixed`);
     const { group, price } = await this.admit(principal, src.model);
     const view = taskChannel(this.d.catalog, src.channelId, src.keyRef);
-    if (!view || !src.upstreamId) throw new TallyError('no_channel_available', 'the channel that made this video is no longer configured, so it cannot be remixed');
+    if (!view || !src.upstreamId)
+      throw new TallyError('no_channel_available', 'the channel that made this video is no longer configured, so it cannot be remixed');
     const target = {
       channel: view,
       view,
@@ -171,6 +193,15 @@ export class Tasks {
         `"${v.model}" is a video model without a per-second or per-request price; the operator must set one (tally model set-price --model ${v.model} --kind video --per-second ...)`,
       );
     }
+    // A cap on videos in flight per account: each holds money and costs polls until it ends.
+    if ((await liveTaskCount(d.db, principal.user.id)) >= d.tasks.maxLive)
+      throw new TallyError(
+        'rate_limited',
+        `this account already has ${d.tasks.maxLive} videos running; wait for one to finish (or cancel one) before starting another`,
+        {
+          details: { retry_after: '30' },
+        },
+      );
     const reservation = await reserveOrRefresh(this.relayDeps, principal, held);
     if (!('walletId' in reservation)) throw insufficient(reservation);
     const now = d.now();
@@ -212,6 +243,8 @@ export class Tasks {
       const view = target.view ?? pickKey(target.channel, 0, d.now());
       if (!view) continue;
       attempts++;
+      // Each attempt may take the channel's whole timeout: the task stays this submit's meanwhile (else a poller fails it).
+      if (!(await renewSubmit(d.db, { id, now: d.now() }))) break;
       const r = await submitVideo(view, target.path, target.body());
       if (r.ok) {
         view.breaker.success();
@@ -275,36 +308,41 @@ export class Tasks {
     const t = await this.owned(userId, id);
     const d = this.d;
     const ch = taskChannel(d.catalog, t.channelId, t.keyRef);
+    if (t.status === 'submitting') throw new TallyError('task_not_cancellable', 'this video is still being submitted; try again in a moment');
     if (t.status === 'queued' || t.status === 'in_progress') {
-      if (ch && t.upstreamId) {
-        // It may have ended upstream since the last poll: a finished video is charged (or released) as finished, not cancelled.
-        const seen = await pollVideo(ch, t.upstreamId);
-        if (seen.kind === 'video' && (seen.video.status === 'completed' || seen.video.status === 'failed')) {
-          await this.worker.pollOne(t.id);
-          const now = await findTask(d.db, t.id);
-          if (now && LIVE.includes(now.status))
-            throw new TallyError('task_not_cancellable', 'this video has just finished upstream and is being recorded; try again in a moment');
-          return this.remove(userId, id); // ended now: deleted as an ended video
+      // The task's lease for the whole cancel: no poll or webhook moves it meanwhile.
+      const leased = await this.worker.lease(t.id);
+      if (!leased) throw new TallyError('task_not_cancellable', 'this video is being updated right now; try again in a moment');
+      try {
+        if (ch && t.upstreamId) {
+          // It may have ended upstream since the last poll: a finished video is recorded as finished (charged or released), never cancelled after the fact.
+          const seen = await pollVideo(ch, t.upstreamId);
+          if (seen.kind === 'video' && (seen.video.status === 'completed' || seen.video.status === 'failed')) {
+            await this.worker.applyLeased(leased, seen.video);
+          } else {
+            const r = await deleteVideo(ch, t.upstreamId);
+            if (r.kind === 'refused') {
+              d.log.info({ task: t.id, status: r.status, upstream: r.message }, 'the upstream refused to cancel a video');
+              throw new TallyError(
+                'task_not_cancellable',
+                `the upstream would not cancel this video (it answered ${r.status}); it keeps running and is charged only if it completes`,
+              );
+            }
+          }
         }
-        const r = await deleteVideo(ch, t.upstreamId);
-        if (r.kind === 'refused')
-          throw new TallyError(
-            'task_not_cancellable',
-            `the upstream would not cancel this video (${r.status}): ${r.message}; it keeps running and is charged only if it completes`,
-          );
+        await finishTask(d.db, t.id, {
+          status: 'cancelled',
+          charge: 0n,
+          errorCode: 'cancelled',
+          errorMessage: 'cancelled by its owner; nothing was charged',
+          by: 'cancel',
+          instance: this.instance,
+          now: d.now(),
+        });
+        void d.settlement.refreshWallet(walletAccountId(userId)).catch(() => {});
+      } finally {
+        await this.worker.unlease(t.id);
       }
-      await finishTask(d.db, t.id, {
-        status: 'cancelled',
-        charge: 0n,
-        errorCode: 'cancelled',
-        errorMessage: 'cancelled by its owner; nothing was charged',
-        by: 'cancel',
-        instance: this.instance,
-        now: d.now(),
-      });
-      void d.settlement.refreshWallet(walletAccountId(userId)).catch(() => {});
-    } else if (t.status === 'submitting') {
-      throw new TallyError('task_not_cancellable', 'this video is still being submitted; try again in a moment');
     } else if (ch && t.upstreamId) {
       await deleteVideo(ch, t.upstreamId).catch(() => {});
     }
@@ -322,14 +360,25 @@ export class Tasks {
   }
 
   /** An upstream webhook named one of its videos: poll that task now, through the same lease and transition as any poll. */
-  async webhook(upstreamId: string, type: string): Promise<Task | null> {
+  async webhook(webhookId: string, upstreamId: string, type: string): Promise<Task | null> {
     const now = this.d.now();
+    // Each delivery once (a sender retries, a replay within the signature's 5 minutes): remembered for 10 minutes.
+    if (this.seenWebhooks.has(webhookId)) return null;
+    this.seenWebhooks.set(webhookId, now);
+    for (const [k, at] of this.seenWebhooks) {
+      if (now - at < 10 * 60_000 && this.seenWebhooks.size <= 10_000) break;
+      this.seenWebhooks.delete(k);
+    }
     const t = await pollSoon(this.d.db, { channelId: null, upstreamId, now });
-    if (!t) return null;
+    if (!t || !LIVE.includes(t.status)) return t; // an ended task: nothing to record or poll
     await addEvent(this.d.db, { taskId: t.id, type: 'webhook', status: t.status, detail: { event: type.slice(0, 60) }, instance: this.instance, now });
-    await this.worker.pollOne(t.id);
-    return findTask(this.d.db, t.id);
+    // Answered at once (a sender waits seconds at most); the poll follows, through the lease like any poll.
+    void this.worker.pollOne(t.id).catch((e) => this.d.log.error({ err: e, task: t.id }, 'webhook poll failed'));
+    return t;
   }
+
+  /** Webhook deliveries seen lately (webhook-id → when), oldest first. */
+  private readonly seenWebhooks = new Map<string, number>();
 
   /** What a completed task would cost (for tests and the doctor). */
   static charge = taskCharge;

@@ -441,6 +441,11 @@ export async function finishTask(db: DbOrTx, taskId: string, f: Finish): Promise
 }
 
 async function finishIn(tx: Tx, taskId: string, f: Finish): Promise<Task | null> {
+  // Lock order as settlement's (the wallet before system:usage_revenue): posting the hold locks accounts by id,
+  // where the revenue account sorts first, so without this a completion and a settlement batch could deadlock.
+  const owner = await tx.selectFrom('tasks').select(['user_id', 'status']).where('id', '=', taskId).executeTakeFirst();
+  if (!owner || !(LIVE as string[]).includes(owner.status)) return null;
+  await tx.updateTable('ledger_accounts').set({ balance: sql`balance` }).where('id', '=', walletAccountId(owner.user_id)).execute();
   const claimed = await tx
     .updateTable('tasks')
     .set({
@@ -546,6 +551,28 @@ export async function leaseTask(db: DbOrTx, input: { id: string; owner: string; 
     if (!r) return null;
     return rowToTask(r);
   });
+}
+
+/** A submit still waiting on the upstream keeps the task for another SUBMIT_WINDOW_MS (before each attempt), so no poller fails it meanwhile. */
+export async function renewSubmit(db: DbOrTx, input: { id: string; now: number }): Promise<boolean> {
+  const r = await db
+    .updateTable('tasks')
+    .set({ lease_until: input.now + SUBMIT_WINDOW_MS, next_poll_at: input.now + SUBMIT_WINDOW_MS })
+    .where('id', '=', input.id)
+    .where('status', '=', 'submitting')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** How many of a user's tasks are running (the per-account cap on tasks in flight). */
+export async function liveTaskCount(db: DbOrTx, userId: string): Promise<number> {
+  const r = await db
+    .selectFrom('tasks')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', userId)
+    .where('status', 'in', LIVE as TaskStatus[])
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
 }
 
 /** Gives a lease back (after a poll), so a webhook or another instance need not wait for it to run out. */

@@ -38,7 +38,7 @@ export function readVideo(body: string): UpstreamVideo | null {
   return {
     id: j.id,
     status: j.status,
-    progress: typeof j.progress === 'number' && Number.isFinite(j.progress) ? j.progress : 0,
+    progress: typeof j.progress === 'number' && Number.isFinite(j.progress) ? Math.max(0, Math.min(100, Math.round(j.progress))) : 0,
     seconds: Number.isFinite(secs) && secs >= 0 ? secs : null,
     size: typeof j.size === 'string' && /^\d{2,5}x\d{2,5}$/.test(j.size) ? j.size : null,
     error: err
@@ -58,8 +58,11 @@ export interface UpstreamReply {
   retryAfter: string | null;
 }
 
-async function send(ch: RuntimeChannel, opts: Dispatcher.RequestOptions): Promise<UpstreamReply> {
-  const res = await ch.pool.request({ headersTimeout: ch.firstByteTimeoutMs, bodyTimeout: ch.firstByteTimeoutMs, ...opts });
+/** A poll or a delete is a small read: it gets this long at most, whatever the channel allows a generation (a lease outlasts it). */
+export const CONTROL_TIMEOUT_MS = 30_000;
+
+async function send(ch: RuntimeChannel, opts: Dispatcher.RequestOptions, timeoutMs = ch.firstByteTimeoutMs): Promise<UpstreamReply> {
+  const res = await ch.pool.request({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs, ...opts });
   const body = await res.body.text();
   const ra = res.headers['retry-after'];
   return { status: res.statusCode, body, retryAfter: typeof ra === 'string' ? ra : null };
@@ -75,15 +78,28 @@ export async function submitVideo(
   try {
     r = await send(ch, { path: `${ch.pathPrefix}${path}`, method: 'POST', headers: { 'content-type': body.contentType, ...auth(ch) }, body: body.bytes });
   } catch (e) {
-    return { ok: false, failure: classifyNetworkError(e, ch.name) };
+    const failure = classifyNetworkError(e, ch.name);
+    // Another channel only when this one provably never took the job (no connection); after a timeout or a reset it may have.
+    return { ok: false, failure: { ...failure, failover: NOT_CONNECTED.has((e as { code?: string })?.code ?? '') } };
   }
   if (r.status >= 200 && r.status < 300) {
     const video = readVideo(r.body);
     if (video) return { ok: true, video };
-    return { ok: false, failure: classifyStatus(502, `the upstream answered ${r.status} without a video object`, ch.apiKey, ch.name, null) };
+    return {
+      ok: false,
+      failure: { ...classifyStatus(502, `the upstream answered ${r.status} without a video object`, ch.apiKey, ch.name, null), failover: false },
+    };
   }
-  return { ok: false, failure: classifyStatus(r.status, r.body, ch.apiKey, ch.name, r.retryAfter) };
+  const failure = classifyStatus(r.status, r.body, ch.apiKey, ch.name, r.retryAfter);
+  // A 429, a refused key or an overloaded upstream made nothing; a 500/502/504 may have: no second job elsewhere.
+  return {
+    ok: false,
+    failure: { ...failure, failover: failure.failover && (r.status === 429 || r.status === 401 || r.status === 403 || r.status === 503 || r.status === 529) },
+  };
 }
+
+/** Network errors that mean the request never reached the upstream. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export type PollResult =
   | { kind: 'video'; video: UpstreamVideo }
@@ -97,7 +113,11 @@ export type PollResult =
 export async function pollVideo(ch: RuntimeChannel, upstreamId: string): Promise<PollResult> {
   let r: UpstreamReply;
   try {
-    r = await send(ch, { path: `${ch.pathPrefix}/videos/${encodeURIComponent(upstreamId)}`, method: 'GET', headers: auth(ch) });
+    r = await send(
+      ch,
+      { path: `${ch.pathPrefix}/videos/${encodeURIComponent(upstreamId)}`, method: 'GET', headers: auth(ch) },
+      Math.min(ch.firstByteTimeoutMs, CONTROL_TIMEOUT_MS),
+    );
   } catch (e) {
     return { kind: 'retry', message: classifyNetworkError(e, ch.name).error.message };
   }
@@ -106,7 +126,8 @@ export async function pollVideo(ch: RuntimeChannel, upstreamId: string): Promise
     const video = readVideo(r.body);
     return video ? { kind: 'video', video } : { kind: 'retry', message: 'the upstream answered 200 without a video object' };
   }
-  if (r.status === 404) return { kind: 'gone', message: `the upstream no longer knows this task (404): ${msg()}` };
+  // The upstream's text names its own id: kept out of what the user sees.
+  if (r.status === 404) return { kind: 'gone', message: 'the upstream no longer knows this task (404)' };
   if (r.status === 401 || r.status === 403) return { kind: 'refused', message: `the upstream refused the channel key (${r.status}): ${msg()}` };
   return { kind: 'retry', message: `upstream ${r.status}: ${msg()}` };
 }
@@ -118,7 +139,11 @@ export async function deleteVideo(
 ): Promise<{ kind: 'ok' | 'gone' } | { kind: 'refused'; status: number; message: string }> {
   let r: UpstreamReply;
   try {
-    r = await send(ch, { path: `${ch.pathPrefix}/videos/${encodeURIComponent(upstreamId)}`, method: 'DELETE', headers: auth(ch) });
+    r = await send(
+      ch,
+      { path: `${ch.pathPrefix}/videos/${encodeURIComponent(upstreamId)}`, method: 'DELETE', headers: auth(ch) },
+      Math.min(ch.firstByteTimeoutMs, CONTROL_TIMEOUT_MS),
+    );
   } catch (e) {
     return { kind: 'refused', status: 502, message: classifyNetworkError(e, ch.name).error.message };
   }
@@ -139,11 +164,16 @@ export async function videoContent(ch: RuntimeChannel, upstreamId: string, varia
   });
 }
 
-/** The channel view (key) that submitted a task, if the channel still exists with that key; else null. */
+/**
+ * The channel view (key) that submitted a task; if that key was rotated out,
+ * another key of the same channel (an OpenAI video belongs to the project,
+ * which a channel's keys share), so a key rotation strands no task. Null when
+ * the channel itself is gone.
+ */
 export function taskChannel(catalog: Catalog, channelId: string, keyRef: string): RuntimeChannel | null {
   const ch = catalog.channels.find((c) => c.id === channelId);
   if (!ch) return null;
-  return ch.keys.find((k) => k.keyRef === keyRef) ?? null;
+  return ch.keys.find((k) => k.keyRef === keyRef) ?? ch.keys.find((k) => k.apiKey) ?? ch.keys[0] ?? null;
 }
 
 /** A task status from an upstream status (its live ones). */

@@ -22,7 +22,14 @@ export interface VideoRequest {
   size: string | null;
   /** The body as received: JSON fields, or the multipart bytes. */
   json: Record<string, unknown> | null;
-  form: { bytes: Buffer; boundary: string; ranges: Map<string, { start: number; end: number }>; fields: Map<string, string> } | null;
+  form: {
+    bytes: Buffer;
+    boundary: string;
+    ranges: Map<string, { start: number; end: number }>;
+    fields: Map<string, string>;
+    /** Where the last part ends (its closing boundary follows): the form as the parser read it, nothing after. */
+    end: number;
+  } | null;
 }
 
 const bad = (message: string, param?: string) => new TallyError('invalid_request', message, param ? { param } : {});
@@ -57,7 +64,9 @@ export function parseVideoRequest(body: unknown, contentType: string): VideoRequ
         throw bad(`the form has a file in "${p.name}"; the only file a video takes is input_reference`, p.name);
     }
     const c = readCommon(f.fields.get('model'), f.fields.get('prompt'), f.fields.get('seconds'), f.fields.get('size'));
-    return { ...c, json: null, form: { bytes: body, boundary: f.boundary, ranges: f.ranges, fields: f.fields } };
+    const last = f.parts.at(-1);
+    if (!last) throw bad('the form has no fields; send at least a prompt', 'prompt');
+    return { ...c, json: null, form: { bytes: body, boundary: f.boundary, ranges: f.ranges, fields: f.fields, end: last.end } };
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('the body must be a JSON object or multipart/form-data');
   const j = body as Record<string, unknown>;
@@ -90,8 +99,8 @@ export function videoUpstreamBody(r: VideoRequest, upstreamModel: string): { byt
     pieces.push(f.bytes.subarray(pos, e.start), Buffer.from(e.value, 'utf8'));
     pos = e.end;
   }
-  const closing = f.bytes.lastIndexOf(Buffer.from(`\r\n--${f.boundary}--`));
-  const tail = f.bytes.subarray(pos, closing);
+  // Up to where the parser stopped: bytes after the real closing boundary (a second "closing" one) are not sent.
+  const tail = f.bytes.subarray(pos, f.end);
   pieces.push(tail);
   for (const [k, v] of set) {
     if (!f.ranges.has(k)) pieces.push(Buffer.from(`\r\n--${f.boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}`, 'utf8'));

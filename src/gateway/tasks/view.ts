@@ -40,8 +40,30 @@ export function taskView(t: Task, opts: { staff?: boolean } = {}) {
   };
 }
 
+/** The event details a user sees (their money, the outcome): never the channel, an instance, or an upstream's own words about a poll. */
+const USER_DETAIL = new Set([
+  'held',
+  'hold',
+  'charged',
+  'released',
+  'transfer',
+  'seconds',
+  'seconds_produced',
+  'model',
+  'request_id',
+  'progress',
+  'by',
+  'error_code',
+  'error_message',
+  'event',
+]);
+
 export function eventView(e: TaskEvent, opts: { staff?: boolean } = {}) {
-  const detail = e.detail ? { ...e.detail } : null;
-  if (detail && !opts.staff) delete detail.channel;
+  let detail = e.detail;
+  if (detail && !opts.staff) {
+    detail = Object.fromEntries(Object.entries(detail).filter(([k]) => USER_DETAIL.has(k)));
+    // A failed poll's reason is the upstream's or the network's: staff read it; the user is told the poll will be retried.
+    if (e.type === 'poll_error') detail = { note: 'the upstream could not be asked this time; Tally keeps polling' };
+  }
   return { type: e.type, status: e.status, detail, ...(opts.staff ? { instance: e.instance } : {}), at: iso(e.createdAt) };
 }
