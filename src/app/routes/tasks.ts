@@ -77,6 +77,8 @@ export function taskRoutes(app: FastifyInstance, ctx: AppContext) {
   });
 
   app.register(async (raw) => {
+    // The signature covers the exact bytes: without this, application/json (how OpenAI and the mock send it) would be parsed first.
+    raw.removeAllContentTypeParsers();
     raw.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
     raw.post('/api/webhooks/videos', async (req) => {
       const secret = ctx.config.tasks.webhookSecret;
