@@ -76,7 +76,12 @@ for (const dialect of testDialects()) {
     test('GET /api/ledger.csv: every statement line, a task charge as kind task with the task id as reference, quoted and formula-safe, as an attachment', async () => {
       const u = await seedUser(t, { balance: 5_000_000n });
       const f = await signIn(t, u.email, u.password);
-      await adjustBalanceManually(t.ctx.db, { userId: u.user.id, amount: 1_000_000n, reason: '=HYPERLINK("http://evil","click"), goodwill', actor: { type: 'system' } });
+      await adjustBalanceManually(t.ctx.db, {
+        userId: u.user.id,
+        amount: 1_000_000n,
+        reason: '=HYPERLINK("http://evil","click"), goodwill',
+        actor: { type: 'system' },
+      });
       const sdk = relaySdk(t, u.apiKey);
       const v = await sdk.videos.create({ model: MODEL, prompt: 'a cat', seconds: '4' });
       const task = await until(f, v.id, 'completed');

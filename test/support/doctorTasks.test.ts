@@ -65,13 +65,16 @@ for (const dialect of testDialects()) {
       assert.match(k.cause.en, /charged only when it completes, for the seconds it produced/);
       assert.match(k.cause.zh, /预留了 0\.80/);
       assert.match(k.cause.zh, /只在完成时按实际生成的秒数扣费/);
-      assert.ok(k.evidence.some((e: string) => e.includes(`${v.id} submitted submitting held 0.80`)), k.evidence.join('\n'));
-      assert.ok(k.evidence.some((e: string) => e.includes(`${v.id} accepted queued`)), k.evidence.join('\n'));
-      assert.equal(k.records.tasks[0].hold_status, 'pending');
-      assert.deepEqual(
-        k.records.tasks[0].timeline.map((e: any) => e.type).slice(0, 2),
-        ['submitted', 'accepted'],
+      assert.ok(
+        k.evidence.some((e: string) => e.includes(`${v.id} submitted submitting held 0.80`)),
+        k.evidence.join('\n'),
       );
+      assert.ok(
+        k.evidence.some((e: string) => e.includes(`${v.id} accepted queued`)),
+        k.evidence.join('\n'),
+      );
+      assert.equal(k.records.tasks[0].hold_status, 'pending');
+      assert.deepEqual(k.records.tasks[0].timeline.map((e: any) => e.type).slice(0, 2), ['submitted', 'accepted']);
       assert.equal(k.help.url, '/help/video-task-billing');
       assert.equal(ofClass(d, 'charged_for_failed_task').length, 0);
       // A hint from the page's words narrows it to this class.

@@ -67,7 +67,12 @@ async function load(env: DoctorEnv, tasks: Task[]): Promise<Found[]> {
   const db = env.ctx.db;
   const ids = tasks.map((t) => t.id);
   const transfers = ids.length
-    ? await db.selectFrom('ledger_transfers').select(['id', 'amount', 'reference', 'created_at']).where('kind', '=', 'task').where('reference', 'in', ids).execute()
+    ? await db
+        .selectFrom('ledger_transfers')
+        .select(['id', 'amount', 'reference', 'created_at'])
+        .where('kind', '=', 'task')
+        .where('reference', 'in', ids)
+        .execute()
     : [];
   return Promise.all(
     tasks.map(async (task) => ({
@@ -97,7 +102,10 @@ export async function taskCases(env: DoctorEnv): Promise<SupportCase[]> {
     const wrong = found.filter((f) => f.transfers.length > 0);
     const released = found.reduce((s, f) => s + f.task.held, 0n);
     const releaseLines = found.flatMap((f) => f.events.filter((e) => NOT_COMPLETED.includes(e.type)).map((e) => eventLine(f.task, e)));
-    const holdLines = found.map((f) => `${f.task.id} hold ${f.task.holdId || '—'} ${f.hold ? f.hold.status : 'none'}; 'task' transfers: ${f.transfers.length ? f.transfers.map((x) => `${x.id} ${formatMoney(x.amount)}`).join(', ') : 'none'}`);
+    const holdLines = found.map(
+      (f) =>
+        `${f.task.id} hold ${f.task.holdId || '—'} ${f.hold ? f.hold.status : 'none'}; 'task' transfers: ${f.transfers.length ? f.transfers.map((x) => `${x.id} ${formatMoney(x.amount)}`).join(', ') : 'none'}`,
+    );
     cases.push({
       class: 'charged_for_failed_task',
       state: wrong.length ? 'open' : 'explained',
@@ -134,7 +142,8 @@ export async function taskCases(env: DoctorEnv): Promise<SupportCase[]> {
         `${f.task.id} ${f.task.model} ${f.task.seconds}s ${f.task.status} ${f.task.progress}%: reserved ${formatMoney(f.task.held)}, deadline ${iso(f.task.deadlineAt)}`,
     );
     const eachZh = found.map(
-      (f) => `${f.task.id}(${f.task.model},${f.task.seconds} 秒,${f.task.status} ${f.task.progress}%,预留 ${formatMoney(f.task.held)},截止 ${iso(f.task.deadlineAt)})`,
+      (f) =>
+        `${f.task.id}(${f.task.model},${f.task.seconds} 秒,${f.task.status} ${f.task.progress}%,预留 ${formatMoney(f.task.held)},截止 ${iso(f.task.deadlineAt)})`,
     );
     cases.push({
       class: 'task_running_reserved',
@@ -148,7 +157,11 @@ export async function taskCases(env: DoctorEnv): Promise<SupportCase[]> {
         en: 'Wait for the task to finish (GET /v1/videos/:id shows its progress), or cancel it with DELETE /v1/videos/:id to release the reserve now.',
         zh: '请等待任务完成(GET /v1/videos/:id 可查看进度),或用 DELETE /v1/videos/:id 取消任务以立即释放预留金额。',
       },
-      evidence: [`reserved ${formatMoney(reserved)} for ${found.length} running task(s)`, ...each, ...found.flatMap((f) => f.events.map((e) => eventLine(f.task, e))).slice(0, 20)],
+      evidence: [
+        `reserved ${formatMoney(reserved)} for ${found.length} running task(s)`,
+        ...each,
+        ...found.flatMap((f) => f.events.map((e) => eventLine(f.task, e))).slice(0, 20),
+      ],
       records: { tasks: found.map(taskRecord) },
       help: helpFor('task_running_reserved'),
     });
