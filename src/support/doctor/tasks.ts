@@ -1,10 +1,11 @@
 import { listTasks, taskEvents, LIVE, type Task, type TaskEvent } from '../../gateway/tasks/index.ts';
+import { eventView } from '../../gateway/tasks/view.ts';
 import { getHold, type Hold } from '../../ledger/holds.ts';
 import { formatMoney } from '../../ledger/money.ts';
 import { helpFor } from './helpLinks.ts';
 import { nearTime, refMatches } from './hints.ts';
 import { iso } from './view.ts';
-import type { DoctorEnv, SupportCase } from './types.ts';
+import type { Audience, DoctorEnv, SupportCase } from './types.ts';
 
 // Cases from video tasks, read from the task rows, their append-only
 // timelines (task_events), their ledger holds and any 'task' transfer. A task
@@ -38,7 +39,8 @@ function eventLine(t: Task, e: TaskEvent): string {
   return `${iso(e.createdAt)} ${t.id} ${e.type}${e.status && e.status !== e.type ? ` ${e.status}` : ''}${money}`;
 }
 
-function taskRecord(f: Found) {
+// The timeline as GET /api/tasks/:id shows it to this audience (a user never sees which channel served it).
+function taskRecord(f: Found, audience: Audience) {
   const t = f.task;
   return {
     type: 'task',
@@ -59,7 +61,7 @@ function taskRecord(f: Found) {
     created_at: iso(t.createdAt),
     finished_at: iso(t.finishedAt),
     deadline_at: iso(t.deadlineAt),
-    timeline: f.events.map((e) => ({ at: iso(e.createdAt), type: e.type, status: e.status, detail: e.detail })),
+    timeline: f.events.map((e) => eventView(e, { staff: audience === 'staff' })),
   };
 }
 
@@ -129,7 +131,7 @@ export async function taskCases(env: DoctorEnv): Promise<SupportCase[]> {
             zh: '无需退款:预留金额从未扣除。任务时间线(GET /api/tasks/:id)中可以看到释放记录;如仍需要,可重新提交任务。',
           },
       evidence: [...releaseLines.slice(0, 10), ...holdLines.slice(0, 10)],
-      records: { tasks: found.map(taskRecord) },
+      records: { tasks: found.map((f) => taskRecord(f, env.audience)) },
       help: helpFor('charged_for_failed_task'),
     });
   }
@@ -162,7 +164,7 @@ export async function taskCases(env: DoctorEnv): Promise<SupportCase[]> {
         ...each,
         ...found.flatMap((f) => f.events.map((e) => eventLine(f.task, e))).slice(0, 20),
       ],
-      records: { tasks: found.map(taskRecord) },
+      records: { tasks: found.map((f) => taskRecord(f, env.audience)) },
       help: helpFor('task_running_reserved'),
     });
   }
