@@ -29,6 +29,7 @@ import { helpRoutes } from './routes/help.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { videoRoutes } from './routes/videos.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { exportRoutes } from './routes/exports.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -43,6 +44,7 @@ export const ROUTES: RouteModule[] = [
   geminiRoutes,
   videoRoutes,
   taskRoutes,
+  exportRoutes,
   demoUpstreamRoutes,
   usageRoutes,
   adminGatewayRoutes,

@@ -165,10 +165,10 @@ describe('web console in Chromium', { skip: SKIP }, () => {
     await shot(page, 'statement');
 
     const download = page.waitForEvent('download');
-    await page.getByRole('button', { name: 'Export CSV' }).click();
+    await page.getByRole('link', { name: 'Export CSV' }).click();
     const file = await (await download).path();
     const csv = readFileSync(file, 'utf8');
-    assert.ok(csv.startsWith('\ufefftime,kind,amount,balance_after,reason,reference'));
+    assert.ok(csv.startsWith('\ufeffid,created_at,kind,amount,balance_after,reference,reason\r\n'), csv);
     assert.ok(csv.includes(codes[0].display) && csv.includes('2.00'), csv);
     assert.deepEqual(problemsOf(page), []);
     await ctx.close();

@@ -9,6 +9,7 @@ import { Keys } from './pages/Keys.tsx';
 import { Usage } from './pages/Usage.tsx';
 import { Statement } from './pages/Statement.tsx';
 import { Redeem } from './pages/Redeem.tsx';
+import { Tasks, TaskDetail } from './pages/Tasks.tsx';
 import { Orders, OrderDetail, TopUp } from './pages/Orders.tsx';
 import { AdminUsers, AdminUser } from './pages/admin/Users.tsx';
 import { AdminChannels } from './pages/admin/Channels.tsx';
@@ -42,6 +43,8 @@ const ALL_ROUTES: Route[] = [
   { path: '/keys', nav: 'nav.keys', page: (p) => <Keys {...p} /> },
   { path: '/usage', nav: 'nav.usage', page: (p) => <Usage {...p} /> },
   { path: '/usage/:id', page: (p) => <Usage {...p} /> },
+  { path: '/tasks', nav: 'nav.tasks', page: (p) => <Tasks {...p} /> },
+  { path: '/tasks/:id', page: (p) => <TaskDetail {...p} /> },
   { path: '/statement', nav: 'nav.statement', page: (p) => <Statement {...p} /> },
   { path: '/redeem', nav: 'nav.redeem', page: (p) => <Redeem {...p} /> },
   { path: '/topup', nav: 'nav.topup', page: (p) => <TopUp {...p} />, enabled: FEATURES.orders },

@@ -10,6 +10,8 @@ const PAGE_OF: Record<CaseClass, string> = {
   charged_for_failed_request: 'charged-for-failed-request',
   unexpected_balance_drop: 'charged-for-failed-request',
   insufficient_balance: 'insufficient-balance-402',
+  charged_for_failed_task: 'video-task-billing',
+  task_running_reserved: 'video-task-billing',
 };
 
 export const helpFor = (c: CaseClass) => ({ slug: PAGE_OF[c], url: `/help/${PAGE_OF[c]}` });

@@ -18,6 +18,9 @@ const HintSchema = z.object({
 // What a page said is often the best hint of all; these map it onto a class.
 const PAGE_WORDS: Array<[RegExp, CaseClass]> = [
   [/402|insufficient|余额不足|额度不足|spend limit/i, 'insufficient_balance'],
+  // Tasks before orders: "video still pending" is a running task, not an order in processing.
+  [/(video|task|视频|任务).*(fail|cancel|expire|失败|取消|超时)|(fail|失败).*(video|task|视频|任务)/i, 'charged_for_failed_task'],
+  [/reserved|预留|冻结|(video|task|视频|任务).*(running|pending|queued|生成中|进行中|排队)/i, 'task_running_reserved'],
   [/redeem|兑换/i, 'redeem_not_credited'],
   [/refund|退款|补偿|compensat/i, 'refund_or_compensation'],
   [/duplicate|twice|重复/i, 'duplicate_payment'],

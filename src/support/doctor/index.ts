@@ -4,6 +4,7 @@ import { listStatement, walletAccountId, formatMoney } from '../../ledger/index.
 import { paymentCases } from './payments.ts';
 import { redeemCases } from './redeem.ts';
 import { requestCases } from './requests.ts';
+import { taskCases } from './tasks.ts';
 import { identityCases, MIN_USER_REFERENCE } from './identity.ts';
 import type { Audience, DiagnoseHints, DoctorEnv, SupportCase } from './types.ts';
 
@@ -13,8 +14,9 @@ export { countDiagnosis, limitDiagnosis, DOCTOR_LIMITS, type DoctorLimits } from
 
 /**
  * The billing doctor: reads one user's orders (with their timelines), ledger,
- * redeem attempts and request log, and classifies every open case with its
- * evidence, its most likely cause in Chinese and English, and the next step.
+ * redeem attempts, request log and video tasks (with their timelines), and
+ * classifies every open case with its evidence, its most likely cause in
+ * Chinese and English, and the next step.
  * Read-only: the one fix it offers (ask the provider now) is a separate call.
  */
 export async function classifyBillingCases({ ctx, input }: { ctx: ServiceContext; input: { userId: string; hints?: DiagnoseHints; audience?: Audience } }) {
@@ -27,6 +29,7 @@ export async function classifyBillingCases({ ctx, input }: { ctx: ServiceContext
     ...(await paymentCases(env, statement)),
     ...(await redeemCases(env)),
     ...(await requestCases(env)),
+    ...(await taskCases(env)),
   ];
   const cases = hints.problem ? found.filter((c) => c.class === hints.problem) : found;
   // Open cases before explained ones; otherwise in the order found.

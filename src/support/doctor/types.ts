@@ -10,6 +10,8 @@ export const CASE_CLASSES = [
   'charged_for_failed_request',
   'unexpected_balance_drop',
   'insufficient_balance',
+  'charged_for_failed_task',
+  'task_running_reserved',
 ] as const;
 export type CaseClass = (typeof CASE_CLASSES)[number];
 

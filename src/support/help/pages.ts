@@ -125,6 +125,23 @@ export const HELP_PAGES: HelpPage[] = [
     cases: ['charged_for_failed_request', 'unexpected_balance_drop'],
   },
   {
+    slug: 'video-task-billing',
+    title: { zh: '视频任务怎么计费?失败的任务会扣费吗?', en: 'How are video tasks billed, and is a failed task charged?' },
+    answer: {
+      zh: '提交视频任务(POST /v1/videos)时,平台按请求的秒数预留最高费用,预留金额显示在控制台"任务"页和首页"任务预留"中,可用余额相应减少,但这不是扣费。任务完成时按实际生成的秒数扣费(不超过预留金额),其余立即释放;任务失败、被取消(DELETE /v1/videos/:id)或超过截止时间时,预留金额全额释放,不扣任何费用。每个任务都有时间线(提交并预留、上游接受、状态变化、完成并扣费或释放),可在控制台"任务"页查看或导出 CSV。',
+      en: 'When a video task is submitted (POST /v1/videos), the most it can cost (the seconds asked) is reserved: the console shows it on the Tasks page and as "reserved for running tasks" on the dashboard, and the available balance goes down, but it is not a charge. On completion the task is charged for the seconds produced (never more than reserved) and the rest is released at once; a task that fails, is cancelled (DELETE /v1/videos/:id) or passes its deadline is released in full and charged nothing. Every task has a timeline (submitted and held, accepted, status changes, completed and charged or released) on the console\'s Tasks page and in its CSV export.',
+    },
+    applies: {
+      zh: ['视频任务失败了,担心被扣费', '余额中有一部分被"预留",任务还在运行'],
+      en: ['A video task failed and you worry it was charged', 'Part of the balance is "reserved" while a task runs'],
+    },
+    evidence: {
+      zh: ['任务 ID(video_ 开头)', '提交时间', '任务页显示的状态和错误'],
+      en: ['The task id (video_…)', 'When it was submitted', 'The status and error the Tasks page shows'],
+    },
+    cases: ['charged_for_failed_task', 'task_running_reserved'],
+  },
+  {
     slug: 'codex-cli',
     title: { zh: '如何让 Codex CLI 使用本平台?', en: 'How to use Codex CLI with this platform' },
     answer: {

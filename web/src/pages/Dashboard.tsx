@@ -1,5 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api, qs, type UsageRow } from '../api.ts';
+import { useApi } from '../useApi.ts';
+import { LIVE_STATUSES, type TaskRow } from './Tasks.tsx';
 import { useI18n } from '../i18n.tsx';
 import { Link, Notice, PageTitle, Skeleton } from '../components.tsx';
 import { toMicros, fromMicros } from '../money.ts';
@@ -56,6 +58,11 @@ export function Dashboard({ me, refreshMe }: PageProps) {
     return [...m.values()].sort((a, b) => (b.total > a.total ? 1 : b.total < a.total ? -1 : 0));
   }, [usage, by, start]);
 
+  // Money held by running tasks (also inside me.pending): shown by itself, and only while there is some.
+  const tasks = useApi<{ data: TaskRow[] }>('/api/tasks?limit=200');
+  const running = (tasks.data?.data ?? []).filter((r) => LIVE_STATUSES.includes(r.status));
+  const taskReserved = running.reduce((s, r) => s + toMicros(r.reserved), 0n);
+
   const low = toMicros(me.available) < LOW_BALANCE;
   return (
     <>
@@ -88,6 +95,11 @@ export function Dashboard({ me, refreshMe }: PageProps) {
           <p className="muted">
             {t('dash.pending')}: {me.pending}
           </p>
+          {taskReserved > 0n && (
+            <p className="muted" data-testid="tasks-reserved">
+              {t('dash.tasksReserved')}: {fromMicros(taskReserved)} {me.currency} · <Link to="/tasks">{t('dash.tasksRunning', { n: running.length })}</Link>
+            </p>
+          )}
         </div>
       </section>
       <section className="card" aria-labelledby="spend-h">

@@ -36,6 +36,8 @@ const PROBLEMS = [
   'charged_for_failed_request',
   'unexpected_balance_drop',
   'insufficient_balance',
+  'charged_for_failed_task',
+  'task_running_reserved',
 ] as const;
 
 /** Set-up guides in the help center, by slug (src/support/help/pages.ts). */

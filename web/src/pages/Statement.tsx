@@ -32,28 +32,11 @@ export function Reference({ value }: { value: string | null }) {
   return <span className="mono">{value}</span>;
 }
 
-// Spreadsheet programs run a cell that starts with = + - @ as a formula; text cells get a leading quote.
-const textCell = (s: string | null) => {
-  const v = s ?? '';
-  const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
-  return `"${safe.replaceAll('"', '""')}"`;
-};
-
-export function statementCsv(lines: StatementLine[], t: T) {
-  const head = ['time', 'kind', 'amount', 'balance_after', 'reason', 'reference', 'transfer_id'];
-  const body = lines.map((l) =>
-    [l.created_at, textCell(kindLabel(t, l.kind)), l.amount, l.balance_after, textCell(l.reason), textCell(l.reference), l.id].join(','),
-  );
-  // The BOM makes Excel read the file as UTF-8 (Chinese reasons and labels).
-  return '\ufeff' + [head.join(','), ...body].join('\r\n') + '\r\n';
-}
-
 export function Statement({ me }: PageProps) {
   const { t, fmtTime } = useI18n();
   const [rows, setRows] = useState<StatementLine[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [exporting, setExporting] = useState(false);
 
   const load = async (before?: string) => {
     try {
@@ -67,39 +50,14 @@ export function Statement({ me }: PageProps) {
   };
   useEffect(() => void load(), []);
 
-  const exportCsv = async () => {
-    setExporting(true);
-    try {
-      const all: StatementLine[] = [];
-      let before: string | undefined;
-      for (let i = 0; i < 200; i++) {
-        const p = await api<Page>(`/api/ledger${qs({ before, limit: 500 })}`);
-        all.push(...p.data);
-        if (!p.next_before) break;
-        before = p.next_before;
-      }
-      const url = URL.createObjectURL(new Blob([statementCsv(all, t)], { type: 'text/csv;charset=utf-8' }));
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = `tally-statement-${new Date().toISOString().slice(0, 10)}.csv`;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setExporting(false);
-    }
-  };
-
   return (
     <>
       <PageTitle
         actions={
-          <button type="button" className="secondary" onClick={exportCsv} disabled={exporting}>
+          // The whole statement, written by the server (GET /api/ledger.csv): RFC 4180, formula-safe.
+          <a className="button secondary" href="/api/ledger.csv" download>
             {t('stmt.csv')}
-          </button>
+          </a>
         }
       >
         {t('stmt.title')}

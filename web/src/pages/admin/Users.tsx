@@ -4,6 +4,7 @@ import { useI18n, errorText, type MessageKey } from '../../i18n.tsx';
 import { Badge, Confirm, Field, Link, Notice, PageTitle, ReasonDialog, Skeleton, Table, shownEmail } from '../../components.tsx';
 import { OrderTable, type AdminOrderRow } from './Orders.tsx';
 import { TicketTable, type TicketRow } from './Tickets.tsx';
+import { TaskCard, TaskTable, type TaskRow } from '../Tasks.tsx';
 import type { StatementLine, UsageRow } from '../../api.ts';
 import { useApi } from '../../useApi.ts';
 import { navigate } from '../../router.ts';
@@ -230,7 +231,7 @@ interface Attempt {
   created_at: string;
 }
 
-/** A user's 360° view for staff: orders, ledger, redemptions, requests, tickets and the billing doctor. */
+/** A user's 360° view for staff: orders, tasks with their timelines, ledger, redemptions, requests, tickets and the billing doctor. */
 function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
   const { t, lang, fmtTime } = useI18n();
   const uid = encodeURIComponent(userId);
@@ -239,6 +240,8 @@ function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
   const attempts = useApi<{ data: Attempt[] }>(`/api/admin/redeem/attempts${qs({ user_id: userId, limit: 20 })}`);
   const requests = useApi<{ data: UsageRow[] }>(`/api/admin/users/${uid}/requests?limit=20`);
   const tickets = useApi<{ data: TicketRow[] }>(`/api/admin/tickets${qs({ user: userId, limit: 20 })}`);
+  const tasks = useApi<{ data: TaskRow[] }>(`/api/admin/tasks${qs({ user: userId, limit: 20 })}`);
+  const [taskId, setTaskId] = useState<string | null>(null);
   const [diag, setDiag] = useState<Diagnosis | null>(null);
   const [diagError, setDiagError] = useState<string | null>(null);
   const [revealing, setRevealing] = useState(false);
@@ -296,6 +299,11 @@ function User360({ userId, isAdmin }: { userId: string; isAdmin: boolean }) {
       <section className="card" aria-labelledby="u-orders-h">
         <h2 id="u-orders-h">{t('orders.title')}</h2>
         <OrderTable caption={t('orders.title')} rows={rows(orders)} placeholderRows={2} />
+      </section>
+      <section className="card" aria-labelledby="u-tasks-h" data-testid="staff-tasks">
+        <h2 id="u-tasks-h">{t('admin.user360.tasks')}</h2>
+        <TaskTable caption={t('admin.user360.tasks')} rows={rows(tasks)} placeholderRows={2} onOpen={(r) => setTaskId(r.id)} />
+        {taskId ? <TaskCard key={taskId} path={`/api/admin/tasks/${encodeURIComponent(taskId)}`} /> : <p className="muted">{t('admin.user360.taskHint')}</p>}
       </section>
       <section className="card" aria-labelledby="u-ledger-h">
         <h2 id="u-ledger-h">{t('admin.user360.ledger')}</h2>
