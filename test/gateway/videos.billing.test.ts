@@ -528,6 +528,8 @@ for (const dialect of testDialects()) {
       // Signed but not true (the upstream still runs it): the poll decides, so the task stays live and held.
       const ok = await postVideoWebhook(t.url, uid);
       assert.equal(ok.status, 200);
+      // The webhook is answered at once; its poll follows.
+      for (let i = 0; i < 100 && mock.polls(uid) === before.polls; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(mock.polls(uid), before.polls + 1);
       const task = (await findTask(t.ctx.db, v.id))!;
       assert.ok(['queued', 'in_progress'].includes(task.status), task.status);

@@ -5,6 +5,8 @@
 // a 'task' transfer for a task that did not complete is an open case.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { sql } from 'kysely';
+import { verifyBooks } from '../../src/verifyBooks.ts';
 import { testDialects } from '../helpers/db.ts';
 import { startTestTally, seedUser, signIn, type TestTally } from '../helpers/tally.ts';
 import { startMockVideo, type MockVideo } from '../helpers/mockVideo.ts';
@@ -144,6 +146,23 @@ for (const dialect of testDialects()) {
         k.records.tasks[0].task_transfers.map((x: any) => x.id),
         [transfer.id],
       );
+      // `tally ledger verify` reports it too (a task charge no task records); then the forgery is taken out again.
+      const report = await verifyBooks(t.ctx.db);
+      assert.ok(
+        report.checks.some((c) => !c.ok && (c.violations ?? []).some((x) => x.includes(transfer.id))),
+        JSON.stringify(report.checks.filter((c) => !c.ok)),
+      );
+      await t.ctx.db.deleteFrom('ledger_transfers').where('id', '=', transfer.id).execute();
+      await t.ctx.db
+        .updateTable('ledger_accounts')
+        .set({ balance: sql`balance + ${400_000n}` })
+        .where('id', '=', walletAccountId(p.user.id))
+        .execute();
+      await t.ctx.db
+        .updateTable('ledger_accounts')
+        .set({ balance: sql`balance - ${400_000n}` })
+        .where('id', '=', SYSTEM_ACCOUNTS.usageRevenue)
+        .execute();
     });
 
     test('a completed task is neither case: charged for what it produced, nothing reserved', async () => {

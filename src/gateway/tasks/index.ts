@@ -311,8 +311,17 @@ export class Tasks {
     if (t.status === 'submitting') throw new TallyError('task_not_cancellable', 'this video is still being submitted; try again in a moment');
     if (t.status === 'queued' || t.status === 'in_progress') {
       // The task's lease for the whole cancel: no poll or webhook moves it meanwhile.
-      const leased = await this.worker.lease(t.id);
-      if (!leased) throw new TallyError('task_not_cancellable', 'this video is being updated right now; try again in a moment');
+      // A poll holds it for a moment at most (its request is bounded): wait up to ~3 s for it before answering 409.
+      let leased = await this.worker.lease(t.id);
+      for (let i = 0; !leased && i < 15; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        leased = await this.worker.lease(t.id);
+      }
+      if (!leased) {
+        const now = await findTask(d.db, t.id);
+        if (now && !LIVE.includes(now.status)) return this.remove(userId, id); // it ended meanwhile: deleted as an ended video
+        throw new TallyError('task_not_cancellable', 'this video is being updated right now; try again in a moment');
+      }
       try {
         if (ch && t.upstreamId) {
           // It may have ended upstream since the last poll: a finished video is recorded as finished (charged or released), never cancelled after the fact.
