@@ -125,6 +125,12 @@ export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date
     created_at: now,
     revoked_at: null,
     last_used_at: null,
+    rpm: null,
+    tpm: null,
+    concurrency: null,
+    budget: null,
+    budget_period: null,
+    team_id: null,
   };
   await db.insertInto('api_keys').values(row).execute();
   return { key: rowToApiKey(row), secret };

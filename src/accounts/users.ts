@@ -73,6 +73,9 @@ export async function createUser(
     status: 'active' as const,
     group_name: input.group ?? 'default',
     created_at: now,
+    rpm: null,
+    tpm: null,
+    concurrency: null,
   };
   try {
     await withTransaction(db, async (tx) => {

@@ -60,6 +60,10 @@ export interface UsersTable {
   status: 'active' | 'disabled';
   group_name: string;
   created_at: Int;
+  /** Requests per minute, tokens per minute, requests in flight: null = not set here (src/gateway/limits.ts). */
+  rpm: Generated<number | null>;
+  tpm: Generated<Int | null>;
+  concurrency: Generated<number | null>;
 }
 
 export interface SessionsTable {
@@ -89,6 +93,15 @@ export interface ApiKeysTable {
   created_at: Int;
   revoked_at: Int | null;
   last_used_at: Int | null;
+  /** Requests per minute, tokens per minute, requests in flight: null = not set here (src/gateway/limits.ts). */
+  rpm: Generated<number | null>;
+  tpm: Generated<Int | null>;
+  concurrency: Generated<number | null>;
+  /** A budget: this much per budget_period ('day' | 'week' | 'month' | 'total'); null = none. */
+  budget: Generated<Int | null>;
+  budget_period: Generated<BudgetPeriod | null>;
+  /** A team key spends the team's wallet (teams.wallet_account_id), not its user's. */
+  team_id: Generated<string | null>;
 }
 
 export interface AuditLogTable {
@@ -167,6 +180,10 @@ export interface GroupsTable {
   models: string | null;
   created_at: Int;
   updated_at: Int;
+  /** Requests per minute, tokens per minute, requests in flight: null = not set here (src/gateway/limits.ts). */
+  rpm: Generated<number | null>;
+  tpm: Generated<Int | null>;
+  concurrency: Generated<number | null>;
 }
 
 export interface RequestLogsTable {
@@ -483,6 +500,75 @@ export interface TaskEventsTable {
   created_at: Int;
 }
 
+export type BudgetPeriod = 'day' | 'week' | 'month' | 'total';
+
+export interface TeamsTable {
+  id: string;
+  name: string;
+  name_normalized: string;
+  owner_user_id: string;
+  /** `team:<id>`: the ledger account team keys spend and top-ups to the team fund. */
+  wallet_account_id: string;
+  status: 'active' | 'deleted';
+  created_at: Int;
+  updated_at: Int;
+}
+
+export interface TeamMembersTable {
+  id: string;
+  team_id: string;
+  email_normalized: string;
+  /** Set once the invited address belongs to an account. */
+  user_id: string | null;
+  role: 'owner' | 'admin' | 'member';
+  budget: Int | null;
+  budget_period: BudgetPeriod | null;
+  status: 'invited' | 'active' | 'removed';
+  invited_by: string | null;
+  created_at: Int;
+  updated_at: Int;
+}
+
+/** What a budget spent in one period: budget_ref `key:<id>` or `member:<team>:<user>`, period_key `2026-12-01` / `2026-W49` / `2026-12` / `total`. */
+export interface BudgetSpendTable {
+  budget_ref: string;
+  period_key: string;
+  spent: Int;
+  updated_at: Int;
+}
+
+/** Alert thresholds of a user (`user:<id>`) or team (`team:<id>`). */
+export interface AlertSettingsTable {
+  owner_ref: string;
+  balance_below: Int | null;
+  email: number;
+  webhook_url: string | null;
+  updated_at: Int;
+}
+
+/** The last state of one alert (e.g. `balance:user:<id>` below/above), so it fires once per crossing. */
+export interface AlertStateTable {
+  subject: string;
+  state: string;
+  updated_at: Int;
+}
+
+/** Alerts to deliver (e-mail or webhook), retried with backoff. */
+export interface AlertOutboxTable {
+  id: string;
+  owner_ref: string;
+  channel: 'email' | 'webhook';
+  target: string;
+  kind: string;
+  payload: string;
+  status: 'pending' | 'sent' | 'failed';
+  attempts: number;
+  next_attempt_at: Int;
+  last_error: string | null;
+  created_at: Int;
+  sent_at: Int | null;
+}
+
 export interface Database {
   ledger_accounts: LedgerAccountsTable;
   ledger_transfers: LedgerTransfersTable;
@@ -513,6 +599,12 @@ export interface Database {
   response_pins: ResponsePinsTable;
   tasks: TasksTable;
   task_events: TaskEventsTable;
+  teams: TeamsTable;
+  team_members: TeamMembersTable;
+  budget_spend: BudgetSpendTable;
+  alert_settings: AlertSettingsTable;
+  alert_state: AlertStateTable;
+  alert_outbox: AlertOutboxTable;
 }
 
 // Generated is re-exported for modules that add tables with defaults.
