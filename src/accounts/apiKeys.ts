@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { ApiKeysTable } from '../db/schema.ts';
+import type { BudgetPeriod, ApiKeysTable } from '../db/schema.ts';
 import { BlockList, isIP } from 'node:net';
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/index.ts';
@@ -29,6 +29,13 @@ export interface ApiKey {
   createdAt: number;
   revokedAt: number | null;
   lastUsedAt: number | null;
+  /** Its own limits (src/gateway/limits.ts: the most specific set limit wins). */
+  limits: Limits;
+  /** Its budget per period, or null (src/gateway/budgets.ts). */
+  budget: bigint | null;
+  budgetPeriod: BudgetPeriod | null;
+  /** Set for a team key: it spends the team's wallet. */
+  teamId: string | null;
 }
 
 export function rowToApiKey(r: Selectable<ApiKeysTable>): ApiKey {
@@ -47,7 +54,23 @@ export function rowToApiKey(r: Selectable<ApiKeysTable>): ApiKey {
     createdAt: Number(r.created_at),
     revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
     lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
+    limits: limitsOf(r),
+    budget: r.budget === null || r.budget === undefined ? null : toBig(r.budget),
+    budgetPeriod: r.budget_period ?? null,
+    teamId: r.team_id ?? null,
   };
+}
+
+/** Requests per minute, tokens per minute and requests in flight as stored on a key, user or group (null: not set there). */
+export interface Limits {
+  rpm: number | null;
+  tpm: number | null;
+  concurrency: number | null;
+}
+
+export function limitsOf(r: { rpm?: unknown; tpm?: unknown; concurrency?: unknown }): Limits {
+  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return { rpm: n(r.rpm), tpm: n(r.tpm), concurrency: n(r.concurrency) };
 }
 
 export const hashApiKey = (key: string) => sha256Hex(key);

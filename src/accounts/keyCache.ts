@@ -1,3 +1,4 @@
+import { walletAccountId } from '../ledger/accounts.ts';
 import type { BlockList } from 'node:net';
 import type { DbOrTx } from '../db/index.ts';
 import { TallyError, type ErrorCode } from '../lib/errors.ts';
@@ -9,6 +10,8 @@ export interface KeyPrincipal {
   user: User;
   hash: string;
   ipList: BlockList | null;
+  /** The ledger account this key spends: its user's wallet, or its team's (a team key). */
+  walletId: string;
 }
 
 interface Entry {
@@ -66,7 +69,10 @@ export class KeyCache {
     if (!key) entry = { value: null, until: now + (this.opts.negativeTtlMs ?? 5_000) };
     else {
       const user = await getUser(this.db, key.userId);
-      entry = { value: { key, user, hash, ipList: key.ipAllowlist ? buildIpAllowlist(key.ipAllowlist) : null }, until: now + (this.opts.ttlMs ?? 60_000) };
+      entry = {
+        value: { key, user, hash, ipList: key.ipAllowlist ? buildIpAllowlist(key.ipAllowlist) : null, walletId: walletAccountId(user.id) },
+        until: now + (this.opts.ttlMs ?? 60_000),
+      };
     }
     if (this.entries.size >= (this.opts.maxEntries ?? 100_000)) this.entries.clear();
     this.entries.set(hash, entry);

@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely';
+import { limitsOf, type Limits } from './apiKeys.ts';
 import type { UsersTable } from '../db/schema.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
@@ -19,10 +20,21 @@ export interface User {
   status: 'active' | 'disabled';
   group: string;
   createdAt: number;
+  /** The user's own limits across all their keys (src/gateway/limits.ts). */
+  limits: Limits;
 }
 
 export function rowToUser(r: Selectable<UsersTable>): User {
-  return { id: r.id, email: r.email, nickname: r.nickname, role: r.role, status: r.status, group: r.group_name, createdAt: Number(r.created_at) };
+  return {
+    id: r.id,
+    email: r.email,
+    nickname: r.nickname,
+    role: r.role,
+    status: r.status,
+    group: r.group_name,
+    createdAt: Number(r.created_at),
+    limits: limitsOf(r),
+  };
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,}$/;

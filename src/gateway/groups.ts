@@ -1,3 +1,4 @@
+import { limitsOf, type Limits } from '../accounts/apiKeys.ts';
 import type { DbOrTx } from '../db/index.ts';
 import { TallyError } from '../lib/errors.ts';
 import { toBig } from '../ledger/money.ts';
@@ -7,13 +8,17 @@ export interface Group {
   multiplierPpm: bigint;
   /** null = every priced model. */
   models: string[] | null;
+  /** Limits for each user of the group, unless their key or account sets its own (src/gateway/limits.ts). */
+  limits: Limits;
 }
 
 /** A group that was never configured behaves as 1.0x with every model allowed. */
-export const implicitGroup = (name: string): Group => ({ name, multiplierPpm: 1_000_000n, models: null });
+export const implicitGroup = (name: string): Group => ({ name, multiplierPpm: 1_000_000n, models: null, limits: NO_LIMITS });
+
+export const NO_LIMITS: Limits = Object.freeze({ rpm: null, tpm: null, concurrency: null });
 
 export function rowToGroup(r: any): Group {
-  return { name: r.name, multiplierPpm: toBig(r.multiplier_ppm), models: r.models ? JSON.parse(r.models) : null };
+  return { name: r.name, multiplierPpm: toBig(r.multiplier_ppm), models: r.models ? JSON.parse(r.models) : null, limits: limitsOf(r) };
 }
 
 /** Parses a multiplier like "1.5" into parts per million, exactly. */
