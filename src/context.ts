@@ -14,6 +14,7 @@ import { inProcessWriter, workerWriter } from './gateway/settlementWriter.ts';
 import { appendDeadLetter, deadLetterFile } from './gateway/deadLetters.ts';
 import { Relay } from './gateway/relay.ts';
 import { Tasks } from './gateway/tasks/index.ts';
+import { Limiter, MemoryLimitStore, RedisLimitStore } from './gateway/limits.ts';
 import { paymentSettings } from './payments/settings.ts';
 import { buildPayments, type Payments } from './payments/providers/index.ts';
 
@@ -31,6 +32,8 @@ export interface AppContext {
   book: ReservationBook;
   settlement: SettlementQueue;
   relay: Relay;
+  /** Rate limits (RPM, TPM, in flight) per key, user and group. */
+  limits: Limiter;
   /** Asynchronous tasks (videos): submit, cancel, content, webhooks, and the poller startTally runs. */
   tasks: Tasks;
   /** The payment providers, built and checked once at start. */
@@ -97,7 +100,9 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
       log.error({ requestId: item.requestId, file: deadLetters }, 'a request settlement was written to the dead-letter file');
     },
   });
-  const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, config: config.relay });
+  // Rate limits per key, user and group: in Redis when configured (shared by every instance), else in memory.
+  const limits = new Limiter(events.redis ? new RedisLimitStore(events.redis) : new MemoryLimitStore(), config.relay.keyRpm, () => ctx.now());
+  const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, limits, config: config.relay });
   // Shutdown order (reverse of registration): settle everything, close pools, then the database.
   closers.push(() => catalog.close());
   closers.push(() => settlement.close());
@@ -114,6 +119,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     book,
     settlement,
     relay,
+    limits,
     tasks: new Tasks({
       db: dbh.db,
       log,
@@ -121,6 +127,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
       book,
       settlement,
       limiter,
+      limits,
       keys,
       redis: events.redis,
       relay: config.relay,

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { serveCommand } from './cli/commands/serve.ts';
 import { migrateCommand } from './cli/commands/migrate.ts';
-import { adminCommands } from './cli/commands/admin.ts';
+import { adminCommands, userCommands } from './cli/commands/admin.ts';
 import { keyCommands } from './cli/commands/key.ts';
 import { ledgerCommands } from './cli/commands/ledger.ts';
 import { gatewayCommands } from './cli/commands/gateway.ts';
@@ -15,6 +15,7 @@ export function buildCli(): Command {
   serveCommand(program);
   migrateCommand(program);
   adminCommands(program);
+  userCommands(program);
   keyCommands(program);
   ledgerCommands(program);
   gatewayCommands(program);

@@ -68,6 +68,31 @@ export interface Limits {
   concurrency: number | null;
 }
 
+/** The largest value each limit takes (a larger one is surely a mistake). */
+const LIMIT_MAX = { rpm: 1_000_000, tpm: 1_000_000_000_000, concurrency: 100_000 } as const;
+
+/** Checks limits given by a caller: each a whole number from 1 up, or null (not set). */
+export function checkLimits(l: Partial<Limits>): Partial<Limits> {
+  for (const k of ['rpm', 'tpm', 'concurrency'] as const) {
+    const v = l[k];
+    if (v === undefined || v === null) continue;
+    if (!Number.isSafeInteger(v) || v < 1 || v > LIMIT_MAX[k])
+      throw new TallyError('invalid_limit', `${k} must be a whole number from 1 to ${LIMIT_MAX[k]} (or null for no limit of its own)`, { param: k });
+  }
+  return l;
+}
+
+/** Sets (or clears, with null) a key's own limits; fields left undefined keep their value. */
+export async function setKeyLimits(db: DbOrTx, keyId: string, limits: Partial<Limits>): Promise<ApiKey> {
+  checkLimits(limits);
+  const set: Record<string, number | null> = {};
+  for (const k of ['rpm', 'tpm', 'concurrency'] as const) if (limits[k] !== undefined) set[k] = limits[k];
+  if (Object.keys(set).length) await db.updateTable('api_keys').set(set).where('id', '=', keyId).execute();
+  const r = await db.selectFrom('api_keys').selectAll().where('id', '=', keyId).executeTakeFirst();
+  if (!r) throw new TallyError('key_not_found', `no API key ${keyId}`);
+  return rowToApiKey(r);
+}
+
 export function limitsOf(r: { rpm?: unknown; tpm?: unknown; concurrency?: unknown }): Limits {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return { rpm: n(r.rpm), tpm: n(r.tpm), concurrency: n(r.concurrency) };
@@ -85,6 +110,8 @@ export interface CreateKeyInput {
   spendLimit?: bigint | null;
   models?: string[] | null;
   ipAllowlist?: string[] | null;
+  /** Its own requests per minute, tokens per minute and requests in flight (unset: the user's or group's, if any). */
+  limits?: Partial<Limits>;
 }
 
 export function parseCidr(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
@@ -148,9 +175,9 @@ export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date
     created_at: now,
     revoked_at: null,
     last_used_at: null,
-    rpm: null,
-    tpm: null,
-    concurrency: null,
+    rpm: checkLimits(input.limits ?? {}).rpm ?? null,
+    tpm: input.limits?.tpm ?? null,
+    concurrency: input.limits?.concurrency ?? null,
     budget: null,
     budget_period: null,
     team_id: null,

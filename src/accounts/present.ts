@@ -16,6 +16,9 @@ export function keyView(k: ApiKey) {
     spent: formatMoney(k.spent),
     models: k.models,
     ip_allowlist: k.ipAllowlist,
+    rpm: k.limits.rpm,
+    tpm: k.limits.tpm,
+    concurrency: k.limits.concurrency,
     created_at: new Date(k.createdAt).toISOString(),
     last_used_at: k.lastUsedAt === null ? null : new Date(k.lastUsedAt).toISOString(),
   };

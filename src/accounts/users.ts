@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { limitsOf, type Limits } from './apiKeys.ts';
+import { checkLimits, limitsOf, type Limits } from './apiKeys.ts';
 import type { UsersTable } from '../db/schema.ts';
 import { withTransaction, isUniqueViolation, type DbOrTx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
@@ -141,4 +141,17 @@ export async function listUsers(db: DbOrTx, filter: { query?: string; limit?: nu
 export async function getUserBalance(db: DbOrTx, userId: string) {
   const acc = await getAccount(db, walletAccountId(userId));
   return { balance: acc.balance, pending: acc.pendingDebits, available: acc.available, currency: acc.currency };
+}
+
+/** Sets (or clears, with null) a user's limits across all their keys; audited. Fields left undefined keep their value. */
+export async function setUserLimits(db: DbOrTx, input: { userId: string; limits: Partial<Limits>; actor: Actor }): Promise<User> {
+  checkLimits(input.limits);
+  const set: Record<string, number | null> = {};
+  for (const k of ['rpm', 'tpm', 'concurrency'] as const) if (input.limits[k] !== undefined) set[k] = input.limits[k];
+  return withTransaction(db, async (tx) => {
+    const user = await getUser(tx, input.userId);
+    if (Object.keys(set).length) await tx.updateTable('users').set(set).where('id', '=', user.id).execute();
+    await recordAudit(tx, { actor: input.actor, action: 'user.set_limits', target: user.id, data: set });
+    return getUser(tx, user.id);
+  });
 }

@@ -1,4 +1,4 @@
-import { limitsOf, type Limits } from '../accounts/apiKeys.ts';
+import { checkLimits, limitsOf, type Limits } from '../accounts/apiKeys.ts';
 import type { DbOrTx } from '../db/index.ts';
 import { TallyError } from '../lib/errors.ts';
 import { toBig } from '../ledger/money.ts';
@@ -30,16 +30,24 @@ export function parseMultiplier(s: string): bigint {
   return v;
 }
 
-export async function upsertGroup(db: DbOrTx, input: { name: string; multiplierPpm: bigint; models: string[] | null }, now = Date.now()): Promise<Group> {
+export async function upsertGroup(
+  db: DbOrTx,
+  input: { name: string; multiplierPpm: bigint; models: string[] | null; limits?: Partial<Limits> },
+  now = Date.now(),
+): Promise<Group> {
   const name = input.name?.trim();
   if (!name || !/^[\w.-]{1,64}$/.test(name)) throw new TallyError('invalid_group', 'group name must be 1 to 64 letters, digits, _ . -', { param: 'name' });
+  const limits = checkLimits(input.limits ?? {});
   const row = { name, multiplier_ppm: input.multiplierPpm, models: input.models ? JSON.stringify(input.models) : null, created_at: now, updated_at: now };
+  // Limits left undefined keep their value on an existing group.
+  const lim: Record<string, number | null> = {};
+  for (const k of ['rpm', 'tpm', 'concurrency'] as const) if (limits[k] !== undefined) lim[k] = limits[k];
   await db
     .insertInto('groups')
-    .values(row)
-    .onConflict((oc) => oc.column('name').doUpdateSet({ multiplier_ppm: row.multiplier_ppm, models: row.models, updated_at: now }))
+    .values({ ...row, ...lim })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ multiplier_ppm: row.multiplier_ppm, models: row.models, updated_at: now, ...lim }))
     .execute();
-  return rowToGroup(row);
+  return rowToGroup(await db.selectFrom('groups').selectAll().where('name', '=', name).executeTakeFirstOrThrow());
 }
 
 export async function listGroups(db: DbOrTx): Promise<Group[]> {

@@ -54,6 +54,14 @@ export const PERMISSIONS = {
   'users.create': p('POST', '/api/admin/users', 'write', 'no', 'yes', 'create a user (any role)'),
   'users.credit': p('POST', '/api/admin/users/:id/credit', 'money', 'no', 'yes', 'manual credit or debit (`tally admin credit`)', true),
   'users.compensate': p('POST', '/api/admin/users/:id/compensate', 'money', 'limit', 'yes', 'goodwill compensation with a ticket', true),
+  'users.limits': p(
+    'POST',
+    '/api/admin/users/:id/limits',
+    'write',
+    'no',
+    'yes',
+    "a user's requests per minute, tokens per minute and requests in flight (`tally user set-limits`); audited",
+  ),
   'users.reveal': p('POST', '/api/admin/users/:id/reveal', 'read', 'no', 'yes', 'reveal a masked field (e-mail, client IPs), with a reason; audited', true),
   'ledger.verify': p('GET', '/api/admin/ledger/verify', 'read', 'yes', 'yes', 'verify the books'),
   // Orders and payments

@@ -95,6 +95,7 @@ for (const dialect of testDialects()) {
         path: `/api/admin/users/${shared.userId}/compensate`,
         body: { amount: '1.00', reason: 'slow callback', ticket: 'TCK-2' },
       }),
+      'users.limits': async () => ({ path: `/api/admin/users/${shared.userId}/limits`, body: { rpm: 600 } }),
       'users.reveal': async () => ({ path: `/api/admin/users/${shared.userId}/reveal`, body: { field: 'email', reason: 'verify identity' } }),
       'ledger.verify': async () => ({ path: '/api/admin/ledger/verify' }),
       'orders.list': async () => ({ path: '/api/admin/orders' }),

@@ -75,7 +75,17 @@ for (const dialect of testDialects()) {
       });
       await t.ctx.catalog.reload();
       const c = t.ctx;
-      deps = { db: c.db, log: c.log, keys: c.keys, catalog: c.catalog, book: c.book, settlement: c.settlement, limiter: c.limiter, config: c.config.relay };
+      deps = {
+        db: c.db,
+        log: c.log,
+        keys: c.keys,
+        catalog: c.catalog,
+        book: c.book,
+        settlement: c.settlement,
+        limiter: c.limiter,
+        limits: c.limits,
+        config: c.config.relay,
+      };
     });
     after(() => verifyThenClose(t, mock));
 

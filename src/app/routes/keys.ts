@@ -3,9 +3,17 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput, parseExpiry } from '../../lib/validate.ts';
-import { createApiKey, listApiKeys, revokeApiKey } from '../../accounts/apiKeys.ts';
+import { createApiKey, listApiKeys, revokeApiKey, setKeyLimits } from '../../accounts/apiKeys.ts';
+import { TallyError } from '../../lib/errors.ts';
 import { keyView } from '../../accounts/present.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
+
+/** A key's (or user's, or group's) own limits: requests per minute, tokens per minute, requests in flight; null clears one. */
+export const LimitFields = {
+  rpm: z.number().int().nullable().optional(),
+  tpm: z.number().int().nullable().optional(),
+  concurrency: z.number().int().nullable().optional(),
+};
 
 const CreateKeyBody = z.object({
   name: z.string().min(1).max(100).optional(),
@@ -14,7 +22,10 @@ const CreateKeyBody = z.object({
   limit: z.string().max(40).nullable().optional(),
   models: z.array(z.string().min(1).max(200)).max(200).nullable().optional(),
   ip_allowlist: z.array(z.string().min(1).max(64)).max(100).nullable().optional(),
+  ...LimitFields,
 });
+
+const LimitsBody = z.object(LimitFields);
 
 export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/keys', async (req, reply) => {
@@ -30,6 +41,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
         spendLimit: body.limit ? parsePositiveMoney(body.limit, 'limit') : null,
         models: body.models ?? null,
         ipAllowlist: body.ip_allowlist ?? null,
+        limits: { rpm: body.rpm, tpm: body.tpm, concurrency: body.concurrency },
       },
       ctx.now(),
     );
@@ -41,6 +53,17 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/keys', async (req) => {
     const user = await requireUser(ctx, req);
     return { data: (await listApiKeys(ctx.db, user.id)).map(keyView) };
+  });
+
+  // The key's own limits (its owner sets them; null clears one, an absent field keeps it). Every instance re-reads the key.
+  app.post<{ Params: { id: string } }>('/api/keys/:id/limits', async (req) => {
+    const user = await requireUser(ctx, req);
+    const body = parseInput(LimitsBody, req.body);
+    const mine = (await listApiKeys(ctx.db, user.id)).find((k) => k.id === req.params.id);
+    if (!mine) throw new TallyError('key_not_found', 'no such API key on this account');
+    const key = await setKeyLimits(ctx.db, mine.id, body);
+    await ctx.events.publish({ type: 'user_changed', userId: user.id });
+    return keyView(key);
   });
 
   app.delete<{ Params: { id: string } }>('/api/keys/:id', async (req) => {

@@ -1,12 +1,39 @@
 import type { Command } from 'commander';
 import { runCommand } from '../run.ts';
-import { createUser, resolveUser, getUserBalance, type Role } from '../../accounts/users.ts';
+import { createUser, resolveUser, getUserBalance, setUserLimits, type Role } from '../../accounts/users.ts';
+import { limitOption } from './key.ts';
 import { adjustBalanceManually } from '../../accounts/manualCredit.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { listApprovals, approveApproval, rejectApproval, approvalView, APPROVAL_STATUSES, type ApprovalStatus } from '../../support/approvals.ts';
 import { permissionTableMarkdown, PERMISSIONS } from '../../support/permissions.ts';
 import { ERRORS, errorTableMarkdown } from '../../lib/errors.ts';
 import { TallyError } from '../../lib/errors.ts';
+
+export function userCommands(program: Command) {
+  program
+    .command('user')
+    .description('user accounts')
+    .command('set-limits')
+    .description("a user's requests per minute, tokens per minute and requests in flight, across all their keys (a key's own limit wins); none removes one")
+    .requiredOption('--user <idOrEmail>')
+    .option('--rpm <n>', 'requests per minute, or none')
+    .option('--tpm <n>', 'tokens per minute, or none')
+    .option('--concurrency <n>', 'requests in flight at once, or none')
+    .option('--json', 'print one JSON object')
+    .action((o) =>
+      runCommand(o, async (ctx) => {
+        const target = await resolveUser(ctx.db, o.user);
+        const limits = { rpm: limitOption(o.rpm, 'rpm'), tpm: limitOption(o.tpm, 'tpm'), concurrency: limitOption(o.concurrency, 'concurrency') };
+        const user = await setUserLimits(ctx.db, { userId: target.id, limits, actor: { type: 'cli' } });
+        await ctx.events.publish({ type: 'user_changed', userId: user.id });
+        const show = (v: number | null) => (v === null ? 'none' : String(v));
+        return {
+          result: { ok: true, user_id: user.id, ...user.limits },
+          human: `${user.email}: rpm ${show(user.limits.rpm)}, tpm ${show(user.limits.tpm)}, concurrency ${show(user.limits.concurrency)}`,
+        };
+      }),
+    );
+}
 
 export function adminCommands(program: Command) {
   const admin = program.command('admin').description('users and balances');

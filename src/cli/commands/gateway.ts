@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { limitOption } from './key.ts';
 import { runCommand } from '../run.ts';
 import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, parseModelMap, type ChannelType } from '../../gateway/channels.ts';
 import { setModelPrice, listPrices, parseImageSizePrices } from '../../gateway/pricing.ts';
@@ -277,14 +278,29 @@ export function gatewayCommands(program: Command) {
     .requiredOption('--name <name>')
     .requiredOption('--multiplier <x>', 'price multiplier, e.g. 1.0 or 0.8')
     .option('--models <a,b>', 'models the group may use (default: all)')
+    .option('--rpm <n>', 'requests per minute for each user of the group (unless their key or account sets its own), or none')
+    .option('--tpm <n>', 'tokens per minute for each user of the group, or none')
+    .option('--concurrency <n>', 'requests in flight at once for each user of the group, or none')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        const g = await upsertGroup(ctx.db, { name: o.name, multiplierPpm: parseMultiplier(o.multiplier), models: o.models ? list(o.models) : null });
-        await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'group.upsert', target: g.name, data: { multiplier: o.multiplier, models: g.models } });
+        const g = await upsertGroup(ctx.db, {
+          name: o.name,
+          multiplierPpm: parseMultiplier(o.multiplier),
+          models: o.models ? list(o.models) : null,
+          limits: { rpm: limitOption(o.rpm, 'rpm'), tpm: limitOption(o.tpm, 'tpm'), concurrency: limitOption(o.concurrency, 'concurrency') },
+        });
+        await recordAudit(ctx.db, {
+          actor: { type: 'cli' },
+          action: 'group.upsert',
+          target: g.name,
+          data: { multiplier: o.multiplier, models: g.models, ...g.limits },
+        });
+        await ctx.events.publish({ type: 'catalog_changed' });
+        const show = (v: number | null) => (v === null ? 'none' : String(v));
         return {
-          result: { ok: true, group: { name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models } },
-          human: `group ${g.name}: x${formatMoney(g.multiplierPpm, 1)}, models ${g.models ? g.models.join(',') : 'all'}`,
+          result: { ok: true, group: { name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models, ...g.limits } },
+          human: `group ${g.name}: x${formatMoney(g.multiplierPpm, 1)}, models ${g.models ? g.models.join(',') : 'all'}, rpm ${show(g.limits.rpm)}, tpm ${show(g.limits.tpm)}, concurrency ${show(g.limits.concurrency)}`,
         };
       }),
     );

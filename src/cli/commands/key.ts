@@ -5,6 +5,7 @@ import { createApiKey } from '../../accounts/apiKeys.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
 import { keyView } from '../../accounts/present.ts';
 import { parseExpiry } from '../../lib/validate.ts';
+import { TallyError } from '../../lib/errors.ts';
 
 const list = (s?: string) =>
   s
@@ -13,6 +14,14 @@ const list = (s?: string) =>
         .map((x) => x.trim())
         .filter(Boolean)
     : null;
+
+/** A limit option: absent (undefined: unchanged), `none` (null: no limit of its own) or a whole number. */
+export function limitOption(v: string | undefined, name: string): number | null | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'none') return null;
+  if (!/^\d{1,13}$/.test(v)) throw new TallyError('invalid_limit', `--${name} must be a whole number, or none to remove it`, { param: name });
+  return Number(v);
+}
 
 export function keyCommands(program: Command) {
   const key = program.command('key').description('API keys');
@@ -26,6 +35,9 @@ export function keyCommands(program: Command) {
     .option('--expires <iso>', 'expiry time, e.g. 2027-01-31T00:00:00Z')
     .option('--ip <cidrs>', 'IP allowlist, e.g. 10.0.0.0/8,203.0.113.7')
     .option('--label <label>', 'live | test', 'live')
+    .option('--rpm <n>', "requests per minute for this key (default: the user's or group's, if any)")
+    .option('--tpm <n>', 'tokens per minute for this key')
+    .option('--concurrency <n>', 'requests in flight at once for this key')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
@@ -40,6 +52,7 @@ export function keyCommands(program: Command) {
             spendLimit: o.limit ? parsePositiveMoney(o.limit, 'limit') : null,
             expiresAt: parseExpiry(o.expires),
             ipAllowlist: list(o.ip),
+            limits: { rpm: limitOption(o.rpm, 'rpm'), tpm: limitOption(o.tpm, 'tpm'), concurrency: limitOption(o.concurrency, 'concurrency') },
           },
           ctx.now(),
         );

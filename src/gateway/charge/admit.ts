@@ -5,6 +5,7 @@ import type { Catalog } from '../catalog.ts';
 import type { Group } from '../groups.ts';
 import { didYouMean } from '../suggest.ts';
 import type { RelayDeps, RequestCharge } from './requestCharge.ts';
+import type { ResponseHeaders } from '../limits.ts';
 
 // Step 1: may this caller make this call? The key (and its requests per
 // minute), then the call itself (read by its protocol), then the model: it
@@ -34,16 +35,14 @@ export function authenticateKey(d: RelayDeps, inb: Inbound): Promise<KeyPrincipa
   return d.keys.authenticate(inb.protocol.apiKey(inb.req.headers, inb.req.url), inb.ip);
 }
 
-/** The key's requests per minute (429 past it). */
-export async function checkKeyRpm(d: RelayDeps, principal: KeyPrincipal): Promise<void> {
-  if (d.config.keyRpm > 0) {
-    const rl = await d.limiter.hit(`rpm:${principal.key.id}`, d.config.keyRpm, 60_000);
-    if (!rl.allowed) {
-      throw new TallyError('rate_limited', `this key is limited to ${d.config.keyRpm} requests per minute`, {
-        details: { retry_after: String(Math.ceil(rl.retryAfterMs / 1000)) },
-      });
-    }
-  }
+/**
+ * The key's rate limits for one request that ends at once (count_tokens, a
+ * video submit): requests per minute and in flight (429 past them), the slot
+ * given back straight away.
+ */
+export async function checkKeyRpm(d: RelayDeps, principal: KeyPrincipal, requestId: string, res: ResponseHeaders): Promise<void> {
+  const ticket = await d.limits.admit(principal, d.catalog.group(principal.user.group), requestId, res);
+  d.limits.finish(ticket, 0);
 }
 
 /** The model exists (priced or routed) and this key and its group may use it; returns the group. */
@@ -70,7 +69,8 @@ export async function admit(d: RelayDeps, c: RequestCharge): Promise<void> {
   log.key_id = principal.key.id;
   log.key_display = principal.key.display;
   log.group_name = principal.user.group;
-  await checkKeyRpm(d, principal);
+  // Requests per minute and in flight (limits.ts): before the body is read; tokens per minute once its bound is known (quote.ts).
+  c.limitTicket = await d.limits.admit(principal, d.catalog.group(principal.user.group), inb.requestId, inb.res);
   const call = inb.protocol.parse(inb);
   c.call = call;
   const model = call.model;

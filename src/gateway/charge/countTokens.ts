@@ -29,7 +29,7 @@ function answer(inb: Inbound, inputTokens: number): void {
 
 async function count(d: RelayDeps, inb: Inbound): Promise<number> {
   const principal = await authenticateKey(d, inb);
-  await checkKeyRpm(d, principal);
+  await checkKeyRpm(d, principal, inb.requestId, inb.res);
   const call = inb.protocol.parse(inb);
   checkModel(d.catalog, principal, call.model);
   for (const ch of orderChannels(d.catalog, call.model)) {

@@ -38,6 +38,8 @@ export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
   const estimate = counted instanceof Promise ? await counted : counted;
   c.estimate = estimate;
   const promptBound = estimate.bound;
+  // Tokens per minute (limits.ts), taken on the request's bound (prompt bound + every choice's output cap), corrected when it settles.
+  if (c.limitTicket?.limits.tpm) await d.limits.tokens(c.limitTicket, promptBound + n * maxOut, c.inbound.res);
   let reservation = await reserveOrRefresh(d, principal, costBound(price, promptBound, n * maxOut, group.multiplierPpm));
   if (!('walletId' in reservation)) {
     const refusal = reservation;

@@ -9,6 +9,7 @@ import type { ModelPrice } from '../pricing.ts';
 import type { PromptEstimate } from '../promptEstimate.ts';
 import type { LimitKind, Reservation, ReservationBook } from '../reservations.ts';
 import type { LogRow, SettlementQueue } from '../settlement.ts';
+import type { Limiter, LimitTicket } from '../limits.ts';
 
 export interface RelayConfig {
   maxAttempts: number;
@@ -28,6 +29,8 @@ export interface RelayDeps {
   book: ReservationBook;
   settlement: SettlementQueue;
   limiter: RateLimiter;
+  /** Requests per minute, tokens per minute and requests in flight per key, user or group (limits.ts). */
+  limits: Limiter;
   config: RelayConfig;
 }
 
@@ -50,6 +53,8 @@ export class RequestCharge {
   /** The output cap quote.ts lowered max_tokens to so the payer can afford it (0: not lowered), and whose limit forced it. */
   maxTokensCap = 0;
   cappedBy: LimitKind | null = null;
+  /** What the request took from its rate limits (null: none applies), given back or corrected when it ends. */
+  limitTicket: LimitTicket | null = null;
   /** Which of the channel's upstream keys the current attempt sends (its fingerprint: RuntimeChannel.keyRef). */
   keyRef = '';
 

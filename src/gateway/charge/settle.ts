@@ -12,6 +12,7 @@ import { isNotCharged, REASON, reasonForError, renderChargeReason, type ChargeRe
 import type { RequestCharge } from './requestCharge.ts';
 import { billMediaAnswer, billMediaStream } from '../media/bill.ts';
 import type { MediaTap } from '../media/tap.ts';
+import type { Limiter } from '../limits.ts';
 
 // Step 5, where a request is charged: the actual cost from the usage the
 // upstream reported (or, when it reported none, from Tally's own count of the
@@ -31,7 +32,7 @@ export class Settler {
   private readonly counting = new Set<Promise<void>>();
 
   constructor(
-    private readonly d: { book: ReservationBook; settlement: SettlementQueue; log: Logger },
+    private readonly d: { book: ReservationBook; settlement: SettlementQueue; log: Logger; limits?: Limiter },
     /** Where a stored Responses answer's id is pinned to its channel (previous_response_id), when the relay keeps pins. */
     private readonly pins: ResponsePins | null = null,
   ) {}
@@ -111,6 +112,7 @@ export class Settler {
     log.error_message = err.message.slice(0, 500);
     log.charge_reason = renderChargeReason(reasonForError(err));
     if (c.reservation) this.d.book.release(c.reservation, 0n);
+    this.d.limits?.finish(c.limitTicket, 0);
     log.latency_ms = Date.now() - c.started;
     this.d.settlement.enqueue({ requestId: log.id, walletId: null, keyId: null, keyLimited: false, cost: 0n, log });
   }
@@ -143,6 +145,7 @@ export class Settler {
   private settleMedia(c: RequestCharge, cost: bigint, status: number): void {
     const reservation = c.reservation!;
     this.d.book.release(reservation, cost);
+    this.d.limits?.finish(c.limitTicket, 0);
     c.log.status = status;
     c.log.latency_ms = Date.now() - c.started;
     this.d.settlement.enqueue({
@@ -159,6 +162,8 @@ export class Settler {
     const cost = computeCost(c.price, usage, c.group.multiplierPpm);
     const reservation = c.reservation!;
     this.d.book.release(reservation, cost);
+    // Its tokens per minute are corrected from the bound taken to what it used (promptTokens includes cache reads and writes).
+    this.d.limits?.finish(c.limitTicket, usage.promptTokens + usage.completionTokens + (usage.toolUsePromptTokens ?? 0));
     const log = c.log;
     log.status = status;
     log.prompt_tokens = usage.promptTokens;

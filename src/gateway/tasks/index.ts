@@ -8,6 +8,10 @@ import type { KeyPrincipal } from '../../accounts/keyCache.ts';
 import { TallyError } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { RateLimiter } from '../../lib/rateLimit.ts';
+import type { Limiter } from '../limits.ts';
+
+/** A video's answer is written by fastify after the submit: the rate-limit headers are not set on it. */
+const NO_HEADERS = { setHeader: () => undefined };
 import { walletAccountId } from '../../ledger/accounts.ts';
 import type { Catalog } from '../catalog.ts';
 import type { ReservationBook } from '../reservations.ts';
@@ -62,6 +66,7 @@ export interface TaskDeps {
   book: ReservationBook;
   settlement: SettlementQueue;
   limiter: RateLimiter;
+  limits: Limiter;
   keys: unknown;
   redis: Redis | null;
   relay: RelayConfig;
@@ -92,13 +97,23 @@ export class Tasks {
   /** The RelayDeps the shared admission steps (charge/admit.ts, charge/quote.ts) take. */
   private get relayDeps() {
     const d = this.d;
-    return { db: d.db, log: d.log, keys: d.keys as never, catalog: d.catalog, book: d.book, settlement: d.settlement, limiter: d.limiter, config: d.relay };
+    return {
+      db: d.db,
+      log: d.log,
+      keys: d.keys as never,
+      catalog: d.catalog,
+      book: d.book,
+      settlement: d.settlement,
+      limiter: d.limiter,
+      limits: d.limits,
+      config: d.relay,
+    };
   }
 
   /** The key may make this request now (its rpm) and use this model, which is a priced video model: its group and price. */
-  private async admit(principal: KeyPrincipal, model: string) {
+  private async admit(principal: KeyPrincipal, model: string, requestId: string) {
     const d = this.d;
-    await checkKeyRpm(this.relayDeps, principal);
+    await checkKeyRpm(this.relayDeps, principal, requestId, NO_HEADERS);
     const group = checkModel(d.catalog, principal, model);
     const price = d.catalog.prices.get(model);
     if (!price)
@@ -118,7 +133,7 @@ export class Tasks {
    * attempt). A submit no channel took fails the task and releases the hold.
    */
   async submit(principal: KeyPrincipal, req: VideoRequest, requestId: string): Promise<Task> {
-    const { group, price } = await this.admit(principal, req.model);
+    const { group, price } = await this.admit(principal, req.model, requestId);
     const max = price.maxSeconds ?? DEFAULT_MAX_VIDEO_SECONDS;
     if (req.seconds > max)
       throw new TallyError('invalid_request', `"${req.model}" makes videos of at most ${max} seconds; ask for fewer seconds`, { param: 'seconds' });
@@ -148,7 +163,7 @@ export class Tasks {
   async remix(principal: KeyPrincipal, sourceId: string, prompt: string, requestId: string): Promise<Task> {
     const src = await this.owned(principal.user.id, sourceId);
     if (src.status !== 'completed') throw new TallyError('task_not_ready', `video ${src.id} is ${src.status}; only a completed video can be remixed`);
-    const { group, price } = await this.admit(principal, src.model);
+    const { group, price } = await this.admit(principal, src.model, requestId);
     const view = taskChannel(this.d.catalog, src.channelId, src.keyRef);
     if (!view || !src.upstreamId)
       throw new TallyError('no_channel_available', 'the channel that made this video is no longer configured, so it cannot be remixed');

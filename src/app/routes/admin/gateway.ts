@@ -6,7 +6,8 @@ import { parseInput } from '../../../lib/validate.ts';
 import { SUPPORTED_CHANNEL_TYPES } from '../../../gateway/providers/index.ts';
 import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, CHANNEL_TYPES, type ChannelType } from '../../../gateway/channels.ts';
 import { setModelPrice, listPrices, parseImageSizePrices, MODEL_KINDS, type ModelKind } from '../../../gateway/pricing.ts';
-import { upsertGroup, listGroups, parseMultiplier } from '../../../gateway/groups.ts';
+import { upsertGroup, listGroups, parseMultiplier, type Group } from '../../../gateway/groups.ts';
+import { LimitFields } from '../keys.ts';
 import { testChannel } from '../../../gateway/channelTest.ts';
 import { channelView, priceView } from '../../../gateway/present.ts';
 import { parseMoney, formatMoney } from '../../../ledger/money.ts';
@@ -77,7 +78,15 @@ const PriceBody = z.object({
   max_output_tokens: z.number().int().min(1).optional(),
 });
 
-const GroupBody = z.object({ name: z.string().min(1).max(64), multiplier: z.string().max(20), models: z.array(z.string()).nullable().optional() });
+const GroupBody = z.object({
+  name: z.string().min(1).max(64),
+  multiplier: z.string().max(20),
+  models: z.array(z.string()).nullable().optional(),
+  // Limits for each user of the group (unless their key or account sets its own); null clears one.
+  ...LimitFields,
+});
+
+const groupView = (g: Group) => ({ name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models, ...g.limits });
 
 export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/admin/channels', async (req) => {
@@ -191,16 +200,21 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
 
   app.get('/api/admin/groups', async (req) => {
     await requireStaff(ctx, req, 'groups.list');
-    return { data: (await listGroups(ctx.db)).map((g) => ({ name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models })) };
+    return { data: (await listGroups(ctx.db)).map(groupView) };
   });
 
   app.post('/api/admin/groups', async (req) => {
     const actor = await requireStaff(ctx, req, 'groups.set');
     const b = parseInput(GroupBody, req.body);
-    const g = await upsertGroup(ctx.db, { name: b.name, multiplierPpm: parseMultiplier(b.multiplier), models: b.models ?? null });
-    await recordAudit(ctx.db, { actor, action: 'group.upsert', target: g.name, data: { multiplier: b.multiplier, models: g.models } });
+    const g = await upsertGroup(ctx.db, {
+      name: b.name,
+      multiplierPpm: parseMultiplier(b.multiplier),
+      models: b.models ?? null,
+      limits: { rpm: b.rpm, tpm: b.tpm, concurrency: b.concurrency },
+    });
+    await recordAudit(ctx.db, { actor, action: 'group.upsert', target: g.name, data: { multiplier: b.multiplier, models: g.models, ...g.limits } });
     await ctx.events.publish({ type: 'catalog_changed' });
-    return { name: g.name, multiplier: formatMoney(g.multiplierPpm, 1), models: g.models };
+    return groupView(g);
   });
 
   app.get<{ Params: { requestId: string } }>('/api/admin/requests/:requestId', async (req) => {

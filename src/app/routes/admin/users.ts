@@ -4,7 +4,8 @@ import type { AppContext } from '../../../context.ts';
 import { requireStaff, emailFor } from '../../auth.ts';
 import type { Actor } from '../../../audit/index.ts';
 import { parseInput } from '../../../lib/validate.ts';
-import { createUser, listUsers, resolveUser, getUserBalance, type User } from '../../../accounts/users.ts';
+import { createUser, listUsers, resolveUser, getUserBalance, setUserLimits, type User } from '../../../accounts/users.ts';
+import { LimitFields } from '../keys.ts';
 import { adjustBalanceManually } from '../../../accounts/manualCredit.ts';
 import { parseMoney, formatMoney } from '../../../ledger/money.ts';
 import { verifyBooks } from '../../../verifyBooks.ts';
@@ -64,6 +65,16 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
       available: formatMoney(b.available),
       currency: b.currency,
     };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/admin/users/:id/limits', async (req) => {
+    const actor = await requireStaff(ctx, req, 'users.limits');
+    const body = parseInput(z.object(LimitFields), req.body);
+    const target = await resolveUser(ctx.db, req.params.id);
+    const user = await setUserLimits(ctx.db, { userId: target.id, limits: body, actor });
+    // Every instance re-reads this user's keys (their principals carry the user's limits).
+    await ctx.events.publish({ type: 'user_changed', userId: user.id });
+    return { id: user.id, rpm: user.limits.rpm, tpm: user.limits.tpm, concurrency: user.limits.concurrency };
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/users/:id/credit', async (req) => {
