@@ -22,6 +22,7 @@ export interface RunningTally {
 /** Settings that are legal but dangerous: said loudly at every start. */
 export function startupWarnings(config: Config, ctx: AppContext): string[] {
   const warnings: string[] = [];
+  warnings.push(...ctx.alerts.warnings());
   if (ctx.payments.providers.has('sandbox')) {
     warnings.push(
       'The SANDBOX payment provider is ON (TALLY_PAYMENT_SANDBOX=on): every signed-in user can top up their own balance without paying. Use it for demos and tests only, never where balances buy real upstream usage.',
@@ -40,7 +41,8 @@ export function startupWarnings(config: Config, ctx: AppContext): string[] {
 /**
  * Starts a Tally instance: migrate, sweep holds a crash may have stranded,
  * bootstrap an empty database, listen, and start the background workers
- * (expired-hold sweeper, catalog reload, WAL checkpointer, payments reconcile);
+ * (expired-hold sweeper, catalog reload, WAL checkpointer, payments reconcile,
+ * task poller, alert outbox);
  * stop() ends them after the HTTP server and before the context closes.
  */
 export async function startTally(config: Config, opts: { ctx?: AppContext; bootstrap?: boolean } = {}): Promise<RunningTally> {
@@ -69,6 +71,8 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   const reconciler = startReconcileWorker(ctx);
   // Task polling: every instance polls (leases keep two from polling one task); TALLY_TASK_WORKER=off leaves it to the others.
   if (config.tasks.worker) ctx.tasks.worker.start();
+  // Alert deliveries: every instance sends (a conditional claim keeps two from sending one).
+  await ctx.alerts.start();
   let stopped = false;
   return {
     app,
@@ -83,6 +87,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
       clearInterval(sweeper);
       await app.close();
       await ctx.tasks.worker.stop();
+      await ctx.alerts.stop();
       await reconciler.stop();
       await checkpointer?.stop();
       await ctx.close();
