@@ -76,7 +76,9 @@ export function publicOnlyLookup(hostname: string, options: object, callback: Lo
     const list = addresses as LookupAddress[];
     const refused = list.find((a) => isPrivateAddress(a.address));
     if (refused || !list.length) {
-      const e: NodeJS.ErrnoException = new Error(`${hostname} resolves to a private address (${refused?.address ?? 'none'}); webhooks only go to public addresses`);
+      const e: NodeJS.ErrnoException = new Error(
+        `${hostname} resolves to a private address (${refused?.address ?? 'none'}); webhooks only go to public addresses`,
+      );
       e.code = 'EPRIVATEADDRESS';
       return callback(e, []);
     }

@@ -22,7 +22,6 @@ export interface RunningTally {
 /** Settings that are legal but dangerous: said loudly at every start. */
 export function startupWarnings(config: Config, ctx: AppContext): string[] {
   const warnings: string[] = [];
-  warnings.push(...ctx.alerts.warnings());
   if (ctx.payments.providers.has('sandbox')) {
     warnings.push(
       'The SANDBOX payment provider is ON (TALLY_PAYMENT_SANDBOX=on): every signed-in user can top up their own balance without paying. Use it for demos and tests only, never where balances buy real upstream usage.',
@@ -73,6 +72,8 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   if (config.tasks.worker) ctx.tasks.worker.start();
   // Alert deliveries: every instance sends (a conditional claim keeps two from sending one).
   await ctx.alerts.start();
+  // Not a dangerous setting (startupWarnings), but an operator who expects alert e-mails must hear why none go out.
+  for (const w of ctx.alerts.warnings()) ctx.log.warn(w);
   let stopped = false;
   return {
     app,

@@ -79,7 +79,7 @@ for (const dialect of testDialects()) {
       assert.match(mails[0].raw, /From: Tally Alerts <alerts@tally\.test>/);
       const calls = hooks.calls.filter((c) => c.path === '/hooks/a');
       assert.equal(calls.length, 1, 'one webhook per crossing');
-      assert.ok(calls[0].valid, 'the webhook is signed with HMAC-SHA256 over `${timestamp}.${body}`');
+      assert.ok(calls[0].valid, 'the webhook is signed with HMAC-SHA256 over "timestamp.body"');
       assert.ok(Math.abs(Number(calls[0].timestamp) - Date.now() / 1000) < 60, 'the signed timestamp is now');
       assert.equal(calls[0].json.type, 'balance.below');
       assert.equal(calls[0].json.data.owner, `user:${u.user.id}`);
@@ -112,7 +112,10 @@ for (const dialect of testDialects()) {
       const u = await seedUser(t, { balance: 1_500_000n });
       const api = await signIn(t, u.email, u.password);
       hooks.failNext('/hooks/flaky', 2);
-      const put = await api('/api/alerts', { method: 'PUT', body: JSON.stringify({ balance_below: '1.20', email: false, webhook_url: `${hooks.url}/hooks/flaky` }) });
+      const put = await api('/api/alerts', {
+        method: 'PUT',
+        body: JSON.stringify({ balance_below: '1.20', email: false, webhook_url: `${hooks.url}/hooks/flaky` }),
+      });
       assert.equal(put.status, 200);
       await spendBelow(u.apiKey, u.user.id, 1_200_000n, 2);
       await waitFor('the delivery', () => hooks.calls.some((c) => c.path === '/hooks/flaky' && c.status === 200));
