@@ -138,6 +138,20 @@ for (const dialect of testDialects()) {
       assert.equal(smtp.mails.filter((m) => m.to.includes(u.email)).length, 0);
     });
 
+    test('a wallet re-read by the flusher (as after a video task is held or charged) is judged too', async () => {
+      const u = await seedUser(t, { balance: 3_000_000n });
+      const api = await signIn(t, u.email, u.password);
+      await api('/api/alerts', { method: 'PUT', body: JSON.stringify({ balance_below: '2.00', webhook_url: `${hooks.url}/hooks/task` }) });
+      await relaySdk(t, u.apiKey).chat.completions.create({ model: CHAT, messages }); // the wallet is in the reservation book
+      await t.ctx.relay.flush();
+      // Money that moved without a settlement (a task's hold, its charge): the tasks ask the flusher to re-read the wallet.
+      await adjustBalanceManually(t.ctx.db, { userId: u.user.id, amount: -2_000_000n, reason: 'a task hold, say', actor: { type: 'system' } });
+      await t.ctx.settlement.refreshWallet(`user:${u.user.id}`);
+      await t.ctx.alerts.idle();
+      await waitFor('the webhook', () => hooks.calls.some((c) => c.path === '/hooks/task'));
+      await waitFor('the e-mail', () => smtp.mails.some((m) => m.to.includes(u.email)));
+    });
+
     test('a manual debit through the admin API crosses the threshold too', async () => {
       const u = await seedUser(t, { balance: 5_000_000n });
       const api = await signIn(t, u.email, u.password);
