@@ -15,6 +15,7 @@ import { appendDeadLetter, deadLetterFile } from './gateway/deadLetters.ts';
 import { Relay } from './gateway/relay.ts';
 import { Tasks } from './gateway/tasks/index.ts';
 import { Limiter, MemoryLimitStore, RedisLimitStore } from './gateway/limits.ts';
+import { Alerts } from './alerts/index.ts';
 import { paymentSettings } from './payments/settings.ts';
 import { buildPayments, type Payments } from './payments/providers/index.ts';
 
@@ -40,6 +41,8 @@ export interface AppContext {
   payments: Payments;
   /** Invalidation events (key revoked, catalog changed), shared through Redis when configured. */
   events: EventBus;
+  /** Balance and budget alerts: the settlement hooks, the settings cache and the outbox worker startTally runs. */
+  alerts: Alerts;
   /** The shared Redis (TALLY_REDIS_URL), or null: the ServiceContext's. */
   redis: Redis | null;
   now(): number;
@@ -88,6 +91,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     else if (e.type === 'catalog_changed') await catalog.reload();
   });
   const book = new ReservationBook(dbh.db);
+  const alerts = new Alerts({ db: dbh.db, log, config: config.alerts, currency: config.currency, events, now: () => ctx.now() });
   const deadLetters = deadLetterFile(config.dataDir);
   // SQLite (file): settlement writes run on a worker thread with its own connection.
   const writer =
@@ -95,6 +99,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   const settlement = new SettlementQueue(writer, book, log, {
     intervalMs: config.settleIntervalMs,
     maxIntervalMs: config.settleMaxIntervalMs,
+    alerts,
     deadLetter: (item, error) => {
       appendDeadLetter(deadLetters, item, error);
       log.error({ requestId: item.requestId, file: deadLetters }, 'a request settlement was written to the dead-letter file');
@@ -134,6 +139,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
       tasks: config.tasks,
       now: () => ctx.now(),
     }),
+    alerts,
     payments: buildPayments(paymentConfig, { db: dbh.db, secret: config.secret, now: () => ctx.now() }),
     events,
     redis: events.redis,

@@ -30,6 +30,7 @@ import { consoleRoutes } from './routes/console.ts';
 import { videoRoutes } from './routes/videos.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { exportRoutes } from './routes/exports.ts';
+import { alertRoutes } from './routes/alerts.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -45,6 +46,7 @@ export const ROUTES: RouteModule[] = [
   videoRoutes,
   taskRoutes,
   exportRoutes,
+  alertRoutes,
   demoUpstreamRoutes,
   usageRoutes,
   adminGatewayRoutes,

@@ -40,7 +40,8 @@ export function startupWarnings(config: Config, ctx: AppContext): string[] {
 /**
  * Starts a Tally instance: migrate, sweep holds a crash may have stranded,
  * bootstrap an empty database, listen, and start the background workers
- * (expired-hold sweeper, catalog reload, WAL checkpointer, payments reconcile);
+ * (expired-hold sweeper, catalog reload, WAL checkpointer, payments reconcile,
+ * task poller, alert outbox);
  * stop() ends them after the HTTP server and before the context closes.
  */
 export async function startTally(config: Config, opts: { ctx?: AppContext; bootstrap?: boolean } = {}): Promise<RunningTally> {
@@ -69,6 +70,10 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   const reconciler = startReconcileWorker(ctx);
   // Task polling: every instance polls (leases keep two from polling one task); TALLY_TASK_WORKER=off leaves it to the others.
   if (config.tasks.worker) ctx.tasks.worker.start();
+  // Alert deliveries: every instance sends (a conditional claim keeps two from sending one).
+  await ctx.alerts.start();
+  // Not a dangerous setting (startupWarnings), but an operator who expects alert e-mails must hear why none go out.
+  for (const w of ctx.alerts.warnings()) ctx.log.warn(w);
   let stopped = false;
   return {
     app,
@@ -83,6 +88,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
       clearInterval(sweeper);
       await app.close();
       await ctx.tasks.worker.stop();
+      await ctx.alerts.stop();
       await reconciler.stop();
       await checkpointer?.stop();
       await ctx.close();

@@ -52,6 +52,14 @@ const schema = z.object({
   TALLY_TASK_MAX_LIVE: z.coerce.number().int().min(1).default(20), // videos one account may have running at once (429 past it)
   TALLY_TASK_WORKER: z.enum(['on', 'off']).default('on'), // off: this instance takes submits but never polls
   TALLY_VIDEO_WEBHOOK_SECRET: z.string().optional(), // whsec_...: verifies upstream video webhooks (Standard Webhooks, as OpenAI sends them)
+  // Alerts (read by src/alerts/): balance and budget thresholds, by e-mail and signed webhook.
+  TALLY_SMTP_URL: z.string().optional(), // smtp://host:port (smtps://user:pass@host:465); unset: e-mail alerts are skipped
+  TALLY_MAIL_FROM: z.string().default('Tally <tally@localhost>'),
+  TALLY_WEBHOOK_SECRET: z.string().min(16, 'TALLY_WEBHOOK_SECRET must be at least 16 characters').optional(), // signs alert webhooks; unset: no webhook alerts
+  TALLY_ALERTS_ALLOW_PRIVATE: z.enum(['on', 'off']).default('off'), // on: webhooks may go to loopback and private addresses (tests, a LAN receiver)
+  TALLY_ALERTS_POLL_MS: z.coerce.number().int().min(10).default(2000), // how often the outbox is read for due deliveries
+  TALLY_ALERTS_RETRY_MS: z.coerce.number().int().min(1).default(30_000), // the first retry's delay; doubles per attempt (capped at 1 hour)
+  TALLY_ALERTS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10), // then the delivery is marked failed
   TALLY_STRIPE_SECRET_KEY: z.string().optional(),
   TALLY_STRIPE_WEBHOOK_SECRET: z.string().optional(),
   TALLY_STRIPE_API_BASE: z.string().optional(),
@@ -120,6 +128,16 @@ export interface Config {
   breaker: { threshold: number; cooldownMs: number };
   /** Asynchronous tasks: poll backoff, give-up time, poll lease, whether this instance polls, the upstream webhook secret. */
   tasks: { pollMs: number; pollMaxMs: number; timeoutMs: number; leaseMs: number; maxLive: number; worker: boolean; webhookSecret: string | null };
+  /** Alerts: where e-mail goes (null: skipped), the webhook signing secret (null: no webhooks), delivery retries. */
+  alerts: {
+    smtpUrl: string | null;
+    mailFrom: string;
+    webhookSecret: string | null;
+    allowPrivate: boolean;
+    pollMs: number;
+    retryMs: number;
+    maxAttempts: number;
+  };
   env: Env;
 }
 
@@ -174,6 +192,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxLive: e.TALLY_TASK_MAX_LIVE,
       worker: e.TALLY_TASK_WORKER === 'on',
       webhookSecret: e.TALLY_VIDEO_WEBHOOK_SECRET ?? null,
+    },
+    alerts: {
+      smtpUrl: e.TALLY_SMTP_URL || null,
+      mailFrom: e.TALLY_MAIL_FROM,
+      webhookSecret: e.TALLY_WEBHOOK_SECRET ?? null,
+      allowPrivate: e.TALLY_ALERTS_ALLOW_PRIVATE === 'on',
+      pollMs: e.TALLY_ALERTS_POLL_MS,
+      retryMs: e.TALLY_ALERTS_RETRY_MS,
+      maxAttempts: e.TALLY_ALERTS_MAX_ATTEMPTS,
     },
     env: e,
     ...overrides,

@@ -543,6 +543,8 @@ export interface AlertSettingsTable {
   balance_below: Int | null;
   email: number;
   webhook_url: string | null;
+  /** The language of alert e-mails: 'en' | 'zh' (null: en). Migration 0020. */
+  language: string | null;
   updated_at: Int;
 }
 

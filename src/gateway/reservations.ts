@@ -218,9 +218,9 @@ export class ReservationBook {
    * Re-reads wallets, and the keys not re-read for `staleMs` (another process,
    * such as `tally ledger settle-dead-letters` or a second instance, may have
    * charged them); must run in the flusher, between commits. Idle entries are
-   * dropped instead.
+   * dropped instead. Returns the wallets' spendable as read (balance alerts).
    */
-  async refreshWallets(ids: string[]): Promise<void> {
+  async refreshWallets(ids: string[]): Promise<Map<string, bigint>> {
     const now = this.now();
     const live: string[] = [];
     for (const id of ids) {
@@ -229,7 +229,8 @@ export class ReservationBook {
       if (e.reserved === 0n && e.unsettled === 0n && now - e.lastUsedAt > 60_000) this.wallets.delete(id);
       else live.push(id);
     }
-    for (const [id, spendable] of await readSpendable(this.db, live)) {
+    const read = await readSpendable(this.db, live);
+    for (const [id, spendable] of read) {
       const e = this.wallets.get(id);
       if (!e) continue;
       e.base = spendable;
@@ -240,7 +241,7 @@ export class ReservationBook {
       if (k.reserved === 0n && k.unsettled === 0n && now - k.lastUsedAt > 60_000) this.keys.delete(id);
       else if (k.limit !== undefined && now - k.loadedAt > this.staleMs) staleKeys.push(id);
     }
-    if (!staleKeys.length) return;
+    if (!staleKeys.length) return read;
     const rows = await this.db.selectFrom('api_keys').select(['id', 'spent']).where('id', 'in', staleKeys).execute();
     for (const r of rows) {
       const k = this.keys.get(r.id);
@@ -248,6 +249,7 @@ export class ReservationBook {
       k.base = k.limit - toBig(r.spent);
       k.loadedAt = now;
     }
+    return read;
   }
 
   /** Forgets a key's figures (limit changed); the next request re-reads them. */

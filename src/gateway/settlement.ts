@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ReservationBook } from './reservations.ts';
 import type { SettlementItem } from './settlementCommit.ts';
 import type { SettlementWriter } from './settlementWriter.ts';
+import type { AlertHooks } from '../alerts/index.ts';
 
 export type { SettlementItem, LogRow } from './settlementCommit.ts';
 
@@ -52,6 +53,8 @@ export class SettlementQueue {
       intervalMs?: number;
       maxIntervalMs?: number;
       maxBatch?: number;
+      /** Told each wallet's new spendable after a commit or re-read (balance alerts); must not block. */
+      alerts?: AlertHooks;
       /** Where a request that cannot be written after many tries goes, so one poisoned item never stops the queue. */
       deadLetter?: (item: SettlementItem, error: unknown) => void;
       /** Waits between retries (tests pass a faster one; the delays are the production back-off). */
@@ -133,7 +136,7 @@ export class SettlementQueue {
     this.refreshWaiters = [];
     try {
       const stale = this.book.staleWallets(force);
-      if (stale.length) await this.book.refreshWallets(stale);
+      if (stale.length) this.tellAlerts(await this.book.refreshWallets(stale));
     } catch (e) {
       this.log.error({ err: e }, 'wallet refresh failed');
     } finally {
@@ -203,6 +206,16 @@ export class SettlementQueue {
     }
     for (const [w, c] of walletCost) this.book.committed(w, c, done.walletAvailable.get(w) ?? null);
     for (const [k, c] of keyCost) this.book.committedKey(k, c, done.keySpent.get(k) ?? null);
+    this.tellAlerts(done.walletAvailable);
+  }
+
+  private tellAlerts(spendable: Map<string, bigint>): void {
+    if (!this.opts.alerts || !spendable.size) return;
+    try {
+      this.opts.alerts.walletFigures(spendable);
+    } catch (e) {
+      this.log.error({ err: e }, 'balance alert hook failed');
+    }
   }
 
   async close(): Promise<void> {

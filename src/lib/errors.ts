@@ -78,6 +78,7 @@ export const ERRORS = {
   invalid_timeout: e(400),
   invalid_view: e(400),
   invalid_weight: e(400),
+  invalid_webhook_url: e(400),
   json_too_deep: e(400),
   mistyped: e(400),
   no_payment_provider: e(400),

@@ -4,7 +4,11 @@ import type { Logger } from 'pino';
 // Invalidation events between instances: a revoked key, a changed catalog.
 // Applied locally at once; with Redis configured, also published so every
 // other instance applies them within milliseconds.
-export type TallyEvent = { type: 'key_revoked'; hash: string } | { type: 'user_changed'; userId: string } | { type: 'catalog_changed' };
+export type TallyEvent =
+  | { type: 'key_revoked'; hash: string }
+  | { type: 'user_changed'; userId: string }
+  | { type: 'catalog_changed' }
+  | { type: 'alert_settings_changed'; owner: string };
 
 const CHANNEL = 'tally:events';
 

@@ -4,6 +4,7 @@ import { createUser, resolveUser, getUserBalance, setUserLimits, type Role } fro
 import { limitOption } from './key.ts';
 import { adjustBalanceManually } from '../../accounts/manualCredit.ts';
 import { parseMoney, formatMoney } from '../../ledger/money.ts';
+import { walletAccountId } from '../../ledger/accounts.ts';
 import { listApprovals, approveApproval, rejectApproval, approvalView, APPROVAL_STATUSES, type ApprovalStatus } from '../../support/approvals.ts';
 import { permissionTableMarkdown, PERMISSIONS } from '../../support/permissions.ts';
 import { ERRORS, errorTableMarkdown } from '../../lib/errors.ts';
@@ -78,6 +79,8 @@ export function adminCommands(program: Command) {
         const user = await resolveUser(ctx.db, o.user);
         const amount = parseMoney(o.amount, { allowNegative: true, allowZero: false });
         const r = await adjustBalanceManually(ctx.db, { userId: user.id, amount, reason: o.reason, actor: { type: 'cli' }, idempotencyKey: o.idempotencyKey });
+        // A debit may cross the user's balance alert: enqueued here, sent by a running server's outbox.
+        await ctx.alerts.checkWallet(walletAccountId(user.id));
         const b = await getUserBalance(ctx.db, user.id);
         return {
           result: {

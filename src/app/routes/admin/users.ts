@@ -83,6 +83,7 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
     const user = await resolveUser(ctx.db, req.params.id);
     const amount = parseMoney(body.amount, { allowNegative: true, allowZero: false });
     const r = await adjustBalanceManually(ctx.db, { userId: user.id, amount, reason: body.reason, actor, idempotencyKey: body.idempotency_key });
+    await ctx.alerts.checkWallet(walletAccountId(user.id)); // a debit may cross the user's balance alert (a credit re-arms it)
     const b = await getUserBalance(ctx.db, user.id);
     return { transfer_id: r.transfer.id, replayed: r.replayed, amount: formatMoney(amount), balance: formatMoney(b.balance) };
   });
