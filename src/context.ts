@@ -84,7 +84,8 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     else if (e.type === 'user_changed') keys.invalidateUser(e.userId);
     else if (e.type === 'catalog_changed') await catalog.reload();
   });
-  const book = new ReservationBook(dbh.db);
+  // The book's clock is the context's (tests move it): it decides which budget period a request counts in.
+  const book = new ReservationBook(dbh.db, () => ctx.now(), 5_000, config.timeZone);
   const deadLetters = deadLetterFile(config.dataDir);
   // SQLite (file): settlement writes run on a worker thread with its own connection.
   const writer =

@@ -150,6 +150,7 @@ export class Settler {
       walletId: reservation.walletId,
       keyId: c.principal.key.id,
       keyLimited: reservation.keyLimited,
+      budgets: reservation.budgets,
       cost,
       log: c.log,
     });
@@ -178,6 +179,7 @@ export class Settler {
       walletId: reservation.walletId,
       keyId: c.principal.key.id,
       keyLimited: reservation.keyLimited,
+      budgets: reservation.budgets,
       cost,
       log,
     });
