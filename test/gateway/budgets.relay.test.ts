@@ -245,6 +245,7 @@ for (const dialect of testDialects()) {
         .catch((e) => e);
       assert.equal(refused?.code, 'budget_exceeded', 'the second request does not fit 0.02');
       // Raised: what the month spent stays counted against the new amount.
+      await t.ctx.relay.flush();
       const patched = await api(`/api/keys/${k.id}`, { method: 'PATCH', body: JSON.stringify({ budget: '0.05', budget_period: 'month' }) });
       assert.equal(patched.status, 200);
       const p: any = await patched.json();
