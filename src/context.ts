@@ -90,7 +90,8 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     else if (e.type === 'user_changed') keys.invalidateUser(e.userId);
     else if (e.type === 'catalog_changed') await catalog.reload();
   });
-  const book = new ReservationBook(dbh.db);
+  // The book's clock is the context's (tests move it): it decides which budget period a request counts in.
+  const book = new ReservationBook(dbh.db, () => ctx.now(), 5_000, config.timeZone);
   const alerts = new Alerts({ db: dbh.db, log, config: config.alerts, currency: config.currency, events, now: () => ctx.now() });
   const deadLetters = deadLetterFile(config.dataDir);
   // SQLite (file): settlement writes run on a worker thread with its own connection.
@@ -100,6 +101,8 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     intervalMs: config.settleIntervalMs,
     maxIntervalMs: config.settleMaxIntervalMs,
     alerts,
+    // A budget's spend after a commit: its 80% and 100% alerts (once per crossing).
+    onBudgetSpend: (ref, periodKey, spent, amount) => void alerts.noteBudgetSpend(ref, periodKey, spent, amount),
     deadLetter: (item, error) => {
       appendDeadLetter(deadLetters, item, error);
       log.error({ requestId: item.requestId, file: deadLetters }, 'a request settlement was written to the dead-letter file');

@@ -112,6 +112,20 @@ export interface CreateKeyInput {
   ipAllowlist?: string[] | null;
   /** Its own requests per minute, tokens per minute and requests in flight (unset: the user's or group's, if any). */
   limits?: Partial<Limits>;
+  /** A budget per period (src/gateway/budgets.ts): both set, or neither. */
+  budget?: bigint | null;
+  budgetPeriod?: BudgetPeriod | null;
+}
+
+/** A budget and its period: both or neither, the amount above zero. */
+function checkBudget(budget: bigint | null | undefined, period: BudgetPeriod | null | undefined): { budget: bigint | null; period: BudgetPeriod | null } {
+  const b = budget ?? null;
+  const p = period ?? null;
+  if (b === null && p === null) return { budget: null, period: null };
+  if (b === null) throw new TallyError('invalid_budget', 'a budget period needs a budget amount (budget, e.g. "5.00")', { param: 'budget' });
+  if (p === null) throw new TallyError('invalid_budget', 'a budget needs a period: budget_period day, week, month or total', { param: 'budget_period' });
+  if (b <= 0n) throw new TallyError('invalid_budget', 'a budget must be greater than zero', { param: 'budget' });
+  return { budget: b, period: p };
 }
 
 export function parseCidr(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
@@ -158,6 +172,7 @@ export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date
       throw new TallyError('invalid_models', 'models must be a list of model names', { param: 'models' });
   }
   if (input.ipAllowlist) buildIpAllowlist(input.ipAllowlist);
+  const budget = checkBudget(input.budget, input.budgetPeriod);
   const secret = KEY_PREFIX + randomBase62(KEY_BODY);
   const row = {
     id: newId('key'),
@@ -178,8 +193,8 @@ export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date
     rpm: checkLimits(input.limits ?? {}).rpm ?? null,
     tpm: input.limits?.tpm ?? null,
     concurrency: input.limits?.concurrency ?? null,
-    budget: null,
-    budget_period: null,
+    budget: budget.budget,
+    budget_period: budget.period,
     team_id: null,
   };
   await db.insertInto('api_keys').values(row).execute();
@@ -208,6 +223,23 @@ export async function revokeApiKey(db: DbOrTx, input: { userId: string; keyId: s
     .executeTakeFirst();
   // Another user's key id answers exactly like a missing one.
   if (!r) throw new TallyError('key_not_found', `no API key ${input.keyId} on this account`);
+  return { key: rowToApiKey(r), hash: r.key_hash };
+}
+
+/**
+ * Sets (or, with nulls, removes) a key's budget. What it spent in the current
+ * period stays counted: a new amount applies to the same period. The caller
+ * tells the reservation book (forgetBudget) and the key caches.
+ */
+export async function setKeyBudget(
+  db: DbOrTx,
+  input: { userId: string | null; keyId: string; budget: bigint | null; budgetPeriod: BudgetPeriod | null },
+): Promise<{ key: ApiKey; hash: string }> {
+  const b = checkBudget(input.budget, input.budgetPeriod);
+  let q = db.updateTable('api_keys').set({ budget: b.budget, budget_period: b.period }).where('id', '=', input.keyId);
+  if (input.userId !== null) q = q.where('user_id', '=', input.userId);
+  const r = await q.returningAll().executeTakeFirst();
+  if (!r) throw new TallyError('key_not_found', `no API key ${input.keyId}${input.userId !== null ? ' on this account' : ''}`);
   return { key: rowToApiKey(r), hash: r.key_hash };
 }
 

@@ -2,6 +2,7 @@ import { walletAccountId } from '../ledger/accounts.ts';
 import type { BlockList } from 'node:net';
 import type { DbOrTx } from '../db/index.ts';
 import { TallyError, type ErrorCode } from '../lib/errors.ts';
+import type { BudgetPeriod } from '../db/schema.ts';
 import { findApiKeyByHash, hashApiKey, looksLikeApiKey, buildIpAllowlist, ipAllowed, type ApiKey } from './apiKeys.ts';
 import { getUser, type User } from './users.ts';
 
@@ -12,6 +13,8 @@ export interface KeyPrincipal {
   ipList: BlockList | null;
   /** The ledger account this key spends: its user's wallet, or its team's (a team key). */
   walletId: string;
+  /** On a team key whose member has a budget: that budget (ref `member:<team>:<user>`), counted like the key's own (src/gateway/budgets.ts). */
+  memberBudget?: { ref: string; amount: bigint; period: BudgetPeriod } | null;
 }
 
 interface Entry {

@@ -14,6 +14,8 @@ export function keyView(k: ApiKey) {
     expires_at: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
     limit: k.spendLimit === null ? null : formatMoney(k.spendLimit),
     spent: formatMoney(k.spent),
+    budget: k.budget === null ? null : formatMoney(k.budget),
+    budget_period: k.budgetPeriod,
     models: k.models,
     ip_allowlist: k.ipAllowlist,
     rpm: k.limits.rpm,

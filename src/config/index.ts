@@ -34,6 +34,7 @@ const schema = z.object({
   TALLY_OVERSPEND: z.enum(['cap', 'reject']).default('cap'),
   TALLY_MIN_OUTPUT_TOKENS: z.coerce.number().int().min(1).default(16),
   TALLY_KEY_RPM: z.coerce.number().int().min(0).default(0),
+  TALLY_TIMEZONE: z.string().default('UTC'), // the time zone of budget periods (day, week, month), e.g. Asia/Shanghai
   TALLY_CATALOG_RELOAD_MS: z.coerce.number().int().min(100).default(5000),
   TALLY_SETTLE_WORKER: z.enum(['on', 'off']).default('off'),
   TALLY_SETTLE_INTERVAL_MS: z.coerce.number().int().min(1).max(1000).default(5),
@@ -120,6 +121,8 @@ export interface Config {
   maxBodyBytes: number;
   relay: { maxAttempts: number; overspend: 'cap' | 'reject'; minOutputTokens: number; keyRpm: number };
   catalogReloadMs: number;
+  /** Where a budget's day, week and month begin and end (TALLY_TIMEZONE, an IANA zone). */
+  timeZone: string;
   settleIntervalMs: number;
   /** Under load the group commit waits longer (up to this) to write larger batches. */
   settleMaxIntervalMs: number;
@@ -180,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxBodyBytes: e.TALLY_MAX_BODY_BYTES,
     relay: { maxAttempts: e.TALLY_RELAY_MAX_ATTEMPTS, overspend: e.TALLY_OVERSPEND, minOutputTokens: e.TALLY_MIN_OUTPUT_TOKENS, keyRpm: e.TALLY_KEY_RPM },
     catalogReloadMs: e.TALLY_CATALOG_RELOAD_MS,
+    timeZone: checkedTimeZone(e.TALLY_TIMEZONE),
     settleIntervalMs: e.TALLY_SETTLE_INTERVAL_MS,
     settleMaxIntervalMs: Math.max(e.TALLY_SETTLE_INTERVAL_MS, e.TALLY_SETTLE_MAX_INTERVAL_MS),
     settleWorker: e.TALLY_SETTLE_WORKER === 'on',
@@ -205,6 +209,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     env: e,
     ...overrides,
   };
+}
+
+function checkedTimeZone(tz: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    throw new ConfigError(`invalid configuration:\n  TALLY_TIMEZONE: "${tz}" is not a time zone; use an IANA name such as UTC, Europe/Berlin or Asia/Shanghai`);
+  }
+  return tz;
 }
 
 /** `https://tally.example.com/console/` -> `https://tally.example.com`; a value that is not an http(s) URL stops the start. */

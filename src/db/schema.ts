@@ -487,6 +487,8 @@ export interface TasksTable {
   updated_at: Int;
   finished_at: Int | null;
   deleted_at: Int | null;
+  /** The budgets and periods its hold counted in (JSON [{ref, periodKey}]), or null (0019_budgets). */
+  budgets: Generated<string | null>;
 }
 
 /** A task's timeline: what happened to it and to its money, in order. */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ReservationBook } from './reservations.ts';
-import type { SettlementItem } from './settlementCommit.ts';
+import type { Committed, SettlementItem } from './settlementCommit.ts';
+import { budgetSpentKey } from '../ledger/usagePost.ts';
 import type { SettlementWriter } from './settlementWriter.ts';
 import type { AlertHooks } from '../alerts/index.ts';
 
@@ -8,8 +9,8 @@ export type { SettlementItem, LogRow } from './settlementCommit.ts';
 
 // Group commit of request settlements: every few milliseconds the queued
 // requests are written in one transaction: the usage transfer (wallet ->
-// usage revenue), any uncollected remainder, the key's spend, and the request
-// log row, so a log row never exists without its ledger entry or the reverse.
+// usage revenue), any uncollected remainder, the key's spend, the budgets'
+// spend, and the request log row, so a log row never exists without its ledger entry or the reverse.
 // A crash loses at most the batch being assembled (a few ms of requests,
 // which are then simply not charged); see README "Durability".
 //
@@ -59,6 +60,8 @@ export class SettlementQueue {
       deadLetter?: (item: SettlementItem, error: unknown) => void;
       /** Waits between retries (tests pass a faster one; the delays are the production back-off). */
       sleep?: (ms: number) => Promise<void>;
+      /** After a commit, per budget period it charged: its spend now and what this batch added (alerts: noteBudgetSpend). */
+      onBudgetSpend?: (ref: string, periodKey: string, spent: bigint, amount: bigint) => void;
     } = {},
   ) {}
 
@@ -187,6 +190,7 @@ export class SettlementQueue {
     // Not in the ledger: the book stops counting it as unsettled (the wallet and key may use the money until a replay takes it).
     this.book.committed(item.walletId ?? '', item.cost, null);
     if (item.keyId && item.keyLimited) this.book.committedKey(item.keyId, item.cost, null);
+    for (const b of item.budgets ?? []) this.book.committedBudget(b.ref, b.periodKey, item.cost, null);
     try {
       this.opts.deadLetter?.(item, error);
     } catch (e) {
@@ -197,15 +201,29 @@ export class SettlementQueue {
     }
   }
 
-  private afterCommit(batch: SettlementItem[], done: { walletAvailable: Map<string, bigint>; keySpent: Map<string, bigint> }): void {
+  private afterCommit(batch: SettlementItem[], done: Committed): void {
     const walletCost = new Map<string, bigint>();
     const keyCost = new Map<string, bigint>();
+    const budgetCost = new Map<string, { ref: string; periodKey: string; cost: bigint }>();
     for (const it of batch) {
       if (it.walletId) walletCost.set(it.walletId, (walletCost.get(it.walletId) ?? 0n) + it.cost);
       if (it.keyId && it.keyLimited) keyCost.set(it.keyId, (keyCost.get(it.keyId) ?? 0n) + it.cost);
+      for (const b of it.budgets ?? []) {
+        const k = budgetSpentKey(b.ref, b.periodKey);
+        const e = budgetCost.get(k);
+        if (e) e.cost += it.cost;
+        else budgetCost.set(k, { ...b, cost: it.cost });
+      }
     }
     for (const [w, c] of walletCost) this.book.committed(w, c, done.walletAvailable.get(w) ?? null);
     for (const [k, c] of keyCost) this.book.committedKey(k, c, done.keySpent.get(k) ?? null);
+    for (const [k, b] of budgetCost) {
+      const spent = done.budgetSpent?.get(k) ?? null;
+      this.book.committedBudget(b.ref, b.periodKey, b.cost, spent);
+      // The alerts hook gets the budget's amount (80% / 100% crossings), as far as this instance knows it.
+      const amount = spent === null ? null : this.book.budgetAmount(b.ref, b.periodKey);
+      if (spent !== null && amount !== null) this.opts.onBudgetSpend?.(b.ref, b.periodKey, spent, amount);
+    }
     this.tellAlerts(done.walletAvailable);
   }
 

@@ -1,13 +1,14 @@
 import { withTransaction, type DbOrTx, type Dialect, type Tx } from '../db/index.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { readSpendable } from '../ledger/available.ts';
-import { postUsage, type UsageCharge } from '../ledger/usagePost.ts';
+import { postUsage, readBudgetSpent, type UsageCharge } from '../ledger/usagePost.ts';
 import type { RequestLogsTable } from '../db/schema.ts';
+import type { BudgetMark } from './budgets.ts';
 import { batchInserter } from '../db/batchInsert.ts';
 
 // The write side of request settlement: one transaction per batch posts the
 // batch's usage to the ledger (src/ledger/usagePost.ts: wallet debits,
-// uncollected remainders, key spend) and writes the request log rows, the
+// uncollected remainders, key and budget spend) and writes the request log rows, the
 // gateway's own table, so a log row never exists without its ledger entries
 // or the reverse. Used in process (PostgreSQL) or from a worker thread with
 // its own connection (SQLite), see settlementWriter.ts.
@@ -26,6 +27,8 @@ export interface SettlementItem {
   walletId: string | null;
   keyId: string | null;
   keyLimited: boolean;
+  /** The budgets (and periods) the request counts against: what the wallet paid is added to their spend. Absent in old dead letters. */
+  budgets?: BudgetMark[];
   /** What the request cost; charged from the wallet as far as its limit allows, the rest booked as uncollected. */
   cost: bigint;
   log: LogRow;
@@ -35,6 +38,8 @@ export interface Committed {
   /** What each charged wallet can spend now (spendable, see src/ledger/available.ts). */
   walletAvailable: Map<string, bigint>;
   keySpent: Map<string, bigint>;
+  /** Each charged budget period's spend after the post, by budgetSpentKey(ref, periodKey). */
+  budgetSpent?: Map<string, bigint>;
 }
 
 const insertLogs = batchInserter(
@@ -84,12 +89,13 @@ const chargeOf = (item: SettlementItem): UsageCharge => ({
   requestId: item.requestId,
   walletId: item.walletId,
   keyId: item.keyId,
+  budgets: item.budgets,
   cost: item.cost,
   metadata: { model: item.log.model, key: item.log.key_display },
 });
 
 export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: SettlementItem[]): Promise<Committed> {
-  const { postings, walletSpendable, keySpent } = await postUsage(tx, dialect, batch.map(chargeOf));
+  const { postings, walletSpendable, keySpent, budgetSpent } = await postUsage(tx, dialect, batch.map(chargeOf));
   batch.forEach((item, i) => {
     const p = postings[i];
     const log = item.log;
@@ -110,13 +116,13 @@ export async function commitSettlementBatch(tx: Tx, dialect: Dialect, batch: Set
     }
   });
   await insertLogs(tx, batch.map((b) => b.log) as unknown as Record<string, unknown>[]);
-  return { walletAvailable: walletSpendable, keySpent };
+  return { walletAvailable: walletSpendable, keySpent, budgetSpent };
 }
 
 /**
  * One request, skipped if an earlier (maybe committed) attempt already wrote
- * it. A skipped request's cost is in the ledger already, so the wallet's and
- * key's figures are read back: the reservation book must not go on counting
+ * it. A skipped request's cost is in the ledger already, so the wallet's,
+ * key's and budgets' figures are read back: the reservation book must not go on counting
  * that money as free.
  */
 export async function commitSettlementItemOnce(db: DbOrTx, dialect: Dialect, item: SettlementItem): Promise<Committed> {
@@ -129,6 +135,7 @@ export async function commitSettlementItemOnce(db: DbOrTx, dialect: Dialect, ite
       const k = await tx.selectFrom('api_keys').select('spent').where('id', '=', item.keyId).executeTakeFirst();
       if (k) keySpent.set(item.keyId, toBig(k.spent));
     }
-    return { walletAvailable, keySpent };
+    const budgetSpent = await readBudgetSpent(tx, item.budgets ?? []);
+    return { walletAvailable, keySpent, budgetSpent };
   });
 }

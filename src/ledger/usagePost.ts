@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Dialect, Tx } from '../db/index.ts';
+import type { DbOrTx, Dialect, Tx } from '../db/index.ts';
 import { batchInserter } from '../db/batchInsert.ts';
 import { newId } from '../lib/ids.ts';
 import { toBig } from './money.ts';
@@ -16,6 +16,8 @@ import { spendableOf, withinLimit } from './available.ts';
 //   uncollected  uncollected -> usage revenue, the rest (key
 //                uncollected:<requestId>); a wallet never goes past its limit
 //   key spend    api_keys.spent grows by what the wallet paid
+//   budgets      budget_spend grows by what the wallet paid, in each budget's
+//                period the request was reserved in (src/gateway/budgets.ts)
 //
 // Exactly once per request id: both transfer keys are unique, so posting a
 // request that was already posted fails the caller's transaction with a
@@ -34,6 +36,8 @@ export interface UsageCharge {
   walletId: string | null;
   /** The API key whose `spent` grows by what the wallet paid; null for none. */
   keyId: string | null;
+  /** The budgets (ref and period key) whose spend grows by what the wallet paid. */
+  budgets?: Array<{ ref: string; periodKey: string }>;
   /** What the request cost, in micro-units. */
   cost: bigint;
   /** Stored on the usage transfer (model, key display). */
@@ -58,6 +62,42 @@ export interface UsagePostResult {
   walletSpendable: Map<string, bigint>;
   /** Each charged key's spend after the post. */
   keySpent: Map<string, bigint>;
+  /** Each charged budget period's spend after the post, by budgetSpentKey(ref, periodKey). */
+  budgetSpent: Map<string, bigint>;
+}
+
+/** The key of a budget period in UsagePostResult.budgetSpent. */
+export const budgetSpentKey = (ref: string, periodKey: string) => `${ref}\u0000${periodKey}`;
+
+/** What budget periods have spent (those with a row), by budgetSpentKey. */
+export async function readBudgetSpent(db: DbOrTx, marks: Array<{ ref: string; periodKey: string }>): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  for (const m of marks) {
+    const r = await db.selectFrom('budget_spend').select('spent').where('budget_ref', '=', m.ref).where('period_key', '=', m.periodKey).executeTakeFirst();
+    out.set(budgetSpentKey(m.ref, m.periodKey), r ? toBig(r.spent) : 0n);
+  }
+  return out;
+}
+
+/**
+ * Adds to budget periods' spend (insert, or spent = spent + x), in the
+ * caller's transaction, in one order (so two transactions never wait on each
+ * other's rows); returns each one's spend after.
+ */
+export async function addBudgetSpend(tx: Tx, adds: Map<string, bigint>, now: number): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  for (const k of [...adds.keys()].sort()) {
+    const add = adds.get(k)!;
+    const [ref, periodKey] = k.split('\u0000');
+    const r = await tx
+      .insertInto('budget_spend')
+      .values({ budget_ref: ref, period_key: periodKey, spent: add, updated_at: now })
+      .onConflict((oc) => oc.columns(['budget_ref', 'period_key']).doUpdateSet({ spent: sql`budget_spend.spent + ${add}`, updated_at: now }))
+      .returning('spent')
+      .executeTakeFirstOrThrow();
+    out.set(k, toBig(r.spent));
+  }
+  return out;
 }
 
 const insertTransfers = batchInserter('ledger_transfers', [
@@ -218,8 +258,14 @@ export async function postUsage(tx: Tx, dialect: Dialect, charges: UsageCharge[]
       }
     }
   }
+  const budgetAdds = new Map<string, bigint>();
   charges.forEach((c, i) => {
     if (c.keyId) keyAdds.set(c.keyId, (keyAdds.get(c.keyId) ?? 0n) + postings[i].charged);
+    if (postings[i].charged > 0n)
+      for (const b of c.budgets ?? []) {
+        const k = budgetSpentKey(b.ref, b.periodKey);
+        budgetAdds.set(k, (budgetAdds.get(k) ?? 0n) + postings[i].charged);
+      }
   });
 
   if (revenueTotal > 0n) {
@@ -257,6 +303,7 @@ export async function postUsage(tx: Tx, dialect: Dialect, charges: UsageCharge[]
       .executeTakeFirst();
     if (r) keySpent.set(keyId, toBig(r.spent));
   }
+  const budgetSpent = await addBudgetSpend(tx, budgetAdds, now);
   await insertTransfers(tx, transfers as unknown as Record<string, unknown>[]);
-  return { postings, walletSpendable, keySpent };
+  return { postings, walletSpendable, keySpent, budgetSpent };
 }

@@ -37,6 +37,7 @@ export const ERRORS = {
   illegal_transition: e(400),
   invalid_amount: e(400),
   invalid_base_url: e(400),
+  invalid_budget: e(400),
   invalid_channel_type: e(400),
   invalid_count: e(400),
   invalid_currency: e(400),
@@ -110,7 +111,8 @@ export const ERRORS = {
   invalid_credentials: e(401),
   missing_api_key: e(401),
   not_signed_in: e(401),
-  // 402: the wallet or key limit cannot pay
+  // 402: the wallet, the key's limit or a budget cannot pay
+  budget_exceeded: e(402, { type: 'insufficient_balance' }),
   insufficient_balance: e(402, { type: 'insufficient_balance' }),
   // 403: known caller, not allowed
   account_disabled: e(403),

@@ -3,10 +3,11 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput, parseExpiry } from '../../lib/validate.ts';
-import { createApiKey, listApiKeys, revokeApiKey, setKeyLimits } from '../../accounts/apiKeys.ts';
+import { createApiKey, listApiKeys, revokeApiKey, setKeyBudget, setKeyLimits, type ApiKey } from '../../accounts/apiKeys.ts';
 import { TallyError } from '../../lib/errors.ts';
 import { keyView } from '../../accounts/present.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
+import { keyBudgetRef, keyBudgetStatus, parseBudgetPeriod } from '../../gateway/budgets.ts';
 
 /** A key's (or user's, or group's) own limits: requests per minute, tokens per minute, requests in flight; null clears one. */
 export const LimitFields = {
@@ -23,7 +24,17 @@ const CreateKeyBody = z.object({
   models: z.array(z.string().min(1).max(200)).max(200).nullable().optional(),
   ip_allowlist: z.array(z.string().min(1).max(64)).max(100).nullable().optional(),
   ...LimitFields,
+  budget: z.string().max(40).nullable().optional(),
+  budget_period: z.string().max(10).nullable().optional(),
 });
+
+// A key's budget: both fields (an amount such as "5.00" and day|week|month|total), or both null to remove it.
+const BudgetBody = z.object({
+  budget: z.string().max(40).nullable(),
+  budget_period: z.string().max(10).nullable(),
+});
+
+const budgetAmount = (v: string | null | undefined) => (v ? parsePositiveMoney(v, 'budget') : null);
 
 const LimitsBody = z.object(LimitFields);
 
@@ -42,17 +53,39 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
         models: body.models ?? null,
         ipAllowlist: body.ip_allowlist ?? null,
         limits: { rpm: body.rpm, tpm: body.tpm, concurrency: body.concurrency },
+        budget: budgetAmount(body.budget),
+        budgetPeriod: parseBudgetPeriod(body.budget_period),
       },
       ctx.now(),
     );
     reply.code(201);
     // The only time the full key is ever returned.
-    return { ...keyView(key), key: secret };
+    return { ...(await view(key)), key: secret };
   });
+
+  /** A key as the API shows it, with its budget's current period when it has one. */
+  const view = async (k: ApiKey) => ({ ...keyView(k), budget_status: await keyBudgetStatus(ctx.db, k, ctx.now(), ctx.config.timeZone) });
 
   app.get('/api/keys', async (req) => {
     const user = await requireUser(ctx, req);
-    return { data: (await listApiKeys(ctx.db, user.id)).map(keyView) };
+    const keys = await listApiKeys(ctx.db, user.id);
+    return { data: await Promise.all(keys.map(view)) };
+  });
+
+  // Sets or removes a key's budget. What the key spent in the current period stays counted against the new amount.
+  app.patch<{ Params: { id: string } }>('/api/keys/:id', async (req) => {
+    const user = await requireUser(ctx, req);
+    const body = parseInput(BudgetBody, req.body);
+    const { key, hash } = await setKeyBudget(ctx.db, {
+      userId: user.id,
+      keyId: req.params.id,
+      budget: budgetAmount(body.budget),
+      budgetPeriod: parseBudgetPeriod(body.budget_period),
+    });
+    ctx.book.forgetBudget(keyBudgetRef(key.id));
+    // Drops the key from every instance's key cache (the event's name is older than its uses: any change to a key).
+    await ctx.events.publish({ type: 'key_revoked', hash });
+    return view(key);
   });
 
   // The key's own limits (its owner sets them; null clears one, an absent field keeps it). Every instance re-reads the key.

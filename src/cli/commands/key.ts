@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { runCommand } from '../run.ts';
 import { resolveUser } from '../../accounts/users.ts';
-import { createApiKey } from '../../accounts/apiKeys.ts';
+import { createApiKey, setKeyBudget } from '../../accounts/apiKeys.ts';
+import { describeBudget, parseBudgetPeriod } from '../../gateway/budgets.ts';
+import { TallyError } from '../../lib/errors.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
 import { keyView } from '../../accounts/present.ts';
 import { parseExpiry } from '../../lib/validate.ts';
-import { TallyError } from '../../lib/errors.ts';
 
 const list = (s?: string) =>
   s
@@ -38,6 +39,8 @@ export function keyCommands(program: Command) {
     .option('--rpm <n>', "requests per minute for this key (default: the user's or group's, if any)")
     .option('--tpm <n>', 'tokens per minute for this key')
     .option('--concurrency <n>', 'requests in flight at once for this key')
+    .option('--budget <decimal>', 'a budget per period, e.g. 5.00 (with --budget-period)')
+    .option('--budget-period <period>', 'day | week | month | total (calendar periods in TALLY_TIMEZONE)')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
@@ -53,12 +56,41 @@ export function keyCommands(program: Command) {
             expiresAt: parseExpiry(o.expires),
             ipAllowlist: list(o.ip),
             limits: { rpm: limitOption(o.rpm, 'rpm'), tpm: limitOption(o.tpm, 'tpm'), concurrency: limitOption(o.concurrency, 'concurrency') },
+            budget: o.budget ? parsePositiveMoney(o.budget, 'budget') : null,
+            budgetPeriod: parseBudgetPeriod(o.budgetPeriod),
           },
           ctx.now(),
         );
         return {
           result: { ok: true, ...keyView(k), user_id: user.id, key: secret },
           human: [`created key ${k.id} (${k.name}) for ${user.email}`, secret, '(the full key is shown only this once)'],
+        };
+      }),
+    );
+
+  key
+    .command('set-budget')
+    .description("set or remove a key's budget (what it spent in the current period stays counted)")
+    .requiredOption('--key <id>')
+    .option('--budget <decimal>', 'a budget per period, e.g. 5.00')
+    .option('--budget-period <period>', 'day | week | month | total')
+    .option('--none', 'remove the budget')
+    .option('--json', 'print one JSON object')
+    .action((o) =>
+      runCommand(o, async (ctx) => {
+        if (!o.none && !o.budget)
+          throw new TallyError('invalid_budget', 'give --budget 5.00 --budget-period day|week|month|total, or --none', { param: 'budget' });
+        const { key: k, hash } = await setKeyBudget(ctx.db, {
+          userId: null,
+          keyId: o.key,
+          budget: o.none ? null : parsePositiveMoney(o.budget, 'budget'),
+          budgetPeriod: o.none ? null : parseBudgetPeriod(o.budgetPeriod),
+        });
+        // Running servers drop the key from their caches (through Redis when configured; else within the cache's minute).
+        await ctx.events.publish({ type: 'key_revoked', hash });
+        return {
+          result: { ok: true, ...keyView(k) },
+          human: k.budget === null ? `key ${k.id} has no budget` : `key ${k.id}: budget ${describeBudget(k.budget, k.budgetPeriod!)}`,
         };
       }),
     );

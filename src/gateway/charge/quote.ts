@@ -6,6 +6,7 @@ import { affordableOutputTokens, computeCost, costBound, isMediaKind, type Model
 import { quoteMedia } from '../media/quote.ts';
 import { estimatePrompt, promptFloor } from '../promptEstimate.ts';
 import type { Reservation, ReserveRefusal } from '../reservations.ts';
+import { budgetsOf } from '../budgets.ts';
 import type { RelayDeps, RequestCharge } from './requestCharge.ts';
 
 // Step 2: the most this call can cost, held before anything is sent. The
@@ -16,7 +17,9 @@ import type { RelayDeps, RequestCharge } from './requestCharge.ts';
 // known only from the answer's usage). A wallet that cannot pay even the
 // prompt's floor and the least output is refused before any tokenizer work;
 // one that cannot pay the bound gets max_tokens lowered to what it can pay
-// (TALLY_OVERSPEND=cap, at least TALLY_MIN_OUTPUT_TOKENS), else a 402.
+// (TALLY_OVERSPEND=cap, at least TALLY_MIN_OUTPUT_TOKENS), else a 402. The
+// key's spend limit and its budgets (budgets.ts: the key's own, and its team
+// member's) are held against the same way, each refusing with its own 402.
 
 export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
   const { call, price, group, principal } = c;
@@ -43,13 +46,13 @@ export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
   let reservation = await reserveOrRefresh(d, principal, costBound(price, promptBound, n * maxOut, group.multiplierPpm));
   if (!('walletId' in reservation)) {
     const refusal = reservation;
-    // Cap max_tokens to what the wallet (or key limit) can pay, if allowed and worth it.
+    // Cap max_tokens to what the wallet (or key limit, or budget) can pay, if allowed and worth it.
     if (cfg.overspend === 'cap' && producesOutput) {
       const perChoice = Math.floor(affordableOutputTokens(price, promptBound, group.multiplierPpm, refusal.usable) / n);
       if (perChoice >= cfg.minOutputTokens) {
         const capped = Math.min(perChoice, maxOut);
         const bound = costBound(price, promptBound, n * capped, group.multiplierPpm);
-        const second = await d.book.reserve(principal.user.id, principal.key, bound);
+        const second = await d.book.reserve(principal.user.id, principal.key, bound, budgetsOf(principal));
         if ('walletId' in second) {
           reservation = second;
           c.maxTokensCap = capped;
@@ -67,23 +70,39 @@ export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
 /** 402 unless the wallet (and key limit) can pay `least`; re-reads the wallet once first (a top-up may have landed). */
 async function refuseUnaffordable(d: RelayDeps, p: KeyPrincipal, least: bigint): Promise<void> {
   if (least <= 0n) return;
-  let refusal = await d.book.check(p.user.id, p.key, least);
+  let refusal = await d.book.check(p.user.id, p.key, least, budgetsOf(p));
   if (refusal?.limit === 'wallet') {
     await d.settlement.refreshWallet(`user:${p.user.id}`);
-    refusal = await d.book.check(p.user.id, p.key, least);
+    refusal = await d.book.check(p.user.id, p.key, least, budgetsOf(p));
   }
   if (refusal) throw insufficient(refusal);
 }
 
 /** Reserve; if refused, re-read the wallet once (a top-up may have landed) and try again. */
 export async function reserveOrRefresh(d: RelayDeps, p: KeyPrincipal, amount: bigint): Promise<Reservation | ReserveRefusal> {
-  const first = await d.book.reserve(p.user.id, p.key, amount);
+  const first = await d.book.reserve(p.user.id, p.key, amount, budgetsOf(p));
   if ('walletId' in first || first.limit !== 'wallet') return first;
   await d.settlement.refreshWallet(`user:${p.user.id}`);
-  return d.book.reserve(p.user.id, p.key, amount);
+  return d.book.reserve(p.user.id, p.key, amount, budgetsOf(p));
 }
 
+/** The 402 for a refusal: budget_exceeded (naming the budget, its period and when it resets) or insufficient_balance. */
 export function insufficient(r: ReserveRefusal): TallyError {
+  if (r.budget) {
+    const b = r.budget;
+    return new TallyError('budget_exceeded', r.message, {
+      details: {
+        limit: 'budget',
+        budget: b.ref,
+        amount: formatMoney(b.amount),
+        period: b.period,
+        period_key: b.periodKey,
+        resets_at: b.resetsAt,
+        needed: formatMoney(r.needed, 6),
+        available: formatMoney(r.usable > 0n ? r.usable : 0n, 6),
+      },
+    });
+  }
   return new TallyError('insufficient_balance', r.message, {
     details: { limit: r.limit, needed: formatMoney(r.needed, 6), available: formatMoney(r.usable > 0n ? r.usable : 0n, 6) },
   });

@@ -18,6 +18,7 @@ export type ChargeReason =
   | { code: 'zero_cost' }
   | { code: 'refused'; error: ErrorCode }
   | { code: 'insufficient_balance' }
+  | { code: 'budget_exceeded' }
   | { code: 'rate_limited' }
   | { code: 'upstream_failed_before_output'; error: ErrorCode }
   | { code: 'request_failed'; error: ErrorCode }
@@ -48,6 +49,7 @@ const NOT_CHARGED = new Set<ChargeReasonCode>([
   'zero_cost',
   'refused',
   'insufficient_balance',
+  'budget_exceeded',
   'rate_limited',
   'upstream_failed_before_output',
   'request_failed',
@@ -64,6 +66,7 @@ export function isNotCharged(r: ChargeReason): boolean {
 export function reasonForError(err: TallyError): ChargeReason {
   if (err.code === 'client_closed_request') return REASON.clientDisconnectedBeforeOutput;
   if (err.status === 401 || err.status === 403) return { code: 'refused', error: err.code };
+  if (err.code === 'budget_exceeded') return { code: 'budget_exceeded' };
   if (err.status === 402) return { code: 'insufficient_balance' };
   if (err.status === 429) return { code: 'rate_limited' };
   if (err.status >= 500) return { code: 'upstream_failed_before_output', error: err.code };
@@ -92,6 +95,8 @@ function reasonText(r: ChargeReason): string {
       return `not charged: request refused (${r.error})`;
     case 'insufficient_balance':
       return 'not charged: insufficient balance';
+    case 'budget_exceeded':
+      return 'not charged: budget exceeded';
     case 'rate_limited':
       return 'not charged: rate limited';
     case 'upstream_failed_before_output':
@@ -112,5 +117,6 @@ function reasonText(r: ChargeReason): string {
 export function renderChargeReason(r: ChargeReason, cappedBy: LimitKind | null = null, cappedTo = 0): string {
   const text = reasonText(r);
   if (!cappedBy) return text;
-  return `${text}; max_tokens capped to ${cappedTo} by the ${cappedBy === 'key' ? 'key limit' : 'wallet balance'}`;
+  const by = cappedBy === 'key' ? 'key limit' : cappedBy === 'budget' ? 'budget' : 'wallet balance';
+  return `${text}; max_tokens capped to ${cappedTo} by the ${by}`;
 }

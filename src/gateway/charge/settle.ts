@@ -153,6 +153,7 @@ export class Settler {
       walletId: reservation.walletId,
       keyId: c.principal.key.id,
       keyLimited: reservation.keyLimited,
+      budgets: reservation.budgets,
       cost,
       log: c.log,
     });
@@ -183,6 +184,7 @@ export class Settler {
       walletId: reservation.walletId,
       keyId: c.principal.key.id,
       keyLimited: reservation.keyLimited,
+      budgets: reservation.budgets,
       cost,
       log,
     });

@@ -88,7 +88,10 @@ export class Tasks {
         redis: d.redis,
         instance: this.instance,
         now: d.now,
-        onEnded: (t) => void d.settlement.refreshWallet(walletAccountId(t.userId)).catch(() => {}),
+        onEnded: (t) => {
+          d.book.rereadSoon(t.keyId, t.budgets);
+          void d.settlement.refreshWallet(walletAccountId(t.userId)).catch(() => {});
+        },
       },
       d.tasks,
     );
@@ -238,6 +241,7 @@ export class Tasks {
         prompt: v.prompt,
         remixOf: v.remixOf,
         held,
+        budgets: reservation.budgets,
         pricing,
         requestId,
         timeoutMs: d.tasks.timeoutMs,
@@ -301,6 +305,7 @@ export class Tasks {
       instance: this.instance,
       now: d.now(),
     });
+    d.book.rereadSoon(principal.key.id, reservation.budgets);
     void d.settlement.refreshWallet(reservation.walletId).catch(() => {});
     throw failure;
   }
@@ -363,6 +368,7 @@ export class Tasks {
           instance: this.instance,
           now: d.now(),
         });
+        d.book.rereadSoon(t.keyId, t.budgets);
         void d.settlement.refreshWallet(walletAccountId(userId)).catch(() => {});
       } finally {
         await this.worker.unlease(t.id);

@@ -7,17 +7,21 @@ import { applyHold, postHold, voidHold } from '../../ledger/holds.ts';
 import { SYSTEM_ACCOUNTS, walletAccountId } from '../../ledger/accounts.ts';
 import { spendableOf } from '../../ledger/available.ts';
 import { toBig } from '../../ledger/money.ts';
+import { addBudgetSpend, budgetSpentKey } from '../../ledger/usagePost.ts';
+import type { BudgetMark } from '../budgets.ts';
 
 // The tasks table and every change of a task's state, each with its money in
 // the same transaction (DESIGN.md "Media and tasks"):
 //
 //   submit    the price is held on the wallet (a durable ledger hold, kind
-//             `task`) and counted in the key's spend, and the task is written
-//             (status submitting), in one transaction.
+//             `task`) and counted in the key's spend and its budgets' (in
+//             the submit's period), and the task is written (status
+//             submitting), in one transaction.
 //   accept    the upstream took it: its id is recorded (status queued).
 //   observe   a poll saw it queued or running: status and progress.
 //   finish    completed: the hold is posted for what was produced (never more
 //             than held); failed, cancelled or expired: the hold is voided.
+//             The key's and budgets' spend go from held to charged.
 //
 // finish is ONE conditional UPDATE (status still live) followed by the
 // hold's post or void in the same transaction. Two pollers, a poller and a
@@ -59,6 +63,8 @@ export interface Task {
   held: bigint;
   charged: bigint;
   transferId: string | null;
+  /** The budgets and periods its hold counts in (src/gateway/budgets.ts). */
+  budgets: BudgetMark[];
   pricing: TaskPricing;
   errorCode: string | null;
   errorMessage: string | null;
@@ -109,6 +115,7 @@ export function rowToTask(r: Selectable<TasksTable>): Task {
     held: toBig(r.held),
     charged: toBig(r.charged),
     transferId: r.transfer_id ?? null,
+    budgets: r.budgets ? JSON.parse(r.budgets) : [],
     pricing: JSON.parse(r.pricing),
     errorCode: r.error_code ?? null,
     errorMessage: r.error_message ?? null,
@@ -213,6 +220,8 @@ export interface NewTask {
   prompt: string | null;
   remixOf: string | null;
   held: bigint;
+  /** The reservation's budgets: the hold counts in their spend from now. */
+  budgets?: BudgetMark[];
   pricing: TaskPricing;
   requestId: string;
   timeoutMs: number;
@@ -254,6 +263,8 @@ export async function openTask(db: DbOrTx, t: NewTask): Promise<{ task: Task; sp
       .set({ spent: sql`spent + ${t.held}` })
       .where('id', '=', t.keyId)
       .execute();
+    const budgets = t.held > 0n ? (t.budgets ?? []) : [];
+    await addBudgetSpend(tx, new Map(budgets.map((b) => [budgetSpentKey(b.ref, b.periodKey), t.held])), t.now);
     const row = {
       id: t.id,
       kind: 'video' as const,
@@ -291,6 +302,7 @@ export async function openTask(db: DbOrTx, t: NewTask): Promise<{ task: Task; sp
       updated_at: t.now,
       finished_at: null,
       deleted_at: null,
+      budgets: budgets.length ? JSON.stringify(budgets) : null,
     };
     await tx.insertInto('tasks').values(row).execute();
     await addEvent(tx, {
@@ -483,6 +495,17 @@ async function finishIn(tx: Tx, taskId: string, f: Finish): Promise<Task | null>
     .set({ spent: sql`spent - ${task.held - charged}` })
     .where('id', '=', task.keyId)
     .execute();
+  if (task.held > charged) {
+    const order = (x: BudgetMark) => budgetSpentKey(x.ref, x.periodKey);
+    // In the order addBudgetSpend takes rows, so a finish and a settlement never wait on each other.
+    for (const b of [...task.budgets].sort((x, y) => (order(x) < order(y) ? -1 : 1)))
+      await tx
+        .updateTable('budget_spend')
+        .set({ spent: sql`spent - ${task.held - charged}`, updated_at: f.now })
+        .where('budget_ref', '=', b.ref)
+        .where('period_key', '=', b.periodKey)
+        .execute();
+  }
   await addEvent(tx, {
     taskId,
     type: f.status,

@@ -86,7 +86,8 @@ export async function requestCases(env: DoctorEnv): Promise<SupportCase[]> {
   if (refused.length) {
     const bal = await getUserBalance(ctx.db, userId);
     const keys = await listApiKeys(ctx.db, userId);
-    const limitOf = (r: Row) => (r.status !== 402 ? 'group' : /spend limit/.test(r.error_message ?? '') ? 'key_limit' : 'wallet');
+    const limitOf = (r: Row) =>
+      r.status !== 402 ? 'group' : r.error_code === 'budget_exceeded' ? 'budget' : /spend limit/.test(r.error_message ?? '') ? 'key_limit' : 'wallet';
     const latest = refused[0];
     const limit = limitOf(latest);
     const key = keys.find((k) => k.id === latest.key_id);
@@ -96,15 +97,20 @@ export async function requestCases(env: DoctorEnv): Promise<SupportCase[]> {
             en: `The API key ${latest.key} reached its own spend limit (${key?.spendLimit != null ? formatMoney(key.spendLimit) : '—'}, spent ${key ? formatMoney(key.spent, 6) : '—'}), even though the wallet has ${formatMoney(bal.available, 6)} available.`,
             zh: `API Key ${latest.key} 已达到它自己的消费上限(${key?.spendLimit != null ? formatMoney(key.spendLimit) : '—'},已用 ${key ? formatMoney(key.spent, 6) : '—'}),钱包可用余额为 ${formatMoney(bal.available, 6)}。`,
           }
-        : limit === 'group'
+        : limit === 'budget'
           ? {
-              en: `The account's group "${latest.group ?? 'default'}" may not use ${latest.model}.`,
-              zh: `账号所在分组"${latest.group ?? 'default'}"不允许使用 ${latest.model}。`,
+              en: `A budget refused it (the key's own, or the team member's): ${latest.error_message ?? ''}`,
+              zh: `预算已用完(Key 自身的预算或团队成员预算):${latest.error_message ?? ''}`,
             }
-          : {
-              en: `The wallet could not cover the most a request could cost (it is held before the request starts): ${latest.error_message ?? ''}. Available now: ${formatMoney(bal.available, 6)}.`,
-              zh: `钱包余额不足以覆盖该请求可能的最高费用(请求开始前会预留):${latest.error_message ?? ''}。当前可用余额:${formatMoney(bal.available, 6)}。`,
-            };
+          : limit === 'group'
+            ? {
+                en: `The account's group "${latest.group ?? 'default'}" may not use ${latest.model}.`,
+                zh: `账号所在分组"${latest.group ?? 'default'}"不允许使用 ${latest.model}。`,
+              }
+            : {
+                en: `The wallet could not cover the most a request could cost (it is held before the request starts): ${latest.error_message ?? ''}. Available now: ${formatMoney(bal.available, 6)}.`,
+                zh: `钱包余额不足以覆盖该请求可能的最高费用(请求开始前会预留):${latest.error_message ?? ''}。当前可用余额:${formatMoney(bal.available, 6)}。`,
+              };
     cases.push({
       class: 'insufficient_balance',
       state: 'open',
@@ -113,15 +119,20 @@ export async function requestCases(env: DoctorEnv): Promise<SupportCase[]> {
       next_step:
         limit === 'key_limit'
           ? { en: "Raise the key's spend limit in the console, or use another key.", zh: '请在控制台提高该 Key 的消费上限,或换用其他 Key。' }
-          : limit === 'group'
+          : limit === 'budget'
             ? {
-                en: 'Use a model your group allows (GET /v1/models lists them) or ask the operator.',
-                zh: '请使用分组允许的模型(GET /v1/models 可查看),或联系运营方。',
+                en: 'Wait for the budget period to reset (the message says when), raise the budget, or use another key.',
+                zh: '请等待预算周期重置(错误信息中有重置时间),提高预算,或换用其他 Key。',
               }
-            : {
-                en: 'Top up, or lower max_tokens so the hold fits the balance. If you topped up on another account, the key being called belongs to this one.',
-                zh: '请充值,或调低 max_tokens 让预留金额低于余额。如果您在另一个账号充值,请注意正在调用的 Key 属于本账号。',
-              },
+            : limit === 'group'
+              ? {
+                  en: 'Use a model your group allows (GET /v1/models lists them) or ask the operator.',
+                  zh: '请使用分组允许的模型(GET /v1/models 可查看),或联系运营方。',
+                }
+              : {
+                  en: 'Top up, or lower max_tokens so the hold fits the balance. If you topped up on another account, the key being called belongs to this one.',
+                  zh: '请充值,或调低 max_tokens 让预留金额低于余额。如果您在另一个账号充值,请注意正在调用的 Key 属于本账号。',
+                },
       evidence: [`limit: ${limit}`, `wallet available ${formatMoney(bal.available, 6)}`, ...refused.slice(0, 5).map(line)],
       records: { requests: refused.slice(0, 50).map((r) => rowRecord(r, env)) },
       help: helpFor('insufficient_balance'),
