@@ -234,6 +234,8 @@ async function main() {
   const user = tally(['admin', 'create-user', '--email', 'bench@tally.local', '--password', 'bench-password'], env);
   tally(['admin', 'credit', '--user', user.user.id, '--amount', '1000000.00', '--reason', 'benchmark funding'], env);
   const key = tally(['key', 'create', '--user', user.user.id, '--name', 'bench'], env).key as string;
+  // Rate limits on the hot path: a key with a requests-per-minute limit it never reaches (every request is counted).
+  const rpmKey = tally(['key', 'create', '--user', user.user.id, '--name', 'bench-rpm', '--rpm', '1000000'], env).key as string;
   const tallyProc = await startProcess(process.execPath, ['bin/tally.mjs', 'serve', '--port', '0', '--host', '127.0.0.1', '--json'], env, /"port":(\d+)/);
   const tallyUrl = `http://127.0.0.1:${tallyProc.port}`;
   const auth = { authorization: `Bearer ${key}` };
@@ -287,6 +289,21 @@ async function main() {
     gemini('tally_gemini_translated', tallyUrl, 'bench-model', geminiAuth),
   ];
   if (portkey) targets.push({ name: 'portkey', url: `http://127.0.0.1:${portkey.port}/v1/chat/completions`, headers: pkHeaders });
+  // The cost of a limit: a per-key RPM limit counted in memory, and the same on an instance sharing its limits through Redis.
+  targets.push({ name: 'tally_rpm_memory', url: `${tallyUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${rpmKey}` } });
+  const redisUrl = process.env.TALLY_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  let redisTally: Awaited<ReturnType<typeof startProcess>> | null = null;
+  try {
+    redisTally = await startProcess(
+      process.execPath,
+      ['bin/tally.mjs', 'serve', '--port', '0', '--host', '127.0.0.1', '--json'],
+      { ...env, TALLY_REDIS_URL: redisUrl },
+      /"port":(\d+)/,
+    );
+    targets.push({ name: 'tally_rpm_redis', url: `http://127.0.0.1:${redisTally.port}/v1/chat/completions`, headers: { authorization: `Bearer ${rpmKey}` } });
+  } catch (e) {
+    results.redis_error = String(e).slice(0, 300);
+  }
 
   for (const { name, url, streamUrl, headers, model, body } of targets) {
     results[name] = {
@@ -301,6 +318,10 @@ async function main() {
     tally: await firstByte(tallyUrl, '/v1/chat/completions', auth),
   };
 
+  if (redisTally) {
+    redisTally.proc.kill('SIGTERM');
+    await new Promise((r) => redisTally.proc.once('exit', r));
+  }
   const rssAfterLoad = rssMb(tallyProc.proc.pid!);
   // The memory figure is taken on a fresh instance, so it measures 1,000 open
   // streams rather than how far the heap grew during the throughput runs.
@@ -329,6 +350,15 @@ async function main() {
     messages_passthrough_stream_vs_bare_messages: +(results.tally_messages_passthrough.stream_c32.rps / results.bare_proxy_messages.stream_c32.rps).toFixed(3),
     messages_translated_nonstream_vs_bare: +(results.tally_messages_translated.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
     messages_translated_stream_vs_bare: +(results.tally_messages_translated.stream_c32.rps / b.stream_c32.rps).toFixed(3),
+    rpm_limit_memory_nonstream_vs_bare: +(results.tally_rpm_memory.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+    rpm_limit_memory_nonstream_vs_unlimited: +(results.tally_rpm_memory.nonstream_c32.rps / t.nonstream_c32.rps).toFixed(3),
+    ...(results.tally_rpm_redis
+      ? {
+          rpm_limit_redis_nonstream_vs_bare: +(results.tally_rpm_redis.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+          rpm_limit_redis_nonstream_vs_unlimited: +(results.tally_rpm_redis.nonstream_c32.rps / t.nonstream_c32.rps).toFixed(3),
+          rpm_limit_redis_added_latency_c1_ms: +(results.tally_rpm_redis.nonstream_c1.latency_avg_ms - t.nonstream_c1.latency_avg_ms).toFixed(3),
+        }
+      : {}),
     ...ratiosOf(results, 'responses', b),
     ...ratiosOf(results, 'gemini', b),
     ...(results.portkey
