@@ -147,8 +147,12 @@ export class MemoryLimitStore implements LimitStore {
     // A request larger than the whole bucket could never pass: it is measured against an empty bucket instead of refused forever.
     const r = gcra(this.tats.get(key) ?? 0, now, tpm.limit, Math.min(tokens, tpm.limit));
     if (!r.allowed) return { ok: false, refused: { which: 'tpm', retryAfterMs: r.retryAfterMs }, tokens: r.gauge };
-    this.setTat(key, r.tat + (tokens - Math.min(tokens, tpm.limit)) * (PERIOD_MS / tpm.limit), now);
-    return { ok: true, tokens: r.gauge };
+    const t = PERIOD_MS / tpm.limit;
+    const tat = r.tat + (tokens - Math.min(tokens, tpm.limit)) * t;
+    this.setTat(key, tat, now);
+    // The gauge counts the whole take (as the Redis store does): a take larger than the bucket resets after more than 60 s.
+    const used = tat - now;
+    return { ok: true, tokens: { limit: tpm.limit, remaining: Math.max(0, Math.floor((PERIOD_MS - used) / t)), resetMs: Math.max(0, Math.ceil(used)) } };
   }
 
   async adjustTokens(tpm: Limit, delta: number, now: number): Promise<void> {
@@ -180,7 +184,7 @@ local now = tonumber(ARGV[1])
 local period = tonumber(ARGV[5])
 if KEYS[2] ~= '' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, 2, 1000, 0, 0} end
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, 2, 1000, -1, 0} end
 end
 local remaining, reset = -1, 0
 if KEYS[1] ~= '' then
