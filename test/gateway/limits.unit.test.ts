@@ -159,6 +159,11 @@ async function script(s: LimitStore, tag: string): Promise<unknown[]> {
   const none: Limit = { ...tpm, scope: `user:${tag}-none` };
   await s.adjustTokens(none, 500, t(0)); // no bucket yet: nothing to correct
   out.push(await s.takeTokens(none, 1000, t(0)));
+  // A limit raised (or lowered) takes effect at once: a fresh bucket, not the old one's debt.
+  const one: Limit = { limit: 1, scope: `user:${tag}-raise`, from: 'user' };
+  out.push(await s.admit(one, null, 'z1', t(0)));
+  out.push(await s.admit(one, null, 'z2', t(0)));
+  out.push(await s.admit({ ...one, limit: 5, from: 'group' }, null, 'z3', t(0)));
   return out;
 }
 
@@ -179,6 +184,8 @@ describe('MemoryLimitStore', () => {
       true, false, false, true,
       // adjust without a bucket does nothing
       true,
+      // limit 1: in, out; raised to 5: in
+      true, false, true,
     ]); // prettier-ignore
     assert.deepEqual(out[3].refused, { which: 'rpm', retryAfterMs: 20_000 });
     assert.deepEqual(out[3].requests, { limit: 3, remaining: 0, resetMs: 60_000 });
