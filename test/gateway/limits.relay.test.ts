@@ -134,9 +134,10 @@ for (const dialect of testDialects()) {
       await assert.rejects(claudeSdk(t, u.apiKey).messages.create({ model: 'claude-sonnet-4-5', max_tokens: 16, messages }), (e: any) => {
         assert.ok(e instanceof Anthropic.RateLimitError, String(e));
         assert.equal(e.status, 429);
-        assert.equal(e.error.type, 'error');
-        assert.equal(e.error.error.type, 'rate_limit_error');
-        assert.equal(e.error.error.details.error_code, 'rate_limited');
+        const body = e.error as any;
+        assert.equal(body.type, 'error');
+        assert.equal(body.error.type, 'rate_limit_error');
+        assert.equal(body.error.details.error_code, 'rate_limited');
         assert.ok(Number(e.headers.get('retry-after')) >= 1);
         assert.equal(e.headers.get('x-ratelimit-limit-requests'), '1');
         return true;
@@ -183,7 +184,10 @@ for (const dialect of testDialects()) {
         mock.setBehavior({ replyWords: 5, latencyMs: 400 });
         const upstream = mock.requestsTo('/chat/completions').length;
         const chargedSum = async () =>
-          (await t.ctx.db.selectFrom('request_logs').select('charged_amount').where('user_id', '=', u.user.id).execute()).reduce((x, y) => x + toBig(y.charged_amount), 0n);
+          (await t.ctx.db.selectFrom('request_logs').select('charged_amount').where('user_id', '=', u.user.id).execute()).reduce(
+            (x, y) => x + toBig(y.charged_amount),
+            0n,
+          );
         const before = await settledWallet(t, u.user.id);
         const chargedBefore = await chargedSum();
         const r = await statuses([0, 1].map(() => sdk.chat.completions.create({ model: CHAT, messages, max_tokens: 3000 })));
@@ -224,7 +228,8 @@ for (const dialect of testDialects()) {
         assert.equal(again.ok, C);
         // An upstream failure gives its slot back too.
         mock.setBehavior({ fail: 400 });
-        for (let i = 0; i < C + 1; i++) await assert.rejects(sdk.chat.completions.create({ model: CHAT, messages, max_tokens: 8 }), (e: any) => e.status !== 429);
+        for (let i = 0; i < C + 1; i++)
+          await assert.rejects(sdk.chat.completions.create({ model: CHAT, messages, max_tokens: 8 }), (e: any) => e.status !== 429);
         mock.setBehavior({});
         const last = await statuses(Array.from({ length: C }, () => sdk.chat.completions.create({ model: CHAT, messages, max_tokens: 8 })));
         assert.equal(last.ok, C);
@@ -253,7 +258,10 @@ for (const dialect of testDialects()) {
       const own = await createApiKey(t.ctx.db, { userId: u.user.id, name: 'own', limits: { rpm: 3 } });
       const c = relaySdk(t, own.secret);
       for (let i = 0; i < 3; i++) await c.chat.completions.create({ model: CHAT, messages, max_tokens: 8 });
-      await assert.rejects(c.chat.completions.create({ model: CHAT, messages, max_tokens: 8 }), (e: any) => e.status === 429 && e.error.details.scope === 'key');
+      await assert.rejects(
+        c.chat.completions.create({ model: CHAT, messages, max_tokens: 8 }),
+        (e: any) => e.status === 429 && e.error.details.scope === 'key',
+      );
     });
 
     test("a group's limit counts each of its users separately; the user's own limit wins over the group's", async () => {

@@ -173,19 +173,44 @@ describe('MemoryLimitStore', () => {
     const ok = out.map((r) => r.ok);
     assert.deepEqual(ok, [
       // rpm: 3 pass, 1 refused, refused at 19.999 s, passes at 20 s
-      true, true, true, false, false, true,
+      true,
+      true,
+      true,
+      false,
+      false,
+      true,
       // concurrency: c1 c2 in, c3 out, c3 in after release, c4 out, c4 in after c2 expired
-      true, true, false, true, false, true,
+      true,
+      true,
+      false,
+      true,
+      false,
+      true,
       // both: b1 in, b2 out (concurrency), b2 in, b3 in, b4 out (rpm: 3 used), b5 in (concurrency only)
-      true, false, true, true, false, true,
+      true,
+      false,
+      true,
+      true,
+      false,
+      true,
       // tpm: 600 in, 500 out, 900 in after 550 given back, 100 out, 1000 in after a refund to empty, 1 out
-      true, false, true, false, true, false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
       // bigger than the bucket: in, then owes; 1 out, 1 out at 120.059 s, 1 in at 120.060 s
-      true, false, false, true,
+      true,
+      false,
+      false,
+      true,
       // adjust without a bucket does nothing
       true,
       // limit 1: in, out; raised to 5: in
-      true, false, true,
+      true,
+      false,
+      true,
     ]); // prettier-ignore
     assert.deepEqual(out[3].refused, { which: 'rpm', retryAfterMs: 20_000 });
     assert.deepEqual(out[3].requests, { limit: 3, remaining: 0, resetMs: 60_000 });
