@@ -112,6 +112,18 @@ export function gcra(tat: number, now: number, limit: number, n: number): { allo
   };
 }
 
+/**
+ * Where a GCRA bucket is kept: per scope and per limit. The bucket's state is
+ * a time (when it is empty again) that only means something at the limit it
+ * was taken at: kept across a change, a raised limit would still refuse for
+ * up to a minute (a user at 1 rpm raised to 5 waits 48 s), and a user's limit
+ * and their group's (both counted on `user:<id>`) would mix. A changed limit
+ * starts a fresh bucket; the old one expires.
+ */
+function bucketKey(kind: 'rpm' | 'tpm', l: Limit): string {
+  return `${kind}:${l.scope}:${l.limit}`;
+}
+
 // ---- in memory ----
 
 /** One instance's limits, exact. Bounded: idle buckets (full again) and expired in-flight sets are dropped as they are met. */
@@ -129,7 +141,7 @@ export class MemoryLimitStore implements LimitStore {
     }
     let requests: Gauge | undefined;
     if (rpm) {
-      const key = `rpm:${rpm.scope}`;
+      const key = bucketKey('rpm', rpm);
       const r = gcra(this.tats.get(key) ?? 0, now, rpm.limit, 1);
       requests = r.gauge;
       if (!r.allowed) return { ok: false, refused: { which: 'rpm', retryAfterMs: r.retryAfterMs }, requests };
@@ -143,16 +155,20 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async takeTokens(tpm: Limit, tokens: number, now: number): Promise<StepResult> {
-    const key = `tpm:${tpm.scope}`;
+    const key = bucketKey('tpm', tpm);
     // A request larger than the whole bucket could never pass: it is measured against an empty bucket instead of refused forever.
     const r = gcra(this.tats.get(key) ?? 0, now, tpm.limit, Math.min(tokens, tpm.limit));
     if (!r.allowed) return { ok: false, refused: { which: 'tpm', retryAfterMs: r.retryAfterMs }, tokens: r.gauge };
-    this.setTat(key, r.tat + (tokens - Math.min(tokens, tpm.limit)) * (PERIOD_MS / tpm.limit), now);
-    return { ok: true, tokens: r.gauge };
+    const t = PERIOD_MS / tpm.limit;
+    const tat = r.tat + (tokens - Math.min(tokens, tpm.limit)) * t;
+    this.setTat(key, tat, now);
+    // The gauge counts the whole take (as the Redis store does): a take larger than the bucket resets after more than 60 s.
+    const used = tat - now;
+    return { ok: true, tokens: { limit: tpm.limit, remaining: Math.max(0, Math.floor((PERIOD_MS - used) / t)), resetMs: Math.max(0, Math.ceil(used)) } };
   }
 
   async adjustTokens(tpm: Limit, delta: number, now: number): Promise<void> {
-    const key = `tpm:${tpm.scope}`;
+    const key = bucketKey('tpm', tpm);
     const tat = this.tats.get(key);
     if (tat === undefined) return;
     this.setTat(key, Math.max(now, tat + delta * (PERIOD_MS / tpm.limit)), now);
@@ -180,7 +196,7 @@ local now = tonumber(ARGV[1])
 local period = tonumber(ARGV[5])
 if KEYS[2] ~= '' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, 2, 1000, 0, 0} end
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, 2, 1000, -1, 0} end
 end
 local remaining, reset = -1, 0
 if KEYS[1] ~= '' then
@@ -241,7 +257,7 @@ export class RedisLimitStore implements LimitStore {
     const r = (await this.redis.eval(
       ADMIT,
       2,
-      rpm ? `${this.prefix}rpm:${rpm.scope}` : '',
+      rpm ? this.prefix + bucketKey('rpm', rpm) : '',
       concurrency ? `${this.prefix}inflight:${concurrency.scope}` : '',
       now,
       rpm?.limit ?? 0,
@@ -256,13 +272,13 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async takeTokens(tpm: Limit, tokens: number, now: number): Promise<StepResult> {
-    const r = (await this.redis.eval(TOKENS, 1, `${this.prefix}tpm:${tpm.scope}`, now, tpm.limit, tokens, PERIOD_MS, 'take')) as number[];
+    const r = (await this.redis.eval(TOKENS, 1, this.prefix + bucketKey('tpm', tpm), now, tpm.limit, tokens, PERIOD_MS, 'take')) as number[];
     const gauge = { limit: tpm.limit, remaining: r[2], resetMs: r[3] };
     return r[0] === 1 ? { ok: true, tokens: gauge } : { ok: false, refused: { which: 'tpm', retryAfterMs: r[1] }, tokens: gauge };
   }
 
   async adjustTokens(tpm: Limit, delta: number, now: number): Promise<void> {
-    await this.redis.eval(TOKENS, 1, `${this.prefix}tpm:${tpm.scope}`, now, tpm.limit, delta, PERIOD_MS, 'adjust');
+    await this.redis.eval(TOKENS, 1, this.prefix + bucketKey('tpm', tpm), now, tpm.limit, delta, PERIOD_MS, 'adjust');
   }
 
   async release(concurrency: Limit, requestId: string): Promise<void> {
