@@ -85,6 +85,8 @@ export interface CreateKeyInput {
   spendLimit?: bigint | null;
   models?: string[] | null;
   ipAllowlist?: string[] | null;
+  /** A team key (spends the team wallet); the caller checked the user is an active member (src/teams). */
+  teamId?: string | null;
 }
 
 export function parseCidr(entry: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
@@ -153,7 +155,7 @@ export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date
     concurrency: null,
     budget: null,
     budget_period: null,
-    team_id: null,
+    team_id: input.teamId ?? null,
   };
   await db.insertInto('api_keys').values(row).execute();
   return { key: rowToApiKey(row), secret };

@@ -18,5 +18,6 @@ export function keyView(k: ApiKey) {
     ip_allowlist: k.ipAllowlist,
     created_at: new Date(k.createdAt).toISOString(),
     last_used_at: k.lastUsedAt === null ? null : new Date(k.lastUsedAt).toISOString(),
+    team_id: k.teamId,
   };
 }

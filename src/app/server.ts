@@ -30,6 +30,8 @@ import { consoleRoutes } from './routes/console.ts';
 import { videoRoutes } from './routes/videos.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { exportRoutes } from './routes/exports.ts';
+import { teamRoutes } from './routes/teams.ts';
+import { adminTeamRoutes } from './routes/admin/teams.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -58,6 +60,8 @@ export const ROUTES: RouteModule[] = [
   supportRoutes,
   adminSupportRoutes,
   helpRoutes,
+  teamRoutes,
+  adminTeamRoutes,
 ];
 
 /**

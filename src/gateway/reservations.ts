@@ -1,6 +1,5 @@
 import type { DbOrTx } from '../db/index.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
-import { walletAccountId } from '../ledger/accounts.ts';
 import { readSpendable } from '../ledger/available.ts';
 
 // Reservations for in-flight requests, kept in process memory (DESIGN.md,
@@ -97,8 +96,8 @@ export class ReservationBook {
   };
 
   /** Usable amount of a wallet right now (for capping max_tokens). */
-  async usable(userId: string, key: { id: string; spendLimit: bigint | null }): Promise<{ amount: bigint; limit: LimitKind }> {
-    const w = await this.entry(this.wallets, walletAccountId(userId), () => this.loadWallet(walletAccountId(userId)));
+  async usable(walletId: string, key: { id: string; spendLimit: bigint | null }): Promise<{ amount: bigint; limit: LimitKind }> {
+    const w = await this.entry(this.wallets, walletId, () => this.loadWallet(walletId));
     const wu = w.base - w.reserved - w.unsettled;
     if (key.spendLimit === null) return { amount: wu, limit: 'wallet' };
     const limit = key.spendLimit;
@@ -108,8 +107,8 @@ export class ReservationBook {
   }
 
   /** Whether `least` could be reserved now (nothing is reserved): the refusal, or null. */
-  async check(userId: string, key: { id: string; spendLimit: bigint | null }, least: bigint): Promise<ReserveRefusal | null> {
-    const w = await this.entry(this.wallets, walletAccountId(userId), () => this.loadWallet(walletAccountId(userId)));
+  async check(walletId: string, key: { id: string; spendLimit: bigint | null }, least: bigint): Promise<ReserveRefusal | null> {
+    const w = await this.entry(this.wallets, walletId, () => this.loadWallet(walletId));
     const wu = w.base - w.reserved - w.unsettled;
     if (wu < least) return refusal('wallet', least, wu, key.spendLimit, true);
     const limit = key.spendLimit;
@@ -121,12 +120,12 @@ export class ReservationBook {
   }
 
   /**
-   * Reserves `amount` against the wallet and, when the key has a spend limit,
+   * Reserves `amount` against the wallet (the principal's walletId: its
+   * user's, or its team's for a team key) and, when the key has a spend limit,
    * the key. Synchronous after the entries are loaded, so two requests on
    * this instance can never both take the last cent.
    */
-  async reserve(userId: string, key: { id: string; spendLimit: bigint | null }, amount: bigint): Promise<Reservation | ReserveRefusal> {
-    const walletId = walletAccountId(userId);
+  async reserve(walletId: string, key: { id: string; spendLimit: bigint | null }, amount: bigint): Promise<Reservation | ReserveRefusal> {
     const w = await this.entry(this.wallets, walletId, () => this.loadWallet(walletId));
     const limit = key.spendLimit;
     const k = limit === null ? null : await this.entry(this.keys, key.id, () => this.loadKeyRemaining(key.id, limit));

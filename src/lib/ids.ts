@@ -57,7 +57,9 @@ export type IdPrefix =
   | 'hnd'
   | 'apr'
   | 'video'
-  | 'tev';
+  | 'tev'
+  | 'team'
+  | 'tmb';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {

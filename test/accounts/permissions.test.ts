@@ -96,6 +96,14 @@ for (const dialect of testDialects()) {
         body: { amount: '1.00', reason: 'slow callback', ticket: 'TCK-2' },
       }),
       'users.reveal': async () => ({ path: `/api/admin/users/${shared.userId}/reveal`, body: { field: 'email', reason: 'verify identity' } }),
+      'teams.list': async () => ({ path: '/api/admin/teams' }),
+      // Past the permission check the lookup answers: no such team (404, not the 403 a refused role gets).
+      'teams.get': async () => ({ path: '/api/admin/teams/team_00000000000000000000', ok: [404] }),
+      'teams.compensate': async () => ({
+        path: '/api/admin/teams/team_00000000000000000000/compensate',
+        body: { amount: '1.00', reason: 'outage', ticket: 'TCK-3' },
+        ok: [404],
+      }),
       'ledger.verify': async () => ({ path: '/api/admin/ledger/verify' }),
       'orders.list': async () => ({ path: '/api/admin/orders' }),
       'orders.get': async () => ({ path: `/api/admin/orders/${shared.orderId}` }),

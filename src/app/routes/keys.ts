@@ -6,6 +6,7 @@ import { parseInput, parseExpiry } from '../../lib/validate.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../accounts/apiKeys.ts';
 import { keyView } from '../../accounts/present.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
+import { requireTeamRole } from '../../teams/index.ts';
 
 const CreateKeyBody = z.object({
   name: z.string().min(1).max(100).optional(),
@@ -14,12 +15,15 @@ const CreateKeyBody = z.object({
   limit: z.string().max(40).nullable().optional(),
   models: z.array(z.string().min(1).max(200)).max(200).nullable().optional(),
   ip_allowlist: z.array(z.string().min(1).max(64)).max(100).nullable().optional(),
+  /** A team key: spends the team's wallet; any active member may create one for themselves. */
+  team: z.string().min(1).max(64).optional(),
 });
 
 export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/keys', async (req, reply) => {
     const user = await requireUser(ctx, req);
     const body = parseInput(CreateKeyBody, req.body);
+    const team = body.team ? (await requireTeamRole(ctx.db, body.team, user.id)).team : null;
     const { key, secret } = await createApiKey(
       ctx.db,
       {
@@ -30,6 +34,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
         spendLimit: body.limit ? parsePositiveMoney(body.limit, 'limit') : null,
         models: body.models ?? null,
         ipAllowlist: body.ip_allowlist ?? null,
+        teamId: team?.id ?? null,
       },
       ctx.now(),
     );

@@ -5,6 +5,8 @@ import { createApiKey } from '../../accounts/apiKeys.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
 import { keyView } from '../../accounts/present.ts';
 import { parseExpiry } from '../../lib/validate.ts';
+import { TallyError } from '../../lib/errors.ts';
+import { findMembership, resolveTeam } from '../../teams/index.ts';
 
 const list = (s?: string) =>
   s
@@ -26,10 +28,14 @@ export function keyCommands(program: Command) {
     .option('--expires <iso>', 'expiry time, e.g. 2027-01-31T00:00:00Z')
     .option('--ip <cidrs>', 'IP allowlist, e.g. 10.0.0.0/8,203.0.113.7')
     .option('--label <label>', 'live | test', 'live')
+    .option('--team <idOrName>', 'a team key: spends the team wallet (the user must be an active member)')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
         const user = await resolveUser(ctx.db, o.user);
+        const team = o.team ? await resolveTeam(ctx.db, o.team) : null;
+        if (team && !(await findMembership(ctx.db, team.id, user.id)))
+          throw new TallyError('forbidden', `${user.email} is not an active member of team ${team.name}`);
         const { key: k, secret } = await createApiKey(
           ctx.db,
           {
@@ -40,6 +46,7 @@ export function keyCommands(program: Command) {
             spendLimit: o.limit ? parsePositiveMoney(o.limit, 'limit') : null,
             expiresAt: parseExpiry(o.expires),
             ipAllowlist: list(o.ip),
+            teamId: team?.id ?? null,
           },
           ctx.now(),
         );

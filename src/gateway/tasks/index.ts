@@ -8,7 +8,6 @@ import type { KeyPrincipal } from '../../accounts/keyCache.ts';
 import { TallyError } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { RateLimiter } from '../../lib/rateLimit.ts';
-import { walletAccountId } from '../../ledger/accounts.ts';
 import type { Catalog } from '../catalog.ts';
 import type { ReservationBook } from '../reservations.ts';
 import type { SettlementQueue } from '../settlement.ts';
@@ -83,7 +82,7 @@ export class Tasks {
         redis: d.redis,
         instance: this.instance,
         now: d.now,
-        onEnded: (t) => void d.settlement.refreshWallet(walletAccountId(t.userId)).catch(() => {}),
+        onEnded: (t) => void d.settlement.refreshWallet(t.walletId).catch(() => {}),
       },
       d.tasks,
     );
@@ -211,6 +210,7 @@ export class Tasks {
       await openTask(d.db, {
         id,
         userId: principal.user.id,
+        walletId: principal.walletId,
         keyId: principal.key.id,
         keyDisplay: principal.key.display,
         group: group.name,
@@ -348,7 +348,7 @@ export class Tasks {
           instance: this.instance,
           now: d.now(),
         });
-        void d.settlement.refreshWallet(walletAccountId(userId)).catch(() => {});
+        void d.settlement.refreshWallet(t.walletId).catch(() => {});
       } finally {
         await this.worker.unlease(t.id);
       }
