@@ -285,6 +285,14 @@ for (const dialect of testDialects()) {
           path: `/api/admin/approvals/${await pendingApproval(me.userId)}/approve`,
           body: { reason: 'fine by me' },
         }),
+        // A team the staff member owns is their own account too.
+        'teams.compensate': async (me: Customer) => {
+          const team = await json(
+            await me.f('/api/teams', { method: 'POST', body: JSON.stringify({ name: `mine ${Math.random().toString(36).slice(2)}` }) }),
+            201,
+          );
+          return { path: `/api/admin/teams/${team.id}/compensate`, body: { amount: '999999.00', reason: 'mine', ticket: 'TCK-0' } };
+        },
       } satisfies Partial<Record<StaffAction, (me: Customer) => Promise<Fx>>>;
       const selfRows = (Object.entries(PERMISSIONS) as Array<[StaffAction, Permission]>)
         .filter(([, e]) => e.self)
