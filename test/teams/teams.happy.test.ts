@@ -125,7 +125,7 @@ for (const dialect of testDialects()) {
       assert.equal(staff.members.length, 3);
     });
 
-    test('a top-up and a redeem code for a team credit the team wallet, not the payer', async () => {
+    test('a top-up and a redeem code for a team credit the team wallet, not the payer; a refund takes it back from there', async () => {
       const t = w.t;
       const owner = await person(t);
       const tm = await team(owner, `funded ${dialect}`);
@@ -139,6 +139,11 @@ for (const dialect of testDialects()) {
       const r = await call(owner.f, 'POST', '/api/redeem', { code: batch.codes[0].code, team: tm.id });
       assert.equal(r.team_id, tm.id);
       assert.equal((await teamWallet(t, tm.id)).balance, 11_500_000n);
+      assert.equal((await getAccount(t.ctx.db, walletAccountId(owner.userId))).balance, 0n);
+
+      // A refund of the team's top-up takes the credit back from the team wallet.
+      await json(await admin(t, 'POST', `/api/admin/orders/${o.id}/refund`, { reason: 'requested_by_customer' }));
+      assert.equal((await teamWallet(t, tm.id)).balance, 1_500_000n);
       assert.equal((await getAccount(t.ctx.db, walletAccountId(owner.userId))).balance, 0n);
 
       const audit = await listAudit(t.ctx.db, { target: `team:${tm.id}` });
