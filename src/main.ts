@@ -8,6 +8,7 @@ import { gatewayCommands } from './cli/commands/gateway.ts';
 import { redeemCommands } from './cli/commands/redeem.ts';
 import { paymentsCommands } from './cli/commands/payments.ts';
 import { supportCommands } from './cli/commands/support.ts';
+import { teamCommands } from './cli/commands/team.ts';
 
 // `tally <command>`: every command takes --json and then prints one JSON object.
 export function buildCli(): Command {
@@ -22,6 +23,7 @@ export function buildCli(): Command {
   redeemCommands(program);
   paymentsCommands(program);
   supportCommands(program);
+  teamCommands(program);
   return program;
 }
 

@@ -115,6 +115,8 @@ export interface CreateKeyInput {
   /** A budget per period (src/gateway/budgets.ts): both set, or neither. */
   budget?: bigint | null;
   budgetPeriod?: BudgetPeriod | null;
+  /** A team key (spends the team wallet); the caller checked the user is an active member (src/teams). */
+  teamId?: string | null;
 }
 
 /** A budget and its period: both or neither, the amount above zero. */
@@ -195,7 +197,7 @@ export async function createApiKey(db: DbOrTx, input: CreateKeyInput, now = Date
     concurrency: input.limits?.concurrency ?? null,
     budget: budget.budget,
     budget_period: budget.period,
-    team_id: null,
+    team_id: input.teamId ?? null,
   };
   await db.insertInto('api_keys').values(row).execute();
   return { key: rowToApiKey(row), secret };

@@ -2,9 +2,10 @@ import { walletAccountId } from '../ledger/accounts.ts';
 import type { BlockList } from 'node:net';
 import type { DbOrTx } from '../db/index.ts';
 import { TallyError, type ErrorCode } from '../lib/errors.ts';
-import type { BudgetPeriod } from '../db/schema.ts';
 import { findApiKeyByHash, hashApiKey, looksLikeApiKey, buildIpAllowlist, ipAllowed, type ApiKey } from './apiKeys.ts';
 import { getUser, type User } from './users.ts';
+import { teamKeyContext, type MemberBudget } from '../teams/keys.ts';
+import type { TeamRole } from '../teams/members.ts';
 
 export interface KeyPrincipal {
   key: ApiKey;
@@ -13,8 +14,10 @@ export interface KeyPrincipal {
   ipList: BlockList | null;
   /** The ledger account this key spends: its user's wallet, or its team's (a team key). */
   walletId: string;
-  /** On a team key whose member has a budget: that budget (ref `member:<team>:<user>`), counted like the key's own (src/gateway/budgets.ts). */
-  memberBudget?: { ref: string; amount: bigint; period: BudgetPeriod } | null;
+  /** A team key's team and its user's role there; null for a personal key. */
+  team: { id: string; role: TeamRole } | null;
+  /** A team key's member budget (enforced by src/gateway/budgets.ts); null without one. */
+  memberBudget?: MemberBudget | null;
 }
 
 interface Entry {
@@ -72,10 +75,15 @@ export class KeyCache {
     if (!key) entry = { value: null, until: now + (this.opts.negativeTtlMs ?? 5_000) };
     else {
       const user = await getUser(this.db, key.userId);
-      entry = {
-        value: { key, user, hash, ipList: key.ipAllowlist ? buildIpAllowlist(key.ipAllowlist) : null, walletId: walletAccountId(user.id) },
-        until: now + (this.opts.ttlMs ?? 60_000),
-      };
+      const ipList = key.ipAllowlist ? buildIpAllowlist(key.ipAllowlist) : null;
+      let value: KeyPrincipal = { key, user, hash, ipList, walletId: walletAccountId(user.id), team: null, memberBudget: null };
+      if (key.teamId) {
+        // A team key spends the team wallet; one whose user left the team is refused as revoked
+        // (its revocation is in the database already; this covers a cache entry loaded in between).
+        const t = await teamKeyContext(this.db, key.teamId, user.id);
+        value = t ? { ...value, ...t } : { ...value, key: { ...key, status: 'revoked' }, walletId: `team:${key.teamId}` };
+      }
+      entry = { value, until: now + (this.opts.ttlMs ?? 60_000) };
     }
     if (this.entries.size >= (this.opts.maxEntries ?? 100_000)) this.entries.clear();
     this.entries.set(hash, entry);

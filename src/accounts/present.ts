@@ -23,5 +23,6 @@ export function keyView(k: ApiKey) {
     concurrency: k.limits.concurrency,
     created_at: new Date(k.createdAt).toISOString(),
     last_used_at: k.lastUsedAt === null ? null : new Date(k.lastUsedAt).toISOString(),
+    team_id: k.teamId,
   };
 }

@@ -7,6 +7,7 @@ import { likeContains } from '../lib/sqlLike.ts';
 import { TallyError } from '../lib/errors.ts';
 import { openWallet, getAccount, walletAccountId } from '../ledger/accounts.ts';
 import { hashPassword, generatePassword, checkPasswordStrength } from './passwords.ts';
+import { activateInvites } from '../teams/invites.ts';
 import { recordAudit, type Actor } from '../audit/index.ts';
 
 export type Role = 'user' | 'support' | 'admin';
@@ -94,6 +95,8 @@ export async function createUser(
       await tx.insertInto('users').values(row).execute();
       await openWallet(tx, { userId: row.id, currency: opts.currency, now });
       await recordAudit(tx, { actor: opts.actor ?? { type: 'system' }, action: 'user.create', target: row.id, data: { role } });
+      // Team invitations to this address become active memberships now (src/teams/invites.ts).
+      await activateInvites(tx, { userId: row.id, emailNormalized: row.email_normalized, now });
     });
   } catch (e) {
     if (isUniqueViolation(e)) throw new TallyError('email_taken', `a user with email ${email} already exists`);

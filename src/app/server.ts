@@ -31,6 +31,8 @@ import { videoRoutes } from './routes/videos.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { exportRoutes } from './routes/exports.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { teamRoutes } from './routes/teams.ts';
+import { adminTeamRoutes } from './routes/admin/teams.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -60,6 +62,8 @@ export const ROUTES: RouteModule[] = [
   supportRoutes,
   adminSupportRoutes,
   helpRoutes,
+  teamRoutes,
+  adminTeamRoutes,
 ];
 
 /**

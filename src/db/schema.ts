@@ -313,6 +313,8 @@ export interface PaymentOrdersTable {
   lease_until: Int | null;
   created_at: Int;
   updated_at: Int;
+  /** An order that funds a team (0018): credited to `team:<id>`, refunded from it. Null: the payer's wallet. */
+  team_id: Generated<string | null>;
 }
 
 export interface PaymentOrderEventsTable {
@@ -489,6 +491,8 @@ export interface TasksTable {
   deleted_at: Int | null;
   /** The budgets and periods its hold counted in (JSON [{ref, periodKey}]), or null (0019_budgets). */
   budgets: Generated<string | null>;
+  /** The wallet its hold is on (0018): a team key's task holds the team wallet. Null: the user's (rows from before). */
+  wallet_account_id: Generated<string | null>;
 }
 
 /** A task's timeline: what happened to it and to its money, in order. */

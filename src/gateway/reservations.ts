@@ -1,6 +1,5 @@
 import type { DbOrTx } from '../db/index.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
-import { walletAccountId } from '../ledger/accounts.ts';
 import { readSpendable } from '../ledger/available.ts';
 import type { BudgetPeriod } from '../db/schema.ts';
 import { budgetName, describeBudget, periodKey, periodResetAt, type BudgetMark, type BudgetSpec } from './budgets.ts';
@@ -168,8 +167,8 @@ export class ReservationBook {
   };
 
   /** Usable amount of a wallet right now (for capping max_tokens). */
-  async usable(userId: string, key: { id: string; spendLimit: bigint | null }): Promise<{ amount: bigint; limit: LimitKind }> {
-    const w = await this.entry(this.wallets, walletAccountId(userId), () => this.loadWallet(walletAccountId(userId)));
+  async usable(walletId: string, key: { id: string; spendLimit: bigint | null }): Promise<{ amount: bigint; limit: LimitKind }> {
+    const w = await this.entry(this.wallets, walletId, () => this.loadWallet(walletId));
     const wu = w.base - w.reserved - w.unsettled;
     if (key.spendLimit === null) return { amount: wu, limit: 'wallet' };
     const limit = key.spendLimit;
@@ -179,8 +178,8 @@ export class ReservationBook {
   }
 
   /** Whether `least` could be reserved now (nothing is reserved): the refusal, or null. */
-  async check(userId: string, key: { id: string; spendLimit: bigint | null }, least: bigint, budgets: BudgetSpec[] = []): Promise<ReserveRefusal | null> {
-    const w = await this.entry(this.wallets, walletAccountId(userId), () => this.loadWallet(walletAccountId(userId)));
+  async check(walletId: string, key: { id: string; spendLimit: bigint | null }, least: bigint, budgets: BudgetSpec[] = []): Promise<ReserveRefusal | null> {
+    const w = await this.entry(this.wallets, walletId, () => this.loadWallet(walletId));
     const wu = w.base - w.reserved - w.unsettled;
     if (wu < least) return refusal('wallet', least, wu, key.spendLimit, true);
     const limit = key.spendLimit;
@@ -195,20 +194,20 @@ export class ReservationBook {
   }
 
   /**
-   * Reserves `amount` against the wallet and, when the key has a spend limit,
-   * the key, and each budget in its current period. Synchronous after the
-   * entries are loaded, so two requests on this instance can never both take
-   * the last cent. Refused: the wallet's refusal first (a top-up helps), else
-   * the most binding of the key's limit and the budgets (the one with the
+   * Reserves `amount` against the wallet (the principal's walletId: its
+   * user's, or its team's for a team key) and, when the key has a spend
+   * limit, the key, and each budget in its current period. Synchronous after
+   * the entries are loaded, so two requests on this instance can never both
+   * take the last cent. Refused: the wallet's refusal first (a top-up helps),
+   * else the most binding of the key's limit and the budgets (the one with the
    * least left, which is what `cap` lowers max_tokens to).
    */
   async reserve(
-    userId: string,
+    walletId: string,
     key: { id: string; spendLimit: bigint | null },
     amount: bigint,
     budgets: BudgetSpec[] = [],
   ): Promise<Reservation | ReserveRefusal> {
-    const walletId = walletAccountId(userId);
     const w = await this.entry(this.wallets, walletId, () => this.loadWallet(walletId));
     const limit = key.spendLimit;
     const k = limit === null ? null : await this.entry(this.keys, key.id, () => this.loadKeyRemaining(key.id, limit));

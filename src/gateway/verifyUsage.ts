@@ -3,7 +3,7 @@ import type { DbOrTx } from '../db/index.ts';
 import { likePrefix } from '../lib/sqlLike.ts';
 import { check, type VerifyCheck } from '../ledger/verify.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
-import { walletAccountId } from '../ledger/accounts.ts';
+import { teamWalletId, walletAccountId } from '../ledger/accounts.ts';
 
 // The relay's part of `tally ledger verify`: every request log row agrees with
 // the ledger, and every usage entry the relay wrote has its log row. Lookups
@@ -11,6 +11,9 @@ import { walletAccountId } from '../ledger/accounts.ts';
 // transfer's idempotency key), so this reads each row once.
 
 const PAGE = 5_000;
+
+/** The wallet a request's key spends: its team's for a team key, else its user's. */
+const walletOf = (r: { team_id: string | null; user_id: string | null }) => (r.team_id ? teamWalletId(r.team_id) : walletAccountId(r.user_id ?? ''));
 
 export async function verifyUsage(db: DbOrTx): Promise<VerifyCheck[]> {
   const checks: VerifyCheck[] = [];
@@ -22,7 +25,20 @@ export async function verifyUsage(db: DbOrTx): Promise<VerifyCheck[]> {
     const rows = await db
       .selectFrom('request_logs as l')
       .leftJoin('ledger_transfers as t', 't.id', 'l.transfer_id')
-      .select(['l.id', 'l.user_id', 'l.cost', 'l.charged', 'l.charged_amount', 'l.uncollected', 'l.transfer_id', 't.amount', 't.debit_account_id', 't.kind'])
+      .leftJoin('api_keys as k', 'k.id', 'l.key_id')
+      .select([
+        'k.team_id',
+        'l.id',
+        'l.user_id',
+        'l.cost',
+        'l.charged',
+        'l.charged_amount',
+        'l.uncollected',
+        'l.transfer_id',
+        't.amount',
+        't.debit_account_id',
+        't.kind',
+      ])
       .where('l.id', '>', after)
       .where((eb) => eb.or([eb('l.charged', '=', 1), eb('l.transfer_id', 'is not', null), eb('l.charged_amount', '<>', 0n), eb('l.cost', '<>', 0n)]))
       .orderBy('l.id')
@@ -44,9 +60,9 @@ export async function verifyUsage(db: DbOrTx): Promise<VerifyCheck[]> {
       }
       if (!r.transfer_id || r.amount === null)
         logViolations.push(`${r.id}: charged ${formatMoney(charged)} but its usage transfer ${r.transfer_id ?? '(none)'} does not exist`);
-      else if (toBig(r.amount) !== charged || r.kind !== 'usage' || r.debit_account_id !== walletAccountId(r.user_id ?? '')) {
+      else if (toBig(r.amount) !== charged || r.kind !== 'usage' || r.debit_account_id !== walletOf(r)) {
         logViolations.push(
-          `${r.id}: charged ${formatMoney(charged)} from ${walletAccountId(r.user_id ?? '')}, but transfer ${r.transfer_id} is ${r.kind} ${formatMoney(toBig(r.amount))} from ${r.debit_account_id}`,
+          `${r.id}: charged ${formatMoney(charged)} from ${walletOf(r)}, but transfer ${r.transfer_id} is ${r.kind} ${formatMoney(toBig(r.amount))} from ${r.debit_account_id}`,
         );
       }
     }

@@ -21,6 +21,8 @@ export const SYSTEM_ACCOUNTS = {
 export type SystemAccountId = (typeof SYSTEM_ACCOUNTS)[keyof typeof SYSTEM_ACCOUNTS];
 
 export const walletAccountId = (userId: string) => `user:${userId}`;
+/** A team's wallet: funded by top-ups, redeem codes and compensation to the team, spent by its team keys. */
+export const teamWalletId = (teamId: string) => `team:${teamId}`;
 
 export interface Account {
   id: string;
@@ -85,6 +87,31 @@ export async function openWallet(db: DbOrTx, input: { userId: string; currency?:
       balance: 0n,
       pending_debits: 0n,
       overdraft_limit: input.overdraftLimit ?? 0n,
+      created_at: input.now ?? Date.now(),
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+  return id;
+}
+
+/**
+ * Opens a team's wallet (src/teams), in the transaction that creates the team.
+ * A wallet like a user's (type 'wallet', overdraft limit 0) but owned by no
+ * user: user_id stays null, and nothing in the books assumes a wallet has one.
+ */
+export async function openTeamWallet(db: DbOrTx, input: { teamId: string; currency?: string; now?: number }): Promise<string> {
+  const id = teamWalletId(input.teamId);
+  await db
+    .insertInto('ledger_accounts')
+    .values({
+      id,
+      type: 'wallet',
+      user_id: null,
+      name: 'team wallet',
+      currency: input.currency ?? 'USD',
+      balance: 0n,
+      pending_debits: 0n,
+      overdraft_limit: 0n,
       created_at: input.now ?? Date.now(),
     })
     .onConflict((oc) => oc.column('id').doNothing())

@@ -58,7 +58,9 @@ export type IdPrefix =
   | 'apr'
   | 'video'
   | 'tev'
-  | 'alt';
+  | 'alt'
+  | 'team'
+  | 'tmb';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {

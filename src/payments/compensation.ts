@@ -2,7 +2,7 @@ import type { DbOrTx } from '../db/index.ts';
 import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { TallyError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
-import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
+import { SYSTEM_ACCOUNTS, teamWalletId, walletAccountId } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey, type TransferResult } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
 import { recordAudit, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
@@ -10,7 +10,10 @@ import { walletState } from '../audit/walletState.ts';
 import { decideMoneyAction, approvalRequired } from '../support/permissions.ts';
 
 export interface CompensationInput {
+  /** The user compensated; for a team, its owner (who may not be the caller). */
   userId: string;
+  /** Compensates a team: its wallet is credited, the audit row names the team (staff action `teams.compensate`). */
+  teamId?: string | null;
   amount: bigint;
   reason: string;
   ticket: string;
@@ -46,7 +49,7 @@ export function checkCompensation(input: { amount: bigint; reason: string; ticke
 export async function compensateUser(db: DbOrTx, input: CompensationInput): Promise<TransferResult> {
   const { reason, ticket } = checkCompensation(input);
   if (
-    decideMoneyAction(input.actor, 'users.compensate', {
+    decideMoneyAction(input.actor, input.teamId ? 'teams.compensate' : 'users.compensate', {
       targetUserId: input.userId,
       value: input.amount,
       limit: input.supportLimit ?? 0n,
@@ -58,10 +61,11 @@ export async function compensateUser(db: DbOrTx, input: CompensationInput): Prom
   const key = input.idempotencyKey ?? `compensation:${newId('aud')}`;
   return withIdempotentTransaction(db, async (tx) => {
     const before = await findTransferByKey(tx, key);
-    const wallet = before ? null : await walletState(tx, input.userId);
+    const walletId = input.teamId ? teamWalletId(input.teamId) : walletAccountId(input.userId);
+    const wallet = before ? null : await walletState(tx, walletId);
     const r = await createTransfer(tx, {
       debitAccountId: SYSTEM_ACCOUNTS.compensation,
-      creditAccountId: walletAccountId(input.userId),
+      creditAccountId: walletId,
       amount: input.amount,
       kind: 'compensation',
       reference: input.orderId ?? ticket,
@@ -73,10 +77,10 @@ export async function compensateUser(db: DbOrTx, input: CompensationInput): Prom
       await recordAudit(tx, {
         actor: input.actor,
         action: 'balance.compensate',
-        target: input.userId,
+        target: input.teamId ? `team:${input.teamId}` : input.userId,
         reason,
         before: wallet,
-        after: await walletState(tx, input.userId),
+        after: await walletState(tx, walletId),
         data: { amount: formatMoney(input.amount), ticket, order_id: input.orderId ?? null, transferId: r.transfer.id, ...approvalData(input.approval) },
         now: input.now,
       });

@@ -13,6 +13,8 @@ export interface CreateOrderInput {
   currency?: string;
   provider?: string;
   method?: string;
+  /** A team top-up: credits the team wallet (the caller checked the user may fund it: src/teams). */
+  teamId?: string | null;
   /** This Tally's public base URL, for notify/return/pay-page links. */
   baseUrl: string;
 }
@@ -65,6 +67,7 @@ export async function createOrder(ctx: PaymentsContext, input: CreateOrderInput)
       .values({
         id,
         user_id: input.userId,
+        team_id: input.teamId ?? null,
         provider: provider.name,
         method: input.method ?? null,
         status: 'created',

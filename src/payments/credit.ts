@@ -6,10 +6,10 @@ import { TallyError } from '../lib/errors.ts';
 import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
 import { walletState } from '../audit/walletState.ts';
 import { accessOf, decideMoneyAction } from '../support/permissions.ts';
-import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
+import { SYSTEM_ACCOUNTS } from '../ledger/accounts.ts';
 import { createTransfer } from '../ledger/transfers.ts';
 import { formatMoney } from '../ledger/money.ts';
-import { findOrder, recordOrderEvent, transitionOrder, type EventSource, type Order } from './orders.ts';
+import { orderWalletId, findOrder, recordOrderEvent, transitionOrder, type EventSource, type Order } from './orders.ts';
 import { CREDITED_STATES, PAYABLE, type OrderStatus } from './stateMachine.ts';
 
 export type CreditOutcome = 'credited' | 'already_credited' | 'duplicate_payment' | 'flagged' | 'unknown_order' | 'trade_conflict';
@@ -162,7 +162,7 @@ async function bookCredit(tx: Tx, orderId: string, p: PaymentSuccess): Promise<O
   const order = (await findOrder(tx, orderId))!;
   const { transfer } = await createTransfer(tx, {
     debitAccountId: SYSTEM_ACCOUNTS.paymentsIn,
-    creditAccountId: walletAccountId(order.userId),
+    creditAccountId: orderWalletId(order),
     amount: order.creditAmount,
     kind: 'payment',
     reference: order.id,
@@ -353,7 +353,7 @@ export async function creditOrderByHand(
   return withIdempotentTransaction(ctx.db, async (tx) => {
     const now = ctx.now();
     const before = (await findOrder(tx, order.id))!;
-    const walletBefore = await walletState(tx, order.userId);
+    const walletBefore = await walletState(tx, orderWalletId(order));
     const r = await creditPaidOrder(tx, {
       orderId: order.id,
       provider: order.provider,
@@ -371,7 +371,7 @@ export async function creditOrderByHand(
       target: order.id,
       reason,
       before: { status: before.status, wallet: walletBefore },
-      after: { status: after.status, wallet: await walletState(tx, order.userId) },
+      after: { status: after.status, wallet: await walletState(tx, orderWalletId(order)) },
       data: {
         provider_reference: ref,
         trade_id: paid.tradeId,

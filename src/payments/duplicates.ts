@@ -4,7 +4,7 @@ import type { PaymentsContext } from './context.ts';
 import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { TallyError } from '../lib/errors.ts';
-import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
+import { SYSTEM_ACCOUNTS } from '../ledger/accounts.ts';
 import { createTransfer, findTransferByKey } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { recordAudit, actorLabel, approvalData, type Actor, type ApprovalRef } from '../audit/index.ts';
@@ -12,7 +12,7 @@ import { walletState } from '../audit/walletState.ts';
 import { decideMoneyAction, approvalRequired } from '../support/permissions.ts';
 import type { RefundResult } from './providers/types.ts';
 import { isRefundOutcomeUnknown } from './errors.ts';
-import { findOrder, recordOrderEvent, type Order } from './orders.ts';
+import { orderWalletId, findOrder, recordOrderEvent, type Order } from './orders.ts';
 import { listRefunds, type Refund } from './refunds.ts';
 
 // The decision on a duplicate payment: a second successful trade for an order
@@ -320,7 +320,7 @@ export async function keepDuplicateAsCredit(ctx: { db: DbOrTx; now(): number }, 
     const now = ctx.now();
     const order = (await findOrder(tx, trade.orderId))!;
     const credit = creditFor(order, trade);
-    const walletBefore = await walletState(tx, order.userId);
+    const walletBefore = await walletState(tx, orderWalletId(order));
     const moved = await tx
       .updateTable('payment_trades')
       .set({ decision: 'kept' })
@@ -335,7 +335,7 @@ export async function keepDuplicateAsCredit(ctx: { db: DbOrTx; now(): number }, 
     }
     const { transfer } = await createTransfer(tx, {
       debitAccountId: SYSTEM_ACCOUNTS.paymentsIn,
-      creditAccountId: walletAccountId(order.userId),
+      creditAccountId: orderWalletId(order),
       amount: credit,
       kind: 'payment',
       reference: order.id,
@@ -364,7 +364,7 @@ export async function keepDuplicateAsCredit(ctx: { db: DbOrTx; now(): number }, 
       target: order.id,
       reason,
       before: { trade: trade.tradeId, decision: 'pending', wallet: walletBefore },
-      after: { trade: trade.tradeId, decision: 'kept', wallet: await walletState(tx, order.userId) },
+      after: { trade: trade.tradeId, decision: 'kept', wallet: await walletState(tx, orderWalletId(order)) },
       data: { trade_row: trade.id, credit: formatMoney(credit), transfer_id: transfer.id, user_id: order.userId, ...approvalData(input.approval) },
       now,
     });

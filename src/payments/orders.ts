@@ -3,6 +3,7 @@ import type { PaymentOrdersTable } from '../db/schema.ts';
 import type { DbOrTx } from '../db/index.ts';
 import { toNum, toNumOrNull } from '../db/index.ts';
 import { toBig } from '../ledger/money.ts';
+import { teamWalletId, walletAccountId } from '../ledger/accounts.ts';
 import { newId } from '../lib/ids.ts';
 import { TallyError } from '../lib/errors.ts';
 import { stripSecrets } from './redact.ts';
@@ -29,6 +30,8 @@ export interface Order {
   refundedCredit: bigint;
   creditTransferId: string | null;
   possibleDuplicateOf: string | null;
+  /** Set when the order funds a team: its credit goes to the team wallet (orderWalletId). */
+  teamId: string | null;
   expiresAt: number;
   paidAt: number | null;
   creditedAt: number | null;
@@ -37,6 +40,9 @@ export interface Order {
   createdAt: number;
   updatedAt: number;
 }
+
+/** The wallet an order credits (and a refund takes back from): the team's for a team top-up, else the payer's. */
+export const orderWalletId = (o: { userId: string; teamId: string | null }): string => (o.teamId ? teamWalletId(o.teamId) : walletAccountId(o.userId));
 
 export function rowToOrder(r: Selectable<PaymentOrdersTable>): Order {
   return {
@@ -58,6 +64,7 @@ export function rowToOrder(r: Selectable<PaymentOrdersTable>): Order {
     refundedCredit: toBig(r.refunded_credit),
     creditTransferId: r.credit_transfer_id ?? null,
     possibleDuplicateOf: r.possible_duplicate_of ?? null,
+    teamId: r.team_id ?? null,
     expiresAt: toNum(r.expires_at),
     paidAt: toNumOrNull(r.paid_at),
     creditedAt: toNumOrNull(r.credited_at),

@@ -25,6 +25,7 @@ export const orderView = (o: Order, now: number) => ({
   status_reason: o.statusReason,
   refunded_amount: formatMoney(o.refundedAmount),
   possible_duplicate_of: o.possibleDuplicateOf,
+  team_id: o.teamId,
   created_at: iso(o.createdAt),
   expires_at: iso(o.expiresAt),
   paid_at: iso(o.paidAt),

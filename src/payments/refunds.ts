@@ -5,7 +5,7 @@ import { withTransaction, type DbOrTx, type Tx } from '../db/index.ts';
 import { newId } from '../lib/ids.ts';
 import { likePrefix } from '../lib/sqlLike.ts';
 import { TallyError } from '../lib/errors.ts';
-import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
+import { SYSTEM_ACCOUNTS } from '../ledger/accounts.ts';
 import { createTransfer, reverseTransfer } from '../ledger/transfers.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
 import { availableOf } from '../ledger/available.ts';
@@ -14,7 +14,7 @@ import { walletState } from '../audit/walletState.ts';
 import { accessOf, decideMoneyAction, approvalRequired } from '../support/permissions.ts';
 import { isRefundOutcomeUnknown } from './errors.ts';
 import type { RefundResult, RefundState } from './providers/types.ts';
-import { findOrder, getOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
+import { orderWalletId, findOrder, getOrder, recordOrderEvent, type EventSource, type Order } from './orders.ts';
 import { CREDITED_STATES } from './stateMachine.ts';
 
 // Refunds take back the proportional credit from the wallet. If the user has
@@ -101,7 +101,7 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
   // Proportional credit, cumulative so that partial refunds add up exactly to the original credit.
   const creditAfter = refundedAfter === order.amount ? order.creditAmount : (order.creditAmount * refundedAfter) / order.amount;
   const creditBack = creditAfter - order.refundedCredit;
-  const wallet = walletAccountId(order.userId);
+  const wallet = orderWalletId(order);
   const acc = await tx.selectFrom('ledger_accounts').select(['balance', 'pending_debits']).where('id', '=', wallet).executeTakeFirstOrThrow();
   const available = availableOf(acc);
   const fromWallet = available <= 0n ? 0n : available < creditBack ? available : creditBack;
@@ -127,7 +127,7 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
     .executeTakeFirst();
   if (Number(moved.numUpdatedRows) !== 1) throw new TallyError('order_changed', 'the order changed while the refund was booked; try again');
   const id = input.refundId ?? newId('rfd');
-  const walletBefore = input.actor.type !== 'system' ? await walletState(tx, order.userId) : null;
+  const walletBefore = input.actor.type !== 'system' ? await walletState(tx, orderWalletId(order)) : null;
   const meta = { order_id: order.id, refund_id: id, reason: input.reason, note: input.note ?? null, origin: input.origin };
   if (fromWallet > 0n) {
     await createTransfer(tx, {
@@ -188,7 +188,7 @@ async function bookRefund(tx: Tx, input: BookInput): Promise<Refund> {
       target: order.id,
       reason: input.note ?? input.reason,
       before: { status: order.status, refunded: formatMoney(order.refundedAmount), wallet: walletBefore },
-      after: { status: after.status, refunded: formatMoney(after.refundedAmount), wallet: await walletState(tx, order.userId) },
+      after: { status: after.status, refunded: formatMoney(after.refundedAmount), wallet: await walletState(tx, orderWalletId(order)) },
       data: {
         refund_id: id,
         user_id: order.userId,

@@ -2,7 +2,7 @@ import type { DbOrTx } from '../db/index.ts';
 import { likePrefix } from '../lib/sqlLike.ts';
 import { check, type VerifyCheck } from '../ledger/verify.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
-import { walletAccountId } from '../ledger/accounts.ts';
+import { orderWalletId } from './orders.ts';
 import { CREDITED_STATES } from './stateMachine.ts';
 
 // Payments' part of `tally ledger verify`: every credited order has exactly
@@ -17,7 +17,7 @@ export async function verifyPayments(db: DbOrTx): Promise<VerifyCheck[]> {
 
   const orders = await db
     .selectFrom('payment_orders')
-    .select(['id', 'user_id', 'status', 'amount', 'credit_amount', 'refunded_amount', 'refunded_credit'])
+    .select(['id', 'user_id', 'team_id', 'status', 'amount', 'credit_amount', 'refunded_amount', 'refunded_credit'])
     .execute();
   const credits = await db
     .selectFrom('ledger_transfers')
@@ -31,9 +31,9 @@ export async function verifyPayments(db: DbOrTx): Promise<VerifyCheck[]> {
     const credited = CREDITED_STATES.includes(o.status as never);
     if (credited && !t) creditViolations.push(`${o.id} is ${o.status} but has no credit transfer`);
     else if (!credited && t) creditViolations.push(`${o.id} is ${o.status} but was credited (${t.id})`);
-    else if (t && (toBig(t.amount) !== toBig(o.credit_amount) || t.credit_account_id !== walletAccountId(o.user_id))) {
+    else if (t && (toBig(t.amount) !== toBig(o.credit_amount) || t.credit_account_id !== orderWalletId({ userId: o.user_id, teamId: o.team_id }))) {
       creditViolations.push(
-        `${o.id}: credit ${formatMoney(toBig(o.credit_amount))} to ${walletAccountId(o.user_id)}, but ${t.id} is ${formatMoney(toBig(t.amount))} to ${t.credit_account_id}`,
+        `${o.id}: credit ${formatMoney(toBig(o.credit_amount))} to ${orderWalletId({ userId: o.user_id, teamId: o.team_id })}, but ${t.id} is ${formatMoney(toBig(t.amount))} to ${t.credit_account_id}`,
       );
     }
   }

@@ -5,7 +5,8 @@ import { withIdempotentTransaction } from '../db/idempotent.ts';
 import { newId } from '../lib/ids.ts';
 import type { TallyError } from '../lib/errors.ts';
 import type { RateLimiter } from '../lib/rateLimit.ts';
-import { SYSTEM_ACCOUNTS, walletAccountId } from '../ledger/accounts.ts';
+import { SYSTEM_ACCOUNTS, teamWalletId, walletAccountId } from '../ledger/accounts.ts';
+import { recordAudit } from '../audit/index.ts';
 import { createTransfer } from '../ledger/transfers.ts';
 import { toBig, formatMoney } from '../ledger/money.ts';
 import { normalizeRedeemCode, maskCodeInput, hashRedeemCode } from './format.ts';
@@ -34,6 +35,8 @@ export interface RedeemInput {
   limiter: RateLimiter;
   limits?: RedeemLimits;
   now?: number;
+  /** Redeemed for a team: its wallet is credited (the caller checked the user may fund it: src/teams). */
+  teamId?: string | null;
 }
 
 /** What `redeemCode` settles on: a redemption, or the error that explains why not. */
@@ -127,13 +130,19 @@ async function claimAndCredit(tx: Tx, input: RedeemInput & { hash: string; now: 
   const redemptionId = newId('rda');
   const { transfer } = await createTransfer(tx, {
     debitAccountId: SYSTEM_ACCOUNTS.redeem,
-    creditAccountId: walletAccountId(input.userId),
+    creditAccountId: input.teamId ? teamWalletId(input.teamId) : walletAccountId(input.userId),
     amount: batch.amount,
     kind: 'redeem',
     reference: code.display,
     idempotencyKey: `redeem:${code.id}:${input.userId}`,
     // The statement shows `reason`: the masked code, which the user can match to their card.
-    metadata: { reason: `redeem code ${code.display}`, redemptionId, codeId: code.id, batchId: batch.id },
+    metadata: {
+      reason: `redeem code ${code.display}`,
+      redemptionId,
+      codeId: code.id,
+      batchId: batch.id,
+      ...(input.teamId ? { team: input.teamId, by: input.userId } : {}),
+    },
     now: input.now,
   });
   const row = {
@@ -150,6 +159,14 @@ async function claimAndCredit(tx: Tx, input: RedeemInput & { hash: string; now: 
     reversal_reason: null,
   };
   await tx.insertInto('redeem_redemptions').values(row).execute();
+  if (input.teamId)
+    await recordAudit(tx, {
+      actor: { type: 'user', userId: input.userId, role: 'user' },
+      action: 'team.redeem',
+      target: `team:${input.teamId}`,
+      data: { redemption: redemptionId, code: code.display, amount: formatMoney(batch.amount), transfer_id: transfer.id },
+      now: input.now,
+    });
   // The success is recorded with the credit itself: no redemption without its attempt row.
   await recordRedeemAttempt(tx, { userId: input.userId, ip: input.ip, code: code.display, codeId: code.id, outcome: 'redeemed', now: input.now });
   return { outcome: 'redeemed', redemption: rowToRedemption(row, code.display), codeId: code.id };

@@ -63,6 +63,17 @@ export const PERMISSIONS = {
     "a user's requests per minute, tokens per minute and requests in flight (`tally user set-limits`); audited",
   ),
   'users.reveal': p('POST', '/api/admin/users/:id/reveal', 'read', 'no', 'yes', 'reveal a masked field (e-mail, client IPs), with a reason; audited', true),
+  // Teams
+  'teams.list': p('GET', '/api/admin/teams', 'read', 'yes', 'yes', 'teams, their owners and wallets'),
+  'teams.get': p(
+    'GET',
+    '/api/admin/teams/:id',
+    'read',
+    'yes',
+    'yes',
+    "a team: members, roles, budgets, wallet, every member's spend this period and team keys",
+  ),
+  'teams.compensate': p('POST', '/api/admin/teams/:id/compensate', 'money', 'no', 'yes', "goodwill compensation to a team's wallet, with a ticket", true),
   'ledger.verify': p('GET', '/api/admin/ledger/verify', 'read', 'yes', 'yes', 'verify the books'),
   // Orders and payments
   'orders.list': p('GET', '/api/admin/orders', 'read', 'yes', 'yes', 'orders and queues'),

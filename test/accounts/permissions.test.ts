@@ -97,6 +97,14 @@ for (const dialect of testDialects()) {
       }),
       'users.limits': async () => ({ path: `/api/admin/users/${shared.userId}/limits`, body: { rpm: 600 } }),
       'users.reveal': async () => ({ path: `/api/admin/users/${shared.userId}/reveal`, body: { field: 'email', reason: 'verify identity' } }),
+      'teams.list': async () => ({ path: '/api/admin/teams' }),
+      // Past the permission check the lookup answers: no such team (404, not the 403 a refused role gets).
+      'teams.get': async () => ({ path: '/api/admin/teams/team_00000000000000000000', ok: [404] }),
+      'teams.compensate': async () => ({
+        path: '/api/admin/teams/team_00000000000000000000/compensate',
+        body: { amount: '1.00', reason: 'outage', ticket: 'TCK-3' },
+        ok: [404],
+      }),
       'ledger.verify': async () => ({ path: '/api/admin/ledger/verify' }),
       'orders.list': async () => ({ path: '/api/admin/orders' }),
       'orders.get': async () => ({ path: `/api/admin/orders/${shared.orderId}` }),
@@ -278,6 +286,14 @@ for (const dialect of testDialects()) {
           path: `/api/admin/approvals/${await pendingApproval(me.userId)}/approve`,
           body: { reason: 'fine by me' },
         }),
+        // A team the staff member owns is their own account too.
+        'teams.compensate': async (me: Customer) => {
+          const team = await json(
+            await me.f('/api/teams', { method: 'POST', body: JSON.stringify({ name: `mine ${Math.random().toString(36).slice(2)}` }) }),
+            201,
+          );
+          return { path: `/api/admin/teams/${team.id}/compensate`, body: { amount: '999999.00', reason: 'mine', ticket: 'TCK-0' } };
+        },
       } satisfies Partial<Record<StaffAction, (me: Customer) => Promise<Fx>>>;
       const selfRows = (Object.entries(PERMISSIONS) as Array<[StaffAction, Permission]>)
         .filter(([, e]) => e.self)

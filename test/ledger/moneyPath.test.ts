@@ -352,11 +352,11 @@ class MoneyPathSim {
     const overHold = !failed && roll >= 94;
     const cost = failed ? 0n : overHold ? upper + this.rng.big(1, this.rng.chance(0.5) ? 4_000 : 60_000) : roll < 12 ? 0n : this.rng.big(1, Number(upper));
     const p = this.proc;
-    if (this.rng.chance(0.2)) await p.book.check(user.userId, key, this.rng.big(1, 200));
-    let r = await p.book.reserve(user.userId, key, upper);
+    if (this.rng.chance(0.2)) await p.book.check(`user:${user.userId}`, key, this.rng.big(1, 200));
+    let r = await p.book.reserve(`user:${user.userId}`, key, upper);
     if (!('walletId' in r) && r.limit === 'wallet') {
       await p.queue.refreshWallet(user.walletId);
-      r = await p.book.reserve(user.userId, key, upper);
+      r = await p.book.reserve(`user:${user.userId}`, key, upper);
     }
     if (p.dead) return; // the process died meanwhile: the request never reached the queue
     this.stats.requests++;
@@ -502,7 +502,7 @@ class MoneyPathSim {
     for (const u of this.users) {
       const wallet = this.model.spendable(u.walletId);
       for (const k of u.keys) {
-        const usable = await this.proc.book.usable(u.userId, k);
+        const usable = await this.proc.book.usable(`user:${u.userId}`, k);
         const keyLeft = k.spendLimit === null ? null : k.spendLimit - (this.model.keySpent.get(k.id) ?? 0n);
         const expected = keyLeft !== null && keyLeft < wallet ? keyLeft : wallet;
         assert.equal(
@@ -684,7 +684,7 @@ class MoneyPathSim {
         .filter((r) => r.user === u && (r.state === 'inflight' || r.state === 'queued'))
         .reduce((s, r) => s + (r.state === 'inflight' ? r.reserved : r.failed ? 0n : r.cost), 0n);
       const bound = this.model.spendable(u.walletId) - owed;
-      const usable = (await this.proc.book.usable(u.userId, { id: 'sim-no-limit', spendLimit: null })).amount;
+      const usable = (await this.proc.book.usable(`user:${u.userId}`, { id: 'sim-no-limit', spendLimit: null })).amount;
       assert.ok(
         usable <= bound,
         `${u.walletId}: the reservation book offers ${usable}, but the wallet can pay only ${bound} beyond what is in flight or queued`,

@@ -15,6 +15,7 @@ export const LimitFields = {
   tpm: z.number().int().nullable().optional(),
   concurrency: z.number().int().nullable().optional(),
 };
+import { requireTeamRole } from '../../teams/index.ts';
 
 const CreateKeyBody = z.object({
   name: z.string().min(1).max(100).optional(),
@@ -26,6 +27,8 @@ const CreateKeyBody = z.object({
   ...LimitFields,
   budget: z.string().max(40).nullable().optional(),
   budget_period: z.string().max(10).nullable().optional(),
+  /** A team key: spends the team's wallet; any active member may create one for themselves. */
+  team: z.string().min(1).max(64).optional(),
 });
 
 // A key's budget: both fields (an amount such as "5.00" and day|week|month|total), or both null to remove it.
@@ -42,6 +45,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/keys', async (req, reply) => {
     const user = await requireUser(ctx, req);
     const body = parseInput(CreateKeyBody, req.body);
+    const team = body.team ? (await requireTeamRole(ctx.db, body.team, user.id)).team : null;
     const { key, secret } = await createApiKey(
       ctx.db,
       {
@@ -55,6 +59,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
         limits: { rpm: body.rpm, tpm: body.tpm, concurrency: body.concurrency },
         budget: budgetAmount(body.budget),
         budgetPeriod: parseBudgetPeriod(body.budget_period),
+        teamId: team?.id ?? null,
       },
       ctx.now(),
     );

@@ -16,6 +16,7 @@ import {
   type ReconcileItem,
 } from '../../payments/index.ts';
 import { TallyError, isTallyError } from '../../lib/errors.ts';
+import { requireTeamRole } from '../../teams/index.ts';
 
 const CreateBody = z.object({
   // A number is let through so parseMoney can say why it is refused ("10.00" as a string).
@@ -23,6 +24,8 @@ const CreateBody = z.object({
   currency: z.string().max(3).optional(),
   provider: z.string().max(20).optional(),
   method: z.string().max(20).optional(),
+  /** Funds a team's wallet: the caller must be its owner or an admin. */
+  team: z.string().min(1).max(64).optional(),
 });
 const ListQuery = z.object({
   status: z.enum(ORDER_STATUSES as [string, ...string[]]).optional(),
@@ -43,8 +46,10 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/orders', async (req, reply) => {
     const user = await requireUser(ctx, req);
     const body = parseInput(CreateBody, req.body);
+    const team = body.team ? (await requireTeamRole(ctx.db, body.team, user.id, ['owner', 'admin'])).team : null;
     const order = await createOrder(ctx, {
       userId: user.id,
+      teamId: team?.id ?? null,
       amount: body.amount,
       currency: body.currency,
       provider: body.provider,

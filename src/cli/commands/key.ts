@@ -7,6 +7,7 @@ import { TallyError } from '../../lib/errors.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
 import { keyView } from '../../accounts/present.ts';
 import { parseExpiry } from '../../lib/validate.ts';
+import { findMembership, resolveTeam } from '../../teams/index.ts';
 
 const list = (s?: string) =>
   s
@@ -41,10 +42,14 @@ export function keyCommands(program: Command) {
     .option('--concurrency <n>', 'requests in flight at once for this key')
     .option('--budget <decimal>', 'a budget per period, e.g. 5.00 (with --budget-period)')
     .option('--budget-period <period>', 'day | week | month | total (calendar periods in TALLY_TIMEZONE)')
+    .option('--team <idOrName>', 'a team key: spends the team wallet (the user must be an active member)')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
         const user = await resolveUser(ctx.db, o.user);
+        const team = o.team ? await resolveTeam(ctx.db, o.team) : null;
+        if (team && !(await findMembership(ctx.db, team.id, user.id)))
+          throw new TallyError('forbidden', `${user.email} is not an active member of team ${team.name}`);
         const { key: k, secret } = await createApiKey(
           ctx.db,
           {
@@ -58,6 +63,7 @@ export function keyCommands(program: Command) {
             limits: { rpm: limitOption(o.rpm, 'rpm'), tpm: limitOption(o.tpm, 'tpm'), concurrency: limitOption(o.concurrency, 'concurrency') },
             budget: o.budget ? parsePositiveMoney(o.budget, 'budget') : null,
             budgetPeriod: parseBudgetPeriod(o.budgetPeriod),
+            teamId: team?.id ?? null,
           },
           ctx.now(),
         );

@@ -16,6 +16,7 @@ import * as m0014 from './0014_response_pins.ts';
 import * as m0015 from './0015_media_prices.ts';
 import * as m0016 from './0016_tasks.ts';
 import * as m0017 from './0017_limits_budgets_teams.ts';
+import * as m0018 from './0018_teams.ts';
 import * as m0019 from './0019_budgets.ts';
 import * as m0020 from './0020_alerts.ts';
 
@@ -38,6 +39,7 @@ export const migrations: Record<string, Migration> = {
   '0015_media_prices': m0015,
   '0016_tasks': m0016,
   '0017_limits_budgets_teams': m0017,
+  '0018_teams': m0018,
   '0019_budgets': m0019,
   '0020_alerts': m0020,
 };

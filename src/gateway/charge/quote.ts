@@ -52,7 +52,7 @@ export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
       if (perChoice >= cfg.minOutputTokens) {
         const capped = Math.min(perChoice, maxOut);
         const bound = costBound(price, promptBound, n * capped, group.multiplierPpm);
-        const second = await d.book.reserve(principal.user.id, principal.key, bound, budgetsOf(principal));
+        const second = await d.book.reserve(principal.walletId, principal.key, bound, budgetsOf(principal));
         if ('walletId' in second) {
           reservation = second;
           c.maxTokensCap = capped;
@@ -70,20 +70,20 @@ export async function quote(d: RelayDeps, c: RequestCharge): Promise<void> {
 /** 402 unless the wallet (and key limit) can pay `least`; re-reads the wallet once first (a top-up may have landed). */
 async function refuseUnaffordable(d: RelayDeps, p: KeyPrincipal, least: bigint): Promise<void> {
   if (least <= 0n) return;
-  let refusal = await d.book.check(p.user.id, p.key, least, budgetsOf(p));
+  let refusal = await d.book.check(p.walletId, p.key, least, budgetsOf(p));
   if (refusal?.limit === 'wallet') {
-    await d.settlement.refreshWallet(`user:${p.user.id}`);
-    refusal = await d.book.check(p.user.id, p.key, least, budgetsOf(p));
+    await d.settlement.refreshWallet(p.walletId);
+    refusal = await d.book.check(p.walletId, p.key, least, budgetsOf(p));
   }
   if (refusal) throw insufficient(refusal);
 }
 
 /** Reserve; if refused, re-read the wallet once (a top-up may have landed) and try again. */
 export async function reserveOrRefresh(d: RelayDeps, p: KeyPrincipal, amount: bigint): Promise<Reservation | ReserveRefusal> {
-  const first = await d.book.reserve(p.user.id, p.key, amount, budgetsOf(p));
+  const first = await d.book.reserve(p.walletId, p.key, amount, budgetsOf(p));
   if ('walletId' in first || first.limit !== 'wallet') return first;
-  await d.settlement.refreshWallet(`user:${p.user.id}`);
-  return d.book.reserve(p.user.id, p.key, amount, budgetsOf(p));
+  await d.settlement.refreshWallet(p.walletId);
+  return d.book.reserve(p.walletId, p.key, amount, budgetsOf(p));
 }
 
 /** The 402 for a refusal: budget_exceeded (naming the budget, its period and when it resets) or insufficient_balance. */

@@ -12,7 +12,6 @@ import type { Limiter } from '../limits.ts';
 
 /** A video's answer is written by fastify after the submit: the rate-limit headers are not set on it. */
 const NO_HEADERS = { setHeader: () => undefined };
-import { walletAccountId } from '../../ledger/accounts.ts';
 import type { Catalog } from '../catalog.ts';
 import type { ReservationBook } from '../reservations.ts';
 import type { SettlementQueue } from '../settlement.ts';
@@ -90,7 +89,7 @@ export class Tasks {
         now: d.now,
         onEnded: (t) => {
           d.book.rereadSoon(t.keyId, t.budgets);
-          void d.settlement.refreshWallet(walletAccountId(t.userId)).catch(() => {});
+          void d.settlement.refreshWallet(t.walletId).catch(() => {});
         },
       },
       d.tasks,
@@ -229,6 +228,7 @@ export class Tasks {
       await openTask(d.db, {
         id,
         userId: principal.user.id,
+        walletId: principal.walletId,
         keyId: principal.key.id,
         keyDisplay: principal.key.display,
         group: group.name,
@@ -369,7 +369,7 @@ export class Tasks {
           now: d.now(),
         });
         d.book.rereadSoon(t.keyId, t.budgets);
-        void d.settlement.refreshWallet(walletAccountId(userId)).catch(() => {});
+        void d.settlement.refreshWallet(t.walletId).catch(() => {});
       } finally {
         await this.worker.unlease(t.id);
       }

@@ -44,6 +44,8 @@ export interface Task {
   id: string;
   kind: 'video';
   userId: string;
+  /** The wallet its hold is on: its user's, or its team's (a team key). */
+  walletId: string;
   keyId: string;
   keyDisplay: string;
   group: string;
@@ -97,6 +99,7 @@ export function rowToTask(r: Selectable<TasksTable>): Task {
     id: r.id,
     kind: r.kind,
     userId: r.user_id,
+    walletId: r.wallet_account_id ?? walletAccountId(r.user_id),
     keyId: r.key_id,
     keyDisplay: r.key_display,
     group: r.group_name,
@@ -208,6 +211,8 @@ export async function listTasks(db: DbOrTx, f: TaskFilter): Promise<Task[]> {
 export interface NewTask {
   id: string;
   userId: string;
+  /** The principal's wallet (KeyPrincipal.walletId): a team key's task holds the team wallet. */
+  walletId: string;
   keyId: string;
   keyDisplay: string;
   group: string;
@@ -248,7 +253,7 @@ export async function openTask(db: DbOrTx, t: NewTask): Promise<{ task: Task; sp
       t.held === 0n
         ? { id: '' }
         : await applyHold(tx, {
-            debitAccountId: walletAccountId(t.userId),
+            debitAccountId: t.walletId,
             creditAccountId: SYSTEM_ACCOUNTS.usageRevenue,
             amount: t.held,
             kind: 'task',
@@ -269,6 +274,7 @@ export async function openTask(db: DbOrTx, t: NewTask): Promise<{ task: Task; sp
       id: t.id,
       kind: 'video' as const,
       user_id: t.userId,
+      wallet_account_id: t.walletId,
       key_id: t.keyId,
       key_display: t.keyDisplay,
       group_name: t.group,
@@ -316,7 +322,7 @@ export async function openTask(db: DbOrTx, t: NewTask): Promise<{ task: Task; sp
     const acc = await tx
       .selectFrom('ledger_accounts')
       .select(['balance', 'pending_debits', 'overdraft_limit'])
-      .where('id', '=', walletAccountId(t.userId))
+      .where('id', '=', t.walletId)
       .executeTakeFirstOrThrow();
     return { task: rowToTask(row), spendable: spendableOf(acc) };
   });
@@ -455,9 +461,13 @@ export async function finishTask(db: DbOrTx, taskId: string, f: Finish): Promise
 async function finishIn(tx: Tx, taskId: string, f: Finish): Promise<Task | null> {
   // Lock order as settlement's (the wallet before system:usage_revenue): posting the hold locks accounts by id,
   // where the revenue account sorts first, so without this a completion and a settlement batch could deadlock.
-  const owner = await tx.selectFrom('tasks').select(['user_id', 'status']).where('id', '=', taskId).executeTakeFirst();
+  const owner = await tx.selectFrom('tasks').select(['user_id', 'wallet_account_id', 'status']).where('id', '=', taskId).executeTakeFirst();
   if (!owner || !(LIVE as string[]).includes(owner.status)) return null;
-  await tx.updateTable('ledger_accounts').set({ balance: sql`balance` }).where('id', '=', walletAccountId(owner.user_id)).execute();
+  await tx
+    .updateTable('ledger_accounts')
+    .set({ balance: sql`balance` })
+    .where('id', '=', owner.wallet_account_id ?? walletAccountId(owner.user_id))
+    .execute();
   const claimed = await tx
     .updateTable('tasks')
     .set({

@@ -24,6 +24,7 @@ export async function verifyTasks(db: DbOrTx): Promise<VerifyCheck[]> {
       .select([
         'k.id',
         'k.user_id',
+        'k.wallet_account_id',
         'k.status',
         'k.held',
         'k.charged',
@@ -72,7 +73,7 @@ export async function verifyTasks(db: DbOrTx): Promise<VerifyCheck[]> {
           r.transfer_amount === null ||
           toBig(r.transfer_amount) !== charged ||
           r.transfer_kind !== 'task' ||
-          r.debit_account_id !== walletAccountId(r.user_id)
+          r.debit_account_id !== (r.wallet_account_id ?? walletAccountId(r.user_id))
         )
           violations.push(`${r.id}: charged ${formatMoney(charged)}, but its transfer ${r.transfer_id ?? '(none)'} does not say so`);
       } else {
