@@ -141,7 +141,11 @@ export function periodResetAt(period: BudgetPeriod, nowMs: number, timeZone = 'U
 }
 
 /** The budgets a request on this key counts against: the key's own, and its member's on a team key. */
+const NO_BUDGETS: BudgetSpec[] = [];
+
 export function budgetsOf(p: Pick<KeyPrincipal, 'key' | 'memberBudget'>): BudgetSpec[] {
+  // No budget (the common case): a shared empty list, nothing allocated on the hot path.
+  if ((p.key.budget === null || !p.key.budgetPeriod) && !p.memberBudget) return NO_BUDGETS;
   const out: BudgetSpec[] = [];
   if (p.key.budget !== null && p.key.budgetPeriod) out.push({ ref: keyBudgetRef(p.key.id), amount: p.key.budget, period: p.key.budgetPeriod });
   const m = p.memberBudget;

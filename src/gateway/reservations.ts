@@ -85,6 +85,9 @@ function budgetRefusal(b: BudgetSpec, pk: string, resetsAt: string | null, timeZ
   return { limit: 'budget', needed, usable, message, budget: { ref: b.ref, amount: b.amount, period: b.period, periodKey: pk, resetsAt } };
 }
 
+const NO_ENTRIES: Array<{ spec: BudgetSpec; e: BudgetEntry }> = [];
+const NO_REFS: Array<{ ref: string; periodKey: string }> = [];
+
 export class ReservationBook {
   private wallets = new Map<string, Entry>();
   private keys = new Map<string, Entry>();
@@ -212,7 +215,8 @@ export class ReservationBook {
     const limit = key.spendLimit;
     const k = limit === null ? null : await this.entry(this.keys, key.id, () => this.loadKeyRemaining(key.id, limit));
     if (k) k.limit = limit!;
-    const bs = await this.budgetEntries(budgets);
+    // No budget (the common case): no await, no allocation.
+    const bs = budgets.length ? await this.budgetEntries(budgets) : NO_ENTRIES;
     // From here to the return nothing awaits: the checks and the reservation are one step.
     const wu = w.base - w.reserved - w.unsettled;
     if (wu < amount) return refusal('wallet', amount, wu, limit, false);
@@ -234,7 +238,7 @@ export class ReservationBook {
     }
     w.reserved += amount;
     w.lastUsedAt = now;
-    return { walletId, keyId: key.id, amount, keyLimited: !!k, budgets: bs.map(({ e }) => ({ ref: e.ref, periodKey: e.periodKey })), released: false };
+    return { walletId, keyId: key.id, amount, keyLimited: !!k, budgets: bs.length ? bs.map(({ e }) => ({ ref: e.ref, periodKey: e.periodKey })) : NO_REFS, released: false };
   }
 
   /** Releases a reservation; `cost` (<= amount or more) moves into `unsettled` until the commit lands. */
