@@ -238,7 +238,14 @@ export class ReservationBook {
     }
     w.reserved += amount;
     w.lastUsedAt = now;
-    return { walletId, keyId: key.id, amount, keyLimited: !!k, budgets: bs.length ? bs.map(({ e }) => ({ ref: e.ref, periodKey: e.periodKey })) : NO_REFS, released: false };
+    return {
+      walletId,
+      keyId: key.id,
+      amount,
+      keyLimited: !!k,
+      budgets: bs.length ? bs.map(({ e }) => ({ ref: e.ref, periodKey: e.periodKey })) : NO_REFS,
+      released: false,
+    };
   }
 
   /** Releases a reservation; `cost` (<= amount or more) moves into `unsettled` until the commit lands. */
