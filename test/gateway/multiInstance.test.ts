@@ -4,8 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { loadConfig } from '../../src/config/index.ts';
-import { startTally, type RunningTally } from '../../src/app/start.ts';
+import type { RunningTally } from '../../src/app/start.ts';
 import { createTestDb, POSTGRES_URL, type TestDb } from '../helpers/db.ts';
 import { startMockOpenAI, type MockOpenAI } from '../helpers/mockOpenAI.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
@@ -16,6 +15,7 @@ import { adjustBalanceManually } from '../../src/accounts/manualCredit.ts';
 import { getAccount, walletAccountId } from '../../src/ledger/index.ts';
 import { verifyBooks } from '../../src/verifyBooks.ts';
 import { toBig } from '../../src/ledger/money.ts';
+import { startSharedInstance } from '../helpers/tally.ts';
 
 const REDIS_URL = process.env.TALLY_TEST_REDIS_URL;
 
@@ -27,20 +27,7 @@ describe('two instances on one PostgreSQL with Redis', {
   let a: RunningTally;
   let b: RunningTally;
 
-  const start = () =>
-    startTally(
-      loadConfig({
-        TALLY_DATABASE_URL: db.connectionUrl,
-        TALLY_REDIS_URL: REDIS_URL!,
-        TALLY_PORT: '0',
-        TALLY_HOST: '127.0.0.1',
-        TALLY_SECRET: 'multi-instance-secret-0123456789',
-        TALLY_LOG_LEVEL: 'silent',
-        TALLY_DEMO: 'off',
-        TALLY_OVERSPEND: 'reject',
-      }),
-      { bootstrap: false },
-    );
+  const start = () => startSharedInstance(db, { TALLY_OVERSPEND: 'reject' });
 
   before(async () => {
     db = await createTestDb('postgres');

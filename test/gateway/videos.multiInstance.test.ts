@@ -6,9 +6,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { loadConfig } from '../../src/config/index.ts';
-import { startTally, type RunningTally } from '../../src/app/start.ts';
-import { createTestDb, POSTGRES_URL, whileNoSchemaIsDropped, type TestDb } from '../helpers/db.ts';
+import type { RunningTally } from '../../src/app/start.ts';
+import { createTestDb, POSTGRES_URL, type TestDb } from '../helpers/db.ts';
 import { startMockVideo, type MockVideo } from '../helpers/mockVideo.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice } from '../../src/gateway/pricing.ts';
@@ -18,6 +17,7 @@ import { adjustBalanceManually } from '../../src/accounts/manualCredit.ts';
 import { verifyBooks } from '../../src/verifyBooks.ts';
 import { findTask } from '../../src/gateway/tasks/index.ts';
 import { TERMINAL_EVENTS, WEBHOOK_SECRET, keySpent, taskHold, taskTransfers, waitTask, walletRow } from './videos.helpers.ts';
+import { startSharedInstance } from '../helpers/tally.ts';
 
 const REDIS_URL = process.env.TALLY_TEST_REDIS_URL;
 const SECRET = 'multi-instance-secret-0123456789';
@@ -32,24 +32,7 @@ describe('video tasks on two instances sharing one PostgreSQL with Redis', {
   let b: RunningTally;
 
   const start = () =>
-    whileNoSchemaIsDropped(() =>
-      startTally(
-        loadConfig({
-          TALLY_DATABASE_URL: db.connectionUrl,
-          TALLY_REDIS_URL: REDIS_URL!,
-          TALLY_PORT: '0',
-          TALLY_HOST: '127.0.0.1',
-          TALLY_SECRET: SECRET,
-          TALLY_LOG_LEVEL: 'silent',
-          TALLY_DEMO: 'off',
-          TALLY_TASK_POLL_MS: '20',
-          TALLY_TASK_POLL_MAX_MS: '40',
-          TALLY_TASK_LEASE_MS: '300',
-          TALLY_VIDEO_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        }),
-        { bootstrap: false },
-      ),
-    );
+    startSharedInstance(db, { TALLY_TASK_POLL_MS: '20', TALLY_TASK_POLL_MAX_MS: '40', TALLY_TASK_LEASE_MS: '300', TALLY_VIDEO_WEBHOOK_SECRET: WEBHOOK_SECRET });
 
   before(async () => {
     db = await createTestDb('postgres');

@@ -81,3 +81,29 @@ export async function signIn(t: TestTally, email: string, password: string) {
       headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string>), cookie },
     });
 }
+
+/** The secret every instance of a shared multi-instance test database uses (channel keys are encrypted with it). */
+export const MULTI_INSTANCE_SECRET = 'multi-instance-secret-0123456789';
+
+/**
+ * One more Tally on a database several instances share (PostgreSQL, with
+ * Redis between them from TALLY_TEST_REDIS_URL), not bootstrapped; `env`
+ * adds to or overrides the defaults.
+ */
+export function startSharedInstance(db: TestDb, env: Record<string, string> = {}): Promise<RunningTally> {
+  return whileNoSchemaIsDropped(() =>
+    startTally(
+      loadConfig({
+        TALLY_DATABASE_URL: db.connectionUrl,
+        TALLY_REDIS_URL: process.env.TALLY_TEST_REDIS_URL!,
+        TALLY_PORT: '0',
+        TALLY_HOST: '127.0.0.1',
+        TALLY_SECRET: MULTI_INSTANCE_SECRET,
+        TALLY_LOG_LEVEL: 'silent',
+        TALLY_DEMO: 'off',
+        ...env,
+      }),
+      { bootstrap: false },
+    ),
+  );
+}
