@@ -77,3 +77,15 @@ export async function hasSignedInFrom(db: DbOrTx, input: { email: string; sameAd
     .execute();
   return rows.some((r) => r.ip !== null && input.sameAddress(r.ip));
 }
+
+/**
+ * Signs a user out everywhere (password reset, disable, "sign out everywhere"),
+ * optionally keeping the session that asked (`exceptTokenHash`, sha256Hex of its token).
+ * Returns how many sessions ended.
+ */
+export async function revokeAllSessions(db: DbOrTx, userId: string, opts: { now: number; exceptTokenHash?: string }): Promise<number> {
+  let q = db.updateTable('sessions').set({ revoked_at: opts.now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+  if (opts.exceptTokenHash) q = q.where('token_hash', '!=', opts.exceptTokenHash);
+  const r = await q.executeTakeFirst();
+  return Number(r.numUpdatedRows ?? 0);
+}

@@ -1,6 +1,10 @@
 // The console's English messages. Keys `err.<code>` (and `<scope>.err.<code>`) translate an API error code;
 // test/unit/consoleErrors.test.ts checks that every such code exists in the server's registry (src/lib/errors.ts).
 
+import { limitsEn } from './areas/limits.en.ts';
+import { accountsEn } from './areas/accounts.en.ts';
+import { opsEn } from './areas/ops.en.ts';
+
 export const en = {
   'app.name': 'Tally',
   'app.skip': 'Skip to content',
@@ -467,6 +471,9 @@ export const en = {
   'dash.tasksRunning': '{n} running',
   'admin.user360.tasks': 'Tasks',
   'admin.user360.taskHint': 'Select a task to see its timeline.',
+  ...limitsEn,
+  ...accountsEn,
+  ...opsEn,
 };
 
 export type MessageKey = keyof typeof en;

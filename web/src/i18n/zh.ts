@@ -1,5 +1,8 @@
 // The console's Chinese messages: one for every English key (the type makes a missing one a compile error).
 import type { MessageKey } from './en.ts';
+import { limitsZh } from './areas/limits.zh.ts';
+import { accountsZh } from './areas/accounts.zh.ts';
+import { opsZh } from './areas/ops.zh.ts';
 
 export const zh: Record<MessageKey, string> = {
   'app.name': 'Tally',
@@ -463,4 +466,7 @@ export const zh: Record<MessageKey, string> = {
   'dash.tasksRunning': '{n} 个运行中',
   'admin.user360.tasks': '任务',
   'admin.user360.taskHint': '选择一个任务查看时间线。',
+  ...limitsZh,
+  ...accountsZh,
+  ...opsZh,
 };
