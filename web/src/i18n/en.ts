@@ -4,6 +4,9 @@
 import { limitsEn } from './areas/limits.en.ts';
 import { accountsEn } from './areas/accounts.en.ts';
 import { opsEn } from './areas/ops.en.ts';
+import { securityEn } from './areas/security.en.ts';
+import { sessionsEn } from './areas/sessions.en.ts';
+import { dashboardEn } from './areas/dashboard.en.ts';
 
 export const en = {
   'app.name': 'Tally',
@@ -474,6 +477,9 @@ export const en = {
   ...limitsEn,
   ...accountsEn,
   ...opsEn,
+  ...securityEn,
+  ...sessionsEn,
+  ...dashboardEn,
 };
 
 export type MessageKey = keyof typeof en;

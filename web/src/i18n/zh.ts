@@ -3,6 +3,9 @@ import type { MessageKey } from './en.ts';
 import { limitsZh } from './areas/limits.zh.ts';
 import { accountsZh } from './areas/accounts.zh.ts';
 import { opsZh } from './areas/ops.zh.ts';
+import { securityZh } from './areas/security.zh.ts';
+import { sessionsZh } from './areas/sessions.zh.ts';
+import { dashboardZh } from './areas/dashboard.zh.ts';
 
 export const zh: Record<MessageKey, string> = {
   'app.name': 'Tally',
@@ -469,4 +472,7 @@ export const zh: Record<MessageKey, string> = {
   ...limitsZh,
   ...accountsZh,
   ...opsZh,
+  ...securityZh,
+  ...sessionsZh,
+  ...dashboardZh,
 };
