@@ -305,6 +305,20 @@ async function main() {
     results.redis_error = String(e).slice(0, 300);
   }
 
+  // The first seconds after start run the relay's code cold (JIT, SQLite pages, the settlement worker's first
+  // batches): every target after the first would otherwise be measured warm and the first cold. Warm Tally up
+  // for TALLY_BENCH_WARMUP seconds (default 5) so each target is measured in the steady state.
+  const warmup = Number(process.env.TALLY_BENCH_WARMUP ?? 5);
+  if (warmup > 0) {
+    await autocannon({
+      url: `${tallyUrl}/v1/chat/completions`,
+      method: 'POST',
+      body: JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'warm up' }], max_tokens: 64 }),
+      headers: { 'content-type': 'application/json', ...auth },
+      connections: 32,
+      duration: warmup,
+    });
+  }
   for (const { name, url, streamUrl, headers, model, body } of targets) {
     results[name] = {
       nonstream_c32: await load(url, { stream: false, connections: 32, headers, model, body: body?.(false) }),
