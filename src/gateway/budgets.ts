@@ -134,6 +134,19 @@ export function periodResetMs(period: BudgetPeriod, nowMs: number, timeZone = 'U
   return hi - (hi % 1000);
 }
 
+/**
+ * When the period `nowMs` falls in began, as epoch ms (0 for 'total'): the
+ * reset of the period before it. Starts from an instant surely one or two
+ * periods back and steps forward reset by reset (at most three steps).
+ */
+export function periodStartMs(period: BudgetPeriod, nowMs: number, timeZone = 'UTC'): number {
+  if (period === 'total') return 0;
+  const back = period === 'day' ? 50 * 3_600_000 : period === 'week' ? 8 * 86_400_000 + 2 * 3_600_000 : 32 * 86_400_000;
+  let start = periodResetMs(period, nowMs - back, timeZone) as number;
+  for (let next = periodResetMs(period, start, timeZone) as number; next <= nowMs; next = periodResetMs(period, start, timeZone) as number) start = next;
+  return start;
+}
+
 /** periodResetMs as an ISO time (UTC), or null for 'total'. */
 export function periodResetAt(period: BudgetPeriod, nowMs: number, timeZone = 'UTC'): string | null {
   const ms = periodResetMs(period, nowMs, timeZone);

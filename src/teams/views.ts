@@ -5,6 +5,7 @@ import { rowToApiKey } from '../accounts/apiKeys.ts';
 import { keyView } from '../accounts/present.ts';
 import { getAccount } from '../ledger/accounts.ts';
 import { formatMoney, toBig } from '../ledger/money.ts';
+import { periodStartMs } from '../gateway/budgets.ts';
 import { listMembers, type Member } from './members.ts';
 import type { Team } from './teams.ts';
 
@@ -16,22 +17,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * When the member's budget period began (a member without a budget: this
- * calendar month), in UTC. The budget's own clock and time zone
- * (TALLY_TIMEZONE) are src/gateway/budgets.ts's; this is the view's window.
+ * calendar month), in TALLY_TIMEZONE, as the budget itself counts it
+ * (src/gateway/budgets.ts).
  */
-export function periodStart(period: BudgetPeriod | null, now: number): number {
-  const d = new Date(now);
-  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
-  switch (period) {
-    case 'day':
-      return day;
-    case 'week':
-      return day - ((d.getUTCDay() + 6) % 7) * 86_400_000; // ISO weeks start on Monday
-    case 'total':
-      return 0;
-    default:
-      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-  }
+export function periodStart(period: BudgetPeriod | null, now: number, timeZone = 'UTC'): number {
+  return periodStartMs(period ?? 'month', now, timeZone);
 }
 
 /** What each member's team keys spent since `since` (requests and tasks charged to the team wallet), by user id. */
@@ -81,13 +71,13 @@ export const teamSummary = (t: Team) => ({ id: t.id, name: t.name, owner_user_id
  * The team as `viewer` sees it: `all` (an owner, an admin, staff) gets every
  * member's spend and every team key; otherwise only the viewer's own.
  */
-export async function teamDetail(db: DbOrTx, team: Team, viewer: { userId: string | null; all: boolean; role?: string }, now: number) {
+export async function teamDetail(db: DbOrTx, team: Team, viewer: { userId: string | null; all: boolean; role?: string }, now: number, timeZone = 'UTC') {
   const members = await listMembers(db, team.id);
   const spend = new Map<string, bigint>();
   const starts = new Map<number, Map<string, bigint>>();
   for (const m of members) {
     if (!m.userId || (!viewer.all && m.userId !== viewer.userId)) continue;
-    const since = periodStart(m.budgetPeriod, now);
+    const since = periodStart(m.budgetPeriod, now, timeZone);
     let bySince = starts.get(since);
     if (!bySince) starts.set(since, (bySince = await teamSpendSince(db, team, since)));
     spend.set(m.userId, bySince.get(m.userId) ?? 0n);

@@ -3,7 +3,7 @@
 // and when each period resets.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { isoWeek, isTimeZone, periodKey, periodResetAt, periodResetMs } from '../../src/gateway/budgets.ts';
+import { isoWeek, isTimeZone, periodKey, periodResetAt, periodResetMs, periodStartMs } from '../../src/gateway/budgets.ts';
 import type { BudgetPeriod } from '../../src/db/schema.ts';
 
 const at = (iso: string) => Date.parse(iso);
@@ -95,5 +95,26 @@ describe('budget periods', () => {
   test('time zones are checked', () => {
     assert.equal(isTimeZone('Europe/Berlin'), true);
     assert.equal(isTimeZone('Mars/Olympus'), false);
+  });
+  test('a period starts where the one before it reset (the team views count spend from there)', () => {
+    assert.equal(periodStartMs('total', at('2026-12-01T10:00:00Z'), 'Asia/Shanghai'), 0);
+    // 2026-12-01 10:00 UTC is 18:00 in Shanghai: the day began at 16:00 UTC the day before.
+    assert.equal(periodStartMs('day', at('2026-12-01T10:00:00Z'), 'Asia/Shanghai'), at('2026-11-30T16:00:00Z'));
+    assert.equal(periodStartMs('week', at('2026-12-03T10:00:00Z'), 'UTC'), at('2026-11-30T00:00:00Z'));
+    assert.equal(periodStartMs('month', at('2026-12-01T10:00:00Z'), 'America/New_York'), at('2026-12-01T05:00:00Z'));
+    // Exactly at a boundary the new period has begun.
+    assert.equal(periodStartMs('day', at('2026-12-02T00:00:00Z'), 'UTC'), at('2026-12-02T00:00:00Z'));
+    // Every start: the instant before it is in another period, the start itself in now's period.
+    for (const tz of ['UTC', 'Asia/Shanghai', 'America/New_York', 'Europe/Berlin', 'Australia/Lord_Howe']) {
+      for (const iso of ['2026-03-08T07:30:00Z', '2026-03-29T01:30:00Z', '2026-11-01T06:30:00Z', '2026-12-31T23:59:59Z', '2027-01-01T00:00:00Z']) {
+        for (const p of ['day', 'week', 'month'] as BudgetPeriod[]) {
+          const now = at(iso);
+          const s0 = periodStartMs(p, now, tz);
+          assert.ok(s0 <= now, `${p} ${tz} ${iso}`);
+          assert.equal(periodKey(p, s0, tz), periodKey(p, now, tz), `${p} ${tz} ${iso}`);
+          assert.notEqual(periodKey(p, s0 - 1000, tz), periodKey(p, now, tz), `${p} ${tz} ${iso}`);
+        }
+      }
+    }
   });
 });

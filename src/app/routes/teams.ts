@@ -68,7 +68,7 @@ export function teamRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get<{ Params: { id: string } }>('/api/teams/:id', async (req) => {
     const user = await requireUser(ctx, req);
     const { team, member } = await requireTeamRole(ctx.db, req.params.id, user.id);
-    return teamDetail(ctx.db, team, { userId: user.id, all: member.role !== 'member', role: member.role }, ctx.now());
+    return teamDetail(ctx.db, team, { userId: user.id, all: member.role !== 'member', role: member.role }, ctx.now(), ctx.config.timeZone);
   });
 
   app.post<{ Params: { id: string } }>('/api/teams/:id/members', async (req, reply) => {

@@ -161,7 +161,7 @@ export function teamCommands(program: Command) {
     .action((idOrName, o) =>
       runCommand(o, async (ctx) => {
         const t = await resolveTeam(ctx.db, idOrName);
-        const d = await teamDetail(ctx.db, t, { userId: null, all: true }, ctx.now());
+        const d = await teamDetail(ctx.db, t, { userId: null, all: true }, ctx.now(), ctx.config.timeZone);
         return {
           result: { ok: true, team: d },
           human: [

@@ -30,7 +30,7 @@ export function adminTeamRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get<{ Params: { id: string } }>('/api/admin/teams/:id', async (req) => {
     await requireStaff(ctx, req, 'teams.get');
     const team = await getTeam(ctx.db, req.params.id);
-    return teamDetail(ctx.db, team, { userId: null, all: true }, ctx.now());
+    return teamDetail(ctx.db, team, { userId: null, all: true }, ctx.now(), ctx.config.timeZone);
   });
 
   app.post<{ Params: { id: string } }>('/api/admin/teams/:id/compensate', async (req) => {
