@@ -13,6 +13,9 @@ import type { Deliverer } from './deliver.ts';
 // mid-send the lease runs out and another sends it (at least once, then).
 
 const LEASE_MS = 60_000;
+/** Sent and failed deliveries are kept this long (the record of what went out), then deleted. */
+export const OUTBOX_RETAIN_MS = 30 * 86_400_000;
+const PRUNE_EVERY_MS = 3_600_000;
 const MAX_BACKOFF_MS = 3_600_000;
 
 export function backoffMs(retryMs: number, attempts: number): number {
@@ -24,6 +27,7 @@ export class AlertOutbox {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
+  private prunedAt = 0;
 
   constructor(
     private readonly d: {
@@ -67,9 +71,42 @@ export class AlertOutbox {
     this.timer.unref();
   }
 
-  /** One pass: claims and sends every due delivery; returns how many were sent. */
+  /**
+   * Deletes sent and failed deliveries older than OUTBOX_RETAIN_MS, a thousand
+   * at a time (by the (status, next_attempt_at) index: a finished row's
+   * next_attempt_at is its last attempt's). Returns how many went.
+   */
+  async prune(now = this.d.now()): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const ids = await this.d.db
+        .selectFrom('alert_outbox')
+        .select('id')
+        .where('status', 'in', ['sent', 'failed'])
+        .where('next_attempt_at', '<', now - OUTBOX_RETAIN_MS)
+        .limit(1000)
+        .execute();
+      if (!ids.length) return total;
+      const r = await this.d.db
+        .deleteFrom('alert_outbox')
+        .where(
+          'id',
+          'in',
+          ids.map((x) => x.id),
+        )
+        .executeTakeFirst();
+      total += Number(r.numDeletedRows ?? 0);
+      if (ids.length < 1000) return total;
+    }
+  }
+
+  /** One pass: claims and sends every due delivery; returns how many were sent. Prunes old rows once an hour. */
   async runOnce(): Promise<number> {
     const { db } = this.d;
+    if (this.d.now() - this.prunedAt >= PRUNE_EVERY_MS) {
+      this.prunedAt = this.d.now();
+      await this.prune().catch((e) => this.d.log.error({ err: e }, 'alert outbox prune failed'));
+    }
     let sent = 0;
     for (;;) {
       const now = this.d.now();

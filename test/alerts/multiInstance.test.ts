@@ -1,6 +1,7 @@
 // Two instances on one PostgreSQL database (with Redis when it is set): a
 // crossing both see alerts once, and an outbox both drain delivers each
 // alert once. Skipped without TALLY_TEST_POSTGRES_URL.
+import { OUTBOX_RETAIN_MS } from '../../src/alerts/outbox.ts';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -132,5 +133,41 @@ describe('alerts with two instances on one PostgreSQL', { skip: !POSTGRES_URL ? 
     assert.ok(na + nb <= 30);
     const rows = await db.db.selectFrom('alert_outbox').select(['status', 'attempts']).where('owner_ref', '=', 'user:nobody').execute();
     assert.ok(rows.every((r) => r.status === 'sent' && Number(r.attempts) === 1));
+  });
+
+  test('old sent and failed deliveries are pruned; pending ones and recent ones stay', async () => {
+    const now = Date.now();
+    const old = now - OUTBOX_RETAIN_MS - 60_000;
+    const row = (id: string, status: 'sent' | 'failed' | 'pending', at: number) => ({
+      id,
+      owner_ref: 'user:prune',
+      channel: 'webhook' as const,
+      target: `${hooks.url}/prune`,
+      kind: 'balance.below',
+      payload: '{}',
+      status,
+      attempts: 1,
+      next_attempt_at: at,
+      created_at: at,
+    });
+    await Promise.all([a.ctx.alerts.outbox.stop(), b.ctx.alerts.outbox.stop()]);
+    const oldOnes = Array.from({ length: 1005 }, (_, i) => row(`alt_prune_old_${i}`, i % 2 ? 'sent' : 'failed', old - i));
+    for (let i = 0; i < oldOnes.length; i += 200)
+      await db.db
+        .insertInto('alert_outbox')
+        .values(oldOnes.slice(i, i + 200))
+        .execute();
+    await db.db
+      .insertInto('alert_outbox')
+      .values([row('alt_prune_recent', 'sent', now - 1000), row('alt_prune_pending', 'pending', old)])
+      .execute();
+    const gone = await a.ctx.alerts.outbox.prune(now);
+    assert.equal(gone, 1005);
+    const left = await db.db.selectFrom('alert_outbox').select('id').where('owner_ref', '=', 'user:prune').orderBy('id').execute();
+    assert.deepEqual(
+      left.map((r) => r.id),
+      ['alt_prune_pending', 'alt_prune_recent'],
+    );
+    assert.equal(await b.ctx.alerts.outbox.prune(now), 0);
   });
 });
