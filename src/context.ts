@@ -86,7 +86,7 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   const catalog = new Catalog(dbh.db, config.secret, config.breaker, log);
   await catalog.reload();
   events.on(async (e) => {
-    if (e.type === 'key_revoked') keys.invalidate(e.hash);
+    if (e.type === 'key_changed' || e.type === 'key_revoked') keys.invalidate(e.hash);
     else if (e.type === 'user_changed') keys.invalidateUser(e.userId);
     else if (e.type === 'catalog_changed') await catalog.reload();
   });

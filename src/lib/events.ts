@@ -1,10 +1,12 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-// Invalidation events between instances: a revoked key, a changed catalog.
+// Invalidation events between instances: a key revoked or changed (budget, limits), a changed catalog.
 // Applied locally at once; with Redis configured, also published so every
 // other instance applies them within milliseconds.
 export type TallyEvent =
+  | { type: 'key_changed'; hash: string }
+  /** The name this event had before 0.1 (any change to a key); still applied, from instances not yet upgraded. */
   | { type: 'key_revoked'; hash: string }
   | { type: 'user_changed'; userId: string }
   | { type: 'catalog_changed' }

@@ -270,7 +270,7 @@ export async function updateMember(db: DbOrTx, input: UpdateMemberInput): Promis
 /**
  * Removes a member (by an owner, an admin or staff) or lets one leave
  * (`leaving`: by themselves). Their keys of this team are revoked in the
- * same transaction; the returned hashes must be broadcast (key_revoked).
+ * same transaction; the returned hashes must be broadcast (key_changed).
  */
 export async function removeMember(
   db: DbOrTx,

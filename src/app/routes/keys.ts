@@ -88,8 +88,8 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
       budgetPeriod: parseBudgetPeriod(body.budget_period),
     });
     ctx.book.forgetBudget(keyBudgetRef(key.id));
-    // Drops the key from every instance's key cache (the event's name is older than its uses: any change to a key).
-    await ctx.events.publish({ type: 'key_revoked', hash });
+    // Drops the key from every instance's key cache.
+    await ctx.events.publish({ type: 'key_changed', hash });
     return view(key);
   });
 
@@ -107,7 +107,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.delete<{ Params: { id: string } }>('/api/keys/:id', async (req) => {
     const user = await requireUser(ctx, req);
     const { key, hash } = await revokeApiKey(ctx.db, { userId: user.id, keyId: req.params.id, now: ctx.now() });
-    await ctx.events.publish({ type: 'key_revoked', hash });
+    await ctx.events.publish({ type: 'key_changed', hash });
     return keyView(key);
   });
 }

@@ -45,7 +45,7 @@ export const budgetOf = (b: string | null | undefined) => (b === undefined ? und
 
 /** Revocations leave the database first, then every instance's key cache. */
 export async function broadcastRevoked(ctx: AppContext, hashes: string[]): Promise<void> {
-  for (const hash of hashes) await ctx.events.publish({ type: 'key_revoked', hash });
+  for (const hash of hashes) await ctx.events.publish({ type: 'key_changed', hash });
 }
 
 export function teamRoutes(app: FastifyInstance, ctx: AppContext) {

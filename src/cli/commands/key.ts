@@ -93,7 +93,7 @@ export function keyCommands(program: Command) {
           budgetPeriod: o.none ? null : parseBudgetPeriod(o.budgetPeriod),
         });
         // Running servers drop the key from their caches (through Redis when configured; else within the cache's minute).
-        await ctx.events.publish({ type: 'key_revoked', hash });
+        await ctx.events.publish({ type: 'key_changed', hash });
         return {
           result: { ok: true, ...keyView(k) },
           human: k.budget === null ? `key ${k.id} has no budget` : `key ${k.id}: budget ${describeBudget(k.budget, k.budgetPeriod!)}`,

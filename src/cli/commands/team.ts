@@ -130,7 +130,7 @@ export function teamCommands(program: Command) {
         const t = await resolveTeam(ctx.db, o.team);
         const m = await memberByEmail(ctx, t.id, o.email);
         const r = await removeMember(ctx.db, { team: t, memberId: m.id, actor: CLI, by: null, now: ctx.now() });
-        for (const hash of r.revokedHashes) await ctx.events.publish({ type: 'key_revoked', hash });
+        for (const hash of r.revokedHashes) await ctx.events.publish({ type: 'key_changed', hash });
         return {
           result: { ok: true, member: m.id, keys_revoked: r.revokedHashes.length },
           human: `removed ${m.email} from ${t.name}; ${r.revokedHashes.length} team key(s) revoked`,
