@@ -180,5 +180,23 @@ for (const dialect of testDialects()) {
       const actions = (await listAudit(t.ctx.db, { target: `team:${tm.id}` })).map((x) => x.action).sort();
       assert.deepEqual(actions, ['team.create', 'team.member.activate', 'team.member.add']);
     });
+
+    test("the billing doctor explains a team key refused for the team wallet, not the member's own balance", async () => {
+      const t = w.t;
+      const [owner, m] = [await person(t), await person(t, { balance: parseMoney('10') })];
+      const tm = await team(owner, `empty ${dialect}`, [{ p: m }]);
+      const k = await teamKey(m, tm.id);
+      const err: any = await relaySdk(t, k.key)
+        .chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'hi' }], max_tokens: 48 })
+        .catch((e) => e);
+      assert.equal(err?.status, 402);
+      await t.ctx.relay.flush();
+      const d = await call(m.f, 'GET', '/api/support/diagnose?problem=insufficient_balance');
+      const c = d.cases.find((x: any) => x.class === 'insufficient_balance');
+      assert.ok(c, JSON.stringify(d.cases.map((x: any) => x.class)));
+      assert.ok(c.evidence.includes('limit: team_wallet'), c.evidence.join(' | '));
+      assert.match(c.cause.en, new RegExp(`team ${tm.id}: it spends the team's wallet \\(available 0\\.000000\\)`));
+      assert.match(c.next_step.en, /Top up the team's wallet/);
+    });
   });
 }

@@ -2,6 +2,7 @@ import { listUsage, listUsageWithArithmetic } from '../../gateway/usageLog.ts';
 import { listApiKeys } from '../../accounts/apiKeys.ts';
 import { getUserBalance } from '../../accounts/users.ts';
 import { formatMoney, parseMoney } from '../../ledger/money.ts';
+import { getAccount, teamWalletId } from '../../ledger/accounts.ts';
 import { helpFor } from './helpLinks.ts';
 import { maskIp } from './view.ts';
 import type { DoctorEnv, SupportCase } from './types.ts';
@@ -86,54 +87,79 @@ export async function requestCases(env: DoctorEnv): Promise<SupportCase[]> {
   if (refused.length) {
     const bal = await getUserBalance(ctx.db, userId);
     const keys = await listApiKeys(ctx.db, userId);
-    const limitOf = (r: Row) =>
-      r.status !== 402 ? 'group' : r.error_code === 'budget_exceeded' ? 'budget' : /spend limit/.test(r.error_message ?? '') ? 'key_limit' : 'wallet';
     const latest = refused[0];
-    const limit = limitOf(latest);
     const key = keys.find((k) => k.id === latest.key_id);
+    // A team key spends its team's wallet: the user's own balance is beside the point.
+    const teamWallet = key?.teamId ? await getAccount(ctx.db, teamWalletId(key.teamId)).catch(() => null) : null;
+    const limitOf = (r: Row) =>
+      r.status !== 402
+        ? 'group'
+        : r.error_code === 'budget_exceeded'
+          ? 'budget'
+          : /spend limit/.test(r.error_message ?? '')
+            ? 'key_limit'
+            : teamWallet && r.key_id === key?.id
+              ? 'team_wallet'
+              : 'wallet';
+    const limit = limitOf(latest);
     const cause =
-      limit === 'key_limit'
+      limit === 'team_wallet' && teamWallet
         ? {
-            en: `The API key ${latest.key} reached its own spend limit (${key?.spendLimit != null ? formatMoney(key.spendLimit) : '—'}, spent ${key ? formatMoney(key.spent, 6) : '—'}), even though the wallet has ${formatMoney(bal.available, 6)} available.`,
-            zh: `API Key ${latest.key} 已达到它自己的消费上限(${key?.spendLimit != null ? formatMoney(key.spendLimit) : '—'},已用 ${key ? formatMoney(key.spent, 6) : '—'}),钱包可用余额为 ${formatMoney(bal.available, 6)}。`,
+            en: `The API key ${latest.key} is a key of team ${key?.teamId}: it spends the team's wallet (available ${formatMoney(teamWallet.available, 6)}), not this account's own (available ${formatMoney(bal.available, 6)}). ${latest.error_message ?? ''}`,
+            zh: `API Key ${latest.key} 属于团队 ${key?.teamId}:它使用团队钱包(可用 ${formatMoney(teamWallet.available, 6)}),而不是本账号自己的钱包(可用 ${formatMoney(bal.available, 6)})。${latest.error_message ?? ''}`,
           }
-        : limit === 'budget'
+        : limit === 'key_limit'
           ? {
-              en: `A budget refused it (the key's own, or the team member's): ${latest.error_message ?? ''}`,
-              zh: `预算已用完(Key 自身的预算或团队成员预算):${latest.error_message ?? ''}`,
+              en: `The API key ${latest.key} reached its own spend limit (${key?.spendLimit != null ? formatMoney(key.spendLimit) : '—'}, spent ${key ? formatMoney(key.spent, 6) : '—'}), even though the wallet has ${formatMoney(bal.available, 6)} available.`,
+              zh: `API Key ${latest.key} 已达到它自己的消费上限(${key?.spendLimit != null ? formatMoney(key.spendLimit) : '—'},已用 ${key ? formatMoney(key.spent, 6) : '—'}),钱包可用余额为 ${formatMoney(bal.available, 6)}。`,
             }
-          : limit === 'group'
+          : limit === 'budget'
             ? {
-                en: `The account's group "${latest.group ?? 'default'}" may not use ${latest.model}.`,
-                zh: `账号所在分组"${latest.group ?? 'default'}"不允许使用 ${latest.model}。`,
+                en: `A budget refused it (the key's own, or the team member's): ${latest.error_message ?? ''}`,
+                zh: `预算已用完(Key 自身的预算或团队成员预算):${latest.error_message ?? ''}`,
               }
-            : {
-                en: `The wallet could not cover the most a request could cost (it is held before the request starts): ${latest.error_message ?? ''}. Available now: ${formatMoney(bal.available, 6)}.`,
-                zh: `钱包余额不足以覆盖该请求可能的最高费用(请求开始前会预留):${latest.error_message ?? ''}。当前可用余额:${formatMoney(bal.available, 6)}。`,
-              };
+            : limit === 'group'
+              ? {
+                  en: `The account's group "${latest.group ?? 'default'}" may not use ${latest.model}.`,
+                  zh: `账号所在分组"${latest.group ?? 'default'}"不允许使用 ${latest.model}。`,
+                }
+              : {
+                  en: `The wallet could not cover the most a request could cost (it is held before the request starts): ${latest.error_message ?? ''}. Available now: ${formatMoney(bal.available, 6)}.`,
+                  zh: `钱包余额不足以覆盖该请求可能的最高费用(请求开始前会预留):${latest.error_message ?? ''}。当前可用余额:${formatMoney(bal.available, 6)}。`,
+                };
     cases.push({
       class: 'insufficient_balance',
       state: 'open',
       title: { en: 'Requests refused for insufficient balance (402)', zh: '余额不足,请求被拒绝(402)' },
       cause,
       next_step:
-        limit === 'key_limit'
-          ? { en: "Raise the key's spend limit in the console, or use another key.", zh: '请在控制台提高该 Key 的消费上限,或换用其他 Key。' }
-          : limit === 'budget'
-            ? {
-                en: 'Wait for the budget period to reset (the message says when), raise the budget, or use another key.',
-                zh: '请等待预算周期重置(错误信息中有重置时间),提高预算,或换用其他 Key。',
-              }
-            : limit === 'group'
+        limit === 'team_wallet'
+          ? {
+              en: "Top up the team's wallet (a team owner or admin can: POST /api/orders or /api/redeem with the team), or use a personal key to spend your own balance.",
+              zh: '请为团队钱包充值(团队所有者或管理员可操作:POST /api/orders 或 /api/redeem 并指定团队),或改用个人 Key 使用自己的余额。',
+            }
+          : limit === 'key_limit'
+            ? { en: "Raise the key's spend limit in the console, or use another key.", zh: '请在控制台提高该 Key 的消费上限,或换用其他 Key。' }
+            : limit === 'budget'
               ? {
-                  en: 'Use a model your group allows (GET /v1/models lists them) or ask the operator.',
-                  zh: '请使用分组允许的模型(GET /v1/models 可查看),或联系运营方。',
+                  en: 'Wait for the budget period to reset (the message says when), raise the budget, or use another key.',
+                  zh: '请等待预算周期重置(错误信息中有重置时间),提高预算,或换用其他 Key。',
                 }
-              : {
-                  en: 'Top up, or lower max_tokens so the hold fits the balance. If you topped up on another account, the key being called belongs to this one.',
-                  zh: '请充值,或调低 max_tokens 让预留金额低于余额。如果您在另一个账号充值,请注意正在调用的 Key 属于本账号。',
-                },
-      evidence: [`limit: ${limit}`, `wallet available ${formatMoney(bal.available, 6)}`, ...refused.slice(0, 5).map(line)],
+              : limit === 'group'
+                ? {
+                    en: 'Use a model your group allows (GET /v1/models lists them) or ask the operator.',
+                    zh: '请使用分组允许的模型(GET /v1/models 可查看),或联系运营方。',
+                  }
+                : {
+                    en: 'Top up, or lower max_tokens so the hold fits the balance. If you topped up on another account, the key being called belongs to this one.',
+                    zh: '请充值,或调低 max_tokens 让预留金额低于余额。如果您在另一个账号充值,请注意正在调用的 Key 属于本账号。',
+                  },
+      evidence: [
+        `limit: ${limit}`,
+        `wallet available ${formatMoney(bal.available, 6)}`,
+        ...(teamWallet ? [`team wallet ${teamWallet.id} available ${formatMoney(teamWallet.available, 6)}`] : []),
+        ...refused.slice(0, 5).map(line),
+      ],
       records: { requests: refused.slice(0, 50).map((r) => rowRecord(r, env)) },
       help: helpFor('insufficient_balance'),
     });
