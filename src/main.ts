@@ -9,6 +9,7 @@ import { redeemCommands } from './cli/commands/redeem.ts';
 import { paymentsCommands } from './cli/commands/payments.ts';
 import { supportCommands } from './cli/commands/support.ts';
 import { teamCommands } from './cli/commands/team.ts';
+import { alertCommands } from './cli/commands/alerts.ts';
 
 // `tally <command>`: every command takes --json and then prints one JSON object.
 export function buildCli(): Command {
@@ -24,6 +25,7 @@ export function buildCli(): Command {
   paymentsCommands(program);
   supportCommands(program);
   teamCommands(program);
+  alertCommands(program);
   return program;
 }
 

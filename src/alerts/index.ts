@@ -12,6 +12,7 @@ export { signWebhook } from './deliver.ts';
 export { validateWebhookUrl, isPrivateAddress } from './webhookUrl.ts';
 export { readAlertSettings, writeAlertSettings, type AlertSettings } from './settings.ts';
 export { balanceSubject } from './crossing.ts';
+export { changeAlertSettings, type AlertSettingsChange } from './change.ts';
 
 // Alerts (DESIGN.md "Limits, budgets and teams"): a balance below an owner's
 // threshold, a budget at 80% and 100%, by e-mail and by signed webhook, once

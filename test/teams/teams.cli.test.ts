@@ -76,4 +76,25 @@ describe('the tally team CLI', () => {
     assert.notEqual(r.code, 0);
     assert.equal(JSON.parse(r.stdout.trim()).error.code, 'last_team_owner');
   });
+
+  test("tally alerts: set and show a user's and a team's settings; a bad value changes nothing", async () => {
+    ok(await tally('admin', 'create-user', '--email', 'watch@cli.io'));
+    const set = ok(await tally('alerts', 'set', '--user', 'watch@cli.io', '--balance-below', '2.50', '--email', 'off', '--language', 'zh'));
+    assert.deepEqual([set.balance_below, set.email, set.language, set.webhook_url], ['2.50', false, 'zh', null]);
+    const shown = ok(await tally('alerts', 'show', '--user', 'watch@cli.io'));
+    assert.deepEqual([shown.balance_below, shown.email, shown.language], ['2.50', false, 'zh']);
+    const team = ok(await tally('alerts', 'set', '--team', 'Platform', '--balance-below', '1'));
+    assert.match(team.owner, /^team:team_/);
+    assert.equal(team.balance_below, '1.00');
+    // No webhook secret on this server: refused with its reason; the threshold is unchanged.
+    const refused = await tally('alerts', 'set', '--user', 'watch@cli.io', '--balance-below', '9', '--webhook', 'https://hooks.example.com/t');
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stdout + refused.stderr, /TALLY_WEBHOOK_SECRET/);
+    assert.equal(ok(await tally('alerts', 'show', '--user', 'watch@cli.io')).balance_below, '2.50');
+    const both = await tally('alerts', 'show', '--user', 'watch@cli.io', '--team', 'Platform');
+    assert.notEqual(both.code, 0);
+    assert.match(both.stdout + both.stderr, /exactly one owner/);
+    const off = ok(await tally('alerts', 'set', '--user', 'watch@cli.io', '--balance-below', 'none', '--email', 'on'));
+    assert.deepEqual([off.balance_below, off.email], [null, true]);
+  });
 });

@@ -3,10 +3,9 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
 import { parseInput } from '../../lib/validate.ts';
-import { TallyError } from '../../lib/errors.ts';
-import { formatMoney, parseMoney } from '../../ledger/money.ts';
+import { formatMoney } from '../../ledger/money.ts';
 import { walletAccountId } from '../../ledger/accounts.ts';
-import { balanceSubject, readAlertSettings, validateWebhookUrl, writeAlertSettings, type AlertSettings } from '../../alerts/index.ts';
+import { changeAlertSettings, readAlertSettings, type AlertSettings } from '../../alerts/index.ts';
 
 // A signed-in user's alert settings: GET and PUT /api/alerts. PUT changes the
 // fields it names; a changed threshold is judged against the balance at once
@@ -41,27 +40,12 @@ export function alertRoutes(app: FastifyInstance, ctx: AppContext) {
   app.put('/api/alerts', async (req) => {
     const user = await requireUser(ctx, req);
     const body = parseInput(PutBody, req.body);
-    const owner = walletAccountId(user.id);
-    const before = await readAlertSettings(ctx.db, owner);
-    const next: AlertSettings = { ...before };
-    if (body.balance_below !== undefined) {
-      next.balanceBelow = body.balance_below === null ? null : parseMoney(body.balance_below, { field: 'balance_below', allowZero: false });
-    }
-    if (body.email !== undefined) next.email = body.email;
-    if (body.language !== undefined) next.language = body.language;
-    if (body.webhook_url !== undefined) {
-      if (body.webhook_url === null || body.webhook_url === '') next.webhookUrl = null;
-      else {
-        if (!ctx.alerts.channels.webhook) {
-          throw new TallyError('invalid_webhook_url', 'this server sends no webhooks: its operator has not set TALLY_WEBHOOK_SECRET', { param: 'webhook_url' });
-        }
-        next.webhookUrl = validateWebhookUrl(body.webhook_url, { allowPrivate: ctx.config.alerts.allowPrivate });
-      }
-    }
-    await writeAlertSettings(ctx.db, next, ctx.now());
-    // A new threshold is a new question: whether the balance is below it is judged afresh.
-    if (next.balanceBelow !== before.balanceBelow) await ctx.db.deleteFrom('alert_state').where('subject', '=', balanceSubject(owner)).execute();
-    await ctx.alerts.settingsChanged(owner);
+    const next = await changeAlertSettings(ctx, walletAccountId(user.id), {
+      balanceBelow: body.balance_below,
+      email: body.email,
+      webhookUrl: body.webhook_url,
+      language: body.language,
+    });
     return view(ctx, next);
   });
 }
