@@ -198,5 +198,31 @@ for (const dialect of testDialects()) {
       assert.match(c.cause.en, new RegExp(`team ${tm.id}: it spends the team's wallet \\(available 0\\.000000\\)`));
       assert.match(c.next_step.en, /Top up the team's wallet/);
     });
+
+    test("the team's statement: its owner and admins read what funded the wallet and what its keys spent; a member and an outsider cannot", async () => {
+      const t = w.t;
+      const [owner, adm, m, outsider] = [await person(t), await person(t), await person(t), await person(t)];
+      const tm = await team(owner, `books ${dialect}`, [{ p: adm, role: 'admin' }, { p: m }]);
+      await json(await admin(t, 'POST', `/api/admin/teams/${tm.id}/compensate`, { amount: '1.00', reason: 'pilot', ticket: 'TCK-S1' }));
+      const k = await teamKey(m, tm.id);
+      await relaySdk(t, k.key).chat.completions.create({ model: CHAT, messages: [{ role: 'user', content: 'hi' }], max_tokens: 48 });
+      await t.ctx.relay.flush();
+      for (const reader of [owner, adm]) {
+        const st = await call(reader.f, 'GET', `/api/teams/${tm.id}/ledger`);
+        const kinds = st.data.map((l: any) => l.kind);
+        assert.deepEqual(kinds, ['usage', 'compensation'], JSON.stringify(st.data));
+        assert.equal(st.data[1].amount, '1.00');
+        assert.equal(st.data[0].balance_after, formatMoney(1_000_000n - toBig(parseMoney(st.data[0].amount.replace('-', '')))));
+        const csv = await reader.f(`/api/teams/${tm.id}/ledger.csv`);
+        assert.equal(csv.status, 200);
+        assert.match(csv.headers.get('content-disposition') ?? '', new RegExp(`tally-team-statement-${tm.id}-`));
+        const lines = (await csv.text()).trim().split('\n');
+        assert.equal(lines.length, 3);
+        assert.match(lines[2], /compensation,1\.00/);
+      }
+      await call(m.f, 'GET', `/api/teams/${tm.id}/ledger`, undefined, 403);
+      await call(outsider.f, 'GET', `/api/teams/${tm.id}/ledger`, undefined, 404);
+      await call(outsider.f, 'GET', `/api/teams/${tm.id}/ledger.csv`, undefined, 404);
+    });
   });
 }

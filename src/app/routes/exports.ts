@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
@@ -46,19 +46,24 @@ async function allPages<R>(limit: number, before: string | undefined, page: (bef
 
 const today = (now: number) => new Date(now).toISOString().slice(0, 10);
 
+/** A wallet's statement as CSV (the filters of GET /api/ledger): a user's, or a team's (routes/teamStatement.ts). */
+export async function statementCsv(ctx: AppContext, walletId: string, query: unknown, reply: FastifyReply, filePrefix: string): Promise<string> {
+  const q = parseInput(LedgerCsvQuery, query);
+  const entries = await allPages(
+    q.limit ?? MAX_ROWS,
+    q.before,
+    (before, limit) => listStatement(ctx.db, walletId, { before, limit, kind: q.kind }),
+    (e) => e.transferId,
+  );
+  const rows = entries.map(statementLine).map((l) => [l.id, l.created_at, l.kind, l.amount, l.balance_after, l.reference, l.reason]);
+  reply.headers(csvHeaders(`${filePrefix}-${today(ctx.now())}.csv`));
+  return toCsv(['id', 'created_at', 'kind', 'amount', 'balance_after', 'reference', 'reason'], rows);
+}
+
 export function exportRoutes(app: FastifyInstance, ctx: AppContext) {
   app.get('/api/ledger.csv', async (req, reply) => {
     const user = await requireUser(ctx, req);
-    const q = parseInput(LedgerCsvQuery, req.query);
-    const entries = await allPages(
-      q.limit ?? MAX_ROWS,
-      q.before,
-      (before, limit) => listStatement(ctx.db, walletAccountId(user.id), { before, limit, kind: q.kind }),
-      (e) => e.transferId,
-    );
-    const rows = entries.map(statementLine).map((l) => [l.id, l.created_at, l.kind, l.amount, l.balance_after, l.reference, l.reason]);
-    reply.headers(csvHeaders(`tally-statement-${today(ctx.now())}.csv`));
-    return toCsv(['id', 'created_at', 'kind', 'amount', 'balance_after', 'reference', 'reason'], rows);
+    return statementCsv(ctx, walletAccountId(user.id), req.query, reply, 'tally-statement');
   });
 
   app.get('/api/tasks.csv', async (req, reply) => {

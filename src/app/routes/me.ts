@@ -6,7 +6,7 @@ import { parseInput } from '../../lib/validate.ts';
 import { getUserBalance } from '../../accounts/users.ts';
 import { listStatement, walletAccountId, formatMoney, type StatementEntry } from '../../ledger/index.ts';
 
-const LedgerQuery = z.object({
+export const LedgerQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).optional(),
   before: z.string().max(64).optional(),
   kind: z.string().max(40).optional(),
