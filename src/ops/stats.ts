@@ -80,6 +80,7 @@ export function statsRange(fromRaw: unknown, toRaw: unknown, timeZone: string): 
 /** The index of the day an instant falls in: a CASE over the range's bounds (literal numbers we computed). */
 function dayIndex(at: Expression<unknown>, bounds: number[]): RawBuilder<number> {
   const whens = bounds.slice(1, -1).map((b, i) => sql`when ${at} < ${sql.lit(b)} then ${sql.lit(i)}`);
+  if (!whens.length) return sql<number>`${sql.lit(0)}`;
   return sql<number>`case ${sql.join(whens, sql` `)} else ${sql.lit(bounds.length - 2)} end`;
 }
 
