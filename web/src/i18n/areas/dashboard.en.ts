@@ -48,4 +48,7 @@ export const dashboardEn = {
   'opsDash.search.cost': 'Cost',
   'opsDash.search.charged': 'Charged',
   'opsDash.search.key': 'Key',
+  'err.invalid_stats_range': 'Choose a from and a to date, to on or after from, at most 92 days apart.',
+  'err.invalid_stats_grouping': 'Group the figures by day, model, channel, group or user.',
+  'err.invalid_cursor': 'That page is no longer valid; search again from the first page.',
 } as const;

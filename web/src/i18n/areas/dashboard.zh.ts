@@ -50,4 +50,7 @@ export const dashboardZh: Record<keyof typeof dashboardEn, string> = {
   'opsDash.search.cost': '费用',
   'opsDash.search.charged': '已扣费',
   'opsDash.search.key': '密钥',
+  'err.invalid_stats_range': '请选择开始和结束日期：结束日期不早于开始日期，跨度不超过 92 天。',
+  'err.invalid_stats_grouping': '可按日、模型、渠道、分组或用户分类。',
+  'err.invalid_cursor': '该分页已失效，请从第一页重新检索。',
 };
