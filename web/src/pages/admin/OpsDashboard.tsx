@@ -120,6 +120,7 @@ export function AdminOpsDashboard(_: PageProps) {
             <SpendChart series={series} start={chartStart} label={t('opsDash.chart')} />
           </section>
           <section className="card" aria-label={t('opsDash.byDay')}>
+            <h2>{t('opsDash.byDay')}</h2>
             <Table
               caption={t('opsDash.byDay')}
               rows={s.rows.filter((r) => FIGURES.some((f) => toMicros(r[f]) !== 0n) || r.requests > 0).reverse()}
@@ -157,6 +158,7 @@ export function AdminOpsDashboard(_: PageProps) {
       </section>
       {s && (
         <section className="card" aria-label={t('opsDash.topSpenders')}>
+          <h2>{t('opsDash.topSpenders')}</h2>
           <Table
             caption={t('opsDash.topSpenders')}
             rows={s.top_spenders}
