@@ -34,6 +34,8 @@ import { alertRoutes } from './routes/alerts.ts';
 import { teamRoutes } from './routes/teams.ts';
 import { adminTeamRoutes } from './routes/admin/teams.ts';
 import { teamStatementRoutes } from './routes/teamStatement.ts';
+import { adminDashboardRoutes } from './routes/admin/dashboard.ts';
+import { pricingRoutes } from './routes/pricing.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -66,6 +68,8 @@ export const ROUTES: RouteModule[] = [
   teamRoutes,
   adminTeamRoutes,
   teamStatementRoutes,
+  adminDashboardRoutes,
+  pricingRoutes,
 ];
 
 /**

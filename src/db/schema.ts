@@ -172,6 +172,10 @@ export interface ModelPricesTable {
   max_seconds: Int | null;
   max_output_tokens: Int;
   updated_at: Int;
+  /** What the operator pays upstream per 1M tokens (0025, the dashboard's margin); null: unknown. */
+  upstream_input_per_1m: Generated<Int | null>;
+  upstream_output_per_1m: Generated<Int | null>;
+  upstream_cached_input_per_1m: Generated<Int | null>;
 }
 
 export interface GroupsTable {

@@ -128,7 +128,8 @@ export interface Usage {
 
 const orNull = (v: bigint | number | null): bigint | null => (v === null ? null : toBig(v));
 
-export function rowToPrice(r: Selectable<ModelPricesTable>): ModelPrice {
+/** A price row (its upstream cost, 0025, is the dashboard's: src/gateway/upstreamCost.ts). */
+export function rowToPrice(r: Omit<Selectable<ModelPricesTable>, `upstream_${string}`>): ModelPrice {
   return modelPrice({
     model: r.model,
     kind: r.kind,

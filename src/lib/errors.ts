@@ -205,6 +205,12 @@ export const ERRORS = {
   upstream_overloaded: e(503, { type: 'unavailable_error' }),
   // 504: an upstream was too slow
   upstream_timeout: e(504, { type: 'timeout_error' }),
+  // The operator dashboard, request search and price import (src/ops)
+  invalid_stats_range: e(400),
+  invalid_stats_grouping: e(400),
+  invalid_cursor: e(400),
+  invalid_price_catalog: e(400),
+  price_catalog_too_large: e(413),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

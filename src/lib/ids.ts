@@ -108,3 +108,12 @@ function freshRandom(): Buffer {
   poolAt += 10;
   return b;
 }
+
+/**
+ * The lowest id of a prefix made at `ms` or later: ids sort by creation time,
+ * so a time range is a primary-key range (the dashboard reads the request log
+ * this way instead of paying for a time index on every settlement).
+ */
+export function idFloor(prefix: IdPrefix, ms: number): string {
+  return `${prefix}_${encodeTime(Math.max(0, Math.floor(ms)))}`;
+}

@@ -161,6 +161,23 @@ export const PERMISSIONS = {
     'reverse a redemption (takes the credit back; creates no money)',
   ),
   'redeem.attempts': p('GET', '/api/admin/redeem/attempts', 'read', 'yes', 'yes', 'redeem attempts of a user, code or IP'),
+  // Operator dashboard (src/ops)
+  'stats.view': p(
+    'GET',
+    '/api/admin/stats',
+    'read',
+    'no',
+    'yes',
+    'the dashboard: top-ups, redemptions, spend, refunds, compensation, margin by day, model, channel, group, user',
+  ),
+  'requests.search': p(
+    'GET',
+    '/api/admin/requests',
+    'read',
+    'yes',
+    'yes',
+    'search the request log across users (support: e-mails masked; client IPs left out)',
+  ),
 } satisfies Record<string, Permission>;
 
 export type StaffAction = keyof typeof PERMISSIONS;

@@ -199,6 +199,8 @@ for (const dialect of testDialects()) {
       }),
       'redeem.reverse': async () => ({ path: `/api/admin/redeem/redemptions/${await redemption()}/reverse`, body: { reason: 'sold by mistake' } }),
       'redeem.attempts': async () => ({ path: '/api/admin/redeem/attempts' }),
+      'stats.view': async () => ({ path: `/api/admin/stats?from=${new Date().toISOString().slice(0, 10)}&to=${new Date().toISOString().slice(0, 10)}` }),
+      'requests.search': async () => ({ path: '/api/admin/requests' }),
     };
 
     before(async () => {

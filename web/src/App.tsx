@@ -21,6 +21,7 @@ import { AdminRedeem } from './pages/admin/Redeem.tsx';
 import { AdminAudit } from './pages/admin/Audit.tsx';
 import { AdminApprovals } from './pages/admin/Approvals.tsx';
 import { Help } from './pages/Help.tsx';
+import { AdminOpsDashboard, AdminRequestSearch } from './pages/admin/OpsDashboard.tsx';
 import { FEATURES } from './features.ts';
 
 export interface PageProps {
@@ -63,6 +64,8 @@ const ALL_ROUTES: Route[] = [
   { path: '/admin/channels', nav: 'nav.channels', staff: true, page: (p) => <AdminChannels {...p} /> },
   { path: '/admin/models', nav: 'nav.models', staff: true, page: (p) => <AdminModels {...p} /> },
   { path: '/admin/groups', nav: 'nav.groups', staff: true, page: (p) => <AdminGroups {...p} /> },
+  { path: '/admin/dashboard', nav: 'opsDash.nav', staff: true, page: (p) => <AdminOpsDashboard {...p} /> },
+  { path: '/admin/requests', nav: 'opsDash.navRequests', staff: true, page: (p) => <AdminRequestSearch {...p} /> },
 ];
 const ROUTES = ALL_ROUTES.filter((r) => r.enabled !== false);
 
@@ -178,7 +181,12 @@ export function App() {
       </header>
       <div className="layout">
         <nav id="sidenav" className={menuOpen ? 'open' : ''} aria-label={t('nav.main')}>
-          <ul>{ROUTES.filter((r) => r.nav && !r.staff).map(navLink)}</ul>
+          <ul>
+            {ROUTES.filter((r) => r.nav && !r.staff).map(navLink)}
+            <li>
+              <a href="/pricing">{t('opsDash.pricingLink')}</a>
+            </li>
+          </ul>
           {staff && (
             <>
               <h2 className="nav-heading">{t('nav.admin')}</h2>

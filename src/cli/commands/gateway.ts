@@ -9,6 +9,8 @@ import { parseMoney, formatMoney } from '../../ledger/money.ts';
 import { recordAudit } from '../../audit/index.ts';
 import { channelView, mediaPriceText, priceView } from '../../gateway/present.ts';
 import { TallyError } from '../../lib/errors.ts';
+import { setUpstreamCost, upstreamCostView, type UpstreamCost } from '../../gateway/upstreamCost.ts';
+import { modelImportCommand } from './modelImport.ts';
 
 const list = (s?: string) =>
   s
@@ -216,9 +218,22 @@ export function gatewayCommands(program: Command) {
       'chat | embedding | image | speech | transcription | video (default: image with --per-image, transcription with --per-second, else chat)',
     )
     .option('--max-output <tokens>', 'output tokens reserved when a request sets no max_tokens', '4096')
+    .option('--upstream-input <usd>', 'what you pay upstream per 1M input tokens (the dashboard margin; with --upstream-output)')
+    .option('--upstream-output <usd>', 'what you pay upstream per 1M output tokens (with --upstream-input)')
+    .option('--upstream-cached-input <usd>', 'what you pay upstream per 1M cached input tokens; unset: the upstream input cost')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
+        if ((o.upstreamInput === undefined) !== (o.upstreamOutput === undefined))
+          throw new TallyError('invalid_price', 'an upstream cost needs both --upstream-input and --upstream-output', { param: 'upstream-input' });
+        const upstream: UpstreamCost | undefined =
+          o.upstreamInput === undefined
+            ? undefined
+            : {
+                inputPer1M: parseMoney(o.upstreamInput, { field: 'upstream-input' }),
+                outputPer1M: parseMoney(o.upstreamOutput, { field: 'upstream-output' }),
+                cachedInputPer1M: o.upstreamCachedInput === undefined ? null : parseMoney(o.upstreamCachedInput, { field: 'upstream-cached-input' }),
+              };
         const p = await setModelPrice(ctx.db, {
           model: o.model,
           inputPer1M: o.input === undefined ? undefined : parseMoney(o.input, { field: 'input' }),
@@ -237,13 +252,20 @@ export function gatewayCommands(program: Command) {
           kind: o.kind,
           maxOutputTokens: int(o.maxOutput, 'max-output'),
         });
-        await recordAudit(ctx.db, { actor: { type: 'cli' }, action: 'model.set_price', target: p.model, data: priceView(p) });
+        if (upstream) await setUpstreamCost(ctx.db, p.model, upstream);
+        await recordAudit(ctx.db, {
+          actor: { type: 'cli' },
+          action: 'model.set_price',
+          target: p.model,
+          data: { ...priceView(p), ...upstreamCostView(upstream) },
+        });
         return {
-          result: { ok: true, price: priceView(p) },
+          result: { ok: true, price: { ...priceView(p), ...upstreamCostView(upstream) } },
           human: `${p.model}${p.kind === 'chat' ? '' : ` (${p.kind})`}: input ${formatMoney(p.inputPer1M)}/1M, output ${formatMoney(p.outputPer1M)}/1M${optional('cached', p.cachedInputPer1M)}${optional('cache write 5m', p.cacheWritePer1M)}${optional('cache write 1h', p.cacheWrite1hPer1M)}${p.tierAbove === null ? '' : `; above ${p.tierAbove} prompt tokens: input ${formatMoney(p.tierInputPer1M!)}/1M, output ${formatMoney(p.tierOutputPer1M!)}/1M`}${mediaPriceText(p)}`,
         };
       }),
     );
+  modelImportCommand(model);
   model
     .command('list')
     .option('--json', 'print one JSON object')

@@ -13,6 +13,8 @@ import { channelView, priceView } from '../../../gateway/present.ts';
 import { parseMoney, formatMoney } from '../../../ledger/money.ts';
 import { recordAudit } from '../../../audit/index.ts';
 import { explainUsage } from '../../../gateway/usageLog.ts';
+import { setUpstreamCost, upstreamCostView, type UpstreamCost } from '../../../gateway/upstreamCost.ts';
+import { TallyError } from '../../../lib/errors.ts';
 
 const ChannelBody = z.object({
   name: z.string().min(1).max(100),
@@ -76,7 +78,26 @@ const PriceBody = z.object({
   max_seconds: z.number().int().min(1).optional(),
   kind: z.enum(MODEL_KINDS as [ModelKind, ...ModelKind[]]).optional(),
   max_output_tokens: z.number().int().min(1).optional(),
+  /** What the operator pays upstream per 1M tokens (the dashboard's margin): input and output together; null clears it; absent: unchanged. */
+  upstream_input: z.string().max(40).nullable().optional(),
+  upstream_output: z.string().max(40).nullable().optional(),
+  upstream_cached_input: z.string().max(40).nullable().optional(),
 });
+
+/** The upstream cost a price body sets: undefined (unchanged), null (cleared) or a cost. */
+function upstreamCostOf(b: z.infer<typeof PriceBody>): UpstreamCost | null | undefined {
+  if (b.upstream_input === undefined && b.upstream_output === undefined && b.upstream_cached_input === undefined) return undefined;
+  if (b.upstream_input === null && b.upstream_output === null) return null;
+  if (typeof b.upstream_input !== 'string' || typeof b.upstream_output !== 'string')
+    throw new TallyError('invalid_price', 'an upstream cost needs both upstream_input and upstream_output (per 1M tokens), or both null to clear it', {
+      param: typeof b.upstream_input !== 'string' ? 'upstream_input' : 'upstream_output',
+    });
+  return {
+    inputPer1M: parseMoney(b.upstream_input, { field: 'upstream_input' }),
+    outputPer1M: parseMoney(b.upstream_output, { field: 'upstream_output' }),
+    cachedInputPer1M: typeof b.upstream_cached_input === 'string' ? parseMoney(b.upstream_cached_input, { field: 'upstream_cached_input' }) : null,
+  };
+}
 
 const GroupBody = z.object({
   name: z.string().min(1).max(64),
@@ -175,27 +196,33 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/admin/models', async (req) => {
     const actor = await requireStaff(ctx, req, 'models.set');
     const b = parseInput(PriceBody, req.body);
-    const p = await setModelPrice(ctx.db, {
-      model: b.model,
-      inputPer1M: b.input === undefined ? undefined : parseMoney(b.input, { field: 'input' }),
-      outputPer1M: b.output === undefined ? undefined : parseMoney(b.output, { field: 'output' }),
-      cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }),
-      cacheWritePer1M: b.cache_write === undefined ? null : parseMoney(b.cache_write, { field: 'cache_write' }),
-      cacheWrite1hPer1M: b.cache_write_1h === undefined ? null : parseMoney(b.cache_write_1h, { field: 'cache_write_1h' }),
-      tierAbove: b.tier_above ?? null,
-      tierInputPer1M: b.tier_input === undefined ? null : parseMoney(b.tier_input, { field: 'tier_input' }),
-      tierOutputPer1M: b.tier_output === undefined ? null : parseMoney(b.tier_output, { field: 'tier_output' }),
-      perImage: b.per_image === undefined ? null : parseMoney(b.per_image, { field: 'per_image' }),
-      perImageSizes: b.per_image_sizes === undefined ? null : parseImageSizePrices(b.per_image_sizes),
-      perSecond: b.per_second === undefined ? null : parseMoney(b.per_second, { field: 'per_second' }),
-      perRequest: b.per_request === undefined ? null : parseMoney(b.per_request, { field: 'per_request' }),
-      maxSeconds: b.max_seconds ?? null,
-      kind: b.kind,
-      maxOutputTokens: b.max_output_tokens,
+    const upstream = upstreamCostOf(b);
+    // The price and its upstream cost change together, with the audit row.
+    const p = await ctx.db.transaction().execute(async (tx) => {
+      const p = await setModelPrice(tx, {
+        model: b.model,
+        inputPer1M: b.input === undefined ? undefined : parseMoney(b.input, { field: 'input' }),
+        outputPer1M: b.output === undefined ? undefined : parseMoney(b.output, { field: 'output' }),
+        cachedInputPer1M: b.cached_input === undefined ? null : parseMoney(b.cached_input, { field: 'cached_input' }),
+        cacheWritePer1M: b.cache_write === undefined ? null : parseMoney(b.cache_write, { field: 'cache_write' }),
+        cacheWrite1hPer1M: b.cache_write_1h === undefined ? null : parseMoney(b.cache_write_1h, { field: 'cache_write_1h' }),
+        tierAbove: b.tier_above ?? null,
+        tierInputPer1M: b.tier_input === undefined ? null : parseMoney(b.tier_input, { field: 'tier_input' }),
+        tierOutputPer1M: b.tier_output === undefined ? null : parseMoney(b.tier_output, { field: 'tier_output' }),
+        perImage: b.per_image === undefined ? null : parseMoney(b.per_image, { field: 'per_image' }),
+        perImageSizes: b.per_image_sizes === undefined ? null : parseImageSizePrices(b.per_image_sizes),
+        perSecond: b.per_second === undefined ? null : parseMoney(b.per_second, { field: 'per_second' }),
+        perRequest: b.per_request === undefined ? null : parseMoney(b.per_request, { field: 'per_request' }),
+        maxSeconds: b.max_seconds ?? null,
+        kind: b.kind,
+        maxOutputTokens: b.max_output_tokens,
+      });
+      if (upstream !== undefined) await setUpstreamCost(tx, p.model, upstream);
+      await recordAudit(tx, { actor, action: 'model.set_price', target: p.model, data: { ...priceView(p), ...upstreamCostView(upstream) } });
+      return p;
     });
-    await recordAudit(ctx.db, { actor, action: 'model.set_price', target: p.model, data: priceView(p) });
     await ctx.events.publish({ type: 'catalog_changed' });
-    return priceView(p);
+    return { ...priceView(p), ...upstreamCostView(upstream) };
   });
 
   app.get('/api/admin/groups', async (req) => {
