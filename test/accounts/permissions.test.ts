@@ -199,6 +199,11 @@ for (const dialect of testDialects()) {
       }),
       'redeem.reverse': async () => ({ path: `/api/admin/redeem/redemptions/${await redemption()}/reverse`, body: { reason: 'sold by mistake' } }),
       'redeem.attempts': async () => ({ path: '/api/admin/redeem/attempts' }),
+      'invites.list': async () => ({ path: '/api/admin/invites' }),
+      'users.invite': async () => ({ path: '/api/admin/invites', body: { group: 'default' }, ok: [201] }),
+      'invites.revoke': async () => ({ path: `/api/admin/invites/${(await json(await admin('POST', '/api/admin/invites', {}), 201)).id}/revoke` }),
+      // Without SMTP in this world verification is off: past the permission check the answer is 409 verification_off.
+      'users.resendVerification': async () => ({ path: `/api/admin/users/${shared.userId}/resend-verification`, ok: [409] }),
     };
 
     before(async () => {
