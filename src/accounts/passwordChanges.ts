@@ -37,7 +37,7 @@ export async function forgotPassword(deps: AccountDeps, input: { email: string; 
   await hit(deps, `forgot-ip:${addressKey(input.ip)}`, PASSWORD_LIMITS.forgotPerAddress, PASSWORD_LIMITS.windowMs, 'password reset requests from your address');
   await hit(deps, `forgot-email:${email}`, PASSWORD_LIMITS.forgotPerEmail, PASSWORD_LIMITS.windowMs, 'password reset requests for this address');
   const user = await findUserByEmail(deps.db, email);
-  if (!user || user.status !== 'active') return;
+  if (user?.status !== 'active') return;
   if (!deps.mail.enabled) return;
   const { token } = await issueEmailToken(deps.db, { userId: user.id, emailNormalized: email, purpose: 'reset', now: deps.now() });
   deps.mail.send(user.email, { kind: 'reset', link: deps.link(`/reset?token=${token}`) }, await mailLanguage(deps, user.id, input.language));
