@@ -7,7 +7,7 @@ import { hashPassword } from './passwords.ts';
 import { assertAcceptablePassword } from './commonPasswords.ts';
 import { createUser, findUserByEmail, isEmailAddress, normalizeEmail } from './users.ts';
 import { checkSignupInvite, spendSignupInvite, type SignupInvite } from './signupInvites.ts';
-import { hasPendingTeamInvite, activateInvites } from '../teams/invites.ts';
+import { hasPendingTeamInvite } from '../teams/invites.ts';
 import { issueEmailToken } from './emailTokens.ts';
 import { verifyCaptcha } from './captcha.ts';
 import type { AccountMailer, MailLanguage } from './accountMails.ts';
@@ -88,12 +88,11 @@ export async function signUp(deps: AccountDeps, input: SignupInput): Promise<{ v
       const { user } = await createUser(
         tx,
         { email, passwordHash, group: invite?.group ?? undefined },
-        { actor: { type: 'system' }, now, unverified: true, language: input.language },
+        // Without mail there is no proof to wait for: the account is made verified (and stays so if SMTP is set up later).
+        { actor: { type: 'system' }, now, unverified: verification, language: input.language },
       );
       if (invite) await spendSignupInvite(tx, { id: invite.id, userId: user.id, now });
       if (verification) issued.token = (await issueEmailToken(tx, { userId: user.id, emailNormalized: normalized, purpose: 'verify', now })).token;
-      // Without mail there is no proof to wait for: the address counts as verified, its team invitations open now.
-      else await activateInvites(tx, { userId: user.id, emailNormalized: normalized, now });
     });
   } catch (e) {
     // Another sign-up with this address won the race: answer as for a known address.
