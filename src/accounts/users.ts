@@ -23,6 +23,8 @@ export interface User {
   createdAt: number;
   /** The user's own limits across all their keys (src/gateway/limits.ts). */
   limits: Limits;
+  /** Whether the owner proved the mailbox (accounts an admin or the CLI made count as proved). */
+  emailVerified: boolean;
 }
 
 export function rowToUser(r: Selectable<UsersTable>): User {
@@ -35,10 +37,13 @@ export function rowToUser(r: Selectable<UsersTable>): User {
     group: r.group_name,
     createdAt: Number(r.created_at),
     limits: limitsOf(r),
+    emailVerified: r.email_verified_at !== null && r.email_verified_at !== undefined,
   };
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,}$/;
+
+export const isEmailAddress = (email: string): boolean => EMAIL.test(email.trim());
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -58,23 +63,32 @@ export interface CreateUserInput {
   nickname?: string;
   role?: Role;
   group?: string;
+  /** Already hashed (hashPassword) and checked by the caller: a sign-up hashes before its transaction opens. */
+  passwordHash?: string;
 }
 
 /** Creates a user and their wallet in one transaction. Returns the generated password when none was given. */
 export async function createUser(
   db: DbOrTx,
   input: CreateUserInput,
-  opts: { actor?: Actor; currency?: string; now?: number } = {},
+  opts: {
+    actor?: Actor;
+    currency?: string;
+    now?: number;
+    /** A self sign-up: the address is not proved yet, and team invitations to it wait for the proof (src/accounts/signup.ts). */
+    unverified?: boolean;
+    language?: string | null;
+  } = {},
 ): Promise<{ user: User; generatedPassword: string | null }> {
   const email = input.email?.trim();
   if (!email || !EMAIL.test(email)) throw new TallyError('invalid_email', `"${(email ?? '').slice(0, 80)}" is not a valid email address`, { param: 'email' });
   const role = input.role ?? 'user';
   if (!ROLES.includes(role)) throw new TallyError('invalid_role', `role must be one of ${ROLES.join(', ')}`, { param: 'role' });
-  const generatedPassword = input.password ? null : generatePassword();
-  const password = input.password ?? generatedPassword!;
-  const weak = checkPasswordStrength(password);
+  const generatedPassword = input.password || input.passwordHash ? null : generatePassword();
+  const password = input.password ?? generatedPassword;
+  const weak = password === null ? null : checkPasswordStrength(password);
   if (weak) throw new TallyError('weak_password', weak, { param: 'password' });
-  const passwordHash = await hashPassword(password);
+  const passwordHash = input.passwordHash ?? (await hashPassword(password!));
   const now = opts.now ?? Date.now();
   const row = {
     id: newId('usr'),
@@ -89,14 +103,17 @@ export async function createUser(
     rpm: null,
     tpm: null,
     concurrency: null,
+    email_verified_at: opts.unverified ? null : now,
+    language: opts.language ?? null,
   };
   try {
     await withTransaction(db, async (tx) => {
       await tx.insertInto('users').values(row).execute();
       await openWallet(tx, { userId: row.id, currency: opts.currency, now });
       await recordAudit(tx, { actor: opts.actor ?? { type: 'system' }, action: 'user.create', target: row.id, data: { role } });
-      // Team invitations to this address become active memberships now (src/teams/invites.ts).
-      await activateInvites(tx, { userId: row.id, emailNormalized: row.email_normalized, now });
+      // Team invitations to this address become active memberships now (src/teams/invites.ts); a self
+      // sign-up's only once it proves the address (src/accounts/verification.ts), or anyone could claim them.
+      if (!opts.unverified) await activateInvites(tx, { userId: row.id, emailNormalized: row.email_normalized, now });
     });
   } catch (e) {
     if (isUniqueViolation(e)) throw new TallyError('email_taken', `a user with email ${email} already exists`);

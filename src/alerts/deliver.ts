@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
-import nodemailer, { type Transporter } from 'nodemailer';
 import { Agent, request, type Dispatcher } from 'undici';
 import { isPrivateAddress, publicOnlyLookup } from './webhookUrl.ts';
+import { createMailer } from '../lib/mail.ts';
 import { renderAlertMail, webhookBody, type AlertEvent, type AlertLanguage } from './templates.ts';
 
 // Sending one delivery of the outbox: an e-mail through TALLY_SMTP_URL, or a
@@ -33,7 +33,7 @@ export function createDeliverer(opts: {
   allowPrivate: boolean;
   now(): number;
 }): Deliverer {
-  let mailer: Transporter | null = null;
+  const mailer = createMailer({ smtpUrl: opts.smtpUrl, from: opts.mailFrom });
   // Connect-time address check (see webhookUrl.ts); no redirects are followed (undici.request never does).
   const agent: Dispatcher = new Agent({
     connect: opts.allowPrivate ? {} : { lookup: publicOnlyLookup as never },
@@ -43,10 +43,8 @@ export function createDeliverer(opts: {
   return {
     async send(d) {
       if (d.channel === 'email') {
-        if (!opts.smtpUrl) throw new Error('TALLY_SMTP_URL is not set');
-        mailer ??= nodemailer.createTransport(opts.smtpUrl);
         const m = renderAlertMail(d.event, d.language);
-        await mailer.sendMail({ from: opts.mailFrom, to: d.target, subject: m.subject, text: m.text });
+        await mailer.send({ to: d.target, subject: m.subject, text: m.text });
         return;
       }
       if (!opts.webhookSecret) throw new Error('TALLY_WEBHOOK_SECRET is not set');
@@ -72,7 +70,7 @@ export function createDeliverer(opts: {
       if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`the webhook answered HTTP ${res.statusCode}`);
     },
     async close() {
-      mailer?.close();
+      mailer.close();
       await agent.close();
     },
   };

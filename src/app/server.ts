@@ -36,6 +36,7 @@ import { adminTeamRoutes } from './routes/admin/teams.ts';
 import { teamStatementRoutes } from './routes/teamStatement.ts';
 import { adminDashboardRoutes } from './routes/admin/dashboard.ts';
 import { pricingRoutes } from './routes/pricing.ts';
+import { signupRoutes } from './routes/signup.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -70,6 +71,7 @@ export const ROUTES: RouteModule[] = [
   teamStatementRoutes,
   adminDashboardRoutes,
   pricingRoutes,
+  signupRoutes,
 ];
 
 /**

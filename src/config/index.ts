@@ -95,6 +95,15 @@ const schema = z.object({
     .string()
     .regex(/^\d+(\.\d{1,6})?$/, 'TALLY_SUPPORT_APPROVAL_ABOVE must be an amount like 10.00')
     .default('10.00'),
+  // Accounts (read by src/accounts/signup.ts and src/app/routes/signup.ts): self sign-up, its limits and an optional captcha.
+  TALLY_SIGNUP: z.enum(['open', 'invite', 'closed']).default('closed'), // closed: only admins (console, API, CLI) create accounts
+  TALLY_SIGNUP_LIMIT_PER_IP: z.coerce.number().int().min(1).default(10), // sign-ups per client address (IPv6: /64) per hour
+  TALLY_SIGNUP_LIMIT_PER_DOMAIN: z.coerce.number().int().min(1).default(100), // sign-ups per e-mail domain per hour
+  TALLY_TURNSTILE_SECRET: z.string().optional(), // Cloudflare Turnstile: sign-up needs a solved widget when set
+  TALLY_TURNSTILE_SITE_KEY: z.string().optional(),
+  TALLY_HCAPTCHA_SECRET: z.string().optional(), // hCaptcha: the same, when set (not together with Turnstile)
+  TALLY_HCAPTCHA_SITE_KEY: z.string().optional(),
+  TALLY_CAPTCHA_VERIFY_URL: z.string().optional(), // the siteverify endpoint (default: the provider's); tests point it at a local server
 });
 
 export type Env = z.infer<typeof schema>;
@@ -140,6 +149,13 @@ export interface Config {
     pollMs: number;
     retryMs: number;
     maxAttempts: number;
+  };
+  /** Self sign-up (TALLY_SIGNUP), its per-address and per-domain hourly limits, and the captcha it asks for (null: none). */
+  accounts: {
+    signup: 'open' | 'invite' | 'closed';
+    signupPerIpHour: number;
+    signupPerDomainHour: number;
+    captcha: { provider: 'turnstile' | 'hcaptcha'; secret: string; siteKey: string | null; verifyUrl: string } | null;
   };
   env: Env;
 }
@@ -206,8 +222,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       retryMs: e.TALLY_ALERTS_RETRY_MS,
       maxAttempts: e.TALLY_ALERTS_MAX_ATTEMPTS,
     },
+    accounts: {
+      signup: e.TALLY_SIGNUP,
+      signupPerIpHour: e.TALLY_SIGNUP_LIMIT_PER_IP,
+      signupPerDomainHour: e.TALLY_SIGNUP_LIMIT_PER_DOMAIN,
+      captcha: captchaOf(e),
+    },
     env: e,
     ...overrides,
+  };
+}
+
+const SITEVERIFY = { turnstile: 'https://challenges.cloudflare.com/turnstile/v0/siteverify', hcaptcha: 'https://api.hcaptcha.com/siteverify' };
+
+function captchaOf(e: Env): Config['accounts']['captcha'] {
+  if (e.TALLY_TURNSTILE_SECRET && e.TALLY_HCAPTCHA_SECRET) {
+    throw new ConfigError(
+      'invalid configuration:\n  TALLY_TURNSTILE_SECRET and TALLY_HCAPTCHA_SECRET are both set; sign-up asks for one captcha, keep one of them',
+    );
+  }
+  const provider = e.TALLY_TURNSTILE_SECRET ? 'turnstile' : e.TALLY_HCAPTCHA_SECRET ? 'hcaptcha' : null;
+  if (!provider) return null;
+  return {
+    provider,
+    secret: (provider === 'turnstile' ? e.TALLY_TURNSTILE_SECRET : e.TALLY_HCAPTCHA_SECRET) as string,
+    siteKey: (provider === 'turnstile' ? e.TALLY_TURNSTILE_SITE_KEY : e.TALLY_HCAPTCHA_SITE_KEY) ?? null,
+    verifyUrl: e.TALLY_CAPTCHA_VERIFY_URL || SITEVERIFY[provider],
   };
 }
 

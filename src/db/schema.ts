@@ -64,6 +64,10 @@ export interface UsersTable {
   rpm: Generated<number | null>;
   tpm: Generated<Int | null>;
   concurrency: Generated<number | null>;
+  /** When the owner proved the mailbox; null: not yet (0021_accounts). */
+  email_verified_at: Generated<Int | null>;
+  /** The language of account mails, 'en' or 'zh'; null: English. */
+  language: Generated<string | null>;
 }
 
 export interface SessionsTable {
@@ -617,6 +621,37 @@ export interface Database {
   alert_settings: AlertSettingsTable;
   alert_state: AlertStateTable;
   alert_outbox: AlertOutboxTable;
+  account_tokens: AccountTokensTable;
+  signup_invites: SignupInvitesTable;
+}
+
+/** E-mail verification and password reset links (src/accounts/emailTokens.ts): only the token's sha256 is kept. */
+export interface AccountTokensTable {
+  id: string;
+  purpose: 'verify' | 'reset';
+  token_hash: string;
+  user_id: string;
+  /** The address the link was sent to: a verification counts only while the account still has it. */
+  email_normalized: string;
+  created_at: Int;
+  expires_at: Int;
+  used_at: Int | null;
+}
+
+/** An admin's single-use sign-up links (src/accounts/signupInvites.ts). */
+export interface SignupInvitesTable {
+  id: string;
+  token_hash: string;
+  /** Only this address may use it; null: any. */
+  email_normalized: string | null;
+  role: 'user';
+  group_name: string | null;
+  created_by: string;
+  created_at: Int;
+  expires_at: Int;
+  used_at: Int | null;
+  used_by: string | null;
+  revoked_at: Int | null;
 }
 
 // Generated is re-exported for modules that add tables with defaults.

@@ -211,6 +211,18 @@ export const ERRORS = {
   invalid_cursor: e(400),
   invalid_price_catalog: e(400),
   price_catalog_too_large: e(413),
+  // Accounts: sign-up, invitations, e-mail verification, passwords (src/accounts/signup.ts and neighbours)
+  signup_closed: e(403),
+  invite_required: e(403),
+  invalid_invite: e(403),
+  captcha_failed: e(400),
+  common_password: e(400),
+  invalid_token: e(400),
+  invalid_current_password: e(400),
+  email_not_verified: e(403),
+  email_already_verified: e(409),
+  verification_off: e(409),
+  invite_not_found: e(404),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

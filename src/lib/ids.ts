@@ -60,7 +60,9 @@ export type IdPrefix =
   | 'tev'
   | 'alt'
   | 'team'
-  | 'tmb';
+  | 'tmb'
+  | 'atk'
+  | 'inv';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {

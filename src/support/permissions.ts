@@ -63,6 +63,25 @@ export const PERMISSIONS = {
     "a user's requests per minute, tokens per minute and requests in flight (`tally user set-limits`); audited",
   ),
   'users.reveal': p('POST', '/api/admin/users/:id/reveal', 'read', 'no', 'yes', 'reveal a masked field (e-mail, client IPs), with a reason; audited', true),
+  // Sign-up invitations and e-mail verification (src/app/routes/signup.ts)
+  'invites.list': p('GET', '/api/admin/invites', 'read', 'no', 'yes', 'sign-up invitations and their state'),
+  'users.invite': p(
+    'POST',
+    '/api/admin/invites',
+    'write',
+    'no',
+    'yes',
+    'create a single-use sign-up invitation (plain user; optional e-mail and group); audited',
+  ),
+  'invites.revoke': p('POST', '/api/admin/invites/:id/revoke', 'write', 'no', 'yes', 'revoke an unused sign-up invitation; audited'),
+  'users.resendVerification': p(
+    'POST',
+    '/api/admin/users/:id/resend-verification',
+    'write',
+    'yes',
+    'yes',
+    'mail a user a new e-mail verification link; audited',
+  ),
   // Teams
   'teams.list': p('GET', '/api/admin/teams', 'read', 'yes', 'yes', 'teams, their owners and wallets'),
   'teams.get': p(

@@ -25,3 +25,9 @@ export async function activateInvites(tx: DbOrTx, input: { userId: string; email
     });
   return rows.length;
 }
+
+/** Whether a team owner invited this address (a sign-up in TALLY_SIGNUP=invite mode may use it instead of an admin's link). */
+export async function hasPendingTeamInvite(db: DbOrTx, emailNormalized: string): Promise<boolean> {
+  const r = await db.selectFrom('team_members').select('id').where('email_normalized', '=', emailNormalized).where('status', '=', 'invited').executeTakeFirst();
+  return Boolean(r);
+}

@@ -174,7 +174,14 @@ export async function addMember(db: DbOrTx, input: AddMemberInput): Promise<Memb
   try {
     return await withTransaction(db, async (tx) => {
       await lockTeam(tx, input.team, now);
-      const user = await tx.selectFrom('users').select(['id', 'status']).where('email_normalized', '=', email).executeTakeFirst();
+      // An account that has not proved this address (a self sign-up before its verification link) is only invited:
+      // the seat is taken when the address is proved (src/accounts/verification.ts), not by whoever typed it first.
+      const user = await tx
+        .selectFrom('users')
+        .select(['id', 'status'])
+        .where('email_normalized', '=', email)
+        .where('email_verified_at', 'is not', null)
+        .executeTakeFirst();
       const existing = await tx
         .selectFrom('team_members')
         .selectAll()

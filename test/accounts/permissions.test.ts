@@ -201,6 +201,11 @@ for (const dialect of testDialects()) {
       'redeem.attempts': async () => ({ path: '/api/admin/redeem/attempts' }),
       'stats.view': async () => ({ path: `/api/admin/stats?from=${new Date().toISOString().slice(0, 10)}&to=${new Date().toISOString().slice(0, 10)}` }),
       'requests.search': async () => ({ path: '/api/admin/requests' }),
+      'invites.list': async () => ({ path: '/api/admin/invites' }),
+      'users.invite': async () => ({ path: '/api/admin/invites', body: { group: 'default' }, ok: [201] }),
+      'invites.revoke': async () => ({ path: `/api/admin/invites/${(await json(await admin('POST', '/api/admin/invites', {}), 201)).id}/revoke` }),
+      // Without SMTP in this world verification is off: past the permission check the answer is 409 verification_off.
+      'users.resendVerification': async () => ({ path: `/api/admin/users/${shared.userId}/resend-verification`, ok: [409] }),
     };
 
     before(async () => {

@@ -33,10 +33,10 @@ export interface ConsoleEnv {
   close(): Promise<void>;
 }
 
-export async function startConsoleEnv(): Promise<ConsoleEnv> {
+export async function startConsoleEnv(env: Record<string, string> = {}): Promise<ConsoleEnv> {
   buildConsole();
   const { chromium } = await import('playwright-core');
-  const t = await startTestTally('sqlite', {}, { TALLY_PAYMENT_SANDBOX: 'on' });
+  const t = await startTestTally('sqlite', {}, { TALLY_PAYMENT_SANDBOX: 'on', ...env });
   const mock = await startMockOpenAI({ apiKey: UPSTREAM_KEY });
   await createChannel(t.ctx.db, t.config.secret, { name: 'mock', type: 'openai', baseUrl: mock.url, apiKey: UPSTREAM_KEY, models: [CHAT] });
   await setModelPrice(t.ctx.db, { model: CHAT, inputPer1M: 2_500_000n, outputPer1M: 10_000_000n, maxOutputTokens: 256 });

@@ -23,6 +23,8 @@ import { AdminApprovals } from './pages/admin/Approvals.tsx';
 import { Help } from './pages/Help.tsx';
 import { AdminOpsDashboard, AdminRequestSearch } from './pages/admin/OpsDashboard.tsx';
 import { FEATURES } from './features.ts';
+import { SignUp, Verify, Forgot, Reset, AccountSettings } from './pages/Accounts.tsx';
+import { AdminInvites } from './pages/admin/Invites.tsx';
 
 export interface PageProps {
   me: Me;
@@ -66,7 +68,11 @@ const ALL_ROUTES: Route[] = [
   { path: '/admin/groups', nav: 'nav.groups', staff: true, page: (p) => <AdminGroups {...p} /> },
   { path: '/admin/dashboard', nav: 'opsDash.nav', staff: true, page: (p) => <AdminOpsDashboard {...p} /> },
   { path: '/admin/requests', nav: 'opsDash.navRequests', staff: true, page: (p) => <AdminRequestSearch {...p} /> },
+  { path: '/account', nav: 'accounts.settings.nav', page: (p) => <AccountSettings {...p} /> },
+  { path: '/admin/invites', nav: 'accounts.invites.nav', staff: true, page: (p) => <AdminInvites {...p} /> },
 ];
+// Pages drawn without a session (sign-up and the links mails carry), signed in or not.
+const PUBLIC_PATHS = new Set(['/signup', '/verify', '/forgot', '/reset']);
 const ROUTES = ALL_ROUTES.filter((r) => r.enabled !== false);
 
 export function App() {
@@ -121,6 +127,24 @@ export function App() {
         <Skeleton width="12rem" height="2rem" />
         <span className="sr-only">{t('common.loading')}</span>
       </div>
+    );
+  }
+  if (PUBLIC_PATHS.has(path)) {
+    const page =
+      path === '/signup' ? (
+        <SignUp langSwitch={langSwitch} search={search} />
+      ) : path === '/verify' ? (
+        <Verify langSwitch={langSwitch} search={search} onVerified={refreshMe} />
+      ) : path === '/forgot' ? (
+        <Forgot langSwitch={langSwitch} />
+      ) : (
+        <Reset langSwitch={langSwitch} search={search} />
+      );
+    return (
+      <>
+        {sandboxBanner}
+        {page}
+      </>
     );
   }
   if (me === null)

@@ -55,6 +55,8 @@ export interface Me {
   balance: string;
   pending: string;
   available: string;
+  /** false until the owner opens the verification link (keys, top-ups and codes wait for it). */
+  email_verified?: boolean;
 }
 export interface UsageRow {
   id: string;

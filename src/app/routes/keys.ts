@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
+import { accountDeps } from '../accountDeps.ts';
+import { requireVerified } from '../../accounts/verification.ts';
 import { parseInput, parseExpiry } from '../../lib/validate.ts';
 import { createApiKey, listApiKeys, revokeApiKey, setKeyBudget, setKeyLimits, type ApiKey } from '../../accounts/apiKeys.ts';
 import { TallyError } from '../../lib/errors.ts';
@@ -44,6 +46,7 @@ const LimitsBody = z.object(LimitFields);
 export function keyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/keys', async (req, reply) => {
     const user = await requireUser(ctx, req);
+    requireVerified(accountDeps(ctx), user); // an unproved address may look, not spend or hand out keys
     const body = parseInput(CreateKeyBody, req.body);
     const team = body.team ? (await requireTeamRole(ctx.db, body.team, user.id)).team : null;
     const { key, secret } = await createApiKey(

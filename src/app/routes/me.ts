@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
+import { accountDeps } from '../accountDeps.ts';
+import { verificationOn } from '../../accounts/signup.ts';
 import { parseInput } from '../../lib/validate.ts';
 import { getUserBalance } from '../../accounts/users.ts';
 import { listStatement, walletAccountId, formatMoney, type StatementEntry } from '../../ledger/index.ts';
@@ -34,6 +36,8 @@ export function meRoutes(app: FastifyInstance, ctx: AppContext) {
       nickname: user.nickname,
       role: user.role,
       group: user.group,
+      // false: the owner has not opened the verification link yet (no keys, top-ups or codes until then); src/accounts/verification.ts.
+      email_verified: user.emailVerified || !verificationOn(accountDeps(ctx)),
       currency: b.currency,
       balance: formatMoney(b.balance),
       pending: formatMoney(b.pending),

@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
+import { accountDeps } from '../accountDeps.ts';
+import { requireVerified } from '../../accounts/verification.ts';
 import { parseInput } from '../../lib/validate.ts';
 import { orderView, nextCheckAt } from '../../payments/present.ts';
 import {
@@ -45,6 +47,7 @@ export function orderRoutes(app: FastifyInstance, ctx: AppContext) {
 
   app.post('/api/orders', async (req, reply) => {
     const user = await requireUser(ctx, req);
+    requireVerified(accountDeps(ctx), user); // an unproved address may look, not spend or hand out keys
     const body = parseInput(CreateBody, req.body);
     const team = body.team ? (await requireTeamRole(ctx.db, body.team, user.id, ['owner', 'admin'])).team : null;
     const order = await createOrder(ctx, {

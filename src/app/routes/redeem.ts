@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { requireUser } from '../auth.ts';
+import { accountDeps } from '../accountDeps.ts';
+import { requireVerified } from '../../accounts/verification.ts';
 import { parseInput } from '../../lib/validate.ts';
 import { redeemCode, listRedeemAttempts } from '../../redeem/index.ts';
 import { redemptionView, attemptView } from '../../redeem/present.ts';
@@ -20,6 +22,7 @@ const AttemptsQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).
 export function redeemRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/redeem', async (req) => {
     const user = await requireUser(ctx, req);
+    requireVerified(accountDeps(ctx), user); // an unproved address may look, not spend or hand out keys
     const body = parseInput(RedeemBody, req.body);
     const team = body.team ? (await requireTeamRole(ctx.db, body.team, user.id, ['owner', 'admin'])).team : null;
     const r = await redeemCode(ctx.db, {

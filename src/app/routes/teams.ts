@@ -4,6 +4,8 @@ import type { AppContext } from '../../context.ts';
 import type { Actor } from '../../audit/index.ts';
 import type { User } from '../../accounts/users.ts';
 import { requireUser } from '../auth.ts';
+import { accountDeps } from '../accountDeps.ts';
+import { requireVerified } from '../../accounts/verification.ts';
 import { parseInput } from '../../lib/validate.ts';
 import { parsePositiveMoney } from '../../ledger/money.ts';
 import {
@@ -51,6 +53,7 @@ export async function broadcastRevoked(ctx: AppContext, hashes: string[]): Promi
 export function teamRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/api/teams', async (req, reply) => {
     const user = await requireUser(ctx, req);
+    requireVerified(accountDeps(ctx), user); // an unproved address may look, not spend or hand out keys
     const body = parseInput(CreateBody, req.body);
     const team = await createTeam(ctx.db, { name: body.name, owner: user, actor: actorOf(user), currency: ctx.config.currency, now: ctx.now() });
     reply.code(201);

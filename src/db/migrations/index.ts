@@ -19,6 +19,7 @@ import * as m0017 from './0017_limits_budgets_teams.ts';
 import * as m0018 from './0018_teams.ts';
 import * as m0019 from './0019_budgets.ts';
 import * as m0020 from './0020_alerts.ts';
+import * as m0021 from './0021_accounts.ts';
 import * as m0025 from './0025_dashboard.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
@@ -43,5 +44,6 @@ export const migrations: Record<string, Migration> = {
   '0018_teams': m0018,
   '0019_budgets': m0019,
   '0020_alerts': m0020,
+  '0021_accounts': m0021,
   '0025_dashboard': m0025,
 };

@@ -2,6 +2,7 @@ import { useState, type ReactNode } from 'react';
 import { api, ApiError } from '../api.ts';
 import { useI18n, errorText } from '../i18n.tsx';
 import { Field, Notice } from '../components.tsx';
+import { SignInLinks } from './Accounts.tsx';
 
 export function SignIn({ langSwitch, onSignedIn }: { langSwitch: ReactNode; onSignedIn(): void }) {
   const { t } = useI18n();
@@ -52,6 +53,7 @@ export function SignIn({ langSwitch, onSignedIn }: { langSwitch: ReactNode; onSi
         <button type="submit" disabled={busy}>
           {t('signin.submit')}
         </button>
+        <SignInLinks />
       </form>
     </main>
   );
