@@ -33,6 +33,8 @@ import { exportRoutes } from './routes/exports.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { teamRoutes } from './routes/teams.ts';
 import { adminTeamRoutes } from './routes/admin/teams.ts';
+import { twoFactorRoutes } from './routes/twoFactor.ts';
+import { oidcRoutes } from './routes/oidc.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -64,6 +66,8 @@ export const ROUTES: RouteModule[] = [
   helpRoutes,
   teamRoutes,
   adminTeamRoutes,
+  twoFactorRoutes,
+  oidcRoutes,
 ];
 
 /**

@@ -60,7 +60,10 @@ export type IdPrefix =
   | 'tev'
   | 'alt'
   | 'team'
-  | 'tmb';
+  | 'tmb'
+  // two-factor recovery codes and sign-in challenges
+  | 'rec'
+  | 'tfc';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {
