@@ -16,10 +16,30 @@ export async function login(
   db: DbOrTx,
   input: { email: string; password: string; ip?: string | null; userAgent?: string | null; now?: number },
 ): Promise<{ user: User; token: string; expiresAt: number }> {
+  const user = await checkCredentials(db, input);
+  return { user, ...(await openSession(db, { userId: user.id, ip: input.ip, userAgent: input.userAgent, now: input.now })) };
+}
+
+// --- sign-in in two steps (two-factor, OpenID Connect: src/accounts/twoFactor, src/accounts/oidc.ts) ---
+
+/** The password check of login(): the active user, or invalid_credentials / account_disabled. */
+export async function checkCredentials(db: DbOrTx, input: { email: string; password: string }): Promise<User> {
   const u = await findUserByEmail(db, input.email ?? '');
   const ok = await verifyPassword(input.password ?? '', u?.passwordHash ?? DUMMY_HASH);
   if (!u || !ok) throw badLogin();
   if (u.status !== 'active') throw new TallyError('account_disabled', 'this account is disabled; contact support');
+  const { passwordHash: _omit, ...user } = u;
+  return user;
+}
+
+/**
+ * A new session (always a new id and token: a sign-in never reuses one).
+ * `twoFactorAt`: the moment a second factor was shown for it, when one was.
+ */
+export async function openSession(
+  db: DbOrTx,
+  input: { userId: string; ip?: string | null; userAgent?: string | null; now?: number; twoFactorAt?: number | null },
+): Promise<{ token: string; expiresAt: number }> {
   const now = input.now ?? Date.now();
   const token = randomBytes(32).toString('base64url');
   const expiresAt = now + SESSION_TTL_MS;
@@ -28,17 +48,24 @@ export async function login(
     .values({
       id: newId('ses'),
       token_hash: sha256Hex(token),
-      user_id: u.id,
+      user_id: input.userId,
       ip: input.ip ?? null,
       user_agent: input.userAgent?.slice(0, 300) ?? null,
       created_at: now,
       expires_at: expiresAt,
       revoked_at: null,
+      two_factor_at: input.twoFactorAt ?? null,
     })
     .execute();
-  const { passwordHash: _omit, ...user } = u;
-  return { user, token, expiresAt };
+  return { token, expiresAt };
 }
+
+/** Marks a session as having shown a second factor now (POST /api/auth/2fa/confirm, enabling 2FA). */
+export async function markSessionTwoFactor(db: DbOrTx, token: string, now: number): Promise<void> {
+  await db.updateTable('sessions').set({ two_factor_at: now }).where('token_hash', '=', sha256Hex(token)).where('revoked_at', 'is', null).execute();
+}
+
+// --- end of two-step sign-in ---
 
 export async function userForSession(db: DbOrTx, token: string, now = Date.now()): Promise<User | null> {
   if (!token || token.length > 100) return null;

@@ -7,6 +7,7 @@ import type { Role, User } from '../accounts/users.ts';
 import { isAdminActor, type Actor } from '../audit/index.ts';
 import { rolesFor, PERMISSIONS, type StaffAction } from '../support/permissions.ts';
 import { maskEmail } from '../accounts/users.ts';
+import { checkStaffSecondFactor } from '../accounts/twoFactor/staffGate.ts';
 
 const unauthenticated = () => new TallyError('not_signed_in', 'sign in first (POST /api/auth/login)');
 
@@ -36,6 +37,13 @@ export async function requireStaff(ctx: AppContext, req: FastifyRequest, rolesOr
   if (!roles.includes(user.role)) {
     throw new TallyError('forbidden', `this needs the ${roles.join(' or ')} role`);
   }
+  // Two-factor for staff sessions (TALLY_STAFF_2FA, a recent factor for money and reveals): see staffGate.ts.
+  await checkStaffSecondFactor(ctx.db, {
+    sessionToken: req.cookies?.[SESSION_COOKIE] ?? '',
+    action: typeof rolesOrAction === 'string' ? rolesOrAction : null,
+    staffTwoFactor: ctx.config.security.staffTwoFactor,
+    now: ctx.now(),
+  });
   return { type: 'user', userId: user.id, role: user.role };
 }
 

@@ -37,6 +37,8 @@ import { teamStatementRoutes } from './routes/teamStatement.ts';
 import { adminDashboardRoutes } from './routes/admin/dashboard.ts';
 import { pricingRoutes } from './routes/pricing.ts';
 import { signupRoutes } from './routes/signup.ts';
+import { twoFactorRoutes } from './routes/twoFactor.ts';
+import { oidcRoutes } from './routes/oidc.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -72,6 +74,8 @@ export const ROUTES: RouteModule[] = [
   adminDashboardRoutes,
   pricingRoutes,
   signupRoutes,
+  twoFactorRoutes,
+  oidcRoutes,
 ];
 
 /**

@@ -104,6 +104,12 @@ const schema = z.object({
   TALLY_HCAPTCHA_SECRET: z.string().optional(), // hCaptcha: the same, when set (not together with Turnstile)
   TALLY_HCAPTCHA_SITE_KEY: z.string().optional(),
   TALLY_CAPTCHA_VERIFY_URL: z.string().optional(), // the siteverify endpoint (default: the provider's); tests point it at a local server
+  // Two-factor and OpenID Connect sign-in (read by src/accounts/twoFactor and src/accounts/oidc.ts).
+  TALLY_STAFF_2FA: z.enum(['on', 'off']).default('off'), // on: support and admin sessions reach no staff route until they set up 2FA
+  TALLY_OIDC_ISSUER: z.string().optional(), // https://accounts.example.com (discovery at /.well-known/openid-configuration)
+  TALLY_OIDC_CLIENT_ID: z.string().optional(),
+  TALLY_OIDC_CLIENT_SECRET: z.string().optional(),
+  TALLY_OIDC_NAME: z.string().max(60).default('OpenID Connect'), // the sign-in button says "Sign in with <name>"
 });
 
 export type Env = z.infer<typeof schema>;
@@ -156,6 +162,11 @@ export interface Config {
     signupPerIpHour: number;
     signupPerDomainHour: number;
     captcha: { provider: 'turnstile' | 'hcaptcha'; secret: string; siteKey: string | null; verifyUrl: string } | null;
+  };
+  /** Two-factor for staff (TALLY_STAFF_2FA) and the OpenID Connect provider (null: none configured). */
+  security: {
+    staffTwoFactor: boolean;
+    oidc: { issuer: string; clientId: string; clientSecret: string; name: string } | null;
   };
   env: Env;
 }
@@ -228,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       signupPerDomainHour: e.TALLY_SIGNUP_LIMIT_PER_DOMAIN,
       captcha: captchaOf(e),
     },
+    security: { staffTwoFactor: e.TALLY_STAFF_2FA === 'on', oidc: oidcOf(e) },
     env: e,
     ...overrides,
   };
@@ -249,6 +261,21 @@ function captchaOf(e: Env): Config['accounts']['captcha'] {
     siteKey: (provider === 'turnstile' ? e.TALLY_TURNSTILE_SITE_KEY : e.TALLY_HCAPTCHA_SITE_KEY) ?? null,
     verifyUrl: e.TALLY_CAPTCHA_VERIFY_URL || SITEVERIFY[provider],
   };
+}
+
+/** All of TALLY_OIDC_ISSUER, _CLIENT_ID and _CLIENT_SECRET, or none. */
+function oidcOf(e: Env): Config['security']['oidc'] {
+  const set = [e.TALLY_OIDC_ISSUER, e.TALLY_OIDC_CLIENT_ID, e.TALLY_OIDC_CLIENT_SECRET].filter(Boolean).length;
+  if (set === 0) return null;
+  if (set < 3)
+    throw new ConfigError('invalid configuration:\n  TALLY_OIDC_ISSUER, TALLY_OIDC_CLIENT_ID and TALLY_OIDC_CLIENT_SECRET are set together (or none of them)');
+  let issuer: URL;
+  try {
+    issuer = new URL(e.TALLY_OIDC_ISSUER!);
+  } catch {
+    throw new ConfigError(`invalid configuration:\n  TALLY_OIDC_ISSUER: "${e.TALLY_OIDC_ISSUER}" is not a URL such as https://accounts.example.com`);
+  }
+  return { issuer: issuer.href, clientId: e.TALLY_OIDC_CLIENT_ID!, clientSecret: e.TALLY_OIDC_CLIENT_SECRET!, name: e.TALLY_OIDC_NAME };
 }
 
 function checkedTimeZone(tz: string): string {

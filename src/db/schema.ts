@@ -79,6 +79,8 @@ export interface SessionsTable {
   created_at: Int;
   expires_at: Int;
   revoked_at: Int | null;
+  /** When this session last proved a second factor (0022_two_factor); null: never. */
+  two_factor_at: Generated<Int | null>;
 }
 
 export interface ApiKeysTable {
@@ -623,6 +625,10 @@ export interface Database {
   alert_outbox: AlertOutboxTable;
   account_tokens: AccountTokensTable;
   signup_invites: SignupInvitesTable;
+  two_factor: TwoFactorTable;
+  two_factor_recovery_codes: TwoFactorRecoveryCodesTable;
+  two_factor_challenges: TwoFactorChallengesTable;
+  oidc_links: OidcLinksTable;
 }
 
 /** E-mail verification and password reset links (src/accounts/emailTokens.ts): only the token's sha256 is kept. */
@@ -652,6 +658,43 @@ export interface SignupInvitesTable {
   used_at: Int | null;
   used_by: string | null;
   revoked_at: Int | null;
+}
+
+// Two-factor and OpenID Connect (0022_two_factor; src/accounts/twoFactor, src/accounts/oidc.ts).
+export interface TwoFactorTable {
+  user_id: string;
+  /** The TOTP secret, encrypted with TALLY_SECRET. */
+  secret_enc: string;
+  /** null: set up but not confirmed with a code yet. */
+  enabled_at: Int | null;
+  /** The last TOTP time step accepted (replays are refused). */
+  last_step: Int | null;
+  created_at: Int;
+}
+
+export interface TwoFactorRecoveryCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  used_at: Int | null;
+  created_at: Int;
+}
+
+export interface TwoFactorChallengesTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  attempts: Generated<number>;
+  created_at: Int;
+  expires_at: Int;
+  used_at: Int | null;
+}
+
+export interface OidcLinksTable {
+  issuer: string;
+  subject: string;
+  user_id: string;
+  created_at: Int;
 }
 
 // Generated is re-exported for modules that add tables with defaults.

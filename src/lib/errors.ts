@@ -223,6 +223,19 @@ export const ERRORS = {
   email_already_verified: e(409),
   verification_off: e(409),
   invite_not_found: e(404),
+  // Two-factor and OpenID Connect sign-in (src/accounts/twoFactor, src/accounts/oidc.ts)
+  invalid_two_factor_code: e(400),
+  two_factor_challenge_invalid: e(401),
+  two_factor_setup_required: e(403),
+  second_factor_required: e(403),
+  oidc_email_unverified: e(403),
+  oidc_signup_closed: e(403),
+  oidc_not_configured: e(404),
+  two_factor_already_enabled: e(409),
+  two_factor_not_enabled: e(409),
+  two_factor_not_started: e(409),
+  oidc_link_conflict: e(409),
+  oidc_failed: e(502, { type: 'upstream_error', retryable: false }),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

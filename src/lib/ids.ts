@@ -62,7 +62,10 @@ export type IdPrefix =
   | 'team'
   | 'tmb'
   | 'atk'
-  | 'inv';
+  | 'inv'
+  // two-factor recovery codes and sign-in challenges
+  | 'rec'
+  | 'tfc';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {

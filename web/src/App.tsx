@@ -25,6 +25,7 @@ import { AdminOpsDashboard, AdminRequestSearch } from './pages/admin/OpsDashboar
 import { FEATURES } from './features.ts';
 import { SignUp, Verify, Forgot, Reset, AccountSettings } from './pages/Accounts.tsx';
 import { AdminInvites } from './pages/admin/Invites.tsx';
+import { Security, StaffTwoFactorNag } from './pages/security/Security.tsx';
 
 export interface PageProps {
   me: Me;
@@ -54,6 +55,7 @@ const ALL_ROUTES: Route[] = [
   { path: '/orders', nav: 'nav.orders', page: (p) => <Orders {...p} />, enabled: FEATURES.orders },
   { path: '/orders/:id', page: (p) => <OrderDetail {...p} />, enabled: FEATURES.orders },
   { path: '/help', nav: 'nav.help', page: (p) => <Help {...p} />, enabled: FEATURES.support },
+  { path: '/security', nav: 'security.nav', page: (p) => <Security {...p} /> },
   { path: '/admin/users', nav: 'nav.users', staff: true, page: (p) => <AdminUsers {...p} /> },
   { path: '/admin/users/:id', staff: true, page: (p) => <AdminUser {...p} /> },
   { path: '/admin/orders', nav: 'nav.adminOrders', staff: true, page: (p) => <AdminOrders {...p} />, enabled: FEATURES.orders },
@@ -220,6 +222,7 @@ export function App() {
         </nav>
         <main id="main">
           {sandboxBanner}
+          <StaffTwoFactorNag me={me} />
           {content}
         </main>
       </div>

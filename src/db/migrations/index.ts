@@ -21,6 +21,7 @@ import * as m0019 from './0019_budgets.ts';
 import * as m0020 from './0020_alerts.ts';
 import * as m0021 from './0021_accounts.ts';
 import * as m0025 from './0025_dashboard.ts';
+import * as m0022 from './0022_two_factor.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
@@ -46,4 +47,5 @@ export const migrations: Record<string, Migration> = {
   '0020_alerts': m0020,
   '0021_accounts': m0021,
   '0025_dashboard': m0025,
+  '0022_two_factor': m0022,
 };

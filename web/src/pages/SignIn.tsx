@@ -3,13 +3,26 @@ import { api, ApiError } from '../api.ts';
 import { useI18n, errorText } from '../i18n.tsx';
 import { Field, Notice } from '../components.tsx';
 import { SignInLinks } from './Accounts.tsx';
+import { OidcButton, SecondFactorStep, takeRedirectHints } from './security/SignInSteps.tsx';
+
+const hints = takeRedirectHints();
 
 export function SignIn({ langSwitch, onSignedIn }: { langSwitch: ReactNode; onSignedIn(): void }) {
   const { t } = useI18n();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(() => (hints.oidcError ? errorText(t, { code: hints.oidcError }) : null));
   const [busy, setBusy] = useState(false);
+  // Two-factor: the password (or the identity provider) earned a challenge; the code step opens the session.
+  const [challenge, setChallenge] = useState<string | null>(hints.challenge);
+  if (challenge) {
+    return (
+      <main id="main" className="signin">
+        <div className="signin-lang">{langSwitch}</div>
+        <SecondFactorStep challenge={challenge} onSignedIn={onSignedIn} onBack={() => setChallenge(null)} />
+      </main>
+    );
+  }
   return (
     <main id="main" className="signin">
       <div className="signin-lang">{langSwitch}</div>
@@ -20,8 +33,9 @@ export function SignIn({ langSwitch, onSignedIn }: { langSwitch: ReactNode; onSi
           setBusy(true);
           setError(null);
           try {
-            await api('/api/auth/login', { body: { email, password }, quiet401: true });
-            onSignedIn();
+            const r = await api<{ two_factor_required?: boolean; challenge?: string }>('/api/auth/login', { body: { email, password }, quiet401: true });
+            if (r.two_factor_required && r.challenge) setChallenge(r.challenge);
+            else onSignedIn();
           } catch (err) {
             setError(err instanceof ApiError && (err.status === 401 || err.status === 400) ? t('signin.failed') : errorText(t, err));
           } finally {
@@ -54,6 +68,7 @@ export function SignIn({ langSwitch, onSignedIn }: { langSwitch: ReactNode; onSi
           {t('signin.submit')}
         </button>
         <SignInLinks />
+        <OidcButton />
       </form>
     </main>
   );
