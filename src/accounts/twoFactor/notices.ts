@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import { createMailer } from '../../lib/mail.ts';
 import type { Logger } from 'pino';
 
 // A short e-mail to the account's address when two-factor sign-in is turned
@@ -26,11 +26,10 @@ const TEXT: Record<TwoFactorNotice, { subject: string; body: string }> = {
 
 export function sendTwoFactorNotice(opts: { smtpUrl: string | null; mailFrom: string; log: Logger }, to: string, kind: TwoFactorNotice): Promise<void> {
   if (!opts.smtpUrl) return Promise.resolve();
-  const mailer = nodemailer.createTransport(opts.smtpUrl);
+  const mailer = createMailer({ smtpUrl: opts.smtpUrl, from: opts.mailFrom });
   const t = TEXT[kind];
   return mailer
-    .sendMail({ from: opts.mailFrom, to, subject: t.subject, text: t.body })
-    .then(() => undefined)
+    .send({ to, subject: t.subject, text: t.body })
     .catch((e: Error) => opts.log.warn({ err: e.message, kind }, 'two-factor notice not sent'))
     .finally(() => mailer.close());
 }
