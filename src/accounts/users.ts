@@ -89,6 +89,8 @@ export async function createUser(
     rpm: null,
     tpm: null,
     concurrency: null,
+    disabled_at: null,
+    disabled_reason: null,
   };
   try {
     await withTransaction(db, async (tx) => {

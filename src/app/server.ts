@@ -33,6 +33,8 @@ import { exportRoutes } from './routes/exports.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { teamRoutes } from './routes/teams.ts';
 import { adminTeamRoutes } from './routes/admin/teams.ts';
+import { sessionRoutes } from './routes/sessions.ts';
+import { adminUserAdminRoutes } from './routes/admin/userAdmin.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -64,6 +66,9 @@ export const ROUTES: RouteModule[] = [
   helpRoutes,
   teamRoutes,
   adminTeamRoutes,
+  // Issue 17 C: one's own sessions; staff account administration
+  sessionRoutes,
+  adminUserAdminRoutes,
 ];
 
 /**

@@ -64,6 +64,9 @@ export interface UsersTable {
   rpm: Generated<number | null>;
   tpm: Generated<Int | null>;
   concurrency: Generated<number | null>;
+  /** Set while staff have the account disabled (0023); the audit log keeps the history. */
+  disabled_at: Generated<Int | null>;
+  disabled_reason: Generated<string | null>;
 }
 
 export interface SessionsTable {
@@ -75,6 +78,8 @@ export interface SessionsTable {
   created_at: Int;
   expires_at: Int;
   revoked_at: Int | null;
+  /** Last use, written at most once a minute (0023); null: not used since it was opened. */
+  last_seen_at: Generated<Int | null>;
 }
 
 export interface ApiKeysTable {

@@ -205,6 +205,9 @@ export const ERRORS = {
   upstream_overloaded: e(503, { type: 'unavailable_error' }),
   // 504: an upstream was too slow
   upstream_timeout: e(504, { type: 'timeout_error' }),
+  // Sessions and user administration (issue 17 C)
+  session_not_found: e(404),
+  group_not_found: e(404),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
