@@ -63,7 +63,7 @@ describe('user administration on two instances (PostgreSQL + Redis)', {
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: CHAT, messages: [{ role: 'user', content: 'hello there' }] }),
     });
-    const body = await res.json();
+    const body: any = await res.json();
     return { status: res.status, code: (body.error?.code as string) ?? null, rid: res.headers.get('x-request-id') };
   }
   const asOperator = (on: RunningTally, path: string, body: unknown) =>

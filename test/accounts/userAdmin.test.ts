@@ -10,7 +10,7 @@ import { testDialects } from '../helpers/db.ts';
 import { startTestTally, seedUser, signIn, type TestTally } from '../helpers/tally.ts';
 import { asAdminToken, login, send, expectError, expectJson, type Fetcher } from './http.ts';
 import { startMockOpenAI, mockUsageFor, toUsage, type MockOpenAI } from '../helpers/mockOpenAI.ts';
-import { relaySdk, requestLogRow, verifyThenClose } from '../helpers/relay.ts';
+import { requestLogRow, verifyThenClose } from '../helpers/relay.ts';
 import { createChannel } from '../../src/gateway/channels.ts';
 import { setModelPrice, computeCost, type ModelPrice } from '../../src/gateway/pricing.ts';
 import { upsertGroup } from '../../src/gateway/groups.ts';
@@ -48,7 +48,7 @@ for (const dialect of testDialects()) {
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
         body: JSON.stringify({ model: CHAT, messages }),
       });
-      const body = await res.json();
+      const body: any = await res.json();
       return { status: res.status, code: (body.error?.code as string) ?? null, rid: res.headers.get('x-request-id') };
     }
     const audit = (target: string, action: string) =>

@@ -49,7 +49,8 @@ for (const dialect of testDialects()) {
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
         body: JSON.stringify({ model: CHAT, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
       });
-      return { status: res.status, code: ((await res.json()).error?.code as string) ?? null };
+      const body: any = await res.json();
+      return { status: res.status, code: (body.error?.code as string) ?? null };
     }
     const auditActors = async (target: string) =>
       (
