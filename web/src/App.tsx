@@ -21,6 +21,7 @@ import { AdminRedeem } from './pages/admin/Redeem.tsx';
 import { AdminAudit } from './pages/admin/Audit.tsx';
 import { AdminApprovals } from './pages/admin/Approvals.tsx';
 import { Help } from './pages/Help.tsx';
+import { Sessions } from './pages/Sessions.tsx';
 import { FEATURES } from './features.ts';
 
 export interface PageProps {
@@ -50,6 +51,7 @@ const ALL_ROUTES: Route[] = [
   { path: '/topup', nav: 'nav.topup', page: (p) => <TopUp {...p} />, enabled: FEATURES.orders },
   { path: '/orders', nav: 'nav.orders', page: (p) => <Orders {...p} />, enabled: FEATURES.orders },
   { path: '/orders/:id', page: (p) => <OrderDetail {...p} />, enabled: FEATURES.orders },
+  { path: '/sessions', nav: 'sessions.nav', page: (p) => <Sessions {...p} /> },
   { path: '/help', nav: 'nav.help', page: (p) => <Help {...p} />, enabled: FEATURES.support },
   { path: '/admin/users', nav: 'nav.users', staff: true, page: (p) => <AdminUsers {...p} /> },
   { path: '/admin/users/:id', staff: true, page: (p) => <AdminUser {...p} /> },
