@@ -12,7 +12,7 @@ const BROWSERS: Array<[RegExp, string]> = [
   [/\bFirefox\/|\bFxiOS\//, 'Firefox'],
   [/\bSamsungBrowser\//, 'Samsung Internet'],
   [/\bMicroMessenger\//, 'WeChat'],
-  [/\bChrome\/|\bCriOS\/|\bChromium\//, 'Chrome'],
+  [/\b(?:Headless)?Chrome\/|\bCriOS\/|\bChromium\//, 'Chrome'],
   [/\bSafari\//, 'Safari'], // after Chrome and the others, whose User-Agents say Safari too
   [/\bcurl\//, 'curl'],
   [/\bnode-fetch\b|\bundici\b|\bnode\b/i, 'Node.js'],

@@ -182,6 +182,10 @@ describe('device names from a User-Agent', () => {
       'Edge on macOS',
     );
     assert.equal(describeDevice('curl/8.5.0'), 'curl');
+    assert.equal(
+      describeDevice('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36'),
+      'Chrome on Linux',
+    );
     assert.equal(describeDevice(''), 'Unknown device');
     assert.equal(describeDevice(null), 'Unknown device');
     assert.equal(describeDevice('x'.repeat(100_000)), 'Unknown device', 'a huge header is cut to its first 300 characters');
