@@ -5,6 +5,7 @@ import { sha256Hex } from '../lib/crypto.ts';
 import { TallyError } from '../lib/errors.ts';
 import { findUserByEmail, normalizeEmail, rowToUser, type User } from './users.ts';
 import { verifyPassword, DUMMY_HASH } from './passwords.ts';
+import { describeDevice } from './userAgent.ts';
 
 export const SESSION_COOKIE = 'tally_session';
 export const SESSION_TTL_MS = 7 * 24 * 3600_000;
@@ -73,11 +74,14 @@ export async function userForSession(db: DbOrTx, token: string, now = Date.now()
     .selectFrom('sessions as s')
     .innerJoin('users as u', 'u.id', 's.user_id')
     .selectAll('u')
+    .select(['s.id as session_id', 's.created_at as session_created_at', 's.last_seen_at as session_last_seen_at'])
     .where('s.token_hash', '=', sha256Hex(token))
     .where('s.expires_at', '>', now)
     .where('s.revoked_at', 'is', null)
     .executeTakeFirst();
   if (r?.status !== 'active') return null;
+  // "Last seen" for the sessions list: a write only when the stored time is a minute old (see noteSessionSeen).
+  if (lastSeenIsStale(r.session_last_seen_at ?? r.session_created_at, now)) await noteSessionSeen(db, r.session_id, now);
   return rowToUser(r);
 }
 
@@ -115,4 +119,83 @@ export async function revokeAllSessions(db: DbOrTx, userId: string, opts: { now:
   if (opts.exceptTokenHash) q = q.where('token_hash', '!=', opts.exceptTokenHash);
   const r = await q.executeTakeFirst();
   return Number(r.numUpdatedRows ?? 0);
+}
+
+// ---------------------------------------------------------------------------
+// A person's own sessions: the list (device, address, last seen), ending one,
+// ending all the others; "last seen" kept cheaply. (Issue 17 part C.)
+// ---------------------------------------------------------------------------
+
+/** How often a session's last_seen_at is written at most. */
+export const LAST_SEEN_EVERY_MS = 60_000;
+/** The most sessions the list shows (the newest; a user rarely has more than a handful alive). */
+export const SESSIONS_LISTED = 100;
+
+const lastSeenIsStale = (seenAt: number | bigint | string | null, now: number) => seenAt === null || Number(seenAt) <= now - LAST_SEEN_EVERY_MS;
+
+/**
+ * Records that a session was used now, unless it was recorded less than a
+ * minute ago. The condition is in the UPDATE itself, so requests arriving
+ * together on several instances write it once; the caller asks only when the
+ * time it read is stale, so most requests write nothing at all.
+ */
+export async function noteSessionSeen(db: DbOrTx, sessionId: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('sessions')
+    .set({ last_seen_at: now })
+    .where('id', '=', sessionId)
+    .where((eb) => eb(eb.fn.coalesce('last_seen_at', 'created_at'), '<=', now - LAST_SEEN_EVERY_MS))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows ?? 0) === 1;
+}
+
+export interface SessionView {
+  id: string;
+  device: string;
+  user_agent: string | null;
+  ip: string | null;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  current: boolean;
+}
+
+/** The user's live sessions, newest first; `current` marks the one asking (its token's sha256Hex). Never a token or its hash. */
+export async function listSessions(db: DbOrTx, input: { userId: string; currentTokenHash: string | null; now: number }): Promise<SessionView[]> {
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['id', 'token_hash', 'ip', 'user_agent', 'created_at', 'last_seen_at', 'expires_at'])
+    .where('user_id', '=', input.userId)
+    .where('expires_at', '>', input.now)
+    .where('revoked_at', 'is', null)
+    .orderBy('created_at', 'desc')
+    .limit(SESSIONS_LISTED)
+    .execute();
+  const iso = (ms: number | bigint | string) => new Date(Number(ms)).toISOString();
+  return rows.map((r) => ({
+    id: r.id,
+    device: describeDevice(r.user_agent),
+    user_agent: r.user_agent,
+    ip: r.ip,
+    created_at: iso(r.created_at),
+    last_seen_at: iso(r.last_seen_at ?? r.created_at),
+    expires_at: iso(r.expires_at),
+    current: input.currentTokenHash !== null && r.token_hash === input.currentTokenHash,
+  }));
+}
+
+/** Ends one of the user's own sessions. Someone else's session id, or one already ended, is "not found": nothing changes. */
+export async function revokeSession(db: DbOrTx, input: { userId: string; sessionId: string; now: number }): Promise<void> {
+  const r = await db
+    .updateTable('sessions')
+    .set({ revoked_at: input.now })
+    .where('id', '=', input.sessionId)
+    .where('user_id', '=', input.userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', input.now)
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows ?? 0) !== 1)
+    throw new TallyError('session_not_found', `no signed-in session ${input.sessionId.slice(0, 40)} of yours; reload the list of sessions`, {
+      param: 'id',
+    });
 }

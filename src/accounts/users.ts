@@ -105,6 +105,8 @@ export async function createUser(
     concurrency: null,
     email_verified_at: opts.unverified ? null : now,
     language: opts.language ?? null,
+    disabled_at: null,
+    disabled_reason: null,
   };
   try {
     await withTransaction(db, async (tx) => {

@@ -39,6 +39,8 @@ import { pricingRoutes } from './routes/pricing.ts';
 import { signupRoutes } from './routes/signup.ts';
 import { twoFactorRoutes } from './routes/twoFactor.ts';
 import { oidcRoutes } from './routes/oidc.ts';
+import { sessionRoutes } from './routes/sessions.ts';
+import { adminUserAdminRoutes } from './routes/admin/userAdmin.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -76,6 +78,9 @@ export const ROUTES: RouteModule[] = [
   signupRoutes,
   twoFactorRoutes,
   oidcRoutes,
+  // Issue 17 C: one's own sessions; staff account administration
+  sessionRoutes,
+  adminUserAdminRoutes,
 ];
 
 /**

@@ -68,6 +68,9 @@ export interface UsersTable {
   email_verified_at: Generated<Int | null>;
   /** The language of account mails, 'en' or 'zh'; null: English. */
   language: Generated<string | null>;
+  /** Set while staff have the account disabled (0023); the audit log keeps the history. */
+  disabled_at: Generated<Int | null>;
+  disabled_reason: Generated<string | null>;
 }
 
 export interface SessionsTable {
@@ -81,6 +84,8 @@ export interface SessionsTable {
   revoked_at: Int | null;
   /** When this session last proved a second factor (0022_two_factor); null: never. */
   two_factor_at: Generated<Int | null>;
+  /** Last use, written at most once a minute (0023); null: not used since it was opened. */
+  last_seen_at: Generated<Int | null>;
 }
 
 export interface ApiKeysTable {

@@ -53,3 +53,9 @@ export async function upsertGroup(
 export async function listGroups(db: DbOrTx): Promise<Group[]> {
   return (await db.selectFrom('groups').selectAll().orderBy('name').execute()).map(rowToGroup);
 }
+
+/** Whether a user may be put in this group: "default", or one configured with `tally group set` / POST /api/admin/groups. */
+export async function groupExists(db: DbOrTx, name: string): Promise<boolean> {
+  if (name === 'default') return true;
+  return Boolean(await db.selectFrom('groups').select('name').where('name', '=', name).executeTakeFirst());
+}

@@ -236,6 +236,9 @@ export const ERRORS = {
   two_factor_not_started: e(409),
   oidc_link_conflict: e(409),
   oidc_failed: e(502, { type: 'upstream_error', retryable: false }),
+  // Sessions and user administration (issue 17 C)
+  session_not_found: e(404),
+  group_not_found: e(404),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -197,6 +197,20 @@ export const PERMISSIONS = {
     'yes',
     'search the request log across users (support: e-mails masked; client IPs left out)',
   ),
+  // Account administration (issue 17 C): support may sign a user out (a lost device); the rest is an admin's.
+  'users.disable': p(
+    'POST',
+    '/api/admin/users/:id/disable',
+    'write',
+    'no',
+    'yes',
+    'disable an account, with a reason: sign-in refused, sessions ended, its keys refused at once on every instance; audited',
+    true,
+  ),
+  'users.enable': p('POST', '/api/admin/users/:id/enable', 'write', 'no', 'yes', 'enable a disabled account again; audited'),
+  'users.group': p('POST', '/api/admin/users/:id/group', 'write', 'no', 'yes', 'move a user to another pricing group (from the next request); audited', true),
+  'users.role': p('POST', '/api/admin/users/:id/role', 'write', 'no', 'yes', "change a user's role, with a reason; their sessions end; audited", true),
+  'users.signOut': p('POST', '/api/admin/users/:id/sign-out', 'write', 'yes', 'yes', 'sign a user out everywhere (API keys keep working); audited'),
 } satisfies Record<string, Permission>;
 
 export type StaffAction = keyof typeof PERMISSIONS;

@@ -206,6 +206,19 @@ for (const dialect of testDialects()) {
       'invites.revoke': async () => ({ path: `/api/admin/invites/${(await json(await admin('POST', '/api/admin/invites', {}), 201)).id}/revoke` }),
       // Without SMTP in this world verification is off: past the permission check the answer is 409 verification_off.
       'users.resendVerification': async () => ({ path: `/api/admin/users/${shared.userId}/resend-verification`, ok: [409] }),
+      // Account administration: each call on an account of its own, so an allowed call really changes it.
+      'users.disable': async () => ({ path: `/api/admin/users/${(await customer(w.t)).userId}/disable`, body: { reason: 'abuse report' } }),
+      'users.enable': async () => {
+        const c = await customer(w.t);
+        await json(await admin('POST', `/api/admin/users/${c.userId}/disable`, { reason: 'abuse report' }));
+        return { path: `/api/admin/users/${c.userId}/enable`, body: { reason: 'cleared' } };
+      },
+      'users.group': async () => {
+        await json(await admin('POST', '/api/admin/groups', { name: 'perm-users', multiplier: '1.5' }));
+        return { path: `/api/admin/users/${(await customer(w.t)).userId}/group`, body: { group: 'perm-users' } };
+      },
+      'users.role': async () => ({ path: `/api/admin/users/${(await customer(w.t)).userId}/role`, body: { role: 'support', reason: 'joins support' } }),
+      'users.signOut': async () => ({ path: `/api/admin/users/${(await customer(w.t)).userId}/sign-out`, body: { reason: 'lost laptop' } }),
     };
 
     before(async () => {
@@ -301,6 +314,10 @@ for (const dialect of testDialects()) {
           );
           return { path: `/api/admin/teams/${team.id}/compensate`, body: { amount: '999999.00', reason: 'mine', ticket: 'TCK-0' } };
         },
+        // Nobody disables, re-prices or re-roles their own account.
+        'users.disable': async (me: Customer) => ({ path: `/api/admin/users/${me.userId}/disable`, body: { reason: 'mine' } }),
+        'users.group': async (me: Customer) => ({ path: `/api/admin/users/${me.userId}/group`, body: { group: 'default' } }),
+        'users.role': async (me: Customer) => ({ path: `/api/admin/users/${me.userId}/role`, body: { role: 'admin', reason: 'mine' } }),
       } satisfies Partial<Record<StaffAction, (me: Customer) => Promise<Fx>>>;
       const selfRows = (Object.entries(PERMISSIONS) as Array<[StaffAction, Permission]>)
         .filter(([, e]) => e.self)

@@ -22,6 +22,7 @@ import { AdminAudit } from './pages/admin/Audit.tsx';
 import { AdminApprovals } from './pages/admin/Approvals.tsx';
 import { Help } from './pages/Help.tsx';
 import { AdminOpsDashboard, AdminRequestSearch } from './pages/admin/OpsDashboard.tsx';
+import { Sessions } from './pages/Sessions.tsx';
 import { FEATURES } from './features.ts';
 import { SignUp, Verify, Forgot, Reset, AccountSettings } from './pages/Accounts.tsx';
 import { AdminInvites } from './pages/admin/Invites.tsx';
@@ -54,6 +55,7 @@ const ALL_ROUTES: Route[] = [
   { path: '/topup', nav: 'nav.topup', page: (p) => <TopUp {...p} />, enabled: FEATURES.orders },
   { path: '/orders', nav: 'nav.orders', page: (p) => <Orders {...p} />, enabled: FEATURES.orders },
   { path: '/orders/:id', page: (p) => <OrderDetail {...p} />, enabled: FEATURES.orders },
+  { path: '/sessions', nav: 'sessions.nav', page: (p) => <Sessions {...p} /> },
   { path: '/help', nav: 'nav.help', page: (p) => <Help {...p} />, enabled: FEATURES.support },
   { path: '/security', nav: 'security.nav', page: (p) => <Security {...p} /> },
   { path: '/admin/users', nav: 'nav.users', staff: true, page: (p) => <AdminUsers {...p} /> },

@@ -9,11 +9,12 @@ import { listApprovals, approveApproval, rejectApproval, approvalView, APPROVAL_
 import { permissionTableMarkdown, PERMISSIONS } from '../../support/permissions.ts';
 import { ERRORS, errorTableMarkdown } from '../../lib/errors.ts';
 import { TallyError } from '../../lib/errors.ts';
+import { userAdminCommands } from './userAdmin.ts';
 
 export function userCommands(program: Command) {
-  program
-    .command('user')
-    .description('user accounts')
+  const user = program.command('user').description('user accounts');
+  userAdminCommands(user); // disable, enable, set-group, set-role, sign-out (src/cli/commands/userAdmin.ts)
+  user
     .command('set-limits')
     .description("a user's requests per minute, tokens per minute and requests in flight, across all their keys (a key's own limit wins); none removes one")
     .requiredOption('--user <idOrEmail>')

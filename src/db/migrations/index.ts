@@ -20,8 +20,9 @@ import * as m0018 from './0018_teams.ts';
 import * as m0019 from './0019_budgets.ts';
 import * as m0020 from './0020_alerts.ts';
 import * as m0021 from './0021_accounts.ts';
-import * as m0025 from './0025_dashboard.ts';
 import * as m0022 from './0022_two_factor.ts';
+import * as m0023 from './0023_sessions_admin.ts';
+import * as m0025 from './0025_dashboard.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
@@ -46,6 +47,7 @@ export const migrations: Record<string, Migration> = {
   '0019_budgets': m0019,
   '0020_alerts': m0020,
   '0021_accounts': m0021,
-  '0025_dashboard': m0025,
   '0022_two_factor': m0022,
+  '0023_sessions_admin': m0023,
+  '0025_dashboard': m0025,
 };

@@ -12,6 +12,7 @@ import { verifyBooks } from '../../../verifyBooks.ts';
 import { listStatement, walletAccountId } from '../../../ledger/index.ts';
 import { listUsage } from '../../../gateway/usageLog.ts';
 import { statementLine } from '../me.ts';
+import { disabledState } from '../../../accounts/userAdmin.ts';
 
 const CreateUserBody = z.object({
   email: z.string().min(3).max(320),
@@ -58,8 +59,11 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
     const actor = await requireStaff(ctx, req, 'users.get');
     const user = await resolveUser(ctx.db, req.params.id);
     const b = await getUserBalance(ctx.db, user.id);
+    const d = await disabledState(ctx.db, user.id); // why it is disabled (src/accounts/userAdmin.ts)
     return {
       ...userView(user, actor),
+      disabled_at: d.disabledAt === null ? null : new Date(d.disabledAt).toISOString(),
+      disabled_reason: d.disabledReason,
       balance: formatMoney(b.balance),
       pending: formatMoney(b.pending),
       available: formatMoney(b.available),

@@ -10,6 +10,7 @@ import { useApi } from '../../useApi.ts';
 import { navigate } from '../../router.ts';
 import { tidy } from '../../money.ts';
 import type { PageProps } from '../../App.tsx';
+import { UserAdminActions } from './UserAdminActions.tsx';
 
 interface AdminUserRow {
   id: string;
@@ -21,6 +22,8 @@ interface AdminUserRow {
   created_at: string;
 }
 interface AdminUserView extends AdminUserRow {
+  disabled_at?: string | null;
+  disabled_reason?: string | null;
   balance: string;
   pending: string;
   available: string;
@@ -212,6 +215,7 @@ export function AdminUser({ params, me }: PageProps) {
         </Field>
         {msg?.kind === 'error' && confirming && <Notice kind="error">{msg.text}</Notice>}
       </Confirm>
+      <UserAdminActions userId={params.id} account={u ?? null} isAdmin={canWrite} onChanged={user.reload} />
       <User360 userId={params.id} isAdmin={canWrite} />
     </>
   );
