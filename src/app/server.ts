@@ -33,6 +33,7 @@ import { exportRoutes } from './routes/exports.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { teamRoutes } from './routes/teams.ts';
 import { adminTeamRoutes } from './routes/admin/teams.ts';
+import { opsRoutes } from './routes/ops.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -64,6 +65,7 @@ export const ROUTES: RouteModule[] = [
   helpRoutes,
   teamRoutes,
   adminTeamRoutes,
+  opsRoutes,
 ];
 
 /**

@@ -60,7 +60,8 @@ export type IdPrefix =
   | 'tev'
   | 'alt'
   | 'team'
-  | 'tmb';
+  | 'tmb'
+  | 'prb';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {
@@ -107,4 +108,9 @@ function freshRandom(): Buffer {
   const b = Buffer.from(pool.subarray(poolAt, poolAt + 10));
   poolAt += 10;
   return b;
+}
+
+/** The smallest id of `prefix` made at `ms` or later: a time-range query on an id-keyed table reads its primary key. */
+export function idAtTime(prefix: IdPrefix, ms: number): string {
+  return `${prefix}_${encodeTime(Math.max(0, Math.floor(ms)))}`;
 }

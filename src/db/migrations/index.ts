@@ -19,6 +19,7 @@ import * as m0017 from './0017_limits_budgets_teams.ts';
 import * as m0018 from './0018_teams.ts';
 import * as m0019 from './0019_budgets.ts';
 import * as m0020 from './0020_alerts.ts';
+import * as m0024 from './0024_probes.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
 export const migrations: Record<string, Migration> = {
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   '0018_teams': m0018,
   '0019_budgets': m0019,
   '0020_alerts': m0020,
+  '0024_probes': m0024,
 };
