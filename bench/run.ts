@@ -305,6 +305,20 @@ async function main() {
     results.redis_error = String(e).slice(0, 300);
   }
 
+  // The cost of the Prometheus metrics: the same relay on an instance started with TALLY_METRICS=off (compare with `tally`).
+  let metricsOffTally: Awaited<ReturnType<typeof startProcess>> | null = null;
+  try {
+    metricsOffTally = await startProcess(
+      process.execPath,
+      ['bin/tally.mjs', 'serve', '--port', '0', '--host', '127.0.0.1', '--json'],
+      { ...env, TALLY_METRICS: 'off' },
+      /"port":(\d+)/,
+    );
+    targets.push({ name: 'tally_metrics_off', url: `http://127.0.0.1:${metricsOffTally.port}/v1/chat/completions`, headers: auth });
+  } catch (e) {
+    results.metrics_off_error = String(e).slice(0, 300);
+  }
+
   for (const { name, url, streamUrl, headers, model, body } of targets) {
     results[name] = {
       nonstream_c32: await load(url, { stream: false, connections: 32, headers, model, body: body?.(false) }),
@@ -322,6 +336,11 @@ async function main() {
     redisTally.proc.kill('SIGTERM');
     await new Promise((r) => redisTally.proc.once('exit', r));
   }
+  if (metricsOffTally) {
+    metricsOffTally.proc.kill('SIGTERM');
+    await new Promise((r) => metricsOffTally.proc.once('exit', r));
+  }
+
   const rssAfterLoad = rssMb(tallyProc.proc.pid!);
   // The memory figure is taken on a fresh instance, so it measures 1,000 open
   // streams rather than how far the heap grew during the throughput runs.
