@@ -182,6 +182,8 @@ async function main() {
     TALLY_SECRET: 'bench-secret-0123456789abcdef',
     TALLY_DEMO: 'off',
     TALLY_LOG_LEVEL: 'warn',
+    // No channel probes during the measurements (their tiny requests would add to the load).
+    TALLY_CHANNEL_PROBE_MS: '0',
   };
   tally(['model', 'set-price', '--model', 'bench-model', '--input', '0.15', '--output', '0.60'], env);
   tally(['model', 'set-price', '--model', 'slow-stream', '--input', '0.15', '--output', '0.60'], env);
@@ -305,19 +307,36 @@ async function main() {
     results.redis_error = String(e).slice(0, 300);
   }
 
+  // The cost of the Prometheus metrics: the same relay on an instance started with TALLY_METRICS=off (compare with `tally`).
+  let metricsOffTally: Awaited<ReturnType<typeof startProcess>> | null = null;
+  try {
+    metricsOffTally = await startProcess(
+      process.execPath,
+      ['bin/tally.mjs', 'serve', '--port', '0', '--host', '127.0.0.1', '--json'],
+      { ...env, TALLY_METRICS: 'off' },
+      /"port":(\d+)/,
+    );
+    targets.push({ name: 'tally_metrics_off', url: `http://127.0.0.1:${metricsOffTally.port}/v1/chat/completions`, headers: auth });
+  } catch (e) {
+    results.metrics_off_error = String(e).slice(0, 300);
+  }
+
   // The first seconds after start run the relay's code cold (JIT, SQLite pages, the settlement worker's first
-  // batches): every target after the first would otherwise be measured warm and the first cold. Warm Tally up
-  // for TALLY_BENCH_WARMUP seconds (default 5) so each target is measured in the steady state.
+  // batches): a target measured right after its server started would be measured cold and the rest warm. Every
+  // Tally server is warmed up for TALLY_BENCH_WARMUP seconds (default 5) so each target is measured in the steady state.
   const warmup = Number(process.env.TALLY_BENCH_WARMUP ?? 5);
+  const tallyServers = new Set(targets.filter((t) => t.name.startsWith('tally')).map((t) => new URL(t.url).origin));
   if (warmup > 0) {
-    await autocannon({
-      url: `${tallyUrl}/v1/chat/completions`,
-      method: 'POST',
-      body: JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'warm up' }], max_tokens: 64 }),
-      headers: { 'content-type': 'application/json', ...auth },
-      connections: 32,
-      duration: warmup,
-    });
+    for (const origin of tallyServers) {
+      await autocannon({
+        url: `${origin}/v1/chat/completions`,
+        method: 'POST',
+        body: JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'warm up' }], max_tokens: 64 }),
+        headers: { 'content-type': 'application/json', ...auth },
+        connections: 32,
+        duration: warmup,
+      });
+    }
   }
   for (const { name, url, streamUrl, headers, model, body } of targets) {
     results[name] = {
@@ -336,6 +355,11 @@ async function main() {
     redisTally.proc.kill('SIGTERM');
     await new Promise((r) => redisTally.proc.once('exit', r));
   }
+  if (metricsOffTally) {
+    metricsOffTally.proc.kill('SIGTERM');
+    await new Promise((r) => metricsOffTally.proc.once('exit', r));
+  }
+
   const rssAfterLoad = rssMb(tallyProc.proc.pid!);
   // The memory figure is taken on a fresh instance, so it measures 1,000 open
   // streams rather than how far the heap grew during the throughput runs.
@@ -371,6 +395,14 @@ async function main() {
           rpm_limit_redis_nonstream_vs_bare: +(results.tally_rpm_redis.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
           rpm_limit_redis_nonstream_vs_unlimited: +(results.tally_rpm_redis.nonstream_c32.rps / t.nonstream_c32.rps).toFixed(3),
           rpm_limit_redis_added_latency_c1_ms: +(results.tally_rpm_redis.nonstream_c1.latency_avg_ms - t.nonstream_c1.latency_avg_ms).toFixed(3),
+        }
+      : {}),
+    ...(results.tally_metrics_off
+      ? {
+          metrics_on_vs_off_nonstream: +(t.nonstream_c32.rps / results.tally_metrics_off.nonstream_c32.rps).toFixed(3),
+          metrics_on_vs_off_stream: +(t.stream_c32.rps / results.tally_metrics_off.stream_c32.rps).toFixed(3),
+          metrics_off_nonstream_vs_bare: +(results.tally_metrics_off.nonstream_c32.rps / b.nonstream_c32.rps).toFixed(3),
+          metrics_added_latency_c1_ms: +(t.nonstream_c1.latency_avg_ms - results.tally_metrics_off.nonstream_c1.latency_avg_ms).toFixed(3),
         }
       : {}),
     ...ratiosOf(results, 'responses', b),

@@ -1,4 +1,5 @@
-import pino, { type Logger } from 'pino';
+import pino, { type Logger, type DestinationStream } from 'pino';
+import pretty from 'pino-pretty';
 import type { Redis } from 'ioredis';
 import type { Config } from './config/index.ts';
 import { openDb, type Db, type DbHandle, type Dialect } from './db/index.ts';
@@ -18,6 +19,9 @@ import { Limiter, MemoryLimitStore, RedisLimitStore } from './gateway/limits.ts'
 import { Alerts } from './alerts/index.ts';
 import { paymentSettings } from './payments/settings.ts';
 import { buildPayments, type Payments } from './payments/providers/index.ts';
+import { Metrics } from './ops/metrics.ts';
+import { ChannelProber } from './ops/probes.ts';
+import { StatusBoard } from './ops/status.ts';
 
 // Everything a verb or route may need, passed explicitly (no module singletons),
 // so tests build one per server with their own database.
@@ -43,6 +47,12 @@ export interface AppContext {
   events: EventBus;
   /** Balance and budget alerts: the settlement hooks, the settings cache and the outbox worker startTally runs. */
   alerts: Alerts;
+  /** Prometheus metrics for GET /metrics (src/ops/metrics.ts), or null when TALLY_METRICS=off. */
+  metrics: Metrics | null;
+  /** Channel probes (src/ops/probes.ts): the worker startTally runs every TALLY_CHANNEL_PROBE_MS. */
+  probes: ChannelProber;
+  /** The public status page's figures (src/ops/status.ts). */
+  status: StatusBoard;
   /** The shared Redis (TALLY_REDIS_URL), or null: the ServiceContext's. */
   redis: Redis | null;
   now(): number;
@@ -66,8 +76,23 @@ export const LOG_REDACT = [
   '*.card_number',
 ];
 
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({ level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } });
+/**
+ * JSON lines, or pino-pretty's readable lines when stdout is a terminal
+ * (TALLY_LOG_FORMAT=pretty|json forces one). Redaction applies before either.
+ * `stream`: where the lines go (tests), else stdout.
+ */
+export function createLogger(config: Pick<Config, 'logLevel'> & { ops?: Pick<Config['ops'], 'logFormat'> }, stream?: DestinationStream): Logger {
+  const opts = { level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } };
+  const format = config.ops?.logFormat ?? 'auto';
+  const usePretty = format === 'pretty' || (format === 'auto' && !stream && process.stdout.isTTY === true);
+  if (usePretty) {
+    // Synchronous: a line is written before the next statement runs (a crash loses none), as pino's own stdout writes are.
+    return pino(
+      opts,
+      pretty({ sync: true, colorize: !stream && process.stdout.isTTY === true, destination: (stream as NodeJS.WritableStream | undefined) ?? 1 }),
+    );
+  }
+  return stream ? pino(opts, stream) : pino(opts);
 }
 
 export async function createContext(config: Config, opts: { log?: Logger; migrate?: boolean } = {}): Promise<AppContext> {
@@ -97,6 +122,8 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
   // SQLite (file): settlement writes run on a worker thread with its own connection.
   const writer =
     dbh.dialect === 'sqlite' && !dbh.url.endsWith(':memory:') && config.settleWorker ? workerWriter(dbh.url) : inProcessWriter(dbh.db, dbh.dialect);
+  // Metrics: one registry per context (several instances in one process do not mix); null when switched off.
+  let metrics: Metrics | null = null;
   const settlement = new SettlementQueue(writer, book, log, {
     intervalMs: config.settleIntervalMs,
     maxIntervalMs: config.settleMaxIntervalMs,
@@ -107,10 +134,13 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
       appendDeadLetter(deadLetters, item, error);
       log.error({ requestId: item.requestId, file: deadLetters }, 'a request settlement was written to the dead-letter file');
     },
+    onEnqueue: config.ops.metrics ? (item) => metrics?.request(item.log) : undefined,
+    onCommitted: config.ops.metrics ? (lagMs) => metrics?.settled(lagMs) : undefined,
   });
+  if (config.ops.metrics) metrics = new Metrics({ db: dbh.db, catalog, settlement: () => settlement, deadLetterFile: deadLetters });
   // Rate limits per key, user and group: in Redis when configured (shared by every instance), else in memory.
   const limits = new Limiter(events.redis ? new RedisLimitStore(events.redis) : new MemoryLimitStore(), config.relay.keyRpm, () => ctx.now());
-  const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, limits, config: config.relay });
+  const relay = new Relay({ db: dbh.db, log, keys, catalog, book, settlement, limiter, limits, config: config.relay, metrics });
   // Shutdown order (reverse of registration): settle everything, close pools, then the database.
   closers.push(() => catalog.close());
   closers.push(() => settlement.close());
@@ -145,6 +175,17 @@ export async function createContext(config: Config, opts: { log?: Logger; migrat
     alerts,
     payments: buildPayments(paymentConfig, { db: dbh.db, secret: config.secret, now: () => ctx.now() }),
     events,
+    metrics,
+    probes: new ChannelProber({
+      db: dbh.db,
+      catalog,
+      events,
+      redis: events.redis,
+      log,
+      intervalMs: config.ops.probeMs,
+      recoverAfter: config.ops.probeRecover,
+    }),
+    status: new StatusBoard(dbh.db, catalog),
     redis: events.redis,
     now: () => Date.now(),
     onClose: (fn) => void closers.push(fn),

@@ -41,6 +41,7 @@ import { twoFactorRoutes } from './routes/twoFactor.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { adminUserAdminRoutes } from './routes/admin/userAdmin.ts';
+import { opsRoutes } from './routes/ops.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void;
 
@@ -81,6 +82,7 @@ export const ROUTES: RouteModule[] = [
   // Issue 17 C: one's own sessions; staff account administration
   sessionRoutes,
   adminUserAdminRoutes,
+  opsRoutes,
 ];
 
 /**

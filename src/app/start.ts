@@ -70,6 +70,8 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
   const reconciler = startReconcileWorker(ctx);
   // Task polling: every instance polls (leases keep two from polling one task); TALLY_TASK_WORKER=off leaves it to the others.
   if (config.tasks.worker) ctx.tasks.worker.start();
+  // Channel probes: every instance runs the worker (a per-interval claim keeps two from probing one channel); 0 = off.
+  ctx.probes.start();
   // Alert deliveries: every instance sends (a conditional claim keeps two from sending one).
   await ctx.alerts.start();
   // Not a dangerous setting (startupWarnings), but an operator who expects alert e-mails must hear why none go out.
@@ -89,6 +91,7 @@ export async function startTally(config: Config, opts: { ctx?: AppContext; boots
       await app.close();
       await ctx.tasks.worker.stop();
       await ctx.alerts.stop();
+      await ctx.probes.stop();
       await reconciler.stop();
       await checkpointer?.stop();
       await ctx.close();

@@ -110,6 +110,12 @@ const schema = z.object({
   TALLY_OIDC_CLIENT_ID: z.string().optional(),
   TALLY_OIDC_CLIENT_SECRET: z.string().optional(),
   TALLY_OIDC_NAME: z.string().max(60).default('OpenID Connect'), // the sign-in button says "Sign in with <name>"
+  // Operations (read by src/ops/): metrics, channel probes, log format.
+  TALLY_METRICS: z.enum(['on', 'off']).default('on'), // off: no GET /metrics and nothing recorded on the relay path
+  TALLY_METRICS_TOKEN: z.string().min(16, 'TALLY_METRICS_TOKEN must be at least 16 characters').optional(), // set: GET /metrics needs Authorization: Bearer <it>
+  TALLY_CHANNEL_PROBE_MS: z.coerce.number().int().min(0).default(300_000), // how often each channel is probed; 0 = never
+  TALLY_CHANNEL_PROBE_RECOVER: z.coerce.number().int().min(1).max(100).default(3), // consecutive healthy probes that enable an auto-disabled channel again
+  TALLY_LOG_FORMAT: z.enum(['auto', 'pretty', 'json']).default('auto'), // auto: pretty when stdout is a terminal, JSON otherwise
 });
 
 export type Env = z.infer<typeof schema>;
@@ -168,6 +174,8 @@ export interface Config {
     staffTwoFactor: boolean;
     oidc: { issuer: string; clientId: string; clientSecret: string; name: string } | null;
   };
+  /** Operations: /metrics (off: nothing recorded), its bearer token, channel probes (0 = off) and recovery, the log format. */
+  ops: { metrics: boolean; metricsToken: string | null; probeMs: number; probeRecover: number; logFormat: 'auto' | 'pretty' | 'json' };
   env: Env;
 }
 
@@ -240,6 +248,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       captcha: captchaOf(e),
     },
     security: { staffTwoFactor: e.TALLY_STAFF_2FA === 'on', oidc: oidcOf(e) },
+    ops: {
+      metrics: e.TALLY_METRICS === 'on',
+      metricsToken: e.TALLY_METRICS_TOKEN ?? null,
+      probeMs: e.TALLY_CHANNEL_PROBE_MS,
+      probeRecover: e.TALLY_CHANNEL_PROBE_RECOVER,
+      logFormat: e.TALLY_LOG_FORMAT,
+    },
     env: e,
     ...overrides,
   };

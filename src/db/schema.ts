@@ -158,6 +158,13 @@ export interface ChannelsTable {
   status_reason: string | null;
   created_at: Int;
   updated_at: Int;
+  /** 1: probes enable the channel again after consecutive healthy probes when it was auto_disabled (0024). */
+  auto_recover: Generated<Int>;
+  /** 1: a probe or the relay took it out of rotation (needs_attention), not an operator. */
+  auto_disabled: Generated<Int>;
+  probe_ok_streak: Generated<Int>;
+  /** The probe interval this channel was last claimed for (one instance probes it per interval). */
+  probe_slot: Int | null;
 }
 
 export interface ModelPricesTable {
@@ -634,6 +641,7 @@ export interface Database {
   two_factor_recovery_codes: TwoFactorRecoveryCodesTable;
   two_factor_challenges: TwoFactorChallengesTable;
   oidc_links: OidcLinksTable;
+  channel_probes: ChannelProbesTable;
 }
 
 /** E-mail verification and password reset links (src/accounts/emailTokens.ts): only the token's sha256 is kept. */
@@ -699,6 +707,21 @@ export interface OidcLinksTable {
   issuer: string;
   subject: string;
   user_id: string;
+  created_at: Int;
+}
+
+/** One channel probe (src/ops/probes.ts): a tiny real request outside billing. */
+export interface ChannelProbesTable {
+  id: string;
+  channel_id: string;
+  model: string;
+  ok: Int;
+  status: Int;
+  latency_ms: Int;
+  /** auth | quota | rate_limited | upstream_error | unreachable | rejected; null when ok. */
+  error_class: string | null;
+  /** The upstream's message, secrets masked, at most 300 characters. */
+  error_message: string | null;
   created_at: Int;
 }
 

@@ -33,11 +33,21 @@ export interface Channel {
   responsesApi: boolean;
   /** The indexes of the channel's upstream keys an upstream refused (401/403): out of rotation until an operator looks. */
   keysAttention: number[];
+  /** Probes enable it again after consecutive healthy probes when Tally disabled it (src/ops/probes.ts). */
+  autoRecover: boolean;
+  /** It needs attention because Tally (a probe, the relay) took it out of rotation, not an operator. */
+  autoDisabled: boolean;
   createdAt: number;
   updatedAt: number;
 }
 
-export function rowToChannel(r: ChannelsTable): Channel {
+/** A channels row as selected (the probe columns of 0024 read as plain numbers; absent on a row built in memory). */
+type ChannelRow = Omit<ChannelsTable, 'auto_recover' | 'auto_disabled' | 'probe_ok_streak' | 'probe_slot'> & {
+  auto_recover?: number | bigint;
+  auto_disabled?: number | bigint;
+};
+
+export function rowToChannel(r: ChannelRow): Channel {
   return {
     id: r.id,
     name: r.name,
@@ -56,6 +66,8 @@ export function rowToChannel(r: ChannelsTable): Channel {
     apiVersion: r.api_version ?? null,
     responsesApi: Number(r.responses_api ?? 0) === 1,
     keysAttention: r.keys_attention ? JSON.parse(r.keys_attention) : [],
+    autoRecover: Number(r.auto_recover ?? 1) === 1,
+    autoDisabled: Number(r.auto_disabled ?? 0) === 1,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
@@ -219,11 +231,29 @@ export async function channelApiKey(db: DbOrTx, secret: string, id: string): Pro
   return r?.api_key_enc ? decryptSecret(secret, r.api_key_enc) : null;
 }
 
-export async function setChannelStatus(db: DbOrTx, input: { id: string; status: ChannelStatus; reason?: string | null }, now = Date.now()): Promise<void> {
+/**
+ * `auto`: Tally itself took the channel out of rotation (the relay or a probe
+ * saw its credentials refused), so probes may enable it again (src/ops/probes.ts);
+ * an operator's enable or disable clears that.
+ */
+export async function setChannelStatus(
+  db: DbOrTx,
+  input: { id: string; status: ChannelStatus; reason?: string | null; auto?: boolean },
+  now = Date.now(),
+): Promise<void> {
   await db
     .updateTable('channels')
-    .set({ status: input.status, status_reason: input.reason ?? null, updated_at: now })
+    .set({ status: input.status, status_reason: input.reason ?? null, updated_at: now, auto_disabled: input.auto ? 1 : 0, probe_ok_streak: 0 })
     .where('id', '=', input.id)
+    .execute();
+}
+
+/** Turns probe auto-recovery of a channel on or off (src/ops/probes.ts). */
+export async function setChannelAutoRecover(db: DbOrTx, id: string, on: boolean, now = Date.now()): Promise<void> {
+  await db
+    .updateTable('channels')
+    .set({ auto_recover: on ? 1 : 0, updated_at: now })
+    .where('id', '=', id)
     .execute();
 }
 

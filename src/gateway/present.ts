@@ -18,6 +18,9 @@ export function channelView(catalog: Catalog, c: Channel) {
     weight: c.weight,
     status: c.status,
     status_reason: c.statusReason,
+    // Probes (src/ops/probes.ts): whether they may enable it again, and whether Tally (not an operator) disabled it.
+    auto_recover: c.autoRecover,
+    auto_disabled: c.autoDisabled,
     has_api_key: c.hasApiKey,
     ...(c.type === 'azure' ? { api_version: c.apiVersion } : {}),
     ...(c.type === 'openai' ? { responses_api: c.responsesApi } : {}),

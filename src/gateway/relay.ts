@@ -88,6 +88,7 @@ export class Relay {
             if (done.ok) return;
             if (done.needsAttention) await markNeedsAttention(this.d, key, done.needsAttention);
             lastFailure = done.failure;
+            if (done.failure) this.d.metrics?.upstreamFailure(key.id, done.failure.error.code);
             if (done.stop) {
               stop = true;
               break;

@@ -62,6 +62,10 @@ export class SettlementQueue {
       sleep?: (ms: number) => Promise<void>;
       /** After a commit, per budget period it charged: its spend now and what this batch added (alerts: noteBudgetSpend). */
       onBudgetSpend?: (ref: string, periodKey: string, spent: bigint, amount: bigint) => void;
+      /** Told each queued request (metrics: counts and latencies); must not block. */
+      onEnqueue?: (item: SettlementItem) => void;
+      /** Told after each committed batch how long (ms) its oldest request waited (metrics: settlement lag). */
+      onCommitted?: (lagMs: number) => void;
     } = {},
   ) {}
 
@@ -70,7 +74,13 @@ export class SettlementQueue {
     return this.writer.ready();
   }
 
+  /** Requests queued and not yet taken into a commit. */
+  get depth(): number {
+    return this.queue.length;
+  }
+
   enqueue(item: SettlementItem): void {
+    this.opts.onEnqueue?.(item);
     this.queue.push(item);
     this.queuedTotal++;
     this.queuedAt.push(performance.now());
@@ -131,8 +141,12 @@ export class SettlementQueue {
   private async runOnce(): Promise<void> {
     const batch = this.queue.splice(0, this.opts.maxBatch ?? 256);
     this.takenTotal += batch.length;
+    const oldest = this.queuedAt[0];
     this.queuedAt.splice(0, batch.length);
-    if (batch.length) await this.commitWithRetry(batch);
+    if (batch.length) {
+      await this.commitWithRetry(batch);
+      this.opts.onCommitted?.(performance.now() - oldest);
+    }
     const force = this.forcedRefresh;
     this.forcedRefresh = new Set();
     const waiters = this.refreshWaiters;

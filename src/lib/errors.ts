@@ -104,6 +104,7 @@ export const ERRORS = {
   user_required: e(400),
   weak_password: e(400),
   // 401: who is calling is unknown
+  invalid_metrics_token: e(401),
   api_key_expired: e(401),
   api_key_revoked: e(401),
   invalid_admin_token: e(401),

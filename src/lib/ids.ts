@@ -65,7 +65,9 @@ export type IdPrefix =
   | 'inv'
   // two-factor recovery codes and sign-in challenges
   | 'rec'
-  | 'tfc';
+  | 'tfc'
+  // channel probes
+  | 'prb';
 
 /** Increments an 80-bit big-endian number in place; false on overflow. */
 function increment(b: Buffer): boolean {

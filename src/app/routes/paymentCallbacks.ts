@@ -19,6 +19,16 @@ function badSignature(ctx: AppContext, req: FastifyRequest, provider: string, e:
   ctx.log.warn({ provider, ip: req.ip, reason: e.message, path: req.url.split('?')[0] }, 'payment callback with a bad signature refused; nothing changed');
 }
 
+/** Counts a callback in the metrics by provider and outcome (bounded sets: FactOutcome, or how it was refused). */
+function countCallback(ctx: AppContext, provider: string, r: CallbackResult | null, refused?: 'bad_signature' | 'unreadable' | 'error'): void {
+  const m = ctx.metrics;
+  if (!m) return;
+  if (refused || !r) m.paymentCallback(provider, refused ?? 'error');
+  else if (r.duplicateEvent) m.paymentCallback(provider, 'duplicate_event');
+  else if (!r.outcomes.length) m.paymentCallback(provider, 'no_effect');
+  else for (const o of r.outcomes) m.paymentCallback(provider, o);
+}
+
 export function paymentCallbackRoutes(app: FastifyInstance, ctx: AppContext) {
   app.register(async (raw) => {
     raw.removeAllContentTypeParsers();
@@ -30,6 +40,7 @@ export function paymentCallbackRoutes(app: FastifyInstance, ctx: AppContext) {
       try {
         r = await handleProviderCallback(ctx, provider, input, { ip: req.ip });
       } catch (e) {
+        countCallback(ctx, provider, null, e instanceof PaymentSignatureError ? 'bad_signature' : e instanceof PaymentEventShapeError ? 'unreadable' : 'error');
         if (e instanceof PaymentSignatureError) {
           badSignature(ctx, req, provider, e);
           return reply.code(400).send({ error: { code: e.code, message: e.message, request_id: req.id } });
@@ -38,6 +49,7 @@ export function paymentCallbackRoutes(app: FastifyInstance, ctx: AppContext) {
         if (e instanceof PaymentEventShapeError) return reply.code(400).send({ error: { code: e.code, message: e.message, request_id: req.id } });
         throw e; // 5xx: the provider retries
       }
+      countCallback(ctx, provider, r);
       return { received: true, duplicate: r.duplicateEvent, type: r.eventType, outcomes: r.outcomes };
     };
     raw.post('/api/payments/stripe/webhook', json('stripe'));
@@ -50,8 +62,10 @@ export function paymentCallbackRoutes(app: FastifyInstance, ctx: AppContext) {
       reply.type('text/plain; charset=utf-8');
       try {
         const r = await handleProviderCallback(ctx, 'epay', { rawBody: null, headers: req.headers, params }, { ip: req.ip });
+        countCallback(ctx, 'epay', r);
         return r.outcomes.includes('unknown_order' as never) ? 'fail' : 'success';
       } catch (e) {
+        countCallback(ctx, 'epay', null, e instanceof PaymentSignatureError ? 'bad_signature' : 'error');
         if (e instanceof PaymentSignatureError) {
           badSignature(ctx, req, 'epay', e);
           return reply.code(400).send('fail');

@@ -1,7 +1,17 @@
 import type { Command } from 'commander';
 import { limitOption } from './key.ts';
 import { runCommand } from '../run.ts';
-import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, parseModelMap, type ChannelType } from '../../gateway/channels.ts';
+import {
+  createChannel,
+  findChannel,
+  setChannelStatus,
+  setChannelAutoRecover,
+  updateChannel,
+  channelUpdateAudit,
+  parseModelMap,
+  type ChannelType,
+} from '../../gateway/channels.ts';
+import { channelHealthViews } from '../../ops/channelHealth.ts';
 import { setModelPrice, listPrices, parseImageSizePrices } from '../../gateway/pricing.ts';
 import { upsertGroup, parseMultiplier } from '../../gateway/groups.ts';
 import { testChannel } from '../../gateway/channelTest.ts';
@@ -42,6 +52,13 @@ const int = (s: string | undefined, name: string) => {
   return n;
 };
 
+/** --auto-recover on|off (undefined when not given). */
+function onOff(v: string | undefined, name: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'on' || v === 'off') return v === 'on';
+  throw new TallyError('invalid_request', `--${name} takes on or off, not "${v}"`);
+}
+
 export function gatewayCommands(program: Command) {
   const channel = program.command('channel').description('upstream channels (a running server picks changes up within a few seconds)');
   channel
@@ -65,9 +82,11 @@ export function gatewayCommands(program: Command) {
     .option('--weight <w>', 'share of traffic inside a priority tier', '1')
     .option('--map <public=upstream,...>', 'model name mapping')
     .option('--timeout-ms <ms>', 'time to first byte before failing over')
+    .option('--auto-recover <on|off>', 'probes enable the channel again after healthy probes when Tally disabled it (default on)')
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
+        const autoRecover = onOff(o.autoRecover, 'auto-recover');
         const c = await createChannel(ctx.db, ctx.config.secret, {
           name: o.name,
           type: o.type as ChannelType,
@@ -81,11 +100,15 @@ export function gatewayCommands(program: Command) {
           weight: int(o.weight, 'weight'),
           firstByteTimeoutMs: int(o.timeoutMs, 'timeout-ms'),
         });
+        if (autoRecover === false) {
+          await setChannelAutoRecover(ctx.db, c.id, false);
+          c.autoRecover = false;
+        }
         await recordAudit(ctx.db, {
           actor: { type: 'cli' },
           action: 'channel.create',
           target: c.id,
-          data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models },
+          data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models, auto_recover: c.autoRecover },
         });
         await ctx.catalog.reload();
         return { result: { ok: true, channel: channelView(ctx.catalog, c) }, human: `added channel ${c.name} (${c.id}) serving ${c.models.join(', ')}` };
@@ -112,6 +135,7 @@ export function gatewayCommands(program: Command) {
     .option('--api-version <v>', 'azure only: the api-version sent with every request')
     .option('--responses-api', 'openai only: the upstream serves POST <base>/responses natively')
     .option('--no-responses-api', 'openai only: it does not (Responses callers are translated to chat completions)')
+    .option('--auto-recover <on|off>', 'probes enable the channel again after healthy probes when Tally disabled it')
     .option('--json', 'print one JSON object')
     .action((idOrName, o) =>
       runCommand(o, async (ctx) => {
@@ -133,6 +157,12 @@ export function gatewayCommands(program: Command) {
             apiVersion: o.apiVersion,
             responsesApi: o.responsesApi,
           });
+          const autoRecover = onOff(o.autoRecover, 'auto-recover');
+          if (autoRecover !== undefined && autoRecover !== u.channel.autoRecover) {
+            await setChannelAutoRecover(tx, u.channel.id, autoRecover);
+            u.channel.autoRecover = autoRecover;
+            u.changed.push('autoRecover');
+          }
           await recordAudit(tx, { actor: { type: 'cli' }, action: 'channel.update', target: u.channel.id, data: channelUpdateAudit(u) });
           return u;
         });
@@ -153,11 +183,14 @@ export function gatewayCommands(program: Command) {
     .option('--json', 'print one JSON object')
     .action((o) =>
       runCommand(o, async (ctx) => {
-        const rows = ctx.catalog.channels.map((c) => channelView(ctx.catalog, c));
+        const rows = await channelHealthViews(ctx.db, ctx.catalog, ctx.catalog.channels);
         return {
           result: { ok: true, channels: rows },
           human: rows.length
-            ? rows.map((c) => `${c.id}  ${c.name.padEnd(16)} ${c.type.padEnd(9)} p${c.priority} w${c.weight} ${c.status.padEnd(15)} ${c.models.join(',')}`)
+            ? rows.map(
+                (c) =>
+                  `${c.id}  ${c.name.padEnd(16)} ${c.type.padEnd(9)} p${c.priority} w${c.weight} ${c.status.padEnd(15)} ${c.models.join(',')}${c.status_reason ? `  (${c.status_reason})` : ''}${c.last_probe ? `  last probe ${c.last_probe.ok ? 'ok' : `FAILED ${c.last_probe.error_class}`} ${c.last_probe.at}` : ''}`,
+              )
             : 'no channels',
         };
       }),

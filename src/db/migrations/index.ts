@@ -22,6 +22,7 @@ import * as m0020 from './0020_alerts.ts';
 import * as m0021 from './0021_accounts.ts';
 import * as m0022 from './0022_two_factor.ts';
 import * as m0023 from './0023_sessions_admin.ts';
+import * as m0024 from './0024_probes.ts';
 import * as m0025 from './0025_dashboard.ts';
 
 // Every migration, in order. A module that adds tables adds its file here.
@@ -49,5 +50,6 @@ export const migrations: Record<string, Migration> = {
   '0021_accounts': m0021,
   '0022_two_factor': m0022,
   '0023_sessions_admin': m0023,
+  '0024_probes': m0024,
   '0025_dashboard': m0025,
 };

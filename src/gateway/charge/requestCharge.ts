@@ -32,6 +32,8 @@ export interface RelayDeps {
   /** Requests per minute, tokens per minute and requests in flight per key, user or group (limits.ts). */
   limits: Limiter;
   config: RelayConfig;
+  /** Prometheus metrics (src/ops/metrics.ts), or null when TALLY_METRICS=off. */
+  metrics?: { upstreamFailure(channelId: string, errorCode: string): void } | null;
 }
 
 /**

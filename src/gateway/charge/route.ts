@@ -93,6 +93,7 @@ async function markChannelNeedsAttention(d: { db: DbOrTx; catalog: Catalog; log:
       id: ch.id,
       status: 'needs_attention',
       reason: `upstream answered ${status} to Tally's API key at ${new Date().toISOString()}`,
+      auto: true,
     });
     await d.catalog.reload();
   } catch (e) {

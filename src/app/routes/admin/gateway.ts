@@ -4,7 +4,17 @@ import type { AppContext } from '../../../context.ts';
 import { requireStaff } from '../../auth.ts';
 import { parseInput } from '../../../lib/validate.ts';
 import { SUPPORTED_CHANNEL_TYPES } from '../../../gateway/providers/index.ts';
-import { createChannel, findChannel, setChannelStatus, updateChannel, channelUpdateAudit, CHANNEL_TYPES, type ChannelType } from '../../../gateway/channels.ts';
+import {
+  createChannel,
+  findChannel,
+  setChannelStatus,
+  setChannelAutoRecover,
+  updateChannel,
+  channelUpdateAudit,
+  CHANNEL_TYPES,
+  type ChannelType,
+} from '../../../gateway/channels.ts';
+import { channelHealthViews } from '../../../ops/channelHealth.ts';
 import { setModelPrice, listPrices, parseImageSizePrices, MODEL_KINDS, type ModelKind } from '../../../gateway/pricing.ts';
 import { upsertGroup, listGroups, parseMultiplier, type Group } from '../../../gateway/groups.ts';
 import { LimitFields } from '../keys.ts';
@@ -39,6 +49,8 @@ const ChannelBody = z.object({
     .min(100)
     .max(24 * 3_600_000)
     .optional(),
+  /** Probes enable the channel again after consecutive healthy probes when Tally disabled it (default true). */
+  auto_recover: z.boolean().optional(),
 });
 
 /**
@@ -115,7 +127,8 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
     await ctx.catalog.reload();
     // The types a channel can be created with: those Tally has a provider adapter for (the console's picker).
     const types = SUPPORTED_CHANNEL_TYPES.filter((t) => t !== 'demo');
-    return { data: ctx.catalog.channels.map((c) => channelView(ctx.catalog, c)), supported_types: types };
+    // Each with its recent probes and errors (src/ops/channelHealth.ts).
+    return { data: await channelHealthViews(ctx.db, ctx.catalog, ctx.catalog.channels), supported_types: types };
   });
 
   app.post('/api/admin/channels', async (req, reply) => {
@@ -137,7 +150,16 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
       firstByteTimeoutMs: b.first_byte_timeout_ms,
       totalTimeoutMs: b.total_timeout_ms,
     });
-    await recordAudit(ctx.db, { actor, action: 'channel.create', target: c.id, data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models } });
+    if (b.auto_recover === false) {
+      await setChannelAutoRecover(ctx.db, c.id, false);
+      c.autoRecover = false;
+    }
+    await recordAudit(ctx.db, {
+      actor,
+      action: 'channel.create',
+      target: c.id,
+      data: { name: c.name, type: c.type, base_url: c.baseUrl, models: c.models, auto_recover: c.autoRecover },
+    });
     await ctx.events.publish({ type: 'catalog_changed' });
     reply.code(201);
     return channelView(ctx.catalog, c);
@@ -165,6 +187,11 @@ export function adminGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
         firstByteTimeoutMs: b.first_byte_timeout_ms,
         totalTimeoutMs: b.total_timeout_ms,
       });
+      if (b.auto_recover !== undefined && b.auto_recover !== u.channel.autoRecover) {
+        await setChannelAutoRecover(tx, u.channel.id, b.auto_recover);
+        u.channel.autoRecover = b.auto_recover;
+        u.changed.push('autoRecover');
+      }
       await recordAudit(tx, { actor, action: 'channel.update', target: u.channel.id, data: channelUpdateAudit(u) });
       return u;
     });

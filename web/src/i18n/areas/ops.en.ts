@@ -1,2 +1,26 @@
 // English messages of the console's ops pages (kept apart so work on different areas does not collide); spread into ../en.ts.
-export const opsEn = {} as const;
+export const opsEn = {
+  'ops.probes.title': 'Probes and recent errors',
+  'ops.probes.intro':
+    'Each channel is probed with a tiny request on a schedule. A channel whose upstream refuses its key or quota is disabled, and enabled again after healthy probes when auto-recovery is on.',
+  'ops.probes.statusLink': 'Public status page',
+  'ops.probes.none': 'No probe yet.',
+  'ops.probes.autoRecoverOn': 'auto-recovery on',
+  'ops.probes.autoRecoverOff': 'auto-recovery off',
+  'ops.probes.autoDisabled': 'disabled by Tally',
+  'ops.probes.lastProbe': 'Last probe',
+  'ops.probes.history': 'Probe history',
+  'ops.probes.recentErrors': 'Recent errors',
+  'ops.probes.noErrors': 'No recent errors.',
+  'ops.probes.at': 'Time',
+  'ops.probes.result': 'Result',
+  'ops.probes.ok': 'ok',
+  'ops.probes.failed': 'failed',
+  'ops.probes.latency': 'Latency',
+  'ops.probes.httpStatus': 'HTTP',
+  'ops.probes.class': 'Class',
+  'ops.probes.message': 'Message',
+  'ops.probes.source': 'Source',
+  'ops.probes.sourceProbe': 'probe',
+  'ops.probes.sourceRelay': 'relay',
+} as const;

@@ -4,13 +4,14 @@ import { useI18n, errorText } from '../../i18n.tsx';
 import { Badge, Field, Notice, PageTitle, Table, splitList } from '../../components.tsx';
 import { useApi } from '../../useApi.ts';
 import type { PageProps } from '../../App.tsx';
+import { ChannelProbes, type ChannelHealth } from './ChannelProbes.tsx';
 
 interface KeyView {
   key: string;
   needs_attention: boolean;
 }
 
-interface Channel {
+interface Channel extends ChannelHealth {
   id: string;
   name: string;
   type: string;
@@ -306,6 +307,7 @@ export function AdminChannels({ me }: PageProps) {
           ]}
         />
       </section>
+      {channels.data?.data.length ? <ChannelProbes channels={channels.data.data} /> : null}
       {canWrite && (
         <form
           className="card form-grid"
