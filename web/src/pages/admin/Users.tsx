@@ -10,6 +10,7 @@ import { useApi } from '../../useApi.ts';
 import { navigate } from '../../router.ts';
 import { tidy } from '../../money.ts';
 import type { PageProps } from '../../App.tsx';
+import { UserLimits } from './UserLimits.tsx';
 
 interface AdminUserRow {
   id: string;
@@ -212,6 +213,7 @@ export function AdminUser({ params, me }: PageProps) {
         </Field>
         {msg?.kind === 'error' && confirming && <Notice kind="error">{msg.text}</Notice>}
       </Confirm>
+      <UserLimits userId={params.id} canWrite={canWrite} />
       <User360 userId={params.id} isAdmin={canWrite} />
     </>
   );
