@@ -22,7 +22,7 @@ for (const dialect of testDialects()) {
       const read = async (f: typeof a) => {
         const res = await f(`/api/admin/users/${user.user.id}`);
         assert.equal(res.status, 200);
-        const v = await res.json();
+        const v = (await res.json()) as { rpm: number | null; tpm: number | null; concurrency: number | null };
         return { rpm: v.rpm, tpm: v.tpm, concurrency: v.concurrency };
       };
       assert.deepEqual(await read(a), { rpm: null, tpm: null, concurrency: null });

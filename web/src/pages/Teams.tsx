@@ -237,14 +237,14 @@ export function TeamPage({ me, params }: PageProps) {
     <>
       <PageTitle
         actions={
-          <>
+          <div className="row wrap">
             <Link to="/teams">{t('common.back')}</Link>
             {d && (
               <button type="button" className="secondary small" onClick={() => setLeaving(true)}>
                 {t('limits.team.leave')}
               </button>
             )}
-          </>
+          </div>
         }
       >
         {d ? d.name : t('limits.teams.title')}

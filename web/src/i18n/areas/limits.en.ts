@@ -60,7 +60,7 @@ export const limitsEn = {
   'limits.team.spendHintOwn': "You see your own spend; the team's owners and admins see everyone's.",
   'limits.team.email': 'Email',
   'limits.team.role': 'Role',
-  'limits.team.active': 'member',
+  'limits.team.active': 'joined',
   'limits.team.invited': 'invited',
   'limits.team.spent': 'Spent this period',
   'limits.team.edit': 'Change',

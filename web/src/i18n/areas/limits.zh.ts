@@ -62,7 +62,7 @@ export const limitsZh: Record<keyof typeof limitsEn, string> = {
   'limits.team.spendHintOwn': '你只能看到自己的花费;团队所有者和管理员可以看到所有人的。',
   'limits.team.email': '邮箱',
   'limits.team.role': '角色',
-  'limits.team.active': '成员',
+  'limits.team.active': '已加入',
   'limits.team.invited': '已邀请',
   'limits.team.spent': '本周期花费',
   'limits.team.edit': '修改',
