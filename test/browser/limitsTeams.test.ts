@@ -2,9 +2,9 @@
 // against a real Tally: a key made with a limit and a budget in the UI is
 // refused by the relay past its limit and shows its budget's spend; a team is
 // created, funded, a second user invited with a budget, and their team key's
-// spend appears on the team page; alert settings are saved; staff set a
-// user's and a group's limits and read the team; all of it in Chinese too and
-// at phone width.
+// spend appears on the team page; the team's and the user's alert settings
+// are saved; staff set a user's and a group's limits and read the team; all
+// of it in Chinese too and at phone width.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
@@ -195,6 +195,19 @@ describe('limits, budgets, teams and alerts in the console, in Chromium', { skip
       .waitFor();
     await shot(page, 'team-owner');
 
+    // The team's own alert threshold, saved and still there after a reload.
+    const teamAlerts = page.locator('form', { has: page.getByRole('heading', { name: 'Team alerts' }) });
+    await teamAlerts.getByLabel(/^Alert when the team balance falls below/).fill('0.25');
+    await teamAlerts.getByRole('button', { name: 'Save' }).click();
+    await teamAlerts.getByText('Saved.').waitFor();
+    await page.reload();
+    await teamAlerts
+      .getByLabel(/^Alert when the team balance falls below/)
+      .and(page.locator('[value="0.25"]'))
+      .waitFor();
+    const teamSettings = (await page.evaluate(`fetch('/api/teams/${teamId}/alerts').then((r) => r.json())`)) as { balance_below: string };
+    assert.equal(teamSettings.balance_below, '0.25');
+
     await nav(b.page, 'Teams').click();
     await b.page.getByRole('row', { name: 'Open team Research' }).click();
     await b.page.getByRole('heading', { name: 'Research', level: 1 }).waitFor();
@@ -212,6 +225,7 @@ describe('limits, budgets, teams and alerts in the console, in Chromium', { skip
     );
     assert.equal(await b.page.getByRole('button', { name: 'Invite', exact: true }).count(), 0, 'a member cannot invite');
     assert.equal(await b.page.getByRole('link', { name: 'Top up the team' }).count(), 0);
+    assert.equal(await b.page.getByRole('heading', { name: 'Team alerts' }).count(), 0, "a member does not see the team's alert settings");
     await shot(b.page, 'team-member');
     assert.deepEqual(problemsOf(b.page), []);
     assert.deepEqual(problemsOf(page), []);

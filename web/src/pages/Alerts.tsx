@@ -38,9 +38,25 @@ function verify(headers, rawBody, secret) {
 const BODY_EXAMPLE = `{"id":"alr_…","type":"budget.80","created_at":"2026-12-01T10:00:00.000Z",
  "data":{"owner":"user:usr_…","currency":"USD","budget":"5.00","budget_name":"…","period":"2026-12-01","spent":"4.01"}}`;
 
-export function Alerts({ me }: PageProps) {
+/**
+ * The settings form of one owner: the user's own (/api/alerts) or a team's
+ * (/api/teams/:id/alerts, its owners and admins).
+ */
+export function AlertSettingsForm({
+  path,
+  heading,
+  headingId,
+  balanceLabel,
+  emailLabel,
+}: {
+  path: string;
+  heading: string;
+  headingId: string;
+  balanceLabel(currency: string): string;
+  emailLabel: string;
+}) {
   const { t } = useI18n();
-  const settings = useApi<AlertSettings>('/api/alerts');
+  const settings = useApi<AlertSettings>(path);
   const s = settings.data;
   const [form, setForm] = useState({ balance_below: '', email: true, webhook_url: '', language: 'en' as 'en' | 'zh' });
   const [msg, setMsg] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
@@ -48,22 +64,20 @@ export function Alerts({ me }: PageProps) {
   useEffect(() => {
     if (s) setForm({ balance_below: s.balance_below ? tidy(s.balance_below) : '', email: s.email, webhook_url: s.webhook_url ?? '', language: s.language });
   }, [s]);
-  const currency = s?.currency ?? me.currency;
-
+  const currency = s?.currency ?? '';
   return (
     <>
-      <PageTitle>{t('limits.alerts.title')}</PageTitle>
       {Boolean(settings.error) && <Notice kind="error">{errorText(t, settings.error, 'limits')}</Notice>}
       <form
         className="card form-grid"
-        aria-labelledby="alerts-h"
+        aria-labelledby={headingId}
         aria-busy={!s}
         onSubmit={async (e) => {
           e.preventDefault();
           setBusy(true);
           setMsg(null);
           try {
-            await api('/api/alerts', {
+            await api(path, {
               method: 'PUT',
               body: {
                 balance_below: form.balance_below.trim() || null,
@@ -82,10 +96,10 @@ export function Alerts({ me }: PageProps) {
           }
         }}
       >
-        <h2 id="alerts-h" className="span-all">
-          {t('limits.alerts.settings')}
+        <h2 id={headingId} className="span-all">
+          {heading}
         </h2>
-        <Field label={t('limits.alerts.balanceBelow', { currency })} hint={t('limits.alerts.balanceHint')}>
+        <Field label={balanceLabel(currency)} hint={t('limits.alerts.balanceHint')}>
           {(id, hint) => (
             <input
               id={id}
@@ -124,8 +138,7 @@ export function Alerts({ me }: PageProps) {
           )}
         </Field>
         <label className="check span-all">
-          <input type="checkbox" name="email" disabled={!s} checked={form.email} onChange={(e) => setForm({ ...form, email: e.target.checked })} />{' '}
-          {t('limits.alerts.email', { email: me.email })}
+          <input type="checkbox" name="email" disabled={!s} checked={form.email} onChange={(e) => setForm({ ...form, email: e.target.checked })} /> {emailLabel}
         </label>
         {s && !s.email_available && (
           <p className="span-all muted" data-testid="email-off">
@@ -139,6 +152,22 @@ export function Alerts({ me }: PageProps) {
           </button>
         </div>
       </form>
+    </>
+  );
+}
+
+export function Alerts({ me }: PageProps) {
+  const { t } = useI18n();
+  return (
+    <>
+      <PageTitle>{t('limits.alerts.title')}</PageTitle>
+      <AlertSettingsForm
+        path="/api/alerts"
+        heading={t('limits.alerts.settings')}
+        headingId="alerts-h"
+        balanceLabel={(currency) => t('limits.alerts.balanceBelow', { currency: currency || me.currency })}
+        emailLabel={t('limits.alerts.email', { email: me.email })}
+      />
 
       <section className="card" aria-labelledby="alerts-kinds-h">
         <h2 id="alerts-kinds-h">{t('limits.alerts.kinds')}</h2>

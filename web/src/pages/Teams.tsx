@@ -6,6 +6,7 @@ import { useApi } from '../useApi.ts';
 import { navigate } from '../router.ts';
 import { tidy } from '../money.ts';
 import type { PageProps } from '../App.tsx';
+import { AlertSettingsForm } from './Alerts.tsx';
 import {
   BudgetInputs,
   ROLES,
@@ -271,6 +272,20 @@ export function TeamPage({ me, params }: PageProps) {
         <MemberTable team={d} manage={manager ? { onEdit: setEditing, onRemove: setRemoving } : undefined} />
       </section>
       {manager && d && <InviteForm teamId={d.id} currency={d.wallet.currency} canGrantOwner={d.role === 'owner'} onAdded={team.reload} />}
+      {manager && d && (
+        <>
+          <AlertSettingsForm
+            path={`/api/teams/${tid}/alerts`}
+            heading={t('limits.team.alerts')}
+            headingId="team-alerts-h"
+            balanceLabel={(currency) => t('limits.team.alertsBalance', { currency: currency || d.wallet.currency })}
+            emailLabel={t('limits.team.alertsEmail')}
+          />
+          <p className="muted">
+            {t('limits.team.alertsHint')} <Link to="/alerts">{t('limits.alerts.signing')}</Link>
+          </p>
+        </>
+      )}
       <section className="card" aria-labelledby="team-keys-h">
         <div className="row between wrap">
           <h2 id="team-keys-h">{t('limits.team.keys')}</h2>

@@ -84,6 +84,11 @@ export const limitsEn = {
   'limits.team.keyOwner': 'Member',
   'limits.team.keySpent': 'Spent',
 
+  'limits.team.alerts': 'Team alerts',
+  'limits.team.alertsBalance': 'Alert when the team balance falls below ({currency})',
+  'limits.team.alertsEmail': "Send the team's alerts by e-mail to its owner",
+  'limits.team.alertsHint': "The team's webhook also hears its members' budget alerts. How webhooks are signed:",
+
   'limits.wallet.label': 'Wallet to fund',
   'limits.wallet.mine': 'My own wallet',
   'limits.wallet.team': 'Team {name}',

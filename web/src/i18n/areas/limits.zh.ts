@@ -86,6 +86,11 @@ export const limitsZh: Record<keyof typeof limitsEn, string> = {
   'limits.team.keyOwner': '成员',
   'limits.team.keySpent': '已花费',
 
+  'limits.team.alerts': '团队提醒',
+  'limits.team.alertsBalance': '团队余额低于此值时提醒({currency})',
+  'limits.team.alertsEmail': '通过邮件把团队提醒发给团队所有者',
+  'limits.team.alertsHint': '团队的 Webhook 也会收到成员的预算提醒。Webhook 如何签名:',
+
   'limits.wallet.label': '充值到',
   'limits.wallet.mine': '我自己的钱包',
   'limits.wallet.team': '团队 {name}',
