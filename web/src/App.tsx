@@ -27,6 +27,9 @@ import { FEATURES } from './features.ts';
 import { SignUp, Verify, Forgot, Reset, AccountSettings } from './pages/Accounts.tsx';
 import { AdminInvites } from './pages/admin/Invites.tsx';
 import { Security, StaffTwoFactorNag } from './pages/security/Security.tsx';
+import { Teams, TeamPage } from './pages/Teams.tsx';
+import { Alerts } from './pages/Alerts.tsx';
+import { AdminTeams, AdminTeam } from './pages/admin/Teams.tsx';
 
 export interface PageProps {
   me: Me;
@@ -74,6 +77,12 @@ const ALL_ROUTES: Route[] = [
   { path: '/admin/requests', nav: 'opsDash.navRequests', staff: true, page: (p) => <AdminRequestSearch {...p} /> },
   { path: '/account', nav: 'accounts.settings.nav', page: (p) => <AccountSettings {...p} /> },
   { path: '/admin/invites', nav: 'accounts.invites.nav', staff: true, page: (p) => <AdminInvites {...p} /> },
+  // Limits, budgets, teams and alerts (issue 16).
+  { path: '/teams', nav: 'limits.nav.teams', page: (p) => <Teams {...p} /> },
+  { path: '/teams/:id', page: (p) => <TeamPage {...p} /> },
+  { path: '/alerts', nav: 'limits.nav.alerts', page: (p) => <Alerts {...p} /> },
+  { path: '/admin/teams', nav: 'limits.nav.adminTeams', staff: true, page: (p) => <AdminTeams {...p} /> },
+  { path: '/admin/teams/:id', staff: true, page: (p) => <AdminTeam {...p} /> },
 ];
 // Pages drawn without a session (sign-up and the links mails carry), signed in or not.
 const PUBLIC_PATHS = new Set(['/signup', '/verify', '/forgot', '/reset']);

@@ -6,6 +6,7 @@ import { useApi } from '../useApi.ts';
 import { navigate } from '../router.ts';
 import { tidy } from '../money.ts';
 import type { PageProps } from '../App.tsx';
+import { WalletSelect, teamParam } from '../components/limits.tsx';
 
 interface Order {
   id: string;
@@ -35,9 +36,11 @@ const STATE_KEYS: Record<string, true> = Object.fromEntries(
 );
 const PROVIDER_NAMES: Record<string, string> = { sandbox: 'Sandbox', stripe: 'Stripe', epay: 'EPay 易支付' };
 
-export function TopUp({ me }: PageProps) {
+export function TopUp({ me, search }: PageProps) {
   const { t } = useI18n();
   const [amount, setAmount] = useState('10.00');
+  // Whose wallet: the user's, or (?team=) a team's they own or administer.
+  const [team, setTeam] = useState(() => teamParam(search));
   const [provider, setProvider] = useState('');
   // The providers enabled on this instance (GET /api/payments/providers); the first is the default.
   const providers = useApi<{ data: { name: string }[] }>('/api/payments/providers');
@@ -55,7 +58,7 @@ export function TopUp({ me }: PageProps) {
           setBusy(true);
           setError(null);
           try {
-            const o = await api<Order>('/api/orders', { body: { amount, provider: chosen || undefined } });
+            const o = await api<Order>('/api/orders', { body: { amount, provider: chosen || undefined, team: team || undefined } });
             navigate(`/orders/${o.id}`);
           } catch (err) {
             setError(errorText(t, err));
@@ -64,6 +67,7 @@ export function TopUp({ me }: PageProps) {
           }
         }}
       >
+        <WalletSelect value={team} onChange={setTeam} />
         <Field label={`${t('topup.amount')} (${me.currency})`}>
           {(id) => (
             <input id={id} name="amount" inputMode="decimal" pattern="\d+(\.\d{1,2})?" required value={amount} onChange={(e) => setAmount(e.target.value)} />

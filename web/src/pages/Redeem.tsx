@@ -4,10 +4,13 @@ import { useI18n, errorText } from '../i18n.tsx';
 import { Field, Link, Notice, PageTitle } from '../components.tsx';
 import { tidy } from '../money.ts';
 import type { PageProps } from '../App.tsx';
+import { WalletSelect, teamParam } from '../components/limits.tsx';
 
-export function Redeem({ me, refreshMe }: PageProps) {
+export function Redeem({ me, refreshMe, search }: PageProps) {
   const { t } = useI18n();
   const [code, setCode] = useState('');
+  // Whose wallet: the user's, or (?team=) a team's they own or administer.
+  const [team, setTeam] = useState(() => teamParam(search));
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   return (
@@ -20,8 +23,11 @@ export function Redeem({ me, refreshMe }: PageProps) {
           setBusy(true);
           setResult(null);
           try {
-            const r = await api<{ amount: string; code: string; balance: string }>('/api/redeem', { body: { code } });
-            setResult({ kind: 'ok', text: t('redeem.ok', { amount: tidy(r.amount), currency: me.currency, code: r.code, balance: tidy(r.balance) }) });
+            const r = await api<{ amount: string; code: string; balance: string; team_id?: string }>('/api/redeem', {
+              body: { code, team: team || undefined },
+            });
+            const vars = { amount: tidy(r.amount), currency: me.currency, code: r.code, balance: tidy(r.balance) };
+            setResult({ kind: 'ok', text: r.team_id ? t('limits.redeem.teamOk', vars) : t('redeem.ok', vars) });
             setCode('');
             refreshMe();
           } catch (err) {
@@ -31,6 +37,7 @@ export function Redeem({ me, refreshMe }: PageProps) {
           }
         }}
       >
+        <WalletSelect value={team} onChange={setTeam} />
         <Field label={t('redeem.code')} hint={t('redeem.hint')}>
           {(id, hint) => (
             <input

@@ -68,6 +68,10 @@ export function adminUserRoutes(app: FastifyInstance, ctx: AppContext) {
       pending: formatMoney(b.pending),
       available: formatMoney(b.available),
       currency: b.currency,
+      // The user's own limits (null: the group's, else none); set with POST /api/admin/users/:id/limits.
+      rpm: user.limits.rpm,
+      tpm: user.limits.tpm,
+      concurrency: user.limits.concurrency,
     };
   });
 

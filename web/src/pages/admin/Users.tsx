@@ -11,6 +11,7 @@ import { navigate } from '../../router.ts';
 import { tidy } from '../../money.ts';
 import type { PageProps } from '../../App.tsx';
 import { UserAdminActions } from './UserAdminActions.tsx';
+import { UserLimits } from './UserLimits.tsx';
 
 interface AdminUserRow {
   id: string;
@@ -216,6 +217,7 @@ export function AdminUser({ params, me }: PageProps) {
         {msg?.kind === 'error' && confirming && <Notice kind="error">{msg.text}</Notice>}
       </Confirm>
       <UserAdminActions userId={params.id} account={u ?? null} isAdmin={canWrite} onChanged={user.reload} />
+      <UserLimits userId={params.id} canWrite={canWrite} />
       <User360 userId={params.id} isAdmin={canWrite} />
     </>
   );
