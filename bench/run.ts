@@ -241,6 +241,28 @@ async function main() {
   const tallyProc = await startProcess(process.execPath, ['bin/tally.mjs', 'serve', '--port', '0', '--host', '127.0.0.1', '--json'], env, /"port":(\d+)/);
   const tallyUrl = `http://127.0.0.1:${tallyProc.port}`;
   const auth = { authorization: `Bearer ${key}` };
+  // Diagnosis: TALLY_BENCH_TRAJECTORY=N measures Tally's chat throughput in N back-to-back 3-second slices from its
+  // start and stops (how long it takes to reach its steady state).
+  if (process.env.TALLY_BENCH_TRAJECTORY) {
+    const slices: number[] = [];
+    const idleAt = Number(process.env.TALLY_BENCH_TRAJECTORY_IDLE_AT ?? -1); // an idle pause (25 s) before this slice
+    for (let i = 0; i < Number(process.env.TALLY_BENCH_TRAJECTORY); i++) {
+      if (i === idleAt) await new Promise((r) => setTimeout(r, 25_000));
+      const r = await autocannon({
+        url: `${tallyUrl}/v1/chat/completions`,
+        method: 'POST',
+        body: JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say sixteen words please.' }], max_tokens: 64 }),
+        headers: { 'content-type': 'application/json', ...auth },
+        connections: 32,
+        duration: 3,
+      });
+      slices.push(Math.round(r.requests.average));
+      process.stderr.write(`slice ${i}: ${slices[i]} rps\n`);
+    }
+    tallyProc.proc.kill('SIGTERM');
+    console.log(JSON.stringify({ trajectory_rps: slices }));
+    process.exit(0);
+  }
 
   let portkey: { port: number } | null = null;
   try {
