@@ -184,6 +184,8 @@ async function main() {
     TALLY_LOG_LEVEL: 'warn',
     // No channel probes during the measurements (their tiny requests would add to the load).
     TALLY_CHANNEL_PROBE_MS: '0',
+    // TALLY_BENCH_METRICS=off runs the main Tally without metrics (for a trajectory with and without them).
+    TALLY_METRICS: process.env.TALLY_BENCH_METRICS === 'off' ? 'off' : 'on',
   };
   tally(['model', 'set-price', '--model', 'bench-model', '--input', '0.15', '--output', '0.60'], env);
   tally(['model', 'set-price', '--model', 'slow-stream', '--input', '0.15', '--output', '0.60'], env);
