@@ -261,7 +261,7 @@ async function main() {
       slices.push(Math.round(r.requests.average));
       process.stderr.write(`slice ${i}: ${slices[i]} rps\n`);
     }
-    tallyProc.proc.kill('SIGTERM');
+    for (const p of [tallyProc, mock, bare]) p.proc.kill('SIGTERM');
     console.log(JSON.stringify({ trajectory_rps: slices }));
     process.exit(0);
   }
