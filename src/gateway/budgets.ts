@@ -31,7 +31,8 @@ export interface BudgetMark {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-function formatter(timeZone: string): Intl.DateTimeFormat {
+/** A cached formatter of a zone's wall-clock date and time (24 h), shared with the dashboard's days (src/ops/days.ts). */
+export function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {

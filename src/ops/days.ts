@@ -1,28 +1,9 @@
 import { TallyError } from '../lib/errors.ts';
+import { formatter } from '../gateway/budgets.ts';
 
 // Calendar days in TALLY_TIMEZONE: the dashboard's buckets. A day is
 // [local midnight, next local midnight), so a day across a daylight-saving
 // change is 23 or 25 hours long, as the operator's own calendar says.
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
 
 /** Wall-clock time at `ms` in `timeZone`, read as if it were UTC, minus `ms`: the zone's offset then. */
 function offsetAt(ms: number, timeZone: string): number {
