@@ -1,4 +1,5 @@
 import type { AppContext } from '../context.ts';
+import { withTransaction, type Tx } from '../db/index.ts';
 import { TallyError } from '../lib/errors.ts';
 import { parseMoney } from '../ledger/money.ts';
 import { balanceSubject } from './crossing.ts';
@@ -23,6 +24,8 @@ export async function changeAlertSettings(
   ctx: Pick<AppContext, 'db' | 'alerts' | 'config' | 'now'>,
   owner: string,
   change: AlertSettingsChange,
+  /** Written in the same transaction as the settings (a team's change is audited: routes/alerts.ts). */
+  audit?: (tx: Tx, before: AlertSettings, next: AlertSettings) => Promise<unknown>,
 ): Promise<AlertSettings> {
   const before = await readAlertSettings(ctx.db, owner);
   const next: AlertSettings = { ...before };
@@ -40,8 +43,11 @@ export async function changeAlertSettings(
       next.webhookUrl = validateWebhookUrl(change.webhookUrl, { allowPrivate: ctx.config.alerts.allowPrivate });
     }
   }
-  await writeAlertSettings(ctx.db, next, ctx.now());
-  if (next.balanceBelow !== before.balanceBelow) await ctx.db.deleteFrom('alert_state').where('subject', '=', balanceSubject(owner)).execute();
+  await withTransaction(ctx.db, async (tx) => {
+    await writeAlertSettings(tx, next, ctx.now());
+    if (next.balanceBelow !== before.balanceBelow) await tx.deleteFrom('alert_state').where('subject', '=', balanceSubject(owner)).execute();
+    if (audit) await audit(tx, before, next);
+  });
   await ctx.alerts.settingsChanged(owner);
   return next;
 }

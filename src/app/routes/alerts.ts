@@ -72,22 +72,21 @@ export function alertRoutes(app: FastifyInstance, ctx: AppContext) {
     const { team } = await requireTeamRole(ctx.db, req.params.id, user.id, ['owner', 'admin']);
     const body = parseInput(PutBody, req.body);
     const owner = teamWalletId(team.id);
-    const before = await readAlertSettings(ctx.db, owner);
-    const next = await changeAlertSettings(ctx, owner, {
-      balanceBelow: body.balance_below,
-      email: body.email,
-      webhookUrl: body.webhook_url,
-      language: body.language,
-    });
-    // Every team change is audited (the user's own settings are not a team change).
-    await recordAudit(ctx.db, {
-      actor: { type: 'user', userId: user.id, role: user.role },
-      action: 'team.alerts',
-      target: `team:${team.id}`,
-      before: auditState(before),
-      after: auditState(next),
-      now: ctx.now(),
-    });
+    // Every team change is audited (the user's own settings are not a team change), in the settings' transaction.
+    const next = await changeAlertSettings(
+      ctx,
+      owner,
+      { balanceBelow: body.balance_below, email: body.email, webhookUrl: body.webhook_url, language: body.language },
+      (tx, before, after) =>
+        recordAudit(tx, {
+          actor: { type: 'user', userId: user.id, role: user.role },
+          action: 'team.alerts',
+          target: `team:${team.id}`,
+          before: auditState(before),
+          after: auditState(after),
+          now: ctx.now(),
+        }),
+    );
     return view(ctx, next);
   });
 }
