@@ -1,50 +1,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { sql } from 'kysely';
-import { testDialects, createTestDb, whileNoSchemaIsDropped, type TestDb } from '../helpers/db.ts';
-import { ADMIN_TOKEN, seedUser, signIn, type TestTally } from '../helpers/tally.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { createContext, LOG_REDACT } from '../../src/context.ts';
-import { startTally } from '../../src/app/start.ts';
-import type { Dialect } from '../../src/db/index.ts';
+import { testDialects } from '../helpers/db.ts';
+import { seedUser, signIn, type TestTally } from '../helpers/tally.ts';
 import { CHALLENGE_MAX_ATTEMPTS } from '../../src/accounts/twoFactor/challenges.ts';
 import { expectError, expectJson, send } from './http.ts';
+import { startLoggedTally } from './accountMail.ts';
 import { challengeFor, cookieOf, enableTwoFactor, fetcherWith, manualClock, STEP_MS, totpCode, verify } from './twoFactorHelpers.ts';
-
-/** A Tally whose pino output (trace level, production redaction) is kept, to look for secrets in it. */
-async function startLoggedTally(dialect: Dialect): Promise<TestTally & { logs: string[] }> {
-  const testDb: TestDb = await createTestDb(dialect);
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
-  const log = pino({ level: 'trace', redact: { paths: LOG_REDACT, censor: '[redacted]' } }, sink);
-  const config = loadConfig({
-    TALLY_DATABASE_URL: testDb.connectionUrl,
-    TALLY_PORT: '0',
-    TALLY_HOST: '127.0.0.1',
-    TALLY_SECRET: 'test-secret-0123456789abcdef',
-    TALLY_ADMIN_TOKEN: ADMIN_TOKEN,
-    TALLY_DEMO: 'off',
-  });
-  const start = async () => startTally(config, { ctx: await createContext(config, { log }), bootstrap: false });
-  const t = dialect === 'postgres' ? await whileNoSchemaIsDropped(start) : await start();
-  return {
-    ...t,
-    testDb,
-    config,
-    logs,
-    close: async () => {
-      await t.stop();
-      await testDb.cleanup();
-    },
-  };
-}
 
 /** Every text value of every row of every table. */
 async function everyTextInDatabase(t: TestTally): Promise<string[]> {
@@ -66,7 +28,7 @@ for (const dialect of testDialects()) {
     let t: TestTally & { logs: string[] };
     let clock: ReturnType<typeof manualClock>;
     before(async () => {
-      t = await startLoggedTally(dialect);
+      t = await startLoggedTally(dialect, {});
       clock = manualClock(t);
     });
     after(async () => {
